@@ -1,0 +1,177 @@
+use super::*;
+
+fn load_text(
+    text: &str,
+    env: &[(&str, &str)],
+    o: &Overrides,
+) -> Result<(RawConfig, Config), ConfigErrors> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outrider.toml");
+    std::fs::write(&path, text).unwrap();
+    load(
+        Some(&path),
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        o,
+    )
+}
+
+#[test]
+fn defaults_are_valid() {
+    let (_, c) = load(None, Vec::new(), &Overrides::default()).unwrap();
+    assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+    assert_eq!(c.interval, Duration::from_secs(5));
+    assert_eq!(c.shutdown_grace, Duration::from_secs(1));
+    assert!(c.targets.is_empty());
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/outrider.toml");
+    let (_, c) = load(Some(&path), Vec::new(), &Overrides::default()).unwrap();
+    assert_eq!(c.targets.len(), 1);
+}
+
+#[test]
+fn every_error_is_listed_with_its_key() {
+    let text = r#"
+        bogus = 1
+        [http]
+        listen = "nowhere"
+        [sampling]
+        interval = "soon"
+        colour = "red"
+        [[targets]]
+        name = "app"
+        cmdline = "python("
+        [[targets]]
+        name = "app"
+        pid = 5
+        pid_file = "/run/app.pid"
+        [resources]
+        cpu_request = "lots"
+        memory_limit = "512Qi"
+    "#;
+    let errors = load_text(text, &[], &Overrides::default()).unwrap_err().0;
+    let joined = errors.join("\n");
+    for needle in [
+        "bogus: unknown key",
+        "sampling.colour: unknown key",
+        "http.listen: \"nowhere\"",
+        "sampling.interval: \"soon\" is not a duration",
+        "targets[0].cmdline: bad regex",
+        "targets[1].name: \"app\" is used by another target",
+        "targets[1]: pid, pid_file and comm/exe/cmdline exclude one another",
+        "resources.cpu_request: \"lots\"",
+        "resources.memory_limit: \"512Qi\"",
+    ] {
+        assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+    }
+    assert_eq!(errors.len(), 9, "{joined}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let errors = load(
+        Some(Path::new("/nonexistent/outrider.toml")),
+        Vec::new(),
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .0;
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].contains("/nonexistent/outrider.toml"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn environment_overrides_file_and_flags_override_environment() {
+    let text = "[http]\nlisten = \"127.0.0.1:1000\"\n[sampling]\ninterval = \"10s\"\n";
+    let env = [
+        ("OUTRIDER_HTTP__LISTEN", "127.0.0.1:2000"),
+        ("OUTRIDER_SAMPLING__INTERVAL", "2s"),
+        ("OUTRIDER_TARGETS__0__PID", "42"),
+        ("OUTRIDER_TARGETS__0__NAME", "web"),
+        ("OUTRIDER_RESOURCES__MEMORY_LIMIT", "1Gi"),
+        ("OUTRIDER_LOG", "debug"),
+        ("PATH", "/bin"),
+    ];
+    let o = Overrides {
+        interval: Some("250ms".into()),
+        ..Default::default()
+    };
+    let (_, c) = load_text(text, &env, &o).unwrap();
+    assert_eq!(c.listen, "127.0.0.1:2000".parse().unwrap());
+    assert_eq!(c.interval, Duration::from_millis(250));
+    assert_eq!(c.targets.len(), 1);
+    assert!(matches!(c.targets[0].selector, Selector::Pid(42)));
+    assert_eq!(c.targets[0].name.as_deref(), Some("web"));
+    assert_eq!(c.resources.memory_limit_bytes, Some(1 << 30));
+}
+
+#[test]
+fn an_unknown_environment_key_is_an_error() {
+    let env = [("OUTRIDER_HTTP__LISTN", "127.0.0.1:2000")];
+    let errors = load_text("", &env, &Overrides::default()).unwrap_err().0;
+    assert_eq!(errors, vec!["http.listn: unknown key".to_string()]);
+}
+
+#[test]
+fn pid_flag_replaces_targets() {
+    let text = "[[targets]]\nname = \"a\"\ncomm = \"x\"\n";
+    let o = Overrides {
+        pid: Some(7),
+        ..Default::default()
+    };
+    let (_, c) = load_text(text, &[], &o).unwrap();
+    assert_eq!(c.targets.len(), 1);
+    assert!(matches!(c.targets[0].selector, Selector::Pid(7)));
+    assert_eq!(c.targets[0].name, None);
+}
+
+#[test]
+fn comm_names_a_target_by_default() {
+    let (_, c) = load_text(
+        "[[targets]]\ncomm = \"nginx\"\n",
+        &[],
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(c.targets[0].name.as_deref(), Some("nginx"));
+    let errors = load_text("[[targets]]\ncmdline = \"x\"\n", &[], &Overrides::default())
+        .unwrap_err()
+        .0;
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with("targets[0].name: is required"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn quantities() {
+    assert_eq!(parse_cpu("500m").unwrap(), 0.5);
+    assert_eq!(parse_cpu("2").unwrap(), 2.0);
+    assert!(parse_cpu("-1").is_err());
+    assert_eq!(parse_bytes("512Mi").unwrap(), 512 << 20);
+    assert_eq!(parse_bytes("1G").unwrap(), 1_000_000_000);
+    assert_eq!(parse_bytes("1.5Gi").unwrap(), 3 << 29);
+    assert_eq!(parse_bytes("134217728").unwrap(), 134217728);
+    assert!(parse_bytes("12 apples").is_err());
+}
+
+#[test]
+fn log_files_are_refused_until_supported() {
+    let errors = load_text(
+        "[[logs]]\npath = \"/var/log/app.log\"\n",
+        &[],
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .0;
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("logs[0].path:"), "{errors:?}");
+    let (_, c) = load_text("[[logs]]\npath = \"-\"\n", &[], &Overrides::default()).unwrap();
+    assert_eq!(c.logs[0].name, "stdin");
+}

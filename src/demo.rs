@@ -1,0 +1,213 @@
+//! The built-in misbehaving app (`outrider demo-app`, hidden) and what `outrider demo`
+//! runs it with.
+//!
+//! The app holds touched memory, leaks more at a set rate, opens file descriptors and
+//! never closes them, keeps idle threads, burns a little CPU, and logs lines with
+//! warnings, errors and now and then a multi-line Python-style traceback. Every knob
+//! is a flag so tests can set up exactly what they will check.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Flags of `outrider demo-app`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoAppArgs {
+    /// Memory to allocate, touch and hold at start, in MiB.
+    #[arg(long, default_value_t = 16)]
+    pub hold_mib: u64,
+    /// Memory leaked per second after start, in KiB (touched, never freed).
+    #[arg(long, default_value_t = 256)]
+    pub leak_kib_per_sec: u64,
+    /// File descriptors (of /dev/null) opened at start and held.
+    #[arg(long, default_value_t = 8)]
+    pub fds: usize,
+    /// File descriptors leaked per second after start.
+    #[arg(long, default_value_t = 0.5)]
+    pub fd_rate: f64,
+    /// Extra threads that sit idle.
+    #[arg(long, default_value_t = 3)]
+    pub threads: usize,
+    /// Share of one core to burn (0 to 1).
+    #[arg(long, default_value_t = 0.05)]
+    pub cpu: f64,
+    /// Log events per second (info, warnings, errors, tracebacks).
+    #[arg(long, default_value_t = 4.0)]
+    pub log_rate: f64,
+    /// Write this many numbered lines to stdout as fast as possible first.
+    #[arg(long, default_value_t = 0)]
+    pub lines: u64,
+    /// Exit after this many seconds.
+    #[arg(long)]
+    pub exit_after: Option<f64>,
+    /// Exit code when `--exit-after` ends it.
+    #[arg(long, default_value_t = 0)]
+    pub exit_code: i32,
+    /// Write the pid here at start.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Child processes (quiet copies of this app) to start and keep.
+    #[arg(long, default_value_t = 0)]
+    pub children: usize,
+}
+
+impl DemoAppArgs {
+    /// The arguments `outrider demo` starts the app with.
+    pub fn demo_defaults() -> Vec<String> {
+        vec!["demo-app".into()]
+    }
+}
+
+/// Runs the demo app; returns the process exit code.
+pub fn demo_app(args: &DemoAppArgs) -> i32 {
+    if let Some(p) = &args.pid_file {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            eprintln!("demo-app: cannot write pid file {}: {e}", p.display());
+            return 1;
+        }
+    }
+    let mut children = Vec::new();
+    if args.children > 0 {
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("demo-app: cannot find my own executable: {e}");
+                return 1;
+            }
+        };
+        for _ in 0..args.children {
+            let spawned = std::process::Command::new(&exe)
+                .args([
+                    "demo-app",
+                    "--hold-mib",
+                    "1",
+                    "--leak-kib-per-sec",
+                    "0",
+                    "--fds",
+                    "0",
+                ])
+                .args([
+                    "--fd-rate",
+                    "0",
+                    "--threads",
+                    "0",
+                    "--cpu",
+                    "0",
+                    "--log-rate",
+                    "0",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            match spawned {
+                Ok(c) => children.push(c),
+                Err(e) => eprintln!("demo-app: cannot start a child: {e}"),
+            }
+        }
+    }
+
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    hold(&mut held, args.hold_mib * 1024 * 1024);
+    let mut files: Vec<File> = Vec::new();
+    for _ in 0..args.fds {
+        open_one(&mut files);
+    }
+    for _ in 0..args.threads {
+        std::thread::spawn(|| loop {
+            std::thread::park();
+        });
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for i in 1..=args.lines {
+        if writeln!(out, "line {i} of {}", args.lines).is_err() {
+            break;
+        }
+    }
+    let _ = out.flush();
+    drop(out);
+    eprintln!(
+        "{{\"event\":\"ready\",\"pid\":{},\"fds\":{},\"threads\":{}}}",
+        std::process::id(),
+        count_dir("/proc/self/fd").saturating_sub(1),
+        count_dir("/proc/self/task"),
+    );
+
+    let started = Instant::now();
+    let tick = Duration::from_millis(100);
+    let (mut leak_due, mut fds_due, mut logs_due) = (0.0f64, 0.0f64, 0.0f64);
+    let mut event = 0u64;
+    loop {
+        let tick_start = Instant::now();
+        if let Some(secs) = args.exit_after {
+            if started.elapsed().as_secs_f64() >= secs {
+                return args.exit_code;
+            }
+        }
+        // Burn the CPU share of this tick.
+        let burn = tick.mul_f64(args.cpu.clamp(0.0, 1.0));
+        let mut x = 0u64;
+        while tick_start.elapsed() < burn {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        leak_due += args.leak_kib_per_sec as f64 * 1024.0 / 10.0;
+        if leak_due >= 4096.0 {
+            hold(&mut held, leak_due as u64);
+            leak_due = 0.0;
+        }
+        fds_due += args.fd_rate / 10.0;
+        while fds_due >= 1.0 {
+            open_one(&mut files);
+            fds_due -= 1.0;
+        }
+        logs_due += args.log_rate / 10.0;
+        while logs_due >= 1.0 {
+            event += 1;
+            log_event(event, held.iter().map(Vec::len).sum(), files.len());
+            logs_due -= 1.0;
+        }
+        if let Some(rest) = tick.checked_sub(tick_start.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+}
+
+fn hold(held: &mut Vec<Vec<u8>>, bytes: u64) {
+    if bytes > 0 {
+        // Filled with a non-zero byte so every page is touched and resident.
+        held.push(vec![0xA5u8; bytes as usize]);
+    }
+}
+
+fn open_one(files: &mut Vec<File>) {
+    match File::open("/dev/null") {
+        Ok(f) => files.push(f),
+        Err(e) => eprintln!("ERROR cannot open /dev/null: {e}"),
+    }
+}
+
+fn count_dir(path: &str) -> usize {
+    std::fs::read_dir(path).map(|d| d.count()).unwrap_or(0)
+}
+
+/// One log event: mostly info, some warnings and errors, a traceback every 25th.
+fn log_event(n: u64, held_bytes: usize, fds: usize) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let mib = held_bytes as f64 / 1048576.0;
+    if n % 25 == 0 {
+        eprintln!(
+            "{now:.3} ERROR request {n} failed\nTraceback (most recent call last):\n  File \"/app/server.py\", line 42, in handle\n    cache.put(key, payload)\n  File \"/app/cache.py\", line 17, in put\n    raise MemoryError(\"cache full\")\nMemoryError: cache full"
+        );
+    } else if n % 10 == 0 {
+        eprintln!("{now:.3} ERROR upstream timed out after 5000 ms (request {n})");
+    } else if n % 7 == 0 {
+        eprintln!("{now:.3} WARN slow request {n}: 1200 ms, cache {mib:.1} MiB, {fds} open files");
+    } else {
+        println!("{now:.3} INFO GET /api/items/{n} 200 12ms");
+    }
+}

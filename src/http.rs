@@ -1,0 +1,179 @@
+//! The HTTP server: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`.
+//! It only reads what the tick published.
+
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ACCEPT, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::metrics::{Format, Metrics};
+use crate::state::Shared;
+
+/// What request handlers need.
+#[derive(Debug)]
+pub struct App {
+    pub shared: Arc<Shared>,
+    pub metrics: Metrics,
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of fds, for one: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(handle(&app, req)) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(CONTENT_TYPE, v);
+    }
+    r
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+pub fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET and HEAD\n");
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+            let format = Format::from_accept(accept);
+            respond(
+                StatusCode::OK,
+                format.content_type(),
+                app.metrics.render(format),
+            )
+        }
+        "/healthz" => respond(StatusCode::OK, TEXT, "ok\n"),
+        "/readyz" => {
+            if app.shared.ready() {
+                respond(StatusCode::OK, TEXT, "ready\n")
+            } else {
+                respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    TEXT,
+                    "not ready: no complete sample yet\n",
+                )
+            }
+        }
+        "/api/v1/status" => {
+            let body = serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "ready": app.shared.ready(),
+                "snapshot": &*app.shared.snapshot(),
+                "streams": app.shared.streams().iter().map(|s| serde_json::json!({
+                    "name": s.name, "lines": s.lines(), "bytes": s.bytes(),
+                })).collect::<Vec<_>>(),
+            });
+            respond(StatusCode::OK, "application/json", body.to_string())
+        }
+        "/" => respond(StatusCode::OK, TEXT, summary(&app.shared)),
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "not found; try /metrics, /api/v1/status, /healthz, /readyz\n",
+        ),
+    }
+}
+
+/// A plain-text overview for a human with curl.
+fn summary(shared: &Shared) -> String {
+    let snap = shared.snapshot();
+    let mut s = format!("Outrider {}\n\n", env!("CARGO_PKG_VERSION"));
+    if !shared.ready() {
+        s.push_str("No complete sample yet.\n");
+    }
+    for t in &snap.targets {
+        let c = &t.counters;
+        let _ = writeln!(
+            s,
+            "target {}: {} ({} processes, {} restarts)\n  cpu {:.2}s user {:.2}s system, {:.2}s waiting for a CPU\n  memory {:.1} MiB resident, {} fds{}, {} threads",
+            t.name,
+            if t.up { "up" } else { "DOWN" },
+            t.processes,
+            t.restarts,
+            c.cpu_user_seconds,
+            c.cpu_system_seconds,
+            c.cpu_wait_seconds,
+            t.resident_memory_bytes as f64 / 1048576.0,
+            t.open_fds,
+            t.max_fds.map(|m| format!(" of {m}")).unwrap_or_default(),
+            t.threads,
+        );
+        match (&t.cgroup, &t.cgroup_unreachable) {
+            (Some(cg), _) => {
+                let _ = writeln!(
+                    s,
+                    "  container: working set {}, limit {}",
+                    cg.memory_working_set_bytes
+                        .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))
+                        .unwrap_or_else(|| "unknown".into()),
+                    cg.memory_limit_bytes
+                        .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))
+                        .unwrap_or_else(|| "none".into()),
+                );
+            }
+            (None, Some(why)) => {
+                let _ = writeln!(s, "  container: not readable ({why})");
+            }
+            (None, None) => {}
+        }
+    }
+    for st in shared.streams() {
+        let _ = writeln!(
+            s,
+            "stream {}: {} lines, {} bytes",
+            st.name,
+            st.lines(),
+            st.bytes()
+        );
+    }
+    s.push_str("\nEndpoints: /metrics /api/v1/status /healthz /readyz\n");
+    s
+}

@@ -1,0 +1,236 @@
+//! Outrider: a sidecar that watches an app through /proc, its cgroup and its output,
+//! and serves what it sees as Prometheus metrics.
+//!
+//! # Layout
+//! - [`config`]: file + environment + flags → validated [`config::Config`]
+//! - [`target`]: choosing and grouping processes; identity, restarts, counters
+//! - [`sample`]: /proc and cgroup readers → [`sample::Snapshot`]
+//! - [`logs`]: the app's output: pass-through, line framing, counts per stream
+//! - [`metrics`]: every metric family, rendered from the snapshot
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`
+//! - [`state`]: what the tick publishes and the server reads
+//! - [`wrap`]: child process, signal forwarding, exit code
+//! - [`demo`]: the built-in misbehaving app and the `demo` command
+//!
+//! [`run`] wires them: bind, spawn the tick, the server and the log pumps, wait for
+//! shutdown (or, in wrap mode, for the child to exit), then drain within the grace.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod logs;
+pub mod metrics;
+pub mod sample;
+pub mod state;
+pub mod target;
+pub mod wrap;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
+
+use config::{Config, LogSource, TargetSpec};
+use logs::StreamStats;
+use sample::Sampler;
+use target::GroupSpec;
+
+/// How Outrider finds the app.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Watch processes chosen from /proc.
+    Sidecar,
+    /// Run a command as a child and watch it.
+    Wrap(WrapSpec),
+}
+
+/// The wrapped command and the `target` label it gets.
+#[derive(Debug, Clone)]
+pub struct WrapSpec {
+    pub argv: Vec<String>,
+    /// Defaults to the command's file name.
+    pub name: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// 0 in sidecar mode; the child's code (or 128+signal) in wrap mode.
+    pub exit_code: i32,
+}
+
+/// Runs until `shutdown` resolves (sidecar) or the child exits (wrap; there signals
+/// reach the child by forwarding and its exit ends the run, so `shutdown` is unused).
+pub async fn run(
+    config: Config,
+    mode: Mode,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<Outcome> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(addr = %addr, "listening");
+
+    let mut streams = Vec::new();
+    let mut wrapped = None;
+    if let Mode::Wrap(WrapSpec { argv, .. }) = &mode {
+        let w = wrap::spawn(argv).with_context(|| format!("cannot start {:?}", argv[0]))?;
+        tracing::info!(pid = w.pid, command = %argv.join(" "), "started the app");
+        streams.push(StreamStats::new("stdout"));
+        streams.push(StreamStats::new("stderr"));
+        wrapped = Some(w);
+    }
+    for l in &config.logs {
+        streams.push(StreamStats::new(l.name.clone()));
+    }
+    let shared = Arc::new(state::Shared::new(streams.clone()));
+
+    let mut specs = Vec::new();
+    if let (Mode::Wrap(spec), Some(w)) = (&mode, &wrapped) {
+        specs.push(GroupSpec::Configured(TargetSpec {
+            name: Some(
+                spec.name
+                    .clone()
+                    .unwrap_or_else(|| wrap::target_name(&spec.argv)),
+            ),
+            selector: config::Selector::Pid(w.pid),
+            children: true,
+        }));
+    }
+    specs.extend(config.targets.iter().cloned().map(GroupSpec::Configured));
+    if specs.is_empty() {
+        specs.push(GroupSpec::Everything);
+    }
+    let sampler = Sampler::new(
+        config.proc_root.clone(),
+        specs,
+        config.resources.clone(),
+        std::process::id() as i32,
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Each task holds a clone; when all are dropped, every task has finished.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+
+    tokio::spawn(tick_loop(
+        sampler,
+        config.interval,
+        shared.clone(),
+        stop_rx.clone(),
+        done_tx.clone(),
+    ));
+    let app = Arc::new(http::App {
+        metrics: metrics::Metrics::new(shared.clone()),
+        shared: shared.clone(),
+    });
+    {
+        let done = done_tx.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            http::serve(listener, app, stop).await;
+            drop(done);
+        });
+    }
+    let mut pumps = Vec::new();
+    let mut stream_iter = streams.iter();
+    let mut child = None;
+    if let Some(w) = wrapped {
+        let out = stream_iter.next().expect("stdout stream").clone();
+        let err = stream_iter.next().expect("stderr stream").clone();
+        pumps.push(tokio::spawn(logs::pump(
+            w.stdout,
+            Some(tokio::io::stdout()),
+            out,
+        )));
+        pumps.push(tokio::spawn(logs::pump(
+            w.stderr,
+            Some(tokio::io::stderr()),
+            err,
+        )));
+        child = Some((w.child, w.pid));
+    }
+    for (spec, stats) in config.logs.iter().zip(stream_iter) {
+        match spec.source {
+            LogSource::Stdin => {
+                // Not joined at shutdown: stdin may stay open forever.
+                tokio::spawn(logs::pump(
+                    tokio::io::stdin(),
+                    None::<tokio::io::Stdout>,
+                    stats.clone(),
+                ));
+            }
+        }
+    }
+
+    let exit_code = match child {
+        Some((child, pid)) => {
+            let status = wrap::supervise(child, pid)
+                .await
+                .context("waiting for the app")?;
+            let code = wrap::exit_code(status);
+            tracing::info!(exit_code = code, "the app exited");
+            // Its output may still be in the pipes (or held open by a grandchild).
+            let _ = tokio::time::timeout(config.shutdown_grace, async {
+                for p in pumps {
+                    let _ = p.await;
+                }
+            })
+            .await;
+            code
+        }
+        None => {
+            shutdown.await;
+            tracing::info!("shutting down");
+            0
+        }
+    };
+
+    let _ = stop_tx.send(true);
+    drop(done_tx);
+    if tokio::time::timeout(config.shutdown_grace, done_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?config.shutdown_grace, "tasks did not finish within the grace period");
+    }
+    Ok(Outcome { exit_code })
+}
+
+/// The sampling tick: sample (off the runtime thread), publish, repeat.
+async fn tick_loop(
+    mut sampler: Sampler,
+    interval: std::time::Duration,
+    shared: Arc<state::Shared>,
+    mut stop: watch::Receiver<bool>,
+    _done: mpsc::Sender<()>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let result = tokio::task::spawn_blocking(move || {
+            let snap = sampler.sample();
+            (sampler, snap)
+        })
+        .await;
+        match result {
+            Ok((s, snap)) => {
+                sampler = s;
+                shared.publish(snap);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sampling pass panicked; stopping the tick");
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The `outrider` command line: parse, load config, set up logging, call the library.
+
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use outrider::config::{self, Overrides};
+use outrider::demo::{self, DemoAppArgs};
+use outrider::{Mode, WrapSpec};
+
+/// Exit status for a bad command line or configuration (sysexits' EX_USAGE).
+const EX_USAGE: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "outrider",
+    version,
+    about = "Rides alongside your app: CPU, memory, fds, threads, logs; Prometheus metrics.",
+    after_help = "Wrap an app:  outrider [FLAGS] -- CMD ARGS...\nTry it:       outrider demo"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    flags: Flags,
+    /// The app to run and watch (wrap mode).
+    #[arg(last = true, value_name = "CMD")]
+    wrap: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct Flags {
+    /// TOML config file.
+    #[arg(long, global = true, env = "OUTRIDER_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address and port to serve metrics on.
+    #[arg(long, global = true, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Time between samples, e.g. 5s or 500ms.
+    #[arg(long, global = true, value_name = "DURATION")]
+    interval: Option<String>,
+    /// Watch this process (and its descendants).
+    #[arg(long, global = true, value_name = "PID")]
+    pid: Option<i32>,
+    /// Count the lines of this log; "-" for stdin.
+    #[arg(long, global = true, value_name = "PATH|-")]
+    log: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Watch a built-in misbehaving app: every feature in a minute.
+    Demo,
+    /// Print the effective configuration, or every error in it (exit 64).
+    CheckConfig,
+    #[command(hide = true)]
+    DemoApp(DemoAppArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EX_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    if let Some(Command::DemoApp(args)) = &cli.command {
+        return ExitCode::from(demo::demo_app(args) as u8);
+    }
+    init_logging();
+
+    let mut overrides = Overrides {
+        listen: cli.flags.listen.clone(),
+        interval: cli.flags.interval.clone(),
+        pid: cli.flags.pid,
+        log: cli.flags.log.clone(),
+    };
+    let mode = match &cli.command {
+        Some(Command::Demo) => {
+            overrides.interval.get_or_insert_with(|| "1s".into());
+            let exe = match std::env::current_exe() {
+                Ok(e) => e.to_string_lossy().into_owned(),
+                Err(e) => {
+                    eprintln!("outrider: cannot find my own executable: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut argv = vec![exe];
+            argv.extend(DemoAppArgs::demo_defaults());
+            Mode::Wrap(WrapSpec {
+                argv,
+                name: Some("demo-app".into()),
+            })
+        }
+        _ if !cli.wrap.is_empty() => Mode::Wrap(WrapSpec {
+            argv: cli.wrap.clone(),
+            name: None,
+        }),
+        _ => Mode::Sidecar,
+    };
+
+    let (raw, config) =
+        match config::load(cli.flags.config.as_deref(), std::env::vars(), &overrides) {
+            Ok(c) => c,
+            Err(errors) => {
+                eprintln!(
+                    "outrider: the configuration has {} problem(s):",
+                    errors.0.len()
+                );
+                for e in &errors.0 {
+                    eprintln!("  {e}");
+                }
+                return ExitCode::from(EX_USAGE);
+            }
+        };
+    if let Some(Command::CheckConfig) = cli.command {
+        match toml::to_string_pretty(&raw) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("outrider: cannot print the configuration: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    if matches!(cli.command, Some(Command::Demo)) {
+        let shown = match config.listen.ip().is_unspecified() {
+            true => format!("127.0.0.1:{}", config.listen.port()),
+            false => config.listen.to_string(),
+        };
+        eprintln!(
+            "Outrider demo: watching a built-in app that leaks memory and file descriptors and logs errors.\n  curl http://{shown}/        a summary\n  curl http://{shown}/metrics  the Prometheus metrics\nCtrl-C to stop. The app's own output follows.\n"
+        );
+    }
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("outrider: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(outrider::run(config, mode, shutdown_signal())) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code.clamp(0, 255) as u8),
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "outrider stopped");
+            eprintln!("outrider: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One JSON event per line on stderr; readable text when stderr is a terminal.
+/// The level comes from `OUTRIDER_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OUTRIDER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.compact().init();
+    } else {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for signals; stop me with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,263 @@
+//! One sampling pass: /proc and cgroup readings folded into a [`Snapshot`].
+//!
+//! # Layout
+//! - [`process`]: per-process files under `/proc/<pid>/`
+//! - [`cgroup`]: the app container's cgroup v2 files
+//! - [`allocation`]: the requests and limits Outrider judges against
+//!
+//! The [`Sampler`] owns every piece of state that must survive between ticks (group
+//! totals, restarts, cached cgroup directories). It does blocking file I/O, so the
+//! run loop calls it from `spawn_blocking`.
+
+pub mod allocation;
+pub mod cgroup;
+pub mod process;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::ResourceSpec;
+use crate::target::{self, Counters, GroupSpec, GroupState, Grouper};
+use allocation::Allocation;
+use cgroup::CgroupReading;
+use process::{Identity, ReadErrors};
+
+/// Everything one tick learned; the metrics endpoint and the status API read it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub taken_at_unix: f64,
+    pub sample_duration_seconds: f64,
+    pub targets: Vec<TargetSnapshot>,
+    /// Cumulative failed reads by source.
+    pub read_errors: BTreeMap<&'static str, u64>,
+}
+
+/// One group's figures at the end of a tick.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetSnapshot {
+    pub name: String,
+    pub up: bool,
+    pub processes: u64,
+    pub restarts: u64,
+    pub main_pid: Option<i32>,
+    /// Unix time the oldest member started.
+    pub start_time_seconds: Option<f64>,
+    pub counters: CountersView,
+    pub resident_memory_bytes: u64,
+    pub swap_bytes: u64,
+    pub virtual_memory_bytes: u64,
+    pub open_fds: u64,
+    /// Smallest soft fd limit among members; `None` if unlimited or unknown.
+    pub max_fds: Option<u64>,
+    pub threads: u64,
+    /// `None` when the app's cgroup v2 is not reachable (see `cgroup_unreachable`).
+    pub cgroup: Option<CgroupReading>,
+    pub cgroup_unreachable: Option<String>,
+    pub allocation: Allocation,
+}
+
+/// Group totals as exposed; same fields as [`Counters`].
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CountersView {
+    pub cpu_user_seconds: f64,
+    pub cpu_system_seconds: f64,
+    pub cpu_wait_seconds: f64,
+    pub io_read_bytes: u64,
+    pub io_write_bytes: u64,
+    pub voluntary_context_switches: u64,
+    pub involuntary_context_switches: u64,
+}
+
+impl From<Counters> for CountersView {
+    fn from(c: Counters) -> Self {
+        CountersView {
+            cpu_user_seconds: c.user_seconds,
+            cpu_system_seconds: c.system_seconds,
+            cpu_wait_seconds: c.cpu_wait_seconds,
+            io_read_bytes: c.read_bytes,
+            io_write_bytes: c.write_bytes,
+            voluntary_context_switches: c.voluntary_switches,
+            involuntary_context_switches: c.involuntary_switches,
+        }
+    }
+}
+
+/// State kept between ticks.
+#[derive(Debug)]
+pub struct Sampler {
+    proc_root: PathBuf,
+    groups: Vec<GroupState>,
+    grouper: Grouper,
+    errors: ReadErrors,
+    resources: ResourceSpec,
+    boot_time: Option<u64>,
+    ticks_per_second: f64,
+    page_size: u64,
+    /// Resolved cgroup directory per main process identity.
+    cgroup_dirs: HashMap<Identity, Result<PathBuf, String>>,
+}
+
+impl Sampler {
+    pub fn new(
+        proc_root: PathBuf,
+        specs: Vec<GroupSpec>,
+        resources: ResourceSpec,
+        self_pid: i32,
+    ) -> Self {
+        let boot_time = match process::boot_time(&proc_root) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::warn!(path = %proc_root.join("stat").display(), error = %e, "no boot time: start times will be missing");
+                None
+            }
+        };
+        Sampler {
+            grouper: Grouper::new(&proc_root, self_pid),
+            groups: specs.into_iter().map(GroupState::new).collect(),
+            proc_root,
+            errors: ReadErrors::default(),
+            resources,
+            boot_time,
+            ticks_per_second: process::ticks_per_second() as f64,
+            page_size: process::page_size(),
+            cgroup_dirs: HashMap::new(),
+        }
+    }
+
+    /// One pass over /proc and the cgroups.
+    pub fn sample(&mut self) -> Snapshot {
+        let started = Instant::now();
+        let list = match process::list(&self.proc_root, &mut self.errors) {
+            Ok(l) => l,
+            Err(e) => {
+                self.errors
+                    .record("proc", &format!("{}: {e}", self.proc_root.display()));
+                Vec::new()
+            }
+        };
+        let specs: Vec<GroupSpec> = self.groups.iter().map(|g| g.spec.clone()).collect();
+        let assignment = self.grouper.assign(&specs, &list, &mut self.errors);
+        let alive: HashSet<Identity> = list.iter().map(|e| e.identity()).collect();
+        let allocation_base = allocation::configured(&self.resources, &mut self.errors);
+
+        let mut targets = Vec::with_capacity(self.groups.len());
+        for (g, members) in assignment.iter().enumerate() {
+            let main = target::main_process(&self.groups[g].spec, &list, members);
+            let main_id = main.map(|i| list[i].identity());
+            {
+                let state = &mut self.groups[g];
+                state.observe_main(main_id, &alive);
+                if state.name.is_none() {
+                    state.name = main.map(|i| target::label_from_comm(&list[i].comm));
+                }
+            }
+            let Some(name) = self.groups[g].name.clone() else {
+                continue; // never seen yet: nothing to name it by
+            };
+
+            let mut snap = TargetSnapshot {
+                name,
+                up: !members.is_empty(),
+                processes: members.len() as u64,
+                restarts: 0,
+                main_pid: main.map(|i| list[i].pid),
+                start_time_seconds: None,
+                counters: CountersView::default(),
+                resident_memory_bytes: 0,
+                swap_bytes: 0,
+                virtual_memory_bytes: 0,
+                open_fds: 0,
+                max_fds: None,
+                threads: 0,
+                cgroup: None,
+                cgroup_unreachable: None,
+                allocation: Allocation::default(),
+            };
+            let mut member_counters = Vec::with_capacity(members.len());
+            let mut oldest: Option<u64> = None;
+            for &i in members {
+                let e = &list[i];
+                let Some(d) =
+                    process::read_details(&self.proc_root, e.identity(), &mut self.errors)
+                else {
+                    continue;
+                };
+                snap.resident_memory_bytes += e.rss_pages * self.page_size;
+                snap.virtual_memory_bytes += e.vsize_bytes;
+                snap.threads += e.threads;
+                snap.swap_bytes += d.swap_bytes.unwrap_or(0);
+                snap.open_fds += d.open_fds.unwrap_or(0);
+                if let Some(m) = d.max_fds {
+                    snap.max_fds = Some(snap.max_fds.map_or(m, |x| x.min(m)));
+                }
+                oldest = Some(oldest.map_or(e.start_ticks, |o| o.min(e.start_ticks)));
+                member_counters.push((
+                    e.identity(),
+                    Counters {
+                        user_seconds: e.user_ticks as f64 / self.ticks_per_second,
+                        system_seconds: e.system_ticks as f64 / self.ticks_per_second,
+                        cpu_wait_seconds: d.run_delay_ns.unwrap_or(0) as f64 / 1e9,
+                        read_bytes: d.read_bytes.unwrap_or(0),
+                        write_bytes: d.write_bytes.unwrap_or(0),
+                        voluntary_switches: d.voluntary_switches.unwrap_or(0),
+                        involuntary_switches: d.involuntary_switches.unwrap_or(0),
+                    },
+                ));
+            }
+            let state = &mut self.groups[g];
+            state.account(&member_counters, &alive);
+            snap.counters = state.totals.into();
+            snap.restarts = state.restarts;
+            if let (Some(boot), Some(ticks)) = (self.boot_time, oldest) {
+                snap.start_time_seconds = Some(boot as f64 + ticks as f64 / self.ticks_per_second);
+            }
+
+            if let Some(id) = main_id {
+                match self.cgroup_of(id, &snap.name) {
+                    Ok(dir) => {
+                        let (reading, failures) = cgroup::read(&dir);
+                        for (path, e) in failures {
+                            self.errors.record("cgroup", &format!("{path}: {e}"));
+                        }
+                        snap.cgroup = Some(reading);
+                    }
+                    Err(why) => snap.cgroup_unreachable = Some(why),
+                }
+            }
+            snap.allocation = allocation_base.with_cgroup_fallback(snap.cgroup.as_ref());
+            targets.push(snap);
+        }
+        let live_mains: HashSet<Identity> = self.groups.iter().filter_map(|g| g.main).collect();
+        self.cgroup_dirs.retain(|id, _| live_mains.contains(id));
+
+        Snapshot {
+            taken_at_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            sample_duration_seconds: started.elapsed().as_secs_f64(),
+            targets,
+            read_errors: self.errors.counts.clone(),
+        }
+    }
+
+    /// The cgroup directory of a main process, resolved once per identity; an
+    /// unreachable cgroup is logged once per main process.
+    fn cgroup_of(&mut self, id: Identity, target: &str) -> Result<PathBuf, String> {
+        let proc_root = &self.proc_root;
+        self.cgroup_dirs
+            .entry(id)
+            .or_insert_with(|| {
+                let r = cgroup::resolve(proc_root, id.pid);
+                match &r {
+                    Ok(dir) => tracing::info!(target_name = target, dir = %dir.display(), "reading the app's cgroup"),
+                    Err(why) => tracing::info!(target_name = target, reason = %why, "app cgroup v2 not reachable; carrying on with /proc alone"),
+                }
+                r
+            })
+            .clone()
+    }
+}

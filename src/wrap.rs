@@ -1,0 +1,115 @@
+//! Wrap mode: run the app as a child, pass its output through, forward signals, and
+//! end with its exit code.
+//!
+//! The child keeps Outrider's process group, so an interactive Ctrl-C reaches it
+//! straight from the terminal; for that reason SIGINT is forwarded only when
+//! Outrider's stdin is not a terminal (else the child would get it twice). Every
+//! other forwarded signal (TERM, HUP, QUIT, USR1, USR2, WINCH) is always passed on.
+
+use std::io::IsTerminal;
+use std::process::{ExitStatus, Stdio};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::signal::unix::{signal, SignalKind};
+
+/// A started child with its output pipes.
+#[derive(Debug)]
+pub struct Wrapped {
+    pub child: Child,
+    pub pid: i32,
+    pub stdout: ChildStdout,
+    pub stderr: ChildStderr,
+}
+
+/// Starts `argv` with stdin inherited and stdout/stderr piped to us.
+pub fn spawn(argv: &[String]) -> std::io::Result<Wrapped> {
+    let (program, args) = argv.split_first().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no command to run")
+    })?;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    let stdout = child.stdout.take().expect("stdout was piped");
+    let stderr = child.stderr.take().expect("stderr was piped");
+    Ok(Wrapped {
+        child,
+        pid,
+        stdout,
+        stderr,
+    })
+}
+
+/// Waits for the child, forwarding signals meanwhile; returns its exit status.
+pub async fn supervise(mut child: Child, pid: i32) -> std::io::Result<ExitStatus> {
+    let forward_int = !std::io::stdin().is_terminal();
+    let kinds = [
+        (SignalKind::terminate(), Signal::SIGTERM),
+        (SignalKind::interrupt(), Signal::SIGINT),
+        (SignalKind::hangup(), Signal::SIGHUP),
+        (SignalKind::quit(), Signal::SIGQUIT),
+        (SignalKind::user_defined1(), Signal::SIGUSR1),
+        (SignalKind::user_defined2(), Signal::SIGUSR2),
+        (SignalKind::window_change(), Signal::SIGWINCH),
+    ];
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut listeners = Vec::new();
+    for (kind, sig) in kinds {
+        let mut stream = signal(kind)?;
+        let tx = tx.clone();
+        listeners.push(tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if tx.send(sig).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status?,
+            Some(sig) = rx.recv() => {
+                if sig == Signal::SIGINT && !forward_int {
+                    continue;
+                }
+                tracing::info!(signal = %sig, pid, "forwarding signal to the app");
+                if let Err(e) = kill(Pid::from_raw(pid), sig) {
+                    tracing::warn!(signal = %sig, pid, error = %e, "could not forward signal");
+                }
+            }
+        }
+    };
+    for l in listeners {
+        l.abort();
+    }
+    Ok(status)
+}
+
+/// The shell convention: the exit code, or 128 + the signal that killed it.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    }
+}
+
+/// A label-safe name for the wrapped command: its file name.
+pub fn target_name(argv: &[String]) -> String {
+    let base = argv
+        .first()
+        .map(|p| {
+            std::path::Path::new(p)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    crate::target::label_from_comm(&base)
+}

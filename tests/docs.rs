@@ -1,0 +1,90 @@
+//! The README's metrics reference agrees with what the code exposes.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use outrider::logs::StreamStats;
+use outrider::metrics::{Format, Metrics};
+use outrider::sample::allocation::{Allocation, Source};
+use outrider::sample::cgroup::CgroupReading;
+use outrider::sample::{CountersView, Snapshot, TargetSnapshot};
+use outrider::state::Shared;
+
+/// A snapshot with every optional figure present, so every family is rendered.
+fn full_snapshot() -> Snapshot {
+    Snapshot {
+        taken_at_unix: 1.8e9,
+        sample_duration_seconds: 0.001,
+        targets: vec![TargetSnapshot {
+            name: "app".into(),
+            up: true,
+            processes: 1,
+            restarts: 0,
+            main_pid: Some(1),
+            start_time_seconds: Some(1.7e9),
+            counters: CountersView::default(),
+            resident_memory_bytes: 1,
+            swap_bytes: 0,
+            virtual_memory_bytes: 1,
+            open_fds: 1,
+            max_fds: Some(1024),
+            threads: 1,
+            cgroup: Some(CgroupReading {
+                memory_current_bytes: Some(1),
+                memory_working_set_bytes: Some(1),
+                memory_limit_bytes: Some(1),
+                cpu_limit_cores: Some(1.0),
+                cpu_periods: Some(1),
+                cpu_throttled_periods: Some(1),
+                cpu_throttled_seconds: Some(1.0),
+                oom_kills: Some(0),
+                pressure: vec![("cpu", "some", 1.0)],
+            }),
+            cgroup_unreachable: None,
+            allocation: Allocation {
+                cpu_request_cores: Some((0.5, Source::Config)),
+                cpu_limit_cores: Some((1.0, Source::Config)),
+                memory_request_bytes: Some((1, Source::Config)),
+                memory_limit_bytes: Some((1, Source::Config)),
+            },
+        }],
+        read_errors: [("io", 1)].into_iter().collect(),
+    }
+}
+
+fn exposed_families() -> BTreeSet<String> {
+    let shared = Arc::new(Shared::new(vec![StreamStats::new("stdout")]));
+    shared.publish(full_snapshot());
+    let body = Metrics::new(shared).render(Format::Prometheus);
+    body.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+fn documented_families() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Metrics reference")
+        .nth(1)
+        .expect("README has a metrics reference")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .map(|l| l.split('`').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn readme_metrics_reference_matches_the_code() {
+    let exposed = exposed_families();
+    let documented = documented_families();
+    let undocumented: Vec<_> = exposed.difference(&documented).collect();
+    let stale: Vec<_> = documented.difference(&exposed).collect();
+    assert!(undocumented.is_empty(), "exposed but not in the README: {undocumented:?}");
+    assert!(stale.is_empty(), "in the README but not exposed: {stale:?}");
+    assert!(exposed.len() >= 40, "{exposed:?}");
+}
