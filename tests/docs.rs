@@ -63,7 +63,8 @@ fn exposed_families() -> BTreeSet<String> {
 }
 
 fn documented_families() -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme
         .split("## Metrics reference")
         .nth(1)
@@ -84,7 +85,10 @@ fn readme_metrics_reference_matches_the_code() {
     let documented = documented_families();
     let undocumented: Vec<_> = exposed.difference(&documented).collect();
     let stale: Vec<_> = documented.difference(&exposed).collect();
-    assert!(undocumented.is_empty(), "exposed but not in the README: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "exposed but not in the README: {undocumented:?}"
+    );
     assert!(stale.is_empty(), "in the README but not exposed: {stale:?}");
     assert!(exposed.len() >= 40, "{exposed:?}");
 }

@@ -271,7 +271,10 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id() as i32;
         child.wait().unwrap();
-        let gone = Identity { pid, start_ticks: 1 };
+        let gone = Identity {
+            pid,
+            start_ticks: 1,
+        };
         assert!(read_details(proc_root(), gone, &mut errors).is_none());
         assert!(read_entry(proc_root(), pid).is_err_and(|e| is_gone(&e)));
         assert!(errors.counts.is_empty(), "{:?}", errors.counts);
@@ -295,7 +298,10 @@ mod tests {
         let e = &list[0];
         assert_eq!((e.pid, e.ppid, e.comm.as_str()), (42, 1, "my app"));
         assert_eq!((e.user_ticks, e.system_ticks, e.threads), (250, 50, 3));
-        assert_eq!((e.start_ticks, e.vsize_bytes, e.rss_pages), (12345, 104857600, 2560));
+        assert_eq!(
+            (e.start_ticks, e.vsize_bytes, e.rss_pages),
+            (12345, 104857600, 2560)
+        );
         assert!(!e.kernel_thread);
         assert_eq!(boot_time(root).unwrap(), 1700000000);
     }
