@@ -50,6 +50,10 @@ pub struct DemoAppArgs {
     /// Child processes (quiet copies of this app) to start and keep.
     #[arg(long, default_value_t = 0)]
     pub children: usize,
+    /// Exit when the parent process goes away (set for the children above, so a
+    /// killed demo leaves no orphans behind).
+    #[arg(long, hide = true)]
+    pub exit_with_parent: bool,
 }
 
 impl DemoAppArgs {
@@ -96,6 +100,7 @@ pub fn demo_app(args: &DemoAppArgs) -> i32 {
                     "0",
                     "--log-rate",
                     "0",
+                    "--exit-with-parent",
                 ])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -135,6 +140,7 @@ pub fn demo_app(args: &DemoAppArgs) -> i32 {
         count_dir("/proc/self/task"),
     );
 
+    let parent = std::os::unix::process::parent_id();
     let started = Instant::now();
     let tick = Duration::from_millis(100);
     let (mut leak_due, mut fds_due, mut logs_due) = (0.0f64, 0.0f64, 0.0f64);
@@ -145,6 +151,9 @@ pub fn demo_app(args: &DemoAppArgs) -> i32 {
             if started.elapsed().as_secs_f64() >= secs {
                 return args.exit_code;
             }
+        }
+        if args.exit_with_parent && std::os::unix::process::parent_id() != parent {
+            return 0;
         }
         // Burn the CPU share of this tick.
         let burn = tick.mul_f64(args.cpu.clamp(0.0, 1.0));

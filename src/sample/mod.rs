@@ -23,7 +23,7 @@ use crate::config::ResourceSpec;
 use crate::target::{self, Counters, GroupSpec, GroupState, Grouper};
 use allocation::Allocation;
 use cgroup::CgroupReading;
-use process::{Identity, ReadErrors};
+use process::{Identity, ProcReader, ReadErrors};
 
 /// Everything one tick learned; the metrics endpoint and the status API read it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -98,7 +98,14 @@ pub struct Sampler {
     page_size: u64,
     /// Resolved cgroup directory per main process identity.
     cgroup_dirs: HashMap<Identity, Result<PathBuf, String>>,
+    reader: ProcReader,
+    /// Soft fd limit per member and when it was read: limits rarely change and
+    /// `limits` is costly for the kernel to format, so it is re-read once a minute.
+    max_fds: HashMap<Identity, (Option<u64>, Instant)>,
 }
+
+/// How long a process' soft fd limit is trusted before it is read again.
+const LIMITS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Sampler {
     pub fn new(
@@ -115,6 +122,8 @@ impl Sampler {
             }
         };
         Sampler {
+            reader: ProcReader::new(&proc_root),
+            max_fds: HashMap::new(),
             grouper: Grouper::new(&proc_root, self_pid),
             groups: specs.into_iter().map(GroupState::new).collect(),
             proc_root,
@@ -130,7 +139,7 @@ impl Sampler {
     /// One pass over /proc and the cgroups.
     pub fn sample(&mut self) -> Snapshot {
         let started = Instant::now();
-        let list = match process::list(&self.proc_root, &mut self.errors) {
+        let list = match self.reader.list(&mut self.errors) {
             Ok(l) => l,
             Err(e) => {
                 self.errors
@@ -180,17 +189,16 @@ impl Sampler {
             let mut oldest: Option<u64> = None;
             for &i in members {
                 let e = &list[i];
-                let Some(d) =
-                    process::read_details(&self.proc_root, e.identity(), &mut self.errors)
-                else {
+                let Some(d) = self.reader.read_details(e, &mut self.errors) else {
                     continue;
                 };
+                let max_fds = self.max_fds_of(e.identity());
                 snap.resident_memory_bytes += e.rss_pages * self.page_size;
                 snap.virtual_memory_bytes += e.vsize_bytes;
                 snap.threads += e.threads;
                 snap.swap_bytes += d.swap_bytes.unwrap_or(0);
                 snap.open_fds += d.open_fds.unwrap_or(0);
-                if let Some(m) = d.max_fds {
+                if let Some(m) = max_fds {
                     snap.max_fds = Some(snap.max_fds.map_or(m, |x| x.min(m)));
                 }
                 oldest = Some(oldest.map_or(e.start_ticks, |o| o.min(e.start_ticks)));
@@ -232,6 +240,7 @@ impl Sampler {
         }
         let live_mains: HashSet<Identity> = self.groups.iter().filter_map(|g| g.main).collect();
         self.cgroup_dirs.retain(|id, _| live_mains.contains(id));
+        self.max_fds.retain(|id, _| alive.contains(id));
 
         Snapshot {
             taken_at_unix: SystemTime::now()
@@ -241,6 +250,28 @@ impl Sampler {
             sample_duration_seconds: started.elapsed().as_secs_f64(),
             targets,
             read_errors: self.errors.counts.clone(),
+        }
+    }
+
+    /// The soft fd limit of a member, from the cache while it is fresh.
+    fn max_fds_of(&mut self, id: Identity) -> Option<u64> {
+        if let Some((v, at)) = self.max_fds.get(&id) {
+            if at.elapsed() < LIMITS_TTL {
+                return *v;
+            }
+        }
+        match self.reader.read_max_fds(id.pid) {
+            Ok(v) => {
+                self.max_fds.insert(id, (v, Instant::now()));
+                v
+            }
+            Err(e) => {
+                if !process::io_gone(&e) {
+                    let path = self.reader.last_path().to_string();
+                    self.errors.record("limits", &format!("{path}: {e}"));
+                }
+                None
+            }
         }
     }
 

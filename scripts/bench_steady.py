@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Steady-state cost of Outrider next to prometheus-process-exporter.
+
+Both watch the same target group at the same cadence (Outrider samples every 1 s,
+both are scraped at 1 Hz), on this machine, in the same run. Printed per scenario:
+median RSS, CPU seconds per minute (from /proc/<pid>/stat of each exporter), and
+scrape latency p50/p95 (HTTP GET on loopback, measured by this script), with the
+ratios Outrider / process-exporter.
+
+Scenarios: one target process; a group of 120 processes. The target is a copy of
+Outrider's demo app under the name `benchapp`, so both exporters select it the
+same way: by comm, scanning all of /proc.
+
+Usage: python3 scripts/bench_steady.py [--seconds 60] [--binary target/release/outrider]
+Needs Debian's prometheus-process-exporter (apt-get install prometheus-process-exporter).
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def scrape(port):
+    t = time.perf_counter()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        body = r.read()
+    return time.perf_counter() - t, body
+
+
+def wait_up(port, deadline=20):
+    end = time.time() + deadline
+    while time.time() < end:
+        try:
+            scrape(port)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing answers on port {port}")
+
+
+def percentile(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def run_scenario(name, binary, workdir, group_size, seconds, exporter):
+    app = os.path.join(workdir, "benchapp")
+    target = subprocess.Popen(
+        [app, "demo-app", "--children", str(group_size - 1), "--hold-mib", "8",
+         "--leak-kib-per-sec", "0", "--fd-rate", "0", "--cpu", "0.02", "--log-rate", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cfg = os.path.join(workdir, "outrider.toml")
+    with open(cfg, "w") as f:
+        f.write('[[targets]]\nname = "benchapp"\ncomm = "benchapp"\n')
+    pe_cfg = os.path.join(workdir, "process-exporter.yml")
+    with open(pe_cfg, "w") as f:
+        f.write("process_names:\n  - name: benchapp\n    comm:\n      - benchapp\n")
+    o_port, p_port = free_port(), free_port()
+    procs = {
+        "outrider": subprocess.Popen(
+            [binary, "--config", cfg, "--listen", f"127.0.0.1:{o_port}", "--interval", "1s"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=dict(os.environ, OUTRIDER_LOG="warn")),
+        "process-exporter": subprocess.Popen(
+            [exporter, "-config.path", pe_cfg, "-web.listen-address", f"127.0.0.1:{p_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    }
+    ports = {"outrider": o_port, "process-exporter": p_port}
+    try:
+        for p in ports.values():
+            wait_up(p)
+        time.sleep(3)  # let both settle: first scrapes, group formed
+        # Check both see the whole group.
+        _, body = scrape(o_port)
+        line = [l for l in body.decode().splitlines() if l.startswith("outrider_target_processes{")]
+        seen = float(line[0].rsplit(" ", 1)[1]) if line else 0
+        if seen != group_size:
+            print(f"warning: outrider sees {seen} processes, expected {group_size}", file=sys.stderr)
+        cpu0 = {k: cpu_seconds(p.pid) for k, p in procs.items()}
+        lat = {k: [] for k in procs}
+        rss = {k: [] for k in procs}
+        start = time.time()
+        n = 0
+        while time.time() - start < seconds:
+            n += 1
+            for k in procs:
+                dt, _ = scrape(ports[k])
+                lat[k].append(dt)
+                rss[k].append(rss_bytes(procs[k].pid))
+            next_tick = start + n
+            time.sleep(max(0.0, next_tick - time.time()))
+        elapsed = time.time() - start
+        cpu1 = {k: cpu_seconds(p.pid) for k, p in procs.items()}
+        rows = {}
+        for k in procs:
+            rows[k] = {
+                "rss_mib": statistics.median(rss[k]) / 1048576,
+                "cpu_s_per_min": (cpu1[k] - cpu0[k]) * 60 / elapsed,
+                "p50_ms": percentile(lat[k], 0.5) * 1000,
+                "p95_ms": percentile(lat[k], 0.95) * 1000,
+            }
+        print(f"\n## {name}: {group_size} process(es), {len(lat['outrider'])} scrapes each over {elapsed:.0f} s")
+        print(f"| exporter | RSS median (MiB) | CPU s/min | scrape p50 (ms) | scrape p95 (ms) |")
+        print(f"|---|---|---|---|---|")
+        for k, r in rows.items():
+            print(f"| {k} | {r['rss_mib']:.1f} | {r['cpu_s_per_min']:.3f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} |")
+        o, p = rows["outrider"], rows["process-exporter"]
+        ratio = lambda a, b: a / b if b > 0 else float("nan")
+        print(f"| outrider / process-exporter | {ratio(o['rss_mib'], p['rss_mib']):.2f} | "
+              f"{ratio(o['cpu_s_per_min'], p['cpu_s_per_min']):.2f} | {ratio(o['p50_ms'], p['p50_ms']):.2f} | "
+              f"{ratio(o['p95_ms'], p['p95_ms']):.2f} |")
+        return rows
+    finally:
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            p.wait(timeout=10)
+        subprocess.run(["pkill", "-P", str(target.pid)], check=False)
+        target.kill()
+        target.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--binary", default="target/release/outrider")
+    args = ap.parse_args()
+    exporter = shutil.which("prometheus-process-exporter")
+    if not exporter:
+        raise SystemExit("install Debian's prometheus-process-exporter first")
+    if not os.path.exists(args.binary):
+        raise SystemExit(f"{args.binary} missing: run cargo build --release")
+    binary = os.path.abspath(args.binary)
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(binary, os.path.join(d, "benchapp"))
+        print(f"outrider {binary}; process-exporter {exporter} (its defaults: -threads, -gather-smaps)")
+        run_scenario("one target", binary, d, 1, args.seconds, exporter)
+        run_scenario("group of 120", binary, d, 120, args.seconds, exporter)
+
+
+if __name__ == "__main__":
+    main()
