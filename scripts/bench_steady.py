@@ -4,7 +4,8 @@
 Both watch the same target group at the same cadence (Outrider samples every 1 s,
 both are scraped at 1 Hz), on this machine, in the same run. Printed per scenario:
 median RSS, CPU seconds per minute (from /proc/<pid>/stat of each exporter), and
-scrape latency p50/p95 (HTTP GET on loopback, measured by this script), with the
+scrape latency p50/p95 (HTTP GET of /metrics on a kept-alive loopback connection,
+timed by this script, so it includes Python's client overhead for both), with the
 ratios Outrider / process-exporter.
 
 Scenarios: one target process; a group of 120 processes. The target is a copy of
@@ -16,6 +17,7 @@ Needs Debian's prometheus-process-exporter (apt-get install prometheus-process-e
 """
 
 import argparse
+import http.client
 import os
 import shutil
 import signal
@@ -25,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -48,10 +49,22 @@ def rss_bytes(pid):
         return int(f.read().split()[1]) * PAGE
 
 
+_conns = {}
+
+
 def scrape(port):
+    """GET /metrics on a kept-alive connection, as Prometheus scrapes."""
+    conn = _conns.get(port)
+    if conn is None:
+        conn = _conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     t = time.perf_counter()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        body = r.read()
+    try:
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        _conns.pop(port, None)
+        conn.close()
+        raise
     return time.perf_counter() - t, body
 
 

@@ -79,7 +79,9 @@ pub async fn run(
 
     let mut streams = Vec::new();
     let mut wrapped = None;
+    let mut forwarder = None;
     if let Mode::Wrap(WrapSpec { argv, .. }) = &mode {
+        forwarder = Some(wrap::Forwarder::install().context("cannot install signal handlers")?);
         let w = wrap::spawn(argv).with_context(|| format!("cannot start {:?}", argv[0]))?;
         tracing::info!(pid = w.pid, command = %argv.join(" "), "started the app");
         streams.push(StreamStats::new("stdout"));
@@ -168,9 +170,10 @@ pub async fn run(
         }
     }
 
-    let exit_code = match child {
-        Some((child, pid)) => {
-            let status = wrap::supervise(child, pid)
+    let exit_code = match child.zip(forwarder) {
+        Some(((child, pid), forwarder)) => {
+            let status = forwarder
+                .supervise(child, pid)
                 .await
                 .context("waiting for the app")?;
             let code = wrap::exit_code(status);

@@ -152,7 +152,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(outrider::run(config, mode, shutdown_signal())) {
+    // Signal handlers go in before the port is bound: a SIGTERM that arrives once
+    // we are listening must stop us cleanly, not kill us.
+    match runtime.block_on(async {
+        let shutdown = shutdown_signal();
+        outrider::run(config, mode, shutdown).await
+    }) {
         Ok(outcome) => ExitCode::from(outcome.exit_code.clamp(0, 255) as u8),
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "outrider stopped");
@@ -181,18 +186,21 @@ fn init_logging() {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Registers for SIGTERM and SIGINT now; the future resolves on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let streams = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for signals; stop me with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = streams else {
+            tracing::error!("cannot listen for signals; stop me with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

@@ -45,49 +45,68 @@ pub fn spawn(argv: &[String]) -> std::io::Result<Wrapped> {
     })
 }
 
-/// Waits for the child, forwarding signals meanwhile; returns its exit status.
-pub async fn supervise(mut child: Child, pid: i32) -> std::io::Result<ExitStatus> {
-    let forward_int = !std::io::stdin().is_terminal();
-    let kinds = [
-        (SignalKind::terminate(), Signal::SIGTERM),
-        (SignalKind::interrupt(), Signal::SIGINT),
-        (SignalKind::hangup(), Signal::SIGHUP),
-        (SignalKind::quit(), Signal::SIGQUIT),
-        (SignalKind::user_defined1(), Signal::SIGUSR1),
-        (SignalKind::user_defined2(), Signal::SIGUSR2),
-        (SignalKind::window_change(), Signal::SIGWINCH),
-    ];
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut listeners = Vec::new();
-    for (kind, sig) in kinds {
-        let mut stream = signal(kind)?;
-        let tx = tx.clone();
-        listeners.push(tokio::spawn(async move {
-            while stream.recv().await.is_some() {
-                if tx.send(sig).is_err() {
-                    break;
+/// Signal handlers for forwarding, installed before the child starts so that no
+/// signal arriving in between is lost (tokio keeps a signal that arrives before the
+/// first `recv`).
+#[derive(Debug)]
+pub struct Forwarder {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Signal>,
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+    forward_int: bool,
+}
+
+impl Forwarder {
+    pub fn install() -> std::io::Result<Forwarder> {
+        let kinds = [
+            (SignalKind::terminate(), Signal::SIGTERM),
+            (SignalKind::interrupt(), Signal::SIGINT),
+            (SignalKind::hangup(), Signal::SIGHUP),
+            (SignalKind::quit(), Signal::SIGQUIT),
+            (SignalKind::user_defined1(), Signal::SIGUSR1),
+            (SignalKind::user_defined2(), Signal::SIGUSR2),
+            (SignalKind::window_change(), Signal::SIGWINCH),
+        ];
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut listeners = Vec::new();
+        for (kind, sig) in kinds {
+            let mut stream = signal(kind)?;
+            let tx = tx.clone();
+            listeners.push(tokio::spawn(async move {
+                while stream.recv().await.is_some() {
+                    if tx.send(sig).is_err() {
+                        break;
+                    }
                 }
-            }
-        }));
-    }
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status?,
-            Some(sig) = rx.recv() => {
-                if sig == Signal::SIGINT && !forward_int {
-                    continue;
-                }
-                tracing::info!(signal = %sig, pid, "forwarding signal to the app");
-                if let Err(e) = kill(Pid::from_raw(pid), sig) {
-                    tracing::warn!(signal = %sig, pid, error = %e, "could not forward signal");
-                }
-            }
+            }));
         }
-    };
-    for l in listeners {
-        l.abort();
+        Ok(Forwarder {
+            rx,
+            listeners,
+            forward_int: !std::io::stdin().is_terminal(),
+        })
     }
-    Ok(status)
+
+    /// Waits for the child, forwarding signals meanwhile; returns its exit status.
+    pub async fn supervise(mut self, mut child: Child, pid: i32) -> std::io::Result<ExitStatus> {
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status?,
+                Some(sig) = self.rx.recv() => {
+                    if sig == Signal::SIGINT && !self.forward_int {
+                        continue;
+                    }
+                    tracing::info!(signal = %sig, pid, "forwarding signal to the app");
+                    if let Err(e) = kill(Pid::from_raw(pid), sig) {
+                        tracing::warn!(signal = %sig, pid, error = %e, "could not forward signal");
+                    }
+                }
+            }
+        };
+        for l in self.listeners {
+            l.abort();
+        }
+        Ok(status)
+    }
 }
 
 /// The shell convention: the exit code, or 128 + the signal that killed it.

@@ -23,7 +23,7 @@ use crate::config::ResourceSpec;
 use crate::target::{self, Counters, GroupSpec, GroupState, Grouper};
 use allocation::Allocation;
 use cgroup::CgroupReading;
-use process::{Identity, ProcReader, ReadErrors};
+use process::{Identity, ProcEntry, ProcReader, ReadErrors};
 
 /// Everything one tick learned; the metrics endpoint and the status API read it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -99,10 +99,20 @@ pub struct Sampler {
     /// Resolved cgroup directory per main process identity.
     cgroup_dirs: HashMap<Identity, Result<PathBuf, String>>,
     reader: ProcReader,
+    /// Processes in no group, with when their `stat` was read: re-read only every
+    /// [`OUTSIDER_RECHECK`] (new pids are always read at once).
+    outsiders: HashMap<i32, (ProcEntry, Instant)>,
     /// Soft fd limit per member and when it was read: limits rarely change and
     /// `limits` is costly for the kernel to format, so it is re-read once a minute.
     max_fds: HashMap<Identity, (Option<u64>, Instant)>,
 }
+
+/// How long a process outside every group is trusted to stay so before its `stat`
+/// is read again. Reading `stat` of every visible process is most of a tick's cost
+/// for a small group; a process joins a group on its own (new pid, or a member's
+/// child) without waiting. Only a process that `exec`s into a match, or a pid
+/// reused within this window, is seen up to this late.
+const OUTSIDER_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long a process' soft fd limit is trusted before it is read again.
 const LIMITS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -123,6 +133,7 @@ impl Sampler {
         };
         Sampler {
             reader: ProcReader::new(&proc_root),
+            outsiders: HashMap::new(),
             max_fds: HashMap::new(),
             grouper: Grouper::new(&proc_root, self_pid),
             groups: specs.into_iter().map(GroupState::new).collect(),
@@ -139,7 +150,14 @@ impl Sampler {
     /// One pass over /proc and the cgroups.
     pub fn sample(&mut self) -> Snapshot {
         let started = Instant::now();
-        let list = match self.reader.list(&mut self.errors) {
+        let outsiders = &self.outsiders;
+        let reuse = |pid: i32| {
+            outsiders
+                .get(&pid)
+                .filter(|(_, at)| at.elapsed() < OUTSIDER_RECHECK)
+                .map(|(e, _)| e.clone())
+        };
+        let list = match self.reader.list(&mut self.errors, reuse) {
             Ok(l) => l,
             Err(e) => {
                 self.errors
@@ -150,6 +168,7 @@ impl Sampler {
         let specs: Vec<GroupSpec> = self.groups.iter().map(|g| g.spec.clone()).collect();
         let assignment = self.grouper.assign(&specs, &list, &mut self.errors);
         let alive: HashSet<Identity> = list.iter().map(|e| e.identity()).collect();
+        self.remember_outsiders(&list, &assignment);
         let allocation_base = allocation::configured(&self.resources, &mut self.errors);
 
         let mut targets = Vec::with_capacity(self.groups.len());
@@ -251,6 +270,34 @@ impl Sampler {
             targets,
             read_errors: self.errors.counts.clone(),
         }
+    }
+
+    /// Notes which listed processes are in no group, keeping the time their `stat`
+    /// was read for those already known.
+    fn remember_outsiders(&mut self, list: &[ProcEntry], assignment: &[Vec<usize>]) {
+        let mut member = vec![false; list.len()];
+        for &i in assignment.iter().flatten() {
+            member[i] = true;
+        }
+        let now = Instant::now();
+        let mut next = HashMap::with_capacity(list.len());
+        for (i, e) in list.iter().enumerate() {
+            if member[i] {
+                continue;
+            }
+            // Kept only while the entry was reused this tick (fresh); re-read
+            // entries start a new window.
+            let at = match self.outsiders.get(&e.pid) {
+                Some((old, at))
+                    if old.start_ticks == e.start_ticks && at.elapsed() < OUTSIDER_RECHECK =>
+                {
+                    *at
+                }
+                _ => now,
+            };
+            next.insert(e.pid, (e.clone(), at));
+        }
+        self.outsiders = next;
     }
 
     /// The soft fd limit of a member, from the cache while it is fresh.

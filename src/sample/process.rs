@@ -139,9 +139,14 @@ impl ProcReader {
         let _ = write!(self.path, "{}/{pid}/{name}", self.root.display());
     }
 
-    /// `stat` of every process under the root. Processes that vanish while we look
-    /// are skipped silently; other failures are counted.
-    pub fn list(&mut self, errors: &mut ReadErrors) -> std::io::Result<Vec<ProcEntry>> {
+    /// `stat` of every process under the root, except where `reuse` hands back a
+    /// recent entry for a pid. Processes that vanish while we look are skipped
+    /// silently; other failures are counted.
+    pub fn list(
+        &mut self,
+        errors: &mut ReadErrors,
+        reuse: impl Fn(i32) -> Option<ProcEntry>,
+    ) -> std::io::Result<Vec<ProcEntry>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.root)? {
             let Ok(entry) = entry else { continue };
@@ -149,6 +154,10 @@ impl ProcReader {
             let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
                 continue;
             };
+            if let Some(e) = reuse(pid) {
+                out.push(e);
+                continue;
+            }
             match self.read_entry(pid) {
                 Ok(e) => out.push(e),
                 Err(e) if io_gone(&e) => {}
@@ -463,7 +472,7 @@ mod tests {
         std::fs::write(root.join("43/stat"), "garbage").unwrap();
         std::fs::create_dir(root.join("self")).unwrap(); // not a pid: skipped
         let mut errors = ReadErrors::default();
-        let list = ProcReader::new(root).list(&mut errors).unwrap();
+        let list = ProcReader::new(root).list(&mut errors, |_| None).unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].comm, "app");
         assert_eq!(
