@@ -146,6 +146,41 @@ fn summary(shared: &Shared) -> String {
             t.max_fds.map(|m| format!(" of {m}")).unwrap_or_default(),
             t.threads,
         );
+        if let Some(v) = &t.verdicts {
+            for (what, l, unit) in [
+                ("memory", &v.memory_leak, "MiB/min"),
+                ("fds", &v.fd_leak, "/min"),
+                ("threads", &v.thread_leak, "/min"),
+            ] {
+                let scale = if what == "memory" {
+                    60.0 / 1048576.0
+                } else {
+                    60.0
+                };
+                let rate = l
+                    .growth_per_second
+                    .map(|r| format!("{:+.2} {unit}", r * scale))
+                    .unwrap_or_else(|| "not enough data yet".into());
+                let _ = writeln!(
+                    s,
+                    "  {what}: {}{rate}",
+                    if l.suspected { "LEAK SUSPECTED, " } else { "" }
+                );
+            }
+            let _ = writeln!(
+                s,
+                "  cpu allocation: {} ({})\n  memory allocation: {} ({})",
+                v.sizing.cpu.allocation.0.as_str(),
+                v.sizing.cpu.reason,
+                v.sizing.memory.allocation.0.as_str(),
+                v.sizing.memory.reason
+            );
+            if let Some(yaml) = &v.resources_yaml {
+                for line in yaml.lines() {
+                    let _ = writeln!(s, "    {line}");
+                }
+            }
+        }
         match (&t.cgroup, &t.cgroup_unreachable) {
             (Some(cg), _) => {
                 let _ = writeln!(

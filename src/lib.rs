@@ -2,6 +2,7 @@
 //! and serves what it sees as Prometheus metrics.
 //!
 //! # Layout
+//! - [`analysis`]: leak detection and right-sizing verdicts; record and replay
 //! - [`config`]: file + environment + flags → validated [`config::Config`]
 //! - [`target`]: choosing and grouping processes; identity, restarts, counters
 //! - [`sample`]: /proc and cgroup readers → [`sample::Snapshot`]
@@ -17,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod config;
 pub mod demo;
 pub mod http;
@@ -120,8 +122,21 @@ pub async fn run(
     // Each task holds a clone; when all are dropped, every task has finished.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
 
+    let recorder = match &config.record {
+        Some(path) => Some(
+            analysis::trace::Recorder::open(path)
+                .with_context(|| format!("cannot open the trace file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let analysis = Analysis {
+        config: config.analysis,
+        per_target: std::collections::HashMap::new(),
+        recorder,
+    };
     tokio::spawn(tick_loop(
         sampler,
+        analysis,
         config.interval,
         shared.clone(),
         stop_rx.clone(),
@@ -205,9 +220,42 @@ pub async fn run(
     Ok(Outcome { exit_code })
 }
 
-/// The sampling tick: sample (off the runtime thread), publish, repeat.
+/// Analysis state across ticks: one analyzer per target name, and the recorder.
+struct Analysis {
+    config: analysis::AnalysisConfig,
+    per_target: std::collections::HashMap<String, analysis::Analyzer>,
+    recorder: Option<analysis::trace::Recorder>,
+}
+
+impl Analysis {
+    /// Feeds every live target's figures to its analyzer, stores the verdicts in
+    /// the snapshot, and appends the trace rows.
+    fn apply(&mut self, snap: &mut sample::Snapshot) {
+        let mut rows = Vec::new();
+        for t in snap.targets.iter_mut().filter(|t| t.up) {
+            let o = t.observation(snap.taken_at_unix);
+            let analyzer = self
+                .per_target
+                .entry(t.name.clone())
+                .or_insert_with(|| analysis::Analyzer::new(&self.config));
+            t.verdicts = Some(analyzer.observe(&o));
+            if self.recorder.is_some() {
+                rows.push((o, t.name.clone()));
+            }
+        }
+        if let Some(r) = &mut self.recorder {
+            if let Err(e) = r.append(&rows) {
+                tracing::warn!(error = %e, "cannot append to the trace file; recording stops");
+                self.recorder = None;
+            }
+        }
+    }
+}
+
+/// The sampling tick: sample (off the runtime thread), analyse, publish, repeat.
 async fn tick_loop(
     mut sampler: Sampler,
+    mut analysis: Analysis,
     interval: std::time::Duration,
     shared: Arc<state::Shared>,
     mut stop: watch::Receiver<bool>,
@@ -226,8 +274,9 @@ async fn tick_loop(
         })
         .await;
         match result {
-            Ok((s, snap)) => {
+            Ok((s, mut snap)) => {
                 sampler = s;
+                analysis.apply(&mut snap);
                 shared.publish(snap);
             }
             Err(e) => {

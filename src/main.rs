@@ -48,6 +48,9 @@ struct Flags {
     /// Count the lines of this log; "-" for stdin.
     #[arg(long, global = true, value_name = "PATH|-")]
     log: Option<String>,
+    /// Append every sample to this trace file (the format `replay` reads).
+    #[arg(long, global = true, value_name = "FILE")]
+    record: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +59,15 @@ enum Command {
     Demo,
     /// Print the effective configuration, or every error in it (exit 64).
     CheckConfig,
+    /// Analyse a recorded trace offline and print the verdicts as JSON
+    /// (exit 65 for a bad trace, 66 when it cannot be read).
+    Replay {
+        /// The trace (CSV, as written by --record).
+        trace: PathBuf,
+        /// Which target of a multi-target trace (default: the first one named).
+        #[arg(long)]
+        target: Option<String>,
+    },
     #[command(hide = true)]
     DemoApp(DemoAppArgs),
 }
@@ -82,6 +94,7 @@ fn main() -> ExitCode {
         interval: cli.flags.interval.clone(),
         pid: cli.flags.pid,
         log: cli.flags.log.clone(),
+        record: cli.flags.record.clone(),
     };
     let mode = match &cli.command {
         Some(Command::Demo) => {
@@ -121,6 +134,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(EX_USAGE);
             }
         };
+    if let Some(Command::Replay { trace, target }) = &cli.command {
+        return replay(trace, target.as_deref(), &config.analysis);
+    }
     if let Some(Command::CheckConfig) = cli.command {
         match toml::to_string_pretty(&raw) {
             Ok(text) => print!("{text}"),
@@ -162,6 +178,40 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "outrider stopped");
             eprintln!("outrider: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `outrider replay`: the live analysis over a trace, one JSON object on stdout.
+fn replay(
+    path: &std::path::Path,
+    target: Option<&str>,
+    cfg: &outrider::analysis::AnalysisConfig,
+) -> ExitCode {
+    use outrider::analysis::trace;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("outrider: cannot read {}: {e}", path.display());
+            return ExitCode::from(66); // EX_NOINPUT
+        }
+    };
+    let observations = match trace::read(std::io::BufReader::new(file), target) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("outrider: {}: {e}", path.display());
+            return ExitCode::from(65); // EX_DATAERR
+        }
+    };
+    let summary = trace::replay(&observations, cfg);
+    match serde_json::to_string(&summary) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("outrider: {e}");
             ExitCode::FAILURE
         }
     }

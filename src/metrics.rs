@@ -341,8 +341,96 @@ impl Collector for SnapshotCollector {
             "Memory limit the app is judged against."
         );
 
+        let growth_mem = fam!(
+            gauge,
+            "outrider_memory_growth_bytes_per_second",
+            "Robust trend of memory (RSS floors) over the leak window."
+        );
+        let growth_fd = fam!(
+            gauge,
+            "outrider_fd_growth_per_second",
+            "Robust trend of open fds over the leak window."
+        );
+        let growth_thr = fam!(
+            gauge,
+            "outrider_thread_growth_per_second",
+            "Robust trend of threads over the leak window."
+        );
+        let leak = fam!(
+            gauge,
+            "outrider_leak_suspected",
+            "1 when steady growth of the resource looks like a leak."
+        );
+        let ttl = fam!(
+            gauge,
+            "outrider_time_to_limit_seconds",
+            "Seconds until the limit at the current trend; absent without a limit or growth."
+        );
+        let usage = fam!(gauge, "outrider_cpu_usage_cores", "CPU usage quantiles over the sizing window (decaying histogram); quantile 1 is the maximum.");
+        let rec_cpu = fam!(
+            gauge,
+            "outrider_recommended_cpu_request_cores",
+            "Recommended CPU request: p90 usage times the request factor, with a floor."
+        );
+        let rec_mem = fam!(
+            gauge,
+            "outrider_recommended_memory_request_bytes",
+            "Recommended memory request: peak times the request factor, with a floor."
+        );
+        let rec_lim = fam!(
+            gauge,
+            "outrider_recommended_memory_limit_bytes",
+            "Recommended memory limit: peak times the limit factor."
+        );
+        let alloc = fam!(
+            gauge,
+            "outrider_allocation",
+            "Allocation verdict per resource: exactly one state is 1."
+        );
+
         for t in &snap.targets {
             let l = || vec![("target", t.name.as_str())];
+            if let Some(v) = &t.verdicts {
+                let res = |r: &'static str| vec![("target", t.name.as_str()), ("resource", r)];
+                fams[growth_mem].add_opt(res("rss"), v.memory_leak.growth_per_second);
+                fams[growth_fd].add_opt(l(), v.fd_leak.growth_per_second);
+                fams[growth_thr].add_opt(l(), v.thread_leak.growth_per_second);
+                for (r, lk) in [
+                    ("memory", &v.memory_leak),
+                    ("fds", &v.fd_leak),
+                    ("threads", &v.thread_leak),
+                ] {
+                    fams[leak].add(res(r), Num::U(lk.suspected as u64));
+                }
+                fams[ttl].add_opt(res("memory"), v.memory_leak.time_to_limit_seconds);
+                fams[ttl].add_opt(res("fds"), v.fd_leak.time_to_limit_seconds);
+                let c = &v.sizing.cpu;
+                for (q, val) in [
+                    ("0.5", c.p50_cores),
+                    ("0.9", c.p90_cores),
+                    ("0.95", c.p95_cores),
+                    ("0.99", c.p99_cores),
+                    ("1", c.max_cores),
+                ] {
+                    fams[usage].add_opt(vec![("target", t.name.as_str()), ("quantile", q)], val);
+                }
+                fams[rec_cpu].add_opt(l(), c.recommended_request_cores);
+                let m = &v.sizing.memory;
+                fams[rec_mem].add_opt(l(), m.recommended_request_bytes);
+                fams[rec_lim].add_opt(l(), m.recommended_limit_bytes);
+                for (r, state) in [("cpu", c.allocation.0), ("memory", m.allocation.0)] {
+                    for s in crate::analysis::sizing::Allocation::ALL {
+                        fams[alloc].add(
+                            vec![
+                                ("target", t.name.as_str()),
+                                ("resource", r),
+                                ("state", s.as_str()),
+                            ],
+                            Num::U((s == state) as u64),
+                        );
+                    }
+                }
+            }
             let with = |k: &'static str, v: &'static str| vec![("target", t.name.as_str()), (k, v)];
             let c = &t.counters;
             fams[up].add(l(), Num::U(t.up as u64));

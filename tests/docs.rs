@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use outrider::analysis::{AnalysisConfig, Analyzer, Observation, Verdicts};
 use outrider::logs::StreamStats;
 use outrider::metrics::{Format, Metrics};
 use outrider::sample::allocation::{Allocation, Source};
@@ -47,9 +48,30 @@ fn full_snapshot() -> Snapshot {
                 memory_request_bytes: Some((1, Source::Config)),
                 memory_limit_bytes: Some((1, Source::Config)),
             },
+            verdicts: Some(verdicts()),
         }],
         read_errors: [("io", 1)].into_iter().collect(),
     }
+}
+
+/// Verdicts after an hour of steady growth, so every verdict figure is present.
+fn verdicts() -> Verdicts {
+    let mut a = Analyzer::new(&AnalysisConfig::default());
+    let mut v = Verdicts::default();
+    for i in 0..800 {
+        let t = i as f64 * 5.0;
+        v = a.observe(&Observation {
+            t,
+            rss_bytes: 1e8 + t * 1e4,
+            open_fds: Some(10.0 + t / 60.0),
+            max_fds: Some(1024.0),
+            threads: Some(4.0),
+            cpu_seconds: Some(t * 0.1),
+            memory_limit_bytes: Some(1e9),
+            ..Default::default()
+        });
+    }
+    v
 }
 
 fn exposed_families() -> BTreeSet<String> {

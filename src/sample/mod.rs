@@ -57,6 +57,36 @@ pub struct TargetSnapshot {
     pub cgroup: Option<CgroupReading>,
     pub cgroup_unreachable: Option<String>,
     pub allocation: Allocation,
+    /// Leak and sizing verdicts, filled in by the analysis after the sample.
+    pub verdicts: Option<crate::analysis::Verdicts>,
+}
+
+impl TargetSnapshot {
+    /// The figures the analysis (and a trace row) takes from this target.
+    pub fn observation(&self, t: f64) -> crate::analysis::Observation {
+        let cg = self.cgroup.as_ref();
+        let a = &self.allocation;
+        crate::analysis::Observation {
+            t,
+            rss_bytes: self.resident_memory_bytes as f64,
+            working_set_bytes: cg
+                .and_then(|c| c.memory_working_set_bytes)
+                .map(|v| v as f64),
+            open_fds: Some(self.open_fds as f64),
+            max_fds: self.max_fds.map(|v| v as f64),
+            threads: Some(self.threads as f64),
+            cpu_seconds: Some(self.counters.cpu_user_seconds + self.counters.cpu_system_seconds),
+            cpu_wait_seconds: Some(self.counters.cpu_wait_seconds),
+            cpu_periods: cg.and_then(|c| c.cpu_periods).map(|v| v as f64),
+            cpu_throttled_periods: cg.and_then(|c| c.cpu_throttled_periods).map(|v| v as f64),
+            oom_kills: cg.and_then(|c| c.oom_kills).map(|v| v as f64),
+            restarts: Some(self.restarts as f64),
+            memory_limit_bytes: a.memory_limit_bytes.map(|v| v.0 as f64),
+            cpu_limit_cores: a.cpu_limit_cores.map(|v| v.0),
+            memory_request_bytes: a.memory_request_bytes.map(|v| v.0 as f64),
+            cpu_request_cores: a.cpu_request_cores.map(|v| v.0),
+        }
+    }
 }
 
 /// Group totals as exposed; same fields as [`Counters`].
@@ -203,6 +233,7 @@ impl Sampler {
                 cgroup: None,
                 cgroup_unreachable: None,
                 allocation: Allocation::default(),
+                verdicts: None,
             };
             let mut member_counters = Vec::with_capacity(members.len());
             let mut oldest: Option<u64> = None;

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Detection quality over the labelled trace corpus (tests/data/traces/).
+
+Replays every trace with `outrider replay` and prints one row per trace: the label,
+the verdict, when a leak was first detected and the latency after its onset, false
+alarms (a leak verdict at ANY time on a trace labelled leak-free), and whether the
+sizing verdicts agree with the labels; then totals.
+
+Usage: python3 scripts/detection_quality.py [--binary target/release/outrider]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRACES = os.path.join(HERE, "..", "tests", "data", "traces")
+
+
+def replay(binary, path, config):
+    cmd = [binary, "replay", path]
+    if config:
+        cmd[1:1] = ["--config", config]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def first_timestamp(path):
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+        return float(f.readline().split(",")[header.index("timestamp")])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", default="target/release/outrider")
+    args = ap.parse_args()
+    with open(os.path.join(TRACES, "labels.json")) as f:
+        labels = json.load(f)
+    rows, leaks, found, false_alarms, lat_ok, sizing_total, sizing_agree = [], 0, 0, 0, 0, 0, 0
+    latencies = []
+    with tempfile.TemporaryDirectory() as d:
+        for name, lab in sorted(labels.items()):
+            config = None
+            if lab.get("analysis"):
+                config = os.path.join(d, name + ".toml")
+                with open(config, "w") as f:
+                    f.write("[analysis]\n")
+                    for k, v in lab["analysis"].items():
+                        f.write(f"{k} = {json.dumps(v)}\n")
+            s = replay(args.binary, os.path.join(TRACES, name + ".csv"), config)
+            for kind in ("memory", "fd"):
+                want = lab[f"{kind}_leak"]
+                at = s[f"{kind}_leak_first_detected_at"]
+                if want:
+                    leaks += 1
+                    if at is not None:
+                        found += 1
+                        lat = at - (lab["leak_onset"] or 0) - first_timestamp(os.path.join(TRACES, name + ".csv"))
+                        latencies.append(lat)
+                        ok = lab.get("max_latency") is None or lat <= lab["max_latency"]
+                        lat_ok += ok
+                        rows.append((name, f"{kind} leak", "found", f"{lat / 60:.0f} min" + ("" if ok else " (over goal)")))
+                    else:
+                        rows.append((name, f"{kind} leak", "MISSED", ""))
+                elif at is not None:
+                    false_alarms += 1
+                    rows.append((name, f"no {kind} leak", "FALSE ALARM", f"at {at:.0f} s"))
+            for res in ("cpu", "memory"):
+                want = lab.get(f"{res}_allocation")
+                if want is None:
+                    continue
+                got = s[res]["allocation"]
+                sizing_total += 1
+                sizing_agree += got == want
+                rows.append((name, f"{res} {want}", "agrees" if got == want else f"says {got}", s[res]["reason"]))
+    print("| trace | label | verdict | detail |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print()
+    print(f"leaks found: {found}/{leaks}; within their latency goal: {lat_ok}/{found}")
+    if latencies:
+        latencies.sort()
+        print(f"detection latency after onset: median {latencies[len(latencies) // 2] / 60:.0f} min, max {latencies[-1] / 60:.0f} min")
+    print(f"false alarms on leak-free traces (at any time): {false_alarms}")
+    print(f"sizing verdicts agreeing with labels: {sizing_agree}/{sizing_total}")
+    sys.exit(0 if found == leaks and false_alarms == 0 and sizing_agree == sizing_total else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Writes the labelled synthetic trace corpus to tests/data/traces/ (fixed seed).
+
+Each trace is a CSV in the replay format; labels.json says what the analysis must
+conclude: memory_leak / fd_leak (and for leaks, leak_onset: the timestamp growth
+starts, to measure detection latency), cpu_allocation / memory_allocation (null:
+not judged). Run: python3 scripts/gen_traces.py
+"""
+
+import json
+import math
+import os
+import random
+
+MIB = 1048576
+OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "traces")
+STEP = 10.0  # seconds between samples
+
+
+def write(name, rows, labels, all_labels):
+    cols = ["timestamp", "rss_bytes", "open_fds", "threads", "cpu_seconds",
+            "memory_limit_bytes", "cpu_limit_cores", "memory_request_bytes",
+            "cpu_request_cores", "cpu_periods", "cpu_throttled_periods", "oom_kills", "restarts"]
+    with open(os.path.join(OUT, name + ".csv"), "w") as f:
+        f.write(",".join(cols) + "\n")
+        for r in rows:
+            f.write(",".join("" if r.get(c) is None else fmt(r[c]) for c in cols) + "\n")
+    base = {"memory_leak": False, "fd_leak": False, "leak_onset": None, "max_latency": None,
+            "cpu_allocation": None, "memory_allocation": None}
+    base.update(labels)
+    all_labels[name] = base
+
+
+def fmt(v):
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:.4f}"
+    return str(int(v))
+
+
+def trace(hours, mem, fds=lambda t, r: 40 + r.randint(-3, 3), cpu=lambda t, r: 0.05,
+          alloc=None, extra=None, seed=0):
+    """Rows of a trace: mem(t, rng) in bytes, fds(t, rng), cpu(t, rng) in cores."""
+    r = random.Random(seed)
+    alloc = alloc or {"memory_limit_bytes": 1024 * MIB, "cpu_limit_cores": 2.0,
+                      "memory_request_bytes": 512 * MIB, "cpu_request_cores": 0.1}
+    rows, cpu_s, t = [], 0.0, 0.0
+    while t <= hours * 3600:
+        cpu_s += max(0.0, cpu(t, r)) * STEP
+        row = {"timestamp": t, "rss_bytes": max(1.0, mem(t, r)), "open_fds": max(0, fds(t, r)),
+               "threads": 8, "cpu_seconds": round(cpu_s, 4)}
+        row.update(alloc)
+        if extra:
+            row.update(extra(t, r))
+        rows.append(row)
+        t += STEP
+    return rows
+
+
+def noise(r, mib):
+    return r.gauss(0, mib * MIB)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for f in os.listdir(OUT):
+        if f.endswith(".csv") and f.startswith("syn-"):
+            os.remove(os.path.join(OUT, f))
+    L = {}
+    # --- memory: leaks ---
+    for rate, seed in [(1.0, 1), (2.0, 2), (0.5, 3)]:
+        write(f"syn-linear-{rate}mib-min", trace(3, lambda t, r, k=rate: 200 * MIB + k * MIB * t / 60 + noise(r, 1), seed=seed),
+              {"memory_leak": True, "leak_onset": 0}, L)
+    write("syn-onset-after-flat-hour-1mib", trace(3, lambda t, r: 300 * MIB + max(0, t - 3600) / 60 * MIB + noise(r, 1), seed=4),
+          {"memory_leak": True, "leak_onset": 3600, "max_latency": 1800}, L)
+    write("syn-onset-after-flat-hour-0.25mib", trace(4, lambda t, r: 300 * MIB + max(0, t - 3600) / 60 * 0.25 * MIB + noise(r, 1), seed=5),
+          {"memory_leak": True, "leak_onset": 3600, "max_latency": 3600}, L)
+    write("syn-staircase", trace(3, lambda t, r: 250 * MIB + (t // 600) * 8 * MIB + noise(r, 0.5), seed=6),
+          {"memory_leak": True, "leak_onset": 0}, L)
+    write("syn-leak-under-sawtooth", trace(3, lambda t, r: 200 * MIB + t / 60 * 0.5 * MIB + (t % 120) / 120 * 40 * MIB + noise(r, 1), seed=7),
+          {"memory_leak": True, "leak_onset": 0}, L)
+    write("syn-leak-under-slow-sawtooth", trace(4, lambda t, r: 200 * MIB + t / 60 * 1.0 * MIB + (t % 900) / 900 * 60 * MIB + noise(r, 1), seed=8),
+          {"memory_leak": True, "leak_onset": 0}, L)
+
+    def crash_loop(t, r):
+        run = t % 3000  # the leak OOMs every 50 minutes
+        return 150 * MIB + run / 60 * 3 * MIB + noise(r, 1)
+    write("syn-crash-loop-leak", trace(4, crash_loop, extra=lambda t, r: {"restarts": t // 3000}, seed=9),
+          {"memory_leak": True, "leak_onset": 0}, L)
+    # --- memory: not leaks ---
+    for amp, seed in [(1, 10), (8, 11)]:
+        write(f"syn-flat-noise-{amp}mib", trace(4, lambda t, r, a=amp: 300 * MIB + noise(r, a), seed=seed), {}, L)
+    for period, seed in [(60, 12), (300, 13), (600, 14)]:
+        write(f"syn-gc-sawtooth-{period}s", trace(4, lambda t, r, p=period: 300 * MIB + (t % p) / p * 120 * MIB + noise(r, 1), seed=seed), {}, L)
+    write("syn-single-step", trace(4, lambda t, r: (200 if t < 5400 else 450) * MIB + noise(r, 1), seed=15), {}, L)
+    write("syn-two-steps", trace(4, lambda t, r: (200 + 100 * (t > 3000) + 100 * (t > 9000)) * MIB + noise(r, 1), seed=16), {}, L)
+    write("syn-warmup", trace(4, lambda t, r: 100 * MIB + 300 * MIB * (1 - math.exp(-t / 600)) + noise(r, 1), seed=17), {}, L)
+    write("syn-warmup-late", trace(4, lambda t, r: 150 * MIB + (0 if t < 5000 else 250 * MIB * (1 - math.exp(-(t - 5000) / 500))) + noise(r, 1), seed=18), {}, L)
+    write("syn-oscillating-load", trace(4, lambda t, r: 300 * MIB + math.sin(t / 200) * 60 * MIB + noise(r, 1), seed=19), {}, L)
+    write("syn-spikes", trace(4, lambda t, r: 300 * MIB + (200 * MIB if r.random() < 0.02 else 0) + noise(r, 1), seed=20), {}, L)
+
+    def restarts_warmup(t, r):
+        run = t % 2400
+        return 80 * MIB + 200 * MIB * (1 - math.exp(-run / 300)) + noise(r, 1)
+    write("syn-restarts-with-warmup", trace(4, restarts_warmup, extra=lambda t, r: {"restarts": t // 2400}, seed=21), {}, L)
+    # --- fds ---
+    write("syn-fd-leak-1-per-min", trace(3, lambda t, r: 300 * MIB + noise(r, 1), fds=lambda t, r: 30 + int(t / 60) + r.randint(-2, 2), seed=22),
+          {"fd_leak": True, "leak_onset": 0}, L)
+    write("syn-fd-leak-staircase", trace(3, lambda t, r: 300 * MIB + noise(r, 1), fds=lambda t, r: 30 + 5 * int(t // 900) + r.randint(-1, 1), seed=23),
+          {"fd_leak": True, "leak_onset": 0}, L)
+    write("syn-fd-pool-fluctuates", trace(4, lambda t, r: 300 * MIB + noise(r, 1), fds=lambda t, r: 30 + r.randint(0, 40), seed=24), {}, L)
+    write("syn-fd-burst-then-close", trace(4, lambda t, r: 300 * MIB + noise(r, 1), fds=lambda t, r: 30 + (200 if 3600 < t < 4200 else 0) + r.randint(-2, 2), seed=25), {}, L)
+    # --- sizing, clear-cut ---
+    idle = {"memory_limit_bytes": 4096 * MIB, "cpu_limit_cores": 4.0, "memory_request_bytes": 2048 * MIB, "cpu_request_cores": 2.0}
+    write("syn-size-idle-cores", trace(2, lambda t, r: 200 * MIB + noise(r, 2), cpu=lambda t, r: 0.04 + r.uniform(-0.01, 0.01), alloc=idle, seed=26),
+          {"cpu_allocation": "over", "memory_allocation": "over"}, L)
+    tight = {"memory_limit_bytes": 512 * MIB, "cpu_limit_cores": 1.0, "memory_request_bytes": 512 * MIB, "cpu_request_cores": 1.0}
+    write("syn-size-near-limits", trace(2, lambda t, r: 480 * MIB + noise(r, 2), cpu=lambda t, r: 0.97 + r.uniform(-0.02, 0.02), alloc=tight, seed=27),
+          {"cpu_allocation": "under", "memory_allocation": "under"}, L)
+
+    def throttled(t, r):
+        return {"cpu_periods": int(t / 0.1), "cpu_throttled_periods": int(t / 0.1 * 0.4)}
+    fit = {"memory_limit_bytes": 1024 * MIB, "cpu_limit_cores": 1.0, "memory_request_bytes": 400 * MIB, "cpu_request_cores": 0.5}
+    write("syn-size-throttled", trace(2, lambda t, r: 300 * MIB + noise(r, 2), cpu=lambda t, r: 0.45 + r.uniform(-0.05, 0.05), alloc=fit, extra=throttled, seed=28),
+          {"cpu_allocation": "under", "memory_allocation": "ok"}, L)
+    write("syn-size-fits", trace(2, lambda t, r: 300 * MIB + noise(r, 2), cpu=lambda t, r: 0.4 + r.uniform(-0.05, 0.05), alloc=fit, seed=29),
+          {"cpu_allocation": "ok", "memory_allocation": "ok"}, L)
+    write("syn-size-oom-killed", trace(2, lambda t, r: 300 * MIB + noise(r, 2), cpu=lambda t, r: 0.4, alloc=fit,
+                                       extra=lambda t, r: {"oom_kills": 1 if t > 3600 else 0}, seed=30),
+          {"memory_allocation": "under"}, L)
+    none = {"memory_limit_bytes": None, "cpu_limit_cores": None, "memory_request_bytes": None, "cpu_request_cores": None}
+    write("syn-size-no-allocation", trace(2, lambda t, r: 300 * MIB + noise(r, 2), cpu=lambda t, r: 0.3, alloc=none, seed=31),
+          {"cpu_allocation": "unknown", "memory_allocation": "unknown"}, L)
+    write("syn-size-too-short", trace(0.1, lambda t, r: 300 * MIB + noise(r, 2), cpu=lambda t, r: 0.3, alloc=idle, seed=32),
+          {"cpu_allocation": "unknown", "memory_allocation": "unknown"}, L)
+
+    # Real recordings (tests/data/traces/real-*.csv) keep their labels here too.
+    labels_path = os.path.join(OUT, "labels.json")
+    if os.path.exists(labels_path):
+        with open(labels_path) as f:
+            for k, v in json.load(f).items():
+                if k.startswith("real-"):
+                    L[k] = v
+    with open(labels_path, "w") as f:
+        json.dump(dict(sorted(L.items())), f, indent=1)
+        f.write("\n")
+    print(f"{len(L)} labelled traces in {os.path.normpath(OUT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+//! Verdicts from the samples Outrider already takes: is memory, are fds or threads
+//! leaking, and is the app's CPU and memory allocation over, under or ok.
+//!
+//! # Layout
+//! - [`trend`]: robust trend per resource → leak suspected, growth rate
+//! - [`sizing`]: decaying CPU histogram, memory peaks → recommendation, allocation
+//! - [`trace`]: the CSV format shared by `--record` and `replay`
+//!
+//! One [`Analyzer`] per target is fed one [`Observation`] per tick, live or from a
+//! trace: the same code answers both, so a verdict seen in production can be
+//! reproduced offline.
+
+pub mod sizing;
+pub mod trace;
+pub mod trend;
+
+use serde::Serialize;
+
+use sizing::{Allocated, Sizing, SizingConfig, SizingVerdict, Usage};
+use trend::{TrendConfig, TrendTracker, TrendVerdict};
+
+/// One tick's figures for one target. Counters are cumulative; `None` is unknown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// Seconds (unix time live; whatever the trace uses offline).
+    pub t: f64,
+    pub rss_bytes: f64,
+    pub working_set_bytes: Option<f64>,
+    pub open_fds: Option<f64>,
+    pub max_fds: Option<f64>,
+    pub threads: Option<f64>,
+    pub cpu_seconds: Option<f64>,
+    pub cpu_wait_seconds: Option<f64>,
+    pub cpu_periods: Option<f64>,
+    pub cpu_throttled_periods: Option<f64>,
+    pub oom_kills: Option<f64>,
+    pub restarts: Option<f64>,
+    pub memory_limit_bytes: Option<f64>,
+    pub cpu_limit_cores: Option<f64>,
+    pub memory_request_bytes: Option<f64>,
+    pub cpu_request_cores: Option<f64>,
+}
+
+/// Thresholds of the analysis; every field comes from `[analysis]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnalysisConfig {
+    pub memory: TrendConfig,
+    pub fds: TrendConfig,
+    pub threads: TrendConfig,
+    pub sizing: SizingConfig,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        let window = 3600.0;
+        AnalysisConfig {
+            memory: TrendConfig {
+                window,
+                min_rate: 100.0 * 1024.0 / 60.0,
+                min_growth: 10.0 * 1048576.0,
+            },
+            fds: TrendConfig {
+                window,
+                min_rate: 0.1 / 60.0,
+                min_growth: 10.0,
+            },
+            threads: TrendConfig {
+                window,
+                min_rate: 0.1 / 60.0,
+                min_growth: 5.0,
+            },
+            sizing: SizingConfig::default(),
+        }
+    }
+}
+
+/// A leak verdict for one resource.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Leak {
+    pub suspected: bool,
+    /// Units per second at the current trend; `None` until enough data.
+    pub growth_per_second: Option<f64>,
+    /// Seconds until the limit at the current trend; `None` without a limit or growth.
+    pub time_to_limit_seconds: Option<f64>,
+}
+
+/// Everything the analysis says about one target now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Verdicts {
+    pub memory_leak: Leak,
+    pub fd_leak: Leak,
+    pub thread_leak: Leak,
+    pub sizing: SizingVerdict,
+    /// The recommended `resources:` block, ready to paste into a pod spec.
+    pub resources_yaml: Option<String>,
+}
+
+/// Analysis state of one target.
+#[derive(Debug, Clone)]
+pub struct Analyzer {
+    memory: TrendTracker,
+    fds: TrendTracker,
+    threads: TrendTracker,
+    sizing: Sizing,
+    prev: Option<Observation>,
+}
+
+impl Analyzer {
+    pub fn new(cfg: &AnalysisConfig) -> Self {
+        Analyzer {
+            memory: TrendTracker::new(cfg.memory),
+            fds: TrendTracker::new(cfg.fds),
+            threads: TrendTracker::new(cfg.threads),
+            sizing: Sizing::new(cfg.sizing),
+            prev: None,
+        }
+    }
+
+    /// Bytes this analyzer holds, heap included: bounded by construction.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.memory.footprint()
+            + self.fds.footprint()
+            + self.threads.footprint()
+            + self.sizing.footprint()
+    }
+
+    /// Feeds one observation and returns the verdicts after it.
+    pub fn observe(&mut self, o: &Observation) -> Verdicts {
+        let restarted = match (&self.prev, o.restarts) {
+            (Some(p), Some(r)) => p.restarts.is_some_and(|pr| r > pr),
+            _ => false,
+        };
+        if restarted {
+            self.memory.reset();
+            self.fds.reset();
+            self.threads.reset();
+        }
+        self.memory.push(o.t, o.rss_bytes);
+        if let Some(v) = o.open_fds {
+            self.fds.push(o.t, v);
+        }
+        if let Some(v) = o.threads {
+            self.threads.push(o.t, v);
+        }
+
+        let delta = |cur: Option<f64>, prev: Option<f64>| match (cur, prev) {
+            (Some(c), Some(p)) if c >= p => Some(c - p),
+            _ => None,
+        };
+        let usage = match &self.prev {
+            Some(p) if o.t > p.t => {
+                let dt = o.t - p.t;
+                let cpu = delta(o.cpu_seconds, p.cpu_seconds);
+                Usage {
+                    t: o.t,
+                    dt,
+                    cpu_cores: cpu.map(|c| c / dt),
+                    memory_bytes: o.working_set_bytes.unwrap_or(o.rss_bytes),
+                    cpu_periods: delta(o.cpu_periods, p.cpu_periods).unwrap_or(0.0) as u64,
+                    cpu_throttled_periods: delta(o.cpu_throttled_periods, p.cpu_throttled_periods)
+                        .unwrap_or(0.0) as u64,
+                    cpu_wait_seconds: delta(o.cpu_wait_seconds, p.cpu_wait_seconds).unwrap_or(0.0),
+                    cpu_seconds: cpu.unwrap_or(0.0),
+                    oom_kills: delta(o.oom_kills, p.oom_kills).unwrap_or(0.0) as u64,
+                }
+            }
+            _ => Usage {
+                t: o.t,
+                memory_bytes: o.working_set_bytes.unwrap_or(o.rss_bytes),
+                ..Default::default()
+            },
+        };
+        self.sizing.push(&usage);
+        self.prev = Some(o.clone());
+
+        let alloc = Allocated {
+            cpu_request: o.cpu_request_cores,
+            cpu_limit: o.cpu_limit_cores,
+            memory_request: o.memory_request_bytes,
+            memory_limit: o.memory_limit_bytes,
+        };
+        let sizing = self.sizing.verdict(&alloc);
+        Verdicts {
+            memory_leak: leak(self.memory.evaluate(), o.memory_limit_bytes),
+            fd_leak: leak(self.fds.evaluate(), o.max_fds),
+            thread_leak: leak(self.threads.evaluate(), None),
+            resources_yaml: resources_yaml(&sizing),
+            sizing,
+        }
+    }
+}
+
+fn leak(v: TrendVerdict, limit: Option<f64>) -> Leak {
+    let time_to_limit_seconds = match (v.rate_per_second, limit) {
+        (Some(rate), Some(limit)) if rate > 0.0 && limit > v.current => {
+            Some((limit - v.current) / rate)
+        }
+        (Some(rate), Some(_)) if rate > 0.0 => Some(0.0),
+        _ => None,
+    };
+    Leak {
+        suspected: v.suspected,
+        growth_per_second: v.rate_per_second,
+        time_to_limit_seconds,
+    }
+}
+
+/// The recommendation as a pod spec's `resources:` block (no CPU limit: a CPU limit
+/// throttles without saving anything, as krr and the VPA leave it too).
+fn resources_yaml(v: &SizingVerdict) -> Option<String> {
+    let cpu = v.cpu.recommended_request_cores?;
+    let req = v.memory.recommended_request_bytes?;
+    let lim = v.memory.recommended_limit_bytes?;
+    let mi = |b: f64| format!("{}Mi", (b / 1048576.0).ceil() as u64);
+    Some(format!(
+        "resources:\n  requests:\n    cpu: {}m\n    memory: {}\n  limits:\n    memory: {}\n",
+        (cpu * 1000.0).ceil() as u64,
+        mi(req),
+        mi(lim)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_per_target_is_bounded_whatever_the_window() {
+        for window in [600.0, 3600.0, 7.0 * 86400.0] {
+            let mut cfg = AnalysisConfig::default();
+            cfg.memory.window = window;
+            cfg.fds.window = window;
+            cfg.threads.window = window;
+            cfg.sizing.window = window;
+            let mut a = Analyzer::new(&cfg);
+            // Four hours of samples every 5 s (the buckets are full after one).
+            for i in 0..2880 {
+                let t = i as f64 * 5.0;
+                a.observe(&Observation {
+                    t,
+                    rss_bytes: 1e8 + (i % 100) as f64 * 1e5,
+                    open_fds: Some(10.0),
+                    threads: Some(4.0),
+                    cpu_seconds: Some(t * 0.1),
+                    ..Default::default()
+                });
+            }
+            let bytes = a.footprint();
+            assert!(bytes < 256 * 1024, "{bytes} bytes for a {window} s window");
+            assert!(bytes < 16 * 1024, "{bytes} bytes: more than expected");
+        }
+    }
+
+    #[test]
+    fn a_leak_has_a_time_to_limit_and_a_yaml_block() {
+        let cfg = AnalysisConfig::default();
+        let mut a = Analyzer::new(&cfg);
+        let mut v = Verdicts::default();
+        for i in 0..1000 {
+            let t = i as f64 * 5.0;
+            v = a.observe(&Observation {
+                t,
+                rss_bytes: 100.0 * 1048576.0 + t * 20000.0,
+                cpu_seconds: Some(t * 0.05),
+                memory_limit_bytes: Some(1024.0 * 1048576.0),
+                cpu_request_cores: Some(1.0),
+                memory_request_bytes: Some(512.0 * 1048576.0),
+                ..Default::default()
+            });
+        }
+        assert!(v.memory_leak.suspected);
+        let rate = v.memory_leak.growth_per_second.unwrap();
+        assert!((rate - 20000.0).abs() < 200.0, "{rate}");
+        let ttl = v.memory_leak.time_to_limit_seconds.unwrap();
+        let expect = (1024.0 * 1048576.0 - (100.0 * 1048576.0 + 4995.0 * 20000.0)) / 20000.0;
+        assert!((ttl - expect).abs() / expect < 0.05, "{ttl} vs {expect}");
+        let yaml = v.resources_yaml.unwrap();
+        assert!(
+            yaml.starts_with("resources:\n  requests:\n    cpu: 6"),
+            "{yaml}"
+        );
+        assert_eq!(v.sizing.cpu.allocation.0, sizing::Allocation::Over);
+    }
+}

@@ -1,0 +1,624 @@
+//! Right-sizing: how much CPU and memory the app uses over the sizing window, what
+//! to request, and whether the current allocation is over, under or ok.
+//!
+//! CPU usage goes into a decaying histogram like the VPA recommender's: exponential
+//! buckets (first 1 millicore, each 5% wider), each sample weighted by
+//! `2^(t / half_life)` so older usage counts for less. Memory peaks, CPU maxima,
+//! throttling, run-queue wait and OOM kills are kept per interval in a ring of
+//! [`INTERVALS`] slots covering the sizing window. Memory per target: one histogram
+//! of [`CPU_BUCKETS`] weights and the ring, a few KiB whatever the window.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+/// Slots in the per-interval ring.
+pub const INTERVALS: usize = 24;
+const CPU_FIRST: f64 = 0.001;
+const CPU_RATIO: f64 = 1.05;
+/// Buckets up to about 1000 cores.
+pub const CPU_BUCKETS: usize = 284;
+const MIB: f64 = 1048576.0;
+
+/// Constants of the recommendation and the verdict, all from config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SizingConfig {
+    pub window: f64,
+    pub half_life: f64,
+    /// Seconds of data before any verdict.
+    pub min_data: f64,
+    pub cpu_request_factor: f64,
+    pub cpu_request_floor: f64,
+    pub memory_request_factor: f64,
+    pub memory_request_floor: f64,
+    pub memory_limit_factor: f64,
+    pub oom_bump_bytes: f64,
+    pub oom_bump_factor: f64,
+    pub cpu_over_ratio: f64,
+    pub cpu_over_min_cores: f64,
+    pub memory_over_ratio: f64,
+    pub memory_over_min_bytes: f64,
+    pub throttled_share: f64,
+    pub cpu_wait_share: f64,
+    pub near_limit: f64,
+}
+
+impl Default for SizingConfig {
+    fn default() -> Self {
+        SizingConfig {
+            window: 86400.0,
+            half_life: 86400.0,
+            min_data: 600.0,
+            cpu_request_factor: 1.15,
+            cpu_request_floor: 0.010,
+            memory_request_factor: 1.15,
+            memory_request_floor: 32.0 * MIB,
+            memory_limit_factor: 1.3,
+            oom_bump_bytes: 100.0 * MIB,
+            oom_bump_factor: 1.2,
+            cpu_over_ratio: 1.5,
+            cpu_over_min_cores: 0.1,
+            memory_over_ratio: 1.5,
+            memory_over_min_bytes: 64.0 * MIB,
+            throttled_share: 0.25,
+            cpu_wait_share: 0.25,
+            near_limit: 0.9,
+        }
+    }
+}
+
+/// `over | under | ok | unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Allocation {
+    Over,
+    Under,
+    Ok,
+    Unknown,
+}
+
+impl Allocation {
+    pub const ALL: [Allocation; 4] = [
+        Allocation::Over,
+        Allocation::Under,
+        Allocation::Ok,
+        Allocation::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Allocation::Over => "over",
+            Allocation::Under => "under",
+            Allocation::Ok => "ok",
+            Allocation::Unknown => "unknown",
+        }
+    }
+}
+
+/// One tick's usage, as deltas since the previous tick.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub t: f64,
+    pub dt: f64,
+    pub cpu_cores: Option<f64>,
+    pub memory_bytes: f64,
+    pub cpu_periods: u64,
+    pub cpu_throttled_periods: u64,
+    pub cpu_wait_seconds: f64,
+    pub cpu_seconds: f64,
+    pub oom_kills: u64,
+}
+
+/// The allocation judged against.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Allocated {
+    pub cpu_request: Option<f64>,
+    pub cpu_limit: Option<f64>,
+    pub memory_request: Option<f64>,
+    pub memory_limit: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Interval {
+    start: f64,
+    memory_peak: f64,
+    cpu_max: f64,
+    periods: u64,
+    throttled: u64,
+    cpu_wait: f64,
+    cpu: f64,
+    ooms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sizing {
+    cfg: SizingConfig,
+    weights: Vec<f64>,
+    total_weight: f64,
+    /// Time the weights are relative to; moved forward when they grow large.
+    ref_t: f64,
+    intervals: VecDeque<Interval>,
+    first_t: Option<f64>,
+    last_t: f64,
+}
+
+/// The sizing verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SizingVerdict {
+    pub cpu: CpuVerdict,
+    pub memory: MemoryVerdict,
+    /// Seconds of data the verdict rests on.
+    pub data_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CpuVerdict {
+    pub p50_cores: Option<f64>,
+    pub p90_cores: Option<f64>,
+    pub p95_cores: Option<f64>,
+    pub p99_cores: Option<f64>,
+    pub max_cores: Option<f64>,
+    pub recommended_request_cores: Option<f64>,
+    pub throttled_share: Option<f64>,
+    pub wait_share: Option<f64>,
+    pub allocation: AllocationField,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MemoryVerdict {
+    pub peak_bytes: Option<f64>,
+    pub recommended_request_bytes: Option<f64>,
+    pub recommended_limit_bytes: Option<f64>,
+    pub oom_kills: u64,
+    pub allocation: AllocationField,
+    pub reason: String,
+}
+
+/// An [`Allocation`] that defaults to unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct AllocationField(pub Allocation);
+
+impl Default for AllocationField {
+    fn default() -> Self {
+        AllocationField(Allocation::Unknown)
+    }
+}
+
+impl Sizing {
+    pub fn new(cfg: SizingConfig) -> Self {
+        Sizing {
+            cfg,
+            weights: vec![0.0; CPU_BUCKETS],
+            total_weight: 0.0,
+            ref_t: 0.0,
+            intervals: VecDeque::with_capacity(INTERVALS + 1),
+            first_t: None,
+            last_t: 0.0,
+        }
+    }
+
+    /// Bytes this state holds, heap included.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.weights.capacity() * std::mem::size_of::<f64>()
+            + self.intervals.capacity() * std::mem::size_of::<Interval>()
+    }
+
+    pub fn push(&mut self, u: &Usage) {
+        if self.first_t.is_none() {
+            self.first_t = Some(u.t);
+            self.ref_t = u.t;
+        }
+        self.last_t = u.t;
+        if let Some(cores) = u.cpu_cores.filter(|c| c.is_finite() && *c >= 0.0) {
+            let mut w = ((u.t - self.ref_t) / self.cfg.half_life).exp2();
+            if w > 1e100 {
+                // Renormalize so weights never overflow (as the VPA does).
+                for x in &mut self.weights {
+                    *x /= w;
+                }
+                self.total_weight /= w;
+                self.ref_t = u.t;
+                w = 1.0;
+            }
+            self.weights[cpu_bucket(cores)] += w;
+            self.total_weight += w;
+        }
+        let len = self.cfg.window / INTERVALS as f64;
+        let start = (u.t / len).floor() * len;
+        if self.intervals.back().is_none_or(|i| i.start != start) {
+            self.intervals.push_back(Interval {
+                start,
+                ..Default::default()
+            });
+        }
+        while self
+            .intervals
+            .front()
+            .is_some_and(|i| i.start + self.cfg.window <= start)
+        {
+            self.intervals.pop_front();
+        }
+        let i = self.intervals.back_mut().expect("pushed above");
+        i.memory_peak = i.memory_peak.max(u.memory_bytes);
+        i.cpu_max = i.cpu_max.max(u.cpu_cores.unwrap_or(0.0));
+        i.periods += u.cpu_periods;
+        i.throttled += u.cpu_throttled_periods;
+        i.cpu_wait += u.cpu_wait_seconds;
+        i.cpu += u.cpu_seconds;
+        i.ooms += u.oom_kills;
+    }
+
+    /// Usage quantile in cores from the decaying histogram (the bucket's upper
+    /// bound, so a recommendation errs on the generous side).
+    pub fn cpu_quantile(&self, q: f64) -> Option<f64> {
+        if self.total_weight <= 0.0 {
+            return None;
+        }
+        let target = q * self.total_weight;
+        let mut acc = 0.0;
+        for (i, w) in self.weights.iter().enumerate() {
+            acc += w;
+            if acc >= target && *w > 0.0 {
+                return Some(bucket_upper(i));
+            }
+        }
+        Some(bucket_upper(CPU_BUCKETS - 1))
+    }
+
+    pub fn verdict(&self, alloc: &Allocated) -> SizingVerdict {
+        let c = &self.cfg;
+        let data_seconds = self.first_t.map_or(0.0, |f| self.last_t - f);
+        let enough = data_seconds >= c.min_data;
+        let sum = |f: fn(&Interval) -> f64| self.intervals.iter().map(f).sum::<f64>();
+        let peak = self
+            .intervals
+            .iter()
+            .map(|i| i.memory_peak)
+            .fold(0.0, f64::max);
+        let ooms = self.intervals.iter().map(|i| i.ooms).sum::<u64>();
+        let periods = sum(|i| i.periods as f64);
+        let throttled = sum(|i| i.throttled as f64);
+        let cpu = sum(|i| i.cpu);
+        let wait = sum(|i| i.cpu_wait);
+
+        let mut v = SizingVerdict {
+            data_seconds,
+            ..Default::default()
+        };
+        v.cpu.p50_cores = self.cpu_quantile(0.5);
+        v.cpu.p90_cores = self.cpu_quantile(0.9);
+        v.cpu.p95_cores = self.cpu_quantile(0.95);
+        v.cpu.p99_cores = self.cpu_quantile(0.99);
+        v.cpu.max_cores = (self.total_weight > 0.0)
+            .then(|| self.intervals.iter().map(|i| i.cpu_max).fold(0.0, f64::max));
+        v.cpu.recommended_request_cores = v
+            .cpu
+            .p90_cores
+            .map(|p| (p * c.cpu_request_factor).max(c.cpu_request_floor));
+        v.cpu.throttled_share = (periods > 0.0).then(|| throttled / periods);
+        v.cpu.wait_share = (cpu > 0.0).then(|| wait / cpu);
+
+        if peak > 0.0 {
+            v.memory.peak_bytes = Some(peak);
+            let basis = if ooms > 0 {
+                (peak + c.oom_bump_bytes).max(peak * c.oom_bump_factor)
+            } else {
+                peak
+            };
+            v.memory.recommended_request_bytes =
+                Some((basis * c.memory_request_factor).max(c.memory_request_floor));
+            v.memory.recommended_limit_bytes = Some(basis * c.memory_limit_factor);
+        }
+        v.memory.oom_kills = ooms;
+
+        let (state, reason) = if !enough {
+            (
+                Allocation::Unknown,
+                format!(
+                    "{} of data so far; a verdict needs {}",
+                    human_duration(data_seconds),
+                    human_duration(c.min_data)
+                ),
+            )
+        } else {
+            self.cpu_state(&v.cpu, alloc)
+        };
+        v.cpu.allocation = AllocationField(state);
+        v.cpu.reason = reason;
+        let (state, reason) = if !enough {
+            (Allocation::Unknown, v.cpu.reason.clone())
+        } else {
+            self.memory_state(&v.memory, alloc)
+        };
+        v.memory.allocation = AllocationField(state);
+        v.memory.reason = reason;
+        v
+    }
+
+    fn cpu_state(&self, v: &CpuVerdict, a: &Allocated) -> (Allocation, String) {
+        let c = &self.cfg;
+        if let Some(share) = v.throttled_share.filter(|s| *s > c.throttled_share) {
+            return (
+                Allocation::Under,
+                format!(
+                    "throttled in {:.0}% of CPU periods (over {:.0}%)",
+                    share * 100.0,
+                    c.throttled_share * 100.0
+                ),
+            );
+        }
+        if let (Some(p95), Some(limit)) = (v.p95_cores, a.cpu_limit) {
+            if limit > 0.0 && p95 >= c.near_limit * limit {
+                return (
+                    Allocation::Under,
+                    format!(
+                        "p95 CPU {} is {:.0}% of the {} limit",
+                        cores(p95),
+                        p95 / limit * 100.0,
+                        cores(limit)
+                    ),
+                );
+            }
+        }
+        if let Some(share) = v.wait_share.filter(|s| *s > c.cpu_wait_share) {
+            return (
+                Allocation::Under,
+                format!(
+                    "waited for a CPU {:.0}% as long as it ran (over {:.0}%)",
+                    share * 100.0,
+                    c.cpu_wait_share * 100.0
+                ),
+            );
+        }
+        let (Some(rec), Some(p95)) = (v.recommended_request_cores, v.p95_cores) else {
+            return (Allocation::Unknown, "no CPU usage measured yet".into());
+        };
+        match a.cpu_request {
+            Some(req) if req > rec * c.cpu_over_ratio && req - rec >= c.cpu_over_min_cores => (
+                Allocation::Over,
+                format!(
+                    "p95 CPU {} is {:.0}% of the {} request; {} would do",
+                    cores(p95),
+                    p95 / req * 100.0,
+                    cores(req),
+                    cores(rec)
+                ),
+            ),
+            Some(req) => (
+                Allocation::Ok,
+                format!("p95 CPU {} against a {} request", cores(p95), cores(req)),
+            ),
+            None if a.cpu_limit.is_some() => (
+                Allocation::Ok,
+                format!(
+                    "p95 CPU {} under the {} limit",
+                    cores(p95),
+                    cores(a.cpu_limit.unwrap_or(0.0))
+                ),
+            ),
+            None => (Allocation::Unknown, "no CPU request or limit known".into()),
+        }
+    }
+
+    fn memory_state(&self, v: &MemoryVerdict, a: &Allocated) -> (Allocation, String) {
+        let c = &self.cfg;
+        if v.oom_kills > 0 {
+            return (
+                Allocation::Under,
+                format!("{} OOM kill(s) in the sizing window", v.oom_kills),
+            );
+        }
+        let Some(peak) = v.peak_bytes else {
+            return (Allocation::Unknown, "no memory usage measured yet".into());
+        };
+        if let Some(limit) = a.memory_limit.filter(|l| *l > 0.0) {
+            if peak >= c.near_limit * limit {
+                return (
+                    Allocation::Under,
+                    format!(
+                        "peak memory {} is {:.0}% of the {} limit",
+                        bytes(peak),
+                        peak / limit * 100.0,
+                        bytes(limit)
+                    ),
+                );
+            }
+        }
+        let rec = v.recommended_request_bytes.unwrap_or(peak);
+        match a.memory_request {
+            Some(req)
+                if req > rec * c.memory_over_ratio && req - rec >= c.memory_over_min_bytes =>
+            {
+                (
+                    Allocation::Over,
+                    format!(
+                        "peak memory {} is {:.0}% of the {} request; {} would do",
+                        bytes(peak),
+                        peak / req * 100.0,
+                        bytes(req),
+                        bytes(rec)
+                    ),
+                )
+            }
+            Some(req) => (
+                Allocation::Ok,
+                format!(
+                    "peak memory {} against a {} request",
+                    bytes(peak),
+                    bytes(req)
+                ),
+            ),
+            None if a.memory_limit.is_some() => (
+                Allocation::Ok,
+                format!(
+                    "peak memory {} under the {} limit",
+                    bytes(peak),
+                    bytes(a.memory_limit.unwrap_or(0.0))
+                ),
+            ),
+            None => (
+                Allocation::Unknown,
+                "no memory request or limit known".into(),
+            ),
+        }
+    }
+}
+
+fn cpu_bucket(cores: f64) -> usize {
+    if cores <= CPU_FIRST {
+        return 0;
+    }
+    let i = ((cores / CPU_FIRST).ln() / CPU_RATIO.ln()).ceil() as usize;
+    i.min(CPU_BUCKETS - 1)
+}
+
+fn bucket_upper(i: usize) -> f64 {
+    CPU_FIRST * CPU_RATIO.powi(i as i32)
+}
+
+/// `0.04 cores`, `250m`.
+pub fn cores(c: f64) -> String {
+    if c < 1.0 {
+        format!("{:.0}m", c * 1000.0)
+    } else {
+        format!("{c:.2} cores")
+    }
+}
+
+/// `512 MiB`, `1.5 GiB`.
+pub fn bytes(b: f64) -> String {
+    if b >= 1024.0 * MIB {
+        format!("{:.1} GiB", b / 1024.0 / MIB)
+    } else {
+        format!("{:.0} MiB", b / MIB)
+    }
+}
+
+fn human_duration(s: f64) -> String {
+    if s >= 3600.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else if s >= 60.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(s: &mut Sizing, secs: f64, cores: impl Fn(f64) -> f64, mem: f64) {
+        let mut t = 0.0;
+        while t < secs {
+            s.push(&Usage {
+                t,
+                dt: 5.0,
+                cpu_cores: Some(cores(t)),
+                memory_bytes: mem,
+                cpu_seconds: cores(t) * 5.0,
+                ..Default::default()
+            });
+            t += 5.0;
+        }
+    }
+
+    #[test]
+    fn quantiles_follow_the_distribution() {
+        let mut s = Sizing::new(SizingConfig::default());
+        // 0.1 cores 90% of the time, 1 core 10% of the time.
+        feed(
+            &mut s,
+            3600.0,
+            |t| if (t as u64 / 5) % 10 == 0 { 1.0 } else { 0.1 },
+            100.0 * MIB,
+        );
+        let p50 = s.cpu_quantile(0.5).unwrap();
+        let p99 = s.cpu_quantile(0.99).unwrap();
+        assert!((p50 - 0.1).abs() / 0.1 < 0.06, "p50 {p50}");
+        assert!((p99 - 1.0).abs() < 0.06, "p99 {p99}");
+    }
+
+    #[test]
+    fn idle_cores_are_over_allocated_with_a_reason() {
+        let mut s = Sizing::new(SizingConfig::default());
+        feed(&mut s, 3600.0, |_| 0.04, 100.0 * MIB);
+        let v = s.verdict(&Allocated {
+            cpu_request: Some(2.0),
+            memory_request: Some(1024.0 * MIB),
+            ..Default::default()
+        });
+        assert_eq!(v.cpu.allocation.0, Allocation::Over);
+        assert!(
+            v.cpu.reason.contains("of the 2.00 cores request"),
+            "{}",
+            v.cpu.reason
+        );
+        let rec = v.cpu.recommended_request_cores.unwrap();
+        assert!((rec - 0.04 * 1.15).abs() < 0.004, "{rec}");
+        assert_eq!(v.memory.allocation.0, Allocation::Over);
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1.0);
+        assert!(close(v.memory.recommended_request_bytes, 115.0 * MIB));
+        assert!(close(v.memory.recommended_limit_bytes, 130.0 * MIB));
+    }
+
+    #[test]
+    fn near_limit_throttled_and_oom_are_under() {
+        let mut s = Sizing::new(SizingConfig::default());
+        feed(&mut s, 1200.0, |_| 0.95, 480.0 * MIB);
+        let alloc = Allocated {
+            cpu_limit: Some(1.0),
+            memory_limit: Some(512.0 * MIB),
+            ..Default::default()
+        };
+        let v = s.verdict(&alloc);
+        assert_eq!(v.cpu.allocation.0, Allocation::Under, "{}", v.cpu.reason);
+        assert_eq!(
+            v.memory.allocation.0,
+            Allocation::Under,
+            "{}",
+            v.memory.reason
+        );
+
+        let mut s = Sizing::new(SizingConfig::default());
+        feed(&mut s, 1200.0, |_| 0.2, 100.0 * MIB);
+        s.push(&Usage {
+            t: 1200.0,
+            dt: 5.0,
+            memory_bytes: 100.0 * MIB,
+            cpu_periods: 100,
+            cpu_throttled_periods: 80,
+            oom_kills: 1,
+            ..Default::default()
+        });
+        let v = s.verdict(&Allocated::default());
+        assert_eq!(v.cpu.allocation.0, Allocation::Under);
+        assert_eq!(v.memory.allocation.0, Allocation::Under);
+        // After an OOM kill: max(+100 MiB, x1.2) before the factors.
+        let rec = v.memory.recommended_request_bytes.unwrap();
+        assert!((rec - 200.0 * MIB * 1.15).abs() < 1.0, "{rec}");
+    }
+
+    #[test]
+    fn too_little_data_or_no_allocation_is_unknown() {
+        let mut s = Sizing::new(SizingConfig::default());
+        feed(&mut s, 300.0, |_| 0.5, 100.0 * MIB);
+        let v = s.verdict(&Allocated {
+            cpu_request: Some(4.0),
+            ..Default::default()
+        });
+        assert_eq!(v.cpu.allocation.0, Allocation::Unknown);
+        assert!(
+            v.cpu.reason.contains("a verdict needs 10 min"),
+            "{}",
+            v.cpu.reason
+        );
+        feed(&mut s, 1200.0, |_| 0.5, 100.0 * MIB);
+        let v = s.verdict(&Allocated::default());
+        assert_eq!(v.cpu.allocation.0, Allocation::Unknown);
+        assert_eq!(v.memory.allocation.0, Allocation::Unknown);
+    }
+}

@@ -1,0 +1,393 @@
+//! Replay traces: the CSV that `--record` appends and `replay` reads.
+//!
+//! ```text
+//! timestamp,rss_bytes,open_fds,threads,cpu_seconds,memory_limit_bytes,cpu_limit_cores,memory_request_bytes,cpu_request_cores
+//! 0,52428800,12,4,0.00,536870912,1.0,268435456,0.5
+//! ```
+//!
+//! `timestamp` (seconds, increasing) and `rss_bytes` are required; every other
+//! column is optional (empty = unknown) and unknown columns are ignored. Recording
+//! adds `working_set_bytes`, `max_fds`, `cpu_wait_seconds`, `cpu_periods`,
+//! `cpu_throttled_periods`, `oom_kills`, `restarts` and `target`. A trace with a
+//! `target` column is replayed for one target (the first one named, or the one asked
+//! for).
+
+use std::io::{BufRead, Write};
+
+use serde::Serialize;
+
+use super::{AnalysisConfig, Analyzer, Observation, Verdicts};
+
+/// Columns written by `--record`, in order.
+pub const COLUMNS: [&str; 17] = [
+    "timestamp",
+    "rss_bytes",
+    "open_fds",
+    "threads",
+    "cpu_seconds",
+    "memory_limit_bytes",
+    "cpu_limit_cores",
+    "memory_request_bytes",
+    "cpu_request_cores",
+    "working_set_bytes",
+    "max_fds",
+    "cpu_wait_seconds",
+    "cpu_periods",
+    "cpu_throttled_periods",
+    "oom_kills",
+    "restarts",
+    "target",
+];
+
+/// A bad trace: where, and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceError {
+    pub line: usize,
+    pub column: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for TraceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "line {}, column {c}: {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+/// One row as CSV text (no newline).
+pub fn row(o: &Observation, target: &str) -> String {
+    let f = |v: Option<f64>| v.map(fmt_num).unwrap_or_default();
+    [
+        fmt_num(o.t),
+        fmt_num(o.rss_bytes),
+        f(o.open_fds),
+        f(o.threads),
+        f(o.cpu_seconds),
+        f(o.memory_limit_bytes),
+        f(o.cpu_limit_cores),
+        f(o.memory_request_bytes),
+        f(o.cpu_request_cores),
+        f(o.working_set_bytes),
+        f(o.max_fds),
+        f(o.cpu_wait_seconds),
+        f(o.cpu_periods),
+        f(o.cpu_throttled_periods),
+        f(o.oom_kills),
+        f(o.restarts),
+        target.to_string(),
+    ]
+    .join(",")
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.6}")
+    }
+}
+
+/// Appends rows to a trace file, writing the header if the file is new or empty.
+#[derive(Debug)]
+pub struct Recorder {
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl Recorder {
+    pub fn open(path: &std::path::Path) -> std::io::Result<Recorder> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let empty = file.metadata()?.len() == 0;
+        let mut file = std::io::BufWriter::new(file);
+        if empty {
+            writeln!(file, "{}", COLUMNS.join(","))?;
+        }
+        Ok(Recorder { file })
+    }
+
+    /// Appends the rows of one tick and flushes, so a crash loses at most one tick.
+    pub fn append(&mut self, rows: &[(Observation, String)]) -> std::io::Result<()> {
+        for (o, target) in rows {
+            writeln!(self.file, "{}", row(o, target))?;
+        }
+        self.file.flush()
+    }
+}
+
+/// Parses a trace into observations (for `target`, or the first one named).
+pub fn read(input: impl BufRead, target: Option<&str>) -> Result<Vec<Observation>, TraceError> {
+    let mut lines = input.lines().enumerate();
+    let header = loop {
+        match lines.next() {
+            None => return Err(err(1, None, "empty trace: no header line")),
+            Some((i, Err(e))) => return Err(err(i + 1, None, &format!("unreadable: {e}"))),
+            Some((_, Ok(l))) if l.trim().is_empty() || l.starts_with('#') => continue,
+            Some((_, Ok(l))) => break l,
+        }
+    };
+    let names: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
+    let col = |name: &str| names.iter().position(|n| n == name);
+    let (Some(t_col), Some(rss_col)) = (col("timestamp"), col("rss_bytes")) else {
+        let missing = if col("timestamp").is_none() {
+            "timestamp"
+        } else {
+            "rss_bytes"
+        };
+        return Err(err(
+            1,
+            Some(missing),
+            "required column is missing from the header",
+        ));
+    };
+    let target_col = col("target");
+    let mut wanted = target.map(str::to_string);
+    let mut out: Vec<Observation> = Vec::new();
+    for (i, line) in lines {
+        let line_no = i + 1;
+        let line = line.map_err(|e| err(line_no, None, &format!("unreadable: {e}")))?;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() != names.len() {
+            return Err(err(
+                line_no,
+                None,
+                &format!(
+                    "{} fields where the header has {}",
+                    cells.len(),
+                    names.len()
+                ),
+            ));
+        }
+        if let Some(tc) = target_col {
+            let name = cells[tc];
+            match &wanted {
+                Some(w) if w != name => continue,
+                Some(_) => {}
+                None => wanted = Some(name.to_string()),
+            }
+        }
+        let num = |c: usize| -> Result<Option<f64>, TraceError> {
+            let s = cells[c];
+            if s.is_empty() {
+                return Ok(None);
+            }
+            match s.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(Some(v)),
+                _ => Err(err(
+                    line_no,
+                    Some(&names[c]),
+                    &format!("{s:?} is not a number"),
+                )),
+            }
+        };
+        let opt = |name: &str| -> Result<Option<f64>, TraceError> {
+            match col(name) {
+                Some(c) => num(c),
+                None => Ok(None),
+            }
+        };
+        let t = num(t_col)?.ok_or_else(|| err(line_no, Some("timestamp"), "empty"))?;
+        let rss = num(rss_col)?.ok_or_else(|| err(line_no, Some("rss_bytes"), "empty"))?;
+        if let Some(prev) = out.last() {
+            if t <= prev.t {
+                return Err(err(
+                    line_no,
+                    Some("timestamp"),
+                    &format!("{t} does not increase (the previous row has {})", prev.t),
+                ));
+            }
+        }
+        out.push(Observation {
+            t,
+            rss_bytes: rss,
+            working_set_bytes: opt("working_set_bytes")?,
+            open_fds: opt("open_fds")?,
+            max_fds: opt("max_fds")?,
+            threads: opt("threads")?,
+            cpu_seconds: opt("cpu_seconds")?,
+            cpu_wait_seconds: opt("cpu_wait_seconds")?,
+            cpu_periods: opt("cpu_periods")?,
+            cpu_throttled_periods: opt("cpu_throttled_periods")?,
+            oom_kills: opt("oom_kills")?,
+            restarts: opt("restarts")?,
+            memory_limit_bytes: opt("memory_limit_bytes")?,
+            cpu_limit_cores: opt("cpu_limit_cores")?,
+            memory_request_bytes: opt("memory_request_bytes")?,
+            cpu_request_cores: opt("cpu_request_cores")?,
+        });
+    }
+    if out.is_empty() {
+        return Err(err(1, None, "no samples"));
+    }
+    Ok(out)
+}
+
+fn err(line: usize, column: Option<&str>, message: &str) -> TraceError {
+    TraceError {
+        line,
+        column: column.map(str::to_string),
+        message: message.to_string(),
+    }
+}
+
+/// What `outrider replay` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub samples: usize,
+    pub duration_seconds: f64,
+    pub memory_leak: bool,
+    pub memory_leak_first_detected_at: Option<f64>,
+    pub memory_growth_bytes_per_second: Option<f64>,
+    pub fd_leak: bool,
+    pub fd_leak_first_detected_at: Option<f64>,
+    pub fd_growth_per_second: Option<f64>,
+    pub thread_leak: bool,
+    pub thread_leak_first_detected_at: Option<f64>,
+    pub cpu: CpuSummary,
+    pub memory: MemorySummary,
+    pub resources_yaml: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuSummary {
+    pub p50_cores: Option<f64>,
+    pub p90_cores: Option<f64>,
+    pub p95_cores: Option<f64>,
+    pub p99_cores: Option<f64>,
+    pub max_cores: Option<f64>,
+    pub recommended_request_cores: Option<f64>,
+    pub allocation: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemorySummary {
+    pub peak_bytes: Option<f64>,
+    pub recommended_request_bytes: Option<f64>,
+    pub recommended_limit_bytes: Option<f64>,
+    pub allocation: &'static str,
+    pub reason: String,
+}
+
+/// Runs the live analysis over a trace.
+pub fn replay(observations: &[Observation], cfg: &AnalysisConfig) -> Summary {
+    let mut a = Analyzer::new(cfg);
+    let mut v = Verdicts::default();
+    let (mut mem_at, mut fd_at, mut thr_at) = (None, None, None);
+    for o in observations {
+        v = a.observe(o);
+        let first = |at: &mut Option<f64>, now: bool| {
+            if now && at.is_none() {
+                *at = Some(o.t);
+            }
+        };
+        first(&mut mem_at, v.memory_leak.suspected);
+        first(&mut fd_at, v.fd_leak.suspected);
+        first(&mut thr_at, v.thread_leak.suspected);
+    }
+    let s = &v.sizing;
+    Summary {
+        samples: observations.len(),
+        duration_seconds: observations.last().map_or(0.0, |l| l.t - observations[0].t),
+        memory_leak: v.memory_leak.suspected,
+        memory_leak_first_detected_at: mem_at,
+        memory_growth_bytes_per_second: v.memory_leak.growth_per_second,
+        fd_leak: v.fd_leak.suspected,
+        fd_leak_first_detected_at: fd_at,
+        fd_growth_per_second: v.fd_leak.growth_per_second,
+        thread_leak: v.thread_leak.suspected,
+        thread_leak_first_detected_at: thr_at,
+        cpu: CpuSummary {
+            p50_cores: s.cpu.p50_cores,
+            p90_cores: s.cpu.p90_cores,
+            p95_cores: s.cpu.p95_cores,
+            p99_cores: s.cpu.p99_cores,
+            max_cores: s.cpu.max_cores,
+            recommended_request_cores: s.cpu.recommended_request_cores,
+            allocation: s.cpu.allocation.0.as_str(),
+            reason: s.cpu.reason.clone(),
+        },
+        memory: MemorySummary {
+            peak_bytes: s.memory.peak_bytes,
+            recommended_request_bytes: s.memory.recommended_request_bytes,
+            recommended_limit_bytes: s.memory.recommended_limit_bytes,
+            allocation: s.memory.allocation.0.as_str(),
+            reason: s.memory.reason.clone(),
+        },
+        resources_yaml: v.resources_yaml,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_example() {
+        let text = "timestamp,rss_bytes,open_fds,threads,cpu_seconds,memory_limit_bytes,cpu_limit_cores,memory_request_bytes,cpu_request_cores\n0,52428800,12,4,0.00,536870912,1.0,268435456,0.5\n5,52441088,12,4,0.03,536870912,1.0,268435456,0.5\n";
+        let obs = read(text.as_bytes(), None).unwrap();
+        assert_eq!(obs.len(), 2);
+        assert_eq!(obs[1].rss_bytes, 52441088.0);
+        assert_eq!(obs[1].cpu_request_cores, Some(0.5));
+        assert_eq!(obs[0].working_set_bytes, None);
+    }
+
+    #[test]
+    fn bad_traces_name_line_and_column() {
+        let cases = [
+            (
+                "timestamp,open_fds\n0,1\n",
+                "line 1, column rss_bytes: required column is missing",
+            ),
+            (
+                "timestamp,rss_bytes\n0,1\n5,lots\n",
+                "line 3, column rss_bytes: \"lots\" is not a number",
+            ),
+            (
+                "timestamp,rss_bytes\n5,1\n5,2\n",
+                "line 3, column timestamp: 5 does not increase",
+            ),
+            (
+                "timestamp,rss_bytes\n0,1,2\n",
+                "line 2: 3 fields where the header has 2",
+            ),
+            ("", "line 1: empty trace"),
+        ];
+        for (text, want) in cases {
+            let e = read(text.as_bytes(), None).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_and_pick_one_target() {
+        let o = Observation {
+            t: 1700000000.5,
+            rss_bytes: 1048576.0,
+            open_fds: Some(12.0),
+            cpu_seconds: Some(1.25),
+            ..Default::default()
+        };
+        let mut text = COLUMNS.join(",") + "\n";
+        text += &(row(&o, "web") + "\n");
+        text += &(row(
+            &Observation {
+                rss_bytes: 5.0,
+                ..o.clone()
+            },
+            "db",
+        ) + "\n");
+        let back = read(text.as_bytes(), None).unwrap();
+        assert_eq!(back, vec![o.clone()]);
+        let db = read(text.as_bytes(), Some("db")).unwrap();
+        assert_eq!(db[0].rss_bytes, 5.0);
+    }
+}

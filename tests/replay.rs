@@ -1,0 +1,151 @@
+//! The labelled trace corpus: every verdict as labelled, at every point in time
+//! (a leak-free trace must never raise a leak verdict, not only at the end), and
+//! `outrider replay` as a user runs it.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use outrider::analysis::trace;
+use outrider::config::{self, Overrides};
+
+fn traces() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces")
+}
+
+#[test]
+fn every_labelled_trace_gets_its_verdicts() {
+    let labels: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(traces().join("labels.json")).unwrap())
+            .unwrap();
+    assert!(labels.len() >= 30, "the corpus has {} traces", labels.len());
+    assert!(labels.keys().filter(|k| k.starts_with("real-")).count() >= 2);
+    let mut failures = Vec::new();
+    for (name, label) in &labels {
+        // Per-trace analysis settings (the real recordings are minutes long).
+        let mut env = Vec::new();
+        if let Some(a) = label["analysis"].as_object() {
+            for (k, v) in a {
+                let v = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                env.push((format!("OUTRIDER_ANALYSIS__{}", k.to_uppercase()), v));
+            }
+        }
+        let (_, cfg) = config::load(None, env, &Overrides::default()).unwrap();
+        let file = std::fs::File::open(traces().join(format!("{name}.csv"))).unwrap();
+        let obs = trace::read(std::io::BufReader::new(file), None).unwrap();
+        let s = trace::replay(&obs, &cfg.analysis);
+        let onset = label["leak_onset"].as_f64().unwrap_or(0.0) + obs[0].t;
+        for (kind, at) in [
+            ("memory", s.memory_leak_first_detected_at),
+            ("fd", s.fd_leak_first_detected_at),
+        ] {
+            let want = label[format!("{kind}_leak")].as_bool().unwrap();
+            match (want, at) {
+                (true, None) => failures.push(format!("{name}: {kind} leak missed")),
+                (false, Some(t)) => {
+                    failures.push(format!("{name}: false {kind} leak alarm at {t}"))
+                }
+                (true, Some(t)) => {
+                    if let Some(max) = label["max_latency"].as_f64() {
+                        if t - onset > max {
+                            failures.push(format!(
+                                "{name}: {kind} leak found {:.0} s after onset (goal {max})",
+                                t - onset
+                            ));
+                        }
+                    }
+                }
+                (false, None) => {}
+            }
+        }
+        for (res, got) in [("cpu", s.cpu.allocation), ("memory", s.memory.allocation)] {
+            if let Some(want) = label[format!("{res}_allocation")].as_str() {
+                if want != got {
+                    failures.push(format!("{name}: {res} allocation {got}, labelled {want}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn replay_prints_the_summary_and_rejects_bad_traces() {
+    let out = Command::new(util::BIN)
+        .args([
+            "replay",
+            traces().join("syn-linear-1.0mib-min.csv").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["memory_leak"], true);
+    assert!(v["memory_leak_first_detected_at"].as_f64().is_some());
+    let rate = v["memory_growth_bytes_per_second"].as_f64().unwrap();
+    assert!(
+        (rate - 1048576.0 / 60.0).abs() < 0.1 * 1048576.0 / 60.0,
+        "{rate}"
+    );
+    assert_eq!(v["fd_leak"], false);
+    assert!(v["cpu"]["allocation"].is_string());
+    assert!(v["memory"]["peak_bytes"].as_f64().is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "timestamp,rss_bytes\n0,100\n10,oops\n").unwrap();
+    let out = Command::new(util::BIN)
+        .args(["replay", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3, column rss_bytes"), "{err}");
+    let out = Command::new(util::BIN)
+        .args(["replay", "/nonexistent.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(66));
+}
+
+#[test]
+fn record_writes_what_replay_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.csv");
+    let rec = path.to_str().unwrap();
+    let mut o = util::Outrider::start(&[
+        "--interval",
+        "100ms",
+        "--record",
+        rec,
+        "--",
+        util::BIN,
+        "demo-app",
+        "--log-rate",
+        "0",
+    ]);
+    o.wait_metric("outrider_target_up", &[("target", "outrider")], |v| {
+        v == 1.0
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    o.terminate();
+    let obs = trace::read(
+        std::io::BufReader::new(std::fs::File::open(&path).unwrap()),
+        None,
+    )
+    .unwrap();
+    assert!(obs.len() >= 5, "{} rows", obs.len());
+    assert!(obs
+        .iter()
+        .all(|r| r.rss_bytes > 1e6 && r.open_fds.unwrap() >= 3.0));
+    assert!(obs.windows(2).all(|w| w[1].t > w[0].t));
+}
