@@ -113,11 +113,16 @@ pub fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
             });
             respond(StatusCode::OK, "application/json", body.to_string())
         }
-        "/" => respond(StatusCode::OK, TEXT, summary(&app.shared)),
+        "/" => {
+            let snap = app.shared.snapshot();
+            let page = crate::page::render(&snap, app.shared.ready(), &|t| app.shared.history(t));
+            respond(StatusCode::OK, "text/html; charset=utf-8", page)
+        }
+        "/summary.txt" => respond(StatusCode::OK, TEXT, summary(&app.shared)),
         _ => respond(
             StatusCode::NOT_FOUND,
             TEXT,
-            "not found; try /metrics, /api/v1/status, /healthz, /readyz\n",
+            "not found; try /, /summary.txt, /metrics, /api/v1/status, /healthz, /readyz\n",
         ),
     }
 }
@@ -209,6 +214,6 @@ fn summary(shared: &Shared) -> String {
             st.bytes()
         );
     }
-    s.push_str("\nEndpoints: /metrics /api/v1/status /healthz /readyz\n");
+    s.push_str("\nEndpoints: / (status page) /metrics /api/v1/status /healthz /readyz\n");
     s
 }

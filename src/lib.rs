@@ -8,7 +8,9 @@
 //! - [`sample`]: /proc and cgroup readers → [`sample::Snapshot`]
 //! - [`logs`]: the app's output: pass-through, line framing, counts per stream
 //! - [`metrics`]: every metric family, rendered from the snapshot
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`, `/summary.txt`
+//! - [`history`]: bounded per-target history for the charts
+//! - [`page`]: the HTML status page
 //! - [`state`]: what the tick publishes and the server reads
 //! - [`wrap`]: child process, signal forwarding, exit code
 //! - [`demo`]: the built-in misbehaving app and the `demo` command
@@ -21,9 +23,11 @@
 pub mod analysis;
 pub mod config;
 pub mod demo;
+pub mod history;
 pub mod http;
 pub mod logs;
 pub mod metrics;
+pub mod page;
 pub mod sample;
 pub mod state;
 pub mod target;

@@ -153,7 +153,7 @@ fn main() -> ExitCode {
             false => config.listen.to_string(),
         };
         eprintln!(
-            "Outrider demo: watching a built-in app that leaks memory and file descriptors and logs errors.\n  curl http://{shown}/        a summary\n  curl http://{shown}/metrics  the Prometheus metrics\nCtrl-C to stop. The app's own output follows.\n"
+            "Outrider demo: watching a built-in app that leaks memory and file descriptors and logs errors.\n  http://{shown}/             the status page (open it in a browser)\n  curl http://{shown}/summary.txt   the same in plain text\n  curl http://{shown}/metrics       the Prometheus metrics\nLeak verdicts come after 2 minutes, sizing verdicts after 1 (short demo windows).\nCtrl-C to stop. The app's own output follows.\n"
         );
     }
 

@@ -5,7 +5,9 @@
 //! ever waits on the other for longer than a pointer copy.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::history::{History, Point};
 
 use crate::logs::StreamStats;
 use crate::sample::Snapshot;
@@ -15,6 +17,7 @@ pub struct Shared {
     snapshot: RwLock<Arc<Snapshot>>,
     ready: AtomicBool,
     streams: Vec<Arc<StreamStats>>,
+    history: Mutex<History>,
 }
 
 impl Shared {
@@ -34,12 +37,25 @@ impl Shared {
 
     /// Publishes a complete sample; the first one makes `/readyz` answer 200.
     pub fn publish(&self, snapshot: Snapshot) {
+        let lines = self.streams.iter().map(|s| s.lines()).sum();
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(&snapshot, lines);
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
         self.ready.store(true, Ordering::Release);
     }
 
     pub fn ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// A target's chart history.
+    pub fn history(&self, target: &str) -> Vec<Point> {
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .points(target)
     }
 
     pub fn streams(&self) -> &[Arc<StreamStats>] {
