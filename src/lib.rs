@@ -11,6 +11,7 @@
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`, `/summary.txt`
 //! - [`history`]: bounded per-target history for the charts
 //! - [`page`]: the HTML status page
+//! - [`report`]: `outrider report`: watch for a while, then a verdict for humans or CI
 //! - [`state`]: what the tick publishes and the server reads
 //! - [`wrap`]: child process, signal forwarding, exit code
 //! - [`demo`]: the built-in misbehaving app and the `demo` command
@@ -28,6 +29,7 @@ pub mod http;
 pub mod logs;
 pub mod metrics;
 pub mod page;
+pub mod report;
 pub mod sample;
 pub mod state;
 pub mod target;
@@ -61,6 +63,8 @@ pub struct WrapSpec {
     pub argv: Vec<String>,
     /// Defaults to the command's file name.
     pub name: Option<String>,
+    /// Pass the app's stdout on to our stderr (a report keeps stdout for itself).
+    pub stdout_to_stderr: bool,
 }
 
 /// How a run ended.
@@ -68,36 +72,63 @@ pub struct WrapSpec {
 pub struct Outcome {
     /// 0 in sidecar mode; the child's code (or 128+signal) in wrap mode.
     pub exit_code: i32,
+    /// The wrapped app's code, when there was one.
+    pub app_exit_code: Option<i32>,
 }
 
-/// Runs until `shutdown` resolves (sidecar) or the child exits (wrap; there signals
-/// reach the child by forwarding and its exit ends the run, so `shutdown` is unused).
+/// The output streams a run counts: the child's stdout and stderr in wrap mode,
+/// then the configured logs, in that order.
+pub fn streams_for(config: &Config, mode: &Mode) -> Vec<Arc<StreamStats>> {
+    let mut streams = Vec::new();
+    if let Mode::Wrap(_) = mode {
+        streams.push(StreamStats::new("stdout"));
+        streams.push(StreamStats::new("stderr"));
+    }
+    for l in &config.logs {
+        streams.push(StreamStats::new(l.name.clone()));
+    }
+    streams
+}
+
+/// Runs until `shutdown` resolves (sidecar) or the child exits (wrap: signals reach
+/// the child by forwarding and its exit ends the run; `shutdown` resolving sends it
+/// one SIGTERM, so pass a pending future when signals are already forwarded).
 pub async fn run(
     config: Config,
     mode: Mode,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<Outcome> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(addr = %addr, "listening");
+    let shared = Arc::new(state::Shared::new(streams_for(&config, &mode)));
+    run_with(config, mode, shutdown, shared, true).await
+}
 
-    let mut streams = Vec::new();
+/// [`run`] with the shared state given by the caller (who may watch it), and the
+/// HTTP server optional (`outrider report` serves nothing).
+pub async fn run_with(
+    config: Config,
+    mode: Mode,
+    shutdown: impl Future<Output = ()>,
+    shared: Arc<state::Shared>,
+    serve: bool,
+) -> anyhow::Result<Outcome> {
+    let listener = if serve {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tracing::info!(addr = %listener.local_addr()?, "listening");
+        Some(listener)
+    } else {
+        None
+    };
+    let streams: Vec<Arc<StreamStats>> = shared.streams().to_vec();
     let mut wrapped = None;
     let mut forwarder = None;
     if let Mode::Wrap(WrapSpec { argv, .. }) = &mode {
         forwarder = Some(wrap::Forwarder::install().context("cannot install signal handlers")?);
         let w = wrap::spawn(argv).with_context(|| format!("cannot start {:?}", argv[0]))?;
         tracing::info!(pid = w.pid, command = %argv.join(" "), "started the app");
-        streams.push(StreamStats::new("stdout"));
-        streams.push(StreamStats::new("stderr"));
         wrapped = Some(w);
     }
-    for l in &config.logs {
-        streams.push(StreamStats::new(l.name.clone()));
-    }
-    let shared = Arc::new(state::Shared::new(streams.clone()));
 
     let mut specs = Vec::new();
     if let (Mode::Wrap(spec), Some(w)) = (&mode, &wrapped) {
@@ -150,7 +181,7 @@ pub async fn run(
         metrics: metrics::Metrics::new(shared.clone()),
         shared: shared.clone(),
     });
-    {
+    if let Some(listener) = listener {
         let done = done_tx.clone();
         let stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -164,11 +195,26 @@ pub async fn run(
     if let Some(w) = wrapped {
         let out = stream_iter.next().expect("stdout stream").clone();
         let err = stream_iter.next().expect("stderr stream").clone();
-        pumps.push(tokio::spawn(logs::pump(
-            w.stdout,
-            Some(tokio::io::stdout()),
-            out,
-        )));
+        let to_stderr = matches!(
+            &mode,
+            Mode::Wrap(WrapSpec {
+                stdout_to_stderr: true,
+                ..
+            })
+        );
+        if to_stderr {
+            pumps.push(tokio::spawn(logs::pump(
+                w.stdout,
+                Some(tokio::io::stderr()),
+                out,
+            )));
+        } else {
+            pumps.push(tokio::spawn(logs::pump(
+                w.stdout,
+                Some(tokio::io::stdout()),
+                out,
+            )));
+        }
         pumps.push(tokio::spawn(logs::pump(
             w.stderr,
             Some(tokio::io::stderr()),
@@ -189,10 +235,10 @@ pub async fn run(
         }
     }
 
-    let exit_code = match child.zip(forwarder) {
+    let app_exit_code = match child.zip(forwarder) {
         Some(((child, pid), forwarder)) => {
             let status = forwarder
-                .supervise(child, pid)
+                .supervise(child, pid, shutdown)
                 .await
                 .context("waiting for the app")?;
             let code = wrap::exit_code(status);
@@ -204,12 +250,12 @@ pub async fn run(
                 }
             })
             .await;
-            code
+            Some(code)
         }
         None => {
             shutdown.await;
             tracing::info!("shutting down");
-            0
+            None
         }
     };
 
@@ -221,7 +267,10 @@ pub async fn run(
     {
         tracing::warn!(grace = ?config.shutdown_grace, "tasks did not finish within the grace period");
     }
-    Ok(Outcome { exit_code })
+    Ok(Outcome {
+        exit_code: app_exit_code.unwrap_or(0),
+        app_exit_code,
+    })
 }
 
 /// Analysis state across ticks: one analyzer per target name, and the recorder.

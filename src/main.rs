@@ -68,6 +68,20 @@ enum Command {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Watch the app for a while, then print usage, trends, verdicts and the
+    /// recommended resources; exit 0 when fine, 1 when something needs attention,
+    /// 2 on error. Use with --pid PID or -- CMD ARGS...
+    Report {
+        /// How long to watch.
+        #[arg(long = "for", default_value = "10m", value_name = "DURATION")]
+        duration: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The app to run and watch.
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
     #[command(hide = true)]
     DemoApp(DemoAppArgs),
 }
@@ -87,7 +101,12 @@ fn main() -> ExitCode {
     if let Some(Command::DemoApp(args)) = &cli.command {
         return ExitCode::from(demo::demo_app(args) as u8);
     }
-    init_logging();
+    // A report keeps the terminal for its progress and result: warnings only.
+    init_logging(if matches!(cli.command, Some(Command::Report { .. })) {
+        "warn"
+    } else {
+        "info"
+    });
 
     let mut overrides = Overrides {
         listen: cli.flags.listen.clone(),
@@ -96,6 +115,10 @@ fn main() -> ExitCode {
         log: cli.flags.log.clone(),
         record: cli.flags.record.clone(),
     };
+    if let Some(Command::Report { .. }) = &cli.command {
+        // A report is minutes long: sample every second unless told otherwise.
+        overrides.interval.get_or_insert_with(|| "1s".into());
+    }
     let mode = match &cli.command {
         Some(Command::Demo) => {
             overrides.interval.get_or_insert_with(|| "1s".into());
@@ -111,11 +134,18 @@ fn main() -> ExitCode {
             Mode::Wrap(WrapSpec {
                 argv,
                 name: Some("demo-app".into()),
+                stdout_to_stderr: false,
             })
         }
+        Some(Command::Report { command, .. }) if !command.is_empty() => Mode::Wrap(WrapSpec {
+            argv: command.clone(),
+            name: None,
+            stdout_to_stderr: true,
+        }),
         _ if !cli.wrap.is_empty() => Mode::Wrap(WrapSpec {
             argv: cli.wrap.clone(),
             name: None,
+            stdout_to_stderr: false,
         }),
         _ => Mode::Sidecar,
     };
@@ -136,6 +166,31 @@ fn main() -> ExitCode {
         };
     if let Some(Command::Replay { trace, target }) = &cli.command {
         return replay(trace, target.as_deref(), &config.analysis);
+    }
+    if let Some(Command::Report {
+        duration,
+        json,
+        command,
+    }) = &cli.command
+    {
+        if command.is_empty() && cli.flags.pid.is_none() && config.targets.is_empty() {
+            eprintln!(
+                "outrider: report needs --pid PID, a target in the config, or -- CMD ARGS..."
+            );
+            return ExitCode::from(EX_USAGE);
+        }
+        let duration = match config::parse_duration(duration) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                eprintln!("outrider: --for must be above zero");
+                return ExitCode::from(EX_USAGE);
+            }
+            Err(e) => {
+                eprintln!("outrider: --for: {e}");
+                return ExitCode::from(EX_USAGE);
+            }
+        };
+        return report(config, mode, duration, *json);
     }
     if let Some(Command::CheckConfig) = cli.command {
         match toml::to_string_pretty(&raw) {
@@ -170,8 +225,17 @@ fn main() -> ExitCode {
     };
     // Signal handlers go in before the port is bound: a SIGTERM that arrives once
     // we are listening must stop us cleanly, not kill us.
+    let wrapping = matches!(mode, Mode::Wrap(_));
     match runtime.block_on(async {
-        let shutdown = shutdown_signal();
+        let signals = outrider::wrap::Forwarder::shutdown_signals();
+        // In wrap mode signals are forwarded to the app, whose exit ends the run.
+        let shutdown = async move {
+            if wrapping {
+                std::future::pending::<()>().await
+            } else {
+                signals.await
+            }
+        };
         outrider::run(config, mode, shutdown).await
     }) {
         Ok(outcome) => ExitCode::from(outcome.exit_code.clamp(0, 255) as u8),
@@ -180,6 +244,50 @@ fn main() -> ExitCode {
             eprintln!("outrider: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `outrider report`: 0 fine, 1 attention, 2 error.
+fn report(
+    config: config::Config,
+    mode: Mode,
+    duration: std::time::Duration,
+    json: bool,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("outrider: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let r = match runtime.block_on(outrider::report::report(config, mode, duration)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("outrider: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&r) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("outrider: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", outrider::report::render(&r));
+    }
+    if r.targets.is_empty() {
+        ExitCode::from(2)
+    } else if r.attention.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -219,9 +327,9 @@ fn replay(
 
 /// One JSON event per line on stderr; readable text when stderr is a terminal.
 /// The level comes from `OUTRIDER_LOG` (default `info`).
-fn init_logging() {
+fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OUTRIDER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -233,24 +341,5 @@ fn init_logging() {
             .flatten_event(true)
             .with_current_span(false)
             .init();
-    }
-}
-
-/// Registers for SIGTERM and SIGINT now; the future resolves on either.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let streams = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    );
-    async move {
-        let (Ok(mut term), Ok(mut int)) = streams else {
-            tracing::error!("cannot listen for signals; stop me with SIGKILL");
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
     }
 }

@@ -231,7 +231,11 @@ impl Grouper {
     }
 
     fn excluded(&self, e: &ProcEntry) -> bool {
-        e.pid == self.self_pid || e.kernel_thread || e.pid == 2 || (e.pid == 1 && e.comm == "pause")
+        e.pid == self.self_pid
+            || e.kernel_thread
+            || e.zombie
+            || e.pid == 2
+            || (e.pid == 1 && e.comm == "pause")
     }
 
     fn matches(

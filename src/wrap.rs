@@ -56,6 +56,24 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
+    /// Registers for SIGTERM and SIGINT now; the future resolves on either.
+    pub fn shutdown_signals() -> impl std::future::Future<Output = ()> {
+        let streams = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        async move {
+            let (Ok(mut term), Ok(mut int)) = streams else {
+                tracing::error!("cannot listen for signals; stop me with SIGKILL");
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+    }
+
     pub fn install() -> std::io::Result<Forwarder> {
         let kinds = [
             (SignalKind::terminate(), Signal::SIGTERM),
@@ -87,10 +105,25 @@ impl Forwarder {
     }
 
     /// Waits for the child, forwarding signals meanwhile; returns its exit status.
-    pub async fn supervise(mut self, mut child: Child, pid: i32) -> std::io::Result<ExitStatus> {
+    /// When `stop` resolves (a report's time is up) the child gets one SIGTERM.
+    pub async fn supervise(
+        mut self,
+        mut child: Child,
+        pid: i32,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<ExitStatus> {
+        let mut stop = std::pin::pin!(stop);
+        let mut stopped = false;
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status?,
+                _ = &mut stop, if !stopped => {
+                    stopped = true;
+                    tracing::info!(pid, "time is up: stopping the app with SIGTERM");
+                    if let Err(e) = kill(Pid::from_raw(pid), Signal::SIGTERM) {
+                        tracing::warn!(pid, error = %e, "could not stop the app");
+                    }
+                }
                 Some(sig) = self.rx.recv() => {
                     if sig == Signal::SIGINT && !self.forward_int {
                         continue;

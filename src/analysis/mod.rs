@@ -276,8 +276,9 @@ mod tests {
         let expect = (1024.0 * 1048576.0 - (100.0 * 1048576.0 + 4995.0 * 20000.0)) / 20000.0;
         assert!((ttl - expect).abs() / expect < 0.05, "{ttl} vs {expect}");
         let yaml = v.resources_yaml.unwrap();
+        // p90 0.05 cores x 1.15 = 57.5m, rounded up.
         assert!(
-            yaml.starts_with("resources:\n  requests:\n    cpu: 6"),
+            yaml.starts_with("resources:\n  requests:\n    cpu: 58m\n"),
             "{yaml}"
         );
         assert_eq!(v.sizing.cpu.allocation.0, sizing::Allocation::Over);

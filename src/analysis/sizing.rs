@@ -288,12 +288,17 @@ impl Sizing {
             data_seconds,
             ..Default::default()
         };
-        v.cpu.p50_cores = self.cpu_quantile(0.5);
-        v.cpu.p90_cores = self.cpu_quantile(0.9);
-        v.cpu.p95_cores = self.cpu_quantile(0.95);
-        v.cpu.p99_cores = self.cpu_quantile(0.99);
         v.cpu.max_cores = (self.total_weight > 0.0)
             .then(|| self.intervals.iter().map(|i| i.cpu_max).fold(0.0, f64::max));
+        // A quantile is its bucket's upper bound: never above the true maximum.
+        let q = |p: f64| {
+            self.cpu_quantile(p)
+                .map(|x| v.cpu.max_cores.map_or(x, |m| x.min(m.max(CPU_FIRST))))
+        };
+        v.cpu.p50_cores = q(0.5);
+        v.cpu.p90_cores = q(0.9);
+        v.cpu.p95_cores = q(0.95);
+        v.cpu.p99_cores = q(0.99);
         v.cpu.recommended_request_cores = v
             .cpu
             .p90_cores

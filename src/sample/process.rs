@@ -27,6 +27,8 @@ pub struct ProcEntry {
     pub start_ticks: u64,
     pub comm: String,
     pub kernel_thread: bool,
+    /// Exited but not yet reaped (`Z`/`X`): no longer running, nothing to measure.
+    pub zombie: bool,
     pub user_ticks: u64,
     pub system_ticks: u64,
     pub rss_pages: u64,
@@ -275,7 +277,8 @@ pub fn parse_stat(pid: i32, text: &[u8]) -> Option<ProcEntry> {
     let mut field = |n: usize| -> Option<&str> { f.nth(n) };
     // Positions after comm: 0 state, 1 ppid, 6 flags, 11 utime, 12 stime,
     // 17 num_threads, 19 starttime, 20 vsize, 21 rss.
-    let ppid = field(1)?.parse().ok()?;
+    let zombie = matches!(field(0)?, "Z" | "X");
+    let ppid = field(0)?.parse().ok()?;
     let flags: u32 = field(4)?.parse().ok()?;
     let user_ticks = field(4)?.parse().ok()?;
     let system_ticks = field(0)?.parse().ok()?;
@@ -289,6 +292,7 @@ pub fn parse_stat(pid: i32, text: &[u8]) -> Option<ProcEntry> {
         start_ticks,
         comm,
         kernel_thread: flags & PF_KTHREAD != 0,
+        zombie,
         user_ticks,
         system_ticks,
         rss_pages,
@@ -429,7 +433,10 @@ mod tests {
             (e.start_ticks, e.vsize_bytes, e.rss_pages),
             (12345, 104857600, 2560)
         );
-        assert!(!e.kernel_thread);
+        assert!(!e.kernel_thread && !e.zombie);
+        let zombie =
+            b"43 (gone) Z 1 42 42 0 -1 4194564 100 0 0 0 250 50 0 0 20 0 1 0 12345 0 0 0\n";
+        assert!(parse_stat(43, zombie).unwrap().zombie);
         let kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         assert!(parse_stat(2, kthread).unwrap().kernel_thread);
         assert!(parse_stat(1, b"1 (x) S 0").is_none());

@@ -8,6 +8,7 @@ fn proc(pid: i32, ppid: i32, start: u64, comm: &str) -> ProcEntry {
         start_ticks: start,
         comm: comm.into(),
         kernel_thread: false,
+        zombie: false,
         user_ticks: 0,
         system_ticks: 0,
         rss_pages: 0,

@@ -1,0 +1,355 @@
+//! `outrider report`: watch an app for a set time, then print what a developer wants
+//! to know (usage, peaks, trends, output, verdicts, the resources block) for a human
+//! or, with `--json`, for a machine. The exit status says whether anything needs
+//! attention, so it fits in a CI job: 0 fine, 1 attention, 2 error.
+//!
+//! It is a run without the HTTP server: the same sampler and analysis, with the
+//! leak window set to the report's duration (a verdict then needs half of it) and
+//! the sizing verdict's minimum data capped at half of it too.
+
+use std::fmt::Write;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::analysis::Verdicts;
+use crate::config::Config;
+use crate::sample::TargetSnapshot;
+use crate::state::Shared;
+use crate::{run_with, streams_for, Mode};
+
+/// The report of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub duration_seconds: f64,
+    pub samples: u64,
+    pub targets: Vec<TargetReport>,
+    pub streams: Vec<StreamReport>,
+    /// The wrapped app's exit code, when it exited during the report.
+    pub app_exit_code: Option<i32>,
+    pub attention: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    pub name: String,
+    pub up: bool,
+    pub processes: u64,
+    pub restarts: u64,
+    pub cpu_seconds: f64,
+    pub resident_memory_bytes: u64,
+    pub open_fds: u64,
+    pub max_fds: Option<u64>,
+    pub threads: u64,
+    pub verdicts: Option<Verdicts>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    pub name: String,
+    pub lines: u64,
+    pub bytes: u64,
+}
+
+/// Watches for `duration` (or until the app exits, or Ctrl-C) and reports.
+pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyhow::Result<Report> {
+    let secs = duration.as_secs_f64();
+    for t in [
+        &mut config.analysis.memory,
+        &mut config.analysis.fds,
+        &mut config.analysis.threads,
+    ] {
+        t.window = secs;
+    }
+    config.analysis.sizing.min_data = config.analysis.sizing.min_data.min(secs / 2.0);
+    let wrapping = matches!(mode, Mode::Wrap(_));
+    let shared = Arc::new(Shared::new(streams_for(&config, &mode)));
+    let started = Instant::now();
+    let samples = Arc::new(std::sync::atomic::AtomicU64::new(0));
+
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<()>();
+    let last_up = Arc::new(std::sync::Mutex::new(None));
+    let watcher = tokio::spawn(progress(
+        shared.clone(),
+        duration,
+        started,
+        samples.clone(),
+        gone_tx,
+        last_up.clone(),
+    ));
+    let signals = crate::wrap::Forwarder::shutdown_signals();
+    let time_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = time_up.clone();
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => flag.store(true, std::sync::atomic::Ordering::Relaxed),
+            _ = gone_rx => {}
+            _ = signals, if !wrapping => {}
+        }
+    };
+    let outcome = run_with(config, mode, shutdown, shared.clone(), false).await;
+    watcher.abort();
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    let outcome = outcome?;
+
+    // The figures of the last sample in which the app was alive: after it exits,
+    // the final sample has nothing left to say.
+    let snap = last_up
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_else(|| shared.snapshot());
+    let targets: Vec<TargetReport> = snap.targets.iter().map(target_report).collect();
+    let streams = shared
+        .streams()
+        .iter()
+        .map(|s| StreamReport {
+            name: s.name.clone(),
+            lines: s.lines(),
+            bytes: s.bytes(),
+        })
+        .collect();
+    let mut attention = Vec::new();
+    for t in &snap.targets {
+        attention.extend(needs_attention(t));
+    }
+    // Stopped by us when time was up (SIGTERM: 143) is not the app failing.
+    let stopped_by_us = time_up.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(code) = outcome
+        .app_exit_code
+        .filter(|c| *c != 0 && !(stopped_by_us && *c == 143))
+    {
+        attention.push(format!("the app exited with code {code}"));
+    }
+    Ok(Report {
+        duration_seconds: started.elapsed().as_secs_f64(),
+        samples: samples.load(std::sync::atomic::Ordering::Relaxed),
+        targets,
+        streams,
+        app_exit_code: outcome.app_exit_code,
+        attention,
+    })
+}
+
+/// A progress bar on a terminal, a plain line a minute otherwise. Also tells the
+/// run to stop when a target that was up has gone (the process exited early).
+async fn progress(
+    shared: Arc<Shared>,
+    duration: Duration,
+    started: Instant,
+    samples: Arc<std::sync::atomic::AtomicU64>,
+    gone: tokio::sync::oneshot::Sender<()>,
+    last_up: Arc<std::sync::Mutex<Option<Arc<crate::sample::Snapshot>>>>,
+) {
+    let tty = std::io::stderr().is_terminal();
+    let mut gone = Some(gone);
+    let mut seen_up = false;
+    let mut last_taken = 0.0;
+    let mut last_line = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let snap = shared.snapshot();
+        if snap.taken_at_unix != last_taken {
+            last_taken = snap.taken_at_unix;
+            samples.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let up = snap.targets.iter().any(|t| t.up);
+        seen_up |= up;
+        if up {
+            *last_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(snap.clone());
+        }
+        if seen_up && !up {
+            if let Some(g) = gone.take() {
+                let _ = g.send(());
+            }
+        }
+        let done = started.elapsed().as_secs_f64() / duration.as_secs_f64();
+        let status = snap
+            .targets
+            .first()
+            .map(|t| {
+                format!(
+                    "{}: {:.1} MiB, {} fds",
+                    t.name,
+                    t.resident_memory_bytes as f64 / 1048576.0,
+                    t.open_fds
+                )
+            })
+            .unwrap_or_else(|| "waiting for the target".into());
+        if tty {
+            let width = 24;
+            let filled = ((done.min(1.0)) * width as f64) as usize;
+            eprint!(
+                "\r[{}{}] {:>5.1}% {}   ",
+                "#".repeat(filled),
+                "-".repeat(width - filled),
+                done.min(1.0) * 100.0,
+                status
+            );
+        } else if last_line.elapsed() >= Duration::from_secs(60) {
+            last_line = Instant::now();
+            eprintln!("report: {:.0}% done, {status}", done.min(1.0) * 100.0);
+        }
+    }
+}
+
+fn target_report(t: &TargetSnapshot) -> TargetReport {
+    TargetReport {
+        name: t.name.clone(),
+        up: t.up,
+        processes: t.processes,
+        restarts: t.restarts,
+        cpu_seconds: t.counters.cpu_user_seconds + t.counters.cpu_system_seconds,
+        resident_memory_bytes: t.resident_memory_bytes,
+        open_fds: t.open_fds,
+        max_fds: t.max_fds,
+        threads: t.threads,
+        verdicts: t.verdicts.clone(),
+    }
+}
+
+/// What in a target's verdicts deserves a developer's look.
+pub fn needs_attention(t: &TargetSnapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    if t.restarts > 0 {
+        out.push(format!("{}: restarted {} time(s)", t.name, t.restarts));
+    }
+    if let Some(v) = &t.verdicts {
+        for (what, l) in [
+            ("memory", &v.memory_leak),
+            ("fd", &v.fd_leak),
+            ("thread", &v.thread_leak),
+        ] {
+            if l.suspected {
+                out.push(format!("{}: {what} leak suspected", t.name));
+            }
+        }
+        for (what, a, reason) in [
+            ("CPU", v.sizing.cpu.allocation.0, &v.sizing.cpu.reason),
+            (
+                "memory",
+                v.sizing.memory.allocation.0,
+                &v.sizing.memory.reason,
+            ),
+        ] {
+            if matches!(a.as_str(), "over" | "under") {
+                out.push(format!(
+                    "{}: {what} {}-allocated ({reason})",
+                    t.name,
+                    a.as_str()
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The report for a human.
+pub fn render(r: &Report) -> String {
+    let mib = |b: f64| b / 1048576.0;
+    let mut s = format!(
+        "Outrider report: {:.0} s watched, {} samples\n",
+        r.duration_seconds, r.samples
+    );
+    if r.targets.is_empty() {
+        s.push_str("\nNo target was seen.\n");
+    }
+    for t in &r.targets {
+        let _ = writeln!(
+            s,
+            "\n{} ({}; {} process(es), {} restart(s))",
+            t.name,
+            if t.up { "running" } else { "exited" },
+            t.processes,
+            t.restarts
+        );
+        let _ = writeln!(
+            s,
+            "  now: {:.1} MiB resident, {} fds{}, {} threads; {:.2} CPU-seconds used",
+            mib(t.resident_memory_bytes as f64),
+            t.open_fds,
+            t.max_fds.map(|m| format!(" of {m}")).unwrap_or_default(),
+            t.threads,
+            t.cpu_seconds
+        );
+        let Some(v) = &t.verdicts else {
+            s.push_str("  no verdict: too few samples\n");
+            continue;
+        };
+        let c = &v.sizing.cpu;
+        let q = |x: Option<f64>| {
+            x.map(crate::analysis::sizing::cores)
+                .unwrap_or_else(|| "-".into())
+        };
+        let _ = writeln!(
+            s,
+            "  CPU usage: p50 {}, p90 {}, p95 {}, p99 {}, max {}",
+            q(c.p50_cores),
+            q(c.p90_cores),
+            q(c.p95_cores),
+            q(c.p99_cores),
+            q(c.max_cores)
+        );
+        if let Some(peak) = v.sizing.memory.peak_bytes {
+            let _ = writeln!(s, "  memory peak: {:.1} MiB", mib(peak));
+        }
+        for (what, l, unit, scale) in [
+            ("memory", &v.memory_leak, "MiB/min", 60.0 / 1048576.0),
+            ("fds", &v.fd_leak, "/min", 60.0),
+            ("threads", &v.thread_leak, "/min", 60.0),
+        ] {
+            let trend = l
+                .growth_per_second
+                .map(|g| format!("trend {:+.2} {unit}", g * scale))
+                .unwrap_or_else(|| "too short for a trend".into());
+            let _ = writeln!(
+                s,
+                "  {what}: {}{trend}",
+                if l.suspected { "LEAK SUSPECTED, " } else { "" }
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  CPU allocation: {} ({})",
+            c.allocation.0.as_str(),
+            c.reason
+        );
+        let m = &v.sizing.memory;
+        let _ = writeln!(
+            s,
+            "  memory allocation: {} ({})",
+            m.allocation.0.as_str(),
+            m.reason
+        );
+        if let Some(yaml) = &v.resources_yaml {
+            s.push_str("  recommended:\n");
+            for line in yaml.lines() {
+                let _ = writeln!(s, "    {line}");
+            }
+        }
+    }
+    if !r.streams.is_empty() {
+        s.push_str("\noutput:");
+        for st in &r.streams {
+            let _ = write!(s, " {} {} lines;", st.name, st.lines);
+        }
+        s.push('\n');
+    }
+    if let Some(code) = r.app_exit_code {
+        let _ = writeln!(s, "the app exited with code {code}");
+    }
+    if r.attention.is_empty() {
+        s.push_str("\nNothing needs attention.\n");
+    } else {
+        s.push_str("\nNeeds attention:\n");
+        for a in &r.attention {
+            let _ = writeln!(s, "  - {a}");
+        }
+    }
+    s
+}
