@@ -4,6 +4,7 @@
 //! end of stream); classification of what the lines say builds on this.
 
 pub mod classify;
+pub mod events;
 pub mod framing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
