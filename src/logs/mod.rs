@@ -6,6 +6,7 @@
 pub mod classify;
 pub mod events;
 pub mod framing;
+pub mod scan;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
