@@ -46,6 +46,7 @@
 //! `"GET / HTTP/1.1" 200`. Only 2xx–5xx count.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 use regex::bytes::RegexSet;
@@ -192,6 +193,17 @@ pub struct Classifier {
 
 /// How far into a line level words are looked for.
 const HEAD_BYTES: usize = 256;
+
+// Searchers are built once: building one per line cost more than the search.
+static LOGFMT_KEYS: LazyLock<[memmem::Finder<'static>; 3]> = LazyLock::new(|| {
+    [
+        memmem::Finder::new(b"level="),
+        memmem::Finder::new(b"lvl="),
+        memmem::Finder::new(b"severity="),
+    ]
+});
+static HTTP_VERSION: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"HTTP/"));
 
 impl Classifier {
     /// Compiles `rules` (matched in order, first match wins). Patterns are Rust
@@ -395,8 +407,9 @@ fn json_number(value: &[u8]) -> Option<u32> {
 fn logfmt_level(line: &[u8]) -> Option<Severity> {
     // Most lines have no `=` at all: one memchr rules logfmt out.
     memchr::memchr(b'=', line)?;
-    for key in [&b"level="[..], b"lvl=", b"severity="] {
-        for at in memmem::find_iter(line, key) {
+    for finder in LOGFMT_KEYS.iter() {
+        let key = finder.needle();
+        for at in finder.find_iter(line) {
             if at > 0 && !matches!(line[at - 1], b' ' | b'\t') {
                 continue;
             }
@@ -601,7 +614,7 @@ fn glog_severity(line: &[u8]) -> Option<Severity> {
 
 /// `"GET /path HTTP/1.1" 200 …`: the status after a quoted request line.
 fn access_line_status(line: &[u8]) -> Option<StatusClass> {
-    for at in memmem::find_iter(line, b"HTTP/") {
+    for at in HTTP_VERSION.find_iter(line) {
         let rest = &line[at + 5..];
         let version = rest
             .iter()

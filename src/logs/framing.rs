@@ -343,7 +343,9 @@ fn parse_cri(line: &[u8]) -> Option<(Stream, bool, &[u8])> {
 
 /// The `"stream":"…"` after docker's `log` value.
 fn docker_stream(after: &[u8]) -> Option<Stream> {
-    let i = memchr::memmem::find(after, b"\"stream\":\"")?;
+    static STREAM_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"stream\":\""));
+    let i = STREAM_KEY.find(after)?;
     let value = &after[i + 10..];
     if value.starts_with(b"stdout\"") {
         Some(Stream::Stdout)
