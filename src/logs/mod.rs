@@ -3,6 +3,11 @@
 //! Counting here is exact line framing (`\n`, with a last unterminated line counted at
 //! end of stream); classification of what the lines say builds on this.
 
+pub mod classify;
+pub mod events;
+pub mod framing;
+pub mod scan;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 

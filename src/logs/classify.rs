@@ -1,0 +1,637 @@
+//! What one line says: its severity, and the status class of an HTTP access line.
+//!
+//! This module owns the judgement of a single line; grouping lines into events is
+//! [`super::events`]'s. It works on bytes (invalid UTF-8 is fine) and runs no regex
+//! unless the user configured rules.
+//!
+//! # Severity, first answer wins
+//!
+//! 1. **User rules**, in order: the first regex that matches sets the severity, or
+//!    marks the line ignored (not an event, not an HTTP line).
+//! 2. **A JSON object's level field**: top-level `level`, `severity`, `lvl`,
+//!    `levelname`, `loglevel`, `log.level`, or `level` inside a nested `"log"`
+//!    object (ECS). A string is read as a level word (below, any case); a number as a
+//!    bunyan/pino level: ≥50 error (50 error, 60 fatal), ≥40 warning, ≥30 info, else
+//!    debug (10 trace, 20 debug).
+//! 3. **logfmt** `level=`, `lvl=` or `severity=` (value optionally quoted).
+//! 4. **Text markers**, the first one in the line wins:
+//!    - at the start of the line: `Traceback (most recent call last):`, `panic: `,
+//!      `fatal error: `, `thread '…' panicked at`, `Exception in thread `, an
+//!      exception line (`ValueError: …`, `java.lang.IllegalStateException: …`,
+//!      `Error: …`), and glog's `E0101 12:00:00` (`I`/`W`/`E`/`F` + 4 digits);
+//!    - a level word as a whole token (tokens are runs of letters, digits and `_`;
+//!      ANSI colour codes separate tokens) among the first 256 bytes, where every
+//!      common format puts its level; later words are message text. Level words:
+//!      error: `ERROR ERR CRITICAL CRIT FATAL SEVERE ALERT EMERG EMERGENCY PANIC`;
+//!      warning: `WARN WARNING`; info: `INFO NOTICE`; debug: `DEBUG TRACE`.
+//!      Upper case counts anywhere in those bytes. Another case (`error`, `Warn`)
+//!      counts only in a level position: bracketed (`[error]`, `<warn>`, `(info)`,
+//!      `|debug|`), tab-delimited (zap's console format), or first in the line and
+//!      followed by `:`, `]`, `|` or a tab (`error: cannot open`);
+//!    - a token ending in `Exception` (`NullPointerException`) anywhere in those bytes.
+//!
+//!    **Counts are not levels.** A level word does not count when it is a key or a
+//!    count of nothing: followed by `=` (`ERROR=0`, `error=3`), followed by an
+//!    optional `:` and the number `0` (`ERROR: 0`), or preceded by `no`, `0`,
+//!    `zero` or `without` (`no ERROR`). Plurals and compounds are other tokens, so
+//!    `errors: 0`, `0 errors`, `no errors`, `error_count=0`, `ERRORS=0` and
+//!    `ErrorHandler` never count.
+//! 5. Otherwise `unknown`.
+//!
+//! # HTTP status
+//!
+//! A JSON object's top-level `status`, `status_code` or `statusCode` (number or
+//! numeric string); else a quoted request line followed by the status, as written by
+//! the common/combined log format (nginx, Apache, gunicorn) and uvicorn:
+//! `"GET / HTTP/1.1" 200`. Only 2xx–5xx count.
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use memchr::memmem;
+use regex::bytes::RegexSet;
+
+/// How bad an event is; `as_str` gives the `severity` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+    Debug,
+    Unknown,
+}
+
+impl Severity {
+    /// Every severity, in label order.
+    pub const ALL: [Severity; 5] = [
+        Severity::Error,
+        Severity::Warning,
+        Severity::Info,
+        Severity::Debug,
+        Severity::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+            Severity::Debug => "debug",
+            Severity::Unknown => "unknown",
+        }
+    }
+
+    /// A level word in any case: `ERROR`, `warn`, `Notice`, `crit`, …
+    pub fn from_level_word(word: &[u8]) -> Option<Severity> {
+        if !(3..=11).contains(&word.len()) {
+            return None;
+        }
+        let mut lower = [0u8; 11];
+        let lower = &mut lower[..word.len()];
+        lower.copy_from_slice(word);
+        lower.make_ascii_lowercase();
+        Some(match &*lower {
+            b"error" | b"err" | b"critical" | b"crit" | b"fatal" | b"severe" | b"alert"
+            | b"emerg" | b"emergency" | b"panic" => Severity::Error,
+            b"warn" | b"warning" => Severity::Warning,
+            b"info" | b"notice" => Severity::Info,
+            b"debug" | b"trace" => Severity::Debug,
+            _ => return None,
+        })
+    }
+}
+
+/// The class of an HTTP response status; `as_str` gives `2xx` … `5xx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusClass {
+    Success,
+    Redirection,
+    ClientError,
+    ServerError,
+}
+
+impl StatusClass {
+    pub const ALL: [StatusClass; 4] = [
+        StatusClass::Success,
+        StatusClass::Redirection,
+        StatusClass::ClientError,
+        StatusClass::ServerError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusClass::Success => "2xx",
+            StatusClass::Redirection => "3xx",
+            StatusClass::ClientError => "4xx",
+            StatusClass::ServerError => "5xx",
+        }
+    }
+
+    /// 200–599 → a class; anything else (1xx, nonsense) → `None`.
+    pub fn of(code: u32) -> Option<StatusClass> {
+        match code {
+            200..=299 => Some(StatusClass::Success),
+            300..=399 => Some(StatusClass::Redirection),
+            400..=499 => Some(StatusClass::ClientError),
+            500..=599 => Some(StatusClass::ServerError),
+            _ => None,
+        }
+    }
+}
+
+/// What a user rule does with a line it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleAction {
+    Severity(Severity),
+    /// Not an event and not an HTTP line (health checks, known noise). The line is
+    /// still read and counted in `outrider_log_lines_total`.
+    Ignore,
+}
+
+impl FromStr for RuleAction {
+    type Err = String;
+
+    /// `error`, `warning` (or `warn`), `info`, `debug`, `unknown`, or `ignore`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ignore" => Ok(RuleAction::Ignore),
+            "unknown" => Ok(RuleAction::Severity(Severity::Unknown)),
+            "error" | "warning" | "warn" | "info" | "debug" => Ok(RuleAction::Severity(
+                Severity::from_level_word(s.as_bytes()).expect("a level word"),
+            )),
+            _ => Err(format!(
+                "unknown rule action {s:?}: expected error, warning, info, debug, unknown or ignore"
+            )),
+        }
+    }
+}
+
+/// One user rule as configured: a regex and what a match means.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub pattern: String,
+    pub action: RuleAction,
+}
+
+/// The verdict on one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    /// `Unknown` when `ignored`.
+    pub severity: Severity,
+    /// A user rule said to ignore the line.
+    pub ignored: bool,
+    /// The status class when the line is an HTTP access line.
+    pub http: Option<StatusClass>,
+}
+
+/// Classifies lines. Cheap to share: build once per source set, `&self` to use.
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    /// `None` without rules, so no regex runs.
+    rules: Option<(RegexSet, Vec<RuleAction>)>,
+}
+
+/// How far into a line level words are looked for.
+const HEAD_BYTES: usize = 256;
+
+// Searchers are built once: building one per line cost more than the search.
+static LOGFMT_KEYS: LazyLock<[memmem::Finder<'static>; 3]> = LazyLock::new(|| {
+    [
+        memmem::Finder::new(b"level="),
+        memmem::Finder::new(b"lvl="),
+        memmem::Finder::new(b"severity="),
+    ]
+});
+static HTTP_VERSION: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"HTTP/"));
+
+impl Classifier {
+    /// Compiles `rules` (matched in order, first match wins). Patterns are Rust
+    /// regexes over bytes; the error names the bad pattern.
+    pub fn new(rules: &[Rule]) -> Result<Classifier, regex::Error> {
+        if rules.is_empty() {
+            return Ok(Classifier::default());
+        }
+        let set = RegexSet::new(rules.iter().map(|r| &r.pattern))?;
+        Ok(Classifier {
+            rules: Some((set, rules.iter().map(|r| r.action).collect())),
+        })
+    }
+
+    pub fn classify(&self, line: &[u8]) -> Classification {
+        let mut ruled = None;
+        if let Some((set, actions)) = &self.rules {
+            // The lowest index among matches is the first rule in config order.
+            if let Some(i) = set.matches(line).iter().next() {
+                match actions[i] {
+                    RuleAction::Ignore => {
+                        return Classification {
+                            severity: Severity::Unknown,
+                            ignored: true,
+                            http: None,
+                        }
+                    }
+                    RuleAction::Severity(s) => ruled = Some(s),
+                }
+            }
+        }
+        let json = json_fields(line);
+        let severity = ruled
+            .or(json.level)
+            .or_else(|| logfmt_level(line))
+            .or_else(|| text_marker(line))
+            .unwrap_or(Severity::Unknown);
+        let http = match json.status {
+            Some(code) => StatusClass::of(code),
+            None => access_line_status(line),
+        };
+        Classification {
+            severity,
+            ignored: false,
+            http,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- JSON lines
+
+/// The fields of a JSON object line that classification reads.
+#[derive(Debug, Default)]
+struct JsonFields {
+    level: Option<Severity>,
+    status: Option<u32>,
+}
+
+/// Walks the top-level keys of a line that is a JSON object, without building it:
+/// a malformed or cut line yields what was read before the damage.
+fn json_fields(line: &[u8]) -> JsonFields {
+    let mut fields = JsonFields::default();
+    let start = skip_ws(line, 0);
+    if line.get(start) != Some(&b'{') {
+        return fields;
+    }
+    walk_object(line, start, &mut |key, value| match key {
+        b"level" | b"severity" | b"lvl" | b"levelname" | b"loglevel" | b"log.level"
+            if fields.level.is_none() =>
+        {
+            fields.level = json_level(value);
+        }
+        b"log" if value.first() == Some(&b'{') => {
+            walk_object(value, 0, &mut |k, v| {
+                if k == b"level" && fields.level.is_none() {
+                    fields.level = json_level(v);
+                }
+            });
+        }
+        b"status" | b"status_code" | b"statusCode" if fields.status.is_none() => {
+            fields.status = json_number(value);
+        }
+        _ => {}
+    });
+    fields
+}
+
+/// Calls `f(raw key, raw value)` for each member of the object at `s[start] == '{'`.
+/// Keys are compared raw (an escaped key never matches, which is fine here).
+fn walk_object(s: &[u8], start: usize, f: &mut impl FnMut(&[u8], &[u8])) {
+    let mut i = start + 1;
+    loop {
+        i = skip_ws(s, i);
+        if s.get(i) != Some(&b'"') {
+            return;
+        }
+        let Some(key_end) = string_end(s, i + 1) else {
+            return;
+        };
+        let key = &s[i + 1..key_end - 1];
+        i = skip_ws(s, key_end);
+        if s.get(i) != Some(&b':') {
+            return;
+        }
+        i = skip_ws(s, i + 1);
+        let Some(value_end) = value_end(s, i) else {
+            return;
+        };
+        f(key, &s[i..value_end]);
+        i = skip_ws(s, value_end);
+        if s.get(i) != Some(&b',') {
+            return;
+        }
+        i += 1;
+    }
+}
+
+fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while matches!(s.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        i += 1;
+    }
+    i
+}
+
+/// Index just past the closing quote of the string whose body starts at `i`.
+fn string_end(s: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let j = i + memchr::memchr2(b'"', b'\\', s.get(i..)?)?;
+        if s[j] == b'"' {
+            return Some(j + 1);
+        }
+        i = j + 2;
+    }
+}
+
+/// Index just past the value starting at `i`.
+fn value_end(s: &[u8], i: usize) -> Option<usize> {
+    match *s.get(i)? {
+        b'"' => string_end(s, i + 1),
+        b'{' | b'[' => {
+            // Strings are the only place brackets do not nest.
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match *s.get(j)? {
+                    b'"' => {
+                        j = string_end(s, j + 1)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let len = s[i..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
+                .unwrap_or(s.len() - i);
+            (len > 0).then_some(i + len)
+        }
+    }
+}
+
+fn json_level(value: &[u8]) -> Option<Severity> {
+    match value.first()? {
+        b'"' => Severity::from_level_word(value.get(1..value.len() - 1)?),
+        _ => {
+            let n = json_number(value)?;
+            Some(match n {
+                50.. => Severity::Error,
+                40..=49 => Severity::Warning,
+                30..=39 => Severity::Info,
+                _ => Severity::Debug,
+            })
+        }
+    }
+}
+
+/// A non-negative integer, bare or quoted.
+fn json_number(value: &[u8]) -> Option<u32> {
+    let digits = match value.first()? {
+        b'"' => value.get(1..value.len() - 1)?,
+        _ => value,
+    };
+    if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+}
+
+// ---------------------------------------------------------------- logfmt
+
+fn logfmt_level(line: &[u8]) -> Option<Severity> {
+    // Most lines have no `=` at all: one memchr rules logfmt out.
+    memchr::memchr(b'=', line)?;
+    for finder in LOGFMT_KEYS.iter() {
+        let key = finder.needle();
+        for at in finder.find_iter(line) {
+            if at > 0 && !matches!(line[at - 1], b' ' | b'\t') {
+                continue;
+            }
+            let value = &line[at + key.len()..];
+            let value = match value.strip_prefix(b"\"") {
+                Some(quoted) => &quoted[..memchr::memchr(b'"', quoted).unwrap_or(quoted.len())],
+                None => {
+                    &value[..value
+                        .iter()
+                        .position(|b| matches!(b, b' ' | b'\t'))
+                        .unwrap_or(value.len())]
+                }
+            };
+            if let Some(s) = Severity::from_level_word(value) {
+                return Some(s);
+            }
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------- text markers
+
+fn text_marker(line: &[u8]) -> Option<Severity> {
+    if let Some(s) = line_start_marker(line) {
+        return Some(s);
+    }
+    let head = &line[..line.len().min(HEAD_BYTES)];
+    let mut i = 0;
+    while i < head.len() {
+        let b = head[i];
+        if b == 0x1b {
+            i = skip_ansi(head, i);
+            continue;
+        }
+        if !is_word(b) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        // A token is read whole even when it runs past the head.
+        while i < line.len() && is_word(line[i]) {
+            i += 1;
+        }
+        if let Some(s) = token_marker(line, start, i) {
+            return Some(s);
+        }
+    }
+    None
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Past an ANSI escape sequence (`ESC [ params letter`) starting at `i`.
+fn skip_ansi(s: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    if s.get(j) == Some(&b'[') {
+        j += 1;
+        while j < s.len() && !(0x40..=0x7e).contains(&s[j]) {
+            j += 1;
+        }
+        j += 1;
+    }
+    j.min(s.len())
+}
+
+fn token_marker(line: &[u8], start: usize, end: usize) -> Option<Severity> {
+    let token = &line[start..end];
+    if !token[0].is_ascii_alphabetic() {
+        return None;
+    }
+    let upper = token.iter().all(u8::is_ascii_uppercase);
+    // Cheap position test first: most tokens are ordinary lower-case words.
+    let severity = if upper || level_position(line, start, end) {
+        Severity::from_level_word(token)
+    } else {
+        None
+    };
+    let severity = match severity {
+        Some(s) => s,
+        None if token.len() > 9 && token.ends_with(b"Exception") => Severity::Error,
+        None => return None,
+    };
+    (!is_count(line, start, end)).then_some(severity)
+}
+
+/// Bracketed, tab-delimited, or first in the line before `:`, `]`, `|` or a tab.
+fn level_position(line: &[u8], start: usize, end: usize) -> bool {
+    let before = start.checked_sub(1).map(|i| line[i]);
+    let after = line.get(end).copied();
+    matches!(
+        (before, after),
+        (None, Some(b':' | b']' | b'|' | b'\t'))
+            | (Some(b'['), Some(b']'))
+            | (Some(b'<'), Some(b'>'))
+            | (Some(b'('), Some(b')'))
+            | (Some(b'|'), Some(b'|'))
+            | (Some(b'\t'), Some(b'\t') | None)
+    )
+}
+
+/// The token is a key (`ERROR=`), a zero count (`ERROR: 0`) or an absence
+/// (`no ERROR`).
+fn is_count(line: &[u8], start: usize, end: usize) -> bool {
+    let after = &line[end..];
+    if after.first() == Some(&b'=') {
+        return true;
+    }
+    let after = trim_start(after);
+    let after = trim_start(after.strip_prefix(b":").unwrap_or(after));
+    if after.first() == Some(&b'0') && !after.get(1).is_some_and(u8::is_ascii_digit) {
+        return true;
+    }
+    let before = &line[..start];
+    let trimmed = trim_end(before);
+    if trimmed.len() == before.len() {
+        return false; // nothing or no space before: no previous word to read
+    }
+    let before = trimmed;
+    let word_start = before
+        .iter()
+        .rposition(|&b| !is_word(b))
+        .map_or(0, |i| i + 1);
+    let previous = &before[word_start..];
+    previous == b"0"
+        || previous.eq_ignore_ascii_case(b"no")
+        || previous.eq_ignore_ascii_case(b"zero")
+        || previous.eq_ignore_ascii_case(b"without")
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    &s[n..]
+}
+
+fn trim_end(s: &[u8]) -> &[u8] {
+    let n = s
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    &s[..s.len() - n]
+}
+
+/// Markers that only mean something at column 0: trace heads and glog.
+fn line_start_marker(line: &[u8]) -> Option<Severity> {
+    let first = *line.first()?;
+    if first.is_ascii_lowercase() {
+        let rust_panic = line.starts_with(b"thread '")
+            && memmem::find(&line[..line.len().min(HEAD_BYTES)], b"' panicked at").is_some();
+        if rust_panic || line.starts_with(b"panic: ") || line.starts_with(b"fatal error: ") {
+            return Some(Severity::Error);
+        }
+        return None;
+    }
+    if !first.is_ascii_uppercase() {
+        return None;
+    }
+    if line.starts_with(b"Traceback (most recent call last):")
+        || line.starts_with(b"Exception in thread ")
+        || is_exception_line(line)
+    {
+        return Some(Severity::Error);
+    }
+    glog_severity(line)
+}
+
+/// `ValueError: …`, `java.lang.IllegalStateException: boom`, `Error: …`,
+/// `KeyError` alone: a dotted identifier ending in Error, Exception or Throwable.
+pub(crate) fn is_exception_line(line: &[u8]) -> bool {
+    let n = line
+        .iter()
+        .take_while(|&&b| is_word(b) || b == b'.' || b == b'$')
+        .count();
+    let name = &line[..n];
+    let rest = &line[n..];
+    (rest.is_empty() || rest.starts_with(b": ") || rest == b":")
+        && (name.ends_with(b"Error")
+            || name.ends_with(b"Exception")
+            || name.ends_with(b"Throwable"))
+}
+
+/// glog: `E0101 12:00:00.000000 1 file.go:12] msg` (I, W, E or F + MMDD).
+fn glog_severity(line: &[u8]) -> Option<Severity> {
+    if line.len() < 8 || line[5] != b' ' || !line[1..5].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !line[6].is_ascii_digit() {
+        return None;
+    }
+    match line[0] {
+        b'E' | b'F' => Some(Severity::Error),
+        b'W' => Some(Severity::Warning),
+        b'I' => Some(Severity::Info),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- access lines
+
+/// `"GET /path HTTP/1.1" 200 …`: the status after a quoted request line.
+fn access_line_status(line: &[u8]) -> Option<StatusClass> {
+    for at in HTTP_VERSION.find_iter(line) {
+        let rest = &line[at + 5..];
+        let version = rest
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .count();
+        let Some(rest) = rest[version..].strip_prefix(b"\" ") else {
+            continue;
+        };
+        let code = rest.get(..3)?;
+        if !code.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let code = code.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'));
+        return StatusClass::of(code);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
