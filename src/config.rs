@@ -17,6 +17,9 @@ use regex::Regex;
 use crate::analysis::sizing::SizingConfig;
 use crate::analysis::trend::TrendConfig;
 use crate::analysis::AnalysisConfig;
+use crate::logs::classify::{Classifier, Rule, RuleAction};
+use crate::logs::framing::{Format, DEFAULT_MAX_LINE_BYTES};
+use crate::logs::LogSettings;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Where Outrider listens unless told otherwise: a free port in the range the
@@ -53,6 +56,7 @@ pub struct RawConfig {
     pub logs: Vec<RawLog>,
     pub resources: RawResources,
     pub analysis: RawAnalysis,
+    pub log_options: RawLogOptions,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -164,11 +168,38 @@ impl Default for RawResources {
     }
 }
 
+/// `[log_options]`: how every stream's lines are read.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawLogOptions {
+    /// Longer lines are cut here and counted as oversized.
+    pub max_line_bytes: Scalar,
+    /// Checked first, in order: a regex and what a match means.
+    pub rules: Vec<RawLogRule>,
+}
+
+impl Default for RawLogOptions {
+    fn default() -> Self {
+        RawLogOptions {
+            max_line_bytes: Scalar::Str("64Ki".into()),
+            rules: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RawLogRule {
+    pub pattern: String,
+    /// error | warning | info | debug | unknown | ignore
+    pub action: String,
+}
+
 /// `[analysis]`: windows and thresholds of the leak and sizing verdicts.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RawAnalysis {
     pub leak_window: String,
+    pub error_window: String,
     pub memory_min_growth: Scalar,
     pub memory_min_rate_per_minute: Scalar,
     pub fds_min_growth: Scalar,
@@ -199,6 +230,7 @@ impl Default for RawAnalysis {
         let s = |v: &str| Scalar::Str(v.into());
         RawAnalysis {
             leak_window: "1h".into(),
+            error_window: "5m".into(),
             memory_min_growth: s("10Mi"),
             memory_min_rate_per_minute: s("100Ki"),
             fds_min_growth: Scalar::Int(10),
@@ -226,6 +258,49 @@ impl Default for RawAnalysis {
     }
 }
 
+/// Checks `[log_options]` and builds the classifier.
+fn validate_log_options(o: &RawLogOptions, errors: &mut Vec<String>) -> LogSettings {
+    let max_line_bytes = match parse_bytes(&o.max_line_bytes.to_string()) {
+        Ok(b) if b >= 256 => b as usize,
+        Ok(_) => {
+            errors.push("log_options.max_line_bytes: must be at least 256".into());
+            DEFAULT_MAX_LINE_BYTES
+        }
+        Err(e) => {
+            errors.push(format!("log_options.max_line_bytes: {e}"));
+            DEFAULT_MAX_LINE_BYTES
+        }
+    };
+    let mut rules = Vec::new();
+    for (i, r) in o.rules.iter().enumerate() {
+        let key = format!("log_options.rules[{i}]");
+        let mut ok = true;
+        if let Err(e) = Regex::new(&r.pattern) {
+            errors.push(format!(
+                "{key}.pattern: bad regex: {}",
+                first_line(&e.to_string())
+            ));
+            ok = false;
+        }
+        match r.action.parse::<RuleAction>() {
+            Ok(action) if ok => rules.push(Rule {
+                pattern: r.pattern.clone(),
+                action,
+            }),
+            Ok(_) => {}
+            Err(e) => errors.push(format!("{key}.action: {e}")),
+        }
+    }
+    let classifier = Classifier::new(&rules).unwrap_or_else(|e| {
+        errors.push(format!("log_options.rules: {}", first_line(&e.to_string())));
+        Classifier::default()
+    });
+    LogSettings {
+        classifier,
+        max_line_bytes,
+    }
+}
+
 /// Checks `[analysis]` and builds the analysis thresholds.
 fn validate_analysis(a: &RawAnalysis, errors: &mut Vec<String>) -> AnalysisConfig {
     let mut err = |key: &str, msg: String| errors.push(format!("analysis.{key}: {msg}"));
@@ -241,6 +316,7 @@ fn validate_analysis(a: &RawAnalysis, errors: &mut Vec<String>) -> AnalysisConfi
         }
     };
     let leak_window = dur("leak_window", &a.leak_window, 3600.0);
+    let error_window = dur("error_window", &a.error_window, 300.0);
     let sizing_window = dur("sizing_window", &a.sizing_window, 86400.0);
     let sizing_half_life = dur("sizing_half_life", &a.sizing_half_life, 86400.0);
     let sizing_min_data = dur("sizing_min_data", &a.sizing_min_data, 600.0);
@@ -265,6 +341,7 @@ fn validate_analysis(a: &RawAnalysis, errors: &mut Vec<String>) -> AnalysisConfi
     };
     let bytes = |s: &str| parse_bytes(s).map(|b| b as f64);
     let cfg = AnalysisConfig {
+        error_window,
         memory: TrendConfig {
             window: leak_window,
             min_growth: num("memory_min_growth", &a.memory_min_growth, bytes),
@@ -401,6 +478,7 @@ pub struct Config {
     pub logs: Vec<LogSpec>,
     pub resources: ResourceSpec,
     pub analysis: AnalysisConfig,
+    pub log_settings: LogSettings,
     /// Trace file every sample is appended to.
     pub record: Option<PathBuf>,
 }
@@ -435,6 +513,7 @@ pub struct LogSpec {
     /// The `stream` label.
     pub name: String,
     pub source: LogSource,
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -775,10 +854,17 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
                 format!("{:?} is not one of end, beginning", l.start_at),
             );
         }
+        let format = match l.format.as_str() {
+            "cri" => Format::Cri,
+            "docker" => Format::Docker,
+            "plain" => Format::Plain,
+            _ => Format::Auto,
+        };
         if l.path == "-" {
             logs.push(LogSpec {
                 name,
                 source: LogSource::Stdin,
+                format,
             });
         } else {
             err(
@@ -830,6 +916,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
     };
 
     let analysis = validate_analysis(&raw.analysis, &mut errors);
+    let log_settings = validate_log_options(&raw.log_options, &mut errors);
 
     match (listen, interval, grace) {
         (Some(listen), Some(interval), Some(shutdown_grace)) if errors.is_empty() => Ok(Config {
@@ -841,6 +928,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
             logs,
             resources,
             analysis,
+            log_settings,
             record: (!raw.sampling.record.is_empty()).then(|| PathBuf::from(&raw.sampling.record)),
         }),
         _ => Err(ConfigErrors(errors)),

@@ -165,6 +165,7 @@ pub async fn run_with(
         None => None,
     };
     let analysis = Analysis {
+        log_window: analysis::LogWindow::new(config.analysis.error_window),
         config: config.analysis,
         per_target: std::collections::HashMap::new(),
         recorder,
@@ -202,23 +203,35 @@ pub async fn run_with(
                 ..
             })
         );
+        let ls = &config.log_settings;
+        // The app writes plain lines to its pipes.
+        let plain = logs::framing::Format::Plain;
         if to_stderr {
+            let out_to = Some(tokio::io::stderr());
             pumps.push(tokio::spawn(logs::pump(
                 w.stdout,
-                Some(tokio::io::stderr()),
+                out_to,
                 out,
+                ls.clone(),
+                plain,
             )));
         } else {
+            let out_to = Some(tokio::io::stdout());
             pumps.push(tokio::spawn(logs::pump(
                 w.stdout,
-                Some(tokio::io::stdout()),
+                out_to,
                 out,
+                ls.clone(),
+                plain,
             )));
         }
+        let err_to = Some(tokio::io::stderr());
         pumps.push(tokio::spawn(logs::pump(
             w.stderr,
-            Some(tokio::io::stderr()),
+            err_to,
             err,
+            ls.clone(),
+            plain,
         )));
         child = Some((w.child, w.pid));
     }
@@ -230,6 +243,8 @@ pub async fn run_with(
                     tokio::io::stdin(),
                     None::<tokio::io::Stdout>,
                     stats.clone(),
+                    config.log_settings.clone(),
+                    spec.format,
                 ));
             }
         }
@@ -275,6 +290,7 @@ pub async fn run_with(
 
 /// Analysis state across ticks: one analyzer per target name, and the recorder.
 struct Analysis {
+    log_window: analysis::LogWindow,
     config: analysis::AnalysisConfig,
     per_target: std::collections::HashMap<String, analysis::Analyzer>,
     recorder: Option<analysis::trace::Recorder>,
@@ -283,7 +299,19 @@ struct Analysis {
 impl Analysis {
     /// Feeds every live target's figures to its analyzer, stores the verdicts in
     /// the snapshot, and appends the trace rows.
-    fn apply(&mut self, snap: &mut sample::Snapshot) {
+    fn apply(&mut self, snap: &mut sample::Snapshot, streams: &[Arc<StreamStats>]) {
+        if !streams.is_empty() {
+            let mut totals = analysis::LogTotals::default();
+            for s in streams {
+                let c = s.counts();
+                totals.errors += c.events.get(logs::classify::Severity::Error);
+                totals.events += c.events.total();
+                totals.http_5xx += c.http.server_error;
+                totals.http +=
+                    c.http.success + c.http.redirection + c.http.client_error + c.http.server_error;
+            }
+            snap.logs = Some(self.log_window.push(snap.taken_at_unix, totals));
+        }
         let mut rows = Vec::new();
         for t in snap.targets.iter_mut().filter(|t| t.up) {
             let o = t.observation(snap.taken_at_unix);
@@ -329,7 +357,7 @@ async fn tick_loop(
         match result {
             Ok((s, mut snap)) => {
                 sampler = s;
-                analysis.apply(&mut snap);
+                analysis.apply(&mut snap, shared.streams());
                 shared.publish(snap);
             }
             Err(e) => {

@@ -68,6 +68,15 @@ enum Command {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Read a log once (a file, or - for stdin) and print its counts as JSON: lines,
+    /// bytes, events by severity, HTTP status classes, seconds taken.
+    Scan {
+        /// The log file, or - for stdin.
+        file: String,
+        /// auto | cri | docker | plain
+        #[arg(long, default_value = "auto")]
+        format: String,
+    },
     /// Watch the app for a while, then print usage, trends, verdicts and the
     /// recommended resources; exit 0 when fine, 1 when something needs attention,
     /// 2 on error. Use with --pid PID or -- CMD ARGS...
@@ -164,6 +173,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(EX_USAGE);
             }
         };
+    if let Some(Command::Scan { file, format }) = &cli.command {
+        return scan(file, format, &config.log_settings);
+    }
     if let Some(Command::Replay { trace, target }) = &cli.command {
         return replay(trace, target.as_deref(), &config.analysis);
     }
@@ -243,6 +255,52 @@ fn main() -> ExitCode {
             tracing::error!(error = format!("{e:#}"), "outrider stopped");
             eprintln!("outrider: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `outrider scan FILE|-`: the live pipeline over one input, counts as JSON.
+fn scan(file: &str, format: &str, settings: &outrider::logs::LogSettings) -> ExitCode {
+    use outrider::logs::framing::Format;
+    use outrider::logs::scan::scan_with;
+    let format = match format {
+        "auto" => Format::Auto,
+        "cri" => Format::Cri,
+        "docker" => Format::Docker,
+        "plain" => Format::Plain,
+        other => {
+            eprintln!("outrider: --format {other:?} is not one of auto, cri, docker, plain");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let result = if file == "-" {
+        scan_with(
+            std::io::stdin().lock(),
+            &settings.classifier,
+            format,
+            settings.max_line_bytes,
+        )
+    } else {
+        match std::fs::File::open(file) {
+            Ok(f) => scan_with(f, &settings.classifier, format, settings.max_line_bytes),
+            Err(e) => {
+                eprintln!("outrider: cannot read {file}: {e}");
+                return ExitCode::from(66); // EX_NOINPUT
+            }
+        }
+    };
+    match result.map(|c| serde_json::to_string(&c)) {
+        Ok(Ok(json)) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("outrider: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("outrider: reading {file}: {e}");
+            ExitCode::from(74) // EX_IOERR
         }
     }
 }

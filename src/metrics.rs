@@ -366,7 +366,11 @@ impl Collector for SnapshotCollector {
             "outrider_time_to_limit_seconds",
             "Seconds until the limit at the current trend; absent without a limit or growth."
         );
-        let usage = fam!(gauge, "outrider_cpu_usage_cores", "CPU usage quantiles over the sizing window (decaying histogram); quantile 1 is the maximum.");
+        let usage = fam!(
+            gauge,
+            "outrider_cpu_usage_cores",
+            "CPU usage percentiles over the sizing window (decaying histogram), and the maximum."
+        );
         let rec_cpu = fam!(
             gauge,
             "outrider_recommended_cpu_request_cores",
@@ -405,14 +409,15 @@ impl Collector for SnapshotCollector {
                 fams[ttl].add_opt(res("memory"), v.memory_leak.time_to_limit_seconds);
                 fams[ttl].add_opt(res("fds"), v.fd_leak.time_to_limit_seconds);
                 let c = &v.sizing.cpu;
+                // `percentile`, not `quantile`: that label is reserved for summaries.
                 for (q, val) in [
-                    ("0.5", c.p50_cores),
-                    ("0.9", c.p90_cores),
-                    ("0.95", c.p95_cores),
-                    ("0.99", c.p99_cores),
-                    ("1", c.max_cores),
+                    ("50", c.p50_cores),
+                    ("90", c.p90_cores),
+                    ("95", c.p95_cores),
+                    ("99", c.p99_cores),
+                    ("max", c.max_cores),
                 ] {
-                    fams[usage].add_opt(vec![("target", t.name.as_str()), ("quantile", q)], val);
+                    fams[usage].add_opt(vec![("target", t.name.as_str()), ("percentile", q)], val);
                 }
                 fams[rec_cpu].add_opt(l(), c.recommended_request_cores);
                 let m = &v.sizing.memory;
@@ -484,19 +489,78 @@ impl Collector for SnapshotCollector {
             fams[lim_mem].add_opt(l(), a.memory_limit_bytes.map(|v| v.0));
         }
 
-        let lines = fam!(
-            counter,
-            "outrider_log_lines",
-            "Lines read from the app's output, by stream."
-        );
+        let lines = fam!(counter, "outrider_log_lines", "Lines read from the app's output, by stream (a CRI or docker line in pieces counts once).");
         let bytes = fam!(
             counter,
             "outrider_log_bytes",
             "Bytes read from the app's output, by stream."
         );
+        let events = fam!(
+            counter,
+            "outrider_log_events",
+            "Log events by stream and severity; a multi-line trace is one event."
+        );
+        let http = fam!(
+            counter,
+            "outrider_http_responses",
+            "HTTP access lines in the app's output, by stream and status class."
+        );
+        let oversized = fam!(
+            counter,
+            "outrider_log_oversized_lines",
+            "Lines longer than log_options.max_line_bytes, cut there."
+        );
+        let rotations = fam!(
+            counter,
+            "outrider_log_rotations",
+            "Log file rotations seen (rename, delete and recreate, new file)."
+        );
+        let truncations = fam!(
+            counter,
+            "outrider_log_truncations",
+            "Log file truncations seen (copytruncate)."
+        );
         for s in self.shared.streams() {
-            fams[lines].add(vec![("stream", s.name.as_str())], Num::U(s.lines()));
-            fams[bytes].add(vec![("stream", s.name.as_str())], Num::U(s.bytes()));
+            let c = s.counts();
+            let st = || vec![("stream", s.name.as_str())];
+            fams[lines].add(st(), Num::U(c.lines));
+            fams[bytes].add(st(), Num::U(c.bytes));
+            for sev in crate::logs::classify::Severity::ALL {
+                fams[events].add(
+                    vec![("stream", s.name.as_str()), ("severity", sev.as_str())],
+                    Num::U(c.events.get(sev)),
+                );
+            }
+            for class in crate::logs::classify::StatusClass::ALL {
+                fams[http].add(
+                    vec![("stream", s.name.as_str()), ("code_class", class.as_str())],
+                    Num::U(c.http.get(class)),
+                );
+            }
+            fams[oversized].add(st(), Num::U(c.oversized_lines));
+            fams[rotations].add(st(), Num::U(s.rotations()));
+            fams[truncations].add(st(), Num::U(s.truncations()));
+        }
+
+        let epm = fam!(
+            gauge,
+            "outrider_log_errors_per_minute",
+            "Error events per minute over analysis.error_window, all streams."
+        );
+        let eratio = fam!(
+            gauge,
+            "outrider_log_error_ratio",
+            "Error events / all events over analysis.error_window; absent without events."
+        );
+        let r5xx = fam!(
+            gauge,
+            "outrider_http_5xx_ratio",
+            "5xx / all HTTP access lines over analysis.error_window; absent without access lines."
+        );
+        if let Some(r) = &snap.logs {
+            fams[epm].add(vec![], Num::F(r.errors_per_minute));
+            fams[eratio].add_opt(vec![], r.error_ratio);
+            fams[r5xx].add_opt(vec![], r.http_5xx_ratio);
         }
 
         let build = fam!(

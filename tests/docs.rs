@@ -51,6 +51,12 @@ fn full_snapshot() -> Snapshot {
             verdicts: Some(verdicts()),
         }],
         read_errors: [("io", 1)].into_iter().collect(),
+        logs: Some(outrider::analysis::LogRates {
+            window_seconds: 60.0,
+            errors_per_minute: 1.0,
+            error_ratio: Some(0.1),
+            http_5xx_ratio: Some(0.01),
+        }),
     }
 }
 

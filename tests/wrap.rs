@@ -160,3 +160,42 @@ fn a_hundred_thousand_lines_pass_through_intact_and_are_counted() {
     assert!(e.starts_with("{\"event\":\"ready\""), "{e}");
     assert_eq!(e.lines().count(), 1, "{e}");
 }
+
+#[test]
+fn the_apps_output_is_classified_into_events() {
+    let script = r#"sleep 0.5; printf 'INFO started\nERROR request failed\nTraceback (most recent call last):\n  File "app.py", line 3, in handle\n    raise ValueError("bad")\nValueError: bad\n127.0.0.1 - - [01/Jan/2024:00:00:00 +0000] "GET /x HTTP/1.1" 503 12\nall good, errors=0\n'; sleep 3"#;
+    let o = Outrider::start(&["--interval", "100ms", "--", "sh", "-c", script]);
+    let out = [("stream", "stdout")];
+    o.wait_metric("outrider_log_lines_total", &out, |v| v == 8.0);
+    let ev = |sev: &str| {
+        o.wait_metric(
+            "outrider_log_events_total",
+            &[("stream", "stdout"), ("severity", sev)],
+            |_| true,
+        )
+    };
+    // Head line and traceback are one error event (flushed after a quiet spell).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ev("error") != 1.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ev("error"), 1.0);
+    assert_eq!(ev("info"), 1.0);
+    assert_eq!(
+        o.metric(
+            "outrider_http_responses_total",
+            &[("stream", "stdout"), ("code_class", "5xx")]
+        ),
+        Some(1.0)
+    );
+    // The rate is computed on the tick after the event was counted.
+    o.wait_metric("outrider_log_errors_per_minute", &[], |v| v > 0.0);
+    let body = o.scrape();
+    // One error among four events (info, error, and two of unknown severity).
+    assert_eq!(
+        metric(&body, "outrider_log_error_ratio", &[]),
+        Some(0.25),
+        "{body}"
+    );
+    util::promtool_check(&body);
+}

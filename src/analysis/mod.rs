@@ -44,6 +44,8 @@ pub struct Observation {
 /// Thresholds of the analysis; every field comes from `[analysis]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AnalysisConfig {
+    /// Seconds over which log error rates are computed.
+    pub error_window: f64,
     pub memory: TrendConfig,
     pub fds: TrendConfig,
     pub threads: TrendConfig,
@@ -54,6 +56,7 @@ impl Default for AnalysisConfig {
     fn default() -> Self {
         let window = 3600.0;
         AnalysisConfig {
+            error_window: 300.0,
             memory: TrendConfig {
                 window,
                 min_rate: 100.0 * 1024.0 / 60.0,
@@ -70,6 +73,67 @@ impl Default for AnalysisConfig {
                 min_growth: 5.0,
             },
             sizing: SizingConfig::default(),
+        }
+    }
+}
+
+/// Error rates of the app's output over the error window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LogRates {
+    /// Seconds the rates cover (less than the window until it has filled).
+    pub window_seconds: f64,
+    pub errors_per_minute: f64,
+    /// Error events / all events; `None` without events.
+    pub error_ratio: Option<f64>,
+    /// 5xx / all HTTP access lines; `None` without access lines.
+    pub http_5xx_ratio: Option<f64>,
+}
+
+/// Cumulative log totals at one tick: errors, events, 5xx, HTTP lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LogTotals {
+    pub errors: u64,
+    pub events: u64,
+    pub http_5xx: u64,
+    pub http: u64,
+}
+
+/// Rates over a sliding window of cumulative totals.
+#[derive(Debug, Clone, Default)]
+pub struct LogWindow {
+    window: f64,
+    points: std::collections::VecDeque<(f64, LogTotals)>,
+}
+
+impl LogWindow {
+    pub fn new(window: f64) -> Self {
+        LogWindow {
+            window,
+            points: Default::default(),
+        }
+    }
+
+    pub fn push(&mut self, t: f64, totals: LogTotals) -> LogRates {
+        self.points.push_back((t, totals));
+        // Keep one point at or before the window's start as the baseline.
+        while self.points.len() > 2 && self.points[1].0 <= t - self.window {
+            self.points.pop_front();
+        }
+        let (t0, a) = self.points[0];
+        let span = t - t0;
+        let d = |x: u64, y: u64| x.saturating_sub(y) as f64;
+        let errors = d(totals.errors, a.errors);
+        let events = d(totals.events, a.events);
+        let http = d(totals.http, a.http);
+        LogRates {
+            window_seconds: span,
+            errors_per_minute: if span > 0.0 {
+                errors / span * 60.0
+            } else {
+                0.0
+            },
+            error_ratio: (events > 0.0).then(|| errors / events),
+            http_5xx_ratio: (http > 0.0).then(|| d(totals.http_5xx, a.http_5xx) / http),
         }
     }
 }
@@ -224,6 +288,27 @@ fn resources_yaml(v: &SizingVerdict) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_rates_cover_the_window() {
+        let mut w = LogWindow::new(60.0);
+        let totals = |errors, events| LogTotals {
+            errors,
+            events,
+            http_5xx: errors,
+            http: events,
+        };
+        assert_eq!(w.push(0.0, totals(0, 0)).error_ratio, None);
+        for i in 1..=120 {
+            // One error and nine other events a second.
+            w.push(i as f64, totals(i, 10 * i));
+        }
+        let r = w.push(121.0, totals(121, 1210));
+        assert!((r.window_seconds - 60.0).abs() <= 1.0, "{r:?}");
+        assert!((r.errors_per_minute - 60.0).abs() < 1.5, "{r:?}");
+        assert!((r.error_ratio.unwrap() - 0.1).abs() < 1e-9);
+        assert!((r.http_5xx_ratio.unwrap() - 0.1).abs() < 1e-9);
+    }
 
     #[test]
     fn memory_per_target_is_bounded_whatever_the_window() {

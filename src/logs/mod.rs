@@ -1,7 +1,14 @@
-//! The app's output: read it, pass it on where asked, and count it per stream.
+//! The app's output: read it, pass it on where asked, and tell what it says.
 //!
-//! Counting here is exact line framing (`\n`, with a last unterminated line counted at
-//! end of stream); classification of what the lines say builds on this.
+//! # Layout
+//! - [`framing`]: bytes → lines (plain, CRI with partials, docker json-file)
+//! - [`classify`]: a line's severity and HTTP status class
+//! - [`events`]: multi-line traces grouped into one event
+//! - [`scan`]: the three assembled for one source, and `outrider scan`
+//!
+//! Every source (the wrapped app's stdout and stderr, stdin) is read by a [`pump`]
+//! that feeds a [`Scanner`](scan::Scanner) and publishes its totals into the
+//! stream's [`StreamStats`].
 
 pub mod classify;
 pub mod events;
@@ -9,80 +16,128 @@ pub mod framing;
 pub mod scan;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Counts for one named stream (`stdout`, `stderr`, or a configured log name).
+use classify::Classifier;
+use framing::Format;
+use scan::{ScanCounts, Scanner};
+
+/// How often a quiet stream's held multi-line event is given a chance to flush.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+/// Counts for one named stream (`stdout`, `stderr`, or a configured log name),
+/// published by whoever reads the stream and read by the metrics endpoint.
 #[derive(Debug)]
 pub struct StreamStats {
     /// The `stream` label: from config or fixed names, never from log content.
     pub name: String,
-    lines: AtomicU64,
-    bytes: AtomicU64,
+    counts: Mutex<ScanCounts>,
+    rotations: AtomicU64,
+    truncations: AtomicU64,
 }
 
 impl StreamStats {
     pub fn new(name: impl Into<String>) -> Arc<Self> {
         Arc::new(StreamStats {
             name: name.into(),
-            lines: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
+            counts: Mutex::new(ScanCounts::default()),
+            rotations: AtomicU64::new(0),
+            truncations: AtomicU64::new(0),
         })
     }
 
+    /// The stream's totals so far.
+    pub fn counts(&self) -> ScanCounts {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the totals (they only grow: each source keeps cumulative counts).
+    pub fn publish(&self, counts: ScanCounts) {
+        *self.counts.lock().unwrap_or_else(|e| e.into_inner()) = counts;
+    }
+
     pub fn lines(&self) -> u64 {
-        self.lines.load(Ordering::Relaxed)
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).lines
     }
 
     pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).bytes
+    }
+
+    pub fn add_rotation(&self) {
+        self.rotations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_truncation(&self) {
+        self.truncations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rotations(&self) -> u64 {
+        self.rotations.load(Ordering::Relaxed)
+    }
+
+    pub fn truncations(&self) -> u64 {
+        self.truncations.load(Ordering::Relaxed)
     }
 }
 
-/// Line framing across chunk boundaries.
-#[derive(Debug, Default)]
-pub struct LineCounter {
-    /// Bytes seen since the last newline.
-    open_line: bool,
+/// How every stream's lines are read: one classifier (built from the user's rules)
+/// and the framing settings.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub classifier: Classifier,
+    pub max_line_bytes: usize,
 }
 
-impl LineCounter {
-    /// Complete lines in `chunk`.
-    pub fn feed(&mut self, chunk: &[u8]) -> u64 {
-        if chunk.is_empty() {
-            return 0;
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            classifier: Classifier::default(),
+            max_line_bytes: framing::DEFAULT_MAX_LINE_BYTES,
         }
-        let n = memchr::memchr_iter(b'\n', chunk).count() as u64;
-        self.open_line = chunk.last() != Some(&b'\n');
-        n
-    }
-
-    /// At end of stream, an unterminated last line still counts.
-    pub fn finish(&mut self) -> u64 {
-        std::mem::take(&mut self.open_line) as u64
     }
 }
 
 /// Reads `reader` to its end, writing every byte on to `writer` (when given, in the
-/// order read) and counting lines and bytes into `stats`. A writer that fails (our
-/// own stdout closed) is dropped with one warning; reading and counting go on so the
-/// app never blocks on a full pipe.
-pub async fn pump<R, W>(mut reader: R, mut writer: Option<W>, stats: Arc<StreamStats>)
-where
+/// order read) and scanning it into `stats`: lines, bytes, events by severity, HTTP
+/// status classes. A writer that fails (our own stdout closed) is dropped with one
+/// warning; reading and counting go on so the app never blocks on a full pipe.
+pub async fn pump<R, W>(
+    mut reader: R,
+    mut writer: Option<W>,
+    stats: Arc<StreamStats>,
+    settings: LogSettings,
+    format: Format,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut counter = LineCounter::default();
+    let mut scanner = Scanner::new(settings.classifier, format, settings.max_line_bytes);
+    let mut idle = tokio::time::interval(IDLE_CHECK);
+    idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                tracing::warn!(stream = %stats.name, error = %e, "reading the app's output failed; stream closed");
-                break;
+        let n = tokio::select! {
+            read = reader.read(&mut buf) => match read {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(stream = %stats.name, error = %e, "reading the app's output failed; stream closed");
+                    break;
+                }
+            },
+            _ = idle.tick() => {
+                // A traceback held for its continuation is let go after a quiet spell.
+                scanner.flush_if_idle(Instant::now());
+                stats.publish(scanner.counts());
+                continue;
             }
         };
         let chunk = &buf[..n];
@@ -97,37 +152,34 @@ where
                 writer = None;
             }
         }
-        stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        stats
-            .lines
-            .fetch_add(counter.feed(chunk), Ordering::Relaxed);
+        scanner.feed(chunk, Instant::now());
+        stats.publish(scanner.counts());
     }
-    stats.lines.fetch_add(counter.finish(), Ordering::Relaxed);
+    scanner.finish(Instant::now());
+    stats.publish(scanner.counts());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn counts_lines_across_chunks() {
-        let mut c = LineCounter::default();
-        assert_eq!(c.feed(b"one\ntw"), 1);
-        assert_eq!(c.feed(b"o\nthree"), 1);
-        assert_eq!(c.finish(), 1);
-        assert_eq!(c.finish(), 0);
-        assert_eq!(c.feed(b"\n\n"), 2);
-        assert_eq!(c.finish(), 0);
-    }
-
     #[tokio::test]
     async fn pump_passes_bytes_through_and_counts() {
-        let input: &[u8] = b"a\nbb\n\xff\x00ccc";
+        let input: &[u8] = b"a\nERROR bb\n\xff\x00ccc";
         let mut out = Vec::new();
         let stats = StreamStats::new("stdout");
-        pump(input, Some(&mut out), stats.clone()).await;
+        pump(
+            input,
+            Some(&mut out),
+            stats.clone(),
+            LogSettings::default(),
+            Format::Plain,
+        )
+        .await;
         assert_eq!(out, input);
-        assert_eq!(stats.lines(), 3);
-        assert_eq!(stats.bytes(), input.len() as u64);
+        let c = stats.counts();
+        assert_eq!(c.lines, 3);
+        assert_eq!(c.bytes, input.len() as u64);
+        assert_eq!(c.events.get(classify::Severity::Error), 1);
     }
 }

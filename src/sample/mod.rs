@@ -33,6 +33,8 @@ pub struct Snapshot {
     pub targets: Vec<TargetSnapshot>,
     /// Cumulative failed reads by source.
     pub read_errors: BTreeMap<&'static str, u64>,
+    /// Error rates of the app's output (all streams), filled in by the analysis.
+    pub logs: Option<crate::analysis::LogRates>,
 }
 
 /// One group's figures at the end of a tick.
@@ -300,6 +302,7 @@ impl Sampler {
             sample_duration_seconds: started.elapsed().as_secs_f64(),
             targets,
             read_errors: self.errors.counts.clone(),
+            logs: None,
         }
     }
 
