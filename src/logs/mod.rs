@@ -3,6 +3,8 @@
 //! Counting here is exact line framing (`\n`, with a last unterminated line counted at
 //! end of stream); classification of what the lines say builds on this.
 
+pub mod tail;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -1,0 +1,296 @@
+//! The log follower against real files and real rotations: a writer thread writes
+//! numbered lines while rotating, and every line must come out exactly once, in order
+//! within each followed file.
+//!
+//! What the writer waits for before a rotation is what the follower needs and no
+//! more: that it has seen the current file at all (a file created and rotated away
+//! between two looks cannot be followed by anyone), and for copytruncate that it
+//! noticed the previous truncation (see each test).
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use outrider::logs::tail::{FileId, TailEvent, TailOptions, TailStats, Tailer};
+use tokio::sync::{mpsc, watch};
+
+/// Lines per rotation test.
+const N: u64 = 20_000;
+/// Rotations per rotation test.
+const ROTATIONS: u64 = 40;
+/// Time after the last line for a line read twice to show up (several polls).
+const SETTLE: Duration = Duration::from_millis(500);
+/// Generous: a loaded 2-core machine must never fail these for being slow.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// What the consumer saw, framed into lines per file.
+#[derive(Default)]
+struct Seen {
+    partial: HashMap<FileId, Vec<u8>>,
+    /// Line numbers per file, in arrival order.
+    lines: HashMap<FileId, Vec<u64>>,
+    numbers: HashSet<u64>,
+    duplicates: Vec<u64>,
+    /// Files closed, with how many lines they had when `Closed` came.
+    closed: HashMap<FileId, usize>,
+    /// Events for a file after its `Closed`.
+    after_close: usize,
+    rotated: usize,
+    truncated: usize,
+}
+
+impl Seen {
+    fn line(&mut self, file: FileId, raw: &[u8]) {
+        let text = String::from_utf8_lossy(raw);
+        let n: u64 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("not one of our lines: {text:?}"));
+        if !self.numbers.insert(n) {
+            self.duplicates.push(n);
+        }
+        self.lines.entry(file).or_default().push(n);
+    }
+
+    fn event(&mut self, ev: TailEvent) {
+        let id = match &ev {
+            TailEvent::Data { file, .. }
+            | TailEvent::Rotated { file }
+            | TailEvent::Truncated { file }
+            | TailEvent::Closed { file } => *file,
+        };
+        if self.closed.contains_key(&id) {
+            self.after_close += 1;
+        }
+        match ev {
+            TailEvent::Data { file, bytes } => {
+                let mut buf = self.partial.remove(&file).unwrap_or_default();
+                buf.extend_from_slice(&bytes);
+                let mut start = 0;
+                while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
+                    let line = buf[start..start + nl].to_vec();
+                    self.line(file, &line);
+                    start += nl + 1;
+                }
+                buf.drain(..start);
+                self.partial.insert(file, buf);
+            }
+            TailEvent::Rotated { .. } => self.rotated += 1,
+            TailEvent::Truncated { file } => {
+                self.truncated += 1;
+                self.flush(file);
+            }
+            TailEvent::Closed { file } => {
+                self.flush(file);
+                let n = self.lines.get(&file).map_or(0, Vec::len);
+                self.closed.insert(file, n);
+            }
+        }
+    }
+
+    fn flush(&mut self, file: FileId) {
+        if let Some(rest) = self.partial.remove(&file).filter(|r| !r.is_empty()) {
+            self.line(file, &rest);
+        }
+    }
+
+    /// Every number in `want` exactly once, nothing else, ascending within each file.
+    fn assert_exactly(&self, want: impl IntoIterator<Item = u64>) {
+        assert!(
+            self.duplicates.is_empty(),
+            "lines read twice: {:?}",
+            &self.duplicates[..self.duplicates.len().min(20)]
+        );
+        let want: HashSet<u64> = want.into_iter().collect();
+        let mut missing: Vec<u64> = want.difference(&self.numbers).copied().collect();
+        missing.sort_unstable();
+        let mut extra: Vec<u64> = self.numbers.difference(&want).copied().collect();
+        extra.sort_unstable();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "missing {} (first {:?}), extra {} (first {:?})",
+            missing.len(),
+            &missing[..missing.len().min(20)],
+            extra.len(),
+            &extra[..extra.len().min(20)]
+        );
+        for (file, nums) in &self.lines {
+            assert!(
+                nums.windows(2).all(|w| w[0] < w[1]),
+                "{file}: lines out of order"
+            );
+        }
+        assert_eq!(self.after_close, 0, "events after Closed");
+    }
+}
+
+/// A follower running on the test's runtime, with a consumer framing its output.
+struct Follower {
+    seen: Arc<Mutex<Seen>>,
+    stats: Arc<TailStats>,
+    stop: watch::Sender<bool>,
+    run: tokio::task::JoinHandle<()>,
+    consumer: tokio::task::JoinHandle<()>,
+}
+
+impl Follower {
+    /// Returns once files that exist now are positioned: anything created later is
+    /// read from its first byte.
+    async fn start(opts: TailOptions) -> Follower {
+        let tailer = Tailer::new(opts).await;
+        let stats = tailer.stats();
+        // Small, so that a slow consumer pushes back on the follower in these tests.
+        let (tx, mut rx) = mpsc::channel(64);
+        let (stop, stop_rx) = watch::channel(false);
+        let run = tokio::spawn(tailer.run(tx, stop_rx));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let s = seen.clone();
+        let consumer = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                s.lock().unwrap().event(ev);
+            }
+        });
+        Follower {
+            seen,
+            stats,
+            stop,
+            run,
+            consumer,
+        }
+    }
+
+    /// Waits until `ok` holds (panics after [`PATIENCE`]).
+    async fn wait(&self, what: &str, ok: impl Fn(&Seen, &TailStats) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if ok(&self.seen.lock().unwrap(), &self.stats) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let s = self.seen.lock().unwrap();
+                panic!(
+                    "timed out waiting for {what}: {} lines seen, {} duplicates",
+                    s.numbers.len(),
+                    s.duplicates.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for `count` distinct lines, lets a few polls pass so that any line read
+    /// twice would show, then stops and returns what was seen.
+    async fn finish(self, count: usize, settle: Duration) -> Arc<Mutex<Seen>> {
+        self.wait(&format!("{count} lines"), |s, _| s.numbers.len() >= count)
+            .await;
+        tokio::time::sleep(settle).await;
+        self.stop().await
+    }
+
+    async fn stop(self) -> Arc<Mutex<Seen>> {
+        self.stop.send(true).unwrap();
+        tokio::time::timeout(PATIENCE, self.run)
+            .await
+            .expect("follower stops")
+            .unwrap();
+        // The follower dropped its sender: the consumer drains and ends.
+        tokio::time::timeout(PATIENCE, self.consumer)
+            .await
+            .expect("consumer ends")
+            .unwrap();
+        self.seen
+    }
+}
+
+fn opts(pattern: &Path) -> TailOptions {
+    TailOptions {
+        poll_interval: Duration::from_millis(100),
+        release_after: Duration::from_millis(500),
+        // Small reads: many Data events, lines split across them.
+        read_chunk: 1000,
+        ..TailOptions::new(pattern.to_str().unwrap())
+    }
+}
+
+fn line(n: u64) -> String {
+    format!("line {n} {}\n", "x".repeat((n % 40) as usize))
+}
+
+/// Blocks the writer until the consumer has seen line `n` (so the file holding it
+/// was found).
+fn await_line(seen: &Mutex<Seen>, n: u64) {
+    let deadline = Instant::now() + PATIENCE;
+    while !seen.lock().unwrap().numbers.contains(&n) {
+        assert!(Instant::now() < deadline, "follower never saw line {n}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn append(path: &Path) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+/// Writes lines `1..=N` with small pauses, calling `rotate` every `N / ROTATIONS`
+/// lines with the line number just written and the current file; `rotate` returns
+/// the file to write on.
+fn write_rotating(
+    mut file: File,
+    mut rotate: impl FnMut(u64, File) -> File + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for n in 1..=N {
+            file.write_all(line(n).as_bytes()).unwrap();
+            if n % (N / ROTATIONS) == 0 && n < N {
+                file = rotate(n, file);
+            }
+            if n % 200 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    })
+}
+
+async fn join(writer: std::thread::JoinHandle<()>) {
+    tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .unwrap()
+        .expect("writer thread");
+}
+
+#[tokio::test]
+async fn rename_and_create_loses_nothing_and_reads_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let first = append(&log);
+    let f = Follower::start(opts(&dir.path().join("*.log"))).await;
+    let seen = f.seen.clone();
+    let path = log.clone();
+    let writer = write_rotating(first, move |n, mut old| {
+        // The file holding line `n` was found; its tail may still be unread.
+        await_line(&seen, n + 1 - N / ROTATIONS);
+        // Over the previous `.1`, which may still be open and unread by the
+        // follower: it lives on until we let go of it.
+        std::fs::rename(&path, path.with_extension("log.1")).unwrap();
+        // The app writes to its old file until it reopens: a line numbered past N.
+        old.write_all(line(N + n).as_bytes()).unwrap();
+        append(&path)
+    });
+    join(writer).await;
+    let late: Vec<u64> = (1..ROTATIONS).map(|k| N + k * (N / ROTATIONS)).collect();
+    f.wait("every rotated file let go", |s, _| {
+        s.closed.len() == late.len()
+    })
+    .await;
+    let seen = f.finish(N as usize + late.len(), SETTLE).await;
+    let s = seen.lock().unwrap();
+    s.assert_exactly((1..=N).chain(late.iter().copied()));
+    assert_eq!(s.rotated, late.len(), "one Rotated per rename");
+}
