@@ -10,11 +10,11 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use outrider::logs::tail::{FileId, TailEvent, TailOptions, TailStats, Tailer};
+use outrider::logs::tail::{FileId, StartAt, TailEvent, TailOptions, TailStats, Tailer};
 use tokio::sync::{mpsc, watch};
 
 /// Lines per rotation test.
@@ -293,4 +293,242 @@ async fn rename_and_create_loses_nothing_and_reads_nothing_twice() {
     let s = seen.lock().unwrap();
     s.assert_exactly((1..=N).chain(late.iter().copied()));
     assert_eq!(s.rotated, late.len(), "one Rotated per rename");
+}
+
+/// Guaranteed for copytruncate: exactly once when the follower notices each
+/// truncation before the next one, and the copy stays in the same directory under a
+/// name the glob does not match (here `app.log.K`, as logrotate's `dateext` or
+/// numbered copies with `delaycompress`). The writer pauses during copy + truncate, as
+/// the part logrotate itself loses (written between its copy and its truncate) is
+/// not the follower's to recover.
+#[tokio::test]
+async fn copytruncate_reads_the_unread_tail_from_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let first = append(&log);
+    let f = Follower::start(opts(&dir.path().join("*.log"))).await;
+    let (seen, stats) = (f.seen.clone(), f.stats.clone());
+    let path = log.clone();
+    let mut k = 0;
+    let writer = write_rotating(first, move |n, file| {
+        await_line(&seen, n + 1 - N / ROTATIONS);
+        let deadline = Instant::now() + PATIENCE;
+        while stats.truncations() < k {
+            assert!(Instant::now() < deadline, "truncation {k} never noticed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        k += 1;
+        std::fs::copy(&path, dir_of(&path).join(format!("app.log.{k}"))).unwrap();
+        // The writer's handle is O_APPEND: it goes on at the new end, byte 0.
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        file
+    });
+    join(writer).await;
+    let seen = f.finish(N as usize, SETTLE).await;
+    let s = seen.lock().unwrap();
+    s.assert_exactly(1..=N);
+    assert_eq!(
+        s.truncated,
+        (ROTATIONS - 1) as usize,
+        "one Truncated per copy"
+    );
+    assert_eq!(s.rotated, 0);
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent().unwrap()
+}
+
+#[tokio::test]
+async fn delete_and_recreate_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let first = append(&log);
+    let f = Follower::start(opts(&dir.path().join("*.log"))).await;
+    let seen = f.seen.clone();
+    let path = log.clone();
+    let writer = write_rotating(first, move |n, mut old| {
+        await_line(&seen, n + 1 - N / ROTATIONS);
+        std::fs::remove_file(&path).unwrap();
+        // Written to a deleted file: still the app's output, still read.
+        old.write_all(line(N + n).as_bytes()).unwrap();
+        append(&path)
+    });
+    join(writer).await;
+    let late: Vec<u64> = (1..ROTATIONS).map(|k| N + k * (N / ROTATIONS)).collect();
+    f.wait("every deleted file let go", |s, st| {
+        s.closed.len() == late.len() && st.open_files() == 1
+    })
+    .await;
+    let seen = f.finish(N as usize + late.len(), SETTLE).await;
+    let s = seen.lock().unwrap();
+    s.assert_exactly((1..=N).chain(late.iter().copied()));
+    assert_eq!(s.rotated, late.len(), "one Rotated per delete");
+}
+
+/// CRI layout: `pods/<ns>_<pod>_<uid>/<container>/N.log`, a new `N.log` per container
+/// restart, the kubelet keeping the previous one and deleting older ones. The pod
+/// directory appears after the follower started.
+#[tokio::test]
+async fn kubelet_restarts_new_files_in_a_directory_that_appears_later() {
+    let root = tempfile::tempdir().unwrap();
+    let pattern = root.path().join("pods/*/app/*.log");
+    let f = Follower::start(opts(&pattern)).await;
+    let container = root.path().join("pods/default_web-0_1234/app");
+    std::fs::create_dir_all(&container).unwrap();
+    let seen = f.seen.clone();
+    let dir = container.clone();
+    let mut restarts = 0;
+    let writer = write_rotating(append(&container.join("0.log")), move |n, old| {
+        await_line(&seen, n + 1 - N / ROTATIONS);
+        drop(old);
+        restarts += 1;
+        let new = append(&dir.join(format!("{restarts}.log")));
+        if restarts >= 2 {
+            std::fs::remove_file(dir.join(format!("{}.log", restarts - 2))).unwrap();
+        }
+        new
+    });
+    join(writer).await;
+    let seen = f.finish(N as usize, SETTLE).await;
+    let s = seen.lock().unwrap();
+    s.assert_exactly(1..=N);
+    assert_eq!(s.lines.len(), ROTATIONS as usize, "one FileId per N.log");
+}
+
+#[tokio::test]
+async fn a_file_that_does_not_exist_yet_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("later/app.log");
+    let f = Follower::start(opts(&log)).await;
+    std::fs::create_dir_all(dir_of(&log)).unwrap();
+    let mut file = append(&log);
+    for n in 1..=100 {
+        file.write_all(line(n).as_bytes()).unwrap();
+    }
+    let seen = f.finish(100, SETTLE).await;
+    seen.lock().unwrap().assert_exactly(1..=100);
+}
+
+async fn existing_then_more(start_at: StartAt) -> Arc<Mutex<Seen>> {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut file = append(&log);
+    for n in 1..=10 {
+        file.write_all(line(n).as_bytes()).unwrap();
+    }
+    let f = Follower::start(TailOptions {
+        start_at,
+        ..opts(&log)
+    })
+    .await;
+    for n in 11..=20 {
+        file.write_all(line(n).as_bytes()).unwrap();
+    }
+    let count = if start_at == StartAt::End { 10 } else { 20 };
+    f.finish(count, SETTLE).await
+}
+
+#[tokio::test]
+async fn start_at_end_skips_history_and_beginning_reads_it() {
+    existing_then_more(StartAt::End)
+        .await
+        .lock()
+        .unwrap()
+        .assert_exactly(11..=20);
+    existing_then_more(StartAt::Beginning)
+        .await
+        .lock()
+        .unwrap()
+        .assert_exactly(1..=20);
+}
+
+/// Stopped, then lines written, the file rotated (renamed out of the glob) and more
+/// lines written to the new file; restarted: exactly the lines written in between.
+#[tokio::test]
+async fn checkpoint_resumes_exactly_once_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let checkpoint = state.join("tail.offsets");
+    let options = TailOptions {
+        checkpoint: Some(checkpoint.clone()),
+        ..opts(&dir.path().join("*.log"))
+    };
+    let mut file = append(&log);
+    let write = |file: &mut File, range: std::ops::RangeInclusive<u64>| {
+        for n in range {
+            file.write_all(line(n).as_bytes()).unwrap();
+        }
+    };
+    write(&mut file, 1..=50);
+    // No checkpoint yet: start at the end, as configured.
+    let f = Follower::start(options.clone()).await;
+    write(&mut file, 51..=100);
+    f.finish(50, SETTLE)
+        .await
+        .lock()
+        .unwrap()
+        .assert_exactly(51..=100);
+    assert!(checkpoint.exists(), "written on stop");
+
+    write(&mut file, 101..=150);
+    std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    let mut file = append(&log);
+    write(&mut file, 151..=200);
+
+    let f = Follower::start(options).await;
+    let seen = f.finish(100, SETTLE).await;
+    seen.lock().unwrap().assert_exactly(101..=200);
+}
+
+#[tokio::test]
+async fn a_deleted_file_is_let_go_after_release_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut file = append(&log);
+    let f = Follower::start(opts(&log)).await;
+    for n in 1..=100 {
+        file.write_all(line(n).as_bytes()).unwrap();
+    }
+    f.wait("all lines", |s, _| s.numbers.len() == 100).await;
+    drop(file);
+    std::fs::remove_file(&log).unwrap();
+    let deleted = Instant::now();
+    f.wait("Closed", |s, st| {
+        s.closed.len() == 1 && st.open_files() == 0
+    })
+    .await;
+    // Not before the bound (release_after is 500 ms); the upper bound is PATIENCE.
+    assert!(deleted.elapsed() >= Duration::from_millis(500));
+    assert!(
+        !open_fds()
+            .iter()
+            .any(|t| t.to_string_lossy().starts_with(log.to_str().unwrap())),
+        "the deleted file is still open: {:?}",
+        open_fds()
+    );
+    let seen = f.stop().await;
+    let s = seen.lock().unwrap();
+    s.assert_exactly(1..=100);
+    assert_eq!(
+        s.closed.values().next(),
+        Some(&100),
+        "all data before Closed"
+    );
+    assert_eq!(s.rotated, 1);
+}
+
+fn open_fds() -> Vec<PathBuf> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .collect()
 }
