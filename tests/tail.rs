@@ -267,10 +267,25 @@ async fn join(writer: std::thread::JoinHandle<()>) {
 
 #[tokio::test]
 async fn rename_and_create_loses_nothing_and_reads_nothing_twice() {
+    rename_and_create(|o| o).await;
+}
+
+/// The safety net alone (as on NFS, or after an inotify queue overflow).
+#[tokio::test]
+async fn rename_and_create_by_polling_alone() {
+    rename_and_create(|o| TailOptions {
+        watch: false,
+        poll_interval: Duration::from_millis(20),
+        ..o
+    })
+    .await;
+}
+
+async fn rename_and_create(adjust: impl FnOnce(TailOptions) -> TailOptions) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     let first = append(&log);
-    let f = Follower::start(opts(&dir.path().join("*.log"))).await;
+    let f = Follower::start(adjust(opts(&dir.path().join("*.log")))).await;
     let seen = f.seen.clone();
     let path = log.clone();
     let writer = write_rotating(first, move |n, mut old| {
@@ -531,4 +546,81 @@ fn open_fds() -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| std::fs::read_link(e.path()).ok())
         .collect()
+}
+
+/// A copytruncate noticed only after the file grew past the old offset again (the
+/// fingerprint, not the size, gives it away): polling alone, slowly, and the whole
+/// rotation done right after a pass.
+#[tokio::test]
+async fn copytruncate_noticed_after_the_file_regrew_past_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut file = append(&log);
+    for n in 1..=100 {
+        file.write_all(line(n).as_bytes()).unwrap();
+    }
+    let f = Follower::start(TailOptions {
+        start_at: StartAt::Beginning,
+        watch: false,
+        poll_interval: Duration::from_secs(3),
+        ..opts(&log)
+    })
+    .await;
+    // The first pass runs at once and reads 1..=100; the next one is 3 s later.
+    f.wait("the first pass", |s, _| s.numbers.len() == 100)
+        .await;
+    for n in 101..=110 {
+        file.write_all(line(n).as_bytes()).unwrap();
+    }
+    std::fs::copy(&log, dir.path().join("app.log.1")).unwrap();
+    file.set_len(0).unwrap();
+    let regrown: String = (111..=400).map(line).collect();
+    file.write_all(regrown.as_bytes()).unwrap();
+    let seen = f.finish(400, SETTLE).await;
+    let s = seen.lock().unwrap();
+    s.assert_exactly(1..=400);
+    assert_eq!(s.truncated, 1);
+}
+
+/// The checkpoint names (device, inode, fingerprint): a file deleted while we were
+/// stopped whose inode went to a new file (file systems reuse freed inodes at once)
+/// is a new file, read from its start, not resumed at the old offset.
+#[tokio::test]
+async fn checkpoint_does_not_mistake_a_reused_inode_for_the_old_file() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let checkpoint = dir.path().join("offsets");
+    let options = TailOptions {
+        checkpoint: Some(checkpoint.clone()),
+        start_at: StartAt::Beginning,
+        ..opts(&log)
+    };
+    let mut file = append(&log);
+    let old: String = (1..=100).map(line).collect();
+    file.write_all(old.as_bytes()).unwrap();
+    let old_inode = file.metadata().unwrap().ino();
+    drop(file);
+    let f = Follower::start(options.clone()).await;
+    f.finish(100, SETTLE)
+        .await
+        .lock()
+        .unwrap()
+        .assert_exactly(1..=100);
+
+    std::fs::remove_file(&log).unwrap();
+    // Longer than the old content, so resuming at the old offset would skip lines.
+    let new: String = (1001..=1300).map(line).collect();
+    let mut file = append(&log);
+    file.write_all(new.as_bytes()).unwrap();
+    eprintln!(
+        "inode reused: {}",
+        file.metadata().unwrap().ino() == old_inode
+    );
+    let f = Follower::start(options).await;
+    f.finish(300, SETTLE)
+        .await
+        .lock()
+        .unwrap()
+        .assert_exactly(1001..=1300);
 }

@@ -121,11 +121,14 @@ pub struct TailOptions {
     pub release_after: Duration,
     /// Bytes per read, and the most one [`TailEvent::Data`] carries (0 means 64 KiB).
     pub read_chunk: usize,
+    /// Use inotify to notice changes at once. Off, changes are noticed at the next
+    /// poll (for file systems where inotify says nothing, or to save its watches).
+    pub watch: bool,
 }
 
 impl TailOptions {
     /// Defaults: start at end, poll every 250 ms, no checkpoint, release after 5 s,
-    /// 64 KiB reads.
+    /// 64 KiB reads, inotify on.
     pub fn new(pattern: impl Into<String>) -> TailOptions {
         TailOptions {
             pattern: pattern.into(),
@@ -134,6 +137,7 @@ impl TailOptions {
             checkpoint: None,
             release_after: Duration::from_secs(5),
             read_chunk: 64 * 1024,
+            watch: true,
         }
     }
 }
@@ -242,7 +246,7 @@ impl Tailer {
             s.opts.poll_interval.max(Duration::from_millis(1))
         });
         let wake = Arc::new(Notify::new());
-        let mut watches = Watches::new(wake.clone());
+        let mut watches = Watches::new(wake.clone(), scan.as_ref().is_some_and(|s| s.opts.watch));
         let mut ticker = tokio::time::interval(poll);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut more = false;
@@ -251,18 +255,17 @@ impl Tailer {
             if *stop.borrow() {
                 break;
             }
+            // Directories to watch change rarely: looked for on poll ticks only.
+            let mut tick = false;
             if !more {
                 tokio::select! {
                     biased;
                     _ = stop.changed() => break,
-                    _ = ticker.tick() => {
-                        if let Some(s) = &scan {
-                            watches.reconcile(&s.opts.pattern);
-                        }
-                    }
+                    _ = ticker.tick() => tick = true,
                     _ = wake.notified() => {}
                 }
             }
+            let find_dirs = tick && watches.enabled();
             // All events of the previous pass are sent: offsets are safe to save.
             let save = last_checkpoint.elapsed() >= CHECKPOINT_EVERY;
             if save {
@@ -274,13 +277,17 @@ impl Tailer {
                     s.save_checkpoint();
                 }
                 let out = s.pass(Instant::now());
-                (s, out)
+                let dirs = find_dirs.then(|| s.watch_dirs());
+                (s, out, dirs)
             })
             .await;
             let events = match result {
-                Ok((s, (events, m))) => {
+                Ok((s, (events, m), dirs)) => {
                     scan = Some(s);
                     more = m;
+                    if let Some(dirs) = dirs {
+                        watches.reconcile(dirs);
+                    }
                     events
                 }
                 Err(e) => {
@@ -310,7 +317,13 @@ struct Watches {
 }
 
 impl Watches {
-    fn new(wake: Arc<Notify>) -> Watches {
+    fn new(wake: Arc<Notify>, enabled: bool) -> Watches {
+        if !enabled {
+            return Watches {
+                watcher: None,
+                dirs: HashSet::new(),
+            };
+        }
         // Any event (or error, such as a queue overflow) only wakes a pass: the pass
         // finds out what changed by looking.
         let watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
@@ -329,12 +342,16 @@ impl Watches {
         }
     }
 
-    fn reconcile(&mut self, pattern: &str) {
+    fn enabled(&self) -> bool {
+        self.watcher.is_some()
+    }
+
+    /// Watches exactly `want` (inotify calls only: cheap on the runtime thread).
+    fn reconcile(&mut self, want: HashSet<PathBuf>) {
         use notify::Watcher;
         let Some(w) = self.watcher.as_mut() else {
             return;
         };
-        let want = watch_dirs(pattern);
         for gone in self.dirs.difference(&want).cloned().collect::<Vec<_>>() {
             // Fails when inotify already dropped the watch with the directory.
             let _ = w.unwatch(&gone);
@@ -360,7 +377,7 @@ impl Watches {
 /// The directories whose changes can change what `pattern` matches: the nearest
 /// existing ancestor of its fixed leading part, and every existing directory matched
 /// by its wildcard levels.
-fn watch_dirs(pattern: &str) -> HashSet<PathBuf> {
+fn pattern_dirs(pattern: &str) -> HashSet<PathBuf> {
     let path = Path::new(pattern);
     let parts: Vec<Component> = path.components().collect();
     let fixed = parts
@@ -506,6 +523,22 @@ impl Scanner {
             }
         }
         (events, more)
+    }
+
+    /// What to watch: [`pattern_dirs`], and the real directory of each file followed
+    /// under its name (through symlinks such as `/var/log/containers/*.log`, whose
+    /// targets' writes inotify reports only in the target's directory).
+    fn watch_dirs(&self) -> HashSet<PathBuf> {
+        let mut dirs = pattern_dirs(&self.opts.pattern);
+        for f in self.files.iter().filter(|f| f.rotated_at.is_none()) {
+            if let Some(dir) = std::fs::canonicalize(&f.path)
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+            {
+                dirs.insert(dir);
+            }
+        }
+        dirs
     }
 
     /// Globs the pattern, follows files not followed yet (starting at `start_at`
@@ -1008,11 +1041,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("pods/a_b_c/app")).unwrap();
-        let dirs = watch_dirs(&format!("{}/pods/*/app/*.log", root.display()));
+        let dirs = pattern_dirs(&format!("{}/pods/*/app/*.log", root.display()));
         assert!(dirs.contains(&root.join("pods")), "{dirs:?}");
         assert!(dirs.contains(&root.join("pods/a_b_c")), "{dirs:?}");
         assert!(dirs.contains(&root.join("pods/a_b_c/app")), "{dirs:?}");
-        let dirs = watch_dirs(&format!("{}/later/deeper/app.log", root.display()));
+        let dirs = pattern_dirs(&format!("{}/later/deeper/app.log", root.display()));
         assert_eq!(dirs, HashSet::from([root.to_path_buf()]));
     }
 }
