@@ -463,8 +463,8 @@ async fn start_at_end_skips_history_and_beginning_reads_it() {
         .assert_exactly(1..=20);
 }
 
-/// Stopped, then lines written, the file rotated (renamed out of the glob) and more
-/// lines written to the new file; restarted: exactly the lines written in between.
+/// Stopped mid-line, then lines written, the file rotated (renamed out of the glob) and
+/// more lines written to the new file; restarted: exactly the lines written in between.
 #[tokio::test]
 async fn checkpoint_resumes_exactly_once_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -486,6 +486,15 @@ async fn checkpoint_resumes_exactly_once_across_a_restart() {
     // No checkpoint yet: start at the end, as configured.
     let f = Follower::start(options.clone()).await;
     write(&mut file, 51..=100);
+    // Stopped in the middle of line 101: the consumer drops the unfinished line, and
+    // the checkpoint points at its start, so it comes again whole.
+    let line_101 = line(101);
+    let (cut_a, cut_b) = line_101.split_at(6);
+    file.write_all(cut_a.as_bytes()).unwrap();
+    f.wait("half of line 101", |s, _| {
+        s.partial.values().any(|p| p.as_slice() == cut_a.as_bytes())
+    })
+    .await;
     f.finish(50, SETTLE)
         .await
         .lock()
@@ -493,7 +502,8 @@ async fn checkpoint_resumes_exactly_once_across_a_restart() {
         .assert_exactly(51..=100);
     assert!(checkpoint.exists(), "written on stop");
 
-    write(&mut file, 101..=150);
+    file.write_all(cut_b.as_bytes()).unwrap();
+    write(&mut file, 102..=150);
     std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
     let mut file = append(&log);
     write(&mut file, 151..=200);
@@ -623,4 +633,32 @@ async fn checkpoint_does_not_mistake_a_reused_inode_for_the_old_file() {
         .lock()
         .unwrap()
         .assert_exactly(1001..=1300);
+}
+
+/// Renamed to a name the glob still matches (logrotate's `extension .log`): the same
+/// file under a new name, neither rotated nor read again.
+#[tokio::test]
+async fn a_rename_within_the_glob_is_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut file = append(&log);
+    let f = Follower::start(opts(&dir.path().join("*.log"))).await;
+    for n in 1..=100 {
+        file.write_all(line(n).as_bytes()).unwrap();
+    }
+    f.wait("lines before the rename", |s, _| s.numbers.len() == 100)
+        .await;
+    std::fs::rename(&log, dir.path().join("app-1.log")).unwrap();
+    for n in 101..=200 {
+        file.write_all(line(n).as_bytes()).unwrap();
+    }
+    let mut new = append(&log);
+    for n in 201..=300 {
+        new.write_all(line(n).as_bytes()).unwrap();
+    }
+    let seen = f.finish(300, SETTLE).await;
+    let s = seen.lock().unwrap();
+    s.assert_exactly(1..=300);
+    assert_eq!(s.rotated, 0);
+    assert_eq!(s.lines.len(), 2, "two files");
 }

@@ -18,7 +18,11 @@
 //! misses changes on NFS and some overlays and drops events when its queue overflows)
 //! globs the pattern, opens files it has not seen, then for each followed file checks
 //! truncation, reads what is new and decides whether to let it go. Passes run in
-//! `spawn_blocking`: file I/O never blocks the runtime thread.
+//! `spawn_blocking`: file I/O never blocks the runtime thread. A pass reads at most
+//! 16 × `read_chunk` per file and then runs again at once, so memory stays bounded and
+//! the channel's back-pressure reaches the reads. inotify watches the directories the
+//! pattern can match in, and the real directory of each followed file (through
+//! symlinks such as `/var/log/containers/*.log`); `watch: false` polls alone.
 //!
 //! # Rotation cases
 //! - **rename + create** (logrotate `create`, the kubelet): the old file no longer
@@ -60,14 +64,30 @@
 //! inode and fingerprint), and any other file found at start is read from byte 0: it
 //! appeared while we were stopped. A checkpointed file that was renamed out of the glob
 //! while we were stopped is looked for in its old directory and read to its end. The
-//! checkpoint holds the offsets of data already *sent* on the channel; it is written
-//! atomically (temp file + rename) every [`CHECKPOINT_EVERY`] when something changed,
-//! and on stop. After a crash, data sent since the last write is sent again.
+//! checkpoint holds, per file, the start of the last line not yet finished in the data
+//! already *sent* on the channel, so a line cut by the stop is sent again whole after
+//! the restart; it is written atomically (temp file + rename) every
+//! [`CHECKPOINT_EVERY`] when something changed, and on stop. After a crash, data sent
+//! since the last write is sent again.
+//!
+//! # What the consumer does
+//! Keep a line-framing buffer per [`FileId`]. `Data`: append, take complete lines.
+//! `Truncated`: the unfinished line is complete (flush it), then go on framing.
+//! `Rotated`: nothing to do (counted in [`TailStats`]). `Closed`: flush the unfinished
+//! line and forget the id. When `recv` gives `None` (the follower stopped), drop
+//! unfinished lines uncounted: with a checkpoint they come again whole after the
+//! restart. No `Closed` is sent at stop for files still followed.
 //!
 //! # Counters
 //! [`TailStats`] (an `Arc` of atomics, see [`Tailer::stats`]) counts rotations,
 //! truncations, read errors and open files for metrics; the events say the same per
 //! file. Errors never stop the follower: they are logged with the path and counted.
+//!
+//! # Layout
+//! - this file: the API and the async loop (wake-ups, sending, stop)
+//! - `scan`: the blocking half: glob, open, read, rotation and truncation checks
+//! - `watch_dirs`: which directories inotify watches
+//! - `checkpoint`: the offsets file
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -256,6 +276,8 @@ impl Tailer {
                 tokio::select! {
                     biased;
                     _ = stop.changed() => break,
+                    // Nobody to send to: offsets saved so far are what was consumed.
+                    _ = tx.closed() => return,
                     _ = ticker.tick() => tick = true,
                     _ = wake.notified() => {}
                 }

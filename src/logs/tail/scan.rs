@@ -41,6 +41,10 @@ struct Followed {
     fingerprint: Vec<u8>,
     /// Bytes read (and sent, once the pass's events are sent).
     offset: u64,
+    /// Where the line holding `offset` starts: just after the last `\n` read. The
+    /// checkpoint saves this, not `offset`, so that a line cut by a stop is sent again
+    /// whole after the restart (the consumer drops unfinished lines at the end).
+    line_start: u64,
     /// When it left its name; `None` while it still matches the glob.
     rotated_at: Option<Instant>,
     /// Last time data was read, to tell when a rotated file's writer is gone.
@@ -246,6 +250,7 @@ impl Scanner {
             // describes the content we actually sent.
             fingerprint,
             offset,
+            line_start: offset,
             rotated_at: None,
             last_data: now,
             failing_since: None,
@@ -329,13 +334,15 @@ impl Scanner {
             stats.truncations.fetch_add(1, Ordering::Relaxed);
             events.push(TailEvent::Truncated { file: f.id });
             f.offset = 0;
+            f.line_start = 0;
             f.fingerprint.clear();
         }
 
         // A truncation between the check above and a read below would make us read the
         // new content at the old offset; checked again after reading (see below).
         let mark = events.len();
-        let (old_offset, old_fingerprint) = (f.offset, f.fingerprint.clone());
+        let (old_offset, old_line_start, old_fingerprint) =
+            (f.offset, f.line_start, f.fingerprint.clone());
         let mut more = false;
         let mut reads = 0;
         let buf = &mut self.scratch;
@@ -357,6 +364,9 @@ impl Scanner {
                         f.fingerprint
                             .extend_from_slice(&bytes[start.min(n)..start.min(n) + want]);
                     }
+                    if let Some(nl) = memchr::memrchr(b'\n', &bytes) {
+                        f.line_start = f.offset + nl as u64 + 1;
+                    }
                     f.offset += n as u64;
                     f.last_data = now;
                     f.failing_since = None;
@@ -376,6 +386,7 @@ impl Scanner {
             // offset. Forget it; the next pass (at once) handles the truncation.
             events.truncate(mark);
             f.offset = old_offset;
+            f.line_start = old_line_start;
             f.fingerprint = old_fingerprint;
             return (false, true);
         }
@@ -433,7 +444,7 @@ impl Scanner {
             .map(|f| Known {
                 inode: f.inode,
                 fingerprint: f.fingerprint.clone(),
-                offset: f.offset,
+                offset: f.line_start,
                 path: f.path.clone(),
             })
             .chain(self.known.iter().cloned());
