@@ -107,6 +107,9 @@ use watch_dirs::Watches;
 /// How many leading bytes identify a file's content.
 pub const FINGERPRINT_LEN: usize = 256;
 
+/// The least time between two passes woken by inotify.
+const MIN_PASS_GAP: Duration = Duration::from_millis(10);
+
 /// How often the checkpoint is written while running (when offsets changed).
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
@@ -266,6 +269,7 @@ impl Tailer {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut more = false;
         let mut last_checkpoint = Instant::now();
+        let mut last_pass = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
                 break;
@@ -279,9 +283,14 @@ impl Tailer {
                     // Nobody to send to: offsets saved so far are what was consumed.
                     _ = tx.closed() => return,
                     _ = ticker.tick() => tick = true,
-                    _ = wake.notified() => {}
+                    _ = wake.notified() => {
+                        // A busy file (ours or a neighbour in a watched directory)
+                        // would wake a pass per write: at most one per MIN_PASS_GAP.
+                        tokio::time::sleep_until(last_pass + MIN_PASS_GAP).await;
+                    }
                 }
             }
+            last_pass = tokio::time::Instant::now();
             let find_dirs = tick && watches.enabled();
             // All events of the previous pass are sent: offsets are safe to save.
             let save = last_checkpoint.elapsed() >= CHECKPOINT_EVERY;

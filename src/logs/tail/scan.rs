@@ -567,3 +567,93 @@ fn read_prefix(file: &File, len: usize) -> io::Result<Vec<u8>> {
     buf.truncate(got);
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn scanner(pattern: &Path) -> Scanner {
+        let opts = TailOptions {
+            start_at: StartAt::Beginning,
+            release_after: Duration::from_secs(5),
+            ..TailOptions::new(pattern.to_str().unwrap())
+        };
+        Scanner::new(opts, Arc::new(TailStats::default())).start()
+    }
+
+    fn data(events: &[TailEvent]) -> Vec<u8> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                TailEvent::Data { bytes, .. } => Some(bytes.as_slice()),
+                _ => None,
+            })
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// The bound on holding a deleted file, on a clock we choose: not before
+    /// `release_after` since it was rotated and last grew, at once after.
+    #[test]
+    fn a_deleted_file_is_let_go_release_after_its_last_growth() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        let mut w = File::create(&log).unwrap();
+        w.write_all(b"one\n").unwrap();
+        let mut s = scanner(&log);
+        let t0 = Instant::now();
+        assert_eq!(data(&s.pass(t0).0), b"one\n");
+        std::fs::remove_file(&log).unwrap();
+        let (events, _) = s.pass(t0 + Duration::from_secs(1));
+        assert_eq!(events, vec![TailEvent::Rotated { file: FileId(0) }]);
+        // The writer still writes: the clock restarts.
+        w.write_all(b"two\n").unwrap();
+        let (events, _) = s.pass(t0 + Duration::from_secs(4));
+        assert_eq!(data(&events), b"two\n");
+        let (events, _) = s.pass(t0 + Duration::from_millis(8_999));
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(s.stats.open_files(), 1);
+        let (events, _) = s.pass(t0 + Duration::from_secs(9));
+        assert_eq!(events, vec![TailEvent::Closed { file: FileId(0) }]);
+        assert_eq!(s.stats.open_files(), 0);
+        assert_eq!(s.stats.rotations(), 1);
+    }
+
+    /// Same inode, content restarted and already longer than our offset: the
+    /// fingerprint tells; the copy (not matching the glob) gives the unread tail.
+    #[test]
+    fn truncation_past_the_offset_is_noticed_and_the_copy_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        let mut w = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        w.write_all(b"old 1\n").unwrap();
+        let mut s = scanner(&log);
+        let now = Instant::now();
+        assert_eq!(data(&s.pass(now).0), b"old 1\n");
+        w.write_all(b"old 2\n").unwrap();
+        std::fs::copy(&log, dir.path().join("a.log.1")).unwrap();
+        w.set_len(0).unwrap();
+        w.write_all(b"new content, longer than before\n").unwrap();
+        let (events, _) = s.pass(now);
+        let at = events
+            .iter()
+            .position(|e| *e == TailEvent::Truncated { file: FileId(0) })
+            .expect("Truncated");
+        assert_eq!(data(&events[..at]), b"old 2\n", "the tail, from the copy");
+        assert_eq!(
+            data(&events[at..]),
+            b"new content, longer than before\n",
+            "then the new content from byte 0"
+        );
+        assert_eq!(s.stats.truncations(), 1);
+        assert!(s.pass(now).0.is_empty(), "nothing twice");
+    }
+}
