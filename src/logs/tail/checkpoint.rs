@@ -72,12 +72,17 @@ pub(super) fn parse(text: &str) -> Option<Vec<Known>> {
     Some(out)
 }
 
+/// Where the next checkpoint is written before it is renamed over `path`.
+pub(super) fn temp_path(path: &Path) -> PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    PathBuf::from(tmp)
+}
+
 /// Temp file in the same directory, fsync, rename: a reader sees the old or the new
 /// checkpoint, never half of one.
 pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = temp_path(path);
     let mut f = File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;

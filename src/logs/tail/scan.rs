@@ -171,6 +171,10 @@ impl Scanner {
                     continue;
                 }
             };
+            if self.is_checkpoint(&path) {
+                // A pattern like `/state/*` would otherwise follow our own writes.
+                continue;
+            }
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue; // vanished between glob and stat
             };
@@ -397,6 +401,13 @@ impl Scanner {
         (release, more)
     }
 
+    fn is_checkpoint(&self, path: &Path) -> bool {
+        self.opts
+            .checkpoint
+            .as_deref()
+            .is_some_and(|c| path == c || path.as_os_str() == checkpoint::temp_path(c).as_os_str())
+    }
+
     fn remember(&mut self, k: Known) {
         if self.known.len() == KNOWN_MAX {
             self.known.pop_front();
@@ -598,6 +609,24 @@ mod tests {
 
     /// The bound on holding a deleted file, on a clock we choose: not before
     /// `release_after` since it was rotated and last grew, at once after.
+    #[test]
+    fn the_checkpoint_is_not_followed_even_when_the_pattern_matches_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app"), b"x\n").unwrap();
+        let opts = TailOptions {
+            start_at: StartAt::Beginning,
+            checkpoint: Some(dir.path().join("offsets")),
+            ..TailOptions::new(format!("{}/*", dir.path().display()))
+        };
+        let mut s = Scanner::new(opts, Arc::new(TailStats::default())).start();
+        let now = Instant::now();
+        assert_eq!(data(&s.pass(now).0), b"x\n");
+        s.save_checkpoint();
+        std::fs::write(dir.path().join("offsets.tmp"), b"left over\n").unwrap();
+        assert!(s.pass(now).0.is_empty());
+        assert_eq!(s.stats.open_files(), 1);
+    }
+
     #[test]
     fn a_deleted_file_is_let_go_release_after_its_last_growth() {
         let dir = tempfile::tempdir().unwrap();
