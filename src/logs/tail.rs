@@ -25,7 +25,8 @@
 //! symlinks such as `/var/log/containers/*.log`); `watch: false` polls alone.
 //!
 //! # Rotation cases
-//! - **rename + create** (logrotate `create`, the kubelet): the old file no longer
+//! - **rename + create** (logrotate `create`, the kubelet's size rotation, docker's
+//!   json-file `-json.log` → `-json.log.1`): the old file no longer
 //!   matches the glob under any name, so it is *rotated*: [`TailEvent::Rotated`], then it
 //!   is read to its end; the new file at the old path is a new file read from byte 0.
 //!   A renamed file that still matches the glob (`a.log` → `a.1.log` with `*.log`) is
@@ -51,7 +52,12 @@
 //!   its copy and is missed; lines written between logrotate's copy and its truncate
 //!   are lost by logrotate itself; the copy's name must not match the glob (it would
 //!   be followed as a new file and read twice); a new generation whose first
-//!   [`FINGERPRINT_LEN`] bytes equal the old one's is not noticed.
+//!   [`FINGERPRINT_LEN`] bytes equal the old one's is not noticed; a copytruncate while
+//!   we were stopped is seen as a new file (read from byte 0) and the old content's
+//!   unread tail is not looked for. The copy's remainder is read in one pass (its size
+//!   is how far behind we were).
+//! - **not seen at all**: a file created and rotated away between two passes (with
+//!   inotify, a few milliseconds; polling alone, `poll_interval`) is never opened.
 //! - **a file or directory that does not exist yet**: each pass globs again; the
 //!   nearest existing ancestor of the pattern's fixed part is watched so a new
 //!   directory wakes a pass, and directories matched by the pattern's wildcard levels
