@@ -15,6 +15,8 @@ pub mod events;
 pub mod framing;
 pub mod scan;
 
+pub mod tail;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
