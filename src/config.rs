@@ -176,6 +176,9 @@ pub struct RawLogOptions {
     pub max_line_bytes: Scalar,
     /// Checked first, in order: a regex and what a match means.
     pub rules: Vec<RawLogRule>,
+    /// A directory (an emptyDir) for log offsets, so a restart resumes exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
 }
 
 impl Default for RawLogOptions {
@@ -183,6 +186,7 @@ impl Default for RawLogOptions {
         RawLogOptions {
             max_line_bytes: Scalar::Str("64Ki".into()),
             rules: Vec::new(),
+            state_dir: None,
         }
     }
 }
@@ -519,6 +523,13 @@ pub struct LogSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogSource {
     Stdin,
+    /// A path or glob, followed across rotations.
+    Files {
+        pattern: String,
+        start_at_beginning: bool,
+        /// Offsets are kept here so a restart resumes exactly where it stopped.
+        checkpoint: Option<PathBuf>,
+    },
 }
 
 /// The app's allocation as configured; unset fields fall back to the downward API
@@ -867,13 +878,32 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
                 format,
             });
         } else {
-            err(
-                &key("path"),
-                format!(
-                    "{:?}: following log files is not in this version yet; use \"-\" (stdin) or wrap mode",
-                    l.path
-                ),
-            );
+            match expand_env(&l.path) {
+                Ok(pattern) => {
+                    if let Err(e) = glob::Pattern::new(&pattern) {
+                        err(
+                            &key("path"),
+                            format!("{pattern:?} is not a valid glob: {e}"),
+                        );
+                    }
+                    let checkpoint = raw
+                        .log_options
+                        .state_dir
+                        .as_ref()
+                        .filter(|d| !d.is_empty())
+                        .map(|d| PathBuf::from(d).join(format!("{name}.offsets.json")));
+                    logs.push(LogSpec {
+                        name,
+                        source: LogSource::Files {
+                            pattern,
+                            start_at_beginning: l.start_at == "beginning",
+                            checkpoint,
+                        },
+                        format,
+                    });
+                }
+                Err(e) => err(&key("path"), e),
+            }
         }
     }
 
@@ -941,6 +971,27 @@ fn first_line(s: &str) -> String {
         .unwrap_or(s)
         .trim()
         .to_string()
+}
+
+/// Expands `${NAME}` from the environment (the downward API's namespace, pod name,
+/// pod uid and container name build the kubelet's log path).
+pub fn expand_env(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("{s:?}: an unclosed ${{ in the path"))?;
+        let name = &after[..end];
+        let value = std::env::var(name)
+            .map_err(|_| format!("{s:?}: the environment variable {name} is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Label values come from config only; keep them short and plain.

@@ -111,6 +111,26 @@ pub async fn run_with(
     shared: Arc<state::Shared>,
     serve: bool,
 ) -> anyhow::Result<Outcome> {
+    // Log files are positioned before we say we listen: a line written after that
+    // is always read.
+    let mut tailers = Vec::new();
+    for spec in &config.logs {
+        if let LogSource::Files {
+            pattern,
+            start_at_beginning,
+            checkpoint,
+        } = &spec.source
+        {
+            let mut opts = logs::tail::TailOptions::new(pattern.clone());
+            if *start_at_beginning {
+                opts.start_at = logs::tail::StartAt::Beginning;
+            }
+            opts.checkpoint = checkpoint.clone();
+            tailers.push(Some(logs::tail::Tailer::new(opts).await));
+        } else {
+            tailers.push(None);
+        }
+    }
     let listener = if serve {
         let listener = TcpListener::bind(config.listen)
             .await
@@ -235,8 +255,8 @@ pub async fn run_with(
         )));
         child = Some((w.child, w.pid));
     }
-    for (spec, stats) in config.logs.iter().zip(stream_iter) {
-        match spec.source {
+    for ((spec, stats), tailer) in config.logs.iter().zip(stream_iter).zip(tailers) {
+        match &spec.source {
             LogSource::Stdin => {
                 // Not joined at shutdown: stdin may stay open forever.
                 tokio::spawn(logs::pump(
@@ -246,6 +266,22 @@ pub async fn run_with(
                     config.log_settings.clone(),
                     spec.format,
                 ));
+            }
+            LogSource::Files { .. } => {
+                let Some(tailer) = tailer else { continue };
+                let done = done_tx.clone();
+                let follow = logs::follow_files(
+                    tailer,
+                    stats.clone(),
+                    config.log_settings.clone(),
+                    spec.format,
+                    stop_rx.clone(),
+                );
+                tokio::spawn(async move {
+                    follow.await;
+                    // Drained and checkpointed: the shutdown may finish.
+                    drop(done);
+                });
             }
         }
     }

@@ -162,16 +162,24 @@ fn quantities() {
 }
 
 #[test]
-fn log_files_are_refused_until_supported() {
-    let errors = load_text(
-        "[[logs]]\npath = \"/var/log/app.log\"\n",
-        &[],
-        &Overrides::default(),
-    )
-    .unwrap_err()
-    .0;
-    assert_eq!(errors.len(), 1);
-    assert!(errors[0].starts_with("logs[0].path:"), "{errors:?}");
+fn log_paths_expand_the_environment_and_name_their_checkpoint() {
+    std::env::set_var("OUTRIDER_TEST_POD", "web-1");
+    let text = "[log_options]\nstate_dir = \"/state\"\n[[logs]]\nname = \"app\"\npath = \"/var/log/pods/${OUTRIDER_TEST_POD}/*.log\"\nstart_at = \"beginning\"\n";
+    let (_, c) = load_text(text, &[], &Overrides::default()).unwrap();
+    assert_eq!(
+        c.logs[0].source,
+        LogSource::Files {
+            pattern: "/var/log/pods/web-1/*.log".into(),
+            start_at_beginning: true,
+            checkpoint: Some(PathBuf::from("/state/app.offsets.json")),
+        }
+    );
+    let bad = "[[logs]]\npath = \"/x/${OUTRIDER_TEST_NOPE}\"\n";
+    let errors = load_text(bad, &[], &Overrides::default()).unwrap_err().0;
+    assert!(
+        errors[0].contains("OUTRIDER_TEST_NOPE is not set"),
+        "{errors:?}"
+    );
     let (_, c) = load_text("[[logs]]\npath = \"-\"\n", &[], &Overrides::default()).unwrap();
     assert_eq!(c.logs[0].name, "stdin");
 }

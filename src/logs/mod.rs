@@ -161,6 +161,77 @@ pub async fn pump<R, W>(
     stats.publish(scanner.counts());
 }
 
+/// Adds one source's counts into a stream's total.
+fn add_counts(total: &mut ScanCounts, c: &ScanCounts) {
+    total.lines += c.lines;
+    total.bytes += c.bytes;
+    total.events += c.events;
+    total.http.success += c.http.success;
+    total.http.redirection += c.http.redirection;
+    total.http.client_error += c.http.client_error;
+    total.http.server_error += c.http.server_error;
+    total.oversized_lines += c.oversized_lines;
+}
+
+/// Follows a file glob across rotations (the [`tail::Tailer`] already positioned on
+/// the files that existed at start) and scans it into `stats`: one scanner per
+/// followed file (a partial line belongs to its file), rotations and truncations
+/// counted, the stream's totals republished after every event. Ends when `stop`
+/// turns true and the follower has drained.
+pub async fn follow_files(
+    tailer: tail::Tailer,
+    stats: Arc<StreamStats>,
+    settings: LogSettings,
+    format: Format,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let follower = tokio::spawn(tailer.run(tx, stop));
+    let mut scanners: std::collections::HashMap<tail::FileId, Scanner> = Default::default();
+    // Counts of files let go, so totals never go backwards.
+    let mut retired = ScanCounts::default();
+    let new_scanner = || Scanner::new(settings.classifier.clone(), format, settings.max_line_bytes);
+    let mut idle = tokio::time::interval(IDLE_CHECK);
+    idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let now = Instant::now();
+        tokio::select! {
+            event = rx.recv() => match event {
+                None => break,
+                Some(tail::TailEvent::Data { file, bytes }) => {
+                    scanners.entry(file).or_insert_with(new_scanner).feed(&bytes, now);
+                }
+                Some(tail::TailEvent::Rotated { .. }) => stats.add_rotation(),
+                Some(tail::TailEvent::Truncated { file }) => {
+                    // The unfinished line before the truncation is complete.
+                    stats.add_truncation();
+                    if let Some(mut s) = scanners.remove(&file) {
+                        s.finish(now);
+                        add_counts(&mut retired, &s.counts());
+                    }
+                }
+                Some(tail::TailEvent::Closed { file }) => {
+                    if let Some(mut s) = scanners.remove(&file) {
+                        s.finish(now);
+                        add_counts(&mut retired, &s.counts());
+                    }
+                }
+            },
+            _ = idle.tick() => {
+                for s in scanners.values_mut() {
+                    s.flush_if_idle(now);
+                }
+            }
+        }
+        let mut total = retired.clone();
+        for s in scanners.values() {
+            add_counts(&mut total, &s.counts());
+        }
+        stats.publish(total);
+    }
+    let _ = follower.await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
