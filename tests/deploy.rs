@@ -293,6 +293,8 @@ fn dashboard_and_rules_work_against_a_real_prometheus() {
             .map(|a| a["labels"]["alertname"].as_str().unwrap().to_string())
             .collect()
     };
+    // Alerts seen pending or firing at any point of the run.
+    let mut seen = BTreeSet::new();
     loop {
         let scrapes = prom
             .query("count_over_time(outrider_target_up[1m])")
@@ -300,8 +302,8 @@ fn dashboard_and_rules_work_against_a_real_prometheus() {
             .and_then(|r| r.first().cloned())
             .and_then(|s| s["value"][1].as_str()?.parse::<f64>().ok())
             .unwrap_or(0.0);
-        let fired = active(&prom);
-        if scrapes >= 10.0 && DEMO_FIRES.iter().all(|a| fired.contains(*a)) {
+        seen.extend(active(&prom));
+        if scrapes >= 10.0 && DEMO_FIRES.iter().all(|a| seen.contains(*a)) {
             break;
         }
         if Instant::now() > deadline {
@@ -387,23 +389,26 @@ fn dashboard_and_rules_work_against_a_real_prometheus() {
                 failures.push(format!("{from}: no data: {probe}"));
             }
         }
-        // ...and the alerts the demo is built to set off are active; the others not.
-        if DEMO_FIRES.contains(&name) && !prom.has_data(expr) {
+        // ...and the alerts the demo is built to set off held (at some evaluation in
+        // the last 20 s: a verdict on seconds of data may blink on a busy machine);
+        // the others never did.
+        let held = |range: &str| prom.has_data(&format!("count_over_time(({expr})[{range}:1s])"));
+        if DEMO_FIRES.contains(&name) && !held("20s") {
             failures.push(format!("{from}: should hold for the demo: {expr}"));
         }
-        if DEMO_QUIET.contains(&name) && prom.has_data(expr) {
-            failures.push(format!("{from}: should not hold for the demo: {expr}"));
+        if DEMO_QUIET.contains(&name) && held("5m") {
+            failures.push(format!("{from}: held at some point but should not: {expr}"));
         }
     }
-    let fired = active(&prom);
+    seen.extend(active(&prom));
     for a in DEMO_FIRES {
-        if !fired.contains(a) {
-            failures.push(format!("alert {a} not pending or firing in Prometheus"));
+        if !seen.contains(a) {
+            failures.push(format!("alert {a} never pending or firing in Prometheus"));
         }
     }
     for a in DEMO_QUIET {
-        if fired.contains(a) {
-            failures.push(format!("alert {a} active but should not be"));
+        if seen.contains(a) {
+            failures.push(format!("alert {a} was active but should not be"));
         }
     }
 
