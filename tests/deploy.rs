@@ -269,7 +269,7 @@ fn dashboard_and_rules_work_against_a_real_prometheus() {
         .env("OUTRIDER_RESOURCES__CPU_LIMIT", "4")
         .env("OUTRIDER_RESOURCES__MEMORY_REQUEST", "512Mi")
         .env("OUTRIDER_RESOURCES__MEMORY_LIMIT", "1Gi");
-    let outrider = Outrider::start_with(
+    let mut outrider = Outrider::start_with(
         cmd,
         &[
             "--interval",
@@ -415,7 +415,9 @@ fn dashboard_and_rules_work_against_a_real_prometheus() {
     // promtool on a scrape of this Outrider, now that every verdict is in it.
     promtool_check_metrics(&outrider.scrape());
     drop(prom);
-    drop(outrider);
+    // SIGTERM: Outrider forwards it to the demo app and exits with its status.
+    let status = outrider.terminate();
+    assert_eq!(status.code(), Some(128 + 15), "outrider's exit: {status}");
 
     for s in &skipped {
         eprintln!("{s}");
