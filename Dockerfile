@@ -26,7 +26,11 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
 ENV RUSTFLAGS="-C target-feature=+crt-static"
-RUN target="$(uname -m)-unknown-linux-gnu" \
+# Cache mounts (BuildKit) keep crates and compiled dependencies between builds; the
+# binary is copied out of the cached target dir in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    target="$(uname -m)-unknown-linux-gnu" \
  && cargo build --release --locked --target "$target" \
  && cp "target/$target/release/outrider" /outrider \
  && /outrider --version

@@ -11,6 +11,22 @@ target="$(uname -m)-unknown-linux-gnu"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target"
 bin="target/$target/release/outrider"
 
+echo "== build context"
+# The .dockerignore allow-list must hold what cargo needs to load the package.
+ctx=$(mktemp -d)
+sed -n 's/^!//p' .dockerignore | while read -r keep; do cp -r "$keep" "$ctx/"; done
+# Every lib, bin and bench target the manifest declares has its source there.
+cargo metadata --no-deps --locked --offline --format-version 1 |
+  python3 -c '
+import json, os, sys
+root, ctx = os.getcwd(), sys.argv[1]
+missing = [t["src_path"] for p in json.load(sys.stdin)["packages"] for t in p["targets"]
+           if set(t["kind"]) & {"lib", "bin", "bench"}
+           and not os.path.exists(os.path.join(ctx, os.path.relpath(t["src_path"], root)))]
+sys.exit(f"FAIL: not in the build context: {missing}" if missing else 0)' "$ctx"
+echo "context: $(sed -n 's/^!//p' .dockerignore | tr '\n' ' ')holds every lib, bin and bench source"
+rm -rf "$ctx"
+
 echo "== static?"
 file -L "$bin"
 file -L "$bin" | grep -Eq 'statically linked|static-pie linked' || { echo "FAIL: not static"; exit 1; }
