@@ -40,7 +40,8 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
     }
-    let format = [Format::Auto, Format::Cri, Format::Docker, Format::Plain][usize::from(data[0] & 3)];
+    let format =
+        [Format::Auto, Format::Cri, Format::Docker, Format::Plain][usize::from(data[0] & 3)];
     // Small caps reach the oversized paths with small inputs.
     let max = 1 + usize::from(data[1]) * 4;
     let chunk = 1 + usize::from(data[2] & 63);
@@ -52,7 +53,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole, cut, "chunks of {chunk} change the lines");
     assert_eq!(detected, detected_cut);
     for (bytes, _, _) in &whole {
-        assert!(bytes.len() <= max, "line of {} bytes over the cap {max}", bytes.len());
+        assert!(
+            bytes.len() <= max,
+            "line of {} bytes over the cap {max}",
+            bytes.len()
+        );
     }
     if detected == Format::Plain || (format == Format::Auto && detected == Format::Auto) {
         let expected = memchr::memchr_iter(b'\n', input).count()
