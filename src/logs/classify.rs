@@ -28,7 +28,8 @@
 //!      counts only in a level position: bracketed (`[error]`, `<warn>`, `(info)`,
 //!      `|debug|`), tab-delimited (zap's console format), or first in the line and
 //!      followed by `:`, `]`, `|` or a tab (`error: cannot open`);
-//!    - a token ending in `Exception` (`NullPointerException`) anywhere in those bytes.
+//!    - a capitalised token ending in `Exception` (`NullPointerException`) anywhere in
+//!      those bytes.
 //!
 //!    **Counts are not levels.** A level word does not count when it is a key or a
 //!    count of nothing: followed by `=` (`ERROR=0`, `error=3`), followed by an
@@ -438,30 +439,69 @@ fn text_marker(line: &[u8]) -> Option<Severity> {
         return Some(s);
     }
     let head = &line[..line.len().min(HEAD_BYTES)];
+    // The byte before the current one; a line start counts as an opener.
+    let mut before = OPENER;
     let mut i = 0;
     while i < head.len() {
-        let b = head[i];
-        if b == 0x1b {
-            i = skip_ansi(head, i);
-            continue;
-        }
-        if !is_word(b) {
-            i += 1;
+        let class = BYTE_CLASS[usize::from(head[i])];
+        if class & WORD == 0 {
+            if class & ESC != 0 {
+                i = skip_ansi(head, i);
+                before = 0;
+            } else {
+                before = class;
+                i += 1;
+            }
             continue;
         }
         let start = i;
         // A token is read whole even when it runs past the head.
-        while i < line.len() && is_word(line[i]) {
+        i += 1;
+        while i < line.len() && BYTE_CLASS[usize::from(line[i])] & WORD != 0 {
             i += 1;
         }
-        if let Some(s) = token_marker(line, start, i) {
-            return Some(s);
+        // Only a capitalised token or one in a level position can be a marker:
+        // ordinary lower-case words, most of a line, are passed over unexamined.
+        if class & UPPER != 0 || before & OPENER != 0 {
+            if let Some(s) = token_marker(line, start, i) {
+                return Some(s);
+            }
         }
+        before = 0;
     }
     None
 }
 
-fn is_word(b: u8) -> bool {
+const WORD: u8 = 1;
+const UPPER: u8 = 2;
+/// Can precede a level word in a level position: `[`, `<`, `(`, `|`, tab.
+const OPENER: u8 = 4;
+const ESC: u8 = 8;
+
+/// Byte classes for the tokenizer: one table load per byte in the hot loop.
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if is_word(b) {
+            table[i] |= WORD;
+        }
+        if b.is_ascii_uppercase() {
+            table[i] |= UPPER;
+        }
+        if matches!(b, b'[' | b'<' | b'(' | b'|' | b'\t') {
+            table[i] |= OPENER;
+        }
+        if b == 0x1b {
+            table[i] |= ESC;
+        }
+        i += 1;
+    }
+    table
+};
+
+const fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
