@@ -226,25 +226,18 @@ pub async fn run_with(
         let ls = &config.log_settings;
         // The app writes plain lines to its pipes.
         let plain = logs::framing::Format::Plain;
-        if to_stderr {
-            let out_to = Some(tokio::io::stderr());
-            pumps.push(tokio::spawn(logs::pump(
-                w.stdout,
-                out_to,
-                out,
-                ls.clone(),
-                plain,
-            )));
+        let out_to: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if to_stderr {
+            Box::new(tokio::io::stderr())
         } else {
-            let out_to = Some(tokio::io::stdout());
-            pumps.push(tokio::spawn(logs::pump(
-                w.stdout,
-                out_to,
-                out,
-                ls.clone(),
-                plain,
-            )));
-        }
+            Box::new(tokio::io::stdout())
+        };
+        pumps.push(tokio::spawn(logs::pump(
+            w.stdout,
+            Some(out_to),
+            out,
+            ls.clone(),
+            plain,
+        )));
         let err_to = Some(tokio::io::stderr());
         pumps.push(tokio::spawn(logs::pump(
             w.stderr,

@@ -289,15 +289,7 @@ impl Grouper {
         let facts = self.facts.entry(e.identity()).or_default();
         facts
             .exe
-            .get_or_insert_with(|| match process::read_exe(root, e.pid) {
-                Ok(s) => Some(s),
-                Err(err) => {
-                    if !process::is_gone(&err) {
-                        errors.record("exe", &err);
-                    }
-                    None
-                }
-            })
+            .get_or_insert_with(|| read_fact("exe", process::read_exe(root, e.pid), errors))
             .as_deref()
     }
 
@@ -306,16 +298,25 @@ impl Grouper {
         let facts = self.facts.entry(e.identity()).or_default();
         facts
             .cmdline
-            .get_or_insert_with(|| match process::read_cmdline(root, e.pid) {
-                Ok(s) => Some(s),
-                Err(err) => {
-                    if !process::is_gone(&err) {
-                        errors.record("cmdline", &err);
-                    }
-                    None
-                }
-            })
+            .get_or_insert_with(|| read_fact("cmdline", process::read_cmdline(root, e.pid), errors))
             .as_deref()
+    }
+}
+
+/// A matcher's fact, or `None` counted as a read error (unless the process is gone).
+fn read_fact(
+    source: &'static str,
+    read: Result<String, procfs::ProcError>,
+    errors: &mut ReadErrors,
+) -> Option<String> {
+    match read {
+        Ok(s) => Some(s),
+        Err(err) => {
+            if !process::is_gone(&err) {
+                errors.record(source, &err);
+            }
+            None
+        }
     }
 }
 
