@@ -120,3 +120,41 @@ fn readme_metrics_reference_matches_the_code() {
     assert!(stale.is_empty(), "in the README but not exposed: {stale:?}");
     assert!(exposed.len() >= 40, "{exposed:?}");
 }
+
+/// Every key `check-config` prints for an empty configuration (every key that has a
+/// default) is documented in config/outrider.toml, commented out or not.
+#[test]
+fn the_example_config_documents_every_key() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outrider"))
+        .arg("check-config")
+        .env_remove("OUTRIDER_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let effective: toml::Table = String::from_utf8_lossy(&out.stdout).parse().unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/outrider.toml"))
+            .unwrap();
+    let mut missing = Vec::new();
+    for (section, value) in &effective {
+        let Some(table) = value.as_table() else {
+            continue;
+        };
+        if !example.contains(&format!("[{section}]")) {
+            missing.push(format!("[{section}]"));
+        }
+        for key in table.keys() {
+            let documented = example
+                .lines()
+                .map(|l| l.trim_start_matches(['#', ' ']))
+                .any(|l| l.starts_with(&format!("{key} =")));
+            if !documented {
+                missing.push(format!("{section}.{key}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in config/outrider.toml: {missing:?}"
+    );
+}

@@ -98,3 +98,68 @@ fn a_rotated_log_is_counted_exactly_and_resumed_after_a_restart() {
     );
     assert_eq!(o.metric("outrider_log_events_total", &errors), Some(3.0));
 }
+
+#[test]
+fn cri_partial_lines_through_rotations_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    let cfg = config(dir.path(), &state);
+    // kubelet style: 0.log, then 1.log after a rotation, each line in CRI format,
+    // every third one split into a partial (P) piece and its final (F) piece.
+    let ts = "2026-11-23T20:00:00.000000000Z";
+    let stream = [("stream", "app")];
+    let first = logs.join("0.log");
+    std::fs::File::create(&first).unwrap();
+    let o = Outrider::start(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--interval",
+        "200ms",
+        "--pid",
+        "1",
+    ]);
+    let mut expected = 0u64;
+    let mut errors = 0u64;
+    for (file, range) in [(first, 0..300u64), (logs.join("1.log"), 300..700u64)] {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .unwrap();
+        for i in range {
+            let msg = if i % 25 == 0 {
+                errors += 1;
+                format!("ERROR request {i} failed")
+            } else {
+                format!("INFO request {i} served")
+            };
+            if i % 3 == 0 {
+                let (a, b) = msg.split_at(msg.len() / 2);
+                writeln!(f, "{ts} stdout P {a}").unwrap();
+                writeln!(f, "{ts} stdout F {b}").unwrap();
+            } else {
+                writeln!(f, "{ts} stderr F {msg}").unwrap();
+            }
+            expected += 1;
+        }
+        drop(f);
+        o.wait_metric("outrider_log_lines_total", &stream, |v| {
+            v == expected as f64
+        });
+    }
+    std::thread::sleep(Duration::from_millis(1500)); // idle flush of the last event
+    assert_eq!(
+        o.metric("outrider_log_lines_total", &stream),
+        Some(expected as f64)
+    );
+    assert_eq!(
+        o.metric(
+            "outrider_log_events_total",
+            &[("stream", "app"), ("severity", "error")]
+        ),
+        Some(errors as f64)
+    );
+}
