@@ -217,6 +217,15 @@ fn log_event(n: u64, held_bytes: usize, fds: usize) {
     } else if n % 7 == 0 {
         eprintln!("{now:.3} WARN slow request {n}: 1200 ms, cache {mib:.1} MiB, {fds} open files");
     } else {
-        println!("{now:.3} INFO GET /api/items/{n} 200 12ms");
+        // An access line as uvicorn writes it; now and then a 404 or a 503.
+        let status = match n {
+            n if n % 13 == 0 => "503 Service Unavailable",
+            n if n % 11 == 0 => "404 Not Found",
+            _ => "200 OK",
+        };
+        println!(
+            "INFO:     127.0.0.1:{} - \"GET /api/items/{n} HTTP/1.1\" {status}",
+            40000 + n % 20000
+        );
     }
 }
