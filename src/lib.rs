@@ -2,6 +2,7 @@
 //! and serves what it sees as Prometheus metrics.
 //!
 //! # Layout
+//! - [`alerts`]: built-in alert rules, pending → firing → resolved
 //! - [`analysis`]: leak detection and right-sizing verdicts; record and replay
 //! - [`config`]: file + environment + flags → validated [`config::Config`]
 //! - [`target`]: choosing and grouping processes; identity, restarts, counters
@@ -21,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod analysis;
 pub mod config;
 pub mod demo;
@@ -189,6 +191,7 @@ pub async fn run_with(
         config: config.analysis,
         per_target: std::collections::HashMap::new(),
         recorder,
+        alerts: alerts::Engine::new(config.alerts.clone()),
     };
     tokio::spawn(tick_loop(
         sampler,
@@ -330,6 +333,7 @@ struct Analysis {
     config: analysis::AnalysisConfig,
     per_target: std::collections::HashMap<String, analysis::Analyzer>,
     recorder: Option<analysis::trace::Recorder>,
+    alerts: alerts::Engine,
 }
 
 impl Analysis {
@@ -394,6 +398,19 @@ async fn tick_loop(
             Ok((s, mut snap)) => {
                 sampler = s;
                 analysis.apply(&mut snap, shared.streams());
+                let now = snap.taken_at_unix;
+                let transitions = analysis.alerts.evaluate(&snap, now);
+                snap.alerts = analysis.alerts.active();
+                for t in &transitions {
+                    match t {
+                        alerts::Transition::Fired(a) => {
+                            tracing::warn!(alert = a.alertname, target = %a.target, summary = %a.annotations["summary"], "alert firing")
+                        }
+                        alerts::Transition::Resolved(a) => {
+                            tracing::info!(alert = a.alertname, target = %a.target, "alert resolved")
+                        }
+                    }
+                }
                 shared.publish(snap);
             }
             Err(e) => {

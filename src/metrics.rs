@@ -563,6 +563,22 @@ impl Collector for SnapshotCollector {
             fams[r5xx].add_opt(vec![], r.http_5xx_ratio);
         }
 
+        let alerts = fam!(
+            gauge,
+            "outrider_alerts",
+            "1 per active alert, by alertname, target and state (pending or firing)."
+        );
+        for a in &snap.alerts {
+            fams[alerts].add(
+                vec![
+                    ("alertname", a.alertname),
+                    ("target", a.target.as_str()),
+                    ("state", a.state.as_str()),
+                ],
+                Num::U(1),
+            );
+        }
+
         let build = fam!(
             gauge,
             "outrider_build_info",

@@ -57,6 +57,16 @@ fn full_snapshot() -> Snapshot {
             error_ratio: Some(0.1),
             http_5xx_ratio: Some(0.01),
         }),
+        alerts: vec![outrider::alerts::Alert {
+            alertname: "TargetDown",
+            target: "app".into(),
+            state: outrider::alerts::AlertState::Firing,
+            labels: Default::default(),
+            annotations: Default::default(),
+            active_since: 1.8e9,
+            fired_at: Some(1.8e9),
+            ends_at: None,
+        }],
     }
 }
 
