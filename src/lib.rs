@@ -186,7 +186,20 @@ pub async fn run_with(
         ),
         None => None,
     };
+    let external_url = match config.alerts.external_url.as_str() {
+        "" => format!("http://{}/", config.listen),
+        u => u.to_string(),
+    };
+    let (notifier, receiver_stats) = alerts::notify::Dispatcher::start(
+        config.receivers.clone(),
+        external_url,
+        stop_rx.clone(),
+        done_tx.clone(),
+    )
+    .context("cannot set up the alert receivers")?;
+    shared.set_receivers(receiver_stats);
     let analysis = Analysis {
+        notifier,
         log_window: analysis::LogWindow::new(config.analysis.error_window),
         config: config.analysis,
         per_target: std::collections::HashMap::new(),
@@ -334,6 +347,7 @@ struct Analysis {
     per_target: std::collections::HashMap<String, analysis::Analyzer>,
     recorder: Option<analysis::trace::Recorder>,
     alerts: alerts::Engine,
+    notifier: alerts::notify::Dispatcher,
 }
 
 impl Analysis {
@@ -401,6 +415,7 @@ async fn tick_loop(
                 let now = snap.taken_at_unix;
                 let transitions = analysis.alerts.evaluate(&snap, now);
                 snap.alerts = analysis.alerts.active();
+                analysis.notifier.dispatch(&transitions, &snap.alerts, now);
                 for t in &transitions {
                     match t {
                         alerts::Transition::Fired(a) => {

@@ -93,6 +93,10 @@ fn verdicts() -> Verdicts {
 fn exposed_families() -> BTreeSet<String> {
     let shared = Arc::new(Shared::new(vec![StreamStats::new("stdout")]));
     shared.publish(full_snapshot());
+    shared.set_receivers(vec![Arc::new(outrider::alerts::notify::ReceiverStats {
+        name: "hook".into(),
+        ..Default::default()
+    })]);
     let body = Metrics::new(shared).render(Format::Prometheus);
     body.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))

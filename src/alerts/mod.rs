@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - [`rules`]: the rules, their defaults and thresholds, and their checks
-//! - [`config`]: the `[alerts]` section and its validation
+//! - [`config`]: the `[alerts]` and `[[receivers]]` sections and their validation
+//! - [`notify`]: queues and delivery tasks per receiver, retries, signatures
+//! - [`payload`]: the webhook v4, Alertmanager v2 and Slack bodies
 //!
 //! An alert is keyed by (rule, target). When its condition first holds it is
 //! *pending*; once it has held for the rule's `for` it is *firing*; when the condition
@@ -11,6 +13,8 @@
 //! numbers and the live tick passes the snapshot's time.
 
 pub mod config;
+pub mod notify;
+pub mod payload;
 pub mod rules;
 
 use std::collections::{BTreeMap, HashMap};
@@ -52,6 +56,8 @@ pub struct AlertsConfig {
     pub labels: BTreeMap<String, String>,
     /// Every rule, defaults filled in.
     pub rules: BTreeMap<RuleName, RuleConfig>,
+    /// `generatorURL` of every alert; empty: `http://<http.listen>/`.
+    pub external_url: String,
 }
 
 impl Default for AlertsConfig {
@@ -62,6 +68,7 @@ impl Default for AlertsConfig {
                 .into_iter()
                 .map(|r| (r, RuleConfig::defaults(r)))
                 .collect(),
+            external_url: String::new(),
         }
     }
 }
