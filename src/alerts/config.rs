@@ -272,7 +272,7 @@ pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RawRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<Scalar>,
+    pub enabled: Option<Flag>,
     #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
     pub for_: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,6 +280,14 @@ pub struct RawRule {
     /// The rule's own thresholds; names are checked against the rule.
     #[serde(flatten)]
     pub thresholds: BTreeMap<String, Scalar>,
+}
+
+/// `true`/`false`, or a string from the environment (`"false"`, `"0"`, `"no"`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Flag {
+    Bool(bool),
+    Str(String),
 }
 
 fn label_name_ok(s: &str) -> bool {
@@ -325,7 +333,11 @@ pub fn validate(raw: &RawAlerts, errors: &mut Vec<String>) -> AlertsConfig {
         };
         let mut c = RuleConfig::defaults(rule);
         if let Some(e) = &r.enabled {
-            match e.to_string().trim().to_ascii_lowercase().as_str() {
+            let text = match e {
+                Flag::Bool(b) => b.to_string(),
+                Flag::Str(s) => s.trim().to_ascii_lowercase(),
+            };
+            match text.as_str() {
                 "true" | "1" | "yes" => c.enabled = true,
                 "false" | "0" | "no" => c.enabled = false,
                 other => errors.push(format!("{key}.enabled: {other:?} is not true or false")),
@@ -401,7 +413,9 @@ mod tests {
             [alerts.rules.errorratehigh]
             errors_per_minute = "20"
             [alerts.rules.CpuOverAllocated]
-            enabled = "false"
+            enabled = false
+            [alerts.rules.MemoryOverAllocated]
+            enabled = "no"
             "#,
         );
         assert!(errors.is_empty(), "{errors:?}");
@@ -412,6 +426,7 @@ mod tests {
         assert_eq!(err.thresholds["errors_per_minute"], 20.0);
         assert_eq!(err.thresholds["error_ratio"], 0.05);
         assert!(!c.rules[&RuleName::CpuOverAllocated].enabled);
+        assert!(!c.rules[&RuleName::MemoryOverAllocated].enabled);
         assert!(c.rules[&RuleName::MemoryLeakSuspected].enabled);
         let near = &c.rules[&RuleName::MemoryNearLimit];
         assert_eq!(near.thresholds["time_to_limit"], 4.0 * 3600.0);

@@ -1,0 +1,289 @@
+//! Alerts end to end: a real Outrider watching the demo app fires TargetDown when the
+//! app is killed and resolves it when a new one takes the pid file; the webhook
+//! receiver (a test server that fails, then throttles, then accepts) gets each state
+//! change exactly once, signed; and a real Alertmanager receives and forwards them.
+
+mod util;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use util::{DemoApp, Outrider};
+
+/// One request the test server received, and what it answered.
+#[derive(Debug, Clone)]
+struct Seen {
+    at: Instant,
+    path: String,
+    headers: HashMap<String, String>,
+    body: String,
+    answered: u16,
+}
+
+/// A tiny HTTP/1.1 server on a std thread: `answer(n)` picks the status and extra
+/// headers of the n-th request (from 0).
+struct TestServer {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl TestServer {
+    fn start(
+        answer: impl Fn(usize) -> (u16, Vec<(&'static str, &'static str)>) + Send + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                let mut headers = HashMap::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let len: usize = headers
+                    .get("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                let n = log.lock().unwrap().len();
+                let (status, extra) = answer(n);
+                log.lock().unwrap().push(Seen {
+                    at: Instant::now(),
+                    path,
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                    answered: status,
+                });
+                let mut resp =
+                    format!("HTTP/1.1 {status} X\r\nconnection: close\r\ncontent-length: 2\r\n");
+                for (k, v) in extra {
+                    resp.push_str(&format!("{k}: {v}\r\n"));
+                }
+                resp.push_str("\r\nok");
+                let _ = stream.write_all(resp.as_bytes());
+            }
+        });
+        TestServer { port, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until `ok` holds of the requests so far.
+    fn wait(&self, what: &str, secs: u64, ok: impl Fn(&[Seen]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if ok(&self.seen()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{what}: not within {secs} s; requests: {:#?}", self.seen());
+    }
+}
+
+/// Every rule off but TargetDown, which fires at once.
+fn rules_toml() -> String {
+    let mut s = String::from(
+        "[alerts]\nlabels = { namespace = \"shop\", pod = \"${OUTRIDER_TEST_POD}\" }\n",
+    );
+    for r in outrider::alerts::rules::RuleName::ALL {
+        if r.as_str() == "TargetDown" {
+            s.push_str("[alerts.rules.TargetDown]\nfor = \"0s\"\n");
+        } else {
+            s.push_str(&format!("[alerts.rules.{}]\nenabled = false\n", r.as_str()));
+        }
+    }
+    s
+}
+
+fn write_pid(path: &Path, pid: i32) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{pid}\n")).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// The verification snippet of the README, run by Python.
+const VERIFY_PY: &str = r#"
+import hashlib, hmac, sys, time
+
+def verify(secret: bytes, header: str, body: bytes, tolerance: int = 300) -> bool:
+    parts = dict(p.split("=", 1) for p in header.split(","))
+    t = parts["t"]
+    if abs(time.time() - int(t)) > tolerance:
+        return False  # too old: a replay
+    expected = hmac.new(secret, t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts["v1"])
+
+secret, header, body = open(sys.argv[1], "rb").read().strip(), sys.argv[2], open(sys.argv[3], "rb").read()
+sys.exit(0 if verify(secret, header, body) else 1)
+"#;
+
+#[test]
+fn webhook_gets_each_state_change_once_through_failures_and_429() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two 500s, then a 429 asking for 1 s, then every request accepted.
+    let server = TestServer::start(|n| match n {
+        0 | 1 => (500, vec![]),
+        2 => (429, vec![("retry-after", "1")]),
+        _ => (200, vec![]),
+    });
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret-key\n").unwrap();
+    let pid_file = dir.path().join("app.pid");
+    let first = DemoApp::quiet(&[]);
+    write_pid(&pid_file, first.pid);
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
+             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/hook\"\n\
+             secret_file = {:?}\nheaders = {{ X-Team = \"shop\" }}\n",
+            pid_file.display().to_string(),
+            rules_toml(),
+            server.port,
+            secret.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    assert_eq!(
+        outrider.metric("outrider_alerts", &[("alertname", "TargetDown")]),
+        None
+    );
+
+    drop(first); // killed and reaped
+    server.wait("the firing notification", 20, |s| {
+        s.iter().any(|r| r.answered == 200)
+    });
+    outrider.wait_metric(
+        "outrider_alerts",
+        &[
+            ("alertname", "TargetDown"),
+            ("target", "app"),
+            ("state", "firing"),
+        ],
+        |v| v == 1.0,
+    );
+    let second = DemoApp::quiet(&[]);
+    write_pid(&pid_file, second.pid);
+    server.wait("the resolved notification", 20, |s| {
+        s.iter().filter(|r| r.answered == 200).count() >= 2
+    });
+    // Anything sent twice would have arrived by now (ticks are 200 ms apart).
+    std::thread::sleep(Duration::from_secs(1));
+    let seen = server.seen();
+    let codes: Vec<u16> = seen.iter().map(|r| r.answered).collect();
+    assert_eq!(codes, [500, 500, 429, 200, 200], "{seen:#?}");
+
+    // The retries are the same notification: same idempotency key, same body.
+    let key = |r: &Seen| r.headers["idempotency-key"].clone();
+    assert!(seen[..4]
+        .iter()
+        .all(|r| key(r) == key(&seen[0]) && r.body == seen[0].body));
+    assert_ne!(key(&seen[3]), key(&seen[4]));
+    // Retry-After: 1 was honoured (the clock of the server thread; 50 ms slack).
+    let waited = seen[3].at - seen[2].at;
+    assert!(waited >= Duration::from_millis(950), "{waited:?}");
+    // Backoff: 500 ms and 750 ms, each ±20%.
+    let gap1 = (seen[1].at - seen[0].at).as_secs_f64();
+    let gap2 = (seen[2].at - seen[1].at).as_secs_f64();
+    assert!((0.38..0.7).contains(&gap1), "{gap1}");
+    assert!((0.58..1.0).contains(&gap2), "{gap2}");
+
+    for (r, status) in [(&seen[3], "firing"), (&seen[4], "resolved")] {
+        assert_eq!(r.path, "/hook");
+        assert_eq!(r.headers["x-team"], "shop");
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["version"], "4");
+        assert_eq!(v["status"], status);
+        assert_eq!(v["receiver"], "hook");
+        let a = &v["alerts"][0];
+        assert_eq!(a["status"], status);
+        assert_eq!(a["labels"]["alertname"], "TargetDown");
+        assert_eq!(a["labels"]["target"], "app");
+        assert_eq!(a["labels"]["severity"], "critical");
+        assert_eq!(a["labels"]["namespace"], "shop");
+        assert_eq!(a["labels"]["pod"], "shop-0");
+        assert!(a["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("app is down"));
+        // The documented Python snippet verifies the signature.
+        let body = dir.path().join("body");
+        std::fs::write(&body, &r.body).unwrap();
+        let sig = &r.headers["outrider-signature"];
+        let ok = Command::new("python3")
+            .args([
+                "-c",
+                VERIFY_PY,
+                secret.to_str().unwrap(),
+                sig,
+                body.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "signature {sig} did not verify");
+        // A tampered body does not.
+        std::fs::write(&body, r.body.replace("TargetDown", "TargetDowm")).unwrap();
+        let bad = Command::new("python3")
+            .args([
+                "-c",
+                VERIFY_PY,
+                secret.to_str().unwrap(),
+                sig,
+                body.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(!bad.success());
+    }
+
+    let n = |result| {
+        outrider.metric(
+            "outrider_notifications_total",
+            &[("receiver", "hook"), ("result", result)],
+        )
+    };
+    assert_eq!(
+        (n("sent"), n("failed"), n("dropped")),
+        (Some(2.0), Some(3.0), Some(0.0))
+    );
+    assert_eq!(
+        outrider.metric("outrider_notification_queue", &[("receiver", "hook")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        outrider.metric("outrider_alerts", &[("alertname", "TargetDown")]),
+        None
+    );
+    // Nothing secret in what Outrider logged or serves.
+    let logs = outrider.stderr.lock().unwrap().join("\n");
+    assert!(!logs.contains("s3cret-key"));
+    assert!(!outrider.scrape().contains("s3cret-key"));
+}
