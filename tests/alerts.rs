@@ -287,3 +287,202 @@ fn webhook_gets_each_state_change_once_through_failures_and_429() {
     assert!(!logs.contains("s3cret-key"));
     assert!(!outrider.scrape().contains("s3cret-key"));
 }
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real Alertmanager (Debian's `prometheus-alertmanager`) on loopback, routing
+/// everything to a webhook, clustering off.
+struct Alertmanager {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Alertmanager {
+    fn start(dir: &Path, webhook_port: u16) -> Alertmanager {
+        let port = free_port();
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  \
+                 group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n- name: hook\n  \
+                 webhook_configs:\n  - url: http://127.0.0.1:{webhook_port}/am\n    send_resolved: true\n"
+            ),
+        )
+        .unwrap();
+        let log = dir.join("alertmanager.log");
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(dir.join("alertmanager.err")).unwrap())
+            .spawn()
+            .expect("prometheus-alertmanager (apt-get install prometheus-alertmanager)");
+        let am = Alertmanager { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Listening first (util::get panics on a refused connection), then ready.
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || am.get("/-/ready").0 != 200
+        {
+            assert!(
+                Instant::now() < deadline,
+                "alertmanager not ready: {}",
+                am.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        am
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        util::get(
+            format!("127.0.0.1:{}", self.port).parse().unwrap(),
+            path,
+            None,
+        )
+    }
+
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        let (code, body) = self.get("/api/v2/alerts");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn logs(&self) -> String {
+        let err = self.log.with_extension("err");
+        std::fs::read_to_string(&err).unwrap_or_default()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_real_alertmanager_receives_resolves_and_forwards_the_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = TestServer::start(|_| (200, vec![]));
+    let am = Alertmanager::start(dir.path(), hook.port);
+    let pid_file = dir.path().join("app.pid");
+    let first = DemoApp::quiet(&[]);
+    write_pid(&pid_file, first.pid);
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
+             [[receivers]]\nname = \"am\"\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\n\
+             resend_interval = \"1s\"\n",
+            pid_file.display().to_string(),
+            rules_toml(),
+            am.port
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    assert!(am.alerts().is_empty());
+
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let alert = loop {
+        if let Some(a) = am
+            .alerts()
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == "TargetDown")
+        {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not in Alertmanager: {}",
+            am.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(alert["labels"]["target"], "app");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["namespace"], "shop");
+    assert_eq!(alert["labels"]["pod"], "shop-0");
+    assert_eq!(alert["status"]["state"], "active");
+    assert!(alert["annotations"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("app is down"));
+
+    // Alertmanager's own webhook notification carries it.
+    hook.wait("Alertmanager's firing notification", 20, |s| {
+        s.iter().any(|r| r.body.contains("\"status\":\"firing\""))
+    });
+    let firing = hook
+        .seen()
+        .into_iter()
+        .find(|r| r.body.contains("\"status\":\"firing\""))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&firing.body).unwrap();
+    assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
+    assert_eq!(v["alerts"][0]["labels"]["target"], "app");
+    assert_eq!(v["alerts"][0]["labels"]["namespace"], "shop");
+
+    // A new app takes the pid file: the alert resolves in Alertmanager too.
+    let second = DemoApp::quiet(&[]);
+    write_pid(&pid_file, second.pid);
+    let replaced = Instant::now();
+    let deadline = replaced + Duration::from_secs(20);
+    while am
+        .alerts()
+        .iter()
+        .any(|a| a["labels"]["alertname"] == "TargetDown")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "never resolved: {:?}",
+            am.alerts()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Sent resolved, not left to lapse: a firing alert's endsAt is 4 resends (4 s)
+    // after the last resend, so lapsing would take longer than this.
+    let took = replaced.elapsed();
+    assert!(took < Duration::from_secs(3), "resolved after {took:?}");
+    hook.wait("Alertmanager's resolved notification", 20, |s| {
+        s.iter().any(|r| r.body.contains("\"status\":\"resolved\""))
+    });
+    let resolved = hook
+        .seen()
+        .into_iter()
+        .find(|r| r.body.contains("\"status\":\"resolved\""))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&resolved.body).unwrap();
+    assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
+    assert_eq!(v["alerts"][0]["status"], "resolved");
+    let sent = outrider
+        .metric(
+            "outrider_notifications_total",
+            &[("receiver", "am"), ("result", "sent")],
+        )
+        .unwrap();
+    assert!(sent >= 2.0, "{sent}");
+    assert_eq!(
+        outrider.metric(
+            "outrider_notifications_total",
+            &[("receiver", "am"), ("result", "dropped")]
+        ),
+        Some(0.0)
+    );
+}
