@@ -190,6 +190,14 @@ fn webhook_gets_each_state_change_once_through_failures_and_429() {
         ],
         |v| v == 1.0,
     );
+    let (code, status) = util::get(outrider.addr, "/api/v1/status", None);
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let active = &status["snapshot"]["alerts"];
+    assert_eq!(active.as_array().map(Vec::len), Some(1), "{active}");
+    assert_eq!(active[0]["alertname"], "TargetDown");
+    assert_eq!(active[0]["state"], "firing");
+    assert_eq!(active[0]["labels"]["pod"], "shop-0");
     let second = DemoApp::quiet(&[]);
     write_pid(&pid_file, second.pid);
     server.wait("the resolved notification", 20, |s| {
@@ -485,4 +493,47 @@ fn a_real_alertmanager_receives_resolves_and_forwards_the_alert() {
         ),
         Some(0.0)
     );
+}
+
+#[test]
+fn check_config_prints_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "file-token-value\n").unwrap();
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[receivers]]\nname = \"slack\"\nkind = \"slack\"\n\
+             url = \"https://hooks.slack.com/services/T0/B0/url-secret\"\n\
+             headers = {{ X-Api-Key = \"header-secret\" }}\nbearer_token_file = {:?}\n\
+             [[receivers]]\nname = \"am\"\nkind = \"alertmanager\"\nurl = \"http://am:9093\"\n\
+             basic_auth = {{ username = \"u\", password = \"password-secret\" }}\n",
+            token.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(util::BIN)
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    for secret in [
+        "url-secret",
+        "header-secret",
+        "file-token-value",
+        "password-secret",
+    ] {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
+    assert!(
+        text.contains("https://hooks.slack.com/<redacted>"),
+        "{text}"
+    );
+    assert!(text.contains("X-Api-Key = \"<redacted>\""), "{text}");
 }
