@@ -537,3 +537,56 @@ fn check_config_prints_no_secret() {
     );
     assert!(text.contains("X-Api-Key = \"<redacted>\""), "{text}");
 }
+
+#[test]
+fn a_leaking_demo_app_makes_memory_leak_suspected_fire_at_a_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = TestServer::start(|_| (200, vec![]));
+    let app = DemoApp::start(&[
+        "--leak-kib-per-sec",
+        "4096",
+        "--fd-rate",
+        "0",
+        "--cpu",
+        "0",
+        "--log-rate",
+        "0",
+    ]);
+    let mut rules = String::new();
+    for r in outrider::alerts::rules::RuleName::ALL {
+        if r.as_str() == "MemoryLeakSuspected" {
+            rules.push_str("[alerts.rules.MemoryLeakSuspected]\nfor = \"0s\"\n");
+        } else {
+            rules.push_str(&format!("[alerts.rules.{}]\nenabled = false\n", r.as_str()));
+        }
+    }
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"demo\"\npid = {}\n{rules}\n\
+             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/leak\"\n\
+             alertnames = [\"MemoryLeakSuspected\"]\n",
+            app.pid, hook.port
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_ANALYSIS__LEAK_WINDOW", "6s")
+        .env("OUTRIDER_ANALYSIS__MEMORY_MIN_GROWTH", "2Mi");
+    let started = Instant::now();
+    let _outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    // The window is 6 s: the verdict needs about that much data, then one tick.
+    hook.wait("MemoryLeakSuspected at the webhook", 30, |s| !s.is_empty());
+    let took = started.elapsed();
+    let seen = hook.seen();
+    let v: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    let a = &v["alerts"][0];
+    assert_eq!(a["labels"]["alertname"], "MemoryLeakSuspected");
+    assert_eq!(a["labels"]["target"], "demo");
+    assert_eq!(a["status"], "firing");
+    let description = a["annotations"]["description"].as_str().unwrap();
+    assert!(description.contains("MiB per minute"), "{description}");
+    assert!(took < Duration::from_secs(20), "fired after {took:?}");
+    eprintln!("MemoryLeakSuspected reached the webhook {took:?} after start: {description}");
+}

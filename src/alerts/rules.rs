@@ -280,7 +280,7 @@ pub fn check(
         finding(
             format!("{name} may be leaking {what}"),
             format!(
-                "{what} of target {name} grows by {} per minute over the leak window{ttl}.",
+                "Target {name}: {what} grows by {} per minute over the leak window{ttl}.",
                 unit(rate * 60.0)
             ),
         )
