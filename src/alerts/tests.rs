@@ -208,3 +208,98 @@ fn fingerprint_is_stable_and_label_sensitive() {
     assert_eq!(fps[0].len(), 16);
     let _ = RuleConfig::defaults(RuleName::TargetDown);
 }
+
+#[test]
+fn memory_near_limit_by_share_or_by_time_to_limit() {
+    use crate::sample::allocation::Source;
+    let mut e = Engine::new(only(RuleName::MemoryNearLimit, 0.0));
+    let with = |rss: u64, ttl: Option<f64>| {
+        let mut t = target("app", true, 0);
+        t.resident_memory_bytes = rss;
+        t.allocation.memory_limit_bytes = Some((1000 << 20, Source::Config));
+        let mut v = crate::analysis::Verdicts::default();
+        v.memory_leak.time_to_limit_seconds = ttl;
+        t.verdicts = Some(v);
+        snap(vec![t])
+    };
+    assert!(
+        e.evaluate(&with(900 << 20, None), 0.0).is_empty(),
+        "90% is not over 90%"
+    );
+    let t = e.evaluate(&with(950 << 20, None), 1.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert!(
+        a.annotations["description"].contains("950.0 MiB of its 1000.0 MiB limit (95%)"),
+        "{a:?}"
+    );
+    assert!(matches!(
+        e.evaluate(&with(100 << 20, Some(5.0 * 3600.0)), 2.0)
+            .as_slice(),
+        [Transition::Resolved(_)]
+    ));
+    assert!(matches!(
+        e.evaluate(&with(100 << 20, Some(3.0 * 3600.0)), 3.0)
+            .as_slice(),
+        [Transition::Fired(_)]
+    ));
+}
+
+#[test]
+fn allocation_alerts_carry_the_recommendation() {
+    use crate::analysis::sizing::{Allocation as Verdict, AllocationField};
+    let mut e = Engine::new(only(RuleName::MemoryUnderAllocated, 0.0));
+    let mut t = target("app", true, 0);
+    let mut v = crate::analysis::Verdicts::default();
+    v.sizing.memory.allocation = AllocationField(Verdict::Under);
+    v.sizing.memory.reason = "peak 900 MiB near the 1 GiB limit".into();
+    v.resources_yaml = Some("resources:\n  limits:\n    memory: 1300Mi\n".into());
+    t.verdicts = Some(v.clone());
+    let out = e.evaluate(&snap(vec![t.clone()]), 0.0);
+    let [Transition::Fired(a)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        a.annotations["recommendation"],
+        v.resources_yaml.clone().unwrap()
+    );
+    assert!(a.annotations["description"].contains("peak 900 MiB"));
+    // The CPU verdict (unknown) raises nothing, even with every rule on.
+    let mut all = Engine::new(AlertsConfig::default());
+    let names: Vec<_> = all
+        .evaluate(&snap(vec![t]), 0.0)
+        .iter()
+        .map(|t| match t {
+            Transition::Fired(a) | Transition::Resolved(a) => a.alertname,
+        })
+        .collect();
+    assert!(names.is_empty(), "defaults have a for: {names:?}");
+    assert_eq!(
+        states(&all),
+        [("MemoryUnderAllocated", AlertState::Pending)]
+    );
+}
+
+#[test]
+fn http_5xx_ratio_over_its_threshold() {
+    let mut e = Engine::new(only(RuleName::Http5xxRatioHigh, 0.0));
+    let with = |r| Snapshot {
+        targets: vec![target("web", true, 0)],
+        logs: Some(crate::analysis::LogRates {
+            window_seconds: 300.0,
+            errors_per_minute: 0.0,
+            error_ratio: None,
+            http_5xx_ratio: r,
+        }),
+        ..Default::default()
+    };
+    assert!(e.evaluate(&with(None), 0.0).is_empty());
+    assert!(e.evaluate(&with(Some(0.05)), 1.0).is_empty());
+    let t = e.evaluate(&with(Some(0.2)), 2.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert_eq!(a.labels["target"], "web", "the one target owns the output");
+    assert!(a.annotations["description"].contains("20.0% of HTTP responses"));
+}
