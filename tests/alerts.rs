@@ -36,7 +36,15 @@ impl TestServer {
     fn start(
         answer: impl Fn(usize) -> (u16, Vec<(&'static str, &'static str)>) + Send + 'static,
     ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0, answer)
+    }
+
+    /// Same, on a given port (0: any).
+    fn start_on(
+        port: u16,
+        answer: impl Fn(usize) -> (u16, Vec<(&'static str, &'static str)>) + Send + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
@@ -589,4 +597,62 @@ fn a_leaking_demo_app_makes_memory_leak_suspected_fire_at_a_webhook() {
     assert!(description.contains("MiB per minute"), "{description}");
     assert!(took < Duration::from_secs(20), "fired after {took:?}");
     eprintln!("MemoryLeakSuspected reached the webhook {took:?} after start: {description}");
+}
+
+#[test]
+fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_not_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port(); // nothing listens there yet
+    let pid_file = dir.path().join("app.pid");
+    let app = DemoApp::quiet(&[]);
+    write_pid(&pid_file, app.pid);
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
+             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\n",
+            pid_file.display().to_string(),
+            rules_toml(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    let mut outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    drop(app);
+    // Refused, retried: 500 ms, 750 ms, 1125 ms… (±20%).
+    outrider.wait_metric(
+        "outrider_notifications_total",
+        &[("receiver", "hook"), ("result", "failed")],
+        |v| v >= 3.0,
+    );
+    // Back: it takes the first notification, then fails every later one.
+    let server = TestServer::start_on(port, |n| if n == 0 { (200, vec![]) } else { (500, vec![]) });
+    server.wait("the firing sent during the outage", 20, |s| !s.is_empty());
+    std::thread::sleep(Duration::from_secs(1));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let v: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
+    assert_eq!(v["status"], "firing");
+    assert_eq!(
+        outrider.metric(
+            "outrider_notifications_total",
+            &[("receiver", "hook"), ("result", "sent")]
+        ),
+        Some(1.0)
+    );
+    // The resolved notification is now stuck in retries.
+    let again = DemoApp::quiet(&[]);
+    write_pid(&pid_file, again.pid);
+    server.wait("a failed resolved notification", 20, |s| s.len() >= 2);
+
+    // A receiver stuck in retries does not hold up the exit beyond the grace (1 s).
+    let started = Instant::now();
+    let status = outrider.terminate();
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(3), "exit took {took:?}");
 }
