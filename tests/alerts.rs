@@ -474,3 +474,61 @@ fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(3), "exit took {took:?}");
 }
+
+#[test]
+fn a_receiver_that_hangs_is_timed_out_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = TestServer::start(|n| if n == 0 { (0, vec![]) } else { (200, vec![]) });
+    let pid_file = dir.path().join("app.pid");
+    let app = DemoApp::quiet(&[]);
+    write_pid(&pid_file, app.pid);
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
+             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
+             timeout = \"500ms\"\n",
+            pid_file.display().to_string(),
+            rules_toml(),
+            hook.port
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    drop(app);
+    // The hung request is given up after 500 ms and retried. Retries that time out
+    // while the server still hangs sit in its backlog and are read later, so the
+    // server may see the same notification more than once: that is what the
+    // Idempotency-Key is for. Outrider counts one notification sent.
+    hook.wait("the retried notification", 20, |s| {
+        s.iter().any(|r| r.answered == 200)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let seen = hook.seen();
+    assert_eq!(seen[0].answered, 0, "{seen:#?}");
+    assert!(seen.len() >= 2, "{seen:#?}");
+    let key = &seen[0].headers["idempotency-key"];
+    assert!(seen
+        .iter()
+        .all(|r| &r.headers["idempotency-key"] == key && r.body == seen[0].body));
+    assert_eq!(
+        outrider.metric(
+            "outrider_notifications_total",
+            &[("receiver", "hook"), ("result", "sent")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        outrider
+            .metric(
+                "outrider_notifications_total",
+                &[("receiver", "hook"), ("result", "failed")]
+            )
+            .unwrap()
+            >= 1.0
+    );
+}

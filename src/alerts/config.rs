@@ -78,6 +78,9 @@ pub struct RawReceiver {
     pub queue_capacity: usize,
     #[serde(default = "resend_interval")]
     pub resend_interval: String,
+    /// Per request: a receiver that hangs longer is retried.
+    #[serde(default = "request_timeout")]
+    pub timeout: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -99,6 +102,9 @@ fn queue_capacity() -> usize {
 }
 fn resend_interval() -> String {
     "1m".into()
+}
+fn request_timeout() -> String {
+    "10s".into()
 }
 
 const REDACTED: &str = "<redacted>";
@@ -244,6 +250,17 @@ pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<
                 std::time::Duration::from_secs(60)
             }
         };
+        let timeout = match parse_duration(&r.timeout) {
+            Ok(d) if d >= std::time::Duration::from_millis(100) => d,
+            Ok(_) => {
+                errors.push(format!("{key}.timeout: must be at least 100ms"));
+                std::time::Duration::from_secs(10)
+            }
+            Err(e) => {
+                errors.push(format!("{key}.timeout: {e}"));
+                std::time::Duration::from_secs(10)
+            }
+        };
         if r.queue_capacity == 0 {
             errors.push(format!("{key}.queue_capacity: must be at least 1"));
         }
@@ -263,6 +280,7 @@ pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<
                 secret,
                 queue_capacity: r.queue_capacity,
                 resend_interval: resend,
+                timeout,
             });
         }
     }

@@ -72,6 +72,8 @@ pub struct Receiver {
     pub queue_capacity: usize,
     /// Alertmanager only: how often firing alerts are re-sent.
     pub resend_interval: Duration,
+    /// Per request; a receiver that hangs longer is retried.
+    pub timeout: Duration,
 }
 
 impl Receiver {
@@ -128,7 +130,6 @@ impl Dispatcher {
         done: mpsc::Sender<()>,
     ) -> anyhow::Result<(Self, Vec<Arc<ReceiverStats>>)> {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
             .user_agent(concat!("outrider/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let mut outlets = Vec::new();
@@ -310,6 +311,7 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Outcome
     };
     let mut req = client
         .post(url)
+        .timeout(r.timeout)
         .header("content-type", "application/json")
         .header("Idempotency-Key", &m.idempotency_key)
         .body(m.body.clone());
@@ -449,6 +451,7 @@ mod tests {
             secret: None,
             queue_capacity: capacity,
             resend_interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
         }
     }
 

@@ -20,7 +20,7 @@ pub struct Seen {
 }
 
 /// A tiny HTTP/1.1 server on a std thread: `answer(n)` picks the status and extra
-/// headers of the n-th request (from 0).
+/// headers of the n-th request (from 0); status 0 hangs 2 s and closes unanswered.
 pub struct TestServer {
     pub port: u16,
     pub seen: Arc<Mutex<Vec<Seen>>>,
@@ -76,6 +76,11 @@ impl TestServer {
                     body: String::from_utf8_lossy(&body).into_owned(),
                     answered: status,
                 });
+                if status == 0 {
+                    // Hang: hold the connection 2 s without a word, then drop it.
+                    std::thread::sleep(Duration::from_secs(2));
+                    continue;
+                }
                 let mut resp =
                     format!("HTTP/1.1 {status} X\r\nconnection: close\r\ncontent-length: 2\r\n");
                 for (k, v) in extra {
