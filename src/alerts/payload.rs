@@ -129,10 +129,12 @@ pub fn slack(alerts: &[Alert]) -> Value {
                 .map(String::as_str)
                 .unwrap_or("");
             let severity = a.labels.get("severity").map(String::as_str).unwrap_or("");
-            format!(
-                "{icon} *{}* [{severity}] {summary}\n{description}",
-                a.alertname
-            )
+            let mut line = format!("{icon} *{}* [{severity}] {summary}", a.alertname);
+            if !description.is_empty() {
+                line.push('\n');
+                line.push_str(description);
+            }
+            line
         })
         .collect::<Vec<_>>()
         .join("\n\n");
@@ -215,6 +217,16 @@ mod tests {
             firing["alerts"][0]["startsAt"],
             "2027-01-15T08:01:00.000000000Z"
         );
+    }
+
+    #[test]
+    fn slack_text_reads_as_a_sentence_per_alert() {
+        let body = slack(&[alert(false), alert(true)]);
+        assert_eq!(
+            body["text"],
+            "🔥 FIRING *TargetDown* [critical] app is down\n\n✅ RESOLVED *TargetDown* [critical] app is down"
+        );
+        assert_eq!(body.as_object().unwrap().len(), 1, "only text");
     }
 
     #[test]
