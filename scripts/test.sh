@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test Outrider has, on a fresh machine: installs what the tests need
-# (Debian's prometheus package for prometheus and promtool, chromium for the page
+# (Debian's prometheus package for prometheus and promtool, prometheus-alertmanager
+# for the alert delivery test, chromium for the page
 # test, kubernetes-validate from PyPI for the manifests), then format, lint, tests,
 # and the deploy/ checks.
 set -euo pipefail
@@ -10,6 +11,7 @@ need=()
 { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || need+=(prometheus)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

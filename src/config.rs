@@ -57,6 +57,8 @@ pub struct RawConfig {
     pub resources: RawResources,
     pub analysis: RawAnalysis,
     pub log_options: RawLogOptions,
+    pub alerts: crate::alerts::config::RawAlerts,
+    pub receivers: Vec<crate::alerts::config::RawReceiver>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -485,6 +487,8 @@ pub struct Config {
     pub log_settings: LogSettings,
     /// Trace file every sample is appended to.
     pub record: Option<PathBuf>,
+    pub alerts: crate::alerts::AlertsConfig,
+    pub receivers: Vec<crate::alerts::notify::Receiver>,
 }
 
 /// One configured group of processes.
@@ -947,6 +951,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
 
     let analysis = validate_analysis(&raw.analysis, &mut errors);
     let log_settings = validate_log_options(&raw.log_options, &mut errors);
+    let alerts = crate::alerts::config::validate(&raw.alerts, &mut errors);
+    let receivers = crate::alerts::config::validate_receivers(&raw.receivers, &mut errors);
 
     match (listen, interval, grace) {
         (Some(listen), Some(interval), Some(shutdown_grace)) if errors.is_empty() => Ok(Config {
@@ -960,6 +966,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
             analysis,
             log_settings,
             record: (!raw.sampling.record.is_empty()).then(|| PathBuf::from(&raw.sampling.record)),
+            alerts,
+            receivers,
         }),
         _ => Err(ConfigErrors(errors)),
     }

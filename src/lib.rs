@@ -2,6 +2,7 @@
 //! and serves what it sees as Prometheus metrics.
 //!
 //! # Layout
+//! - [`alerts`]: built-in alert rules, pending → firing → resolved
 //! - [`analysis`]: leak detection and right-sizing verdicts; record and replay
 //! - [`config`]: file + environment + flags → validated [`config::Config`]
 //! - [`target`]: choosing and grouping processes; identity, restarts, counters
@@ -21,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod analysis;
 pub mod config;
 pub mod demo;
@@ -184,11 +186,25 @@ pub async fn run_with(
         ),
         None => None,
     };
+    let external_url = match config.alerts.external_url.as_str() {
+        "" => format!("http://{}/", config.listen),
+        u => u.to_string(),
+    };
+    let (notifier, receiver_stats) = alerts::notify::Dispatcher::start(
+        config.receivers.clone(),
+        external_url,
+        stop_rx.clone(),
+        done_tx.clone(),
+    )
+    .context("cannot set up the alert receivers")?;
+    shared.set_receivers(receiver_stats);
     let analysis = Analysis {
+        notifier,
         log_window: analysis::LogWindow::new(config.analysis.error_window),
         config: config.analysis,
         per_target: std::collections::HashMap::new(),
         recorder,
+        alerts: alerts::Engine::new(config.alerts.clone()),
     };
     tokio::spawn(tick_loop(
         sampler,
@@ -323,6 +339,8 @@ struct Analysis {
     config: analysis::AnalysisConfig,
     per_target: std::collections::HashMap<String, analysis::Analyzer>,
     recorder: Option<analysis::trace::Recorder>,
+    alerts: alerts::Engine,
+    notifier: alerts::notify::Dispatcher,
 }
 
 impl Analysis {
@@ -387,6 +405,20 @@ async fn tick_loop(
             Ok((s, mut snap)) => {
                 sampler = s;
                 analysis.apply(&mut snap, shared.streams());
+                let now = snap.taken_at_unix;
+                let transitions = analysis.alerts.evaluate(&snap, now);
+                snap.alerts = analysis.alerts.active();
+                analysis.notifier.dispatch(&transitions, &snap.alerts, now);
+                for t in &transitions {
+                    match t {
+                        alerts::Transition::Fired(a) => {
+                            tracing::warn!(alert = a.alertname, target = %a.target, summary = %a.annotations["summary"], "alert firing")
+                        }
+                        alerts::Transition::Resolved(a) => {
+                            tracing::info!(alert = a.alertname, target = %a.target, "alert resolved")
+                        }
+                    }
+                }
                 shared.publish(snap);
             }
             Err(e) => {

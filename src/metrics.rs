@@ -563,6 +563,49 @@ impl Collector for SnapshotCollector {
             fams[r5xx].add_opt(vec![], r.http_5xx_ratio);
         }
 
+        let alerts = fam!(
+            gauge,
+            "outrider_alerts",
+            "1 per active alert, by alertname, target and state (pending or firing)."
+        );
+        for a in &snap.alerts {
+            fams[alerts].add(
+                vec![
+                    ("alertname", a.alertname),
+                    ("target", a.target.as_str()),
+                    ("state", a.state.as_str()),
+                ],
+                Num::U(1),
+            );
+        }
+
+        let notes = fam!(
+            counter,
+            "outrider_notifications",
+            "Alert notifications by receiver: sent (delivered), failed (delivery attempts that did not succeed, each retry counts), dropped (given up: queue full or refused with a 4xx)."
+        );
+        let queue = fam!(
+            gauge,
+            "outrider_notification_queue",
+            "Notifications waiting to be delivered, by receiver."
+        );
+        let receivers = self.shared.receivers();
+        for r in &receivers {
+            use std::sync::atomic::Ordering::Relaxed;
+            let n = r.name.as_str();
+            for (result, v) in [
+                ("sent", &r.sent),
+                ("failed", &r.failed),
+                ("dropped", &r.dropped),
+            ] {
+                fams[notes].add(
+                    vec![("receiver", n), ("result", result)],
+                    Num::U(v.load(Relaxed)),
+                );
+            }
+            fams[queue].add(vec![("receiver", n)], Num::U(r.queued.load(Relaxed)));
+        }
+
         let build = fam!(
             gauge,
             "outrider_build_info",

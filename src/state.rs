@@ -18,6 +18,7 @@ pub struct Shared {
     ready: AtomicBool,
     streams: Vec<Arc<StreamStats>>,
     history: Mutex<History>,
+    receivers: Mutex<Vec<Arc<crate::alerts::notify::ReceiverStats>>>,
 }
 
 impl Shared {
@@ -56,6 +57,18 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .points(target)
+    }
+
+    /// Delivery counts of the alert receivers, set once at start.
+    pub fn set_receivers(&self, r: Vec<Arc<crate::alerts::notify::ReceiverStats>>) {
+        *self.receivers.lock().unwrap_or_else(|e| e.into_inner()) = r;
+    }
+
+    pub fn receivers(&self) -> Vec<Arc<crate::alerts::notify::ReceiverStats>> {
+        self.receivers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn streams(&self) -> &[Arc<StreamStats>] {

@@ -57,6 +57,16 @@ fn full_snapshot() -> Snapshot {
             error_ratio: Some(0.1),
             http_5xx_ratio: Some(0.01),
         }),
+        alerts: vec![outrider::alerts::Alert {
+            alertname: "TargetDown",
+            target: "app".into(),
+            state: outrider::alerts::AlertState::Firing,
+            labels: Default::default(),
+            annotations: Default::default(),
+            active_since: 1.8e9,
+            fired_at: Some(1.8e9),
+            ends_at: None,
+        }],
     }
 }
 
@@ -83,6 +93,10 @@ fn verdicts() -> Verdicts {
 fn exposed_families() -> BTreeSet<String> {
     let shared = Arc::new(Shared::new(vec![StreamStats::new("stdout")]));
     shared.publish(full_snapshot());
+    shared.set_receivers(vec![Arc::new(outrider::alerts::notify::ReceiverStats {
+        name: "hook".into(),
+        ..Default::default()
+    })]);
     let body = Metrics::new(shared).render(Format::Prometheus);
     body.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))

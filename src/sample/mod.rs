@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub read_errors: BTreeMap<&'static str, u64>,
     /// Error rates of the app's output (all streams), filled in by the analysis.
     pub logs: Option<crate::analysis::LogRates>,
+    /// Pending and firing alerts after this tick, filled in by the alert engine.
+    pub alerts: Vec<crate::alerts::Alert>,
 }
 
 /// One group's figures at the end of a tick.
@@ -303,6 +305,7 @@ impl Sampler {
             targets,
             read_errors: self.errors.counts.clone(),
             logs: None,
+            alerts: Vec::new(),
         }
     }
 

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod receivers;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_outrider");
 
 /// A running Outrider whose stderr (JSON logs) is collected.

@@ -1,0 +1,482 @@
+//! The `[alerts]` section as written, and its validation into [`AlertsConfig`].
+//!
+//! ```toml
+//! [alerts]
+//! labels = { namespace = "${POD_NAMESPACE}", pod = "${POD_NAME}" }
+//! [alerts.rules.TargetDown]
+//! for = "30s"
+//! severity = "page"
+//! [alerts.rules.ErrorRateHigh]
+//! errors_per_minute = 20
+//! [alerts.rules.CpuOverAllocated]
+//! enabled = false
+//! ```
+//!
+//! Rule names match case-insensitively, so `OUTRIDER_ALERTS__RULES__TARGETDOWN__FOR`
+//! reaches `[alerts.rules.TargetDown]`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::notify::{Auth, Receiver, ReceiverKind, Secret};
+use super::rules::{RuleConfig, RuleName, Unit};
+use super::AlertsConfig;
+use crate::config::{expand_env, parse_duration, Scalar};
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawAlerts {
+    /// Static labels on every alert; values may use `${VAR}`.
+    pub labels: BTreeMap<String, String>,
+    /// Per-rule overrides, by rule name.
+    pub rules: BTreeMap<String, RawRule>,
+    /// The `generatorURL` of alerts; empty: `http://<http.listen>/`.
+    pub external_url: String,
+}
+
+/// One `[[receivers]]` entry. Secrets print as `<redacted>` (`check-config`), and a
+/// URL's path and query too: a Slack or webhook URL often is the credential.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReceiver {
+    pub name: String,
+    /// webhook | alertmanager | slack
+    pub kind: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redact_url"
+    )]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alertnames: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub severities: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        serialize_with = "redact_map"
+    )]
+    pub headers: BTreeMap<String, String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redact"
+    )]
+    pub bearer_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<RawBasicAuth>,
+    /// Webhook only: a file holding the HMAC key of `Outrider-Signature`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<String>,
+    #[serde(default = "queue_capacity")]
+    pub queue_capacity: usize,
+    #[serde(default = "resend_interval")]
+    pub resend_interval: String,
+    /// Per request: a receiver that hangs longer is retried.
+    #[serde(default = "request_timeout")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    pub username: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redact"
+    )]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+}
+
+fn queue_capacity() -> usize {
+    1000
+}
+fn resend_interval() -> String {
+    "1m".into()
+}
+fn request_timeout() -> String {
+    "10s".into()
+}
+
+const REDACTED: &str = "<redacted>";
+
+fn redact<S: serde::Serializer>(_: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(REDACTED)
+}
+
+fn redact_map<S: serde::Serializer>(m: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut out = s.serialize_map(Some(m.len()))?;
+    for k in m.keys() {
+        out.serialize_entry(k, REDACTED)?;
+    }
+    out.end()
+}
+
+fn redact_url<S: serde::Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let u = u.as_deref().unwrap_or("");
+    let shown = match u.find("://") {
+        Some(i) => {
+            let rest = &u[i + 3..];
+            let host = rest.split(['/', '?']).next().unwrap_or("");
+            // user:password@ in the authority is a secret too.
+            let host = host.rsplit('@').next().unwrap_or(host);
+            format!("{}://{host}/{REDACTED}", &u[..i])
+        }
+        None => REDACTED.to_string(),
+    };
+    s.serialize_str(&shown)
+}
+
+/// A value given inline or in a file (trailing newline trimmed), never both.
+fn inline_or_file(
+    key: &str,
+    inline: &Option<String>,
+    file: &Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<String> {
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            errors.push(format!("{key}: set it or {key}_file, not both"));
+            None
+        }
+        (Some(v), None) => Some(v.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(v) => Some(v.trim_end_matches(['\n', '\r']).to_string()),
+            Err(e) => {
+                // The path is fine to show; the content never is.
+                errors.push(format!("{key}_file: cannot read {path}: {e}"));
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+/// Checks `[[receivers]]`.
+pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<Receiver> {
+    let mut out = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for (i, r) in raw.iter().enumerate() {
+        let key = format!("receivers[{i}]");
+        let n0 = errors.len();
+        if r.name.is_empty() || !crate::config::valid_label_value(&r.name) {
+            errors.push(format!(
+                "{key}.name: {:?} must be 1-64 characters of letters, digits, '_', '-', '.'",
+                r.name
+            ));
+        } else if !names.insert(r.name.clone()) {
+            errors.push(format!(
+                "{key}.name: {:?} is used by another receiver",
+                r.name
+            ));
+        }
+        let kind = match r.kind.as_str() {
+            "webhook" => ReceiverKind::Webhook,
+            "alertmanager" => ReceiverKind::Alertmanager,
+            "slack" => ReceiverKind::Slack,
+            other => {
+                errors.push(format!(
+                    "{key}.kind: {other:?} is not webhook, alertmanager or slack"
+                ));
+                ReceiverKind::Webhook
+            }
+        };
+        let url = inline_or_file(&format!("{key}.url"), &r.url, &r.url_file, errors);
+        match &url {
+            None if r.url.is_none() && r.url_file.is_none() => {
+                errors.push(format!("{key}.url: required (or url_file)"))
+            }
+            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                errors.push(format!("{key}.url: must start with http:// or https://"))
+            }
+            _ => {}
+        }
+        for n in &r.alertnames {
+            if RuleName::parse(n).is_none() {
+                errors.push(format!("{key}.alertnames: {n:?} is not a rule"));
+            }
+        }
+        let bearer = inline_or_file(
+            &format!("{key}.bearer_token"),
+            &r.bearer_token,
+            &r.bearer_token_file,
+            errors,
+        );
+        let auth = match (&r.basic_auth, bearer) {
+            (Some(_), Some(_)) => {
+                errors.push(format!("{key}: bearer_token and basic_auth are exclusive"));
+                Auth::None
+            }
+            (Some(b), None) => {
+                let pw = inline_or_file(
+                    &format!("{key}.basic_auth.password"),
+                    &b.password,
+                    &b.password_file,
+                    errors,
+                );
+                Auth::Basic {
+                    username: b.username.clone(),
+                    password: Secret(pw.unwrap_or_default()),
+                }
+            }
+            (None, Some(t)) => Auth::Bearer(Secret(t)),
+            (None, None) => Auth::None,
+        };
+        let secret = match &r.secret_file {
+            Some(_) if kind != ReceiverKind::Webhook => {
+                errors.push(format!("{key}.secret_file: only a webhook signs its body"));
+                None
+            }
+            f => inline_or_file(&format!("{key}.secret"), &None, f, errors).map(Secret),
+        };
+        let resend = match parse_duration(&r.resend_interval) {
+            Ok(d) if d >= std::time::Duration::from_secs(1) => d,
+            Ok(_) => {
+                errors.push(format!("{key}.resend_interval: must be at least 1s"));
+                std::time::Duration::from_secs(60)
+            }
+            Err(e) => {
+                errors.push(format!("{key}.resend_interval: {e}"));
+                std::time::Duration::from_secs(60)
+            }
+        };
+        let timeout = match parse_duration(&r.timeout) {
+            Ok(d) if d >= std::time::Duration::from_millis(100) => d,
+            Ok(_) => {
+                errors.push(format!("{key}.timeout: must be at least 100ms"));
+                std::time::Duration::from_secs(10)
+            }
+            Err(e) => {
+                errors.push(format!("{key}.timeout: {e}"));
+                std::time::Duration::from_secs(10)
+            }
+        };
+        if r.queue_capacity == 0 {
+            errors.push(format!("{key}.queue_capacity: must be at least 1"));
+        }
+        if errors.len() == n0 {
+            out.push(Receiver {
+                name: r.name.clone(),
+                kind,
+                url: Secret(url.unwrap_or_default()),
+                alertnames: r.alertnames.clone(),
+                severities: r.severities.clone(),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Secret(v.clone())))
+                    .collect(),
+                auth,
+                secret,
+                queue_capacity: r.queue_capacity,
+                resend_interval: resend,
+                timeout,
+            });
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RawRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<Flag>,
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// The rule's own thresholds; names are checked against the rule.
+    #[serde(flatten)]
+    pub thresholds: BTreeMap<String, Scalar>,
+}
+
+/// `true`/`false`, or a string from the environment (`"false"`, `"0"`, `"no"`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Flag {
+    Bool(bool),
+    Str(String),
+}
+
+fn label_name_ok(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks `[alerts]`; problems go to `errors` with their key paths.
+pub fn validate(raw: &RawAlerts, errors: &mut Vec<String>) -> AlertsConfig {
+    let mut cfg = AlertsConfig {
+        external_url: raw.external_url.clone(),
+        ..Default::default()
+    };
+    for (k, v) in &raw.labels {
+        let key = format!("alerts.labels.{k}");
+        if !label_name_ok(k) {
+            errors.push(format!("{key}: not a Prometheus label name"));
+        } else if matches!(k.as_str(), "alertname" | "target" | "severity") {
+            errors.push(format!("{key}: set by Outrider itself"));
+        }
+        match expand_env(v) {
+            Ok(v) => {
+                cfg.labels.insert(k.clone(), v);
+            }
+            Err(e) => errors.push(format!("{key}: {e}")),
+        }
+    }
+    for (name, r) in &raw.rules {
+        let key = format!("alerts.rules.{name}");
+        let Some(rule) = RuleName::ALL
+            .into_iter()
+            .find(|x| x.as_str().eq_ignore_ascii_case(name))
+        else {
+            let known: Vec<&str> = RuleName::ALL.iter().map(|r| r.as_str()).collect();
+            errors.push(format!(
+                "{key}: unknown rule; the rules are {}",
+                known.join(", ")
+            ));
+            continue;
+        };
+        let mut c = RuleConfig::defaults(rule);
+        if let Some(e) = &r.enabled {
+            let text = match e {
+                Flag::Bool(b) => b.to_string(),
+                Flag::Str(s) => s.trim().to_ascii_lowercase(),
+            };
+            match text.as_str() {
+                "true" | "1" | "yes" => c.enabled = true,
+                "false" | "0" | "no" => c.enabled = false,
+                other => errors.push(format!("{key}.enabled: {other:?} is not true or false")),
+            }
+        }
+        if let Some(f) = &r.for_ {
+            match parse_duration(f) {
+                Ok(d) => c.for_seconds = d.as_secs_f64(),
+                Err(e) => errors.push(format!("{key}.for: {e}")),
+            }
+        }
+        if let Some(s) = &r.severity {
+            if s.is_empty() {
+                errors.push(format!("{key}.severity: must not be empty"));
+            } else {
+                c.severity = s.clone();
+            }
+        }
+        for (t, v) in &r.thresholds {
+            let Some((tname, unit, _)) = rule.thresholds().iter().find(|(n, _, _)| n == t) else {
+                let known: Vec<&str> = rule.thresholds().iter().map(|(n, _, _)| *n).collect();
+                errors.push(format!(
+                    "{key}.{t}: unknown key; {} takes enabled, for, severity{}",
+                    rule.as_str(),
+                    known.iter().map(|k| format!(", {k}")).collect::<String>()
+                ));
+                continue;
+            };
+            let parsed = match unit {
+                Unit::Number => v
+                    .to_string()
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("{v} is not a number")),
+                Unit::Seconds => parse_duration(&v.to_string()).map(|d| d.as_secs_f64()),
+            };
+            match parsed {
+                Ok(x) if x.is_finite() && x >= 0.0 => {
+                    c.thresholds.insert(tname, x);
+                }
+                Ok(_) => errors.push(format!("{key}.{t}: must be zero or more")),
+                Err(e) => errors.push(format!("{key}.{t}: {e}")),
+            }
+        }
+        cfg.rules.insert(rule, c);
+    }
+    cfg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> (AlertsConfig, Vec<String>) {
+        #[derive(Deserialize)]
+        struct W {
+            alerts: RawAlerts,
+        }
+        let w: W = toml::from_str(toml_text).unwrap();
+        let mut errors = Vec::new();
+        (validate(&w.alerts, &mut errors), errors)
+    }
+
+    #[test]
+    fn overrides_and_defaults() {
+        let (c, errors) = parse(
+            r#"
+            [alerts]
+            labels = { namespace = "shop" }
+            [alerts.rules.TargetDown]
+            for = "30s"
+            severity = "page"
+            [alerts.rules.errorratehigh]
+            errors_per_minute = "20"
+            [alerts.rules.CpuOverAllocated]
+            enabled = false
+            [alerts.rules.MemoryOverAllocated]
+            enabled = "no"
+            "#,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(c.labels["namespace"], "shop");
+        let down = &c.rules[&RuleName::TargetDown];
+        assert_eq!((down.for_seconds, down.severity.as_str()), (30.0, "page"));
+        let err = &c.rules[&RuleName::ErrorRateHigh];
+        assert_eq!(err.thresholds["errors_per_minute"], 20.0);
+        assert_eq!(err.thresholds["error_ratio"], 0.05);
+        assert!(!c.rules[&RuleName::CpuOverAllocated].enabled);
+        assert!(!c.rules[&RuleName::MemoryOverAllocated].enabled);
+        assert!(c.rules[&RuleName::MemoryLeakSuspected].enabled);
+        let near = &c.rules[&RuleName::MemoryNearLimit];
+        assert_eq!(near.thresholds["time_to_limit"], 4.0 * 3600.0);
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_key() {
+        let (_, errors) = parse(
+            r#"
+            [alerts]
+            labels = { "bad-name" = "x", severity = "y", pod = "${OUTRIDER_TEST_UNSET_VAR}" }
+            [alerts.rules.NoSuchRule]
+            for = "1m"
+            [alerts.rules.TargetDown]
+            for = "soon"
+            ratio = 1
+            [alerts.rules.Http5xxRatioHigh]
+            ratio = -1
+            "#,
+        );
+        let joined = errors.join("\n");
+        for want in [
+            "alerts.labels.bad-name: not a Prometheus label name",
+            "alerts.labels.severity: set by Outrider itself",
+            "alerts.labels.pod:",
+            "alerts.rules.NoSuchRule: unknown rule",
+            "alerts.rules.TargetDown.for:",
+            "alerts.rules.TargetDown.ratio: unknown key",
+            "alerts.rules.Http5xxRatioHigh.ratio: must be zero or more",
+        ] {
+            assert!(joined.contains(want), "{want} missing from:\n{joined}");
+        }
+        assert_eq!(errors.len(), 7, "{joined}");
+    }
+}

@@ -1,0 +1,242 @@
+//! Alerts: the built-in rules evaluated once per tick, with Prometheus' states.
+//!
+//! # Layout
+//! - [`rules`]: the rules, their defaults and thresholds, and their checks
+//! - [`config`]: the `[alerts]` and `[[receivers]]` sections and their validation
+//! - [`notify`]: queues and delivery tasks per receiver, retries, signatures
+//! - [`payload`]: the webhook v4, Alertmanager v2 and Slack bodies
+//!
+//! An alert is keyed by (rule, target). When its condition first holds it is
+//! *pending*; once it has held for the rule's `for` it is *firing*; when the condition
+//! stops holding it is dropped (a firing alert *resolves*, a pending one just goes).
+//! [`Engine::evaluate`] takes the time as unix seconds, so tests drive it with plain
+//! numbers and the live tick passes the snapshot's time.
+
+pub mod config;
+pub mod notify;
+pub mod payload;
+pub mod rules;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::sample::Snapshot;
+use rules::{RuleConfig, RuleName, TargetMemory};
+
+/// `pending | firing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Pending,
+    Firing,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+        }
+    }
+}
+
+/// A state change worth telling receivers about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    Fired(Alert),
+    /// The alert as it last was, with `ends_at` set to the resolve time.
+    Resolved(Alert),
+}
+
+/// The `[alerts]` section, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertsConfig {
+    /// Static labels put on every alert (`${VAR}` already expanded).
+    pub labels: BTreeMap<String, String>,
+    /// Every rule, defaults filled in.
+    pub rules: BTreeMap<RuleName, RuleConfig>,
+    /// `generatorURL` of every alert; empty: `http://<http.listen>/`.
+    pub external_url: String,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            labels: BTreeMap::new(),
+            rules: RuleName::ALL
+                .into_iter()
+                .map(|r| (r, RuleConfig::defaults(r)))
+                .collect(),
+            external_url: String::new(),
+        }
+    }
+}
+
+/// One active alert: what `/api/v1/status` lists and receivers are sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub alertname: &'static str,
+    pub target: String,
+    pub state: AlertState,
+    /// alertname, target, severity and the static labels.
+    pub labels: BTreeMap<String, String>,
+    /// summary, description, and recommendation where there is one.
+    pub annotations: BTreeMap<String, String>,
+    /// Unix time the condition started to hold.
+    pub active_since: f64,
+    /// Unix time it fired; `None` while pending.
+    pub fired_at: Option<f64>,
+    /// Unix time it resolved; `None` while active.
+    pub ends_at: Option<f64>,
+}
+
+impl Alert {
+    /// Prometheus' label-set fingerprint (FNV-1a 64 over sorted name, value pairs),
+    /// so the same alert has the same id everywhere.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf29ce484222325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x100000001b3);
+            }
+        };
+        for (k, v) in &self.labels {
+            eat(k.as_bytes());
+            eat(&[0xff]);
+            eat(v.as_bytes());
+            eat(&[0xff]);
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// The alert engine: rule configs, per-target memory, and the active alerts.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: AlertsConfig,
+    memory: HashMap<String, TargetMemory>,
+    active: BTreeMap<(RuleName, String), Alert>,
+}
+
+/// The `target` of an alert on the app's output: the one target when there is one
+/// (its output is what is read), else empty, and the label is left off. A made-up
+/// name would appear as a target in every dashboard's `target` variable.
+fn logs_target(snap: &Snapshot) -> String {
+    match snap.targets.as_slice() {
+        [t] => t.name.clone(),
+        _ => String::new(),
+    }
+}
+
+impl Engine {
+    pub fn new(config: AlertsConfig) -> Self {
+        Engine {
+            config,
+            memory: HashMap::new(),
+            active: BTreeMap::new(),
+        }
+    }
+
+    /// Pending and firing alerts, in (rule, target) order.
+    pub fn active(&self) -> Vec<Alert> {
+        self.active.values().cloned().collect()
+    }
+
+    /// Evaluates every enabled rule against `snap` at unix time `now`; returns what
+    /// fired and what resolved on this tick.
+    pub fn evaluate(&mut self, snap: &Snapshot, now: f64) -> Vec<Transition> {
+        let keep = self
+            .config
+            .rules
+            .values()
+            .filter_map(|r| r.thresholds.get("window").copied())
+            .fold(0.0, f64::max);
+        let mut holds: Vec<(RuleName, String, rules::Finding)> = Vec::new();
+        for t in &snap.targets {
+            let mem = self.memory.entry(t.name.clone()).or_default();
+            mem.update(t, now, keep);
+            for (rule, cfg) in self
+                .config
+                .rules
+                .iter()
+                .filter(|(r, c)| c.enabled && !r.is_log_rule())
+            {
+                if let Some(f) = rules::check(*rule, cfg, t, mem, now) {
+                    holds.push((*rule, t.name.clone(), f));
+                }
+            }
+        }
+        if let Some(rates) = &snap.logs {
+            for (rule, cfg) in self
+                .config
+                .rules
+                .iter()
+                .filter(|(r, c)| c.enabled && r.is_log_rule())
+            {
+                if let Some(f) = rules::check_logs(*rule, cfg, rates) {
+                    holds.push((*rule, logs_target(snap), f));
+                }
+            }
+        }
+        let mut transitions = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (rule, target, f) in holds {
+            let cfg = &self.config.rules[&rule];
+            let key = (rule, target.clone());
+            seen.insert(key.clone());
+            let alert = self.active.entry(key).or_insert_with(|| {
+                let mut labels = self.config.labels.clone();
+                labels.insert("alertname".into(), rule.as_str().into());
+                if !target.is_empty() {
+                    labels.insert("target".into(), target.clone());
+                }
+                labels.insert("severity".into(), cfg.severity.clone());
+                Alert {
+                    alertname: rule.as_str(),
+                    target: target.clone(),
+                    state: AlertState::Pending,
+                    labels,
+                    annotations: BTreeMap::new(),
+                    active_since: now,
+                    fired_at: None,
+                    ends_at: None,
+                }
+            });
+            alert.annotations = BTreeMap::from([
+                ("summary".to_string(), f.summary),
+                ("description".to_string(), f.description),
+            ]);
+            if let Some(r) = f.recommendation {
+                alert.annotations.insert("recommendation".into(), r);
+            }
+            if alert.state == AlertState::Pending && now - alert.active_since >= cfg.for_seconds {
+                alert.state = AlertState::Firing;
+                alert.fired_at = Some(now);
+                transitions.push(Transition::Fired(alert.clone()));
+            }
+        }
+        let gone: Vec<_> = self
+            .active
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(mut alert) = self.active.remove(&key) {
+                if alert.state == AlertState::Firing {
+                    alert.ends_at = Some(now);
+                    transitions.push(Transition::Resolved(alert));
+                }
+            }
+        }
+        let live: std::collections::HashSet<&str> =
+            snap.targets.iter().map(|t| t.name.as_str()).collect();
+        self.memory.retain(|name, _| live.contains(name.as_str()));
+        transitions
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,560 @@
+//! Delivery of alerts to receivers: a plain webhook (Alertmanager's webhook v4 JSON),
+//! an Alertmanager (`POST /api/v2/alerts`), or a Slack incoming webhook.
+//!
+//! The tick never waits on the network: [`Dispatcher::dispatch`] builds the bodies
+//! and `try_send`s them into a bounded queue per receiver; one task per receiver
+//! delivers them in order, retrying with exponential backoff and jitter (500 ms,
+//! ×1.5, capped at 60 s, as Alertmanager does), honouring `Retry-After` on 429 and
+//! 503. Any other 4xx is the receiver refusing the body: retrying cannot help, so it
+//! is logged with the start of the response and given up. A full queue drops the new
+//! notification, counted and logged.
+//!
+//! Counts per receiver ([`ReceiverStats`]): `sent` notifications delivered, `failed`
+//! delivery attempts that did not succeed (each retry counts), `dropped`
+//! notifications given up (queue full, or refused with a 4xx).
+//!
+//! Secrets (tokens, passwords, HMAC keys) live in [`Secret`], whose `Debug` prints
+//! `<secret>`; they are never logged, exported or shown by `check-config`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use tokio::sync::{mpsc, watch};
+
+use super::{payload, Alert, AlertState, Transition};
+
+/// What a receiver speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiverKind {
+    Webhook,
+    Alertmanager,
+    Slack,
+}
+
+/// How requests authenticate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    None,
+    Bearer(Secret),
+    Basic { username: String, password: Secret },
+}
+
+/// A value that must not be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// One `[[receivers]]` entry, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receiver {
+    pub name: String,
+    pub kind: ReceiverKind,
+    /// For `alertmanager`, the base URL (`/api/v2/alerts` is appended). May carry a
+    /// token (Slack's does), so it is a [`Secret`].
+    pub url: Secret,
+    /// Only these alertnames (all when empty).
+    pub alertnames: Vec<String>,
+    /// Only these severities (all when empty).
+    pub severities: Vec<String>,
+    pub headers: Vec<(String, Secret)>,
+    pub auth: Auth,
+    /// Webhook only: key of the `Outrider-Signature` HMAC.
+    pub secret: Option<Secret>,
+    /// Notifications waiting beyond this are dropped.
+    pub queue_capacity: usize,
+    /// Alertmanager only: how often firing alerts are re-sent.
+    pub resend_interval: Duration,
+    /// Per request; a receiver that hangs longer is retried.
+    pub timeout: Duration,
+}
+
+impl Receiver {
+    fn wants(&self, a: &Alert) -> bool {
+        let sev = a.labels.get("severity").map(String::as_str).unwrap_or("");
+        (self.alertnames.is_empty() || self.alertnames.iter().any(|n| n == a.alertname))
+            && (self.severities.is_empty() || self.severities.iter().any(|s| s == sev))
+    }
+}
+
+/// Delivery counts of one receiver, read by the metrics.
+#[derive(Debug, Default)]
+pub struct ReceiverStats {
+    pub name: String,
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    pub dropped: AtomicU64,
+    /// Notifications waiting in the queue.
+    pub queued: AtomicU64,
+}
+
+/// One notification: a body, and the key that lets a receiver drop a repeat.
+#[derive(Debug, Clone)]
+struct Message {
+    body: Vec<u8>,
+    idempotency_key: String,
+}
+
+/// How long resolved alerts keep being re-sent to an Alertmanager (Prometheus: 15 min).
+const RESOLVED_RESEND: f64 = 15.0 * 60.0;
+
+struct Outlet {
+    receiver: Arc<Receiver>,
+    tx: mpsc::Sender<Message>,
+    stats: Arc<ReceiverStats>,
+    /// Alertmanager: when the alerts were last sent, and the recently resolved.
+    last_sent: Option<f64>,
+    resolved: Vec<Alert>,
+}
+
+/// Turns transitions into notifications and hands them to the receivers' tasks.
+pub struct Dispatcher {
+    outlets: Vec<Outlet>,
+    external_url: String,
+}
+
+impl Dispatcher {
+    /// Spawns one delivery task per receiver. Each holds a clone of `done` and
+    /// drains its queue after `stop`, so `run`'s grace bounds the flush.
+    pub fn start(
+        receivers: Vec<Receiver>,
+        external_url: String,
+        stop: watch::Receiver<bool>,
+        done: mpsc::Sender<()>,
+    ) -> anyhow::Result<(Self, Vec<Arc<ReceiverStats>>)> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("outrider/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let mut outlets = Vec::new();
+        let mut all = Vec::new();
+        for r in receivers {
+            let (tx, rx) = mpsc::channel(r.queue_capacity.max(1));
+            let stats = Arc::new(ReceiverStats {
+                name: r.name.clone(),
+                ..Default::default()
+            });
+            let receiver = Arc::new(r);
+            tokio::spawn(deliver_loop(
+                receiver.clone(),
+                client.clone(),
+                rx,
+                stats.clone(),
+                stop.clone(),
+                done.clone(),
+            ));
+            all.push(stats.clone());
+            outlets.push(Outlet {
+                receiver,
+                tx,
+                stats,
+                last_sent: None,
+                resolved: Vec::new(),
+            });
+        }
+        Ok((
+            Dispatcher {
+                outlets,
+                external_url,
+            },
+            all,
+        ))
+    }
+
+    /// Queues what this tick's transitions (and, for Alertmanagers, the re-send
+    /// schedule) call for. Never waits.
+    pub fn dispatch(&mut self, transitions: &[Transition], active: &[Alert], now: f64) {
+        for o in &mut self.outlets {
+            let r = &o.receiver;
+            let changed: Vec<&Alert> = transitions
+                .iter()
+                .map(|t| match t {
+                    Transition::Fired(a) | Transition::Resolved(a) => a,
+                })
+                .filter(|a| r.wants(a))
+                .collect();
+            let mut messages = Vec::new();
+            match r.kind {
+                ReceiverKind::Webhook | ReceiverKind::Slack => {
+                    for a in changed {
+                        let body = if r.kind == ReceiverKind::Webhook {
+                            payload::webhook_v4(
+                                &r.name,
+                                std::slice::from_ref(a),
+                                &self.external_url,
+                            )
+                        } else {
+                            payload::slack(std::slice::from_ref(a))
+                        };
+                        let when = a.ends_at.or(a.fired_at).unwrap_or(now);
+                        messages.push(Message {
+                            body: body.to_string().into_bytes(),
+                            idempotency_key: format!(
+                                "{}-{}-{}",
+                                a.fingerprint(),
+                                if a.ends_at.is_some() {
+                                    "resolved"
+                                } else {
+                                    "firing"
+                                },
+                                (when * 1000.0) as u64
+                            ),
+                        });
+                    }
+                }
+                ReceiverKind::Alertmanager => {
+                    o.resolved.extend(
+                        changed
+                            .iter()
+                            .filter(|a| a.ends_at.is_some())
+                            .map(|a| (*a).clone()),
+                    );
+                    o.resolved
+                        .retain(|a| a.ends_at.is_some_and(|e| now - e <= RESOLVED_RESEND));
+                    let due = o
+                        .last_sent
+                        .is_none_or(|t| now - t >= r.resend_interval.as_secs_f64());
+                    let firing: Vec<Alert> = active
+                        .iter()
+                        .filter(|a| a.state == AlertState::Firing && r.wants(a))
+                        .cloned()
+                        .collect();
+                    if (due || !changed.is_empty()) && !(firing.is_empty() && o.resolved.is_empty())
+                    {
+                        let mut alerts = firing;
+                        alerts.extend(o.resolved.iter().cloned());
+                        // Like Prometheus: a firing alert ends 4 re-sends from now,
+                        // so Alertmanager resolves it if Outrider goes quiet.
+                        let ends = now + 4.0 * r.resend_interval.as_secs_f64();
+                        messages.push(Message {
+                            body: payload::alertmanager_v2(&alerts, ends, &self.external_url)
+                                .to_string()
+                                .into_bytes(),
+                            idempotency_key: format!("{}-{}", r.name, (now * 1000.0) as u64),
+                        });
+                        o.last_sent = Some(now);
+                    }
+                }
+            }
+            for m in messages {
+                match o.tx.try_send(m) {
+                    Ok(()) => {
+                        o.stats.queued.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        o.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(receiver = %r.name, capacity = r.queue_capacity, "notification queue full: notification dropped");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff with ±20% jitter: 500 ms, ×1.5, capped at 60 s.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    rng: u64,
+}
+
+impl Backoff {
+    pub const START: Duration = Duration::from_millis(500);
+    pub const CAP: Duration = Duration::from_secs(60);
+
+    pub fn new(seed: u64) -> Self {
+        Backoff {
+            next: Self::START,
+            rng: seed | 1,
+        }
+    }
+
+    /// The next wait; each is 1.5 times the one before (before jitter), up to the cap.
+    pub fn next_delay(&mut self) -> Duration {
+        // xorshift64: jitter needs no cryptographic randomness.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        let d = self.next.mul_f64(0.8 + 0.4 * unit);
+        self.next = self.next.mul_f64(1.5).min(Self::CAP);
+        d
+    }
+}
+
+/// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+enum Outcome {
+    Sent,
+    Retry(Option<Duration>, String),
+    GiveUp(String),
+}
+
+async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Outcome {
+    let url = match r.kind {
+        ReceiverKind::Alertmanager => {
+            format!("{}/api/v2/alerts", r.url.0.trim_end_matches('/'))
+        }
+        _ => r.url.0.clone(),
+    };
+    let mut req = client
+        .post(url)
+        .timeout(r.timeout)
+        .header("content-type", "application/json")
+        .header("Idempotency-Key", &m.idempotency_key)
+        .body(m.body.clone());
+    for (k, v) in &r.headers {
+        req = req.header(k, &v.0);
+    }
+    req = match &r.auth {
+        Auth::None => req,
+        Auth::Bearer(t) => req.bearer_auth(&t.0),
+        Auth::Basic { username, password } => req.basic_auth(username, Some(&password.0)),
+    };
+    if let (ReceiverKind::Webhook, Some(secret)) = (r.kind, &r.secret) {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        req = req.header(
+            "Outrider-Signature",
+            signature(secret.0.as_bytes(), t, &m.body),
+        );
+    }
+    let resp = match req.send().await {
+        // Without the URL: it may carry a token.
+        Ok(resp) => resp,
+        Err(e) => return Outcome::Retry(None, e.without_url().to_string()),
+    };
+    let status = resp.status();
+    if status.is_success() {
+        return Outcome::Sent;
+    }
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(600)));
+    let body = resp.text().await.unwrap_or_default();
+    let start: String = body.chars().take(200).collect();
+    let why = format!("HTTP {status}: {start}");
+    match status.as_u16() {
+        429 | 503 => Outcome::Retry(retry_after, why),
+        400..=499 => Outcome::GiveUp(why),
+        _ => Outcome::Retry(None, why),
+    }
+}
+
+async fn deliver_loop(
+    r: Arc<Receiver>,
+    client: reqwest::Client,
+    mut rx: mpsc::Receiver<Message>,
+    stats: Arc<ReceiverStats>,
+    mut stop: watch::Receiver<bool>,
+    _done: mpsc::Sender<()>,
+) {
+    let mut stopping = false;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(1);
+    loop {
+        let m = if stopping {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                m = rx.recv() => m,
+                _ = stop.changed() => {
+                    // Flush what is queued (within run's grace), take no more.
+                    stopping = true;
+                    rx.close();
+                    continue;
+                }
+            }
+        };
+        let Some(m) = m else { break };
+        stats.queued.fetch_sub(1, Ordering::Relaxed);
+        let mut backoff = Backoff::new(seed ^ stats.sent.load(Ordering::Relaxed));
+        loop {
+            match attempt(&client, &r, &m).await {
+                Outcome::Sent => {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Outcome::Retry(after, why) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    let wait = after.unwrap_or_else(|| backoff.next_delay());
+                    tracing::warn!(receiver = %r.name, error = %why, retry_in = ?wait, "notification not delivered; will retry");
+                    tokio::time::sleep(wait).await;
+                }
+                Outcome::GiveUp(why) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(receiver = %r.name, error = %why, "notification refused; not retried");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_by_half_with_jitter_up_to_the_cap() {
+        let mut b = Backoff::new(42);
+        let mut base = 0.5;
+        for _ in 0..30 {
+            let d = b.next_delay().as_secs_f64();
+            assert!(
+                d >= base * 0.8 - 1e-9 && d <= base * 1.2 + 1e-9,
+                "{d} vs {base}"
+            );
+            base = (base * 1.5f64).min(60.0);
+        }
+        assert_eq!(base, 60.0);
+    }
+
+    #[test]
+    fn signature_matches_a_known_vector() {
+        // python3 -c 'import hmac,hashlib;print(hmac.new(b"k",b"1.{}",hashlib.sha256).hexdigest())'
+        assert_eq!(
+            signature(b"k", 1, b"{}"),
+            "t=1,v1=3dd49b2593d0f9a349e9e71c4bde3e2b862c2be4003fe9b4ba81332029310158"
+        );
+    }
+
+    fn receiver(kind: ReceiverKind, capacity: usize) -> Receiver {
+        Receiver {
+            name: "r".into(),
+            kind,
+            url: Secret("http://127.0.0.1:1".into()),
+            alertnames: vec![],
+            severities: vec!["critical".into()],
+            headers: vec![],
+            auth: Auth::None,
+            secret: None,
+            queue_capacity: capacity,
+            resend_interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A dispatcher whose queue the test reads instead of a delivery task.
+    fn dispatcher(r: Receiver) -> (Dispatcher, mpsc::Receiver<Message>, Arc<ReceiverStats>) {
+        let (tx, rx) = mpsc::channel(r.queue_capacity);
+        let stats = Arc::new(ReceiverStats::default());
+        let outlet = Outlet {
+            receiver: Arc::new(r),
+            tx,
+            stats: stats.clone(),
+            last_sent: None,
+            resolved: Vec::new(),
+        };
+        let d = Dispatcher {
+            outlets: vec![outlet],
+            external_url: "http://outrider/".into(),
+        };
+        (d, rx, stats)
+    }
+
+    fn alert(name: &'static str, severity: &str, ends_at: Option<f64>) -> Alert {
+        Alert {
+            alertname: name,
+            target: "app".into(),
+            state: AlertState::Firing,
+            labels: [
+                ("alertname".to_string(), name.to_string()),
+                ("severity".to_string(), severity.to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            annotations: Default::default(),
+            active_since: 0.0,
+            fired_at: Some(0.0),
+            ends_at,
+        }
+    }
+
+    fn body(m: &Message) -> serde_json::Value {
+        serde_json::from_slice(&m.body).unwrap()
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_and_severities_filter() {
+        let (mut d, mut rx, stats) = dispatcher(receiver(ReceiverKind::Webhook, 1));
+        let t = vec![
+            Transition::Fired(alert("TargetDown", "critical", None)),
+            Transition::Fired(alert("CpuOverAllocated", "info", None)),
+            Transition::Fired(alert("OOMKilled", "critical", None)),
+        ];
+        d.dispatch(&t, &[], 1.0);
+        assert_eq!(stats.queued.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            stats.dropped.load(Ordering::Relaxed),
+            1,
+            "OOMKilled did not fit"
+        );
+        let m = rx.try_recv().unwrap();
+        assert_eq!(body(&m)["alerts"][0]["labels"]["alertname"], "TargetDown");
+        assert!(
+            rx.try_recv().is_err(),
+            "the info alert is not for this receiver"
+        );
+    }
+
+    #[test]
+    fn alertmanager_resends_firing_every_interval_and_resolved_for_a_while() {
+        let (mut d, mut rx, _) = dispatcher(receiver(ReceiverKind::Alertmanager, 100));
+        let firing = alert("TargetDown", "critical", None);
+        d.dispatch(
+            &[Transition::Fired(firing.clone())],
+            std::slice::from_ref(&firing),
+            100.0,
+        );
+        let b = body(&rx.try_recv().unwrap());
+        assert_eq!(b[0]["endsAt"], payload::rfc3339(100.0 + 240.0));
+        d.dispatch(&[], std::slice::from_ref(&firing), 159.0);
+        assert!(rx.try_recv().is_err(), "59 s: not yet due");
+        d.dispatch(&[], std::slice::from_ref(&firing), 160.0);
+        assert_eq!(
+            body(&rx.try_recv().unwrap())[0]["endsAt"],
+            payload::rfc3339(400.0)
+        );
+        let gone = alert("TargetDown", "critical", Some(170.0));
+        d.dispatch(&[Transition::Resolved(gone)], &[], 170.0);
+        assert_eq!(
+            body(&rx.try_recv().unwrap())[0]["endsAt"],
+            payload::rfc3339(170.0)
+        );
+        d.dispatch(&[], &[], 230.0);
+        assert_eq!(
+            body(&rx.try_recv().unwrap())[0]["endsAt"],
+            payload::rfc3339(170.0)
+        );
+        // 15 minutes after it resolved, it is no longer sent; nothing else is.
+        d.dispatch(&[], &[], 170.0 + 901.0);
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let a = Auth::Bearer(Secret("hunter2".into()));
+        assert_eq!(format!("{a:?}"), "Bearer(<secret>)");
+    }
+}

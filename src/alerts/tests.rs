@@ -1,0 +1,305 @@
+//! The alert engine's state machine, driven with explicit unix times.
+
+use super::rules::{RuleConfig, RuleName};
+use super::*;
+use crate::sample::allocation::Allocation;
+use crate::sample::cgroup::CgroupReading;
+use crate::sample::{CountersView, Snapshot, TargetSnapshot};
+
+fn target(name: &str, up: bool, restarts: u64) -> TargetSnapshot {
+    TargetSnapshot {
+        name: name.into(),
+        up,
+        processes: u64::from(up),
+        restarts,
+        main_pid: Some(1),
+        start_time_seconds: None,
+        counters: CountersView::default(),
+        resident_memory_bytes: 0,
+        swap_bytes: 0,
+        virtual_memory_bytes: 0,
+        open_fds: 0,
+        max_fds: None,
+        threads: 1,
+        cgroup: None,
+        cgroup_unreachable: None,
+        allocation: Allocation::default(),
+        verdicts: None,
+    }
+}
+
+fn snap(targets: Vec<TargetSnapshot>) -> Snapshot {
+    Snapshot {
+        targets,
+        ..Default::default()
+    }
+}
+
+/// Only `rule` enabled, with `for` = `for_seconds`.
+fn only(rule: RuleName, for_seconds: f64) -> AlertsConfig {
+    let mut c = AlertsConfig::default();
+    for (r, cfg) in c.rules.iter_mut() {
+        cfg.enabled = *r == rule;
+        if *r == rule {
+            cfg.for_seconds = for_seconds;
+        }
+    }
+    c.labels.insert("namespace".into(), "shop".into());
+    c
+}
+
+fn states(e: &Engine) -> Vec<(&'static str, AlertState)> {
+    e.active().iter().map(|a| (a.alertname, a.state)).collect()
+}
+
+#[test]
+fn pending_until_for_has_passed_then_firing_then_resolved() {
+    let mut e = Engine::new(only(RuleName::TargetDown, 60.0));
+    assert!(e
+        .evaluate(&snap(vec![target("app", true, 0)]), 0.0)
+        .is_empty());
+    assert!(e.active().is_empty());
+    let down = snap(vec![target("app", false, 0)]);
+    assert!(e.evaluate(&down, 10.0).is_empty());
+    assert_eq!(states(&e), [("TargetDown", AlertState::Pending)]);
+    assert!(e.evaluate(&down, 69.0).is_empty(), "59 s < for");
+    let t = e.evaluate(&down, 70.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert_eq!(a.labels["alertname"], "TargetDown");
+    assert_eq!(a.labels["target"], "app");
+    assert_eq!(a.labels["severity"], "critical");
+    assert_eq!(a.labels["namespace"], "shop");
+    assert_eq!(a.active_since, 10.0);
+    assert_eq!(a.fired_at, Some(70.0));
+    assert!(a.annotations["summary"].contains("app is down"));
+    assert!(e.evaluate(&down, 80.0).is_empty(), "fires once");
+    assert_eq!(states(&e), [("TargetDown", AlertState::Firing)]);
+    let t = e.evaluate(&snap(vec![target("app", true, 0)]), 90.0);
+    let [Transition::Resolved(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert_eq!(a.ends_at, Some(90.0));
+    assert!(e.active().is_empty());
+}
+
+#[test]
+fn a_pending_alert_that_clears_resolves_nothing() {
+    let mut e = Engine::new(only(RuleName::TargetDown, 60.0));
+    e.evaluate(&snap(vec![target("app", false, 0)]), 0.0);
+    assert_eq!(states(&e), [("TargetDown", AlertState::Pending)]);
+    assert!(e
+        .evaluate(&snap(vec![target("app", true, 0)]), 30.0)
+        .is_empty());
+    assert!(e.active().is_empty());
+    // The clock starts again: 59 s of a new outage is still pending.
+    e.evaluate(&snap(vec![target("app", false, 0)]), 40.0);
+    assert!(e
+        .evaluate(&snap(vec![target("app", false, 0)]), 99.0)
+        .is_empty());
+}
+
+#[test]
+fn for_zero_fires_on_the_first_tick() {
+    let mut e = Engine::new(only(RuleName::TargetDown, 0.0));
+    let t = e.evaluate(&snap(vec![target("app", false, 0)]), 5.0);
+    assert!(matches!(t.as_slice(), [Transition::Fired(_)]), "{t:?}");
+}
+
+#[test]
+fn restarts_within_the_window_make_a_crash_loop() {
+    let mut e = Engine::new(only(RuleName::TargetRestarting, 0.0));
+    e.evaluate(&snap(vec![target("app", true, 0)]), 0.0);
+    e.evaluate(&snap(vec![target("app", true, 2)]), 10.0);
+    assert!(e.active().is_empty(), "2 restarts < 3");
+    let t = e.evaluate(&snap(vec![target("app", true, 3)]), 20.0);
+    assert!(matches!(t.as_slice(), [Transition::Fired(_)]), "{t:?}");
+    // 15 min after the first two, only one restart is left in the window.
+    let t = e.evaluate(&snap(vec![target("app", true, 3)]), 911.0);
+    assert!(matches!(t.as_slice(), [Transition::Resolved(_)]), "{t:?}");
+}
+
+#[test]
+fn throttling_is_measured_between_ticks() {
+    let mut e = Engine::new(only(RuleName::CpuThrottled, 0.0));
+    let with = |periods, throttled| {
+        let mut t = target("app", true, 0);
+        t.cgroup = Some(CgroupReading {
+            cpu_periods: Some(periods),
+            cpu_throttled_periods: Some(throttled),
+            ..Default::default()
+        });
+        snap(vec![t])
+    };
+    // A lifetime share of 50% is history, not news: the first tick has no delta.
+    assert!(e.evaluate(&with(1000, 500), 0.0).is_empty());
+    assert!(e.evaluate(&with(1100, 520), 5.0).is_empty(), "20% < 25%");
+    let t = e.evaluate(&with(1200, 550), 10.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert!(a.annotations["description"].contains("30%"), "{a:?}");
+}
+
+#[test]
+fn an_oom_kill_fires_and_resolves_after_its_window() {
+    let mut e = Engine::new(only(RuleName::OomKilled, 0.0));
+    let with = |ooms| {
+        let mut t = target("app", true, 0);
+        t.cgroup = Some(CgroupReading {
+            oom_kills: Some(ooms),
+            ..Default::default()
+        });
+        snap(vec![t])
+    };
+    assert!(
+        e.evaluate(&with(2), 0.0).is_empty(),
+        "old kills do not fire"
+    );
+    assert!(matches!(
+        e.evaluate(&with(3), 5.0).as_slice(),
+        [Transition::Fired(_)]
+    ));
+    assert!(e.evaluate(&with(3), 305.0).is_empty());
+    assert!(matches!(
+        e.evaluate(&with(3), 306.0).as_slice(),
+        [Transition::Resolved(_)]
+    ));
+}
+
+#[test]
+fn error_rate_needs_both_rate_and_ratio() {
+    let mut e = Engine::new(only(RuleName::ErrorRateHigh, 0.0));
+    let with = |epm, ratio| Snapshot {
+        logs: Some(crate::analysis::LogRates {
+            window_seconds: 300.0,
+            errors_per_minute: epm,
+            error_ratio: Some(ratio),
+            http_5xx_ratio: None,
+        }),
+        ..Default::default()
+    };
+    assert!(e.evaluate(&with(50.0, 0.01), 0.0).is_empty());
+    assert!(e.evaluate(&with(5.0, 0.5), 1.0).is_empty());
+    let t = e.evaluate(&with(50.0, 0.5), 2.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert!(!a.labels.contains_key("target"), "no target to name: {a:?}");
+    assert!(a.annotations["description"].contains("50.0 errors per minute"));
+}
+
+#[test]
+fn fingerprint_is_stable_and_label_sensitive() {
+    let mut e = Engine::new(only(RuleName::TargetDown, 0.0));
+    let t = e.evaluate(
+        &snap(vec![target("a", false, 0), target("b", false, 0)]),
+        0.0,
+    );
+    let fps: Vec<String> = t
+        .iter()
+        .map(|t| match t {
+            Transition::Fired(a) | Transition::Resolved(a) => a.fingerprint(),
+        })
+        .collect();
+    assert_eq!(fps.len(), 2);
+    assert_ne!(fps[0], fps[1]);
+    assert_eq!(fps[0].len(), 16);
+    let _ = RuleConfig::defaults(RuleName::TargetDown);
+}
+
+#[test]
+fn memory_near_limit_by_share_or_by_time_to_limit() {
+    use crate::sample::allocation::Source;
+    let mut e = Engine::new(only(RuleName::MemoryNearLimit, 0.0));
+    let with = |rss: u64, ttl: Option<f64>| {
+        let mut t = target("app", true, 0);
+        t.resident_memory_bytes = rss;
+        t.allocation.memory_limit_bytes = Some((1000 << 20, Source::Config));
+        let mut v = crate::analysis::Verdicts::default();
+        v.memory_leak.time_to_limit_seconds = ttl;
+        t.verdicts = Some(v);
+        snap(vec![t])
+    };
+    assert!(
+        e.evaluate(&with(900 << 20, None), 0.0).is_empty(),
+        "90% is not over 90%"
+    );
+    let t = e.evaluate(&with(950 << 20, None), 1.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert!(
+        a.annotations["description"].contains("950.0 MiB of its 1000.0 MiB limit (95%)"),
+        "{a:?}"
+    );
+    assert!(matches!(
+        e.evaluate(&with(100 << 20, Some(5.0 * 3600.0)), 2.0)
+            .as_slice(),
+        [Transition::Resolved(_)]
+    ));
+    assert!(matches!(
+        e.evaluate(&with(100 << 20, Some(3.0 * 3600.0)), 3.0)
+            .as_slice(),
+        [Transition::Fired(_)]
+    ));
+}
+
+#[test]
+fn allocation_alerts_carry_the_recommendation() {
+    use crate::analysis::sizing::{Allocation as Verdict, AllocationField};
+    let mut e = Engine::new(only(RuleName::MemoryUnderAllocated, 0.0));
+    let mut t = target("app", true, 0);
+    let mut v = crate::analysis::Verdicts::default();
+    v.sizing.memory.allocation = AllocationField(Verdict::Under);
+    v.sizing.memory.reason = "peak 900 MiB near the 1 GiB limit".into();
+    v.resources_yaml = Some("resources:\n  limits:\n    memory: 1300Mi\n".into());
+    t.verdicts = Some(v.clone());
+    let out = e.evaluate(&snap(vec![t.clone()]), 0.0);
+    let [Transition::Fired(a)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        a.annotations["recommendation"],
+        v.resources_yaml.clone().unwrap()
+    );
+    assert!(a.annotations["description"].contains("peak 900 MiB"));
+    // The CPU verdict (unknown) raises nothing, even with every rule on.
+    let mut all = Engine::new(AlertsConfig::default());
+    let names: Vec<_> = all
+        .evaluate(&snap(vec![t]), 0.0)
+        .iter()
+        .map(|t| match t {
+            Transition::Fired(a) | Transition::Resolved(a) => a.alertname,
+        })
+        .collect();
+    assert!(names.is_empty(), "defaults have a for: {names:?}");
+    assert_eq!(
+        states(&all),
+        [("MemoryUnderAllocated", AlertState::Pending)]
+    );
+}
+
+#[test]
+fn http_5xx_ratio_over_its_threshold() {
+    let mut e = Engine::new(only(RuleName::Http5xxRatioHigh, 0.0));
+    let with = |r| Snapshot {
+        targets: vec![target("web", true, 0)],
+        logs: Some(crate::analysis::LogRates {
+            window_seconds: 300.0,
+            errors_per_minute: 0.0,
+            error_ratio: None,
+            http_5xx_ratio: r,
+        }),
+        ..Default::default()
+    };
+    assert!(e.evaluate(&with(None), 0.0).is_empty());
+    assert!(e.evaluate(&with(Some(0.05)), 1.0).is_empty());
+    let t = e.evaluate(&with(Some(0.2)), 2.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert_eq!(a.labels["target"], "web", "the one target owns the output");
+    assert!(a.annotations["description"].contains("20.0% of HTTP responses"));
+}

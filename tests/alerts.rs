@@ -1,0 +1,534 @@
+//! Alerts end to end: a real Outrider watching the demo app fires TargetDown when the
+//! app is killed and resolves it when a new one takes the pid file; the webhook
+//! receiver (a test server that fails, then throttles, then accepts) gets each state
+//! change exactly once, signed; and a real Alertmanager receives and forwards them.
+
+mod util;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use util::receivers::{free_port, Alertmanager, Seen, TestServer};
+use util::{DemoApp, Outrider};
+
+/// Every rule off but TargetDown, which fires at once.
+fn rules_toml() -> String {
+    let mut s = String::from(
+        "[alerts]\nlabels = { namespace = \"shop\", pod = \"${OUTRIDER_TEST_POD}\" }\n",
+    );
+    for r in outrider::alerts::rules::RuleName::ALL {
+        if r.as_str() == "TargetDown" {
+            s.push_str("[alerts.rules.TargetDown]\nfor = \"0s\"\n");
+        } else {
+            s.push_str(&format!("[alerts.rules.{}]\nenabled = false\n", r.as_str()));
+        }
+    }
+    s
+}
+
+fn write_pid(path: &Path, pid: i32) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{pid}\n")).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// The verification snippet of the README, run by Python.
+const VERIFY_PY: &str = r#"
+import hashlib, hmac, sys, time
+
+def verify(secret: bytes, header: str, body: bytes, tolerance: int = 300) -> bool:
+    parts = dict(p.split("=", 1) for p in header.split(","))
+    t = parts["t"]
+    if abs(time.time() - int(t)) > tolerance:
+        return False  # too old: a replay
+    expected = hmac.new(secret, t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts["v1"])
+
+secret, header, body = open(sys.argv[1], "rb").read().strip(), sys.argv[2], open(sys.argv[3], "rb").read()
+sys.exit(0 if verify(secret, header, body) else 1)
+"#;
+
+#[test]
+fn webhook_gets_each_state_change_once_through_failures_and_429() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two 500s, then a 429 asking for 1 s, then every request accepted.
+    let server = TestServer::start(|n| match n {
+        0 | 1 => (500, vec![]),
+        2 => (429, vec![("retry-after", "1")]),
+        _ => (200, vec![]),
+    });
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret-key\n").unwrap();
+    let pid_file = dir.path().join("app.pid");
+    let first = DemoApp::quiet(&[]);
+    write_pid(&pid_file, first.pid);
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
+             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/hook\"\n\
+             secret_file = {:?}\nheaders = {{ X-Team = \"shop\" }}\n",
+            pid_file.display().to_string(),
+            rules_toml(),
+            server.port,
+            secret.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    assert_eq!(
+        outrider.metric("outrider_alerts", &[("alertname", "TargetDown")]),
+        None
+    );
+
+    drop(first); // killed and reaped
+    server.wait("the firing notification", 20, |s| {
+        s.iter().any(|r| r.answered == 200)
+    });
+    outrider.wait_metric(
+        "outrider_alerts",
+        &[
+            ("alertname", "TargetDown"),
+            ("target", "app"),
+            ("state", "firing"),
+        ],
+        |v| v == 1.0,
+    );
+    let (code, status) = util::get(outrider.addr, "/api/v1/status", None);
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let active = &status["snapshot"]["alerts"];
+    assert_eq!(active.as_array().map(Vec::len), Some(1), "{active}");
+    assert_eq!(active[0]["alertname"], "TargetDown");
+    assert_eq!(active[0]["state"], "firing");
+    assert_eq!(active[0]["labels"]["pod"], "shop-0");
+    let second = DemoApp::quiet(&[]);
+    write_pid(&pid_file, second.pid);
+    server.wait("the resolved notification", 20, |s| {
+        s.iter().filter(|r| r.answered == 200).count() >= 2
+    });
+    // Anything sent twice would have arrived by now (ticks are 200 ms apart).
+    std::thread::sleep(Duration::from_secs(1));
+    let seen = server.seen();
+    let codes: Vec<u16> = seen.iter().map(|r| r.answered).collect();
+    assert_eq!(codes, [500, 500, 429, 200, 200], "{seen:#?}");
+
+    // The retries are the same notification: same idempotency key, same body.
+    let key = |r: &Seen| r.headers["idempotency-key"].clone();
+    assert!(seen[..4]
+        .iter()
+        .all(|r| key(r) == key(&seen[0]) && r.body == seen[0].body));
+    assert_ne!(key(&seen[3]), key(&seen[4]));
+    // Retry-After: 1 was honoured (the clock of the server thread; 50 ms slack).
+    let waited = seen[3].at - seen[2].at;
+    assert!(waited >= Duration::from_millis(950), "{waited:?}");
+    // Backoff: 500 ms and 750 ms, each ±20%.
+    let gap1 = (seen[1].at - seen[0].at).as_secs_f64();
+    let gap2 = (seen[2].at - seen[1].at).as_secs_f64();
+    assert!((0.38..0.7).contains(&gap1), "{gap1}");
+    assert!((0.58..1.0).contains(&gap2), "{gap2}");
+
+    for (r, status) in [(&seen[3], "firing"), (&seen[4], "resolved")] {
+        assert_eq!(r.path, "/hook");
+        assert_eq!(r.headers["x-team"], "shop");
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["version"], "4");
+        assert_eq!(v["status"], status);
+        assert_eq!(v["receiver"], "hook");
+        let a = &v["alerts"][0];
+        assert_eq!(a["status"], status);
+        assert_eq!(a["labels"]["alertname"], "TargetDown");
+        assert_eq!(a["labels"]["target"], "app");
+        assert_eq!(a["labels"]["severity"], "critical");
+        assert_eq!(a["labels"]["namespace"], "shop");
+        assert_eq!(a["labels"]["pod"], "shop-0");
+        assert!(a["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("app is down"));
+        // The documented Python snippet verifies the signature.
+        let body = dir.path().join("body");
+        std::fs::write(&body, &r.body).unwrap();
+        let sig = &r.headers["outrider-signature"];
+        let ok = Command::new("python3")
+            .args([
+                "-c",
+                VERIFY_PY,
+                secret.to_str().unwrap(),
+                sig,
+                body.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "signature {sig} did not verify");
+        // A tampered body does not.
+        std::fs::write(&body, r.body.replace("TargetDown", "TargetDowm")).unwrap();
+        let bad = Command::new("python3")
+            .args([
+                "-c",
+                VERIFY_PY,
+                secret.to_str().unwrap(),
+                sig,
+                body.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(!bad.success());
+    }
+
+    let n = |result| {
+        outrider.metric(
+            "outrider_notifications_total",
+            &[("receiver", "hook"), ("result", result)],
+        )
+    };
+    assert_eq!(
+        (n("sent"), n("failed"), n("dropped")),
+        (Some(2.0), Some(3.0), Some(0.0))
+    );
+    assert_eq!(
+        outrider.metric("outrider_notification_queue", &[("receiver", "hook")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        outrider.metric("outrider_alerts", &[("alertname", "TargetDown")]),
+        None
+    );
+    // Nothing secret in what Outrider logged or serves.
+    let logs = outrider.stderr.lock().unwrap().join("\n");
+    assert!(!logs.contains("s3cret-key"));
+    assert!(!outrider.scrape().contains("s3cret-key"));
+}
+
+#[test]
+fn a_real_alertmanager_receives_resolves_and_forwards_the_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = TestServer::start(|_| (200, vec![]));
+    let am = Alertmanager::start(dir.path(), hook.port);
+    let pid_file = dir.path().join("app.pid");
+    let first = DemoApp::quiet(&[]);
+    write_pid(&pid_file, first.pid);
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
+             [[receivers]]\nname = \"am\"\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\n\
+             resend_interval = \"1s\"\n",
+            pid_file.display().to_string(),
+            rules_toml(),
+            am.port
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    assert!(am.alerts().is_empty());
+
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let alert = loop {
+        if let Some(a) = am
+            .alerts()
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == "TargetDown")
+        {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not in Alertmanager: {}",
+            am.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(alert["labels"]["target"], "app");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["namespace"], "shop");
+    assert_eq!(alert["labels"]["pod"], "shop-0");
+    assert_eq!(alert["status"]["state"], "active");
+    assert!(alert["annotations"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("app is down"));
+
+    // Alertmanager's own webhook notification carries it.
+    hook.wait("Alertmanager's firing notification", 20, |s| {
+        s.iter().any(|r| r.body.contains("\"status\":\"firing\""))
+    });
+    let firing = hook
+        .seen()
+        .into_iter()
+        .find(|r| r.body.contains("\"status\":\"firing\""))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&firing.body).unwrap();
+    assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
+    assert_eq!(v["alerts"][0]["labels"]["target"], "app");
+    assert_eq!(v["alerts"][0]["labels"]["namespace"], "shop");
+
+    // A new app takes the pid file: the alert resolves in Alertmanager too.
+    let second = DemoApp::quiet(&[]);
+    write_pid(&pid_file, second.pid);
+    let replaced = Instant::now();
+    let deadline = replaced + Duration::from_secs(20);
+    while am
+        .alerts()
+        .iter()
+        .any(|a| a["labels"]["alertname"] == "TargetDown")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "never resolved: {:?}",
+            am.alerts()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Sent resolved, not left to lapse: a firing alert's endsAt is 4 resends (4 s)
+    // after the last resend, so lapsing would take longer than this.
+    let took = replaced.elapsed();
+    assert!(took < Duration::from_secs(3), "resolved after {took:?}");
+    hook.wait("Alertmanager's resolved notification", 20, |s| {
+        s.iter().any(|r| r.body.contains("\"status\":\"resolved\""))
+    });
+    let resolved = hook
+        .seen()
+        .into_iter()
+        .find(|r| r.body.contains("\"status\":\"resolved\""))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&resolved.body).unwrap();
+    assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
+    assert_eq!(v["alerts"][0]["status"], "resolved");
+    let sent = outrider
+        .metric(
+            "outrider_notifications_total",
+            &[("receiver", "am"), ("result", "sent")],
+        )
+        .unwrap();
+    assert!(sent >= 2.0, "{sent}");
+    assert_eq!(
+        outrider.metric(
+            "outrider_notifications_total",
+            &[("receiver", "am"), ("result", "dropped")]
+        ),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn check_config_prints_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "file-token-value\n").unwrap();
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[receivers]]\nname = \"slack\"\nkind = \"slack\"\n\
+             url = \"https://hooks.slack.com/services/T0/B0/url-secret\"\n\
+             headers = {{ X-Api-Key = \"header-secret\" }}\nbearer_token_file = {:?}\n\
+             [[receivers]]\nname = \"am\"\nkind = \"alertmanager\"\nurl = \"http://am:9093\"\n\
+             basic_auth = {{ username = \"u\", password = \"password-secret\" }}\n",
+            token.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(util::BIN)
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    for secret in [
+        "url-secret",
+        "header-secret",
+        "file-token-value",
+        "password-secret",
+    ] {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
+    assert!(
+        text.contains("https://hooks.slack.com/<redacted>"),
+        "{text}"
+    );
+    assert!(text.contains("X-Api-Key = \"<redacted>\""), "{text}");
+}
+
+#[test]
+fn a_leaking_demo_app_makes_memory_leak_suspected_fire_at_a_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = TestServer::start(|_| (200, vec![]));
+    let app = DemoApp::start(&[
+        "--leak-kib-per-sec",
+        "4096",
+        "--fd-rate",
+        "0",
+        "--cpu",
+        "0",
+        "--log-rate",
+        "0",
+    ]);
+    let mut rules = String::new();
+    for r in outrider::alerts::rules::RuleName::ALL {
+        if r.as_str() == "MemoryLeakSuspected" {
+            rules.push_str("[alerts.rules.MemoryLeakSuspected]\nfor = \"0s\"\n");
+        } else {
+            rules.push_str(&format!("[alerts.rules.{}]\nenabled = false\n", r.as_str()));
+        }
+    }
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"demo\"\npid = {}\n{rules}\n\
+             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/leak\"\n\
+             alertnames = [\"MemoryLeakSuspected\"]\n",
+            app.pid, hook.port
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_ANALYSIS__LEAK_WINDOW", "6s")
+        .env("OUTRIDER_ANALYSIS__MEMORY_MIN_GROWTH", "2Mi");
+    let started = Instant::now();
+    let _outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    // The window is 6 s: the verdict needs about that much data, then one tick.
+    hook.wait("MemoryLeakSuspected at the webhook", 30, |s| !s.is_empty());
+    let took = started.elapsed();
+    let seen = hook.seen();
+    let v: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    let a = &v["alerts"][0];
+    assert_eq!(a["labels"]["alertname"], "MemoryLeakSuspected");
+    assert_eq!(a["labels"]["target"], "demo");
+    assert_eq!(a["status"], "firing");
+    let description = a["annotations"]["description"].as_str().unwrap();
+    assert!(description.contains("MiB per minute"), "{description}");
+    assert!(took < Duration::from_secs(20), "fired after {took:?}");
+    eprintln!("MemoryLeakSuspected reached the webhook {took:?} after start: {description}");
+}
+
+#[test]
+fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_not_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port(); // nothing listens there yet
+    let pid_file = dir.path().join("app.pid");
+    let app = DemoApp::quiet(&[]);
+    write_pid(&pid_file, app.pid);
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
+             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\n",
+            pid_file.display().to_string(),
+            rules_toml(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    let mut outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    drop(app);
+    // Refused, retried: 500 ms, 750 ms, 1125 ms… (±20%).
+    outrider.wait_metric(
+        "outrider_notifications_total",
+        &[("receiver", "hook"), ("result", "failed")],
+        |v| v >= 3.0,
+    );
+    // Back: it takes the first notification, then fails every later one.
+    let server = TestServer::start_on(port, |n| if n == 0 { (200, vec![]) } else { (500, vec![]) });
+    server.wait("the firing sent during the outage", 20, |s| !s.is_empty());
+    std::thread::sleep(Duration::from_secs(1));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let v: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
+    assert_eq!(v["status"], "firing");
+    assert_eq!(
+        outrider.metric(
+            "outrider_notifications_total",
+            &[("receiver", "hook"), ("result", "sent")]
+        ),
+        Some(1.0)
+    );
+    // The resolved notification is now stuck in retries.
+    let again = DemoApp::quiet(&[]);
+    write_pid(&pid_file, again.pid);
+    server.wait("a failed resolved notification", 20, |s| s.len() >= 2);
+
+    // A receiver stuck in retries does not hold up the exit beyond the grace (1 s).
+    let started = Instant::now();
+    let status = outrider.terminate();
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(3), "exit took {took:?}");
+}
+
+#[test]
+fn a_receiver_that_hangs_is_timed_out_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = TestServer::start(|n| if n == 0 { (0, vec![]) } else { (200, vec![]) });
+    let pid_file = dir.path().join("app.pid");
+    let app = DemoApp::quiet(&[]);
+    write_pid(&pid_file, app.pid);
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
+             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
+             timeout = \"500ms\"\n",
+            pid_file.display().to_string(),
+            rules_toml(),
+            hook.port
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    drop(app);
+    // The hung request is given up after 500 ms and retried. Retries that time out
+    // while the server still hangs sit in its backlog and are read later, so the
+    // server may see the same notification more than once: that is what the
+    // Idempotency-Key is for. Outrider counts one notification sent.
+    hook.wait("the retried notification", 20, |s| {
+        s.iter().any(|r| r.answered == 200)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let seen = hook.seen();
+    assert_eq!(seen[0].answered, 0, "{seen:#?}");
+    assert!(seen.len() >= 2, "{seen:#?}");
+    let key = &seen[0].headers["idempotency-key"];
+    assert!(seen
+        .iter()
+        .all(|r| &r.headers["idempotency-key"] == key && r.body == seen[0].body));
+    assert_eq!(
+        outrider.metric(
+            "outrider_notifications_total",
+            &[("receiver", "hook"), ("result", "sent")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        outrider
+            .metric(
+                "outrider_notifications_total",
+                &[("receiver", "hook"), ("result", "failed")]
+            )
+            .unwrap()
+            >= 1.0
+    );
+}
