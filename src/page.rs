@@ -41,6 +41,7 @@ pub fn render(snap: &Snapshot, ready: bool, points: &dyn Fn(&str) -> Vec<Point>)
             "no complete sample yet"
         }
     );
+    alerts(&mut h, snap);
     if snap.targets.is_empty() {
         h.push_str("<p>No target seen yet.</p>");
     }
@@ -49,6 +50,36 @@ pub fn render(snap: &Snapshot, ready: bool, points: &dyn Fn(&str) -> Vec<Point>)
     }
     h.push_str("<p class=\"muted\">Endpoints: <a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/status\">/api/v1/status</a></p></main></body></html>\n");
     h
+}
+
+/// Pending and firing alerts, firing first, with their summaries.
+fn alerts(h: &mut String, snap: &Snapshot) {
+    if snap.alerts.is_empty() {
+        h.push_str("<p class=\"muted alerts\">No alert is pending or firing.</p>");
+        return;
+    }
+    let mut list: Vec<&crate::alerts::Alert> = snap.alerts.iter().collect();
+    list.sort_by_key(|a| (a.fired_at.is_none(), a.alertname));
+    h.push_str("<section class=\"target alerts\"><h2>Alerts</h2><ul>");
+    for a in list {
+        let firing = a.fired_at.is_some();
+        let summary = a
+            .annotations
+            .get("summary")
+            .map(String::as_str)
+            .unwrap_or("");
+        let severity = a.labels.get("severity").map(String::as_str).unwrap_or("");
+        let _ = write!(
+            h,
+            "<li{}><strong>{}</strong> ({}, {}) {}</li>",
+            if firing { " class=\"bad\"" } else { "" },
+            esc(a.alertname),
+            if firing { "firing" } else { "pending" },
+            esc(severity),
+            esc(summary)
+        );
+    }
+    h.push_str("</ul></section>");
 }
 
 fn target(h: &mut String, t: &TargetSnapshot, pts: &[Point]) {

@@ -90,6 +90,11 @@ fn the_status_page_renders_charts_and_verdicts_in_a_browser() {
         "{dom}"
     );
     assert!(dom.contains("resources:\n  requests:"), "{dom}");
+    // CpuOverAllocated holds but waits out its 15 minutes: listed as pending.
+    assert!(
+        dom.contains("<strong>CpuOverAllocated</strong> (pending"),
+        "{dom}"
+    );
     let console: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
