@@ -63,24 +63,16 @@ fn webhook_gets_each_state_change_once_through_failures_and_429() {
     let pid_file = dir.path().join("app.pid");
     let first = DemoApp::quiet(&[]);
     write_pid(&pid_file, first.pid);
-    let config = dir.path().join("outrider.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
-             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/hook\"\n\
+    let outrider = watch_app(
+        dir.path(),
+        &pid_file,
+        &format!(
+            "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/hook\"\n\
              secret_file = {:?}\nheaders = {{ X-Team = \"shop\" }}\n",
-            pid_file.display().to_string(),
-            rules_toml(),
             server.port,
             secret.display().to_string()
         ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(util::BIN);
-    cmd.env("OUTRIDER_TEST_POD", "shop-0");
-    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
-    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    );
     assert_eq!(
         outrider.metric("outrider_alerts", &[("alertname", "TargetDown")]),
         None
@@ -213,23 +205,15 @@ fn a_real_alertmanager_receives_resolves_and_forwards_the_alert() {
     let pid_file = dir.path().join("app.pid");
     let first = DemoApp::quiet(&[]);
     write_pid(&pid_file, first.pid);
-    let config = dir.path().join("outrider.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
-             [[receivers]]\nname = \"am\"\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\n\
+    let outrider = watch_app(
+        dir.path(),
+        &pid_file,
+        &format!(
+            "name = \"am\"\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\n\
              resend_interval = \"1s\"\n",
-            pid_file.display().to_string(),
-            rules_toml(),
             am.port
         ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(util::BIN);
-    cmd.env("OUTRIDER_TEST_POD", "shop-0");
-    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
-    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    );
     assert!(am.alerts().is_empty());
 
     drop(first);
@@ -424,21 +408,11 @@ fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_
     let pid_file = dir.path().join("app.pid");
     let app = DemoApp::quiet(&[]);
     write_pid(&pid_file, app.pid);
-    let config = dir.path().join("outrider.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
-             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\n",
-            pid_file.display().to_string(),
-            rules_toml(),
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(util::BIN);
-    cmd.env("OUTRIDER_TEST_POD", "shop-0");
-    let mut outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
-    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    let mut outrider = watch_app(
+        dir.path(),
+        &pid_file,
+        &format!("name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\n"),
+    );
     drop(app);
     // Refused, retried: 500 ms, 750 ms, 1125 ms… (±20%).
     outrider.wait_metric(
@@ -482,23 +456,15 @@ fn a_receiver_that_hangs_is_timed_out_and_retried() {
     let pid_file = dir.path().join("app.pid");
     let app = DemoApp::quiet(&[]);
     write_pid(&pid_file, app.pid);
-    let config = dir.path().join("outrider.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
-             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
+    let outrider = watch_app(
+        dir.path(),
+        &pid_file,
+        &format!(
+            "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
              timeout = \"500ms\"\n",
-            pid_file.display().to_string(),
-            rules_toml(),
             hook.port
         ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(util::BIN);
-    cmd.env("OUTRIDER_TEST_POD", "shop-0");
-    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
-    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    );
     drop(app);
     // The hung request is given up after 500 ms and retried. Retries that time out
     // while the server still hangs sit in its backlog and are read later, so the
@@ -531,4 +497,25 @@ fn a_receiver_that_hangs_is_timed_out_and_retried() {
             .unwrap()
             >= 1.0
     );
+}
+
+/// Starts Outrider watching the app whose pid is in `pid_file`, with the test rules
+/// and one `[[receivers]]` table (`receiver`, its body), and waits until it is up.
+fn watch_app(dir: &std::path::Path, pid_file: &std::path::Path, receiver: &str) -> Outrider {
+    let config = dir.join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
+             [[receivers]]\n{receiver}",
+            pid_file.display().to_string(),
+            rules_toml(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
+    outrider
 }

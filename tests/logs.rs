@@ -8,6 +8,18 @@ use std::time::Duration;
 
 use util::Outrider;
 
+/// A temp dir with `logs/` (followed as `logs/*.log`, stream "app") and `state/`
+/// (the offset checkpoint), and the config saying so.
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    let cfg = config(dir.path(), &state);
+    (dir, logs, cfg)
+}
+
 fn config(dir: &std::path::Path, state: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("outrider.toml");
     std::fs::write(
@@ -40,12 +52,7 @@ fn write_lines(path: &std::path::Path, from: u64, to: u64) {
 
 #[test]
 fn a_rotated_log_is_counted_exactly_and_resumed_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    let state = dir.path().join("state");
-    std::fs::create_dir_all(&logs).unwrap();
-    std::fs::create_dir_all(&state).unwrap();
-    let cfg = config(dir.path(), &state);
+    let (dir, logs, cfg) = setup();
     let log = logs.join("app.log");
     let stream = [("stream", "app")];
     let errors = [("stream", "app"), ("severity", "error")];
@@ -101,12 +108,7 @@ fn a_rotated_log_is_counted_exactly_and_resumed_after_a_restart() {
 
 #[test]
 fn cri_partial_lines_through_rotations_count_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    let state = dir.path().join("state");
-    std::fs::create_dir_all(&logs).unwrap();
-    std::fs::create_dir_all(&state).unwrap();
-    let cfg = config(dir.path(), &state);
+    let (dir, logs, cfg) = setup();
     // kubelet style: 0.log, then 1.log after a rotation, each line in CRI format,
     // every third one split into a partial (P) piece and its final (F) piece.
     let ts = "2026-11-23T20:00:00.000000000Z";
