@@ -52,7 +52,8 @@ fn write_lines(path: &std::path::Path, from: u64, to: u64) {
 
 #[test]
 fn a_rotated_log_is_counted_exactly_and_resumed_after_a_restart() {
-    let (dir, logs, cfg) = setup();
+    // `_dir` keeps the temp dir alive until the end of the test.
+    let (_dir, logs, cfg) = setup();
     let log = logs.join("app.log");
     let stream = [("stream", "app")];
     let errors = [("stream", "app"), ("severity", "error")];
@@ -108,7 +109,8 @@ fn a_rotated_log_is_counted_exactly_and_resumed_after_a_restart() {
 
 #[test]
 fn cri_partial_lines_through_rotations_count_once() {
-    let (dir, logs, cfg) = setup();
+    // `_dir` keeps the temp dir alive until the end of the test.
+    let (_dir, logs, cfg) = setup();
     // kubelet style: 0.log, then 1.log after a rotation, each line in CRI format,
     // every third one split into a partial (P) piece and its final (F) piece.
     let ts = "2026-11-23T20:00:00.000000000Z";
