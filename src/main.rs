@@ -159,20 +159,35 @@ fn main() -> ExitCode {
         _ => Mode::Sidecar,
     };
 
-    let (raw, config) =
-        match config::load(cli.flags.config.as_deref(), std::env::vars(), &overrides) {
-            Ok(c) => c,
-            Err(errors) => {
-                eprintln!(
-                    "outrider: the configuration has {} problem(s):",
-                    errors.0.len()
-                );
-                for e in &errors.0 {
-                    eprintln!("  {e}");
-                }
-                return ExitCode::from(EX_USAGE);
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    if matches!(cli.command, Some(Command::Demo)) {
+        // The demo shows every verdict within minutes: short windows, and an
+        // allocation for the app to be judged against (the user's settings win).
+        for (k, v) in [
+            ("OUTRIDER_ANALYSIS__LEAK_WINDOW", "4m"),
+            ("OUTRIDER_ANALYSIS__SIZING_MIN_DATA", "1m"),
+            ("OUTRIDER_RESOURCES__CPU_REQUEST", "500m"),
+            ("OUTRIDER_RESOURCES__MEMORY_REQUEST", "256Mi"),
+            ("OUTRIDER_RESOURCES__MEMORY_LIMIT", "512Mi"),
+        ] {
+            if !env.iter().any(|(name, _)| name == k) {
+                env.push((k.into(), v.into()));
             }
-        };
+        }
+    }
+    let (raw, config) = match config::load(cli.flags.config.as_deref(), env, &overrides) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!(
+                "outrider: the configuration has {} problem(s):",
+                errors.0.len()
+            );
+            for e in &errors.0 {
+                eprintln!("  {e}");
+            }
+            return ExitCode::from(EX_USAGE);
+        }
+    };
     if let Some(Command::Scan { file, format }) = &cli.command {
         return scan(file, format, &config.log_settings);
     }

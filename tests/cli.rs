@@ -102,3 +102,24 @@ fn the_example_config_checks_out() {
     let (code, _, err) = run(&["check-config", "--config", path], &[]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn the_demo_uses_short_windows_and_a_stated_allocation() {
+    let mut o = util::Outrider::start(&["demo", "--interval", "200ms"]);
+    let v = o.wait_metric(
+        "outrider_target_cpu_request_cores",
+        &[("target", "demo-app")],
+        |_| true,
+    );
+    assert_eq!(v, 0.5);
+    assert_eq!(
+        o.metric(
+            "outrider_target_memory_limit_bytes",
+            &[("target", "demo-app")]
+        ),
+        Some(512.0 * 1048576.0)
+    );
+    let (_, status) = util::get(o.addr, "/summary.txt", None);
+    assert!(status.contains("a verdict needs 1 min"), "{status}");
+    o.terminate();
+}
