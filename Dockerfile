@@ -12,12 +12,11 @@
 # `--target` is explicit so only Outrider is linked statically, not the build scripts
 # and proc macros cargo runs on the builder.
 #
-# DNS, for later: Outrider has no HTTP client yet. When webhooks land, a static glibc
-# binary must not resolve names through getaddrinfo (glibc loads NSS modules with
-# dlopen, and this image has no libc to load): use a resolver that reads
-# /etc/resolv.conf itself (e.g. hickory-dns in the HTTP client), and extend
-# check-image.sh to resolve a name from inside the final image. Until then, give
-# --listen an IP literal (0.0.0.0:9717), never a host name.
+# DNS: a static glibc binary must not resolve names through getaddrinfo (glibc loads
+# NSS modules with dlopen, and this image has no libc to load). The alert receivers'
+# HTTP client uses hickory, a resolver that reads /etc/resolv.conf and /etc/hosts
+# itself; check-image.sh delivers an alert to a webhook named by host name from an
+# empty root. --listen takes an IP literal (0.0.0.0:9717), never a host name.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

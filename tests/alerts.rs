@@ -519,3 +519,32 @@ fn watch_app(dir: &std::path::Path, pid_file: &std::path::Path, receiver: &str) 
     outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
     outrider
 }
+
+#[test]
+fn a_receiver_named_by_host_name_is_reached() {
+    // The webhook URL names a host, not an address: resolved by the pure-Rust
+    // resolver from /etc/hosts. (That it works with no glibc NSS at all, as in the
+    // distroless image, is checked on the static binary by scripts/check-image.sh.)
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    assert!(
+        hosts.contains("localhost"),
+        "this test needs localhost in /etc/hosts"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(|_| (200, vec![]));
+    let pid_file = dir.path().join("app.pid");
+    let app = DemoApp::quiet(&[]);
+    write_pid(&pid_file, app.pid);
+    let _outrider = watch_app(
+        dir.path(),
+        &pid_file,
+        &format!(
+            "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://localhost:{}/\"\n",
+            server.port
+        ),
+    );
+    drop(app);
+    server.wait("TargetDown at http://localhost", 20, |s| !s.is_empty());
+    let v: serde_json::Value = serde_json::from_str(&server.seen()[0].body).unwrap();
+    assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
+}

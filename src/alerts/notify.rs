@@ -129,8 +129,12 @@ impl Dispatcher {
         stop: watch::Receiver<bool>,
         done: mpsc::Sender<()>,
     ) -> anyhow::Result<(Self, Vec<Arc<ReceiverStats>>)> {
+        // A pure-Rust resolver (hickory, reading /etc/resolv.conf and /etc/hosts):
+        // the static binary in a distroless image has no glibc NSS modules, so the
+        // system resolver would fail on every host name.
         let client = reqwest::Client::builder()
             .user_agent(concat!("outrider/", env!("CARGO_PKG_VERSION")))
+            .hickory_dns(true)
             .build()?;
         let mut outlets = Vec::new();
         let mut all = Vec::new();
