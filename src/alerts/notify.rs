@@ -129,6 +129,19 @@ impl Dispatcher {
         stop: watch::Receiver<bool>,
         done: mpsc::Sender<()>,
     ) -> anyhow::Result<(Self, Vec<Arc<ReceiverStats>>)> {
+        let mut outlets = Vec::new();
+        let mut all = Vec::new();
+        if receivers.is_empty() {
+            // No client at all without receivers: its TLS roots and resolver cost
+            // memory a sidecar that sends nothing should not pay.
+            return Ok((
+                Dispatcher {
+                    outlets,
+                    external_url,
+                },
+                all,
+            ));
+        }
         // A pure-Rust resolver (hickory, reading /etc/resolv.conf and /etc/hosts):
         // the static binary in a distroless image has no glibc NSS modules, so the
         // system resolver would fail on every host name.
@@ -136,8 +149,6 @@ impl Dispatcher {
             .user_agent(concat!("outrider/", env!("CARGO_PKG_VERSION")))
             .hickory_dns(true)
             .build()?;
-        let mut outlets = Vec::new();
-        let mut all = Vec::new();
         for r in receivers {
             let (tx, rx) = mpsc::channel(r.queue_capacity.max(1));
             let stats = Arc::new(ReceiverStats {
