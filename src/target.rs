@@ -225,9 +225,12 @@ impl Grouper {
                 out[*g].push(i);
             }
         }
-        let alive: HashSet<Identity> = list.iter().map(|e| e.identity()).collect();
-        self.facts.retain(|id, _| alive.contains(id));
         out
+    }
+
+    /// Drops cached facts of processes no longer listed (the tick's `alive` set).
+    pub fn forget_gone(&mut self, alive: &HashSet<Identity>) {
+        self.facts.retain(|id, _| alive.contains(id));
     }
 
     fn excluded(&self, e: &ProcEntry) -> bool {

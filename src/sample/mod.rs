@@ -202,6 +202,7 @@ impl Sampler {
         let specs: Vec<GroupSpec> = self.groups.iter().map(|g| g.spec.clone()).collect();
         let assignment = self.grouper.assign(&specs, &list, &mut self.errors);
         let alive: HashSet<Identity> = list.iter().map(|e| e.identity()).collect();
+        self.grouper.forget_gone(&alive);
         self.remember_outsiders(&list, &assignment);
         let allocation_base = allocation::configured(&self.resources, &mut self.errors);
 
