@@ -673,7 +673,10 @@ fn own_process(fams: &mut Vec<Family<'_>>) {
         "Number of OS threads in the process.",
         stat.as_ref().map(|s| Num::U(s.num_threads.max(0) as u64)),
     );
-    let boot = crate::sample::process::boot_time(std::path::Path::new("/proc")).ok();
+    // Boot time never changes: read /proc/stat once, not on every scrape.
+    static BOOT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let boot =
+        *BOOT.get_or_init(|| crate::sample::process::boot_time(std::path::Path::new("/proc")).ok());
     add(
         Family::gauge,
         "process_start_time_seconds",
