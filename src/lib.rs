@@ -193,6 +193,7 @@ pub async fn run_with(
     let (notifier, receiver_stats) = alerts::notify::Dispatcher::start(
         config.receivers.clone(),
         external_url,
+        config.alerts.spool_dir.clone(),
         stop_rx.clone(),
         done_tx.clone(),
     )

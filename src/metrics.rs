@@ -582,7 +582,7 @@ impl Collector for SnapshotCollector {
         let notes = fam!(
             counter,
             "outrider_notifications",
-            "Alert notifications by receiver: sent (delivered), failed (delivery attempts that did not succeed, each retry counts), dropped (given up: queue full or refused with a 4xx)."
+            "Alert notifications by receiver: sent (delivered), failed (delivery attempts that did not succeed, each retry counts), dropped (given up: queue full or refused with a 4xx), rate_limited (delayed by the rate limit, once each; delivered later)."
         );
         let queue = fam!(
             gauge,
@@ -597,6 +597,7 @@ impl Collector for SnapshotCollector {
                 ("sent", &r.sent),
                 ("failed", &r.failed),
                 ("dropped", &r.dropped),
+                ("rate_limited", &r.rate_limited),
             ] {
                 fams[notes].add(
                     vec![("receiver", n), ("result", result)],

@@ -27,6 +27,10 @@ fn rules_toml() -> String {
     s
 }
 
+/// Receiver keys for the tests about retries and outages: no grouping delay, no
+/// rate limit, so each state change is its own message at once.
+const IMMEDIATE: &str = "group_wait = \"0s\"\ngroup_interval = \"0s\"\nmax_per_minute = 0\n";
+
 fn write_pid(path: &Path, pid: i32) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, format!("{pid}\n")).unwrap();
@@ -68,7 +72,7 @@ fn webhook_gets_each_state_change_once_through_failures_and_429() {
         &pid_file,
         &format!(
             "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/hook\"\n\
-             secret_file = {:?}\nheaders = {{ X-Team = \"shop\" }}\n",
+             secret_file = {:?}\nheaders = {{ X-Team = \"shop\" }}\n{IMMEDIATE}",
             server.port,
             secret.display().to_string()
         ),
@@ -376,7 +380,7 @@ fn a_leaking_demo_app_makes_memory_leak_suspected_fire_at_a_webhook() {
         format!(
             "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"demo\"\npid = {}\n{rules}\n\
              [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/leak\"\n\
-             alertnames = [\"MemoryLeakSuspected\"]\n",
+             alertnames = [\"MemoryLeakSuspected\"]\n{IMMEDIATE}",
             app.pid, hook.port
         ),
     )
@@ -411,7 +415,9 @@ fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_
     let mut outrider = watch_app(
         dir.path(),
         &pid_file,
-        &format!("name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\n"),
+        &format!(
+            "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\n{IMMEDIATE}"
+        ),
     );
     drop(app);
     // Refused, retried: 500 ms, 750 ms, 1125 ms… (±20%).
@@ -461,7 +467,7 @@ fn a_receiver_that_hangs_is_timed_out_and_retried() {
         &pid_file,
         &format!(
             "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
-             timeout = \"500ms\"\n",
+             timeout = \"500ms\"\n{IMMEDIATE}",
             hook.port
         ),
     );
@@ -539,7 +545,7 @@ fn a_receiver_named_by_host_name_is_reached() {
         dir.path(),
         &pid_file,
         &format!(
-            "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://localhost:{}/\"\n",
+            "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://localhost:{}/\"\n{IMMEDIATE}",
             server.port
         ),
     );

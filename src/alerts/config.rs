@@ -33,6 +33,8 @@ pub struct RawAlerts {
     pub rules: BTreeMap<String, RawRule>,
     /// The `generatorURL` of alerts; empty: `http://<http.listen>/`.
     pub external_url: String,
+    /// Where undelivered notifications are kept across restarts; empty: nowhere.
+    pub spool_dir: String,
 }
 
 /// One `[[receivers]]` entry. Secrets print as `<redacted>` (`check-config`), and a
@@ -81,6 +83,18 @@ pub struct RawReceiver {
     /// Per request: a receiver that hangs longer is retried.
     #[serde(default = "request_timeout")]
     pub timeout: String,
+    /// Webhook, Slack: labels whose values make a group (default `["target"]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<Vec<String>>,
+    /// Webhook, Slack: a new group's wait for more alerts (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_wait: Option<String>,
+    /// Webhook, Slack: the least time between messages about one group (default 1m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_interval: Option<String>,
+    /// Requests per minute at most; 0: no limit.
+    #[serde(default = "max_per_minute")]
+    pub max_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -105,6 +119,91 @@ fn resend_interval() -> String {
 }
 fn request_timeout() -> String {
     "10s".into()
+}
+/// No limit by default: grouping already bounds a webhook or Slack to one message
+/// per group per `group_interval`, and an Alertmanager takes whatever Prometheus
+/// would send. Slack's incoming webhooks want about one a second: 60.
+fn max_per_minute() -> u32 {
+    0
+}
+
+/// Defaults of grouping. `target`: a sidecar's user thinks of the app, so what goes
+/// wrong with it at once (down, OOM-killed, restarting) is one message. 10 s is two
+/// ticks at the default interval, so alerts of neighbouring ticks share a message,
+/// and far below Alertmanager's 30 s, which suits a hub, not a page about one app.
+pub const DEFAULT_GROUP_BY: &str = "target";
+pub const DEFAULT_GROUP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DEFAULT_GROUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A duration key of a receiver: `default` when unset, errors with the key path.
+fn receiver_duration(
+    key: &str,
+    value: &Option<String>,
+    default: std::time::Duration,
+    errors: &mut Vec<String>,
+) -> std::time::Duration {
+    match value.as_deref().map(parse_duration) {
+        None => default,
+        Some(Ok(d)) if d <= std::time::Duration::from_secs(24 * 3600) => d,
+        Some(Ok(_)) => {
+            errors.push(format!("{key}: must be at most 24h"));
+            default
+        }
+        Some(Err(e)) => {
+            errors.push(format!("{key}: {e}"));
+            default
+        }
+    }
+}
+
+/// Checks the grouping keys of receiver `key`.
+fn grouping(
+    key: &str,
+    r: &RawReceiver,
+    kind: ReceiverKind,
+    errors: &mut Vec<String>,
+) -> (Vec<String>, std::time::Duration, std::time::Duration) {
+    if kind == ReceiverKind::Alertmanager {
+        for (name, set) in [
+            ("group_by", r.group_by.is_some()),
+            ("group_wait", r.group_wait.is_some()),
+            ("group_interval", r.group_interval.is_some()),
+        ] {
+            if set {
+                errors.push(format!(
+                    "{key}.{name}: an alertmanager receiver is not grouped (Alertmanager groups itself)"
+                ));
+            }
+        }
+    }
+    let by = r
+        .group_by
+        .clone()
+        .unwrap_or_else(|| vec![DEFAULT_GROUP_BY.to_string()]);
+    for l in &by {
+        if l == super::notify::ALL_LABELS {
+            if by.len() > 1 {
+                errors.push(format!(
+                    "{key}.group_by: \"...\" (every label) stands alone"
+                ));
+            }
+        } else if !label_name_ok(l) {
+            errors.push(format!("{key}.group_by: {l:?} is not a label name"));
+        }
+    }
+    let wait = receiver_duration(
+        &format!("{key}.group_wait"),
+        &r.group_wait,
+        DEFAULT_GROUP_WAIT,
+        errors,
+    );
+    let interval = receiver_duration(
+        &format!("{key}.group_interval"),
+        &r.group_interval,
+        DEFAULT_GROUP_INTERVAL,
+        errors,
+    );
+    (by, wait, interval)
 }
 
 const REDACTED: &str = "<redacted>";
@@ -264,6 +363,7 @@ pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<
         if r.queue_capacity == 0 {
             errors.push(format!("{key}.queue_capacity: must be at least 1"));
         }
+        let (group_by, group_wait, group_interval) = grouping(&key, r, kind, errors);
         if errors.len() == n0 {
             out.push(Receiver {
                 name: r.name.clone(),
@@ -281,6 +381,10 @@ pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<
                 queue_capacity: r.queue_capacity,
                 resend_interval: resend,
                 timeout,
+                group_by,
+                group_wait,
+                group_interval,
+                max_per_minute: r.max_per_minute,
             });
         }
     }
@@ -322,6 +426,16 @@ pub fn validate(raw: &RawAlerts, errors: &mut Vec<String>) -> AlertsConfig {
         external_url: raw.external_url.clone(),
         ..Default::default()
     };
+    if !raw.spool_dir.is_empty() {
+        let dir = std::path::PathBuf::from(&raw.spool_dir);
+        if dir.exists() && !dir.is_dir() {
+            errors.push(format!(
+                "alerts.spool_dir: {} is not a directory",
+                dir.display()
+            ));
+        }
+        cfg.spool_dir = Some(dir);
+    }
     for (k, v) in &raw.labels {
         let key = format!("alerts.labels.{k}");
         if !label_name_ok(k) {
@@ -478,5 +592,72 @@ mod tests {
             assert!(joined.contains(want), "{want} missing from:\n{joined}");
         }
         assert_eq!(errors.len(), 7, "{joined}");
+    }
+
+    fn receivers(toml_text: &str) -> (Vec<Receiver>, Vec<String>) {
+        #[derive(Deserialize)]
+        struct W {
+            receivers: Vec<RawReceiver>,
+        }
+        let w: W = toml::from_str(toml_text).unwrap();
+        let mut errors = Vec::new();
+        (validate_receivers(&w.receivers, &mut errors), errors)
+    }
+
+    #[test]
+    fn grouping_and_rate_limit_keys_default_and_are_checked() {
+        let (ok, errors) = receivers(
+            r#"
+            [[receivers]]
+            name = "hook"
+            kind = "webhook"
+            url = "http://127.0.0.1:1/"
+            [[receivers]]
+            name = "slack"
+            kind = "slack"
+            url = "https://hooks.slack.com/x"
+            group_by = ["alertname", "target"]
+            group_wait = "0s"
+            group_interval = "5m"
+            max_per_minute = 60
+            "#,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(ok[0].group_by, ["target"]);
+        assert_eq!(
+            (ok[0].group_wait, ok[0].group_interval, ok[0].max_per_minute),
+            (DEFAULT_GROUP_WAIT, DEFAULT_GROUP_INTERVAL, 0)
+        );
+        assert_eq!(ok[1].group_by, ["alertname", "target"]);
+        assert_eq!(ok[1].group_wait, std::time::Duration::ZERO);
+        assert_eq!(ok[1].max_per_minute, 60);
+
+        let (_, errors) = receivers(
+            r#"
+            [[receivers]]
+            name = "am"
+            kind = "alertmanager"
+            url = "http://am:9093"
+            group_wait = "1s"
+            [[receivers]]
+            name = "hook"
+            kind = "webhook"
+            url = "http://127.0.0.1:1/"
+            group_by = ["...", "target", "bad-label"]
+            group_interval = "soon"
+            group_wait = "48h"
+            "#,
+        );
+        let joined = errors.join("\n");
+        for want in [
+            "receivers[0].group_wait: an alertmanager receiver is not grouped",
+            "receivers[1].group_by: \"...\" (every label) stands alone",
+            "receivers[1].group_by: \"bad-label\" is not a label name",
+            "receivers[1].group_interval:",
+            "receivers[1].group_wait: must be at most 24h",
+        ] {
+            assert!(joined.contains(want), "{want} missing from:\n{joined}");
+        }
+        assert_eq!(errors.len(), 5, "{joined}");
     }
 }

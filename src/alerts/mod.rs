@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`rules`]: the rules, their defaults and thresholds, and their checks
 //! - [`config`]: the `[alerts]` and `[[receivers]]` sections and their validation
-//! - [`notify`]: queues and delivery tasks per receiver, retries, signatures
+//! - [`notify`]: queues and delivery tasks per receiver: grouping, retries, rate
+//!   limit, spool, signatures
 //! - [`payload`]: the webhook v4, Alertmanager v2 and Slack bodies
 //!
 //! An alert is keyed by (rule, target). When its condition first holds it is
@@ -58,6 +59,8 @@ pub struct AlertsConfig {
     pub rules: BTreeMap<RuleName, RuleConfig>,
     /// `generatorURL` of every alert; empty: `http://<http.listen>/`.
     pub external_url: String,
+    /// Where undelivered notifications are kept across restarts (`None`: off).
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for AlertsConfig {
@@ -69,6 +72,7 @@ impl Default for AlertsConfig {
                 .map(|r| (r, RuleConfig::defaults(r)))
                 .collect(),
             external_url: String::new(),
+            spool_dir: None,
         }
     }
 }

@@ -1,20 +1,39 @@
 //! Delivery of alerts to receivers: a plain webhook (Alertmanager's webhook v4 JSON),
 //! an Alertmanager (`POST /api/v2/alerts`), or a Slack incoming webhook.
 //!
-//! The tick never waits on the network: [`Dispatcher::dispatch`] builds the bodies
-//! and `try_send`s them into a bounded queue per receiver; one task per receiver
-//! delivers them in order, retrying with exponential backoff and jitter (500 ms,
-//! ×1.5, capped at 60 s, as Alertmanager does), honouring `Retry-After` on 429 and
-//! 503. Any other 4xx is the receiver refusing the body: retrying cannot help, so it
-//! is logged with the start of the response and given up. A full queue drops the new
-//! notification, counted and logged.
+//! # Layout
+//! - this file: receivers, the [`Dispatcher`] the tick calls, the HTTP attempt, and
+//!   the task per receiver that runs an [`outbox::Outbox`]
+//! - [`outbox`]: one receiver's schedule (groups, queue, retry, rate limit), a state
+//!   machine with the clock passed in
+//! - [`group`]: grouping by `group_by` with `group_wait` / `group_interval`
+//! - [`limit`]: the `max_per_minute` token bucket
+//! - [`spool`]: undelivered notifications on disk, re-queued after a restart
+//!
+//! The tick never waits on the network: [`Dispatcher::dispatch`] `try_send`s the
+//! changed alerts (webhook, Slack) or a built body (Alertmanager) into a bounded
+//! channel per receiver. The receiver's task groups alerts into messages, queues
+//! them (at most `queue_capacity`; a full queue drops the new one, counted and
+//! logged), and delivers them in order, retrying with exponential backoff and jitter
+//! (500 ms, ×1.5, capped at 60 s, as Alertmanager does), honouring `Retry-After` on
+//! 429 and 503. Any other 4xx is the receiver refusing the body: retrying cannot
+//! help, so it is logged with the start of the response and given up. The rate limit
+//! delays a message, never drops it.
 //!
 //! Counts per receiver ([`ReceiverStats`]): `sent` notifications delivered, `failed`
 //! delivery attempts that did not succeed (each retry counts), `dropped`
-//! notifications given up (queue full, or refused with a 4xx).
+//! notifications given up (queue full, or refused with a 4xx), `rate_limited`
+//! notifications that had to wait for the rate limit (once each).
 //!
 //! Secrets (tokens, passwords, HMAC keys) live in [`Secret`], whose `Debug` prints
 //! `<secret>`; they are never logged, exported or shown by `check-config`.
+
+mod group;
+mod limit;
+mod outbox;
+mod spool;
+
+pub use group::ALL_LABELS;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,6 +93,15 @@ pub struct Receiver {
     pub resend_interval: Duration,
     /// Per request; a receiver that hangs longer is retried.
     pub timeout: Duration,
+    /// Webhook, Slack: alerts agreeing on these labels share a message
+    /// ([`ALL_LABELS`]: every label, one message per alert).
+    pub group_by: Vec<String>,
+    /// Webhook, Slack: how long a new group waits for more alerts.
+    pub group_wait: Duration,
+    /// Webhook, Slack: the least time between two messages about one group.
+    pub group_interval: Duration,
+    /// Requests per minute at most (a bucket of this many); 0: no limit.
+    pub max_per_minute: u32,
 }
 
 impl Receiver {
@@ -91,13 +119,15 @@ pub struct ReceiverStats {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
-    /// Notifications waiting in the queue.
+    /// Notifications that waited for the rate limit (each counted once).
+    pub rate_limited: AtomicU64,
+    /// Notifications waiting: queued messages and groups with news.
     pub queued: AtomicU64,
 }
 
 /// One notification: a body, and the key that lets a receiver drop a repeat.
-#[derive(Debug, Clone)]
-struct Message {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
     body: Vec<u8>,
     idempotency_key: String,
 }
@@ -105,9 +135,18 @@ struct Message {
 /// How long resolved alerts keep being re-sent to an Alertmanager (Prometheus: 15 min).
 const RESOLVED_RESEND: f64 = 15.0 * 60.0;
 
+/// What the tick hands a receiver's task.
+#[derive(Debug)]
+enum Input {
+    /// Fired or resolved alerts, to be grouped (webhook, Slack).
+    Alerts(Vec<Alert>),
+    /// A body ready to send (Alertmanager).
+    Message(Message),
+}
+
 struct Outlet {
     receiver: Arc<Receiver>,
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Input>,
     stats: Arc<ReceiverStats>,
     /// Alertmanager: when the alerts were last sent, and the recently resolved.
     last_sent: Option<f64>,
@@ -122,10 +161,12 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// Spawns one delivery task per receiver. Each holds a clone of `done` and
-    /// drains its queue after `stop`, so `run`'s grace bounds the flush.
+    /// drains its queue after `stop`, so `run`'s grace bounds the flush. With a
+    /// `spool_dir`, undelivered notifications are kept there across restarts.
     pub fn start(
         receivers: Vec<Receiver>,
         external_url: String,
+        spool_dir: Option<std::path::PathBuf>,
         stop: watch::Receiver<bool>,
         done: mpsc::Sender<()>,
     ) -> anyhow::Result<(Self, Vec<Arc<ReceiverStats>>)> {
@@ -156,11 +197,30 @@ impl Dispatcher {
                 ..Default::default()
             });
             let receiver = Arc::new(r);
+            let spool = spool_dir.as_ref().and_then(|d| {
+                spool::Spool::open(d, &receiver.name)
+                    .map_err(|e| {
+                        tracing::error!(receiver = %receiver.name, dir = %d.display(), error = %e, "cannot open the alert spool; notifications are kept in memory only");
+                    })
+                    .ok()
+            });
+            let seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos() as u64)
+                .unwrap_or(1);
+            let outbox = outbox::Outbox::new(
+                receiver.clone(),
+                external_url.clone(),
+                stats.clone(),
+                spool,
+                seed,
+                tokio::time::Instant::now(),
+            );
             tokio::spawn(deliver_loop(
                 receiver.clone(),
                 client.clone(),
+                outbox,
                 rx,
-                stats.clone(),
                 stop.clone(),
                 done.clone(),
             ));
@@ -194,33 +254,11 @@ impl Dispatcher {
                 })
                 .filter(|a| r.wants(a))
                 .collect();
-            let mut messages = Vec::new();
+            let mut inputs = Vec::new();
             match r.kind {
                 ReceiverKind::Webhook | ReceiverKind::Slack => {
-                    for a in changed {
-                        let body = if r.kind == ReceiverKind::Webhook {
-                            payload::webhook_v4(
-                                &r.name,
-                                std::slice::from_ref(a),
-                                &self.external_url,
-                            )
-                        } else {
-                            payload::slack(std::slice::from_ref(a))
-                        };
-                        let when = a.ends_at.or(a.fired_at).unwrap_or(now);
-                        messages.push(Message {
-                            body: body.to_string().into_bytes(),
-                            idempotency_key: format!(
-                                "{}-{}-{}",
-                                a.fingerprint(),
-                                if a.ends_at.is_some() {
-                                    "resolved"
-                                } else {
-                                    "firing"
-                                },
-                                (when * 1000.0) as u64
-                            ),
-                        });
+                    if !changed.is_empty() {
+                        inputs.push(Input::Alerts(changed.into_iter().cloned().collect()));
                     }
                 }
                 ReceiverKind::Alertmanager => {
@@ -247,21 +285,19 @@ impl Dispatcher {
                         // Like Prometheus: a firing alert ends 4 re-sends from now,
                         // so Alertmanager resolves it if Outrider goes quiet.
                         let ends = now + 4.0 * r.resend_interval.as_secs_f64();
-                        messages.push(Message {
+                        inputs.push(Input::Message(Message {
                             body: payload::alertmanager_v2(&alerts, ends, &self.external_url)
                                 .to_string()
                                 .into_bytes(),
                             idempotency_key: format!("{}-{}", r.name, (now * 1000.0) as u64),
-                        });
+                        }));
                         o.last_sent = Some(now);
                     }
                 }
             }
-            for m in messages {
-                match o.tx.try_send(m) {
-                    Ok(()) => {
-                        o.stats.queued.fetch_add(1, Ordering::Relaxed);
-                    }
+            for input in inputs {
+                match o.tx.try_send(input) {
+                    Ok(()) => {}
                     Err(_) => {
                         o.stats.dropped.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(receiver = %r.name, capacity = r.queue_capacity, "notification queue full: notification dropped");
@@ -311,6 +347,7 @@ pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// How an attempt went, with why it failed (for the log).
 enum Outcome {
     Sent,
     Retry(Option<Duration>, String),
@@ -373,55 +410,63 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Outcome
     }
 }
 
+/// One receiver's task: feeds the outbox from the channel, waits when it says
+/// wait, sends when it says send. After `stop`, groups go out at once and the task
+/// ends when the queue is empty (or when `run`'s grace runs out; what is spooled
+/// stays for the next start).
 async fn deliver_loop(
     r: Arc<Receiver>,
     client: reqwest::Client,
-    mut rx: mpsc::Receiver<Message>,
-    stats: Arc<ReceiverStats>,
+    mut outbox: outbox::Outbox,
+    mut rx: mpsc::Receiver<Input>,
     mut stop: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
 ) {
+    use tokio::time::Instant;
     let mut stopping = false;
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(1);
+    let mut closed = false;
     loop {
-        let m = if stopping {
-            rx.recv().await
-        } else {
-            tokio::select! {
-                m = rx.recv() => m,
-                _ = stop.changed() => {
-                    // Flush what is queued (within run's grace), take no more.
-                    stopping = true;
-                    rx.close();
-                    continue;
-                }
+        let wake = match outbox.next(Instant::now()) {
+            outbox::Next::Send(m) => {
+                let done = match attempt(&client, &r, &m).await {
+                    Outcome::Sent => outbox::Done::Sent,
+                    Outcome::Retry(after, why) => {
+                        tracing::warn!(receiver = %r.name, error = %why, retry_after = ?after, "notification not delivered; will retry");
+                        outbox::Done::Retry(after)
+                    }
+                    Outcome::GiveUp(why) => {
+                        tracing::warn!(receiver = %r.name, error = %why, "notification refused; not retried");
+                        outbox::Done::GiveUp
+                    }
+                };
+                outbox.done(done, Instant::now());
+                continue;
+            }
+            outbox::Next::Wait(at) => Some(at),
+            outbox::Next::Idle if closed => break,
+            outbox::Next::Idle => None,
+        };
+        let sleep = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
         };
-        let Some(m) = m else { break };
-        stats.queued.fetch_sub(1, Ordering::Relaxed);
-        let mut backoff = Backoff::new(seed ^ stats.sent.load(Ordering::Relaxed));
-        loop {
-            match attempt(&client, &r, &m).await {
-                Outcome::Sent => {
-                    stats.sent.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                Outcome::Retry(after, why) => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
-                    let wait = after.unwrap_or_else(|| backoff.next_delay());
-                    tracing::warn!(receiver = %r.name, error = %why, retry_in = ?wait, "notification not delivered; will retry");
-                    tokio::time::sleep(wait).await;
-                }
-                Outcome::GiveUp(why) => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(receiver = %r.name, error = %why, "notification refused; not retried");
-                    break;
-                }
+        tokio::select! {
+            input = rx.recv(), if !closed => match input {
+                Some(Input::Alerts(alerts)) => outbox.alerts(alerts, Instant::now()),
+                Some(Input::Message(m)) => outbox.push(m),
+                None => closed = true,
+            },
+            _ = sleep => {}
+            _ = stop.changed(), if !stopping => {
+                // Flush what is queued and grouped (within run's grace), take no more.
+                stopping = true;
+                rx.close();
             }
+        }
+        if stopping {
+            outbox.hurry(Instant::now());
         }
     }
 }
@@ -467,11 +512,15 @@ mod tests {
             queue_capacity: capacity,
             resend_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
+            group_by: vec!["target".into()],
+            group_wait: Duration::from_secs(10),
+            group_interval: Duration::from_secs(60),
+            max_per_minute: 0,
         }
     }
 
     /// A dispatcher whose queue the test reads instead of a delivery task.
-    fn dispatcher(r: Receiver) -> (Dispatcher, mpsc::Receiver<Message>, Arc<ReceiverStats>) {
+    fn dispatcher(r: Receiver) -> (Dispatcher, mpsc::Receiver<Input>, Arc<ReceiverStats>) {
         let (tx, rx) = mpsc::channel(r.queue_capacity);
         let stats = Arc::new(ReceiverStats::default());
         let outlet = Outlet {
@@ -506,12 +555,15 @@ mod tests {
         }
     }
 
-    fn body(m: &Message) -> serde_json::Value {
-        serde_json::from_slice(&m.body).unwrap()
+    fn body(input: Input) -> serde_json::Value {
+        match input {
+            Input::Message(m) => serde_json::from_slice(&m.body).unwrap(),
+            Input::Alerts(a) => panic!("alerts, not a message: {a:?}"),
+        }
     }
 
     #[test]
-    fn a_full_queue_drops_and_counts_and_severities_filter() {
+    fn one_input_per_tick_a_full_channel_drops_and_counts_and_severities_filter() {
         let (mut d, mut rx, stats) = dispatcher(receiver(ReceiverKind::Webhook, 1));
         let t = vec![
             Transition::Fired(alert("TargetDown", "critical", None)),
@@ -519,18 +571,22 @@ mod tests {
             Transition::Fired(alert("OOMKilled", "critical", None)),
         ];
         d.dispatch(&t, &[], 1.0);
-        assert_eq!(stats.queued.load(Ordering::Relaxed), 1);
+        d.dispatch(&t, &[], 2.0);
         assert_eq!(
             stats.dropped.load(Ordering::Relaxed),
             1,
-            "OOMKilled did not fit"
+            "the second tick did not fit"
         );
-        let m = rx.try_recv().unwrap();
-        assert_eq!(body(&m)["alerts"][0]["labels"]["alertname"], "TargetDown");
-        assert!(
-            rx.try_recv().is_err(),
+        let Ok(Input::Alerts(alerts)) = rx.try_recv() else {
+            panic!("no alerts queued")
+        };
+        let names: Vec<&str> = alerts.iter().map(|a| a.alertname).collect();
+        assert_eq!(
+            names,
+            ["TargetDown", "OOMKilled"],
             "the info alert is not for this receiver"
         );
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]
@@ -542,24 +598,24 @@ mod tests {
             std::slice::from_ref(&firing),
             100.0,
         );
-        let b = body(&rx.try_recv().unwrap());
+        let b = body(rx.try_recv().unwrap());
         assert_eq!(b[0]["endsAt"], payload::rfc3339(100.0 + 240.0));
         d.dispatch(&[], std::slice::from_ref(&firing), 159.0);
         assert!(rx.try_recv().is_err(), "59 s: not yet due");
         d.dispatch(&[], std::slice::from_ref(&firing), 160.0);
         assert_eq!(
-            body(&rx.try_recv().unwrap())[0]["endsAt"],
+            body(rx.try_recv().unwrap())[0]["endsAt"],
             payload::rfc3339(400.0)
         );
         let gone = alert("TargetDown", "critical", Some(170.0));
         d.dispatch(&[Transition::Resolved(gone)], &[], 170.0);
         assert_eq!(
-            body(&rx.try_recv().unwrap())[0]["endsAt"],
+            body(rx.try_recv().unwrap())[0]["endsAt"],
             payload::rfc3339(170.0)
         );
         d.dispatch(&[], &[], 230.0);
         assert_eq!(
-            body(&rx.try_recv().unwrap())[0]["endsAt"],
+            body(rx.try_recv().unwrap())[0]["endsAt"],
             payload::rfc3339(170.0)
         );
         // 15 minutes after it resolved, it is no longer sent; nothing else is.

@@ -55,16 +55,18 @@ fn alert_json(a: &Alert, generator_url: &str) -> Value {
     })
 }
 
-/// The Alertmanager webhook v4 body for `alerts`, grouped by alertname.
-pub fn webhook_v4(receiver: &str, alerts: &[Alert], external_url: &str) -> Value {
+/// The Alertmanager webhook v4 body for one group: `group_labels` are the values of
+/// the receiver's `group_by` labels the group's alerts share.
+pub fn webhook_v4(
+    receiver: &str,
+    alerts: &[Alert],
+    external_url: &str,
+    group_labels: &BTreeMap<String, String>,
+) -> Value {
     let labels: Vec<&BTreeMap<String, String>> = alerts.iter().map(|a| &a.labels).collect();
     let annotations: Vec<&BTreeMap<String, String>> =
         alerts.iter().map(|a| &a.annotations).collect();
     let common_labels = common(&labels);
-    let group_labels: BTreeMap<String, String> = common_labels
-        .get("alertname")
-        .map(|n| BTreeMap::from([("alertname".to_string(), n.clone())]))
-        .unwrap_or_default();
     let group_key = format!(
         "{{}}:{{{}}}",
         group_labels
@@ -106,6 +108,36 @@ pub fn alertmanager_v2(alerts: &[Alert], ends_at_firing: f64, generator_url: &st
             })
             .collect(),
     )
+}
+
+/// A Slack incoming-webhook body for one group: a headline with the counts and the
+/// group's labels, then the alerts, firing first.
+///
+/// ```text
+/// *[FIRING:2, RESOLVED:1] target=app*
+/// 🔥 FIRING *OOMKilled* [critical] app was OOM-killed
+/// …
+/// ```
+pub fn slack_group(group_labels: &BTreeMap<String, String>, alerts: &[Alert]) -> Value {
+    let firing = alerts.iter().filter(|a| a.ends_at.is_none()).count();
+    let resolved = alerts.len() - firing;
+    let mut counts = Vec::new();
+    if firing > 0 {
+        counts.push(format!("FIRING:{firing}"));
+    }
+    if resolved > 0 {
+        counts.push(format!("RESOLVED:{resolved}"));
+    }
+    let labels = group_labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let headline = format!("*[{}]* {labels}", counts.join(", "));
+    let mut ordered: Vec<Alert> = alerts.to_vec();
+    ordered.sort_by_key(|a| a.ends_at.is_some());
+    let lines = slack(&ordered)["text"].as_str().unwrap_or("").to_string();
+    json!({ "text": format!("{}\n{lines}", headline.trim_end()) })
 }
 
 /// A Slack incoming-webhook body: one readable line per alert.
@@ -204,14 +236,21 @@ mod tests {
     fn webhook_body_has_alertmanagers_shape() {
         for (name, resolved) in [("firing", false), ("resolved", true)] {
             let real = fixture(name);
-            let ours = webhook_v4("webhook", &[alert(resolved)], "http://outrider:9717");
+            let group = BTreeMap::from([("alertname".to_string(), "TargetDown".to_string())]);
+            let ours = webhook_v4(
+                "webhook",
+                &[alert(resolved)],
+                "http://outrider:9717",
+                &group,
+            );
             same_shape(&ours, &real, "$");
             assert_eq!(ours["status"], real["status"]);
             assert_eq!(ours["alerts"][0]["status"], real["alerts"][0]["status"]);
             assert_eq!(ours["version"], "4");
             assert_eq!(ours["groupKey"], "{}:{alertname=\"TargetDown\"}");
         }
-        let firing = webhook_v4("w", &[alert(false)], "");
+        let firing = webhook_v4("w", &[alert(false)], "", &BTreeMap::new());
+        assert_eq!(firing["groupKey"], "{}:{}");
         assert_eq!(firing["alerts"][0]["endsAt"], GO_ZERO_TIME);
         assert_eq!(
             firing["alerts"][0]["startsAt"],
@@ -227,6 +266,21 @@ mod tests {
             "🔥 FIRING *TargetDown* [critical] app is down\n\n✅ RESOLVED *TargetDown* [critical] app is down"
         );
         assert_eq!(body.as_object().unwrap().len(), 1, "only text");
+    }
+
+    #[test]
+    fn slack_group_has_a_headline_and_firing_first() {
+        let mut oom = alert(false);
+        oom.alertname = "OOMKilled";
+        oom.labels.insert("alertname".into(), "OOMKilled".into());
+        oom.annotations
+            .insert("summary".into(), "app was OOM-killed".into());
+        let group = BTreeMap::from([("target".to_string(), "app".to_string())]);
+        let body = slack_group(&group, &[alert(true), oom]);
+        assert_eq!(
+            body["text"],
+            "*[FIRING:1, RESOLVED:1]* target=app\n🔥 FIRING *OOMKilled* [critical] app was OOM-killed\n\n✅ RESOLVED *TargetDown* [critical] app is down"
+        );
     }
 
     #[test]

@@ -1,0 +1,174 @@
+//! The spool: each receiver's undelivered notifications as files under
+//! `<alerts.spool_dir>/receiver-<name>/`, so they survive a restart of Outrider.
+//!
+//! A notification is written when it enters the queue (to a temp file, then renamed:
+//! a crash never leaves half a file under a real name) and removed once delivered or
+//! refused. At start the files are read back, oldest first, into the queue. The spool
+//! holds no more than the queue does (`queue_capacity`): older files beyond that are
+//! removed and counted as dropped. A file that cannot be read or parsed is logged and
+//! removed, never fatal. The files are small (one message each) and written from the
+//! receiver's own task, so plain blocking `std::fs` calls are fine there.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Message;
+
+/// A spool file larger than this is not one Outrider wrote.
+const MAX_FILE_BYTES: u64 = 4 << 20;
+
+#[derive(Serialize, Deserialize)]
+struct SpoolFile {
+    idempotency_key: String,
+    body: String,
+}
+
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    seq: u64,
+}
+
+impl Spool {
+    /// The receiver's directory, created if missing.
+    pub fn open(base: &Path, receiver: &str) -> std::io::Result<Spool> {
+        // The prefix keeps a receiver named ".." inside the spool.
+        let dir = base.join(format!("receiver-{receiver}"));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Spool { dir, seq: 0 })
+    }
+
+    /// The spooled notifications, oldest first, at most `capacity`; the rest (and
+    /// the unreadable) are removed. Returns them with their files, and how many were
+    /// dropped for room.
+    pub fn load(&mut self, capacity: usize) -> (Vec<(Message, PathBuf)>, u64) {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot read the alert spool");
+                return (Vec::new(), 0);
+            }
+        };
+        // Names are <unix ms>-<seq>, zero-padded: name order is age order.
+        files.sort();
+        let mut out = Vec::new();
+        let mut dropped = 0;
+        for path in files {
+            if let Some(seq) = seq_of(&path) {
+                self.seq = self.seq.max(seq + 1);
+            }
+            match read(&path) {
+                Ok(m) if out.len() < capacity => out.push((m, path)),
+                Ok(_) => {
+                    dropped += 1;
+                    tracing::warn!(file = %path.display(), capacity, "alert spool holds more than the queue: notification dropped");
+                    remove(&path);
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "unreadable alert spool file skipped and removed");
+                    remove(&path);
+                }
+            }
+        }
+        (out, dropped)
+    }
+
+    /// Writes `m` to a new file (temp file, fsync, rename) and returns its path.
+    pub fn write(&mut self, m: &Message) -> std::io::Result<PathBuf> {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let name = format!("{ms:013}-{:010}.json", self.seq);
+        self.seq += 1;
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let file = SpoolFile {
+            idempotency_key: m.idempotency_key.clone(),
+            body: String::from_utf8_lossy(&m.body).into_owned(),
+        };
+        let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+}
+
+fn seq_of(path: &Path) -> Option<u64> {
+    path.file_stem()?.to_str()?.split_once('-')?.1.parse().ok()
+}
+
+fn read(path: &Path) -> Result<Message, String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(format!("{len} bytes: too large to be a notification"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let f: SpoolFile = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    serde_json::from_str::<serde_json::Value>(&f.body)
+        .map_err(|e| format!("the body is not JSON: {e}"))?;
+    Ok(Message {
+        body: f.body.into_bytes(),
+        idempotency_key: f.idempotency_key,
+    })
+}
+
+/// Removes a delivered (or given up) notification's file; a failure is logged.
+pub fn remove(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(file = %path.display(), error = %e, "cannot remove an alert spool file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(n: u32) -> Message {
+        Message {
+            body: format!("{{\"n\":{n}}}").into_bytes(),
+            idempotency_key: format!("k{n}"),
+        }
+    }
+
+    #[test]
+    fn written_files_come_back_in_order_and_corrupt_ones_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), "hook").unwrap();
+        let paths: Vec<PathBuf> = (0..4).map(|n| s.write(&message(n)).unwrap()).collect();
+        remove(&paths[1]);
+        let rdir = dir.path().join("receiver-hook");
+        std::fs::write(rdir.join("0000000000001-0000000000.json"), b"{not json").unwrap();
+        std::fs::write(rdir.join("0000000000002-0000000001.json"), [0xff, 0xfe]).unwrap();
+        // A temp file left by a crash mid-write is not a notification.
+        std::fs::write(rdir.join(".x.json.tmp"), b"{}").unwrap();
+
+        let mut again = Spool::open(dir.path(), "hook").unwrap();
+        let (loaded, dropped) = again.load(2);
+        let keys: Vec<&str> = loaded
+            .iter()
+            .map(|(m, _)| m.idempotency_key.as_str())
+            .collect();
+        assert_eq!(keys, ["k0", "k2"]);
+        assert_eq!(loaded[0].0.body, message(0).body);
+        assert_eq!(dropped, 1, "k3 did not fit");
+        let left: Vec<_> = std::fs::read_dir(&rdir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        assert_eq!(left.len(), 2, "corrupt and surplus files removed: {left:?}");
+        // New files sort after the loaded ones.
+        let next = again.write(&message(9)).unwrap();
+        assert!(next > loaded[1].1);
+    }
+}
