@@ -2,6 +2,9 @@
 //! app is killed and resolves it when a new one takes the pid file; the webhook
 //! receiver (a test server that fails, then throttles, then accepts) gets each state
 //! change exactly once, signed; and a real Alertmanager receives and forwards them.
+//! Delivery: alerts of one tick reach a webhook and a Slack stand-in as one message
+//! each; the rate limit delays but delivers; a spooled notification survives a
+//! restart of Outrider.
 
 mod util;
 
@@ -553,4 +556,232 @@ fn a_receiver_named_by_host_name_is_reached() {
     server.wait("TargetDown at http://localhost", 20, |s| !s.is_empty());
     let v: serde_json::Value = serde_json::from_str(&server.seen()[0].body).unwrap();
     assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
+}
+
+/// The pid of a process that has exited and been reaped.
+fn dead_pid() -> i32 {
+    let app = DemoApp::quiet(&[]);
+    let pid = app.pid;
+    drop(app);
+    pid
+}
+
+/// Starts Outrider with the test rules, `targets` (name, pid file) and the
+/// `[[receivers]]` tables in `receivers`, sampling every 200 ms.
+fn start_outrider(dir: &Path, targets: &[(&str, &Path)], extra: &str) -> Outrider {
+    let mut text = String::from("[sampling]\ninterval = \"200ms\"\n");
+    for (name, pid_file) in targets {
+        text.push_str(&format!(
+            "[[targets]]\nname = \"{name}\"\npid_file = {:?}\n",
+            pid_file.display().to_string()
+        ));
+    }
+    text.push_str(&rules_toml());
+    text.push_str(extra);
+    let config = dir.join("outrider.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_TEST_POD", "shop-0");
+    Outrider::start_with(cmd, &["--config", config.to_str().unwrap()])
+}
+
+/// Two targets whose processes are gone before Outrider starts: both TargetDown
+/// alerts fire on the first tick, and each receiver gets them in ONE message.
+#[test]
+fn alerts_firing_in_one_tick_reach_a_webhook_and_slack_as_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = TestServer::start(|_| (200, vec![]));
+    let slack = TestServer::start(|_| (200, vec![]));
+    let mut targets = Vec::new();
+    for name in ["app1", "app2"] {
+        let pid_file = dir.path().join(format!("{name}.pid"));
+        write_pid(&pid_file, dead_pid());
+        targets.push((name, pid_file));
+    }
+    let targets: Vec<(&str, &Path)> = targets.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    let outrider = start_outrider(
+        dir.path(),
+        &targets,
+        &format!(
+            "[[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
+             group_by = [\"alertname\"]\ngroup_wait = \"1s\"\n\
+             [[receivers]]\nname = \"slack\"\nkind = \"slack\"\n\
+             url = \"http://127.0.0.1:{}/services/T0/B0/x\"\ngroup_by = [\"alertname\"]\n\
+             group_wait = \"0s\"\n",
+            hook.port, slack.port
+        ),
+    );
+    hook.wait("the grouped webhook message", 20, |s| !s.is_empty());
+    slack.wait("the grouped Slack message", 20, |s| !s.is_empty());
+    // A second message would come within a tick or two.
+    std::thread::sleep(Duration::from_secs(1));
+    let seen = hook.seen();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let v: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    let alerts = v["alerts"].as_array().unwrap();
+    let targets: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["labels"]["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["app1", "app2"], "{v}");
+    assert!(alerts.iter().all(|a| a["status"] == "firing"));
+    assert_eq!(v["status"], "firing");
+    assert_eq!(
+        v["groupLabels"],
+        serde_json::json!({"alertname": "TargetDown"})
+    );
+    assert_eq!(v["commonLabels"]["alertname"], "TargetDown");
+    assert_eq!(v["commonLabels"]["namespace"], "shop");
+    assert!(v["commonLabels"].get("target").is_none(), "{v}");
+    assert_eq!(v["groupKey"], "{}:{alertname=\"TargetDown\"}");
+
+    let seen = slack.seen();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    assert_eq!(seen[0].path, "/services/T0/B0/x");
+    let v: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(
+        v["text"],
+        "*[FIRING:2]* alertname=TargetDown\n\
+         🔥 FIRING *TargetDown* [critical] app1 is down\nNo process of target app1 is alive.\n\n\
+         🔥 FIRING *TargetDown* [critical] app2 is down\nNo process of target app2 is alive."
+    );
+    for receiver in ["hook", "slack"] {
+        assert_eq!(
+            outrider.metric(
+                "outrider_notifications_total",
+                &[("receiver", receiver), ("result", "sent")]
+            ),
+            Some(1.0)
+        );
+    }
+}
+
+/// With `max_per_minute = 30`, three messages of one tick arrive 2 s apart: later,
+/// not lost.
+#[test]
+fn the_rate_limit_delays_messages_but_delivers_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = TestServer::start(|_| (200, vec![]));
+    let mut files = Vec::new();
+    for name in ["a", "b", "c"] {
+        let pid_file = dir.path().join(format!("{name}.pid"));
+        write_pid(&pid_file, dead_pid());
+        files.push((name, pid_file));
+    }
+    let targets: Vec<(&str, &Path)> = files.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    let outrider = start_outrider(
+        dir.path(),
+        &targets,
+        &format!(
+            "[[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
+             group_wait = \"0s\"\nmax_per_minute = 30\n",
+            hook.port
+        ),
+    );
+    hook.wait("three messages", 30, |s| s.len() >= 3);
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = hook.seen();
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    let mut targets: Vec<String> = seen
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            v["alerts"][0]["labels"]["target"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    targets.sort();
+    assert_eq!(targets, ["a", "b", "c"], "one group per target, none lost");
+    // 60 s / 30 = 2 s apart (the server's clock; 100 ms slack for its thread).
+    for pair in seen.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= Duration::from_millis(1900), "{gap:?}");
+    }
+    let n = |result| {
+        outrider.metric(
+            "outrider_notifications_total",
+            &[("receiver", "hook"), ("result", result)],
+        )
+    };
+    assert_eq!(
+        (n("sent"), n("rate_limited"), n("dropped")),
+        (Some(3.0), Some(2.0), Some(0.0))
+    );
+}
+
+/// A notification that could not be delivered before Outrider stopped is spooled,
+/// and the next Outrider delivers it once the receiver is back; an unreadable spool
+/// file is logged and skipped.
+#[test]
+fn a_spooled_notification_is_delivered_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let port = free_port(); // nothing listens there yet
+    let pid_file = dir.path().join("app.pid");
+    write_pid(&pid_file, dead_pid());
+    let receivers = format!(
+        "[[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\n\
+         group_wait = \"0s\"\n"
+    );
+    // rules_toml() writes [alerts]; spool_dir comes from the environment.
+    let start = |dir: &Path| {
+        let mut text = format!(
+            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n",
+            pid_file.display().to_string()
+        );
+        text.push_str(&rules_toml());
+        text.push_str(&receivers);
+        let config = dir.join("outrider.toml");
+        std::fs::write(&config, text).unwrap();
+        let mut cmd = Command::new(util::BIN);
+        cmd.env("OUTRIDER_TEST_POD", "shop-0")
+            .env("OUTRIDER_ALERTS__SPOOL_DIR", &spool);
+        Outrider::start_with(cmd, &["--config", config.to_str().unwrap()])
+    };
+    let mut first = start(dir.path());
+    first.wait_metric(
+        "outrider_notifications_total",
+        &[("receiver", "hook"), ("result", "failed")],
+        |v| v >= 1.0,
+    );
+    assert!(first.terminate().success());
+    let spooled = spool.join("receiver-hook");
+    let files: Vec<_> = std::fs::read_dir(&spooled).unwrap().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    std::fs::write(spooled.join("0000000000000-0000000000.json"), "{garbage").unwrap();
+
+    // The app is back: the new Outrider fires nothing; only the spool is sent.
+    let app = DemoApp::quiet(&[]);
+    write_pid(&pid_file, app.pid);
+    let server = TestServer::start_on(port, |_| (200, vec![]));
+    let second = start(dir.path());
+    server.wait("the spooled notification", 20, |s| !s.is_empty());
+    std::thread::sleep(Duration::from_secs(1));
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let v: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(v["status"], "firing");
+    assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
+    assert_eq!(v["alerts"][0]["labels"]["target"], "app");
+    second.wait_metric(
+        "outrider_notification_queue",
+        &[("receiver", "hook")],
+        |v| v == 0.0,
+    );
+    assert_eq!(
+        std::fs::read_dir(&spooled).unwrap().count(),
+        0,
+        "delivered and the corrupt file removed"
+    );
+    let logs = second.stderr.lock().unwrap().join("\n");
+    assert!(logs.contains("unreadable alert spool file"), "{logs}");
+    assert_eq!(
+        second.metric(
+            "outrider_notifications_total",
+            &[("receiver", "hook"), ("result", "sent")]
+        ),
+        Some(1.0)
+    );
 }
