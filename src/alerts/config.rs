@@ -76,25 +76,64 @@ pub struct RawReceiver {
     /// Webhook only: a file holding the HMAC key of `Outrider-Signature`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<String>,
+    /// A number; a string too, as environment overrides give.
     #[serde(default = "queue_capacity")]
-    pub queue_capacity: usize,
+    pub queue_capacity: Scalar,
     #[serde(default = "resend_interval")]
     pub resend_interval: String,
     /// Per request: a receiver that hangs longer is retried.
     #[serde(default = "request_timeout")]
     pub timeout: String,
-    /// Webhook, Slack: labels whose values make a group (default `["target"]`).
+    /// Webhook, Slack: labels whose values make a group (default `["target"]`); a
+    /// string is split at commas (`OUTRIDER_RECEIVERS__0__GROUP_BY=alertname,target`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_by: Option<Vec<String>>,
+    pub group_by: Option<OneOrMany>,
     /// Webhook, Slack: a new group's wait for more alerts (default 10s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_wait: Option<String>,
     /// Webhook, Slack: the least time between messages about one group (default 1m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_interval: Option<String>,
-    /// Requests per minute at most; 0: no limit.
+    /// Messages per minute at most; 0: no limit. A number, or a string.
     #[serde(default = "max_per_minute")]
-    pub max_per_minute: u32,
+    pub max_per_minute: Scalar,
+}
+
+/// A list, or one string of comma-separated items (as the environment gives).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    Many(Vec<String>),
+    One(String),
+}
+
+impl OneOrMany {
+    fn items(&self) -> Vec<String> {
+        match self {
+            OneOrMany::Many(v) => v.clone(),
+            OneOrMany::One(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
+        }
+    }
+}
+
+/// A whole number from a number or a string, within `range`.
+fn count(
+    key: &str,
+    v: &Scalar,
+    range: std::ops::RangeInclusive<u64>,
+    errors: &mut Vec<String>,
+) -> Option<u64> {
+    match v.to_string().trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Some(n),
+        _ => {
+            errors.push(format!(
+                "{key}: {v} is not a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ));
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -111,8 +150,8 @@ pub struct RawBasicAuth {
     pub password_file: Option<String>,
 }
 
-fn queue_capacity() -> usize {
-    1000
+fn queue_capacity() -> Scalar {
+    Scalar::Int(1000)
 }
 fn resend_interval() -> String {
     "1m".into()
@@ -123,8 +162,8 @@ fn request_timeout() -> String {
 /// No limit by default: grouping already bounds a webhook or Slack to one message
 /// per group per `group_interval`, and an Alertmanager takes whatever Prometheus
 /// would send. Slack's incoming webhooks want about one a second: 60.
-fn max_per_minute() -> u32 {
-    0
+fn max_per_minute() -> Scalar {
+    Scalar::Int(0)
 }
 
 /// Defaults of grouping. `target`: a sidecar's user thinks of the app, so what goes
@@ -178,8 +217,12 @@ fn grouping(
     }
     let by = r
         .group_by
-        .clone()
+        .as_ref()
+        .map(OneOrMany::items)
         .unwrap_or_else(|| vec![DEFAULT_GROUP_BY.to_string()]);
+    if by.is_empty() {
+        errors.push(format!("{key}.group_by: must name at least one label"));
+    }
     for l in &by {
         if l == super::notify::ALL_LABELS {
             if by.len() > 1 {
@@ -360,9 +403,18 @@ pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<
                 std::time::Duration::from_secs(10)
             }
         };
-        if r.queue_capacity == 0 {
-            errors.push(format!("{key}.queue_capacity: must be at least 1"));
-        }
+        let queue_capacity = count(
+            &format!("{key}.queue_capacity"),
+            &r.queue_capacity,
+            1..=1_000_000,
+            errors,
+        );
+        let max_per_minute = count(
+            &format!("{key}.max_per_minute"),
+            &r.max_per_minute,
+            0..=60_000,
+            errors,
+        );
         let (group_by, group_wait, group_interval) = grouping(&key, r, kind, errors);
         if errors.len() == n0 {
             out.push(Receiver {
@@ -378,13 +430,13 @@ pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<
                     .collect(),
                 auth,
                 secret,
-                queue_capacity: r.queue_capacity,
+                queue_capacity: queue_capacity.unwrap_or(1) as usize,
                 resend_interval: resend,
                 timeout,
                 group_by,
                 group_wait,
                 group_interval,
-                max_per_minute: r.max_per_minute,
+                max_per_minute: max_per_minute.unwrap_or(0) as u32,
             });
         }
     }
@@ -632,7 +684,7 @@ mod tests {
         assert_eq!(ok[1].group_wait, std::time::Duration::ZERO);
         assert_eq!(ok[1].max_per_minute, 60);
 
-        let (_, errors) = receivers(
+        let (ok, errors) = receivers(
             r#"
             [[receivers]]
             name = "am"
@@ -646,6 +698,15 @@ mod tests {
             group_by = ["...", "target", "bad-label"]
             group_interval = "soon"
             group_wait = "48h"
+            max_per_minute = -1
+            queue_capacity = "0"
+            [[receivers]]
+            name = "env"
+            kind = "slack"
+            url = "http://127.0.0.1:1/"
+            group_by = "alertname, target"
+            max_per_minute = "60"
+            queue_capacity = "10"
             "#,
         );
         let joined = errors.join("\n");
@@ -655,9 +716,15 @@ mod tests {
             "receivers[1].group_by: \"bad-label\" is not a label name",
             "receivers[1].group_interval:",
             "receivers[1].group_wait: must be at most 24h",
+            "receivers[1].max_per_minute: -1 is not a whole number from 0 to 60000",
+            "receivers[1].queue_capacity: 0 is not a whole number from 1 to 1000000",
         ] {
             assert!(joined.contains(want), "{want} missing from:\n{joined}");
         }
-        assert_eq!(errors.len(), 5, "{joined}");
+        assert_eq!(errors.len(), 7, "{joined}");
+        // Strings, as environment overrides give them.
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].group_by, ["alertname", "target"]);
+        assert_eq!((ok[0].max_per_minute, ok[0].queue_capacity), (60, 10));
     }
 }
