@@ -99,7 +99,7 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
   hook=$!
-  printf '[alerts.rules.TargetDown]\nfor = "0s"\n[[receivers]]\nname = "hook"\nkind = "webhook"\nurl = "http://localhost:%s/"\n' "$port" > "$root/outrider.toml"
+  printf '[alerts.rules.TargetDown]\nfor = "0s"\n[[receivers]]\nname = "hook"\nkind = "webhook"\nurl = "http://localhost:%s/"\ngroup_wait = "0s"\n' "$port" > "$root/outrider.toml"
   sleep 300 & app=$!
   env -i "$(command -v chroot)" "$root" /outrider --config /outrider.toml --pid "$app" --interval 200ms --listen 127.0.0.1:0 >/dev/null 2>"$root/tmp/log" &
   outrider=$!
