@@ -13,9 +13,14 @@ use outrider::config::{ResourceSpec, Selector, TargetSpec};
 use outrider::sample::Sampler;
 use outrider::target::GroupSpec;
 
-/// A shell that starts `n - 1` sleeping children: a group of `n` processes.
+/// A shell that starts `n - 1` sleeping children and then becomes a sleep itself: a
+/// group of `n` processes. (Ending in `wait` raced for `n = 1`: with no children the
+/// shell exits at once, and the group of one could vanish before it was seen.)
 fn spawn_group(n: usize) -> Child {
-    let script = format!("for i in $(seq {}); do sleep 600 & done; wait", n - 1);
+    let script = format!(
+        "for i in $(seq {}); do sleep 600 & done; exec sleep 600",
+        n - 1
+    );
     Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
