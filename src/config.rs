@@ -610,7 +610,8 @@ fn parse_table(table: toml::Table, errors: &mut Vec<String>) -> Option<RawConfig
 }
 
 /// `OUTRIDER_HTTP__LISTEN=…` sets `http.listen`; `OUTRIDER_TARGETS__0__PID=…` sets
-/// `targets[0].pid`. Values are strings; numeric fields accept them. `OUTRIDER_LOG`
+/// `targets[0].pid`. Values are strings (numeric fields accept them), or arrays
+/// written in TOML (`OUTRIDER_RECEIVERS__0__ALERTNAMES='["TargetDown"]'`). `OUTRIDER_LOG`
 /// and `OUTRIDER_CONFIG` (single underscore-free names) are not config keys.
 fn apply_env(
     table: &mut toml::Table,
@@ -627,10 +628,23 @@ fn apply_env(
             .split("__")
             .map(|s| s.to_ascii_lowercase())
             .collect();
-        if let Err(e) = set_path(table, &path, toml::Value::String(value)) {
+        if let Err(e) = set_path(table, &path, env_value(value)) {
             errors.push(format!("{key}: {e}"));
         }
     }
+}
+
+/// An environment value is a string, except one written as a TOML array
+/// (`["a", "b"]`), which list keys such as `group_by` or `alertnames` need.
+fn env_value(value: String) -> toml::Value {
+    if value.trim_start().starts_with('[') {
+        if let Ok(mut t) = format!("v = {value}").parse::<toml::Table>() {
+            if let Some(v @ toml::Value::Array(_)) = t.remove("v") {
+                return v;
+            }
+        }
+    }
+    toml::Value::String(value)
 }
 
 fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {

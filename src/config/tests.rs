@@ -183,3 +183,24 @@ fn log_paths_expand_the_environment_and_name_their_checkpoint() {
     let (_, c) = load_text("[[logs]]\npath = \"-\"\n", &[], &Overrides::default()).unwrap();
     assert_eq!(c.logs[0].name, "stdin");
 }
+
+#[test]
+fn list_keys_take_toml_arrays_from_the_environment() {
+    let env = [
+        ("OUTRIDER_RECEIVERS__0__NAME", "ops"),
+        ("OUTRIDER_RECEIVERS__0__KIND", "webhook"),
+        ("OUTRIDER_RECEIVERS__0__URL", "http://127.0.0.1:9/hook"),
+        (
+            "OUTRIDER_RECEIVERS__0__ALERTNAMES",
+            r#"["TargetDown", "OOMKilled"]"#,
+        ),
+        // Not an array after all: stays a string, and the key's own check names it.
+        ("OUTRIDER_RECEIVERS__0__SEVERITIES", "[critical"),
+    ];
+    let errors = load_text("", &env, &Overrides::default()).unwrap_err().0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("severities"), "{errors:?}");
+    let env = &env[..4];
+    let (_, c) = load_text("", env, &Overrides::default()).unwrap();
+    assert_eq!(c.receivers[0].alertnames, ["TargetDown", "OOMKilled"]);
+}
