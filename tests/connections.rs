@@ -283,3 +283,66 @@ fn scans_can_be_turned_off() {
     assert!(!body.contains("outrider_target_tcp_connections"), "{body}");
     assert!(!body.contains("outrider_connection_scans_total"), "{body}");
 }
+
+/// The default thresholds on synthetic hours sampled every 5 s with a scan every
+/// 15 s (the value carried in between): a pool that follows the load, bursts that
+/// close again and a few transient CLOSE_WAIT are not leaks; CLOSE_WAIT piling up at
+/// one a minute, or established connections growing by half a minute, on top of
+/// the same fluctuating pool, are.
+#[test]
+fn default_thresholds_ignore_a_fluctuating_pool_and_catch_slow_leaks() {
+    use outrider::analysis::{AnalysisConfig, Analyzer, Observation};
+    let noise = |t: f64| ((t * 12.9898).sin() * 43758.5453).fract();
+    let pool = move |t: f64| {
+        let load = 40.0 + 30.0 * (t / 1200.0 * std::f64::consts::TAU).sin();
+        let burst = if (t % 5400.0) < 300.0 { 150.0 } else { 0.0 };
+        (load + 5.0 * noise(t) + burst).round().max(0.0)
+    };
+    let transient_close_wait = |t: f64| if (t % 900.0) < 30.0 { 3.0 } else { 0.0 };
+    type Shape = Box<dyn Fn(f64) -> (f64, f64)>;
+    let cases: Vec<(&str, bool, Shape)> = vec![
+        (
+            "fluctuating pool",
+            false,
+            Box::new(move |t| (pool(t), transient_close_wait(t))),
+        ),
+        (
+            "close_wait 1/min",
+            true,
+            Box::new(move |t| (pool(t), transient_close_wait(t) + (t / 60.0).floor())),
+        ),
+        (
+            "established 0.5/min",
+            true,
+            Box::new(move |t| (pool(t) + (t / 120.0).floor(), 0.0)),
+        ),
+    ];
+    for (name, leak, f) in cases {
+        let mut a = Analyzer::new(&AnalysisConfig::default());
+        let mut first = None;
+        let mut scanned = (0.0, 0.0);
+        for i in 0..(4 * 720) {
+            let t = i as f64 * 5.0;
+            if i % 3 == 0 {
+                scanned = f(t);
+            }
+            let v = a.observe(&Observation {
+                t,
+                rss_bytes: 1e8,
+                tcp_established: Some(scanned.0),
+                tcp_close_wait: Some(scanned.1),
+                ..Default::default()
+            });
+            if v.connection_leak.suspected && first.is_none() {
+                first = Some(t);
+            }
+        }
+        match (leak, first) {
+            (false, Some(t)) => panic!("{name}: false alarm at {t} s"),
+            (true, None) => panic!("{name}: missed"),
+            (true, Some(t)) => assert!(t <= 3.0 * 3600.0, "{name}: found only at {t} s"),
+            (false, None) => {}
+        }
+        eprintln!("{name}: first suspected at {first:?}");
+    }
+}
