@@ -346,3 +346,38 @@ fn default_thresholds_ignore_a_fluctuating_pool_and_catch_slow_leaks() {
         eprintln!("{name}: first suspected at {first:?}");
     }
 }
+
+/// Outrider as an unprivileged user watching a root-owned app: the app's fd
+/// directory cannot be read, which is counted (`source="socket_fds"`) and leaves the
+/// connection figures absent (unknown, not zero); Outrider carries on.
+#[test]
+fn an_fd_dir_of_another_user_is_counted_not_fatal() {
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if !root {
+        eprintln!("skipped: needs root to watch another user's process");
+        return;
+    }
+    let (port, _kept) = peer(true);
+    let app = App::start(port, 200.0, 3);
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        util::BIN,
+    ])
+    .env("OUTRIDER_SAMPLING__CONNECTIONS_INTERVAL", "200ms");
+    let pid = app.pid.to_string();
+    let o = Outrider::start_with(cmd, &["--pid", &pid, "--interval", "200ms"]);
+    let errors = o.wait_metric(
+        "outrider_read_errors_total",
+        &[("source", "socket_fds")],
+        |v| v >= 2.0,
+    );
+    let body = o.scrape();
+    assert!(errors >= 2.0);
+    assert!(!body.contains("outrider_target_tcp_connections{"), "{body}");
+    assert!(util::metric(&body, "outrider_connection_scans_total", &[]).is_some_and(|n| n >= 2.0));
+    assert_eq!(util::get(o.addr, "/healthz", None).0, 200);
+}
