@@ -182,9 +182,10 @@ fn connections_the_app_opens_and_never_closes_are_flagged() {
     let status = assert_flagged(&o);
     let established = state(&o, "established").unwrap();
     let held = kept.lock().unwrap().len() as f64;
-    // The app keeps opening: what the scan saw is within a few of what the peer holds.
+    // The app keeps opening, 5 a second: what the scan saw is within two seconds' worth
+    // of what the peer holds.
     assert!(
-        established >= 20.0 && (held - established).abs() <= 5.0,
+        established >= 20.0 && (held - established).abs() <= 10.0,
         "{established} vs {held}"
     );
     assert_eq!(state(&o, "listen"), Some(1.0));
