@@ -82,6 +82,8 @@ pub struct RawSampling {
     pub proc_root: String,
     /// Append every sample to this trace file (the `replay` format); empty: off.
     pub record: String,
+    /// Least time between two scans of the app's TCP sockets; "0" or "off": never.
+    pub connections_interval: String,
 }
 
 impl Default for RawSampling {
@@ -90,6 +92,7 @@ impl Default for RawSampling {
             interval: "5s".into(),
             proc_root: "/proc".into(),
             record: String::new(),
+            connections_interval: "15s".into(),
         }
     }
 }
@@ -212,6 +215,8 @@ pub struct RawAnalysis {
     pub fds_min_rate_per_minute: Scalar,
     pub threads_min_growth: Scalar,
     pub threads_min_rate_per_minute: Scalar,
+    pub connections_min_growth: Scalar,
+    pub connections_min_rate_per_minute: Scalar,
     pub sizing_window: String,
     pub sizing_half_life: String,
     pub sizing_min_data: String,
@@ -243,6 +248,8 @@ impl Default for RawAnalysis {
             fds_min_rate_per_minute: Scalar::Float(0.1),
             threads_min_growth: Scalar::Int(5),
             threads_min_rate_per_minute: Scalar::Float(0.1),
+            connections_min_growth: Scalar::Int(20),
+            connections_min_rate_per_minute: Scalar::Float(0.2),
             sizing_window: "24h".into(),
             sizing_half_life: "24h".into(),
             sizing_min_data: "10m".into(),
@@ -390,6 +397,15 @@ fn validate_analysis(a: &RawAnalysis, errors: &mut Vec<String>) -> AnalysisConfi
             cpu_wait_share: num("cpu_wait_share", &a.cpu_wait_share, plain),
             near_limit: num("near_limit_share", &a.near_limit_share, plain),
         },
+        connections: TrendConfig {
+            window: leak_window,
+            min_growth: num("connections_min_growth", &a.connections_min_growth, plain),
+            min_rate: num(
+                "connections_min_rate_per_minute",
+                &a.connections_min_rate_per_minute,
+                plain,
+            ) / 60.0,
+        },
     };
     errors.extend(errs);
     cfg
@@ -487,6 +503,8 @@ pub struct Config {
     pub log_settings: LogSettings,
     /// Trace file every sample is appended to.
     pub record: Option<PathBuf>,
+    /// Least time between two connection scans; `None`: scans are off.
+    pub connections_interval: Option<Duration>,
     pub alerts: crate::alerts::AlertsConfig,
     pub receivers: Vec<crate::alerts::notify::Receiver>,
 }
@@ -762,6 +780,24 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
             None
         }
     };
+    let connections_interval = match raw.sampling.connections_interval.trim() {
+        "off" | "0" => Some(None),
+        v => match parse_duration(v) {
+            Ok(d) if d.is_zero() => Some(None),
+            Ok(d) if d >= Duration::from_millis(100) => Some(Some(d)),
+            Ok(_) => {
+                err(
+                    "sampling.connections_interval",
+                    "must be at least 100ms, or \"off\"".into(),
+                );
+                None
+            }
+            Err(e) => {
+                err("sampling.connections_interval", format!("{e}, or \"off\""));
+                None
+            }
+        },
+    };
     let grace = parse_duration(&raw.lifecycle.shutdown_grace)
         .map_err(|e| err("lifecycle.shutdown_grace", e))
         .ok();
@@ -980,6 +1016,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
             analysis,
             log_settings,
             record: (!raw.sampling.record.is_empty()).then(|| PathBuf::from(&raw.sampling.record)),
+            connections_interval: connections_interval.flatten(),
             alerts,
             receivers,
         }),

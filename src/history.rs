@@ -134,6 +134,7 @@ mod tests {
                 cgroup_unreachable: None,
                 allocation: Default::default(),
                 verdicts: None,
+                connections: None,
             }],
             ..Default::default()
         }

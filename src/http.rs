@@ -151,6 +151,13 @@ fn summary(shared: &Shared) -> String {
             t.max_fds.map(|m| format!(" of {m}")).unwrap_or_default(),
             t.threads,
         );
+        if let Some(c) = &t.connections {
+            let _ = writeln!(
+                s,
+                "  tcp: {} established, {} close_wait, {} time_wait, {} listen, {} other",
+                c.established, c.close_wait, c.time_wait, c.listen, c.other
+            );
+        }
         if let Some(v) = &t.verdicts {
             for (what, l, unit) in [
                 ("memory", &v.memory_leak, "MiB/min"),

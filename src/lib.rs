@@ -173,7 +173,8 @@ pub async fn run_with(
         specs,
         config.resources.clone(),
         std::process::id() as i32,
-    );
+    )
+    .with_connection_scans(config.connections_interval, config.interval);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     // Each task holds a clone; when all are dropped, every task has finished.

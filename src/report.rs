@@ -224,6 +224,7 @@ pub fn needs_attention(t: &TargetSnapshot) -> Vec<String> {
             ("memory", &v.memory_leak),
             ("fd", &v.fd_leak),
             ("thread", &v.thread_leak),
+            ("connection", &v.connection_leak),
         ] {
             if l.suspected {
                 out.push(format!("{}: {what} leak suspected", t.name));

@@ -49,6 +49,10 @@ fn full_snapshot() -> Snapshot {
                 memory_limit_bytes: Some((1, Source::Config)),
             },
             verdicts: Some(verdicts()),
+            connections: Some(outrider::sample::sockets::Connections {
+                established: 3,
+                ..Default::default()
+            }),
         }],
         read_errors: [("io", 1)].into_iter().collect(),
         logs: Some(outrider::analysis::LogRates {
@@ -67,6 +71,10 @@ fn full_snapshot() -> Snapshot {
             fired_at: Some(1.8e9),
             ends_at: None,
         }],
+        connection_scans: Some(outrider::sample::sockets::ScanStats {
+            scans: 1,
+            last_duration_seconds: 0.001,
+        }),
     }
 }
 
@@ -84,6 +92,7 @@ fn verdicts() -> Verdicts {
             threads: Some(4.0),
             cpu_seconds: Some(t * 0.1),
             memory_limit_bytes: Some(1e9),
+            tcp_established: Some(10.0 + t / 30.0),
             ..Default::default()
         });
     }

@@ -29,6 +29,7 @@ pub enum RuleName {
     Http5xxRatioHigh,
     TargetDown,
     TargetRestarting,
+    ConnectionLeakSuspected,
 }
 
 /// How a threshold is written in config.
@@ -41,7 +42,7 @@ pub enum Unit {
 }
 
 impl RuleName {
-    pub const ALL: [RuleName; 14] = [
+    pub const ALL: [RuleName; 15] = [
         RuleName::MemoryLeakSuspected,
         RuleName::FdLeakSuspected,
         RuleName::ThreadLeakSuspected,
@@ -56,6 +57,7 @@ impl RuleName {
         RuleName::Http5xxRatioHigh,
         RuleName::TargetDown,
         RuleName::TargetRestarting,
+        RuleName::ConnectionLeakSuspected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +76,7 @@ impl RuleName {
             RuleName::Http5xxRatioHigh => "Http5xxRatioHigh",
             RuleName::TargetDown => "TargetDown",
             RuleName::TargetRestarting => "TargetRestarting",
+            RuleName::ConnectionLeakSuspected => "ConnectionLeakSuspected",
         }
     }
 
@@ -89,6 +92,7 @@ impl RuleName {
             RuleName::MemoryLeakSuspected
             | RuleName::FdLeakSuspected
             | RuleName::ThreadLeakSuspected
+            | RuleName::ConnectionLeakSuspected
             | RuleName::MemoryNearLimit
             | RuleName::CpuThrottled
             | RuleName::ErrorRateHigh
@@ -290,6 +294,19 @@ pub fn check(
         RuleName::MemoryLeakSuspected => leak("memory", v.map(|v| &v.memory_leak), &mib),
         RuleName::FdLeakSuspected => leak("file descriptors", v.map(|v| &v.fd_leak), &plain),
         RuleName::ThreadLeakSuspected => leak("threads", v.map(|v| &v.thread_leak), &plain),
+        RuleName::ConnectionLeakSuspected => {
+            let l = v.map(|v| &v.connection_leak).filter(|l| l.suspected)?;
+            let c = t.connections.unwrap_or_default();
+            finding(
+                format!("{name} may be leaking connections"),
+                format!(
+                    "Target {name}: TCP connections held open (established + CLOSE_WAIT) grow by {:.2} per minute over the leak window; now {} established and {} in CLOSE_WAIT (the peer closed, the app did not).",
+                    l.growth_per_second.unwrap_or(0.0) * 60.0,
+                    c.established,
+                    c.close_wait
+                ),
+            )
+        }
         RuleName::MemoryNearLimit => {
             let limit = t.allocation.memory_limit_bytes.map(|l| l.0 as f64)?;
             let ws = t

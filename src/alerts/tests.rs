@@ -25,6 +25,7 @@ fn target(name: &str, up: bool, restarts: u64) -> TargetSnapshot {
         cgroup_unreachable: None,
         allocation: Allocation::default(),
         verdicts: None,
+        connections: None,
     }
 }
 
@@ -302,4 +303,41 @@ fn http_5xx_ratio_over_its_threshold() {
     };
     assert_eq!(a.labels["target"], "web", "the one target owns the output");
     assert!(a.annotations["description"].contains("20.0% of HTTP responses"));
+}
+
+#[test]
+fn connection_leak_says_how_fast_and_how_many_are_in_close_wait() {
+    let mut e = Engine::new(only(RuleName::ConnectionLeakSuspected, 300.0));
+    let with = |suspected: bool| {
+        let mut t = target("app", true, 0);
+        let mut v = crate::analysis::Verdicts::default();
+        v.connection_leak.suspected = suspected;
+        v.connection_leak.growth_per_second = Some(0.5);
+        t.verdicts = Some(v);
+        t.connections = Some(crate::sample::sockets::Connections {
+            established: 40,
+            close_wait: 120,
+            ..Default::default()
+        });
+        snap(vec![t])
+    };
+    assert!(e.evaluate(&with(false), 0.0).is_empty());
+    assert!(e.active().is_empty());
+    assert!(e.evaluate(&with(true), 10.0).is_empty());
+    assert_eq!(
+        states(&e),
+        [("ConnectionLeakSuspected", AlertState::Pending)]
+    );
+    let t = e.evaluate(&with(true), 310.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert_eq!(a.labels["severity"], "warning");
+    assert!(a.annotations["summary"].contains("app may be leaking connections"));
+    let d = &a.annotations["description"];
+    assert!(
+        d.contains("grow by 30.00 per minute")
+            && d.contains("40 established and 120 in CLOSE_WAIT"),
+        "{d}"
+    );
 }

@@ -39,6 +39,9 @@ pub struct Observation {
     pub cpu_limit_cores: Option<f64>,
     pub memory_request_bytes: Option<f64>,
     pub cpu_request_cores: Option<f64>,
+    /// TCP connections established and in CLOSE_WAIT at the latest scan.
+    pub tcp_established: Option<f64>,
+    pub tcp_close_wait: Option<f64>,
 }
 
 /// Thresholds of the analysis; every field comes from `[analysis]`.
@@ -50,6 +53,8 @@ pub struct AnalysisConfig {
     pub fds: TrendConfig,
     pub threads: TrendConfig,
     pub sizing: SizingConfig,
+    /// Connections held open: established + CLOSE_WAIT.
+    pub connections: TrendConfig,
 }
 
 impl Default for AnalysisConfig {
@@ -73,6 +78,14 @@ impl Default for AnalysisConfig {
                 min_growth: 5.0,
             },
             sizing: SizingConfig::default(),
+            // A pool that grows and shrinks with load moves its floors by a few;
+            // a leak keeps adding. Twice the fd thresholds: every connection is an
+            // fd as well, and the fd verdict already covers small counts.
+            connections: TrendConfig {
+                window,
+                min_rate: 0.2 / 60.0,
+                min_growth: 20.0,
+            },
         }
     }
 }
@@ -154,6 +167,8 @@ pub struct Verdicts {
     pub memory_leak: Leak,
     pub fd_leak: Leak,
     pub thread_leak: Leak,
+    /// Connections held open (established + CLOSE_WAIT).
+    pub connection_leak: Leak,
     pub sizing: SizingVerdict,
     /// The recommended `resources:` block, ready to paste into a pod spec.
     pub resources_yaml: Option<String>,
@@ -165,6 +180,7 @@ pub struct Analyzer {
     memory: TrendTracker,
     fds: TrendTracker,
     threads: TrendTracker,
+    connections: TrendTracker,
     sizing: Sizing,
     prev: Option<Observation>,
 }
@@ -175,6 +191,7 @@ impl Analyzer {
             memory: TrendTracker::new(cfg.memory),
             fds: TrendTracker::new(cfg.fds),
             threads: TrendTracker::new(cfg.threads),
+            connections: TrendTracker::new(cfg.connections),
             sizing: Sizing::new(cfg.sizing),
             prev: None,
         }
@@ -186,6 +203,7 @@ impl Analyzer {
             + self.memory.footprint()
             + self.fds.footprint()
             + self.threads.footprint()
+            + self.connections.footprint()
             + self.sizing.footprint()
     }
 
@@ -199,6 +217,7 @@ impl Analyzer {
             self.memory.reset();
             self.fds.reset();
             self.threads.reset();
+            self.connections.reset();
         }
         self.memory.push(o.t, o.rss_bytes);
         if let Some(v) = o.open_fds {
@@ -206,6 +225,10 @@ impl Analyzer {
         }
         if let Some(v) = o.threads {
             self.threads.push(o.t, v);
+        }
+        if o.tcp_established.is_some() || o.tcp_close_wait.is_some() {
+            let held = o.tcp_established.unwrap_or(0.0) + o.tcp_close_wait.unwrap_or(0.0);
+            self.connections.push(o.t, held);
         }
 
         let delta = |cur: Option<f64>, prev: Option<f64>| match (cur, prev) {
@@ -249,6 +272,7 @@ impl Analyzer {
             memory_leak: leak(self.memory.evaluate(), o.memory_limit_bytes),
             fd_leak: leak(self.fds.evaluate(), o.max_fds),
             thread_leak: leak(self.threads.evaluate(), None),
+            connection_leak: leak(self.connections.evaluate(), None),
             resources_yaml: resources_yaml(&sizing),
             sizing,
         }

@@ -8,9 +8,10 @@
 //! `timestamp` (seconds, increasing) and `rss_bytes` are required; every other
 //! column is optional (empty = unknown) and unknown columns are ignored. Recording
 //! adds `working_set_bytes`, `max_fds`, `cpu_wait_seconds`, `cpu_periods`,
-//! `cpu_throttled_periods`, `oom_kills`, `restarts` and `target`. A trace with a
-//! `target` column is replayed for one target (the first one named, or the one asked
-//! for).
+//! `cpu_throttled_periods`, `oom_kills`, `restarts` and `target`, then
+//! `tcp_established` and `tcp_close_wait` (connection scans; older traces lack
+//! them). A trace with a `target` column is replayed for one target (the first one
+//! named, or the one asked for).
 
 use std::io::{BufRead, Write};
 
@@ -19,7 +20,7 @@ use serde::Serialize;
 use super::{AnalysisConfig, Analyzer, Observation, Verdicts};
 
 /// Columns written by `--record`, in order.
-pub const COLUMNS: [&str; 17] = [
+pub const COLUMNS: [&str; 19] = [
     "timestamp",
     "rss_bytes",
     "open_fds",
@@ -37,6 +38,8 @@ pub const COLUMNS: [&str; 17] = [
     "oom_kills",
     "restarts",
     "target",
+    "tcp_established",
+    "tcp_close_wait",
 ];
 
 /// A bad trace: where, and what.
@@ -79,6 +82,8 @@ pub fn row(o: &Observation, target: &str) -> String {
         f(o.oom_kills),
         f(o.restarts),
         target.to_string(),
+        f(o.tcp_established),
+        f(o.tcp_close_wait),
     ]
     .join(",")
 }
@@ -222,6 +227,8 @@ pub fn read(input: impl BufRead, target: Option<&str>) -> Result<Vec<Observation
             cpu_limit_cores: opt("cpu_limit_cores")?,
             memory_request_bytes: opt("memory_request_bytes")?,
             cpu_request_cores: opt("cpu_request_cores")?,
+            tcp_established: opt("tcp_established")?,
+            tcp_close_wait: opt("tcp_close_wait")?,
         });
     }
     if out.is_empty() {
@@ -251,6 +258,8 @@ pub struct Summary {
     pub fd_growth_per_second: Option<f64>,
     pub thread_leak: bool,
     pub thread_leak_first_detected_at: Option<f64>,
+    pub connection_leak: bool,
+    pub connection_leak_first_detected_at: Option<f64>,
     pub cpu: CpuSummary,
     pub memory: MemorySummary,
     pub resources_yaml: Option<String>,
@@ -281,7 +290,7 @@ pub struct MemorySummary {
 pub fn replay(observations: &[Observation], cfg: &AnalysisConfig) -> Summary {
     let mut a = Analyzer::new(cfg);
     let mut v = Verdicts::default();
-    let (mut mem_at, mut fd_at, mut thr_at) = (None, None, None);
+    let (mut mem_at, mut fd_at, mut thr_at, mut conn_at) = (None, None, None, None);
     for o in observations {
         v = a.observe(o);
         let first = |at: &mut Option<f64>, now: bool| {
@@ -292,6 +301,7 @@ pub fn replay(observations: &[Observation], cfg: &AnalysisConfig) -> Summary {
         first(&mut mem_at, v.memory_leak.suspected);
         first(&mut fd_at, v.fd_leak.suspected);
         first(&mut thr_at, v.thread_leak.suspected);
+        first(&mut conn_at, v.connection_leak.suspected);
     }
     let s = &v.sizing;
     Summary {
@@ -305,6 +315,8 @@ pub fn replay(observations: &[Observation], cfg: &AnalysisConfig) -> Summary {
         fd_growth_per_second: v.fd_leak.growth_per_second,
         thread_leak: v.thread_leak.suspected,
         thread_leak_first_detected_at: thr_at,
+        connection_leak: v.connection_leak.suspected,
+        connection_leak_first_detected_at: conn_at,
         cpu: CpuSummary {
             p50_cores: s.cpu.p50_cores,
             p90_cores: s.cpu.p90_cores,

@@ -204,3 +204,35 @@ fn list_keys_take_toml_arrays_from_the_environment() {
     let (_, c) = load_text("", env, &Overrides::default()).unwrap();
     assert_eq!(c.receivers[0].alertnames, ["TargetDown", "OOMKilled"]);
 }
+
+#[test]
+fn connection_scans_default_to_15s_and_can_be_turned_off() {
+    let (_, c) = load(None, Vec::new(), &Overrides::default()).unwrap();
+    assert_eq!(c.connections_interval, Some(Duration::from_secs(15)));
+    assert_eq!(c.analysis.connections.min_growth, 20.0);
+    for off in ["off", "0", "0s"] {
+        let env = [("OUTRIDER_SAMPLING__CONNECTIONS_INTERVAL", off)];
+        let (_, c) = load_text("", &env, &Overrides::default()).unwrap();
+        assert_eq!(c.connections_interval, None, "{off}");
+    }
+    let env = [
+        ("OUTRIDER_SAMPLING__CONNECTIONS_INTERVAL", "10ms"),
+        ("OUTRIDER_ANALYSIS__CONNECTIONS_MIN_GROWTH", "-1"),
+    ];
+    let errors = load_text("", &env, &Overrides::default()).unwrap_err().0;
+    let joined = errors.join("\n");
+    assert!(
+        joined.contains("sampling.connections_interval: must be at least 100ms"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("analysis.connections_min_growth: must be zero or more"),
+        "{joined}"
+    );
+    let env = [("OUTRIDER_SAMPLING__CONNECTIONS_INTERVAL", "often")];
+    let errors = load_text("", &env, &Overrides::default()).unwrap_err().0;
+    assert!(
+        errors[0].starts_with("sampling.connections_interval: \"often\" is not a duration"),
+        "{errors:?}"
+    );
+}

@@ -4,6 +4,7 @@
 //! - [`process`]: per-process files under `/proc/<pid>/`
 //! - [`cgroup`]: the app container's cgroup v2 files
 //! - [`allocation`]: the requests and limits Outrider judges against
+//! - [`sockets`]: TCP connections by state and service, scanned at a lower rate
 //!
 //! The [`Sampler`] owns every piece of state that must survive between ticks (group
 //! totals, restarts, cached cgroup directories). It does blocking file I/O, so the
@@ -12,6 +13,7 @@
 pub mod allocation;
 pub mod cgroup;
 pub mod process;
+pub mod sockets;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -37,6 +39,8 @@ pub struct Snapshot {
     pub logs: Option<crate::analysis::LogRates>,
     /// Pending and firing alerts after this tick, filled in by the alert engine.
     pub alerts: Vec<crate::alerts::Alert>,
+    /// Connection scans so far; `None` when they are off.
+    pub connection_scans: Option<sockets::ScanStats>,
 }
 
 /// One group's figures at the end of a tick.
@@ -63,6 +67,9 @@ pub struct TargetSnapshot {
     pub allocation: Allocation,
     /// Leak and sizing verdicts, filled in by the analysis after the sample.
     pub verdicts: Option<crate::analysis::Verdicts>,
+    /// TCP sockets at the latest connection scan; `None` when scans are off or no
+    /// fd directory of the group could be read.
+    pub connections: Option<sockets::Connections>,
 }
 
 impl TargetSnapshot {
@@ -89,6 +96,8 @@ impl TargetSnapshot {
             cpu_limit_cores: a.cpu_limit_cores.map(|v| v.0),
             memory_request_bytes: a.memory_request_bytes.map(|v| v.0 as f64),
             cpu_request_cores: a.cpu_request_cores.map(|v| v.0),
+            tcp_established: self.connections.map(|c| c.established as f64),
+            tcp_close_wait: self.connections.map(|c| c.close_wait as f64),
         }
     }
 }
@@ -139,6 +148,8 @@ pub struct Sampler {
     /// Soft fd limit per member and when it was read: limits rarely change and
     /// `limits` is costly for the kernel to format, so it is re-read once a minute.
     max_fds: HashMap<Identity, (Option<u64>, Instant)>,
+    /// When connections are scanned, and the latest figures.
+    connections: sockets::ConnectionScans,
 }
 
 /// How long a process outside every group is trusted to stay so before its `stat`
@@ -178,7 +189,19 @@ impl Sampler {
             ticks_per_second: process::ticks_per_second() as f64,
             page_size: process::page_size(),
             cgroup_dirs: HashMap::new(),
+            connections: sockets::ConnectionScans::default(),
         }
+    }
+
+    /// Scans TCP connections at most every `every` (`None`: never, the default),
+    /// with ticks `tick` apart.
+    pub fn with_connection_scans(
+        mut self,
+        every: Option<std::time::Duration>,
+        tick: std::time::Duration,
+    ) -> Self {
+        self.connections = sockets::ConnectionScans::new(every, tick);
+        self
     }
 
     /// One pass over /proc and the cgroups.
@@ -207,6 +230,7 @@ impl Sampler {
         let allocation_base = allocation::configured(&self.resources, &mut self.errors);
 
         let mut targets = Vec::with_capacity(self.groups.len());
+        let mut member_pids = Vec::with_capacity(self.groups.len());
         for (g, members) in assignment.iter().enumerate() {
             let main = target::main_process(&self.groups[g].spec, &list, members);
             let main_id = main.map(|i| list[i].identity());
@@ -239,6 +263,7 @@ impl Sampler {
                 cgroup_unreachable: None,
                 allocation: Allocation::default(),
                 verdicts: None,
+                connections: None,
             };
             let mut member_counters = Vec::with_capacity(members.len());
             let mut oldest: Option<u64> = None;
@@ -291,7 +316,17 @@ impl Sampler {
                 }
             }
             snap.allocation = allocation_base.with_cgroup_fallback(snap.cgroup.as_ref());
+            member_pids.push((
+                snap.name.clone(),
+                members.iter().map(|&i| list[i].pid).collect(),
+            ));
             targets.push(snap);
+        }
+        let found = self
+            .connections
+            .tick(&self.proc_root, &member_pids, &mut self.errors);
+        for (snap, c) in targets.iter_mut().zip(found) {
+            snap.connections = c;
         }
         let live_mains: HashSet<Identity> = self.groups.iter().filter_map(|g| g.main).collect();
         self.cgroup_dirs.retain(|id, _| live_mains.contains(id));
@@ -307,6 +342,7 @@ impl Sampler {
             read_errors: self.errors.counts.clone(),
             logs: None,
             alerts: Vec::new(),
+            connection_scans: self.connections.enabled().then_some(self.connections.stats),
         }
     }
 

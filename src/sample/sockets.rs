@@ -1,0 +1,453 @@
+//! The app's TCP connections: the socket inodes among each target's fds, matched to
+//! the kernel's TCP tables of the network namespaces its processes live in.
+//!
+//! # Layout
+//! - [`parse_tcp_line`], [`parse_endpoint`]: one line of `/proc/<pid>/net/tcp{,6}`,
+//!   hex addresses of both families (a v4-mapped v6 address is read as v6 and
+//!   compared in its canonical v4 form)
+//! - [`scan`]: one pass over many targets: fd links → socket inodes, one TCP table
+//!   read per network namespace, counts per target
+//! - [`Connections`]: what a target gets: sockets by state, established connections
+//!   by the well-known service at the far end
+//! - [`ConnectionScans`]: how often the sampler runs [`scan`] (at most every
+//!   `sampling.connections_interval`), and the latest result carried in between
+//!
+//! What is counted, and how honestly:
+//! - A socket is the target's when one of its processes holds an fd on it
+//!   (`/proc/<pid>/fd/N -> socket:[INODE]`); a socket shared by several processes
+//!   (a pre-fork server's listener) counts once.
+//! - `time_wait`: a socket in TIME_WAIT has no owner any more (inode 0), so it is
+//!   attributed by place, not by fd: TIME_WAIT entries in the target's network
+//!   namespace whose local address and port match one of the target's listening
+//!   sockets, i.e. connections the app served and closed first. TIME_WAIT left by
+//!   the app's own outgoing connections (an ephemeral local port) cannot be told from
+//!   another process' and is not counted.
+//! - `other`: SYN_SENT, SYN_RECV, FIN_WAIT1/2, CLOSE, LAST_ACK, CLOSING still held by
+//!   an fd.
+//! - Services are told by the remote port of established connections: an inbound
+//!   connection has the client's ephemeral port at the far end and counts as
+//!   `other`.
+//! - A process that vanishes during the scan is skipped; an fd directory, namespace
+//!   link or TCP table that cannot be read (another uid) is counted in
+//!   `outrider_read_errors_total{source}`. A target none of whose fd directories
+//!   could be read has no figures (`None`), not zeros.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::process::{io_gone, ReadErrors};
+
+/// TCP states as numbered in the kernel's `include/net/tcp_states.h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpState {
+    Established,
+    TimeWait,
+    CloseWait,
+    Listen,
+    /// Any other state (SYN_SENT, FIN_WAIT1, LAST_ACK, …).
+    Other,
+}
+
+impl TcpState {
+    fn from_hex(st: &str) -> Option<TcpState> {
+        Some(match u8::from_str_radix(st, 16).ok()? {
+            0x01 => TcpState::Established,
+            0x06 => TcpState::TimeWait,
+            0x08 => TcpState::CloseWait,
+            0x0A => TcpState::Listen,
+            0x02..=0x0C => TcpState::Other,
+            _ => return None,
+        })
+    }
+}
+
+/// One line of a TCP table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSocket {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: TcpState,
+    /// 0 for sockets no process holds (TIME_WAIT, orphans).
+    pub inode: u64,
+}
+
+/// `0100007F:1F90` (v4) or 32 hex digits and a port (v6). The kernel prints each
+/// 32-bit word of the address as a native-endian integer and the port in host
+/// order, so the word's native bytes are the address bytes.
+pub fn parse_endpoint(s: &str) -> Option<SocketAddr> {
+    let (addr, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| -> Option<[u8; 4]> {
+        let w = u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16).ok()?;
+        Some(w.to_ne_bytes())
+    };
+    let ip = match addr.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),
+        32 => {
+            let mut b = [0u8; 16];
+            for i in 0..4 {
+                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            IpAddr::V6(Ipv6Addr::from(b))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode …`; `None` for the
+/// header and for lines that do not parse.
+pub fn parse_tcp_line(line: &str) -> Option<TcpSocket> {
+    let mut f = line.split_ascii_whitespace();
+    let sl = f.next()?;
+    if !sl.ends_with(':') {
+        return None; // the header
+    }
+    let local = parse_endpoint(f.next()?)?;
+    let remote = parse_endpoint(f.next()?)?;
+    let state = TcpState::from_hex(f.next()?)?;
+    let inode = f.nth(5)?.parse().ok()?;
+    Some(TcpSocket {
+        local,
+        remote,
+        state,
+        inode,
+    })
+}
+
+/// Every parsable line of a table; garbage lines are skipped.
+pub fn parse_tcp_table(text: &[u8], out: &mut Vec<TcpSocket>) {
+    for line in text.split(|&b| b == b'\n') {
+        if let Some(s) = std::str::from_utf8(line).ok().and_then(parse_tcp_line) {
+            out.push(s);
+        }
+    }
+}
+
+/// The well-known services established connections are told apart by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ByService {
+    pub postgres: u64,
+    pub mysql: u64,
+    pub redis: u64,
+    pub memcached: u64,
+    pub https: u64,
+    pub other: u64,
+}
+
+impl ByService {
+    /// The `service` label values, fixed.
+    pub const LABELS: [&'static str; 6] =
+        ["postgres", "mysql", "redis", "memcached", "https", "other"];
+
+    fn slot(&mut self, remote_port: u16) -> &mut u64 {
+        match remote_port {
+            5432 => &mut self.postgres,
+            3306 => &mut self.mysql,
+            6379 => &mut self.redis,
+            11211 => &mut self.memcached,
+            443 => &mut self.https,
+            _ => &mut self.other,
+        }
+    }
+
+    /// (label, count) in [`Self::LABELS`] order.
+    pub fn rows(&self) -> [(&'static str, u64); 6] {
+        let v = [
+            self.postgres,
+            self.mysql,
+            self.redis,
+            self.memcached,
+            self.https,
+            self.other,
+        ];
+        std::array::from_fn(|i| (Self::LABELS[i], v[i]))
+    }
+}
+
+/// One target's TCP sockets at the last scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Connections {
+    pub established: u64,
+    /// Attributed by listening port (see the module docs).
+    pub time_wait: u64,
+    /// The peer closed, the app has not: what a connection leak leaves behind.
+    pub close_wait: u64,
+    pub listen: u64,
+    pub other: u64,
+    pub established_by_service: ByService,
+}
+
+impl Connections {
+    /// The `state` label values, fixed.
+    pub const STATES: [&'static str; 5] =
+        ["established", "time_wait", "close_wait", "listen", "other"];
+
+    /// (state, count) in [`Self::STATES`] order.
+    pub fn by_state(&self) -> [(&'static str, u64); 5] {
+        let v = [
+            self.established,
+            self.time_wait,
+            self.close_wait,
+            self.listen,
+            self.other,
+        ];
+        std::array::from_fn(|i| (Self::STATES[i], v[i]))
+    }
+}
+
+/// Which TCP tables a process sees: its network namespace, or the process itself
+/// when the namespace link cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum NetKey {
+    Ns(u64),
+    Pid(i32),
+}
+
+/// Reusable buffers for one scan.
+struct Reader<'a> {
+    root: &'a Path,
+    path: String,
+    buf: Vec<u8>,
+}
+
+impl Reader<'_> {
+    fn set(&mut self, pid: i32, name: &str) -> &str {
+        use std::fmt::Write;
+        self.path.clear();
+        let _ = write!(self.path, "{}/{pid}/{name}", self.root.display());
+        &self.path
+    }
+
+    /// `net:[4026531840]` → the namespace inode.
+    fn netns(&mut self, pid: i32) -> std::io::Result<u64> {
+        let link = std::fs::read_link(self.set(pid, "ns/net"))?;
+        bracketed(link.as_os_str().as_bytes(), b"net:[").ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "not a net:[N] link")
+        })
+    }
+
+    /// Adds the inodes of the process' sockets to `out`.
+    fn socket_inodes(&mut self, pid: i32, out: &mut HashSet<u64>) -> std::io::Result<()> {
+        let dir = std::fs::read_dir(self.set(pid, "fd"))?;
+        for entry in dir {
+            let Ok(entry) = entry else { continue };
+            // An fd closed between the listing and the readlink is normal churn.
+            let Ok(link) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            if let Some(inode) = bracketed(link.as_os_str().as_bytes(), b"socket:[") {
+                out.insert(inode);
+            }
+        }
+        Ok(())
+    }
+
+    /// `net/tcp` and `net/tcp6` of the process.
+    fn tables(&mut self, pid: i32, errors: &mut ReadErrors) -> Option<Vec<TcpSocket>> {
+        let mut sockets = Vec::new();
+        for name in ["net/tcp", "net/tcp6"] {
+            self.set(pid, name);
+            self.buf.clear();
+            let read =
+                std::fs::File::open(&self.path).and_then(|mut f| f.read_to_end(&mut self.buf));
+            match read {
+                Ok(_) => parse_tcp_table(&self.buf, &mut sockets),
+                Err(e) if io_gone(&e) && name == "net/tcp" => return None,
+                // No IPv6 in this kernel or namespace: nothing to add.
+                Err(e) if io_gone(&e) => {}
+                Err(e) => errors.record("net_tcp", &format!("{}: {e}", self.path)),
+            }
+        }
+        Some(sockets)
+    }
+}
+
+/// The number in `prefix…]`.
+fn bracketed(link: &[u8], prefix: &[u8]) -> Option<u64> {
+    let rest = link.strip_prefix(prefix)?.strip_suffix(b"]")?;
+    std::str::from_utf8(rest).ok()?.parse().ok()
+}
+
+/// What one target's processes hold.
+#[derive(Default)]
+struct Held {
+    inodes: HashSet<u64>,
+    nets: Vec<NetKey>,
+    /// At least one fd directory was read.
+    read_any: bool,
+}
+
+/// Scans every target (a list of member pids each) under `proc_root`: `None` for a
+/// target none of whose fd directories could be read.
+pub fn scan(
+    proc_root: &Path,
+    targets: &[Vec<i32>],
+    errors: &mut ReadErrors,
+) -> Vec<Option<Connections>> {
+    let mut r = Reader {
+        root: proc_root,
+        path: String::with_capacity(64),
+        buf: Vec::with_capacity(64 * 1024),
+    };
+    let mut tables: HashMap<NetKey, Vec<TcpSocket>> = HashMap::new();
+    let mut held: Vec<Held> = Vec::with_capacity(targets.len());
+    for pids in targets {
+        let mut h = Held::default();
+        for &pid in pids {
+            match r.socket_inodes(pid, &mut h.inodes) {
+                Ok(()) => h.read_any = true,
+                Err(e) if io_gone(&e) => continue,
+                Err(e) => {
+                    errors.record("socket_fds", &format!("{}: {e}", r.path));
+                    continue;
+                }
+            }
+            let key = match r.netns(pid) {
+                Ok(ns) => NetKey::Ns(ns),
+                Err(e) if io_gone(&e) => continue,
+                Err(e) => {
+                    errors.record("netns", &format!("{}: {e}", r.path));
+                    NetKey::Pid(pid)
+                }
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) = tables.entry(key) {
+                match r.tables(pid, errors) {
+                    Some(t) => {
+                        slot.insert(t);
+                    }
+                    None => continue, // gone
+                }
+            }
+            if !h.nets.contains(&key) {
+                h.nets.push(key);
+            }
+        }
+        held.push(h);
+    }
+    held.iter()
+        .map(|h| h.read_any.then(|| count(h, &tables)))
+        .collect()
+}
+
+/// Counts one target's sockets in the tables of its namespaces.
+fn count(h: &Held, tables: &HashMap<NetKey, Vec<TcpSocket>>) -> Connections {
+    let mut c = Connections::default();
+    for key in &h.nets {
+        let Some(table) = tables.get(key) else {
+            continue;
+        };
+        let mut listeners = Vec::new();
+        for s in table {
+            if s.inode == 0 || !h.inodes.contains(&s.inode) {
+                continue;
+            }
+            match s.state {
+                TcpState::Established => {
+                    c.established += 1;
+                    *c.established_by_service.slot(s.remote.port()) += 1;
+                }
+                TcpState::CloseWait => c.close_wait += 1,
+                TcpState::Listen => {
+                    c.listen += 1;
+                    listeners.push(s.local);
+                }
+                TcpState::TimeWait | TcpState::Other => c.other += 1,
+            }
+        }
+        if listeners.is_empty() {
+            continue;
+        }
+        c.time_wait += table
+            .iter()
+            .filter(|s| s.state == TcpState::TimeWait)
+            .filter(|s| listeners.iter().any(|l| serves(*l, s.local)))
+            .count() as u64;
+    }
+    c
+}
+
+/// Whether a listener at `listen` accepted a connection whose local end is `local`.
+fn serves(listen: SocketAddr, local: SocketAddr) -> bool {
+    listen.port() == local.port()
+        && (listen.ip().is_unspecified() || listen.ip().to_canonical() == local.ip().to_canonical())
+}
+
+/// When the sampler scans, and what it carries between scans.
+#[derive(Debug, Default)]
+pub struct ConnectionScans {
+    /// Scan on every this many ticks; `None`: scans are off.
+    every_ticks: Option<u64>,
+    ticks: u64,
+    /// The latest figures per target name.
+    latest: HashMap<String, Connections>,
+    pub stats: ScanStats,
+}
+
+/// Scans so far and the cost of the last one, for the self metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ScanStats {
+    pub scans: u64,
+    pub last_duration_seconds: f64,
+}
+
+impl ConnectionScans {
+    /// Scans at most every `every` with ticks `tick` apart: every
+    /// ceil(every / tick) ticks, the first tick included. `None`: never.
+    pub fn new(every: Option<Duration>, tick: Duration) -> Self {
+        let every_ticks = every.filter(|e| !e.is_zero()).map(|e| {
+            let tick = tick.as_secs_f64().max(1e-3);
+            ((e.as_secs_f64() / tick) - 1e-9).ceil().max(1.0) as u64
+        });
+        ConnectionScans {
+            every_ticks,
+            ..Default::default()
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.every_ticks.is_some()
+    }
+
+    /// Once per tick: scans if due, else hands back the latest figures. `targets`
+    /// pairs each target name with its member pids.
+    pub fn tick(
+        &mut self,
+        proc_root: &Path,
+        targets: &[(String, Vec<i32>)],
+        errors: &mut ReadErrors,
+    ) -> Vec<Option<Connections>> {
+        let Some(every) = self.every_ticks else {
+            return vec![None; targets.len()];
+        };
+        let due = self.ticks % every == 0;
+        self.ticks += 1;
+        if due {
+            let started = Instant::now();
+            let pids: Vec<Vec<i32>> = targets.iter().map(|(_, p)| p.clone()).collect();
+            let found = scan(proc_root, &pids, errors);
+            self.stats.scans += 1;
+            self.stats.last_duration_seconds = started.elapsed().as_secs_f64();
+            self.latest.clear();
+            for ((name, _), c) in targets.iter().zip(&found) {
+                if let Some(c) = c {
+                    self.latest.insert(name.clone(), *c);
+                }
+            }
+            return found;
+        }
+        targets
+            .iter()
+            .map(|(name, _)| self.latest.get(name).copied())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
