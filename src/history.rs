@@ -134,6 +134,8 @@ mod tests {
                 cgroup_unreachable: None,
                 allocation: Default::default(),
                 verdicts: None,
+                workers: None,
+                capacity: None,
             }],
             ..Default::default()
         }

@@ -25,6 +25,8 @@ fn target(name: &str, up: bool, restarts: u64) -> TargetSnapshot {
         cgroup_unreachable: None,
         allocation: Allocation::default(),
         verdicts: None,
+        workers: None,
+        capacity: None,
     }
 }
 

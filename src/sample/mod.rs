@@ -4,6 +4,7 @@
 //! - [`process`]: per-process files under `/proc/<pid>/`
 //! - [`cgroup`]: the app container's cgroup v2 files
 //! - [`allocation`]: the requests and limits Outrider judges against
+//! - [`workers`]: pre-fork servers (master, workers) and their PSS, at a low rate
 //!
 //! The [`Sampler`] owns every piece of state that must survive between ticks (group
 //! totals, restarts, cached cgroup directories). It does blocking file I/O, so the
@@ -12,6 +13,7 @@
 pub mod allocation;
 pub mod cgroup;
 pub mod process;
+pub mod workers;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -63,6 +65,10 @@ pub struct TargetSnapshot {
     pub allocation: Allocation,
     /// Leak and sizing verdicts, filled in by the analysis after the sample.
     pub verdicts: Option<crate::analysis::Verdicts>,
+    /// The group's pre-fork server (master, workers, PSS); `None` without one.
+    pub workers: Option<workers::Workers>,
+    /// Requests per CPU-second and the worker-count hint, filled in by the analysis.
+    pub capacity: Option<crate::analysis::capacity::Capacity>,
 }
 
 impl TargetSnapshot {
@@ -139,6 +145,8 @@ pub struct Sampler {
     /// Soft fd limit per member and when it was read: limits rarely change and
     /// `limits` is costly for the kernel to format, so it is re-read once a minute.
     max_fds: HashMap<Identity, (Option<u64>, Instant)>,
+    /// PSS of pre-fork masters and workers, read at `sampling.pss_interval`.
+    pss: workers::PssSampler,
 }
 
 /// How long a process outside every group is trusted to stay so before its `stat`
@@ -167,6 +175,7 @@ impl Sampler {
         };
         Sampler {
             reader: ProcReader::new(&proc_root),
+            pss: workers::PssSampler::new(&proc_root, None),
             outsiders: HashMap::new(),
             max_fds: HashMap::new(),
             grouper: Grouper::new(&proc_root, self_pid),
@@ -179,6 +188,13 @@ impl Sampler {
             page_size: process::page_size(),
             cgroup_dirs: HashMap::new(),
         }
+    }
+
+    /// Reads the PSS of detected pre-fork masters and workers at most once per
+    /// `interval`; `None` (the default of [`Sampler::new`]) never reads it.
+    pub fn with_pss_interval(mut self, interval: Option<std::time::Duration>) -> Self {
+        self.pss = workers::PssSampler::new(&self.proc_root, interval);
+        self
     }
 
     /// One pass over /proc and the cgroups.
@@ -239,6 +255,8 @@ impl Sampler {
                 cgroup_unreachable: None,
                 allocation: Allocation::default(),
                 verdicts: None,
+                workers: None,
+                capacity: None,
             };
             let mut member_counters = Vec::with_capacity(members.len());
             let mut oldest: Option<u64> = None;
@@ -270,6 +288,13 @@ impl Sampler {
                     },
                 ));
             }
+            let member_entries: Vec<&ProcEntry> = members.iter().map(|&i| &list[i]).collect();
+            snap.workers = self.pss.observe(
+                &snap.name,
+                &member_entries,
+                self.page_size,
+                &mut self.errors,
+            );
             let state = &mut self.groups[g];
             state.account(&member_counters, &alive);
             snap.counters = state.totals.into();
@@ -296,6 +321,11 @@ impl Sampler {
         let live_mains: HashSet<Identity> = self.groups.iter().filter_map(|g| g.main).collect();
         self.cgroup_dirs.retain(|id, _| live_mains.contains(id));
         self.max_fds.retain(|id, _| alive.contains(id));
+        let seen: HashSet<&str> = targets
+            .iter()
+            .map(|t: &TargetSnapshot| t.name.as_str())
+            .collect();
+        self.pss.retain(&seen);
 
         Snapshot {
             taken_at_unix: SystemTime::now()
