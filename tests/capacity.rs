@@ -375,3 +375,182 @@ fn requests_per_cpu_second_of_a_real_http_server() {
     assert!(lim.is_some(), "{body}");
     promtool_check(&body);
 }
+
+/// gunicorn from PyPI, installed the way scripts/test.sh does when missing; `None`
+/// (with the reason printed) only when it cannot be installed at all.
+fn gunicorn_available() -> Option<()> {
+    let importable = || {
+        Command::new("python3")
+            .args(["-c", "import gunicorn"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if importable() {
+        return Some(());
+    }
+    let out = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--break-system-packages",
+            "gunicorn",
+        ])
+        .output();
+    if importable() {
+        return Some(());
+    }
+    println!(
+        "SKIPPED: gunicorn cannot be installed from PyPI: {:?}",
+        out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+    );
+    None
+}
+
+/// A WSGI app that spends about 5 ms of CPU per request.
+const WSGI: &str = r#"
+import time
+def app(environ, start_response):
+    t = time.process_time()
+    while time.process_time() - t < 0.005:
+        pass
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+    return [b"ok\n"]
+"#;
+
+#[test]
+fn gunicorn_is_named_its_workers_counted_and_its_requests_costed() {
+    const WORKERS: usize = 2;
+    const REQUESTS: u64 = 200;
+    if gunicorn_available().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wsgiapp.py"), WSGI).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let workers_s = WORKERS.to_string();
+    let chdir = dir.path().to_str().unwrap();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_SAMPLING__INTERVAL", "250ms")
+        .env("OUTRIDER_SAMPLING__PSS_INTERVAL", "1s")
+        .env("OUTRIDER_RESOURCES__CPU_LIMIT", "1")
+        .env("OUTRIDER_RESOURCES__MEMORY_LIMIT", "1Gi");
+    // gunicorn's default access log format is the combined log format.
+    let o = Outrider::start_with(
+        cmd,
+        &[
+            "--",
+            "python3",
+            "-m",
+            "gunicorn",
+            "--chdir",
+            chdir,
+            "-w",
+            &workers_s,
+            "-b",
+            &bind,
+            "--access-logfile",
+            "-",
+            "wsgiapp:app",
+        ],
+    );
+    let addr: SocketAddr = bind.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "gunicorn never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (t, _) = wait_target(&o, "gunicorn's workers", |t| {
+        t["workers"]["workers"].as_u64() == Some(WORKERS as u64)
+    });
+    let master = t["workers"]["master_pid"].as_i64().unwrap() as i32;
+    let kids = children(master);
+    assert_eq!(kids.len(), WORKERS, "the test sees the same workers");
+    let first = wait_target(&o, "the window's start", |t| t["capacity"].is_object()).0;
+    let requests_before = first["capacity"]["requests"].as_u64().unwrap_or(0);
+    for i in 0..REQUESTS {
+        assert_eq!(get(addr, &format!("/r/{i}"), None).0, 200);
+    }
+    let ready_at = now_unix();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let t = loop {
+        let s = status(&o);
+        let t = s["snapshot"]["targets"][0].clone();
+        let taken_at = s["snapshot"]["taken_at_unix"].as_f64().unwrap_or(0.0);
+        let fresh = t["workers"]["pss_age_seconds"]
+            .as_f64()
+            .is_some_and(|age| taken_at - age > ready_at);
+        if fresh && t["capacity"]["requests"].as_u64() == Some(requests_before + REQUESTS) {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "not seen: {t:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let w = &t["workers"];
+    let c = &t["capacity"];
+    println!("gunicorn workers: {w:#}\ncapacity: {c:#}");
+    assert_eq!(w["server"], "gunicorn");
+    let own_mean = kids.iter().map(|&k| own_pss(k)).sum::<u64>() as f64 / WORKERS as f64;
+    let per_worker = w["worker_pss_bytes"].as_u64().unwrap() as f64;
+    assert!(
+        (per_worker - own_mean).abs() / own_mean < 0.10,
+        "reported {per_worker} vs the test's {own_mean}"
+    );
+    // CPU binds: 2 × 1 core (the limit) = 2, far below what fits in 1 GiB.
+    let h = &c["worker_hint"];
+    assert_eq!(h["cores_from"], "cpu_limit");
+    let master_pss = w["master_pss_bytes"].as_u64().unwrap() as f64;
+    let other = w["other_rss_bytes"].as_u64().unwrap() as f64;
+    let memory_workers =
+        (((1024.0 * MIB * 0.9 - master_pss - other) / per_worker).floor() as u64).max(1);
+    assert_eq!(h["memory_workers"].as_u64(), Some(memory_workers));
+    assert_eq!(h["recommended_workers"].as_u64(), Some(2));
+    assert_eq!(h["bound_by"], "cpu");
+    // Every request is in the window; the cost is at least the app's 5 ms.
+    let r = c["requests_per_cpu_second"].as_f64().unwrap();
+    let cpu = c["cpu_seconds"].as_f64().unwrap();
+    let n = c["requests"].as_u64().unwrap() as f64;
+    assert!((r - n / cpu).abs() < 1e-6 * r, "{r} vs {n} / {cpu}");
+    assert!(r > 0.0 && r <= 200.0, "{r}");
+}
+
+#[test]
+fn the_report_carries_the_workers_and_the_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("pool.py");
+    std::fs::write(&script, POOL).unwrap();
+    let run = |json: bool| {
+        let mut cmd = Command::new(util::BIN);
+        cmd.args(["report", "--for", "3s", "--interval", "200ms"]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.args(["--", "python3", script.to_str().unwrap(), "2", "8"])
+            .env("OUTRIDER_SAMPLING__PSS_INTERVAL", "1s")
+            .env("OUTRIDER_RESOURCES__CPU_LIMIT", "1")
+            .stderr(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(true);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let t = &v["targets"][0];
+    assert_eq!(t["workers"]["workers"].as_u64(), Some(2), "{t:#}");
+    assert_eq!(t["workers"]["server"], "multiprocessing");
+    let h = &t["capacity"]["worker_hint"];
+    assert_eq!(h["cpu_workers"].as_u64(), Some(2), "{h:#}");
+    let text = String::from_utf8_lossy(&run(false).stdout).into_owned();
+    assert!(
+        text.contains("Workers: 2 multiprocessing worker(s)"),
+        "{text}"
+    );
+    assert!(text.contains("Worker hint: "), "{text}");
+}
