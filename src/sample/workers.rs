@@ -92,28 +92,37 @@ pub struct Detected {
 /// to the lowest pid. Children outside the group do not count (the group already
 /// follows descendants when `children = true`).
 pub fn detect(members: &[&ProcEntry]) -> Option<Detected> {
+    // Linear in the group: children by (parent, comm), parents by pid. Zombies
+    // have exited (and have no smaps): they are not workers.
     let mut children: HashMap<(i32, &str), Vec<usize>> = HashMap::new();
+    let mut by_pid: HashMap<i32, usize> = HashMap::with_capacity(members.len());
     for (i, e) in members.iter().enumerate() {
+        if e.zombie {
+            continue;
+        }
+        by_pid.insert(e.pid, i);
         children.entry((e.ppid, &e.comm)).or_default().push(i);
     }
     let mut best: Option<Detected> = None;
-    for (m, e) in members.iter().enumerate() {
-        for ((ppid, _), kids) in &children {
-            if *ppid != e.pid || kids.len() < 2 {
-                continue;
+    for ((ppid, _), kids) in children {
+        let Some(&master) = by_pid.get(&ppid) else {
+            continue; // the parent is outside the group
+        };
+        if kids.len() < 2 {
+            continue;
+        }
+        let better = match &best {
+            None => true,
+            Some(b) => {
+                kids.len() > b.workers.len()
+                    || (kids.len() == b.workers.len()
+                        && members[master].pid < members[b.master].pid)
             }
-            let better = match &best {
-                None => true,
-                Some(b) => {
-                    kids.len() > b.workers.len()
-                        || (kids.len() == b.workers.len() && e.pid < members[b.master].pid)
-                }
-            };
-            if better {
-                let mut workers = kids.clone();
-                workers.sort_by_key(|&w| members[w].pid);
-                best = Some(Detected { master: m, workers });
-            }
+        };
+        if better {
+            let mut workers = kids;
+            workers.sort_by_key(|&w| members[w].pid);
+            best = Some(Detected { master, workers });
         }
     }
     best
@@ -315,6 +324,25 @@ mod tests {
         assert_eq!(members[d.master].pid, 11);
         let pids: Vec<i32> = d.workers.iter().map(|&i| members[i].pid).collect();
         assert_eq!(pids, vec![12, 13, 14]);
+    }
+
+    #[test]
+    fn zombies_are_not_workers_and_ties_go_to_the_lowest_pid() {
+        let mut dead = entry(13, 10, "python3");
+        dead.zombie = true;
+        let list = [
+            entry(10, 1, "python3"),
+            entry(11, 10, "python3"),
+            entry(12, 10, "python3"),
+            dead,
+            entry(20, 1, "celery"),
+            entry(21, 20, "celery"),
+            entry(22, 20, "celery"),
+        ];
+        let members: Vec<&ProcEntry> = list.iter().collect();
+        let d = detect(&members).unwrap();
+        assert_eq!(members[d.master].pid, 10);
+        assert_eq!(d.workers.len(), 2, "the zombie is left out");
     }
 
     #[test]
