@@ -219,13 +219,10 @@ impl PssSampler {
             (Some(_), None) => true,
             (Some(iv), Some(at)) => at.elapsed() >= iv,
         };
-        let pss_members: Vec<&ProcEntry> = std::iter::once(found.master)
-            .chain(found.workers.iter().copied())
-            .map(|i| members[i])
-            .collect();
         if due {
             r.pss.clear();
-            for e in &pss_members {
+            let read = std::iter::once(found.master).chain(found.workers.iter().copied());
+            for e in read.map(|i| members[i]) {
                 let path = self.proc_root.join(e.pid.to_string()).join("smaps_rollup");
                 match std::fs::read_to_string(&path) {
                     Ok(text) => match parse_pss(&text) {
