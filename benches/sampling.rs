@@ -15,7 +15,11 @@ use outrider::target::GroupSpec;
 
 /// A shell that starts `n - 1` sleeping children: a group of `n` processes.
 fn spawn_group(n: usize) -> Child {
-    let script = format!("for i in $(seq {}); do sleep 600 & done; wait", n - 1);
+    // A lone shell with nothing to wait for would exit before the first sample.
+    let script = match n {
+        1 => "exec sleep 600".to_string(),
+        _ => format!("for i in $(seq {}); do sleep 600 & done; wait", n - 1),
+    };
     Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
