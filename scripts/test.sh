@@ -2,8 +2,8 @@
 # Every test Outrider has, on a fresh machine: installs what the tests need
 # (Debian's prometheus package for prometheus and promtool, prometheus-alertmanager
 # for the alert delivery test, chromium for the page
-# test, kubernetes-validate from PyPI for the manifests), then format, lint, tests,
-# and the deploy/ checks.
+# test, kubernetes-validate from PyPI for the manifests, gunicorn from PyPI for the
+# pre-fork capacity test), then format, lint, tests, and the deploy/ checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# tests/capacity.rs runs a real gunicorn (it installs it the same way if missing).
+python3 -c 'import gunicorn' 2>/dev/null ||
+  python3 -m pip install -q --disable-pip-version-check --break-system-packages gunicorn
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -59,6 +59,7 @@ pub struct RawConfig {
     pub log_options: RawLogOptions,
     pub alerts: crate::alerts::config::RawAlerts,
     pub receivers: Vec<crate::alerts::config::RawReceiver>,
+    pub capacity: capacity::RawCapacity,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -84,6 +85,9 @@ pub struct RawSampling {
     pub record: String,
     /// Least time between two scans of the app's TCP sockets; "0" or "off": never.
     pub connections_interval: String,
+    /// How often the PSS of pre-fork masters and workers is read; `off`: never.
+    #[serde(default = "capacity::default_pss_interval")]
+    pub pss_interval: String,
 }
 
 impl Default for RawSampling {
@@ -93,6 +97,7 @@ impl Default for RawSampling {
             proc_root: "/proc".into(),
             record: String::new(),
             connections_interval: "15s".into(),
+            pss_interval: capacity::default_pss_interval(),
         }
     }
 }
@@ -507,6 +512,9 @@ pub struct Config {
     pub connections_interval: Option<Duration>,
     pub alerts: crate::alerts::AlertsConfig,
     pub receivers: Vec<crate::alerts::notify::Receiver>,
+    /// PSS read interval for pre-fork servers; `None`: never read.
+    pub pss_interval: Option<Duration>,
+    pub capacity: crate::analysis::capacity::CapacityConfig,
 }
 
 /// One configured group of processes.
@@ -1003,6 +1011,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
     let log_settings = validate_log_options(&raw.log_options, &mut errors);
     let alerts = crate::alerts::config::validate(&raw.alerts, &mut errors);
     let receivers = crate::alerts::config::validate_receivers(&raw.receivers, &mut errors);
+    let pss_interval = capacity::validate_pss_interval(&raw.sampling.pss_interval, &mut errors);
+    let capacity = capacity::validate_capacity(&raw.capacity, &mut errors);
 
     match (listen, interval, grace) {
         (Some(listen), Some(interval), Some(shutdown_grace)) if errors.is_empty() => Ok(Config {
@@ -1019,6 +1029,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
             connections_interval: connections_interval.flatten(),
             alerts,
             receivers,
+            pss_interval,
+            capacity,
         }),
         _ => Err(ConfigErrors(errors)),
     }
@@ -1111,6 +1123,8 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     }
     Ok((v * scale).round() as u64)
 }
+
+pub mod capacity;
 
 #[cfg(test)]
 mod tests;

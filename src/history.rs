@@ -135,6 +135,8 @@ mod tests {
                 allocation: Default::default(),
                 verdicts: None,
                 connections: None,
+                workers: None,
+                capacity: None,
             }],
             ..Default::default()
         }

@@ -193,6 +193,11 @@ fn summary(shared: &Shared) -> String {
                 }
             }
         }
+        for line in
+            crate::analysis::capacity::summary_lines(t.workers.as_ref(), t.capacity.as_ref())
+        {
+            let _ = writeln!(s, "  {line}");
+        }
         match (&t.cgroup, &t.cgroup_unreachable) {
             (Some(cg), _) => {
                 let _ = writeln!(

@@ -174,7 +174,8 @@ pub async fn run_with(
         config.resources.clone(),
         std::process::id() as i32,
     )
-    .with_connection_scans(config.connections_interval, config.interval);
+    .with_connection_scans(config.connections_interval, config.interval)
+    .with_pss_interval(config.pss_interval);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     // Each task holds a clone; when all are dropped, every task has finished.
@@ -207,6 +208,9 @@ pub async fn run_with(
         per_target: std::collections::HashMap::new(),
         recorder,
         alerts: alerts::Engine::new(config.alerts.clone()),
+        capacity: std::collections::HashMap::new(),
+        capacity_config: config.capacity,
+        visible_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     tokio::spawn(tick_loop(
         sampler,
@@ -343,6 +347,12 @@ struct Analysis {
     recorder: Option<analysis::trace::Recorder>,
     alerts: alerts::Engine,
     notifier: alerts::notify::Dispatcher,
+    /// Requests per CPU-second window per target name.
+    capacity: std::collections::HashMap<String, analysis::capacity::CapacityTracker>,
+    capacity_config: analysis::capacity::CapacityConfig,
+    /// CPUs Outrider may run on: the worker hint's cores when no CPU limit or
+    /// request is known.
+    visible_cpus: usize,
 }
 
 impl Analysis {
@@ -373,11 +383,46 @@ impl Analysis {
                 rows.push((o, t.name.clone()));
             }
         }
+        self.apply_capacity(snap, streams);
         if let Some(r) = &mut self.recorder {
             if let Err(e) = r.append(&rows) {
                 tracing::warn!(error = %e, "cannot append to the trace file; recording stops");
                 self.recorder = None;
             }
+        }
+    }
+}
+
+impl Analysis {
+    /// Requests per CPU-second and the worker hint of every live target, with the
+    /// access lines attributed by [`analysis::capacity::attribute`].
+    fn apply_capacity(&mut self, snap: &mut sample::Snapshot, streams: &[Arc<StreamStats>]) {
+        let http: Vec<(String, u64)> = streams
+            .iter()
+            .map(|s| {
+                let c = s.counts().http;
+                let n = c.success + c.redirection + c.client_error + c.server_error;
+                (s.name.clone(), n)
+            })
+            .collect();
+        let http: Vec<(&str, u64)> = http.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        let up = snap.targets.iter().filter(|t| t.up).count();
+        for t in snap.targets.iter_mut().filter(|t| t.up) {
+            let (attribution, requests) = analysis::capacity::attribute(&t.name, up, &http);
+            let cfg = self.capacity_config;
+            let tracker = self
+                .capacity
+                .entry(t.name.clone())
+                .or_insert_with(|| analysis::capacity::CapacityTracker::new(cfg));
+            t.capacity = Some(tracker.observe(
+                snap.taken_at_unix,
+                attribution,
+                requests,
+                t.counters.cpu_user_seconds + t.counters.cpu_system_seconds,
+                &t.allocation,
+                t.workers.as_ref(),
+                self.visible_cpus,
+            ));
         }
     }
 }

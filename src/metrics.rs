@@ -19,6 +19,8 @@ use prometheus_client::registry::Registry;
 
 use crate::state::Shared;
 
+mod capacity;
+
 /// Which exposition format a scraper asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -489,6 +491,8 @@ impl Collector for SnapshotCollector {
             fams[req_mem].add_opt(l(), a.memory_request_bytes.map(|v| v.0));
             fams[lim_mem].add_opt(l(), a.memory_limit_bytes.map(|v| v.0));
         }
+
+        capacity::families(&snap, &mut fams);
 
         let lines = fam!(counter, "outrider_log_lines", "Lines read from the app's output, by stream (a CRI or docker line in pieces counts once).");
         let bytes = fam!(

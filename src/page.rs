@@ -145,6 +145,9 @@ fn target(h: &mut String, t: &TargetSnapshot, pts: &[Point]) {
             }
         }
     }
+    for line in crate::analysis::capacity::summary_lines(t.workers.as_ref(), t.capacity.as_ref()) {
+        let _ = write!(h, "<li>{}</li>", esc(&line));
+    }
     h.push_str("</ul><div class=\"charts\">");
     let a = &t.allocation;
     let rec_cpu = t

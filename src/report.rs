@@ -44,6 +44,10 @@ pub struct TargetReport {
     pub max_fds: Option<u64>,
     pub threads: u64,
     pub verdicts: Option<Verdicts>,
+    /// The group's pre-fork server, when it has one.
+    pub workers: Option<crate::sample::workers::Workers>,
+    /// Requests per CPU-second and the worker hint.
+    pub capacity: Option<crate::analysis::capacity::Capacity>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -210,6 +214,8 @@ fn target_report(t: &TargetSnapshot) -> TargetReport {
         max_fds: t.max_fds,
         threads: t.threads,
         verdicts: t.verdicts.clone(),
+        workers: t.workers.clone(),
+        capacity: t.capacity.clone(),
     }
 }
 
@@ -278,6 +284,11 @@ pub fn render(r: &Report) -> String {
             t.threads,
             t.cpu_seconds
         );
+        for line in
+            crate::analysis::capacity::summary_lines(t.workers.as_ref(), t.capacity.as_ref())
+        {
+            let _ = writeln!(s, "  {line}");
+        }
         let Some(v) = &t.verdicts else {
             s.push_str("  no verdict: too few samples\n");
             continue;

@@ -53,6 +53,8 @@ fn full_snapshot() -> Snapshot {
                 established: 3,
                 ..Default::default()
             }),
+            workers: Some(workers()),
+            capacity: Some(capacity()),
         }],
         read_errors: [("io", 1)].into_iter().collect(),
         logs: Some(outrider::analysis::LogRates {
@@ -97,6 +99,53 @@ fn verdicts() -> Verdicts {
         });
     }
     v
+}
+
+/// A pre-fork server with every PSS figure read.
+fn workers() -> outrider::sample::workers::Workers {
+    outrider::sample::workers::Workers {
+        server: outrider::sample::workers::ServerKind::Gunicorn,
+        master_pid: 1,
+        workers: 4,
+        master_pss_bytes: Some(40 << 20),
+        worker_pss_bytes: Some(50 << 20),
+        workers_pss_total_bytes: Some(200 << 20),
+        workers_with_pss: 4,
+        other_rss_bytes: 0,
+        pss_age_seconds: Some(1.0),
+        pss_interval_seconds: Some(60.0),
+    }
+}
+
+/// Capacity figures after a minute of requests, with a worker hint.
+fn capacity() -> outrider::analysis::capacity::Capacity {
+    use outrider::analysis::capacity::{Attribution, CapacityConfig, CapacityTracker};
+    let alloc = Allocation {
+        cpu_request_cores: Some((0.5, Source::Config)),
+        cpu_limit_cores: Some((1.0, Source::Config)),
+        memory_request_bytes: None,
+        memory_limit_bytes: Some((1 << 30, Source::Config)),
+    };
+    let mut t = CapacityTracker::new(CapacityConfig::default());
+    let w = workers();
+    t.observe(
+        0.0,
+        Attribution::AllStreams,
+        Some(0),
+        0.0,
+        &alloc,
+        Some(&w),
+        2,
+    );
+    t.observe(
+        60.0,
+        Attribution::AllStreams,
+        Some(600),
+        6.0,
+        &alloc,
+        Some(&w),
+        2,
+    )
 }
 
 fn exposed_families() -> BTreeSet<String> {

@@ -26,6 +26,8 @@ fn target(name: &str, up: bool, restarts: u64) -> TargetSnapshot {
         allocation: Allocation::default(),
         verdicts: None,
         connections: None,
+        workers: None,
+        capacity: None,
     }
 }
 

@@ -5,11 +5,13 @@
 //! - [`trend`]: robust trend per resource → leak suspected, growth rate
 //! - [`sizing`]: decaying CPU histogram, memory peaks → recommendation, allocation
 //! - [`trace`]: the CSV format shared by `--record` and `replay`
+//! - [`capacity`]: requests per CPU-second, req/s the allocation carries, worker hint
 //!
 //! One [`Analyzer`] per target is fed one [`Observation`] per tick, live or from a
 //! trace: the same code answers both, so a verdict seen in production can be
 //! reproduced offline.
 
+pub mod capacity;
 pub mod sizing;
 pub mod trace;
 pub mod trend;

@@ -5,6 +5,7 @@
 //! - [`cgroup`]: the app container's cgroup v2 files
 //! - [`allocation`]: the requests and limits Outrider judges against
 //! - [`sockets`]: TCP connections by state and service, scanned at a lower rate
+//! - [`workers`]: pre-fork servers (master, workers) and their PSS, at a low rate
 //!
 //! The [`Sampler`] owns every piece of state that must survive between ticks (group
 //! totals, restarts, cached cgroup directories). It does blocking file I/O, so the
@@ -14,6 +15,7 @@ pub mod allocation;
 pub mod cgroup;
 pub mod process;
 pub mod sockets;
+pub mod workers;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -70,6 +72,10 @@ pub struct TargetSnapshot {
     /// TCP sockets at the latest connection scan; `None` when scans are off or no
     /// fd directory of the group could be read.
     pub connections: Option<sockets::Connections>,
+    /// The group's pre-fork server (master, workers, PSS); `None` without one.
+    pub workers: Option<workers::Workers>,
+    /// Requests per CPU-second and the worker-count hint, filled in by the analysis.
+    pub capacity: Option<crate::analysis::capacity::Capacity>,
 }
 
 impl TargetSnapshot {
@@ -150,6 +156,8 @@ pub struct Sampler {
     max_fds: HashMap<Identity, (Option<u64>, Instant)>,
     /// When connections are scanned, and the latest figures.
     connections: sockets::ConnectionScans,
+    /// PSS of pre-fork masters and workers, read at `sampling.pss_interval`.
+    pss: workers::PssSampler,
 }
 
 /// How long a process outside every group is trusted to stay so before its `stat`
@@ -178,6 +186,7 @@ impl Sampler {
         };
         Sampler {
             reader: ProcReader::new(&proc_root),
+            pss: workers::PssSampler::new(&proc_root, None),
             outsiders: HashMap::new(),
             max_fds: HashMap::new(),
             grouper: Grouper::new(&proc_root, self_pid),
@@ -201,6 +210,13 @@ impl Sampler {
         tick: std::time::Duration,
     ) -> Self {
         self.connections = sockets::ConnectionScans::new(every, tick);
+        self
+    }
+
+    /// Reads the PSS of detected pre-fork masters and workers at most once per
+    /// `interval`; `None` (the default of [`Sampler::new`]) never reads it.
+    pub fn with_pss_interval(mut self, interval: Option<std::time::Duration>) -> Self {
+        self.pss = workers::PssSampler::new(&self.proc_root, interval);
         self
     }
 
@@ -264,6 +280,8 @@ impl Sampler {
                 allocation: Allocation::default(),
                 verdicts: None,
                 connections: None,
+                workers: None,
+                capacity: None,
             };
             let mut member_counters = Vec::with_capacity(members.len());
             let mut oldest: Option<u64> = None;
@@ -295,6 +313,13 @@ impl Sampler {
                     },
                 ));
             }
+            let member_entries: Vec<&ProcEntry> = members.iter().map(|&i| &list[i]).collect();
+            snap.workers = self.pss.observe(
+                &snap.name,
+                &member_entries,
+                self.page_size,
+                &mut self.errors,
+            );
             let state = &mut self.groups[g];
             state.account(&member_counters, &alive);
             snap.counters = state.totals.into();
@@ -331,6 +356,11 @@ impl Sampler {
         let live_mains: HashSet<Identity> = self.groups.iter().filter_map(|g| g.main).collect();
         self.cgroup_dirs.retain(|id, _| live_mains.contains(id));
         self.max_fds.retain(|id, _| alive.contains(id));
+        let seen: HashSet<&str> = targets
+            .iter()
+            .map(|t: &TargetSnapshot| t.name.as_str())
+            .collect();
+        self.pss.retain(&seen);
 
         Snapshot {
             taken_at_unix: SystemTime::now()
