@@ -2,9 +2,11 @@
 //! runs it with.
 //!
 //! The app holds touched memory, leaks more at a set rate, opens file descriptors and
-//! never closes them, keeps idle threads, burns a little CPU, and logs lines with
-//! warnings, errors and now and then a multi-line Python-style traceback. Every knob
-//! is a flag so tests can set up exactly what they will check.
+//! never closes them, opens TCP connections to itself and never closes those either,
+//! keeps idle threads and quiet worker children (so it looks like a pre-fork server),
+//! burns a little CPU, and logs access lines with response times, warnings, errors and
+//! now and then a multi-line Python-style traceback. Every knob is a flag so tests can
+//! set up exactly what they will check.
 
 use std::fs::File;
 use std::io::Write;
@@ -26,6 +28,10 @@ pub struct DemoAppArgs {
     /// File descriptors leaked per second after start.
     #[arg(long, default_value_t = 0.5)]
     pub fd_rate: f64,
+    /// TCP connections per second opened to the app's own loopback listener and
+    /// never closed (each holds two established sockets: both ends are the app's).
+    #[arg(long, default_value_t = 0.0)]
+    pub conn_rate: f64,
     /// Extra threads that sit idle.
     #[arg(long, default_value_t = 3)]
     pub threads: usize,
@@ -58,8 +64,12 @@ pub struct DemoAppArgs {
 
 impl DemoAppArgs {
     /// The arguments `outrider demo` starts the app with.
+    /// Two worker children make it a pre-fork server; one leaked connection every
+    /// five seconds is a slow connection leak.
     pub fn demo_defaults() -> Vec<String> {
-        vec!["demo-app".into()]
+        ["demo-app", "--children", "2", "--conn-rate", "0.2"]
+            .map(String::from)
+            .to_vec()
     }
 }
 
@@ -118,6 +128,7 @@ pub fn demo_app(args: &DemoAppArgs) -> i32 {
     for _ in 0..args.fds {
         open_one(&mut files);
     }
+    let mut conns = Connections::new(args.conn_rate > 0.0);
     for _ in 0..args.threads {
         std::thread::spawn(|| loop {
             std::thread::park();
@@ -171,6 +182,11 @@ pub fn demo_app(args: &DemoAppArgs) -> i32 {
             open_one(&mut files);
             fds_due -= 1.0;
         }
+        conns.due += args.conn_rate / 10.0;
+        while conns.due >= 1.0 {
+            conns.leak_one();
+            conns.due -= 1.0;
+        }
         logs_due += args.log_rate / 10.0;
         while logs_due >= 1.0 {
             event += 1;
@@ -194,6 +210,41 @@ fn open_one(files: &mut Vec<File>) {
     match File::open("/dev/null") {
         Ok(f) => files.push(f),
         Err(e) => eprintln!("ERROR cannot open /dev/null: {e}"),
+    }
+}
+
+/// A loopback listener of the app's own and the connections it leaks to it.
+struct Connections {
+    listener: Option<std::net::TcpListener>,
+    held: Vec<(std::net::TcpStream, std::net::TcpStream)>,
+    due: f64,
+}
+
+impl Connections {
+    fn new(enabled: bool) -> Self {
+        let listener = enabled
+            .then(|| std::net::TcpListener::bind("127.0.0.1:0"))
+            .and_then(|r| {
+                r.map_err(|e| eprintln!("ERROR cannot listen on loopback: {e}"))
+                    .ok()
+            });
+        Connections {
+            listener,
+            held: Vec::new(),
+            due: 0.0,
+        }
+    }
+
+    fn leak_one(&mut self) {
+        let Some(l) = &self.listener else { return };
+        let pair = l
+            .local_addr()
+            .and_then(std::net::TcpStream::connect)
+            .and_then(|client| Ok((client, l.accept()?.0)));
+        match pair {
+            Ok(p) => self.held.push(p),
+            Err(e) => eprintln!("ERROR cannot open a connection: {e}"),
+        }
     }
 }
 

@@ -169,6 +169,7 @@ fn main() -> ExitCode {
             ("OUTRIDER_RESOURCES__CPU_REQUEST", "500m"),
             ("OUTRIDER_RESOURCES__MEMORY_REQUEST", "256Mi"),
             ("OUTRIDER_RESOURCES__MEMORY_LIMIT", "512Mi"),
+            ("OUTRIDER_SAMPLING__PSS_INTERVAL", "10s"),
         ] {
             if !env.iter().any(|(name, _)| name == k) {
                 env.push((k.into(), v.into()));
@@ -235,7 +236,7 @@ fn main() -> ExitCode {
             false => config.listen.to_string(),
         };
         eprintln!(
-            "Outrider demo: watching a built-in app that leaks memory and file descriptors and logs errors.\n  http://{shown}/             the status page (open it in a browser)\n  curl http://{shown}/summary.txt   the same in plain text\n  curl http://{shown}/metrics       the Prometheus metrics\nLeak verdicts come after 2 minutes, sizing verdicts after 1 (short demo windows).\nCtrl-C to stop. The app's own output follows.\n"
+            "Outrider demo: watching a built-in app with two workers that leaks memory, file descriptors and connections, and logs errors.\n  http://{shown}/             the status page (open it in a browser)\n  curl http://{shown}/summary.txt   the same in plain text\n  curl http://{shown}/metrics       the Prometheus metrics\nLeak verdicts come after 2 minutes, sizing verdicts after 1 (short demo windows).\nCtrl-C to stop. The app's own output follows.\n"
         );
     }
 
