@@ -5,11 +5,13 @@
 //! - [`trend`]: robust trend per resource → leak suspected, growth rate
 //! - [`sizing`]: decaying CPU histogram, memory peaks → recommendation, allocation
 //! - [`trace`]: the CSV format shared by `--record` and `replay`
+//! - [`latency`]: request-duration histograms → p50/p95/p99 over a window, rises
 //!
 //! One [`Analyzer`] per target is fed one [`Observation`] per tick, live or from a
 //! trace: the same code answers both, so a verdict seen in production can be
 //! reproduced offline.
 
+pub mod latency;
 pub mod sizing;
 pub mod trace;
 pub mod trend;

@@ -67,6 +67,9 @@ pub struct ScanCounts {
     /// Lines cut at the cap (`outrider_log_oversized_lines_total`); not in the JSON.
     #[serde(skip)]
     pub oversized_lines: u64,
+    /// Request durations read from access lines; not in the JSON.
+    #[serde(skip)]
+    pub latency: crate::analysis::latency::LatencyCounts,
 }
 
 /// Framing, classification and grouping of one source, fed chunks as they come.
@@ -155,6 +158,11 @@ fn take_line(
     }
     if let Some(class) = c.http {
         counts.http.add(class);
+    }
+    if let Some((class, seconds)) = classifier.request(line.bytes, c.http) {
+        counts
+            .latency
+            .observe(classifier.duration_buckets(), class, seconds);
     }
     let slot = match line.stream {
         Some(Stream::Stdout) => 0,
