@@ -22,6 +22,7 @@
 
 use serde::Serialize;
 
+use super::sizing::{Allocation, CpuVerdict};
 use crate::logs::classify::StatusClass;
 
 /// Relative error bound of the fine histogram.
@@ -172,6 +173,8 @@ pub struct ClassHistogram {
 /// one fine histogram (all classes) for the percentiles.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LatencyCounts {
+    /// The exported bounds, copied on the first request (empty before).
+    pub bounds: Vec<f64>,
     /// In [`StatusClass::ALL`] order.
     pub classes: [ClassHistogram; 4],
     pub fine: FineHistogram,
@@ -192,6 +195,9 @@ impl LatencyCounts {
         if !seconds.is_finite() || seconds < 0.0 {
             return;
         }
+        if self.bounds.is_empty() {
+            self.bounds = bounds.0.clone();
+        }
         let h = &mut self.classes[class_index(class)];
         if h.buckets.is_empty() {
             h.buckets = vec![0; bounds.0.len() + 1];
@@ -208,8 +214,24 @@ impl LatencyCounts {
         &self.classes[class_index(c)]
     }
 
+    /// A class's `(upper bound, count)` pairs as prometheus-client encodes them
+    /// (counts per bucket, `+Inf` last), zeros for a class without requests.
+    pub fn class_buckets(&self, c: StatusClass) -> Vec<(f64, u64)> {
+        let h = self.class(c);
+        self.bounds
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .enumerate()
+            .map(|(i, b)| (b, h.buckets.get(i).copied().unwrap_or(0)))
+            .collect()
+    }
+
     /// Adds another source's counts (same bounds).
     pub fn add(&mut self, other: &LatencyCounts) {
+        if self.bounds.is_empty() {
+            self.bounds = other.bounds.clone();
+        }
         for (a, b) in self.classes.iter_mut().zip(&other.classes) {
             if b.buckets.is_empty() {
                 continue;
@@ -338,6 +360,17 @@ pub fn rise_note(l: &Latency) -> Option<String> {
     }
 }
 
+/// Adds "latency rises with CPU saturation" to a CPU under-allocation reason when
+/// the window's p95 rose ([`Latency::rising`]) while the CPU verdict is under.
+pub fn note_cpu_rise(cpu: &mut CpuVerdict, latency: Option<&Latency>) {
+    if cpu.allocation.0 != Allocation::Under {
+        return;
+    }
+    if let Some(note) = latency.and_then(rise_note) {
+        cpu.reason.push_str(&note);
+    }
+}
+
 /// `123 ms`, `1.25 s`.
 pub fn millis(seconds: f64) -> String {
     if seconds >= 1.0 {
@@ -350,6 +383,7 @@ pub fn millis(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::sizing::AllocationField;
 
     #[test]
     fn fine_quantiles_are_within_two_percent() {
@@ -407,6 +441,10 @@ mod tests {
         assert_eq!(ok.count, 5);
         assert!((ok.sum - 4.35).abs() < 1e-9);
         assert_eq!(c.class(StatusClass::ServerError).buckets, vec![0, 1, 0]);
+        assert_eq!(
+            c.class_buckets(StatusClass::ClientError),
+            vec![(0.1, 0), (1.0, 0), (f64::INFINITY, 0)]
+        );
         assert_eq!(c.fine.count(), 6);
         let mut total = LatencyCounts::default();
         total.add(&c);
@@ -475,5 +513,43 @@ mod tests {
         let l = run(&mut w, &mut h, 120, 180, 0.004).unwrap();
         assert!(!l.rising, "{l:?}");
         assert_eq!(rise_note(&l), None);
+    }
+
+    #[test]
+    fn the_cpu_reason_names_the_rise_only_when_both_happen() {
+        let rising = Latency {
+            requests: 100,
+            p95_seconds: 0.2,
+            earlier_p95_seconds: Some(0.05),
+            recent_p95_seconds: Some(0.3),
+            rising: true,
+            ..Default::default()
+        };
+        let under = || CpuVerdict {
+            allocation: AllocationField(Allocation::Under),
+            reason: "waited for a CPU 40% as long as it ran (over 25%)".into(),
+            ..Default::default()
+        };
+        let mut cpu = under();
+        note_cpu_rise(&mut cpu, Some(&rising));
+        assert_eq!(
+            cpu.reason,
+            "waited for a CPU 40% as long as it ran (over 25%); latency rises with CPU saturation: p95 300 ms in the recent half of the window against 50 ms before"
+        );
+        // Under without a rise, or a rise without under: unchanged.
+        let mut cpu = under();
+        let steady = Latency {
+            rising: false,
+            ..rising
+        };
+        note_cpu_rise(&mut cpu, Some(&steady));
+        assert_eq!(cpu.reason, under().reason);
+        let mut ok = CpuVerdict {
+            allocation: AllocationField(Allocation::Ok),
+            reason: "fine".into(),
+            ..Default::default()
+        };
+        note_cpu_rise(&mut ok, Some(&rising));
+        assert_eq!(ok.reason, "fine");
     }
 }

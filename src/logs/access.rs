@@ -110,6 +110,14 @@ impl AccessParser {
         })
     }
 
+    /// The same parser with another user regex (a log's own `duration_regex`).
+    pub fn with_user_regex(&self, pattern: &str) -> Result<AccessParser, String> {
+        Ok(AccessParser {
+            user: Some(user_regex(pattern)?),
+            ..self.clone()
+        })
+    }
+
     /// The status class and duration (seconds) of the request `line` logs; `http`
     /// is the class the classifier found.
     pub fn request(&self, line: &[u8], http: Option<StatusClass>) -> Option<(StatusClass, f64)> {

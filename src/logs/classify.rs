@@ -234,6 +234,11 @@ impl Classifier {
         self.access.request(line, http)
     }
 
+    /// How request durations are read.
+    pub fn access(&self) -> &super::access::AccessParser {
+        &self.access
+    }
+
     /// Bounds of the exported duration histogram.
     pub fn duration_buckets(&self) -> &crate::analysis::latency::Buckets {
         &self.access.buckets
