@@ -564,7 +564,7 @@ impl Collector for SnapshotCollector {
         );
         let dq = fam!(
             gauge,
-            "outrider_http_request_duration_quantile_seconds",
+            "outrider_http_request_duration_percentile_seconds",
             "Request duration percentiles over analysis.latency_window (within 2%), all streams; absent without durations."
         );
         if let Some(r) = &snap.logs {
@@ -574,11 +574,11 @@ impl Collector for SnapshotCollector {
             fams[rps].add(vec![], Num::F(r.requests_per_second));
             if let Some(l) = &r.latency {
                 for (q, v) in [
-                    ("0.5", l.p50_seconds),
-                    ("0.95", l.p95_seconds),
-                    ("0.99", l.p99_seconds),
+                    ("50", l.p50_seconds),
+                    ("95", l.p95_seconds),
+                    ("99", l.p99_seconds),
                 ] {
-                    fams[dq].add(vec![("quantile", q)], Num::F(v));
+                    fams[dq].add(vec![("percentile", q)], Num::F(v));
                 }
             }
         }
