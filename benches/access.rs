@@ -88,6 +88,15 @@ fn bench(c: &mut Criterion) {
                 .count()
         })
     });
+    // Classification alone: what reading the duration adds is the difference.
+    per_line.bench_function("classify_only", |b| {
+        b.iter(|| {
+            lines
+                .iter()
+                .filter(|l| classifier.classify(l).http.is_some())
+                .count()
+        })
+    });
     per_line.finish();
 }
 
