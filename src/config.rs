@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::analysis::latency::Buckets;
 use crate::analysis::sizing::SizingConfig;
 use crate::analysis::trend::TrendConfig;
 use crate::analysis::AnalysisConfig;
+use crate::logs::access::AccessParser;
 use crate::logs::classify::{Classifier, Rule, RuleAction};
 use crate::logs::framing::{Format, DEFAULT_MAX_LINE_BYTES};
 use crate::logs::LogSettings;
@@ -147,6 +149,9 @@ pub struct RawLog {
     pub format: String,
     #[serde(default = "end")]
     pub start_at: String,
+    /// This log's own `log_options.duration_regex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_regex: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -189,6 +194,50 @@ pub struct RawLogOptions {
     /// A directory (an emptyDir) for log offsets, so a restart resumes exactly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<String>,
+    /// A regex with a named capture `duration_s`, `duration_ms` or `duration_us`
+    /// (and optionally `status`) for access lines the built-in readers miss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_regex: Option<String>,
+    /// The app's gunicorn `access_log_format`, so its durations are read exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gunicorn_access_log_format: Option<String>,
+    /// Upper bounds (seconds) of `outrider_http_request_duration_seconds`.
+    pub duration_buckets: RawBuckets,
+}
+
+/// Histogram bounds as a TOML list, or a comma-separated string (from the
+/// environment).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum RawBuckets {
+    List(Vec<Scalar>),
+    Csv(String),
+}
+
+impl Default for RawBuckets {
+    fn default() -> Self {
+        RawBuckets::List(
+            crate::analysis::latency::Buckets::default()
+                .0
+                .into_iter()
+                .map(Scalar::Float)
+                .collect(),
+        )
+    }
+}
+
+impl RawBuckets {
+    fn parse(&self) -> Result<Vec<f64>, String> {
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{s:?} is not a number"))
+        };
+        match self {
+            RawBuckets::List(v) => v.iter().map(|x| parse(&x.to_string())).collect(),
+            RawBuckets::Csv(s) => s.split(',').map(parse).collect(),
+        }
+    }
 }
 
 impl Default for RawLogOptions {
@@ -197,6 +246,9 @@ impl Default for RawLogOptions {
             max_line_bytes: Scalar::Str("64Ki".into()),
             rules: Vec::new(),
             state_dir: None,
+            duration_regex: None,
+            gunicorn_access_log_format: None,
+            duration_buckets: RawBuckets::default(),
         }
     }
 }
@@ -214,6 +266,7 @@ pub struct RawLogRule {
 pub struct RawAnalysis {
     pub leak_window: String,
     pub error_window: String,
+    pub latency_window: String,
     pub memory_min_growth: Scalar,
     pub memory_min_rate_per_minute: Scalar,
     pub fds_min_growth: Scalar,
@@ -247,6 +300,7 @@ impl Default for RawAnalysis {
         RawAnalysis {
             leak_window: "1h".into(),
             error_window: "5m".into(),
+            latency_window: "5m".into(),
             memory_min_growth: s("10Mi"),
             memory_min_rate_per_minute: s("100Ki"),
             fds_min_growth: Scalar::Int(10),
@@ -313,10 +367,33 @@ fn validate_log_options(o: &RawLogOptions, errors: &mut Vec<String>) -> LogSetti
         errors.push(format!("log_options.rules: {}", first_line(&e.to_string())));
         Classifier::default()
     });
+    let classifier = classifier.with_access(validate_access(o, errors));
     LogSettings {
         classifier,
         max_line_bytes,
     }
+}
+
+/// Checks the request-duration keys of `[log_options]`.
+fn validate_access(o: &RawLogOptions, errors: &mut Vec<String>) -> AccessParser {
+    let buckets = match o.duration_buckets.parse().and_then(Buckets::new) {
+        Ok(b) => b,
+        Err(e) => {
+            errors.push(format!("log_options.duration_buckets: {e}"));
+            Buckets::default()
+        }
+    };
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let regex = nonempty(&o.duration_regex);
+    let gunicorn = nonempty(&o.gunicorn_access_log_format);
+    AccessParser::new(regex.as_deref(), gunicorn.as_deref(), buckets.clone()).unwrap_or_else(
+        |errs| {
+            for (key, e) in errs {
+                errors.push(format!("log_options.{key}: {e}"));
+            }
+            AccessParser::default()
+        },
+    )
 }
 
 /// Checks `[analysis]` and builds the analysis thresholds.
@@ -335,6 +412,7 @@ fn validate_analysis(a: &RawAnalysis, errors: &mut Vec<String>) -> AnalysisConfi
     };
     let leak_window = dur("leak_window", &a.leak_window, 3600.0);
     let error_window = dur("error_window", &a.error_window, 300.0);
+    let latency_window = dur("latency_window", &a.latency_window, 300.0);
     let sizing_window = dur("sizing_window", &a.sizing_window, 86400.0);
     let sizing_half_life = dur("sizing_half_life", &a.sizing_half_life, 86400.0);
     let sizing_min_data = dur("sizing_min_data", &a.sizing_min_data, 600.0);
@@ -360,6 +438,7 @@ fn validate_analysis(a: &RawAnalysis, errors: &mut Vec<String>) -> AnalysisConfi
     let bytes = |s: &str| parse_bytes(s).map(|b| b as f64);
     let cfg = AnalysisConfig {
         error_window,
+        latency_window,
         memory: TrendConfig {
             window: leak_window,
             min_growth: num("memory_min_growth", &a.memory_min_growth, bytes),
@@ -548,6 +627,8 @@ pub struct LogSpec {
     pub name: String,
     pub source: LogSource,
     pub format: Format,
+    /// This log's own settings (its `duration_regex`); `None`: `log_options`'.
+    pub settings: Option<LogSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -938,6 +1019,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
                 name,
                 source: LogSource::Stdin,
                 format,
+                settings: None,
             });
         } else {
             match expand_env(&l.path) {
@@ -962,6 +1044,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
                             checkpoint,
                         },
                         format,
+                        settings: None,
                     });
                 }
                 Err(e) => err(&key("path"), e),
@@ -1009,6 +1092,21 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
 
     let analysis = validate_analysis(&raw.analysis, &mut errors);
     let log_settings = validate_log_options(&raw.log_options, &mut errors);
+    // Every log is in `logs` unless it had an error, and then none is used.
+    for (i, (spec, l)) in logs.iter_mut().zip(&raw.logs).enumerate() {
+        let Some(pattern) = l.duration_regex.as_deref().filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        match log_settings.classifier.access().with_user_regex(pattern) {
+            Ok(access) => {
+                spec.settings = Some(LogSettings {
+                    classifier: log_settings.classifier.clone().with_access(access),
+                    max_line_bytes: log_settings.max_line_bytes,
+                })
+            }
+            Err(e) => errors.push(format!("logs[{i}].duration_regex: {e}")),
+        }
+    }
     let alerts = crate::alerts::config::validate(&raw.alerts, &mut errors);
     let receivers = crate::alerts::config::validate_receivers(&raw.receivers, &mut errors);
     let pss_interval = capacity::validate_pss_interval(&raw.sampling.pss_interval, &mut errors);

@@ -204,6 +204,7 @@ pub async fn run_with(
     let analysis = Analysis {
         notifier,
         log_window: analysis::LogWindow::new(config.analysis.error_window),
+        latency_window: analysis::latency::LatencyWindow::new(config.analysis.latency_window),
         config: config.analysis,
         per_target: std::collections::HashMap::new(),
         recorder,
@@ -278,7 +279,9 @@ pub async fn run_with(
                     tokio::io::stdin(),
                     None::<tokio::io::Stdout>,
                     stats.clone(),
-                    config.log_settings.clone(),
+                    spec.settings
+                        .clone()
+                        .unwrap_or_else(|| config.log_settings.clone()),
                     spec.format,
                 ));
             }
@@ -288,7 +291,9 @@ pub async fn run_with(
                 let follow = logs::follow_files(
                     tailer,
                     stats.clone(),
-                    config.log_settings.clone(),
+                    spec.settings
+                        .clone()
+                        .unwrap_or_else(|| config.log_settings.clone()),
                     spec.format,
                     stop_rx.clone(),
                 );
@@ -342,6 +347,7 @@ pub async fn run_with(
 /// Analysis state across ticks: one analyzer per target name, and the recorder.
 struct Analysis {
     log_window: analysis::LogWindow,
+    latency_window: analysis::latency::LatencyWindow,
     config: analysis::AnalysisConfig,
     per_target: std::collections::HashMap<String, analysis::Analyzer>,
     recorder: Option<analysis::trace::Recorder>,
@@ -361,15 +367,19 @@ impl Analysis {
     fn apply(&mut self, snap: &mut sample::Snapshot, streams: &[Arc<StreamStats>]) {
         if !streams.is_empty() {
             let mut totals = analysis::LogTotals::default();
+            let mut durations = analysis::latency::FineHistogram::default();
             for s in streams {
                 let c = s.counts();
+                durations.add(&c.latency.fine);
                 totals.errors += c.events.get(logs::classify::Severity::Error);
                 totals.events += c.events.total();
                 totals.http_5xx += c.http.server_error;
                 totals.http +=
                     c.http.success + c.http.redirection + c.http.client_error + c.http.server_error;
             }
-            snap.logs = Some(self.log_window.push(snap.taken_at_unix, totals));
+            let mut rates = self.log_window.push(snap.taken_at_unix, totals);
+            rates.latency = self.latency_window.push(snap.taken_at_unix, &durations);
+            snap.logs = Some(rates);
         }
         let mut rows = Vec::new();
         for t in snap.targets.iter_mut().filter(|t| t.up) {
@@ -378,7 +388,10 @@ impl Analysis {
                 .per_target
                 .entry(t.name.clone())
                 .or_insert_with(|| analysis::Analyzer::new(&self.config));
-            t.verdicts = Some(analyzer.observe(&o));
+            let mut verdicts = analyzer.observe(&o);
+            let latency = snap.logs.as_ref().and_then(|l| l.latency.as_ref());
+            analysis::latency::note_cpu_rise(&mut verdicts.sizing.cpu, latency);
+            t.verdicts = Some(verdicts);
             if self.recorder.is_some() {
                 rows.push((o, t.name.clone()));
             }

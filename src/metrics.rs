@@ -562,10 +562,30 @@ impl Collector for SnapshotCollector {
             "outrider_http_5xx_ratio",
             "5xx / all HTTP access lines over analysis.error_window; absent without access lines."
         );
+        let rps = fam!(
+            gauge,
+            "outrider_http_requests_per_second",
+            "HTTP access lines per second over analysis.error_window, all streams."
+        );
+        let dq = fam!(
+            gauge,
+            "outrider_http_request_duration_percentile_seconds",
+            "Request duration percentiles over analysis.latency_window (within 2%), all streams; absent without durations."
+        );
         if let Some(r) = &snap.logs {
             fams[epm].add(vec![], Num::F(r.errors_per_minute));
             fams[eratio].add_opt(vec![], r.error_ratio);
             fams[r5xx].add_opt(vec![], r.http_5xx_ratio);
+            fams[rps].add(vec![], Num::F(r.requests_per_second));
+            if let Some(l) = &r.latency {
+                for (q, v) in [
+                    ("50", l.p50_seconds),
+                    ("95", l.p95_seconds),
+                    ("99", l.p99_seconds),
+                ] {
+                    fams[dq].add(vec![("percentile", q)], Num::F(v));
+                }
+            }
         }
 
         let alerts = fam!(
@@ -636,7 +656,7 @@ impl Collector for SnapshotCollector {
         for f in &fams {
             f.encode(&mut enc)?;
         }
-        Ok(())
+        request_durations(&mut enc, self.shared.streams())
     }
 }
 
@@ -689,6 +709,39 @@ fn connections<'a>(fams: &mut Vec<Family<'a>>, snap: &'a crate::sample::Snapshot
         }
         fams.extend([scans, took]);
     }
+}
+
+/// `outrider_http_request_duration_seconds{code_class}`: every stream's durations
+/// summed; all four classes once any duration was read, none before.
+fn request_durations(
+    enc: &mut DescriptorEncoder,
+    streams: &[Arc<crate::logs::StreamStats>],
+) -> fmt::Result {
+    let mut total = crate::analysis::latency::LatencyCounts::default();
+    for s in streams {
+        total.add(&s.counts().latency);
+    }
+    if total.bounds.is_empty() {
+        return Ok(());
+    }
+    let mut m = enc.encode_descriptor(
+        "outrider_http_request_duration_seconds",
+        "Durations of the requests in the app's access log, by status class.",
+        None,
+        MetricType::Histogram,
+    )?;
+    for class in crate::logs::classify::StatusClass::ALL {
+        let h = total.class(class);
+        let labels = vec![("code_class", class.as_str())];
+        m.encode_family(&labels)?
+            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                h.sum,
+                h.count,
+                &total.class_buckets(class),
+                None,
+            )?;
+    }
+    Ok(())
 }
 
 /// Outrider's own `process_*` metrics, read at scrape time as client libraries do.

@@ -42,6 +42,13 @@ pub fn render(snap: &Snapshot, ready: bool, points: &dyn Fn(&str) -> Vec<Point>)
         }
     );
     alerts(&mut h, snap);
+    if let Some(line) = snap
+        .logs
+        .as_ref()
+        .and_then(crate::analysis::latency::summary)
+    {
+        let _ = write!(h, "<p class=\"requests\">Requests: {}</p>", esc(&line));
+    }
     if snap.targets.is_empty() {
         h.push_str("<p>No target seen yet.</p>");
     }

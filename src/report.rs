@@ -30,6 +30,8 @@ pub struct Report {
     /// The wrapped app's exit code, when it exited during the report.
     pub app_exit_code: Option<i32>,
     pub attention: Vec<String>,
+    /// Request rate and response times from the access lines, when there were any.
+    pub requests: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +138,10 @@ pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyho
         streams,
         app_exit_code: outcome.app_exit_code,
         attention,
+        requests: snap
+            .logs
+            .as_ref()
+            .and_then(crate::analysis::latency::summary),
     })
 }
 
@@ -351,6 +357,9 @@ pub fn render(r: &Report) -> String {
             let _ = write!(s, " {} {} lines;", st.name, st.lines);
         }
         s.push('\n');
+    }
+    if let Some(line) = &r.requests {
+        let _ = writeln!(s, "requests: {line}");
     }
     if let Some(code) = r.app_exit_code {
         let _ = writeln!(s, "the app exited with code {code}");

@@ -62,6 +62,8 @@ fn full_snapshot() -> Snapshot {
             errors_per_minute: 1.0,
             error_ratio: Some(0.1),
             http_5xx_ratio: Some(0.01),
+            latency: Some(Default::default()),
+            ..Default::default()
         }),
         alerts: vec![outrider::alerts::Alert {
             alertname: "TargetDown",
@@ -149,7 +151,16 @@ fn capacity() -> outrider::analysis::capacity::Capacity {
 }
 
 fn exposed_families() -> BTreeSet<String> {
-    let shared = Arc::new(Shared::new(vec![StreamStats::new("stdout")]));
+    let stdout = StreamStats::new("stdout");
+    // One request with a duration, so the duration histogram is rendered.
+    let mut counts = outrider::logs::scan::ScanCounts::default();
+    counts.latency.observe(
+        &Default::default(),
+        outrider::logs::classify::StatusClass::Success,
+        0.1,
+    );
+    stdout.publish(counts);
+    let shared = Arc::new(Shared::new(vec![stdout]));
     shared.publish(full_snapshot());
     shared.set_receivers(vec![Arc::new(outrider::alerts::notify::ReceiverStats {
         name: "hook".into(),

@@ -27,6 +27,7 @@ pub enum RuleName {
     MemoryOverAllocated,
     ErrorRateHigh,
     Http5xxRatioHigh,
+    LatencyHigh,
     TargetDown,
     TargetRestarting,
     ConnectionLeakSuspected,
@@ -42,7 +43,7 @@ pub enum Unit {
 }
 
 impl RuleName {
-    pub const ALL: [RuleName; 15] = [
+    pub const ALL: [RuleName; 16] = [
         RuleName::MemoryLeakSuspected,
         RuleName::FdLeakSuspected,
         RuleName::ThreadLeakSuspected,
@@ -55,6 +56,7 @@ impl RuleName {
         RuleName::MemoryOverAllocated,
         RuleName::ErrorRateHigh,
         RuleName::Http5xxRatioHigh,
+        RuleName::LatencyHigh,
         RuleName::TargetDown,
         RuleName::TargetRestarting,
         RuleName::ConnectionLeakSuspected,
@@ -74,6 +76,7 @@ impl RuleName {
             RuleName::MemoryOverAllocated => "MemoryOverAllocated",
             RuleName::ErrorRateHigh => "ErrorRateHigh",
             RuleName::Http5xxRatioHigh => "Http5xxRatioHigh",
+            RuleName::LatencyHigh => "LatencyHigh",
             RuleName::TargetDown => "TargetDown",
             RuleName::TargetRestarting => "TargetRestarting",
             RuleName::ConnectionLeakSuspected => "ConnectionLeakSuspected",
@@ -96,7 +99,8 @@ impl RuleName {
             | RuleName::MemoryNearLimit
             | RuleName::CpuThrottled
             | RuleName::ErrorRateHigh
-            | RuleName::Http5xxRatioHigh => "5m",
+            | RuleName::Http5xxRatioHigh
+            | RuleName::LatencyHigh => "5m",
             RuleName::CpuUnderAllocated
             | RuleName::CpuOverAllocated
             | RuleName::MemoryUnderAllocated
@@ -126,6 +130,10 @@ impl RuleName {
                 ("error_ratio", Unit::Number, 0.05),
             ],
             RuleName::Http5xxRatioHigh => &[("ratio", Unit::Number, 0.05)],
+            RuleName::LatencyHigh => &[
+                ("p95", Unit::Seconds, 1.0),
+                ("min_requests", Unit::Number, 20.0),
+            ],
             RuleName::TargetRestarting => &[
                 ("restarts", Unit::Number, 3.0),
                 ("window", Unit::Seconds, 900.0),
@@ -136,7 +144,10 @@ impl RuleName {
 
     /// Whether the rule reads the app's output (one alert for all targets).
     pub fn is_log_rule(self) -> bool {
-        matches!(self, RuleName::ErrorRateHigh | RuleName::Http5xxRatioHigh)
+        matches!(
+            self,
+            RuleName::ErrorRateHigh | RuleName::Http5xxRatioHigh | RuleName::LatencyHigh
+        )
     }
 }
 
@@ -400,6 +411,7 @@ pub fn check(
         }
         RuleName::ErrorRateHigh
         | RuleName::Http5xxRatioHigh
+        | RuleName::LatencyHigh
         | RuleName::TargetDown
         | RuleName::TargetRestarting => None,
     }
@@ -436,6 +448,23 @@ pub fn check_logs(rule: RuleName, cfg: &RuleConfig, r: &LogRates) -> Option<Find
                 ),
                 recommendation: None,
             })
+        }
+        RuleName::LatencyHigh => {
+            let l = r.latency?;
+            (l.p95_seconds > cfg.get("p95") && l.requests as f64 >= cfg.get("min_requests")).then(
+                || Finding {
+                    summary: "the app answers slowly".into(),
+                    description: format!(
+                        "p95 request duration {} (p50 {}, p99 {}) over {} requests in the app's access log (threshold {}).",
+                        crate::analysis::latency::millis(l.p95_seconds),
+                        crate::analysis::latency::millis(l.p50_seconds),
+                        crate::analysis::latency::millis(l.p99_seconds),
+                        l.requests,
+                        crate::analysis::latency::millis(cfg.get("p95")),
+                    ),
+                    recommendation: None,
+                },
+            )
         }
         _ => None,
     }

@@ -180,6 +180,7 @@ fn error_rate_needs_both_rate_and_ratio() {
             errors_per_minute: epm,
             error_ratio: Some(ratio),
             http_5xx_ratio: None,
+            ..Default::default()
         }),
         ..Default::default()
     };
@@ -294,6 +295,7 @@ fn http_5xx_ratio_over_its_threshold() {
             errors_per_minute: 0.0,
             error_ratio: None,
             http_5xx_ratio: r,
+            ..Default::default()
         }),
         ..Default::default()
     };
@@ -342,4 +344,43 @@ fn connection_leak_says_how_fast_and_how_many_are_in_close_wait() {
             && d.contains("40 established and 120 in CLOSE_WAIT"),
         "{d}"
     );
+}
+
+#[test]
+fn latency_high_fires_after_its_for_and_needs_enough_requests() {
+    let mut e = Engine::new(only(RuleName::LatencyHigh, 300.0));
+    let with = |p95, requests| Snapshot {
+        targets: vec![target("web", true, 0)],
+        logs: Some(crate::analysis::LogRates {
+            window_seconds: 300.0,
+            latency: Some(crate::analysis::latency::Latency {
+                requests,
+                p50_seconds: p95 / 3.0,
+                p95_seconds: p95,
+                p99_seconds: p95 * 1.5,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert!(e.evaluate(&with(0.9, 500), 0.0).is_empty());
+    // Over the threshold but too few requests to tell.
+    assert!(e.evaluate(&with(3.0, 5), 10.0).is_empty());
+    assert!(e.active().is_empty());
+    assert!(e.evaluate(&with(1.5, 500), 20.0).is_empty());
+    assert_eq!(states(&e), vec![("LatencyHigh", AlertState::Pending)]);
+    assert!(e.evaluate(&with(1.5, 500), 200.0).is_empty());
+    let t = e.evaluate(&with(1.5, 500), 320.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert!(
+        a.annotations["description"]
+            .starts_with("p95 request duration 1.50 s (p50 500 ms, p99 2.25 s) over 500 requests"),
+        "{:?}",
+        a.annotations
+    );
+    let t = e.evaluate(&with(0.2, 500), 330.0);
+    assert!(matches!(t.as_slice(), [Transition::Resolved(_)]), "{t:?}");
 }

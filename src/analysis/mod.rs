@@ -6,12 +6,14 @@
 //! - [`sizing`]: decaying CPU histogram, memory peaks → recommendation, allocation
 //! - [`trace`]: the CSV format shared by `--record` and `replay`
 //! - [`capacity`]: requests per CPU-second, req/s the allocation carries, worker hint
+//! - [`latency`]: request-duration histograms → p50/p95/p99 over a window, rises
 //!
 //! One [`Analyzer`] per target is fed one [`Observation`] per tick, live or from a
 //! trace: the same code answers both, so a verdict seen in production can be
 //! reproduced offline.
 
 pub mod capacity;
+pub mod latency;
 pub mod sizing;
 pub mod trace;
 pub mod trend;
@@ -51,6 +53,8 @@ pub struct Observation {
 pub struct AnalysisConfig {
     /// Seconds over which log error rates are computed.
     pub error_window: f64,
+    /// Seconds over which request-duration percentiles are computed.
+    pub latency_window: f64,
     pub memory: TrendConfig,
     pub fds: TrendConfig,
     pub threads: TrendConfig,
@@ -64,6 +68,7 @@ impl Default for AnalysisConfig {
         let window = 3600.0;
         AnalysisConfig {
             error_window: 300.0,
+            latency_window: 300.0,
             memory: TrendConfig {
                 window,
                 min_rate: 100.0 * 1024.0 / 60.0,
@@ -102,6 +107,11 @@ pub struct LogRates {
     pub error_ratio: Option<f64>,
     /// 5xx / all HTTP access lines; `None` without access lines.
     pub http_5xx_ratio: Option<f64>,
+    /// HTTP access lines per second over the error window.
+    pub requests_per_second: f64,
+    /// Request-duration percentiles over `latency_window`; `None` without requests
+    /// whose duration was read.
+    pub latency: Option<latency::Latency>,
 }
 
 /// Cumulative log totals at one tick: errors, events, 5xx, HTTP lines.
@@ -149,6 +159,8 @@ impl LogWindow {
             },
             error_ratio: (events > 0.0).then(|| errors / events),
             http_5xx_ratio: (http > 0.0).then(|| d(totals.http_5xx, a.http_5xx) / http),
+            requests_per_second: if span > 0.0 { http / span } else { 0.0 },
+            latency: None,
         }
     }
 }
@@ -334,6 +346,8 @@ mod tests {
         assert!((r.errors_per_minute - 60.0).abs() < 1.5, "{r:?}");
         assert!((r.error_ratio.unwrap() - 0.1).abs() < 1e-9);
         assert!((r.http_5xx_ratio.unwrap() - 0.1).abs() < 1e-9);
+        // Ten access lines a second.
+        assert!((r.requests_per_second - 10.0).abs() < 0.2, "{r:?}");
     }
 
     #[test]

@@ -236,3 +236,49 @@ fn connection_scans_default_to_15s_and_can_be_turned_off() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn duration_settings_are_validated_and_read_from_the_environment() {
+    let text = r#"
+        [log_options]
+        duration_regex = "took (?P<seconds>\\d+)"
+        gunicorn_access_log_format = "%(h)s \"%(r)s\" %(s)s"
+        duration_buckets = [0.5, 0.1]
+        [analysis]
+        latency_window = "0s"
+        [[logs]]
+        name = "web"
+        path = "/var/log/web.log"
+        duration_regex = "("
+    "#;
+    let errors = load_text(text, &[], &Overrides::default()).unwrap_err().0;
+    let joined = errors.join("\n");
+    for needle in [
+        "log_options.duration_regex: needs exactly one named capture",
+        "log_options.gunicorn_access_log_format: has no duration atom",
+        "log_options.duration_buckets: bounds must increase (0.5 is followed by 0.1)",
+        "analysis.latency_window: must be above zero",
+        "logs[0].duration_regex: bad regex",
+    ] {
+        assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+    }
+    let env = [
+        ("OUTRIDER_LOG_OPTIONS__DURATION_BUCKETS", "0.05, 0.2,1"),
+        ("OUTRIDER_ANALYSIS__LATENCY_WINDOW", "10m"),
+    ];
+    let text = "[[logs]]\nname = \"web\"\npath = \"/var/log/web.log\"\nduration_regex = 'took=(?P<duration_ms>\\d+)'\n";
+    let (_, c) = load_text(text, &env, &Overrides::default()).unwrap();
+    assert_eq!(
+        c.log_settings.classifier.duration_buckets().0,
+        vec![0.05, 0.2, 1.0]
+    );
+    assert_eq!(c.analysis.latency_window, 600.0);
+    let own = c.logs[0].settings.as_ref().expect("the log's own regex");
+    let req = own.classifier.request(b"GET / took=250", None);
+    assert_eq!(req, None, "no status: not a request");
+    let req = own.classifier.request(
+        b"GET / took=250",
+        Some(crate::logs::classify::StatusClass::Success),
+    );
+    assert_eq!(req.map(|r| r.1), Some(0.25));
+}

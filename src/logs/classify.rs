@@ -190,6 +190,8 @@ pub struct Classification {
 pub struct Classifier {
     /// `None` without rules, so no regex runs.
     rules: Option<(RegexSet, Vec<RuleAction>)>,
+    /// Reads request durations from access lines ([`super::access`]).
+    access: std::sync::Arc<super::access::AccessParser>,
 }
 
 /// How far into a line level words are looked for.
@@ -216,7 +218,30 @@ impl Classifier {
         let set = RegexSet::new(rules.iter().map(|r| &r.pattern))?;
         Ok(Classifier {
             rules: Some((set, rules.iter().map(|r| r.action).collect())),
+            ..Default::default()
         })
+    }
+
+    /// The same classifier, reading request durations with `access`.
+    pub fn with_access(mut self, access: super::access::AccessParser) -> Classifier {
+        self.access = std::sync::Arc::new(access);
+        self
+    }
+
+    /// The status class and duration in seconds of the request an access line logs
+    /// (see [`super::access`]); `http` is [`Classification::http`] of the line.
+    pub fn request(&self, line: &[u8], http: Option<StatusClass>) -> Option<(StatusClass, f64)> {
+        self.access.request(line, http)
+    }
+
+    /// How request durations are read.
+    pub fn access(&self) -> &super::access::AccessParser {
+        &self.access
+    }
+
+    /// Bounds of the exported duration histogram.
+    pub fn duration_buckets(&self) -> &crate::analysis::latency::Buckets {
+        &self.access.buckets
     }
 
     pub fn classify(&self, line: &[u8]) -> Classification {
@@ -294,7 +319,7 @@ fn json_fields(line: &[u8]) -> JsonFields {
 
 /// Calls `f(raw key, raw value)` for each member of the object at `s[start] == '{'`.
 /// Keys are compared raw (an escaped key never matches, which is fine here).
-fn walk_object(s: &[u8], start: usize, f: &mut impl FnMut(&[u8], &[u8])) {
+pub(super) fn walk_object(s: &[u8], start: usize, f: &mut impl FnMut(&[u8], &[u8])) {
     let mut i = start + 1;
     loop {
         i = skip_ws(s, i);

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`framing`]: bytes → lines (plain, CRI with partials, docker json-file)
 //! - [`classify`]: a line's severity and HTTP status class
+//! - [`access`]: a request's duration, read from its access line
 //! - [`events`]: multi-line traces grouped into one event
 //! - [`scan`]: the three assembled for one source, and `outrider scan`
 //!
@@ -10,6 +11,7 @@
 //! that feeds a [`Scanner`](scan::Scanner) and publishes its totals into the
 //! stream's [`StreamStats`].
 
+pub mod access;
 pub mod classify;
 pub mod events;
 pub mod framing;
@@ -171,6 +173,7 @@ fn add_counts(total: &mut ScanCounts, c: &ScanCounts) {
     total.http.client_error += c.http.client_error;
     total.http.server_error += c.http.server_error;
     total.oversized_lines += c.oversized_lines;
+    total.latency.add(&c.latency);
 }
 
 /// Follows a file glob across rotations (the [`tail::Tailer`] already positioned on

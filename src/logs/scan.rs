@@ -67,6 +67,9 @@ pub struct ScanCounts {
     /// Lines cut at the cap (`outrider_log_oversized_lines_total`); not in the JSON.
     #[serde(skip)]
     pub oversized_lines: u64,
+    /// Request durations read from access lines; not in the JSON.
+    #[serde(skip)]
+    pub latency: crate::analysis::latency::LatencyCounts,
 }
 
 /// Framing, classification and grouping of one source, fed chunks as they come.
@@ -155,6 +158,11 @@ fn take_line(
     }
     if let Some(class) = c.http {
         counts.http.add(class);
+    }
+    if let Some((class, seconds)) = classifier.request(line.bytes, c.http) {
+        counts
+            .latency
+            .observe(classifier.duration_buckets(), class, seconds);
     }
     let slot = match line.stream {
         Some(Stream::Stdout) => 0,
@@ -309,5 +317,27 @@ no trailing newline ERROR"#;
         assert_eq!(s.counts().events.error, 0);
         s.flush_if_idle(t0 + super::super::events::DEFAULT_FLUSH_AFTER);
         assert_eq!(s.counts().events.error, 1);
+    }
+
+    #[test]
+    fn request_durations_are_counted_by_class_and_stay_out_of_the_json() {
+        // A CRI file: the framing strips the prefix before the duration is read.
+        let input = concat!(
+            "2024-01-01T00:00:00.000000000Z stdout F 10.0.0.1 - - [01/Jan/2024:00:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl/8\" rt=0.120\n",
+            "2024-01-01T00:00:00.100000000Z stdout F {\"status\":503,\"duration_ms\":2500}\n",
+            "2024-01-01T00:00:00.200000000Z stdout F 10.0.0.1 - - [01/Jan/2024:00:00:00 +0000] \"GET / HTTP/1.1\" 404 5\n",
+        );
+        let counts = scan(input.as_bytes(), &Classifier::default()).unwrap();
+        let l = &counts.latency;
+        assert_eq!(
+            counts.http.success + counts.http.client_error + counts.http.server_error,
+            3
+        );
+        assert_eq!(l.fine.count(), 2, "the 404 line has no duration");
+        assert_eq!(l.class(StatusClass::Success).count, 1);
+        assert!((l.class(StatusClass::Success).sum - 0.12).abs() < 1e-9);
+        assert!((l.class(StatusClass::ServerError).sum - 2.5).abs() < 1e-9);
+        let json = serde_json::to_value(&counts).unwrap();
+        assert!(json.get("latency").is_none(), "{json}");
     }
 }
