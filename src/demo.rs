@@ -268,15 +268,62 @@ fn log_event(n: u64, held_bytes: usize, fds: usize) {
     } else if n % 7 == 0 {
         eprintln!("{now:.3} WARN slow request {n}: 1200 ms, cache {mib:.1} MiB, {fds} open files");
     } else {
-        // An access line as uvicorn writes it; now and then a 404 or a 503.
+        // An access line as gunicorn writes it with `%(L)s` (seconds) at the end;
+        // now and then a 404 or a 503. Durations spread over 12-96 ms, and every
+        // 9th request is slow.
         let status = match n {
-            n if n % 13 == 0 => "503 Service Unavailable",
-            n if n % 11 == 0 => "404 Not Found",
-            _ => "200 OK",
+            n if n % 13 == 0 => 503,
+            n if n % 11 == 0 => 404,
+            _ => 200,
+        };
+        let ms = if n % 9 == 0 {
+            240 + n % 160
+        } else {
+            12 + (n * 37) % 85
         };
         println!(
-            "INFO:     127.0.0.1:{} - \"GET /api/items/{n} HTTP/1.1\" {status}",
-            40000 + n % 20000
+            "127.0.0.1 - - [{}] \"GET /api/items/{n} HTTP/1.1\" {status} {} \"-\" \"python-requests/2.31\" {:.6}",
+            clf_time(now as i64),
+            200 + n % 800,
+            ms as f64 / 1000.0 + (n % 1000) as f64 / 1e6
         );
+    }
+}
+
+/// Unix seconds as the common log format's `%d/%b/%Y:%H:%M:%S +0000` (UTC).
+fn clf_time(unix: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (days, secs) = (unix.div_euclid(86400), unix.rem_euclid(86400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clf_time;
+
+    #[test]
+    fn common_log_format_time() {
+        assert_eq!(clf_time(0), "01/Jan/1970:00:00:00 +0000");
+        // `date -u -d @1795479190 '+%d/%b/%Y:%H:%M:%S'`
+        assert_eq!(clf_time(1_795_479_190), "24/Nov/2026:00:13:10 +0000");
+        assert_eq!(clf_time(951_782_400), "29/Feb/2000:00:00:00 +0000");
     }
 }
