@@ -163,6 +163,7 @@ fn summary(shared: &Shared) -> String {
                 ("memory", &v.memory_leak, "MiB/min"),
                 ("fds", &v.fd_leak, "/min"),
                 ("threads", &v.thread_leak, "/min"),
+                ("connections", &v.connection_leak, "/min"),
             ] {
                 let scale = if what == "memory" {
                     60.0 / 1048576.0

@@ -102,6 +102,13 @@ fn target(h: &mut String, t: &TargetSnapshot, pts: &[Point]) {
         t.open_fds,
         t.threads
     );
+    if let Some(c) = &t.connections {
+        let _ = write!(
+            h,
+            "<p class=\"muted tcp\">TCP: {} established · {} close_wait · {} time_wait · {} listening</p>",
+            c.established, c.close_wait, c.time_wait, c.listen
+        );
+    }
     h.push_str("<ul class=\"verdicts\">");
     match &t.verdicts {
         None => h.push_str("<li>No verdict yet.</li>"),
@@ -110,6 +117,7 @@ fn target(h: &mut String, t: &TargetSnapshot, pts: &[Point]) {
                 ("Memory", &v.memory_leak, "MiB/min", 60.0 / MIB),
                 ("File descriptors", &v.fd_leak, "per minute", 60.0),
                 ("Threads", &v.thread_leak, "per minute", 60.0),
+                ("TCP connections", &v.connection_leak, "per minute", 60.0),
             ] {
                 let rate = l
                     .growth_per_second

@@ -320,6 +320,7 @@ pub fn render(r: &Report) -> String {
             ("memory", &v.memory_leak, "MiB/min", 60.0 / 1048576.0),
             ("fds", &v.fd_leak, "/min", 60.0),
             ("threads", &v.thread_leak, "/min", 60.0),
+            ("connections", &v.connection_leak, "/min", 60.0),
         ] {
             let trend = l
                 .growth_per_second

@@ -46,7 +46,9 @@ fn the_status_page_renders_charts_and_verdicts_in_a_browser() {
         .env("OUTRIDER_RESOURCES__CPU_REQUEST", "2")
         // On a loaded test machine the app waits for a CPU as long as it runs,
         // which is rightly "under"; this test wants the "over" verdict's words.
-        .env("OUTRIDER_ANALYSIS__CPU_WAIT_SHARE", "1000");
+        .env("OUTRIDER_ANALYSIS__CPU_WAIT_SHARE", "1000")
+        .env("OUTRIDER_SAMPLING__PSS_INTERVAL", "1s")
+        .env("OUTRIDER_SAMPLING__CONNECTIONS_INTERVAL", "1s");
     let o = Outrider::start_with(
         cmd,
         &[
@@ -57,6 +59,12 @@ fn the_status_page_renders_charts_and_verdicts_in_a_browser() {
             "demo-app",
             "--cpu",
             "0.05",
+            "--log-rate",
+            "20",
+            "--children",
+            "2",
+            "--conn-rate",
+            "1",
         ],
     );
     o.wait_metric(
@@ -90,6 +98,14 @@ fn the_status_page_renders_charts_and_verdicts_in_a_browser() {
         "{dom}"
     );
     assert!(dom.contains("resources:\n  requests:"), "{dom}");
+    // Issue 8's figures: connections, their leak verdict, requests, workers.
+    assert!(
+        dom.contains("TCP: ") && dom.contains(" established"),
+        "{dom}"
+    );
+    assert!(dom.contains("<li>TCP connections: "), "{dom}");
+    assert!(dom.contains("Requests: "), "{dom}");
+    assert!(dom.contains("2 prefork worker(s)"), "{dom}");
     // CpuOverAllocated holds but waits out its 15 minutes: listed as pending.
     assert!(
         dom.contains("<strong>CpuOverAllocated</strong> (pending"),
