@@ -1,0 +1,148 @@
+//! Where raw settings come from besides the file: the environment
+//! (`OUTRIDER_<SECTION>__<KEY>`) and the command-line flags, merged into the TOML
+//! table before it is deserialized.
+
+use super::*;
+
+/// Deserializes, listing every unknown key rather than stopping at the first.
+pub(super) fn parse_table(table: toml::Table, errors: &mut Vec<String>) -> Option<RawConfig> {
+    let mut unknown = Vec::new();
+    let result: Result<RawConfig, _> =
+        serde_ignored::deserialize(toml::Value::Table(table), |path| {
+            unknown.push(path.to_string())
+        });
+    for key in unknown {
+        errors.push(format!("{key}: unknown key"));
+    }
+    match result {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            errors.push(e.to_string().trim_end().to_string());
+            None
+        }
+    }
+}
+
+/// `OUTRIDER_HTTP__LISTEN=…` sets `http.listen`; `OUTRIDER_TARGETS__0__PID=…` sets
+/// `targets[0].pid`. Values are strings (numeric fields accept them), or arrays
+/// written in TOML (`OUTRIDER_RECEIVERS__0__ALERTNAMES='["TargetDown"]'`). `OUTRIDER_LOG`
+/// and `OUTRIDER_CONFIG` (single underscore-free names) are not config keys.
+pub(super) fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+    errors: &mut Vec<String>,
+) {
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("OUTRIDER_") && k.contains("__"))
+        .collect();
+    vars.sort();
+    for (key, value) in vars {
+        let path: Vec<String> = key["OUTRIDER_".len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        if let Err(e) = set_path(table, &path, env_value(value)) {
+            errors.push(format!("{key}: {e}"));
+        }
+    }
+}
+
+/// An environment value is a string, except one written as a TOML array
+/// (`["a", "b"]`), which list keys such as `group_by` or `alertnames` need.
+fn env_value(value: String) -> toml::Value {
+    if value.trim_start().starts_with('[') {
+        if let Ok(mut t) = format!("v = {value}").parse::<toml::Table>() {
+            if let Some(v @ toml::Value::Array(_)) = t.remove("v") {
+                return v;
+            }
+        }
+    }
+    toml::Value::String(value)
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (first, rest) = path.split_first().ok_or("empty key")?;
+    if first.is_empty() {
+        return Err("empty key segment".into());
+    }
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return Ok(());
+    }
+    let slot = table
+        .entry(first.clone())
+        .or_insert_with(|| match rest[0].parse::<usize>() {
+            Ok(_) => toml::Value::Array(Vec::new()),
+            Err(_) => toml::Value::Table(toml::Table::new()),
+        });
+    set_value(slot, rest, value)
+}
+
+fn set_value(slot: &mut toml::Value, path: &[String], value: toml::Value) -> Result<(), String> {
+    match slot {
+        toml::Value::Table(t) => set_path(t, path, value),
+        toml::Value::Array(items) => {
+            let index: usize = path[0]
+                .parse()
+                .map_err(|_| format!("{:?} is not an array index", path[0]))?;
+            if index > items.len() {
+                return Err(format!(
+                    "index {index} skips entries: the array has {} so far",
+                    items.len()
+                ));
+            }
+            if index == items.len() {
+                items.push(toml::Value::Table(toml::Table::new()));
+            }
+            if path.len() == 1 {
+                items[index] = value;
+                return Ok(());
+            }
+            set_value(&mut items[index], &path[1..], value)
+        }
+        _ => Err("sets a key inside a value that is not a table".into()),
+    }
+}
+
+pub(super) fn apply_overrides(table: &mut toml::Table, o: &Overrides) {
+    let mut set = |section: &str, key: &str, value: toml::Value| {
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = entry {
+            t.insert(key.to_string(), value);
+        } else {
+            *entry = toml::Value::Table(toml::Table::from_iter([(key.to_string(), value)]));
+        }
+    };
+    if let Some(listen) = &o.listen {
+        set("http", "listen", toml::Value::String(listen.clone()));
+    }
+    if let Some(record) = &o.record {
+        set("sampling", "record", toml::Value::String(record.clone()));
+    }
+    if let Some(interval) = &o.interval {
+        set(
+            "sampling",
+            "interval",
+            toml::Value::String(interval.clone()),
+        );
+    }
+    if let Some(pid) = o.pid {
+        let target =
+            toml::Table::from_iter([("pid".to_string(), toml::Value::Integer(pid.into()))]);
+        table.insert(
+            "targets".into(),
+            toml::Value::Array(vec![toml::Value::Table(target)]),
+        );
+    }
+    if let Some(log) = &o.log {
+        let entry =
+            toml::Table::from_iter([("path".to_string(), toml::Value::String(log.clone()))]);
+        table.insert(
+            "logs".into(),
+            toml::Value::Array(vec![toml::Value::Table(entry)]),
+        );
+    }
+}
