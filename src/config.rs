@@ -8,11 +8,11 @@
 //! all in one go; the CLI exits 64 on them before any port is bound.
 //!
 //! # Layout
-//! - this file: the top-level sections, [`load`], [`validate`], quantity parsers
-//! - [`sources`]: the environment and the flags, merged into the table
-//! - [`logs`]: `[log_options]` (classification rules, durations, buckets)
-//! - [`analysis`]: `[analysis]` (windows and thresholds)
-//! - [`capacity`]: `[capacity]` and `sampling.pss_interval`
+//! - this file — the top-level sections, [`load`], [`validate`], quantity parsers
+//! - [`sources`] — the environment and the flags, merged into the table
+//! - [`logs`] — `[log_options]` (classification rules, durations, buckets)
+//! - [`analysis`] — `[analysis]` (windows and thresholds)
+//! - [`capacity`] — `[capacity]` and `sampling.pss_interval`
 
 use std::fmt;
 use std::net::SocketAddr;
