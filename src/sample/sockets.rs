@@ -279,7 +279,8 @@ fn bracketed(link: &[u8], prefix: &[u8]) -> Option<u64> {
 #[derive(Default)]
 struct Held {
     inodes: HashSet<u64>,
-    nets: Vec<NetKey>,
+    /// Each network namespace once, with a member pid to read its tables through.
+    nets: Vec<(NetKey, i32)>,
     /// At least one fd directory was read.
     read_any: bool,
 }
@@ -317,16 +318,21 @@ pub fn scan(
                     NetKey::Pid(pid)
                 }
             };
-            if let std::collections::hash_map::Entry::Vacant(slot) = tables.entry(key) {
-                match r.tables(pid, errors) {
-                    Some(t) => {
+            if !h.nets.iter().any(|(k, _)| *k == key) {
+                h.nets.push((key, pid));
+            }
+        }
+        // The tables cost the kernel a walk of its whole TCP hash (milliseconds on
+        // a large host, however few sockets it holds): not read for a target that
+        // holds no socket, which then has no connections and no listener to
+        // attribute TIME_WAIT to.
+        if !h.inodes.is_empty() {
+            for &(key, pid) in &h.nets {
+                if let std::collections::hash_map::Entry::Vacant(slot) = tables.entry(key) {
+                    if let Some(t) = r.tables(pid, errors) {
                         slot.insert(t);
                     }
-                    None => continue, // gone
                 }
-            }
-            if !h.nets.contains(&key) {
-                h.nets.push(key);
             }
         }
         held.push(h);
@@ -339,7 +345,7 @@ pub fn scan(
 /// Counts one target's sockets in the tables of its namespaces.
 fn count(h: &Held, tables: &HashMap<NetKey, Vec<TcpSocket>>) -> Connections {
     let mut c = Connections::default();
-    for key in &h.nets {
+    for (key, _) in &h.nets {
         let Some(table) = tables.get(key) else {
             continue;
         };

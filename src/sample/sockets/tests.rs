@@ -267,6 +267,29 @@ fn a_vanished_process_is_skipped_and_an_unreadable_fd_dir_counted() {
 }
 
 #[test]
+fn a_target_without_sockets_does_not_read_the_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // Tables that cannot be read (directories): reading them is a counted error.
+    proc_dir(root, 100, 1, &["/dev/null", "pipe:[7]"], None, None);
+    std::fs::create_dir_all(root.join("100/net/tcp")).unwrap();
+    proc_dir(root, 200, 2, &["socket:[5]"], None, None);
+    std::fs::create_dir_all(root.join("200/net/tcp")).unwrap();
+    let mut errors = ReadErrors::default();
+    let got = scan(root, &[vec![100]], &mut errors);
+    assert_eq!(got[0], Some(Connections::default()), "read, and no sockets");
+    assert!(errors.counts.is_empty(), "{:?}", errors.counts);
+    let got = scan(root, &[vec![200]], &mut errors);
+    assert_eq!(got[0], Some(Connections::default()));
+    assert_eq!(
+        errors.counts.get("net_tcp"),
+        Some(&1),
+        "{:?}",
+        errors.counts
+    );
+}
+
+#[test]
 fn scans_run_every_so_many_ticks_and_carry_the_latest() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
