@@ -6,6 +6,13 @@
 //! and the tick never touches the registry. prometheus-client writes OpenMetrics;
 //! [`to_prometheus_text`] turns that into the classic text format (0.0.4) that
 //! scrapers get unless they ask for OpenMetrics.
+//!
+//! # Layout
+//! - this file: the target, container, verdict and self families, and the encoding
+//! - [`logs`] — per-stream counters, error and request rates, the duration histogram
+//! - [`alerts`] — active alerts and notification delivery
+//! - [`connections`] — TCP sockets by state and service, scans
+//! - [`capacity`] — workers, PSS, the worker hint, requests per CPU-second
 
 use std::fmt::{self, Write};
 use std::sync::Arc;
@@ -19,7 +26,10 @@ use prometheus_client::registry::Registry;
 
 use crate::state::Shared;
 
+mod alerts;
 mod capacity;
+mod connections;
+mod logs;
 
 /// Which exposition format a scraper asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -494,143 +504,9 @@ impl Collector for SnapshotCollector {
 
         capacity::families(&snap, &mut fams);
 
-        let lines = fam!(counter, "outrider_log_lines", "Lines read from the app's output, by stream (a CRI or docker line in pieces counts once).");
-        let bytes = fam!(
-            counter,
-            "outrider_log_bytes",
-            "Bytes read from the app's output, by stream."
-        );
-        let events = fam!(
-            counter,
-            "outrider_log_events",
-            "Log events by stream and severity; a multi-line trace is one event."
-        );
-        let http = fam!(
-            counter,
-            "outrider_http_responses",
-            "HTTP access lines in the app's output, by stream and status class."
-        );
-        let oversized = fam!(
-            counter,
-            "outrider_log_oversized_lines",
-            "Lines longer than log_options.max_line_bytes, cut there."
-        );
-        let rotations = fam!(
-            counter,
-            "outrider_log_rotations",
-            "Log file rotations seen (rename, delete and recreate, new file)."
-        );
-        let truncations = fam!(
-            counter,
-            "outrider_log_truncations",
-            "Log file truncations seen (copytruncate)."
-        );
-        for s in self.shared.streams() {
-            let c = s.counts();
-            let st = || vec![("stream", s.name.as_str())];
-            fams[lines].add(st(), Num::U(c.lines));
-            fams[bytes].add(st(), Num::U(c.bytes));
-            for sev in crate::logs::classify::Severity::ALL {
-                fams[events].add(
-                    vec![("stream", s.name.as_str()), ("severity", sev.as_str())],
-                    Num::U(c.events.get(sev)),
-                );
-            }
-            for class in crate::logs::classify::StatusClass::ALL {
-                fams[http].add(
-                    vec![("stream", s.name.as_str()), ("code_class", class.as_str())],
-                    Num::U(c.http.get(class)),
-                );
-            }
-            fams[oversized].add(st(), Num::U(c.oversized_lines));
-            fams[rotations].add(st(), Num::U(s.rotations()));
-            fams[truncations].add(st(), Num::U(s.truncations()));
-        }
-
-        let epm = fam!(
-            gauge,
-            "outrider_log_errors_per_minute",
-            "Error events per minute over analysis.error_window, all streams."
-        );
-        let eratio = fam!(
-            gauge,
-            "outrider_log_error_ratio",
-            "Error events / all events over analysis.error_window; absent without events."
-        );
-        let r5xx = fam!(
-            gauge,
-            "outrider_http_5xx_ratio",
-            "5xx / all HTTP access lines over analysis.error_window; absent without access lines."
-        );
-        let rps = fam!(
-            gauge,
-            "outrider_http_requests_per_second",
-            "HTTP access lines per second over analysis.error_window, all streams."
-        );
-        let dq = fam!(
-            gauge,
-            "outrider_http_request_duration_percentile_seconds",
-            "Request duration percentiles over analysis.latency_window (within 2%), all streams; absent without durations."
-        );
-        if let Some(r) = &snap.logs {
-            fams[epm].add(vec![], Num::F(r.errors_per_minute));
-            fams[eratio].add_opt(vec![], r.error_ratio);
-            fams[r5xx].add_opt(vec![], r.http_5xx_ratio);
-            fams[rps].add(vec![], Num::F(r.requests_per_second));
-            if let Some(l) = &r.latency {
-                for (q, v) in [
-                    ("50", l.p50_seconds),
-                    ("95", l.p95_seconds),
-                    ("99", l.p99_seconds),
-                ] {
-                    fams[dq].add(vec![("percentile", q)], Num::F(v));
-                }
-            }
-        }
-
-        let alerts = fam!(
-            gauge,
-            "outrider_alerts",
-            "1 per active alert, by alertname, target and state (pending or firing)."
-        );
-        for a in &snap.alerts {
-            fams[alerts].add(
-                vec![
-                    ("alertname", a.alertname),
-                    ("target", a.target.as_str()),
-                    ("state", a.state.as_str()),
-                ],
-                Num::U(1),
-            );
-        }
-
-        let notes = fam!(
-            counter,
-            "outrider_notifications",
-            "Alert notifications by receiver: sent (delivered), failed (delivery attempts that did not succeed, each retry counts), dropped (given up: queue full or refused with a 4xx), rate_limited (delayed by the rate limit, once each; delivered later)."
-        );
-        let queue = fam!(
-            gauge,
-            "outrider_notification_queue",
-            "Notifications waiting to be delivered, by receiver."
-        );
+        logs::families(&snap, self.shared.streams(), &mut fams);
         let receivers = self.shared.receivers();
-        for r in &receivers {
-            use std::sync::atomic::Ordering::Relaxed;
-            let n = r.name.as_str();
-            for (result, v) in [
-                ("sent", &r.sent),
-                ("failed", &r.failed),
-                ("dropped", &r.dropped),
-                ("rate_limited", &r.rate_limited),
-            ] {
-                fams[notes].add(
-                    vec![("receiver", n), ("result", result)],
-                    Num::U(v.load(Relaxed)),
-                );
-            }
-            fams[queue].add(vec![("receiver", n)], Num::U(r.queued.load(Relaxed)));
-        }
+        alerts::families(&snap, &receivers, &mut fams);
 
         let build = fam!(
             gauge,
@@ -650,98 +526,14 @@ impl Collector for SnapshotCollector {
         for (source, n) in &snap.read_errors {
             fams[errs].add(vec![("source", source)], Num::U(*n));
         }
-        connections(&mut fams, &snap);
+        connections::families(&mut fams, &snap);
         own_process(&mut fams);
 
         for f in &fams {
             f.encode(&mut enc)?;
         }
-        request_durations(&mut enc, self.shared.streams())
+        logs::request_durations(&mut enc, self.shared.streams())
     }
-}
-
-/// The targets' TCP connections at the latest scan, their trend, and the scans'
-/// own cost. Label values come from fixed sets ([`Connections::STATES`],
-/// [`ByService::LABELS`]).
-///
-/// [`Connections::STATES`]: crate::sample::sockets::Connections::STATES
-/// [`ByService::LABELS`]: crate::sample::sockets::ByService::LABELS
-fn connections<'a>(fams: &mut Vec<Family<'a>>, snap: &'a crate::sample::Snapshot) {
-    let mut states = Family::gauge(
-        "outrider_target_tcp_connections",
-        "TCP sockets the group's processes hold, by state, at the latest connection scan (time_wait: left on the group's listening ports).",
-    );
-    let mut services = Family::gauge(
-        "outrider_target_tcp_established_connections",
-        "Established TCP connections by the well-known service at the remote port (inbound ones count as other), at the latest connection scan.",
-    );
-    let mut growth = Family::gauge(
-        "outrider_connection_growth_per_second",
-        "Robust trend of connections held open (established + close_wait) over the leak window.",
-    );
-    for t in &snap.targets {
-        let name = t.name.as_str();
-        if let Some(c) = &t.connections {
-            for (state, n) in c.by_state() {
-                states.add(vec![("target", name), ("state", state)], Num::U(n));
-            }
-            for (service, n) in c.established_by_service.rows() {
-                services.add(vec![("target", name), ("service", service)], Num::U(n));
-            }
-        }
-        if let Some(v) = &t.verdicts {
-            growth.add_opt(vec![("target", name)], v.connection_leak.growth_per_second);
-        }
-    }
-    fams.extend([states, services, growth]);
-    if let Some(s) = &snap.connection_scans {
-        let mut scans = Family::counter(
-            "outrider_connection_scans",
-            "Connection scans run (at most one per sampling.connections_interval).",
-        );
-        scans.add(vec![], Num::U(s.scans));
-        let mut took = Family::gauge(
-            "outrider_connection_scan_duration_seconds",
-            "Time the last connection scan took.",
-        );
-        if s.scans > 0 {
-            took.add(vec![], Num::F(s.last_duration_seconds));
-        }
-        fams.extend([scans, took]);
-    }
-}
-
-/// `outrider_http_request_duration_seconds{code_class}`: every stream's durations
-/// summed; all four classes once any duration was read, none before.
-fn request_durations(
-    enc: &mut DescriptorEncoder,
-    streams: &[Arc<crate::logs::StreamStats>],
-) -> fmt::Result {
-    let mut total = crate::analysis::latency::LatencyCounts::default();
-    for s in streams {
-        total.add(&s.counts().latency);
-    }
-    if total.bounds.is_empty() {
-        return Ok(());
-    }
-    let mut m = enc.encode_descriptor(
-        "outrider_http_request_duration_seconds",
-        "Durations of the requests in the app's access log, by status class.",
-        None,
-        MetricType::Histogram,
-    )?;
-    for class in crate::logs::classify::StatusClass::ALL {
-        let h = total.class(class);
-        let labels = vec![("code_class", class.as_str())];
-        m.encode_family(&labels)?
-            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-                h.sum,
-                h.count,
-                &total.class_buckets(class),
-                None,
-            )?;
-    }
-    Ok(())
 }
 
 /// Outrider's own `process_*` metrics, read at scrape time as client libraries do.

@@ -1,0 +1,153 @@
+//! The families of the app's output: lines, bytes, events, HTTP classes and tailer
+//! health per stream; error rates, request rate and latency percentiles over the
+//! windows; and the request-duration histogram. Labels: `stream`, `severity`,
+//! `code_class`, `percentile`, all from fixed sets but the configured stream names.
+
+use std::fmt;
+use std::sync::Arc;
+
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+
+use super::{Family, Num};
+use crate::logs::StreamStats;
+use crate::sample::Snapshot;
+
+/// Appends the per-stream counters and the windowed rates.
+pub(super) fn families<'a>(
+    snap: &'a Snapshot,
+    streams: &'a [Arc<StreamStats>],
+    fams: &mut Vec<Family<'a>>,
+) {
+    let mut lines = Family::counter(
+        "outrider_log_lines",
+        "Lines read from the app's output, by stream (a CRI or docker line in pieces counts once).",
+    );
+    let mut bytes = Family::counter(
+        "outrider_log_bytes",
+        "Bytes read from the app's output, by stream.",
+    );
+    let mut events = Family::counter(
+        "outrider_log_events",
+        "Log events by stream and severity; a multi-line trace is one event.",
+    );
+    let mut http = Family::counter(
+        "outrider_http_responses",
+        "HTTP access lines in the app's output, by stream and status class.",
+    );
+    let mut oversized = Family::counter(
+        "outrider_log_oversized_lines",
+        "Lines longer than log_options.max_line_bytes, cut there.",
+    );
+    let mut rotations = Family::counter(
+        "outrider_log_rotations",
+        "Log file rotations seen (rename, delete and recreate, new file).",
+    );
+    let mut truncations = Family::counter(
+        "outrider_log_truncations",
+        "Log file truncations seen (copytruncate).",
+    );
+    for s in streams {
+        let c = s.counts();
+        let st = || vec![("stream", s.name.as_str())];
+        lines.add(st(), Num::U(c.lines));
+        bytes.add(st(), Num::U(c.bytes));
+        for sev in crate::logs::classify::Severity::ALL {
+            events.add(
+                vec![("stream", s.name.as_str()), ("severity", sev.as_str())],
+                Num::U(c.events.get(sev)),
+            );
+        }
+        for class in crate::logs::classify::StatusClass::ALL {
+            http.add(
+                vec![("stream", s.name.as_str()), ("code_class", class.as_str())],
+                Num::U(c.http.get(class)),
+            );
+        }
+        oversized.add(st(), Num::U(c.oversized_lines));
+        rotations.add(st(), Num::U(s.rotations()));
+        truncations.add(st(), Num::U(s.truncations()));
+    }
+
+    let mut epm = Family::gauge(
+        "outrider_log_errors_per_minute",
+        "Error events per minute over analysis.error_window, all streams.",
+    );
+    let mut eratio = Family::gauge(
+        "outrider_log_error_ratio",
+        "Error events / all events over analysis.error_window; absent without events.",
+    );
+    let mut r5xx = Family::gauge(
+        "outrider_http_5xx_ratio",
+        "5xx / all HTTP access lines over analysis.error_window; absent without access lines.",
+    );
+    let mut rps = Family::gauge(
+        "outrider_http_requests_per_second",
+        "HTTP access lines per second over analysis.error_window, all streams.",
+    );
+    let mut dq = Family::gauge("outrider_http_request_duration_percentile_seconds",
+        "Request duration percentiles over analysis.latency_window (within 2%), all streams; absent without durations."
+    );
+    if let Some(r) = &snap.logs {
+        epm.add(vec![], Num::F(r.errors_per_minute));
+        eratio.add_opt(vec![], r.error_ratio);
+        r5xx.add_opt(vec![], r.http_5xx_ratio);
+        rps.add(vec![], Num::F(r.requests_per_second));
+        if let Some(l) = &r.latency {
+            for (q, v) in [
+                ("50", l.p50_seconds),
+                ("95", l.p95_seconds),
+                ("99", l.p99_seconds),
+            ] {
+                dq.add(vec![("percentile", q)], Num::F(v));
+            }
+        }
+    }
+    fams.extend([
+        lines,
+        bytes,
+        events,
+        http,
+        oversized,
+        rotations,
+        truncations,
+        epm,
+        eratio,
+        r5xx,
+        rps,
+        dq,
+    ]);
+}
+
+/// `outrider_http_request_duration_seconds{code_class}`: every stream's durations
+/// summed; all four classes once any duration was read, none before.
+pub(super) fn request_durations(
+    enc: &mut DescriptorEncoder,
+    streams: &[Arc<crate::logs::StreamStats>],
+) -> fmt::Result {
+    let mut total = crate::analysis::latency::LatencyCounts::default();
+    for s in streams {
+        total.add(&s.counts().latency);
+    }
+    if total.bounds.is_empty() {
+        return Ok(());
+    }
+    let mut m = enc.encode_descriptor(
+        "outrider_http_request_duration_seconds",
+        "Durations of the requests in the app's access log, by status class.",
+        None,
+        MetricType::Histogram,
+    )?;
+    for class in crate::logs::classify::StatusClass::ALL {
+        let h = total.class(class);
+        let labels = vec![("code_class", class.as_str())];
+        m.encode_family(&labels)?
+            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                h.sum,
+                h.count,
+                &total.class_buckets(class),
+                None,
+            )?;
+    }
+    Ok(())
+}
