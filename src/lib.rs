@@ -21,6 +21,9 @@
 //! shutdown (or, in wrap mode, for the child to exit), then drain within the grace.
 
 #![forbid(unsafe_code)]
+// Module docs map their private submodules too; read them with
+// `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod alerts;
 pub mod analysis;

@@ -8,7 +8,7 @@
 //! - [`scan`]: the three assembled for one source, and `outrider scan`
 //!
 //! Every source (the wrapped app's stdout and stderr, stdin) is read by a [`pump`]
-//! that feeds a [`Scanner`](scan::Scanner) and publishes its totals into the
+//! that feeds a [`Scanner`] and publishes its totals into the
 //! stream's [`StreamStats`].
 
 pub mod access;

@@ -1,7 +1,7 @@
 //! Per-process readings from `/proc/<pid>/…`, through the procfs crate.
 //!
-//! Two passes per tick: [`list`] reads `stat` of every visible process (cheap: it is
-//! what grouping needs), then [`read_details`] reads the rest only for processes that
+//! Two passes per tick: [`ProcReader::list`] reads `stat` of every visible process (cheap: it is
+//! what grouping needs), then [`ProcReader::read_details`] reads the rest only for processes that
 //! belong to a target. A process that vanishes between the two is not an error; a file
 //! that cannot be read is counted in [`ReadErrors`] and the process is kept with what
 //! could be read.
