@@ -95,6 +95,38 @@ pub struct Alert {
     pub ends_at: Option<f64>,
 }
 
+#[cfg(test)]
+impl Alert {
+    /// A firing alert for tests: labels alertname, target and severity, a summary,
+    /// active and fired at 0.
+    pub(crate) fn example(
+        name: &'static str,
+        target: &str,
+        severity: &str,
+        ends_at: Option<f64>,
+    ) -> Alert {
+        let pairs = |kv: &[(&str, String)]| {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        Alert {
+            alertname: name,
+            target: target.into(),
+            state: AlertState::Firing,
+            labels: pairs(&[
+                ("alertname", name.to_string()),
+                ("target", target.to_string()),
+                ("severity", severity.to_string()),
+            ]),
+            annotations: pairs(&[("summary", format!("{target}: {name}"))]),
+            active_since: 0.0,
+            fired_at: Some(0.0),
+            ends_at,
+        }
+    }
+}
+
 impl Alert {
     /// Prometheus' label-set fingerprint (FNV-1a 64 over sorted name, value pairs),
     /// so the same alert has the same id everywhere.

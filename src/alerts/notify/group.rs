@@ -120,25 +120,12 @@ impl Grouper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::AlertState;
     use tokio::time::advance;
 
     pub(crate) fn alert(name: &'static str, target: &str, ends_at: Option<f64>) -> Alert {
         Alert {
-            alertname: name,
-            target: target.into(),
-            state: AlertState::Firing,
-            labels: [
-                ("alertname".to_string(), name.to_string()),
-                ("target".to_string(), target.to_string()),
-                ("severity".to_string(), "critical".to_string()),
-            ]
-            .into_iter()
-            .collect(),
             annotations: Default::default(),
-            active_since: 0.0,
-            fired_at: Some(0.0),
-            ends_at,
+            ..Alert::example(name, target, "critical", ends_at)
         }
     }
 

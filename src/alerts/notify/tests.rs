@@ -65,21 +65,10 @@ fn dispatcher(r: Receiver) -> (Dispatcher, mpsc::Receiver<Input>, Arc<ReceiverSt
 }
 
 fn alert(name: &'static str, severity: &str, ends_at: Option<f64>) -> Alert {
-    Alert {
-        alertname: name,
-        target: "app".into(),
-        state: AlertState::Firing,
-        labels: [
-            ("alertname".to_string(), name.to_string()),
-            ("severity".to_string(), severity.to_string()),
-        ]
-        .into_iter()
-        .collect(),
-        annotations: Default::default(),
-        active_since: 0.0,
-        fired_at: Some(0.0),
-        ends_at,
-    }
+    let mut a = Alert::example(name, "app", severity, ends_at);
+    a.labels.remove("target");
+    a.annotations.clear();
+    a
 }
 
 fn body(input: Input) -> serde_json::Value {

@@ -11,7 +11,7 @@ use super::{Done, Next, Outbox};
 use crate::alerts::notify::{
     spool::Spool, Auth, Message, Receiver, ReceiverKind, ReceiverStats, Secret,
 };
-use crate::alerts::{Alert, AlertState};
+use crate::alerts::Alert;
 
 fn receiver(kind: ReceiverKind, max_per_minute: u32) -> Arc<Receiver> {
     Arc::new(Receiver {
@@ -48,22 +48,9 @@ fn outbox(r: Arc<Receiver>, spool: Option<Spool>) -> (Outbox, Arc<ReceiverStats>
 
 fn alert(name: &'static str, target: &str, ends_at: Option<f64>) -> Alert {
     Alert {
-        alertname: name,
-        target: target.into(),
-        state: AlertState::Firing,
-        labels: [
-            ("alertname".to_string(), name.to_string()),
-            ("target".to_string(), target.to_string()),
-            ("severity".to_string(), "critical".to_string()),
-        ]
-        .into_iter()
-        .collect(),
-        annotations: [("summary".to_string(), format!("{target}: {name}"))]
-            .into_iter()
-            .collect(),
         active_since: 1.8e9,
         fired_at: Some(1.8e9),
-        ends_at,
+        ..Alert::example(name, target, "critical", ends_at)
     }
 }
 
