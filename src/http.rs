@@ -218,6 +218,13 @@ fn summary(shared: &Shared) -> String {
             (None, None) => {}
         }
     }
+    if let Some(line) = snap
+        .logs
+        .as_ref()
+        .and_then(crate::analysis::latency::summary)
+    {
+        let _ = writeln!(s, "requests: {line}");
+    }
     for st in shared.streams() {
         let _ = writeln!(
             s,

@@ -121,5 +121,19 @@ fn the_demo_uses_short_windows_and_a_stated_allocation() {
     );
     let (_, status) = util::get(o.addr, "/summary.txt", None);
     assert!(status.contains("a verdict needs 1 min"), "{status}");
+    // The demo shows issue 8's figures too: workers, connections, response times.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let shows_all = |s: &str| {
+        s.contains("Workers: 2 prefork worker(s)")
+            && s.contains("  tcp: ")
+            && s.contains("requests: ")
+            && s.contains(" p95 ")
+    };
+    let mut status = String::new();
+    while std::time::Instant::now() < deadline && !shows_all(&status) {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        status = util::get(o.addr, "/summary.txt", None).1;
+    }
+    assert!(shows_all(&status), "{status}");
     o.terminate();
 }
