@@ -36,6 +36,16 @@ fn proc_dir(
     }
 }
 
+/// Pid 100 holding one established loopback connection (inode 5) in netns 1.
+fn one_connection_app(root: &Path) {
+    let tcp = [
+        HEADER.to_string(),
+        line(0, "0100007F:1F90", "0100007F:D431", "01", 5),
+    ]
+    .concat();
+    proc_dir(root, 100, 1, &["socket:[5]"], Some(&tcp), None);
+}
+
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
@@ -243,12 +253,7 @@ fn counts_a_fixture_tree_by_state_and_service() {
 fn a_vanished_process_is_skipped_and_an_unreadable_fd_dir_counted() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let tcp = [
-        HEADER.to_string(),
-        line(0, "0100007F:1F90", "0100007F:D431", "01", 5),
-    ]
-    .concat();
-    proc_dir(root, 100, 1, &["socket:[5]"], Some(&tcp), None);
+    one_connection_app(root);
     // An fd "directory" that cannot be listed.
     std::fs::create_dir_all(root.join("300")).unwrap();
     std::fs::write(root.join("300/fd"), "").unwrap();
@@ -293,12 +298,7 @@ fn a_target_without_sockets_does_not_read_the_tables() {
 fn scans_run_every_so_many_ticks_and_carry_the_latest() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let tcp = [
-        HEADER.to_string(),
-        line(0, "0100007F:1F90", "0100007F:D431", "01", 5),
-    ]
-    .concat();
-    proc_dir(root, 100, 1, &["socket:[5]"], Some(&tcp), None);
+    one_connection_app(root);
     let targets = vec![("app".to_string(), vec![100])];
     let mut errors = ReadErrors::default();
     // 15 s at 5 s ticks: ticks 0, 3, 6, … scan.
