@@ -18,7 +18,9 @@
 //!    in milliseconds (pino-http, morgan) and the others in seconds (nginx
 //!    `$request_time` as JSON, zap, structlog). The value is a number, a numeric
 //!    string, or a string with a unit, which wins over the key's: `"12ms"`, `"0.5s"`,
-//!    and Go's duration strings (`"1.5ms"`, `"1m2.5s"`, `"250µs"`).
+//!    and Go's duration strings (`"1.5ms"`, `"1m2.5s"`, `"250µs"`). A whole number of
+//!    100000 or more where seconds are meant is Go's integer nanoseconds (slog's
+//!    JSON handler, Traefik's `"Duration"`).
 //! 3. **gunicorn with a configured format** (`log_options.gunicorn_access_log_format`,
 //!    the app's `access_log_format`): `%(L)s` seconds (`0.012345`), `%(D)s`
 //!    microseconds, `%(M)s` milliseconds, `%(T)s` whole seconds.
@@ -121,6 +123,11 @@ impl AccessParser {
     /// The status class and duration (seconds) of the request `line` logs; `http`
     /// is the class the classifier found.
     pub fn request(&self, line: &[u8], http: Option<StatusClass>) -> Option<(StatusClass, f64)> {
+        self.parse(line, http)
+            .filter(|(_, secs)| *secs <= MAX_DURATION_SECONDS)
+    }
+
+    fn parse(&self, line: &[u8], http: Option<StatusClass>) -> Option<(StatusClass, f64)> {
         if let Some(u) = &self.user {
             if let Some(caps) = u.re.captures(line) {
                 let class = if u.has_status {
@@ -163,6 +170,10 @@ impl AccessParser {
         trailing_duration(line)
     }
 }
+
+/// Longer is no request duration but a misread (or a crafted header): not counted,
+/// so one line cannot make the histogram's sum infinite.
+const MAX_DURATION_SECONDS: f64 = 86_400.0;
 
 fn trim_line_end(line: &[u8]) -> &[u8] {
     let n = line
@@ -328,6 +339,12 @@ fn json_duration(line: &[u8], start: usize) -> Option<f64> {
             key_unit(key)
         };
         let Some(unit) = unit else { return };
+        // Go encodes a time.Duration as integer nanoseconds (slog's JSON handler,
+        // Traefik's `"Duration"`): a whole number of "seconds" this large is that.
+        let unit = match parse_number(value) {
+            Some(n) if unit == 1.0 && n >= 1e5 && value.iter().all(u8::is_ascii_digit) => 1e-9,
+            _ => unit,
+        };
         let value = match value.first() {
             Some(b'"') => &value[1..value.len().saturating_sub(1).max(1)],
             _ => value,
@@ -351,7 +368,7 @@ fn gunicorn_regex(format: &str) -> Result<Regex, String> {
         let Some(close) = after.find(")s") else {
             return Err(format!(
                 "unclosed atom at {:?}",
-                &rest[at..rest.len().min(at + 12)]
+                rest[at..].chars().take(12).collect::<String>()
             ));
         };
         let name = &after[..close];
@@ -386,7 +403,15 @@ fn gunicorn_duration(c: &regex::bytes::Captures<'_>) -> Option<f64> {
 fn key_value_duration(line: &[u8]) -> Option<f64> {
     let mut upstream = None;
     let mut i = 0;
+    // Whether `line[..i]` ends inside a quoted field (a request line, referer or user
+    // agent): a `key=` there is the client's text, not the server's field.
+    let mut quoted = false;
     while let Some(eq) = memchr(b'=', &line[i..]).map(|e| e + i) {
+        quoted ^= unescaped_quotes(&line[i..eq]) % 2 == 1;
+        if quoted {
+            i = eq + 1;
+            continue;
+        }
         let key_start = line[..eq]
             .iter()
             .rposition(|b| matches!(b, b' ' | b'\t'))
@@ -394,6 +419,7 @@ fn key_value_duration(line: &[u8]) -> Option<f64> {
         let key = &line[key_start..eq];
         let (value, next) = field_value(line, eq + 1);
         i = next.max(eq + 1).min(line.len());
+        quoted ^= unescaped_quotes(&line[eq..i]) % 2 == 1;
         match key {
             b"rt" | b"request_time" => {
                 if let Some(v) = duration_value(value, 1.0) {
@@ -414,6 +440,13 @@ fn key_value_duration(line: &[u8]) -> Option<f64> {
 }
 
 /// The value at `i` (quoted or up to the next space) and the index after it.
+/// `"` not preceded by a backslash.
+fn unescaped_quotes(s: &[u8]) -> usize {
+    memchr::memchr_iter(b'"', s)
+        .filter(|&q| q == 0 || s[q - 1] != b'\\')
+        .count()
+}
+
 fn field_value(line: &[u8], i: usize) -> (&[u8], usize) {
     if line.get(i) == Some(&b'"') {
         let end = memchr(b'"', &line[i + 1..]).map_or(line.len(), |e| i + 1 + e);

@@ -239,3 +239,43 @@ fn garbage_never_panics() {
     assert_eq!(go_duration(b"ms"), None);
     assert_eq!(duration_value(b" 12 ms ", 1.0), Some(0.012));
 }
+
+#[test]
+fn a_key_value_inside_a_quoted_field_is_the_clients_not_the_servers() {
+    let p = parser();
+    // A user agent carrying `rt=900`: the trailing %(L)s is the duration.
+    let line = r#"10.0.0.1 - - [07/Dec/2020:02:36:29 +0100] "GET / HTTP/1.1" 200 12 "-" "Mozilla/5.0 rt=900 (X11)" 0.005"#;
+    close(secs(&p, line), 0.005);
+    // Escaped quotes in the agent do not end it early.
+    let line = r#"10.0.0.1 - - [07/Dec/2020:02:36:29 +0100] "GET / HTTP/1.1" 200 12 "-" "a \"b\" rt=900" rt=0.250"#;
+    close(secs(&p, line), 0.25);
+}
+
+#[test]
+fn an_absurd_duration_is_not_counted() {
+    let p = parser();
+    let line =
+        r#"10.0.0.1 - - [07/Dec/2020:02:36:29 +0100] "GET / HTTP/1.1" 200 12 "-" "curl" rt=1e308"#;
+    assert_eq!(read(&p, line), None);
+    let line = r#"{"status": 200, "duration": "100000h"}"#;
+    assert_eq!(read(&p, line), None);
+}
+
+#[test]
+fn go_durations_in_json_are_integer_nanoseconds() {
+    let p = parser();
+    // Traefik's JSON access log, and slog's JSON handler for a time.Duration.
+    let traefik = r#"{"ClientHost":"10.0.0.1","DownstreamStatus":200,"Duration":1500000,"RequestMethod":"GET","RequestPath":"/","status":200}"#;
+    close(secs(&p, traefik), 0.0015);
+    let slog = r#"{"time":"2024-05-01T10:00:00Z","level":"INFO","msg":"request","status":200,"duration":12500000}"#;
+    close(secs(&p, slog), 0.0125);
+    // Small whole numbers stay seconds; decimals always do.
+    close(secs(&p, r#"{"status": 200, "duration": 2}"#), 2.0);
+    close(secs(&p, r#"{"status": 200, "duration": 0.25}"#), 0.25);
+}
+
+#[test]
+fn an_unclosed_gunicorn_atom_before_accented_text_is_an_error_not_a_panic() {
+    let err = AccessParser::new(None, Some("%(L)s %(aééééé"), Buckets::default());
+    assert!(err.is_err());
+}
