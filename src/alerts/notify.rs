@@ -278,6 +278,10 @@ impl Dispatcher {
                         .filter(|a| a.state == AlertState::Firing && r.wants(a))
                         .cloned()
                         .collect();
+                    // Fired again: its old resolved copy (same labels, later in the
+                    // body) would make Alertmanager show it resolved.
+                    o.resolved
+                        .retain(|old| !firing.iter().any(|f| f.labels == old.labels));
                     if (due || !changed.is_empty()) && !(firing.is_empty() && o.resolved.is_empty())
                     {
                         let mut alerts = firing;

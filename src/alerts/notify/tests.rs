@@ -140,6 +140,26 @@ fn alertmanager_resends_firing_every_interval_and_resolved_for_a_while() {
 }
 
 #[test]
+fn an_alert_firing_again_is_not_followed_by_its_old_resolved_copy() {
+    let (mut d, mut rx, _) = dispatcher(receiver(ReceiverKind::Alertmanager, 100));
+    let firing = alert("TargetDown", "critical", None);
+    d.dispatch(
+        &[Transition::Fired(firing.clone())],
+        &[firing.clone()],
+        100.0,
+    );
+    let gone = alert("TargetDown", "critical", Some(200.0));
+    d.dispatch(&[Transition::Resolved(gone)], &[], 200.0);
+    let _ = (rx.try_recv().unwrap(), rx.try_recv().unwrap());
+    // Fires again within the 15 minutes resolved alerts are re-sent for.
+    d.dispatch(&[Transition::Fired(firing.clone())], &[firing], 400.0);
+    let b = body(rx.try_recv().unwrap());
+    let alerts = b.as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{b}");
+    assert_eq!(alerts[0]["endsAt"], payload::rfc3339(400.0 + 240.0));
+}
+
+#[test]
 fn secrets_do_not_print() {
     let a = Auth::Bearer(Secret("hunter2".into()));
     assert_eq!(format!("{a:?}"), "Bearer(<secret>)");
