@@ -220,7 +220,12 @@ impl Outbox {
         match outcome {
             Done::Retry(after) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                let wait = after.unwrap_or_else(|| self.backoff.next_delay());
+                // `Retry-After: 0` is honoured as the shortest backoff, not as
+                // "retry at once, forever".
+                let wait = match after {
+                    Some(a) => a.max(Backoff::START),
+                    None => self.backoff.next_delay(),
+                };
                 self.retry_at = Some(now + wait);
                 return;
             }

@@ -9,7 +9,7 @@ use tokio::time::{advance, Instant};
 
 use super::{Done, Next, Outbox};
 use crate::alerts::notify::{
-    spool::Spool, Auth, Message, Receiver, ReceiverKind, ReceiverStats, Secret,
+    spool::Spool, Auth, Backoff, Message, Receiver, ReceiverKind, ReceiverStats, Secret,
 };
 use crate::alerts::Alert;
 
@@ -168,8 +168,16 @@ async fn retries_back_off_by_half_honour_retry_after_and_keep_the_message() {
         Next::Wait(Instant::now() + Duration::from_secs(7))
     );
     advance(Duration::from_secs(7)).await;
+    // `Retry-After: 0` waits the shortest backoff, not nothing.
+    assert_eq!(o.next(Instant::now()), Next::Send(message(1)));
+    o.done(Done::Retry(Some(Duration::ZERO)), Instant::now());
+    assert_eq!(
+        o.next(Instant::now()),
+        Next::Wait(Instant::now() + Backoff::START)
+    );
+    advance(Backoff::START).await;
     o.done(Done::Sent, Instant::now());
-    assert_eq!(stats.failed.load(Ordering::Relaxed), 13);
+    assert_eq!(stats.failed.load(Ordering::Relaxed), 14);
     assert_eq!(stats.sent.load(Ordering::Relaxed), 1);
 
     // After a success, backoff starts again at 500 ms.
