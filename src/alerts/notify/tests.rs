@@ -145,7 +145,7 @@ fn an_alert_firing_again_is_not_followed_by_its_old_resolved_copy() {
     let firing = alert("TargetDown", "critical", None);
     d.dispatch(
         &[Transition::Fired(firing.clone())],
-        &[firing.clone()],
+        std::slice::from_ref(&firing),
         100.0,
     );
     let gone = alert("TargetDown", "critical", Some(200.0));
