@@ -169,6 +169,18 @@ struct Readings {
     pss: HashMap<Identity, u64>,
     /// Server kind per master identity: cmdline is read once per master.
     kind: Option<(Identity, ServerKind)>,
+    /// Python's own helper children (multiprocessing's resource tracker and fork
+    /// server), by identity: cmdline read once per child of a Python master.
+    helpers: HashMap<Identity, bool>,
+}
+
+/// Whether a Python master's child is one of multiprocessing's helper processes
+/// (`-c 'from multiprocessing.resource_tracker import main;main(5)'`, the fork
+/// server), which share the master's comm but serve no requests.
+fn is_python_helper(cmdline: &str) -> bool {
+    cmdline.contains("multiprocessing.resource_tracker")
+        || cmdline.contains("multiprocessing.forkserver")
+        || cmdline.contains("multiprocessing.semaphore_tracker")
 }
 
 /// Rate-limited PSS readings of detected pre-fork servers, per target name.
@@ -199,12 +211,27 @@ impl PssSampler {
         page_size: u64,
         errors: &mut ReadErrors,
     ) -> Option<Workers> {
-        let Some(found) = detect(members) else {
+        let Some(mut found) = detect(members) else {
             self.per_target.remove(target);
             return None;
         };
         let master = members[found.master];
         let r = self.per_target.entry(target.to_string()).or_default();
+        if master.comm.starts_with("python") {
+            let root = &self.proc_root;
+            let helpers = &mut r.helpers;
+            helpers.retain(|id, _| found.workers.iter().any(|&w| members[w].identity() == *id));
+            found.workers.retain(|&w| {
+                let e = members[w];
+                !*helpers.entry(e.identity()).or_insert_with(|| {
+                    is_python_helper(&read_cmdline(root, e.pid).unwrap_or_default())
+                })
+            });
+            if found.workers.len() < 2 {
+                self.per_target.remove(target);
+                return None;
+            }
+        }
         let kind = match r.kind {
             Some((id, k)) if id == master.identity() => k,
             _ => {
@@ -450,5 +477,44 @@ mod tests {
         assert_eq!(w.worker_pss_bytes, Some(50_000 * 1024));
         assert_eq!(w.workers_with_pss, 1);
         assert_eq!(errors.counts.get("smaps_rollup"), Some(&1));
+    }
+
+    /// A Python spawn pool: the master's children of its own comm include
+    /// multiprocessing's resource tracker, which is no worker.
+    #[test]
+    fn pythons_resource_tracker_is_not_a_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let cmdline = |pid: i32, text: &str| {
+            let d = root.join(pid.to_string());
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("cmdline"), text).unwrap();
+        };
+        cmdline(10, "python3\0pool.py\0");
+        cmdline(
+            11,
+            "/usr/bin/python3\0-c\0from multiprocessing.resource_tracker import main;main(5)\0",
+        );
+        for pid in [12, 13] {
+            cmdline(
+                pid,
+                "/usr/bin/python3\0-c\0from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=6, pipe_handle=8)\0--multiprocessing-fork\0",
+            );
+        }
+        let list = [
+            entry(10, 1, "python3"),
+            entry(11, 10, "python3"),
+            entry(12, 10, "python3"),
+            entry(13, 10, "python3"),
+        ];
+        let members: Vec<&ProcEntry> = list.iter().collect();
+        let mut errors = ReadErrors::default();
+        let mut s = PssSampler::new(root, None);
+        let w = s.observe("app", &members, 4096, &mut errors).unwrap();
+        assert_eq!(w.workers, 2);
+        assert_eq!(w.other_rss_bytes, 256 * 4096, "the tracker's RSS");
+        // One worker and the tracker: no pre-fork shape.
+        let w = s.observe("app", &members[..3], 4096, &mut errors);
+        assert!(w.is_none(), "{w:?}");
     }
 }
