@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::group::{GroupLabels, Grouper};
 use super::limit::{self, TokenBucket};
-use super::spool::{self, Spool};
+use super::spool::Spool;
 use super::{payload, Backoff, Message, Receiver, ReceiverKind, ReceiverStats};
 use crate::alerts::Alert;
 
@@ -238,8 +238,8 @@ impl Outbox {
             }
         }
         if let Some(q) = self.queue.pop_front() {
-            if let Some(p) = &q.spool_file {
-                spool::remove(p);
+            if let (Some(p), Some(s)) = (&q.spool_file, &self.spool) {
+                s.remove(p);
             }
         }
         self.retry_at = None;

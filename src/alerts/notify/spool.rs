@@ -6,8 +6,10 @@
 //! refused. At start the files are read back, oldest first, into the queue. The spool
 //! holds no more than the queue does (`queue_capacity`): older files beyond that are
 //! removed and counted as dropped. A file that cannot be read or parsed is logged and
-//! removed, never fatal. The files are small (one message each) and written from the
-//! receiver's own task, so plain blocking `std::fs` calls are fine there.
+//! removed, never fatal. Writes (with their fsync) and removals go to a thread of the
+//! spool's own, in order: the runtime is single-threaded, and an fsync on a slow
+//! volume must not hold up the tick, the scrapes or the log pumps. Dropping the spool
+//! waits for that thread, so what was queued is on disk before Outrider exits.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,79 @@ struct SpoolFile {
 pub struct Spool {
     dir: PathBuf,
     seq: u64,
+    /// `None` if the thread could not be started: then the calls block.
+    writer: Option<Writer>,
+}
+
+/// What the writer thread does, in the order asked.
+#[derive(Debug)]
+enum Op {
+    Write {
+        tmp: PathBuf,
+        path: PathBuf,
+        bytes: Vec<u8>,
+    },
+    Remove(PathBuf),
+}
+
+#[derive(Debug)]
+struct Writer {
+    tx: Option<std::sync::mpsc::Sender<Op>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start() -> Option<Writer> {
+        let (tx, rx) = std::sync::mpsc::channel::<Op>();
+        let thread = std::thread::Builder::new()
+            .name("outrider-spool".into())
+            .spawn(move || {
+                for op in rx {
+                    run(op);
+                }
+            })
+            .map_err(|e| tracing::warn!(error = %e, "no spool thread: spool writes will block"))
+            .ok()?;
+        Some(Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands `op` to the thread; gives it back if the thread is gone.
+    fn send(&self, op: Op) -> Result<(), Op> {
+        match &self.tx {
+            Some(tx) => tx.send(op).map_err(|e| e.0),
+            None => Err(op),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(op: Op) {
+    match op {
+        Op::Write { tmp, path, bytes } => {
+            if let Err(e) = write_atomically(&tmp, &path, &bytes) {
+                tracing::warn!(file = %path.display(), error = %e, "cannot spool a notification; it is kept in memory only");
+            }
+        }
+        Op::Remove(path) => remove(&path),
+    }
+}
+
+fn write_atomically(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
 }
 
 impl Spool {
@@ -37,7 +112,11 @@ impl Spool {
         // The prefix keeps a receiver named ".." inside the spool.
         let dir = base.join(format!("receiver-{receiver}"));
         std::fs::create_dir_all(&dir)?;
-        Ok(Spool { dir, seq: 0 })
+        Ok(Spool {
+            dir,
+            seq: 0,
+            writer: Writer::start(),
+        })
     }
 
     /// The spooled notifications, oldest first, at most `capacity`; the rest (and
@@ -78,7 +157,8 @@ impl Spool {
         (out, dropped)
     }
 
-    /// Writes `m` to a new file (temp file, fsync, rename) and returns its path.
+    /// Writes `m` to a new file (temp file, fsync, rename; on the spool's thread) and
+    /// returns its path.
     pub fn write(&mut self, m: &Message) -> std::io::Result<PathBuf> {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -93,11 +173,32 @@ impl Spool {
             body: String::from_utf8_lossy(&m.body).into_owned(),
         };
         let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
+        let op = Op::Write {
+            tmp,
+            path: path.clone(),
+            bytes,
+        };
+        let unsent = match &self.writer {
+            Some(w) => w.send(op).err(),
+            None => Some(op),
+        };
+        if let Some(Op::Write { tmp, path, bytes }) = unsent {
+            write_atomically(&tmp, &path, &bytes)?;
+        }
         Ok(path)
+    }
+
+    /// Removes a delivered (or given up) notification's file, on the spool's thread
+    /// (after its write).
+    pub fn remove(&self, path: &Path) {
+        let op = Op::Remove(path.to_path_buf());
+        let unsent = match &self.writer {
+            Some(w) => w.send(op).err(),
+            None => Some(op),
+        };
+        if unsent.is_some() {
+            remove(path);
+        }
     }
 }
 
@@ -145,7 +246,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spool::open(dir.path(), "hook").unwrap();
         let paths: Vec<PathBuf> = (0..4).map(|n| s.write(&message(n)).unwrap()).collect();
-        remove(&paths[1]);
+        s.remove(&paths[1]);
+        // Dropping the spool waits for its thread: everything asked is done.
+        drop(s);
+        assert!(paths[0].exists() && !paths[1].exists());
         let rdir = dir.path().join("receiver-hook");
         std::fs::write(rdir.join("0000000000001-0000000000.json"), b"{not json").unwrap();
         std::fs::write(rdir.join("0000000000002-0000000001.json"), [0xff, 0xfe]).unwrap();

@@ -274,5 +274,6 @@ async fn the_spool_keeps_what_was_not_delivered_across_a_restart() {
     assert_eq!(stats.queued.load(Ordering::Relaxed), 1);
     assert_eq!(again.next(Instant::now()), Next::Send(first.clone()));
     again.done(Done::Sent, Instant::now());
+    drop(again); // waits for the spool's thread
     assert_eq!(files(), 0, "delivered: removed");
 }
