@@ -41,8 +41,10 @@
 //!
 //! # HTTP status
 //!
-//! A JSON object's top-level `status`, `status_code` or `statusCode` (number or
-//! numeric string); else a quoted request line followed by the status, as written by
+//! A JSON object's top-level `status`, `status_code`, `statusCode`,
+//! `DownstreamStatus` (Traefik), `http.status_code` / `http.response.status_code`
+//! (OpenTelemetry, ECS), or pino-http's `res.statusCode` (number or numeric string);
+//! else a quoted request line followed by the status, as written by
 //! the common/combined log format (nginx, Apache, gunicorn) and uvicorn:
 //! `"GET / HTTP/1.1" 200`. Only 2xx–5xx count.
 
@@ -309,8 +311,23 @@ fn json_fields(line: &[u8]) -> JsonFields {
                 }
             });
         }
-        b"status" | b"status_code" | b"statusCode" if fields.status.is_none() => {
+        b"status"
+        | b"status_code"
+        | b"statusCode"
+        | b"DownstreamStatus"
+        | b"http.status_code"
+        | b"http.response.status_code"
+            if fields.status.is_none() =>
+        {
             fields.status = json_number(value);
+        }
+        // pino-http: `"res":{"statusCode":200}`.
+        b"res" if value.first() == Some(&b'{') => {
+            walk_object(value, 0, &mut |k, v| {
+                if k == b"statusCode" && fields.status.is_none() {
+                    fields.status = json_number(v);
+                }
+            });
         }
         _ => {}
     });

@@ -279,3 +279,18 @@ fn an_unclosed_gunicorn_atom_before_accented_text_is_an_error_not_a_panic() {
     let err = AccessParser::new(None, Some("%(L)s %(aééééé"), Buckets::default());
     assert!(err.is_err());
 }
+
+#[test]
+fn traefik_and_pino_http_json_lines_give_status_and_duration() {
+    let p = parser();
+    // Traefik's JSON access log (`Duration` in nanoseconds).
+    let traefik = r#"{"ClientAddr":"10.0.0.1:52124","ClientHost":"10.0.0.1","DownstreamContentSize":12,"DownstreamStatus":503,"Duration":250000000,"RequestMethod":"GET","RequestPath":"/","RouterName":"web@docker","level":"info","msg":"","time":"2024-05-01T10:00:00Z"}"#;
+    let (class, s) = read(&p, traefik).unwrap();
+    assert_eq!(class, StatusClass::ServerError);
+    close(Some(s), 0.25);
+    // pino-http: status nested in `res`, `responseTime` in milliseconds.
+    let pino = r#"{"level":30,"time":1531171074631,"pid":657,"hostname":"box","req":{"id":1,"method":"GET","url":"/"},"res":{"statusCode":200},"responseTime":12,"msg":"request completed"}"#;
+    let (class, s) = read(&p, pino).unwrap();
+    assert_eq!(class, StatusClass::Success);
+    close(Some(s), 0.012);
+}
