@@ -368,17 +368,21 @@ impl Analysis {
     /// Feeds every live target's figures to its analyzer, stores the verdicts in
     /// the snapshot, and appends the trace rows.
     fn apply(&mut self, snap: &mut sample::Snapshot, streams: &[Arc<StreamStats>]) {
+        // Each stream's totals read once: HTTP lines per stream for the capacity.
+        let mut http_per_stream = Vec::with_capacity(streams.len());
         if !streams.is_empty() {
             let mut totals = analysis::LogTotals::default();
             let mut durations = analysis::latency::FineHistogram::default();
             for s in streams {
                 let c = s.counts();
                 durations.add(&c.latency.fine);
+                let http =
+                    c.http.success + c.http.redirection + c.http.client_error + c.http.server_error;
+                http_per_stream.push((s.name.as_str(), http));
                 totals.errors += c.events.get(logs::classify::Severity::Error);
                 totals.events += c.events.total();
                 totals.http_5xx += c.http.server_error;
-                totals.http +=
-                    c.http.success + c.http.redirection + c.http.client_error + c.http.server_error;
+                totals.http += http;
             }
             let mut rates = self.log_window.push(snap.taken_at_unix, totals);
             rates.latency = self.latency_window.push(snap.taken_at_unix, &durations);
@@ -399,7 +403,7 @@ impl Analysis {
                 rows.push((o, t.name.clone()));
             }
         }
-        self.apply_capacity(snap, streams);
+        self.apply_capacity(snap, &http_per_stream);
         if let Some(r) = &mut self.recorder {
             if let Err(e) = r.append(&rows) {
                 tracing::warn!(error = %e, "cannot append to the trace file; recording stops");
@@ -407,24 +411,14 @@ impl Analysis {
             }
         }
     }
-}
 
-impl Analysis {
     /// Requests per CPU-second and the worker hint of every live target, with the
-    /// access lines attributed by [`analysis::capacity::attribute`].
-    fn apply_capacity(&mut self, snap: &mut sample::Snapshot, streams: &[Arc<StreamStats>]) {
-        let http: Vec<(String, u64)> = streams
-            .iter()
-            .map(|s| {
-                let c = s.counts().http;
-                let n = c.success + c.redirection + c.client_error + c.server_error;
-                (s.name.clone(), n)
-            })
-            .collect();
-        let http: Vec<(&str, u64)> = http.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    /// access lines (cumulative, per stream) attributed by
+    /// [`analysis::capacity::attribute`].
+    fn apply_capacity(&mut self, snap: &mut sample::Snapshot, http: &[(&str, u64)]) {
         let up = snap.targets.iter().filter(|t| t.up).count();
         for t in snap.targets.iter_mut().filter(|t| t.up) {
-            let (attribution, requests) = analysis::capacity::attribute(&t.name, up, &http);
+            let (attribution, requests) = analysis::capacity::attribute(&t.name, up, http);
             let cfg = self.capacity_config;
             let tracker = self
                 .capacity
