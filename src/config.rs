@@ -27,7 +27,7 @@ use crate::analysis::trend::TrendConfig;
 use crate::analysis::AnalysisConfig;
 use crate::logs::access::AccessParser;
 use crate::logs::classify::{Classifier, Rule, RuleAction};
-use crate::logs::framing::{Format, DEFAULT_MAX_LINE_BYTES};
+use crate::logs::framing::{LogFormat, DEFAULT_MAX_LINE_BYTES};
 use crate::logs::LogSettings;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -321,7 +321,7 @@ pub struct LogSpec {
     /// The `stream` label.
     pub name: String,
     pub source: LogSource,
-    pub format: Format,
+    pub format: LogFormat,
     /// This log's own settings (its `duration_regex`); `None`: `log_options`'.
     pub settings: Option<LogSettings>,
 }
@@ -561,10 +561,10 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
             );
         }
         let format = match l.format.as_str() {
-            "cri" => Format::Cri,
-            "docker" => Format::Docker,
-            "plain" => Format::Plain,
-            _ => Format::Auto,
+            "cri" => LogFormat::Cri,
+            "docker" => LogFormat::Docker,
+            "plain" => LogFormat::Plain,
+            _ => LogFormat::Auto,
         };
         if l.path == "-" {
             logs.push(LogSpec {

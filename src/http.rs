@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::metrics::{Format, Metrics};
+use crate::metrics::{Exposition, Metrics};
 use crate::state::Shared;
 
 /// What request handlers need.
@@ -83,7 +83,7 @@ pub fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/metrics" => {
             let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
-            let format = Format::from_accept(accept);
+            let format = Exposition::from_accept(accept);
             respond(
                 StatusCode::OK,
                 format.content_type(),

@@ -74,7 +74,7 @@ pub struct WrapSpec {
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
+pub struct RunOutcome {
     /// 0 in sidecar mode; the child's code (or 128+signal) in wrap mode.
     pub exit_code: i32,
     /// The wrapped app's code, when there was one.
@@ -102,7 +102,7 @@ pub async fn run(
     config: Config,
     mode: Mode,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<RunOutcome> {
     let shared = Arc::new(state::Shared::new(streams_for(&config, &mode)));
     run_with(config, mode, shutdown, shared, true).await
 }
@@ -115,7 +115,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
     shared: Arc<state::Shared>,
     serve: bool,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<RunOutcome> {
     // Log files are positioned before we say we listen: a line written after that
     // is always read.
     let mut tailers = Vec::new();
@@ -251,7 +251,7 @@ pub async fn run_with(
         );
         let ls = &config.log_settings;
         // The app writes plain lines to its pipes.
-        let plain = logs::framing::Format::Plain;
+        let plain = logs::framing::LogFormat::Plain;
         let out_to: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if to_stderr {
             Box::new(tokio::io::stderr())
         } else {
@@ -341,7 +341,7 @@ pub async fn run_with(
     {
         tracing::warn!(grace = ?config.shutdown_grace, "tasks did not finish within the grace period");
     }
-    Ok(Outcome {
+    Ok(RunOutcome {
         exit_code: app_exit_code.unwrap_or(0),
         app_exit_code,
     })

@@ -277,13 +277,13 @@ fn main() -> ExitCode {
 
 /// `outrider scan FILE|-`: the live pipeline over one input, counts as JSON.
 fn scan(file: &str, format: &str, settings: &outrider::logs::LogSettings) -> ExitCode {
-    use outrider::logs::framing::Format;
+    use outrider::logs::framing::LogFormat;
     use outrider::logs::scan::scan_with;
     let format = match format {
-        "auto" => Format::Auto,
-        "cri" => Format::Cri,
-        "docker" => Format::Docker,
-        "plain" => Format::Plain,
+        "auto" => LogFormat::Auto,
+        "cri" => LogFormat::Cri,
+        "docker" => LogFormat::Docker,
+        "plain" => LogFormat::Plain,
         other => {
             eprintln!("outrider: --format {other:?} is not one of auto, cri, docker, plain");
             return ExitCode::from(EX_USAGE);

@@ -33,24 +33,24 @@ mod logs;
 
 /// Which exposition format a scraper asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum Exposition {
     Prometheus,
     OpenMetrics,
 }
 
-impl Format {
+impl Exposition {
     /// OpenMetrics when the Accept header names it, else the classic text format.
-    pub fn from_accept(accept: Option<&str>) -> Format {
+    pub fn from_accept(accept: Option<&str>) -> Exposition {
         match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Prometheus,
+            Some(a) if a.contains("application/openmetrics-text") => Exposition::OpenMetrics,
+            _ => Exposition::Prometheus,
         }
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
-            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Exposition::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
 }
@@ -69,13 +69,13 @@ impl Metrics {
     }
 
     /// One scrape's body.
-    pub fn render(&self, format: Format) -> String {
+    pub fn render(&self, format: Exposition) -> String {
         let mut open = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut open, &self.registry);
         match format {
-            Format::OpenMetrics => open,
-            Format::Prometheus => to_prometheus_text(&open),
+            Exposition::OpenMetrics => open,
+            Exposition::Prometheus => to_prometheus_text(&open),
         }
     }
 }
@@ -437,7 +437,7 @@ impl Collector for SnapshotCollector {
                 fams[rec_mem].add_opt(l(), m.recommended_request_bytes);
                 fams[rec_lim].add_opt(l(), m.recommended_limit_bytes);
                 for (r, state) in [("cpu", c.allocation.0), ("memory", m.allocation.0)] {
-                    for s in crate::analysis::sizing::Allocation::ALL {
+                    for s in crate::analysis::sizing::AllocationVerdict::ALL {
                         fams[alloc].add(
                             vec![
                                 ("target", t.name.as_str()),
@@ -624,13 +624,16 @@ mod tests {
 
     #[test]
     fn accept_header_picks_the_format() {
-        assert_eq!(Format::from_accept(None), Format::Prometheus);
+        assert_eq!(Exposition::from_accept(None), Exposition::Prometheus);
         assert_eq!(
-            Format::from_accept(Some(
+            Exposition::from_accept(Some(
                 "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
             )),
-            Format::OpenMetrics
+            Exposition::OpenMetrics
         );
-        assert_eq!(Format::from_accept(Some("text/plain")), Format::Prometheus);
+        assert_eq!(
+            Exposition::from_accept(Some("text/plain")),
+            Exposition::Prometheus
+        );
     }
 }

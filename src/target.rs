@@ -133,15 +133,15 @@ struct Facts {
 
 /// Assigns processes to groups, tick after tick.
 #[derive(Debug)]
-pub struct Grouper {
+pub struct ProcessGroups {
     proc_root: PathBuf,
     self_pid: i32,
     facts: HashMap<Identity, Facts>,
 }
 
-impl Grouper {
+impl ProcessGroups {
     pub fn new(proc_root: &Path, self_pid: i32) -> Self {
-        Grouper {
+        ProcessGroups {
             proc_root: proc_root.to_path_buf(),
             self_pid,
             facts: HashMap::new(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use outrider::analysis::{AnalysisConfig, Analyzer, Observation, Verdicts};
 use outrider::logs::StreamStats;
-use outrider::metrics::{Format, Metrics};
+use outrider::metrics::{Exposition, Metrics};
 use outrider::sample::allocation::{Allocation, Source};
 use outrider::sample::cgroup::CgroupReading;
 use outrider::sample::{CountersView, Snapshot, TargetSnapshot};
@@ -166,7 +166,7 @@ fn exposed_families() -> BTreeSet<String> {
         name: "hook".into(),
         ..Default::default()
     })]);
-    let body = Metrics::new(shared).render(Format::Prometheus);
+    let body = Metrics::new(shared).render(Exposition::Prometheus);
     body.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .map(|l| l.split(' ').next().unwrap().to_string())

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::sample::Snapshot;
-use rules::{RuleConfig, RuleName, TargetMemory};
+use rules::{RuleConfig, RuleHistory, RuleName};
 
 /// `pending | firing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -152,7 +152,7 @@ impl Alert {
 #[derive(Debug, Clone)]
 pub struct Engine {
     config: AlertsConfig,
-    memory: HashMap<String, TargetMemory>,
+    memory: HashMap<String, RuleHistory>,
     active: BTreeMap<(RuleName, String), Alert>,
 }
 

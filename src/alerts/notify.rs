@@ -352,13 +352,13 @@ pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> String {
 }
 
 /// How an attempt went, with why it failed (for the log).
-enum Outcome {
+enum Attempt {
     Sent,
     Retry(Option<Duration>, String),
     GiveUp(String),
 }
 
-async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Outcome {
+async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Attempt {
     let url = match r.kind {
         ReceiverKind::Alertmanager => {
             format!("{}/api/v2/alerts", r.url.0.trim_end_matches('/'))
@@ -392,11 +392,11 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Outcome
     let resp = match req.send().await {
         // Without the URL: it may carry a token.
         Ok(resp) => resp,
-        Err(e) => return Outcome::Retry(None, e.without_url().to_string()),
+        Err(e) => return Attempt::Retry(None, e.without_url().to_string()),
     };
     let status = resp.status();
     if status.is_success() {
-        return Outcome::Sent;
+        return Attempt::Sent;
     }
     let retry_after = resp
         .headers()
@@ -408,9 +408,9 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Outcome
     let start: String = body.chars().take(200).collect();
     let why = format!("HTTP {status}: {start}");
     match status.as_u16() {
-        429 | 503 => Outcome::Retry(retry_after, why),
-        400..=499 => Outcome::GiveUp(why),
-        _ => Outcome::Retry(None, why),
+        429 | 503 => Attempt::Retry(retry_after, why),
+        400..=499 => Attempt::GiveUp(why),
+        _ => Attempt::Retry(None, why),
     }
 }
 
@@ -433,12 +433,12 @@ async fn deliver_loop(
         let wake = match outbox.next(Instant::now()) {
             outbox::Next::Send(m) => {
                 let done = match attempt(&client, &r, &m).await {
-                    Outcome::Sent => outbox::Done::Sent,
-                    Outcome::Retry(after, why) => {
+                    Attempt::Sent => outbox::Done::Sent,
+                    Attempt::Retry(after, why) => {
                         tracing::warn!(receiver = %r.name, error = %why, retry_after = ?after, "notification not delivered; will retry");
                         outbox::Done::Retry(after)
                     }
-                    Outcome::GiveUp(why) => {
+                    Attempt::GiveUp(why) => {
                         tracing::warn!(receiver = %r.name, error = %why, "notification refused; not retried");
                         outbox::Done::GiveUp
                     }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::analysis::sizing::Allocation;
+use crate::analysis::sizing::AllocationVerdict;
 use crate::analysis::LogRates;
 use crate::sample::TargetSnapshot;
 
@@ -181,7 +181,7 @@ impl RuleConfig {
 
 /// What the engine remembers of a target between ticks, for the rules that compare.
 #[derive(Debug, Clone, Default)]
-pub struct TargetMemory {
+pub struct RuleHistory {
     /// Last tick's (periods, throttled periods).
     pub cpu_periods: Option<(u64, u64)>,
     /// Throttled share between the last two ticks.
@@ -194,7 +194,7 @@ pub struct TargetMemory {
     pub restart_times: Vec<f64>,
 }
 
-impl TargetMemory {
+impl RuleHistory {
     /// Folds in this tick's counters; windows are pruned to `keep` seconds.
     pub fn update(&mut self, t: &TargetSnapshot, now: f64, keep: f64) {
         let cg = t.cgroup.as_ref();
@@ -253,7 +253,7 @@ pub fn check(
     rule: RuleName,
     cfg: &RuleConfig,
     t: &TargetSnapshot,
-    mem: &TargetMemory,
+    mem: &RuleHistory,
     now: f64,
 ) -> Option<Finding> {
     let name = &t.name;
@@ -390,13 +390,15 @@ pub fn check(
                 ),
             };
             let want = match rule {
-                RuleName::CpuUnderAllocated | RuleName::MemoryUnderAllocated => Allocation::Under,
-                _ => Allocation::Over,
+                RuleName::CpuUnderAllocated | RuleName::MemoryUnderAllocated => {
+                    AllocationVerdict::Under
+                }
+                _ => AllocationVerdict::Over,
             };
             (verdict == want).then(|| Finding {
                 summary: format!(
                     "{name} has too {} {res}",
-                    if want == Allocation::Under {
+                    if want == AllocationVerdict::Under {
                         "little"
                     } else {
                         "much"

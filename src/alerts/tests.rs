@@ -252,7 +252,7 @@ fn memory_near_limit_by_share_or_by_time_to_limit() {
 
 #[test]
 fn allocation_alerts_carry_the_recommendation() {
-    use crate::analysis::sizing::{Allocation as Verdict, AllocationField};
+    use crate::analysis::sizing::{AllocationField, AllocationVerdict as Verdict};
     let mut e = Engine::new(only(RuleName::MemoryUnderAllocated, 0.0));
     let mut t = target("app", true, 0);
     let mut v = crate::analysis::Verdicts::default();

@@ -22,7 +22,7 @@
 
 use serde::Serialize;
 
-use super::sizing::{Allocation, CpuVerdict};
+use super::sizing::{AllocationVerdict, CpuVerdict};
 use crate::logs::classify::StatusClass;
 
 /// Relative error bound of the fine histogram.
@@ -367,7 +367,7 @@ pub fn rise_note(l: &Latency) -> Option<String> {
 /// Adds "latency rises with CPU saturation" to a CPU under-allocation reason when
 /// the window's p95 rose ([`Latency::rising`]) while the CPU verdict is under.
 pub fn note_cpu_rise(cpu: &mut CpuVerdict, latency: Option<&Latency>) {
-    if cpu.allocation.0 != Allocation::Under {
+    if cpu.allocation.0 != AllocationVerdict::Under {
         return;
     }
     if let Some(note) = latency.and_then(rise_note) {
@@ -576,7 +576,7 @@ mod tests {
             ..Default::default()
         };
         let under = || CpuVerdict {
-            allocation: AllocationField(Allocation::Under),
+            allocation: AllocationField(AllocationVerdict::Under),
             reason: "waited for a CPU 40% as long as it ran (over 25%)".into(),
             ..Default::default()
         };
@@ -595,7 +595,7 @@ mod tests {
         note_cpu_rise(&mut cpu, Some(&steady));
         assert_eq!(cpu.reason, under().reason);
         let mut ok = CpuVerdict {
-            allocation: AllocationField(Allocation::Ok),
+            allocation: AllocationField(AllocationVerdict::Ok),
             reason: "fine".into(),
             ..Default::default()
         };

@@ -406,6 +406,6 @@ mod tests {
             yaml.starts_with("resources:\n  requests:\n    cpu: 58m\n"),
             "{yaml}"
         );
-        assert_eq!(v.sizing.cpu.allocation.0, sizing::Allocation::Over);
+        assert_eq!(v.sizing.cpu.allocation.0, sizing::AllocationVerdict::Over);
     }
 }

@@ -70,27 +70,27 @@ impl Default for SizingConfig {
 /// `over | under | ok | unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Allocation {
+pub enum AllocationVerdict {
     Over,
     Under,
     Ok,
     Unknown,
 }
 
-impl Allocation {
-    pub const ALL: [Allocation; 4] = [
-        Allocation::Over,
-        Allocation::Under,
-        Allocation::Ok,
-        Allocation::Unknown,
+impl AllocationVerdict {
+    pub const ALL: [AllocationVerdict; 4] = [
+        AllocationVerdict::Over,
+        AllocationVerdict::Under,
+        AllocationVerdict::Ok,
+        AllocationVerdict::Unknown,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Allocation::Over => "over",
-            Allocation::Under => "under",
-            Allocation::Ok => "ok",
-            Allocation::Unknown => "unknown",
+            AllocationVerdict::Over => "over",
+            AllocationVerdict::Under => "under",
+            AllocationVerdict::Ok => "ok",
+            AllocationVerdict::Unknown => "unknown",
         }
     }
 }
@@ -175,14 +175,14 @@ pub struct MemoryVerdict {
     pub reason: String,
 }
 
-/// An [`Allocation`] that defaults to unknown.
+/// An [`AllocationVerdict`] that defaults to unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct AllocationField(pub Allocation);
+pub struct AllocationField(pub AllocationVerdict);
 
 impl Default for AllocationField {
     fn default() -> Self {
-        AllocationField(Allocation::Unknown)
+        AllocationField(AllocationVerdict::Unknown)
     }
 }
 
@@ -321,7 +321,7 @@ impl Sizing {
 
         let (state, reason) = if !enough {
             (
-                Allocation::Unknown,
+                AllocationVerdict::Unknown,
                 format!(
                     "{} of data so far; a verdict needs {}",
                     human_duration(data_seconds),
@@ -334,7 +334,7 @@ impl Sizing {
         v.cpu.allocation = AllocationField(state);
         v.cpu.reason = reason;
         let (state, reason) = if !enough {
-            (Allocation::Unknown, v.cpu.reason.clone())
+            (AllocationVerdict::Unknown, v.cpu.reason.clone())
         } else {
             self.memory_state(&v.memory, alloc)
         };
@@ -343,11 +343,11 @@ impl Sizing {
         v
     }
 
-    fn cpu_state(&self, v: &CpuVerdict, a: &Allocated) -> (Allocation, String) {
+    fn cpu_state(&self, v: &CpuVerdict, a: &Allocated) -> (AllocationVerdict, String) {
         let c = &self.cfg;
         if let Some(share) = v.throttled_share.filter(|s| *s > c.throttled_share) {
             return (
-                Allocation::Under,
+                AllocationVerdict::Under,
                 format!(
                     "throttled in {:.0}% of CPU periods (over {:.0}%)",
                     share * 100.0,
@@ -358,7 +358,7 @@ impl Sizing {
         if let (Some(p95), Some(limit)) = (v.p95_cores, a.cpu_limit) {
             if limit > 0.0 && p95 >= c.near_limit * limit {
                 return (
-                    Allocation::Under,
+                    AllocationVerdict::Under,
                     format!(
                         "p95 CPU {} is {:.0}% of the {} limit",
                         cores(p95),
@@ -370,7 +370,7 @@ impl Sizing {
         }
         if let Some(share) = v.wait_share.filter(|s| *s > c.cpu_wait_share) {
             return (
-                Allocation::Under,
+                AllocationVerdict::Under,
                 format!(
                     "waited for a CPU {:.0}% as long as it ran (over {:.0}%)",
                     share * 100.0,
@@ -379,11 +379,14 @@ impl Sizing {
             );
         }
         let (Some(rec), Some(p95)) = (v.recommended_request_cores, v.p95_cores) else {
-            return (Allocation::Unknown, "no CPU usage measured yet".into());
+            return (
+                AllocationVerdict::Unknown,
+                "no CPU usage measured yet".into(),
+            );
         };
         match a.cpu_request {
             Some(req) if req > rec * c.cpu_over_ratio && req - rec >= c.cpu_over_min_cores => (
-                Allocation::Over,
+                AllocationVerdict::Over,
                 format!(
                     "p95 CPU {} is {:.0}% of the {} request; {} would do",
                     cores(p95),
@@ -393,36 +396,42 @@ impl Sizing {
                 ),
             ),
             Some(req) => (
-                Allocation::Ok,
+                AllocationVerdict::Ok,
                 format!("p95 CPU {} against a {} request", cores(p95), cores(req)),
             ),
             None if a.cpu_limit.is_some() => (
-                Allocation::Ok,
+                AllocationVerdict::Ok,
                 format!(
                     "p95 CPU {} under the {} limit",
                     cores(p95),
                     cores(a.cpu_limit.unwrap_or(0.0))
                 ),
             ),
-            None => (Allocation::Unknown, "no CPU request or limit known".into()),
+            None => (
+                AllocationVerdict::Unknown,
+                "no CPU request or limit known".into(),
+            ),
         }
     }
 
-    fn memory_state(&self, v: &MemoryVerdict, a: &Allocated) -> (Allocation, String) {
+    fn memory_state(&self, v: &MemoryVerdict, a: &Allocated) -> (AllocationVerdict, String) {
         let c = &self.cfg;
         if v.oom_kills > 0 {
             return (
-                Allocation::Under,
+                AllocationVerdict::Under,
                 format!("{} OOM kill(s) in the sizing window", v.oom_kills),
             );
         }
         let Some(peak) = v.peak_bytes else {
-            return (Allocation::Unknown, "no memory usage measured yet".into());
+            return (
+                AllocationVerdict::Unknown,
+                "no memory usage measured yet".into(),
+            );
         };
         if let Some(limit) = a.memory_limit.filter(|l| *l > 0.0) {
             if peak >= c.near_limit * limit {
                 return (
-                    Allocation::Under,
+                    AllocationVerdict::Under,
                     format!(
                         "peak memory {} is {:.0}% of the {} limit",
                         bytes(peak),
@@ -438,7 +447,7 @@ impl Sizing {
                 if req > rec * c.memory_over_ratio && req - rec >= c.memory_over_min_bytes =>
             {
                 (
-                    Allocation::Over,
+                    AllocationVerdict::Over,
                     format!(
                         "peak memory {} is {:.0}% of the {} request; {} would do",
                         bytes(peak),
@@ -449,7 +458,7 @@ impl Sizing {
                 )
             }
             Some(req) => (
-                Allocation::Ok,
+                AllocationVerdict::Ok,
                 format!(
                     "peak memory {} against a {} request",
                     bytes(peak),
@@ -457,7 +466,7 @@ impl Sizing {
                 ),
             ),
             None if a.memory_limit.is_some() => (
-                Allocation::Ok,
+                AllocationVerdict::Ok,
                 format!(
                     "peak memory {} under the {} limit",
                     bytes(peak),
@@ -465,7 +474,7 @@ impl Sizing {
                 ),
             ),
             None => (
-                Allocation::Unknown,
+                AllocationVerdict::Unknown,
                 "no memory request or limit known".into(),
             ),
         }
@@ -556,7 +565,7 @@ mod tests {
             memory_request: Some(1024.0 * MIB),
             ..Default::default()
         });
-        assert_eq!(v.cpu.allocation.0, Allocation::Over);
+        assert_eq!(v.cpu.allocation.0, AllocationVerdict::Over);
         assert!(
             v.cpu.reason.contains("of the 2.00 cores request"),
             "{}",
@@ -564,7 +573,7 @@ mod tests {
         );
         let rec = v.cpu.recommended_request_cores.unwrap();
         assert!((rec - 0.04 * 1.15).abs() < 0.004, "{rec}");
-        assert_eq!(v.memory.allocation.0, Allocation::Over);
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Over);
         let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1.0);
         assert!(close(v.memory.recommended_request_bytes, 115.0 * MIB));
         assert!(close(v.memory.recommended_limit_bytes, 130.0 * MIB));
@@ -580,10 +589,15 @@ mod tests {
             ..Default::default()
         };
         let v = s.verdict(&alloc);
-        assert_eq!(v.cpu.allocation.0, Allocation::Under, "{}", v.cpu.reason);
+        assert_eq!(
+            v.cpu.allocation.0,
+            AllocationVerdict::Under,
+            "{}",
+            v.cpu.reason
+        );
         assert_eq!(
             v.memory.allocation.0,
-            Allocation::Under,
+            AllocationVerdict::Under,
             "{}",
             v.memory.reason
         );
@@ -600,8 +614,8 @@ mod tests {
             ..Default::default()
         });
         let v = s.verdict(&Allocated::default());
-        assert_eq!(v.cpu.allocation.0, Allocation::Under);
-        assert_eq!(v.memory.allocation.0, Allocation::Under);
+        assert_eq!(v.cpu.allocation.0, AllocationVerdict::Under);
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Under);
         // After an OOM kill: max(+100 MiB, x1.2) before the factors.
         let rec = v.memory.recommended_request_bytes.unwrap();
         assert!((rec - 200.0 * MIB * 1.15).abs() < 1.0, "{rec}");
@@ -615,7 +629,7 @@ mod tests {
             cpu_request: Some(4.0),
             ..Default::default()
         });
-        assert_eq!(v.cpu.allocation.0, Allocation::Unknown);
+        assert_eq!(v.cpu.allocation.0, AllocationVerdict::Unknown);
         assert!(
             v.cpu.reason.contains("a verdict needs 10 min"),
             "{}",
@@ -623,7 +637,7 @@ mod tests {
         );
         feed(&mut s, 1200.0, |_| 0.5, 100.0 * MIB);
         let v = s.verdict(&Allocated::default());
-        assert_eq!(v.cpu.allocation.0, Allocation::Unknown);
-        assert_eq!(v.memory.allocation.0, Allocation::Unknown);
+        assert_eq!(v.cpu.allocation.0, AllocationVerdict::Unknown);
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Unknown);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! This module owns grouping and the per-severity event counts
 //! (`outrider_log_events_total{severity}`); what a single line means is
-//! [`super::classify`]'s. One [`Grouper`] follows one stream of lines: give each
+//! [`super::classify`]'s. One [`EventAssembler`] follows one stream of lines: give each
 //! container stream (stdout, stderr) its own, since their lines interleave.
 //!
 //! # Rules
@@ -25,7 +25,7 @@
 //! - An error line is therefore held until the next line shows whether a trace
 //!   follows, and a trace until a line does not continue it. A line that arrives
 //!   `flush_after` or more after the previous one never joins it, and
-//!   [`Grouper::flush_if_idle`] closes a held event once the stream has been quiet
+//!   [`EventAssembler::flush_if_idle`] closes a held event once the stream has been quiet
 //!   that long, so the last event of a burst is counted without waiting for more
 //!   output.
 //!
@@ -120,7 +120,7 @@ enum PythonPhase {
 
 /// Groups one stream's classified lines into events and counts them.
 #[derive(Debug)]
-pub struct Grouper {
+pub struct EventAssembler {
     flush_after: Duration,
     held: Option<Held>,
     /// When the last line arrived.
@@ -128,15 +128,15 @@ pub struct Grouper {
     counts: EventCounts,
 }
 
-impl Default for Grouper {
+impl Default for EventAssembler {
     fn default() -> Self {
-        Grouper::new(DEFAULT_FLUSH_AFTER)
+        EventAssembler::new(DEFAULT_FLUSH_AFTER)
     }
 }
 
-impl Grouper {
+impl EventAssembler {
     pub fn new(flush_after: Duration) -> Self {
-        Grouper {
+        EventAssembler {
             flush_after,
             held: None,
             last_line_at: None,

@@ -32,7 +32,7 @@ const HEADER_ROOM: usize = 256;
 
 /// How a source wraps its lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum LogFormat {
     /// Detect from the first non-empty line.
     Auto,
     Cri,
@@ -85,7 +85,7 @@ struct Partial {
 #[derive(Debug)]
 pub struct Framer {
     /// `Auto` until the first non-empty line decides.
-    format: Format,
+    format: LogFormat,
     max_line_bytes: usize,
     /// The current physical line when it spans chunks; at most `physical_cap()`.
     physical: Vec<u8>,
@@ -99,7 +99,7 @@ pub struct Framer {
 
 impl Framer {
     /// `max_line_bytes` is the cap on a logical line (at least 1).
-    pub fn new(format: Format, max_line_bytes: usize) -> Self {
+    pub fn new(format: LogFormat, max_line_bytes: usize) -> Self {
         Framer {
             format,
             max_line_bytes: max_line_bytes.max(1),
@@ -111,7 +111,7 @@ impl Framer {
     }
 
     /// The format in use: the one given, or the one detected (`Auto` until then).
-    pub fn format(&self) -> Format {
+    pub fn format(&self) -> LogFormat {
         self.format
     }
 
@@ -164,9 +164,11 @@ impl Framer {
     fn physical_cap(&self) -> usize {
         let cap = self.max_line_bytes;
         match self.format {
-            Format::Plain => cap,
-            Format::Cri => cap.saturating_add(HEADER_ROOM),
-            Format::Docker | Format::Auto => cap.saturating_mul(2).saturating_add(HEADER_ROOM),
+            LogFormat::Plain => cap,
+            LogFormat::Cri => cap.saturating_add(HEADER_ROOM),
+            LogFormat::Docker | LogFormat::Auto => {
+                cap.saturating_mul(2).saturating_add(HEADER_ROOM)
+            }
         }
     }
 
@@ -182,13 +184,13 @@ impl Framer {
 
     /// One physical line, without its `\n`; `truncated` when bytes were dropped.
     fn physical_line(&mut self, line: &[u8], truncated: bool, out: &mut impl FnMut(Line<'_>)) {
-        if self.format == Format::Auto && !line.is_empty() {
+        if self.format == LogFormat::Auto && !line.is_empty() {
             self.format = detect(line);
         }
         let max = self.max_line_bytes;
         match self.format {
-            Format::Auto | Format::Plain => emit_capped(line, None, truncated, max, out),
-            Format::Cri => match parse_cri(line) {
+            LogFormat::Auto | LogFormat::Plain => emit_capped(line, None, truncated, max, out),
+            LogFormat::Cri => match parse_cri(line) {
                 Some((stream, last, message)) => piece(
                     &mut self.partial[slot(Some(stream))],
                     Some(stream),
@@ -200,7 +202,7 @@ impl Framer {
                 ),
                 None => emit_capped(line, None, truncated, max, out),
             },
-            Format::Docker => {
+            LogFormat::Docker => {
                 let Some(body) = line.strip_prefix(DOCKER_PREFIX) else {
                     return emit_capped(line, None, truncated, max, out);
                 };
@@ -245,13 +247,13 @@ fn slot(stream: Option<Stream>) -> usize {
     }
 }
 
-fn detect(line: &[u8]) -> Format {
+fn detect(line: &[u8]) -> LogFormat {
     if parse_cri(line).is_some() {
-        Format::Cri
+        LogFormat::Cri
     } else if line.starts_with(DOCKER_PREFIX) {
-        Format::Docker
+        LogFormat::Docker
     } else {
-        Format::Plain
+        LogFormat::Plain
     }
 }
 

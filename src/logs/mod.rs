@@ -8,7 +8,7 @@
 //! - [`scan`]: the three assembled for one source, and `outrider scan`
 //!
 //! Every source (the wrapped app's stdout and stderr, stdin) is read by a [`pump`]
-//! that feeds a [`Scanner`] and publishes its totals into the
+//! that feeds a [`StreamScanner`] and publishes its totals into the
 //! stream's [`StreamStats`].
 
 pub mod access;
@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use classify::Classifier;
-use framing::Format;
-use scan::{ScanCounts, Scanner};
+use framing::LogFormat;
+use scan::{ScanCounts, StreamScanner};
 
 /// How often a quiet stream's held multi-line event is given a chance to flush.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
@@ -117,13 +117,13 @@ pub async fn pump<R, W>(
     mut writer: Option<W>,
     stats: Arc<StreamStats>,
     settings: LogSettings,
-    format: Format,
+    format: LogFormat,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut scanner = Scanner::new(settings.classifier, format, settings.max_line_bytes);
+    let mut scanner = StreamScanner::new(settings.classifier, format, settings.max_line_bytes);
     let mut idle = tokio::time::interval(IDLE_CHECK);
     idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -185,15 +185,16 @@ pub async fn follow_files(
     tailer: tail::Tailer,
     stats: Arc<StreamStats>,
     settings: LogSettings,
-    format: Format,
+    format: LogFormat,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let follower = tokio::spawn(tailer.run(tx, stop));
-    let mut scanners: std::collections::HashMap<tail::FileId, Scanner> = Default::default();
+    let mut scanners: std::collections::HashMap<tail::FileId, StreamScanner> = Default::default();
     // Counts of files let go, so totals never go backwards.
     let mut retired = ScanCounts::default();
-    let new_scanner = || Scanner::new(settings.classifier.clone(), format, settings.max_line_bytes);
+    let new_scanner =
+        || StreamScanner::new(settings.classifier.clone(), format, settings.max_line_bytes);
     let mut idle = tokio::time::interval(IDLE_CHECK);
     idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -249,7 +250,7 @@ mod tests {
             Some(&mut out),
             stats.clone(),
             LogSettings::default(),
-            Format::Plain,
+            LogFormat::Plain,
         )
         .await;
         assert_eq!(out, input);

@@ -2,9 +2,9 @@
 //!
 //! This module owns the assembly of [`framing`](super::framing),
 //! [`classify`](super::classify) and [`events`](super::events) for one source
-//! ([`Scanner`], fed chunks as they arrive) and the whole-input [`scan`] behind
+//! ([`StreamScanner`], fed chunks as they arrive) and the whole-input [`scan`] behind
 //! `outrider scan FILE|-`. Each container stream of a source gets its own
-//! [`Grouper`], because a CRI file interleaves stdout and stderr and a traceback on
+//! [`EventAssembler`], because a CRI file interleaves stdout and stderr and a traceback on
 //! stderr must not be cut by an access line on stdout.
 
 use std::io::{self, Read};
@@ -13,8 +13,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::classify::{Classifier, StatusClass};
-use super::events::{EventCounts, Grouper};
-use super::framing::{Format, Framer, Line, Stream, DEFAULT_MAX_LINE_BYTES};
+use super::events::{EventAssembler, EventCounts};
+use super::framing::{Framer, Line, LogFormat, Stream, DEFAULT_MAX_LINE_BYTES};
 
 /// HTTP access lines per status class. Serializes as
 /// `{"2xx": N, "3xx": N, "4xx": N, "5xx": N}`.
@@ -62,7 +62,7 @@ pub struct ScanCounts {
     /// Closed events per severity.
     pub events: EventCounts,
     pub http: HttpCounts,
-    /// Wall time of the scan; 0 in [`Scanner::counts`].
+    /// Wall time of the scan; 0 in [`StreamScanner::counts`].
     pub seconds: f64,
     /// Lines cut at the cap (`outrider_log_oversized_lines_total`); not in the JSON.
     #[serde(skip)]
@@ -74,17 +74,17 @@ pub struct ScanCounts {
 
 /// Framing, classification and grouping of one source, fed chunks as they come.
 #[derive(Debug)]
-pub struct Scanner {
+pub struct StreamScanner {
     classifier: Classifier,
     framer: Framer,
     /// One per stream: stdout, stderr, unknown (plain sources).
-    groupers: [Grouper; 3],
+    groupers: [EventAssembler; 3],
     counts: ScanCounts,
 }
 
-impl Scanner {
-    pub fn new(classifier: Classifier, format: Format, max_line_bytes: usize) -> Self {
-        Scanner {
+impl StreamScanner {
+    pub fn new(classifier: Classifier, format: LogFormat, max_line_bytes: usize) -> Self {
+        StreamScanner {
             classifier,
             framer: Framer::new(format, max_line_bytes),
             groupers: Default::default(),
@@ -95,7 +95,7 @@ impl Scanner {
     /// Bytes read from the source at `now`.
     pub fn feed(&mut self, chunk: &[u8], now: Instant) {
         self.counts.bytes += chunk.len() as u64;
-        let Scanner {
+        let StreamScanner {
             classifier,
             framer,
             groupers,
@@ -116,7 +116,7 @@ impl Scanner {
 
     /// End of the source: the last unterminated line, lines in pieces, held events.
     pub fn finish(&mut self, now: Instant) {
-        let Scanner {
+        let StreamScanner {
             classifier,
             framer,
             groupers,
@@ -138,14 +138,14 @@ impl Scanner {
     }
 
     /// The source's format: as given, or as detected (`Auto` until then).
-    pub fn format(&self) -> Format {
+    pub fn format(&self) -> LogFormat {
         self.framer.format()
     }
 }
 
 fn take_line(
     classifier: &Classifier,
-    groupers: &mut [Grouper; 3],
+    groupers: &mut [EventAssembler; 3],
     counts: &mut ScanCounts,
     line: Line<'_>,
     now: Instant,
@@ -175,18 +175,18 @@ fn take_line(
 /// Scans `reader` to its end (format detected, 64 KiB line cap). Lines are grouped
 /// by structure alone: the whole input counts as written at one instant.
 pub fn scan(reader: impl Read, classifier: &Classifier) -> io::Result<ScanCounts> {
-    scan_with(reader, classifier, Format::Auto, DEFAULT_MAX_LINE_BYTES)
+    scan_with(reader, classifier, LogFormat::Auto, DEFAULT_MAX_LINE_BYTES)
 }
 
 /// [`scan`] with a given format and line cap.
 pub fn scan_with(
     mut reader: impl Read,
     classifier: &Classifier,
-    format: Format,
+    format: LogFormat,
     max_line_bytes: usize,
 ) -> io::Result<ScanCounts> {
     let started = Instant::now();
-    let mut scanner = Scanner::new(classifier.clone(), format, max_line_bytes);
+    let mut scanner = StreamScanner::new(classifier.clone(), format, max_line_bytes);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = match reader.read(&mut buf) {
@@ -305,14 +305,20 @@ no trailing newline ERROR"#;
     #[test]
     fn oversized_lines_are_counted() {
         let input = format!("{}\nshort\n", "x".repeat(100));
-        let counts = scan_with(input.as_bytes(), &Classifier::default(), Format::Auto, 10).unwrap();
+        let counts = scan_with(
+            input.as_bytes(),
+            &Classifier::default(),
+            LogFormat::Auto,
+            10,
+        )
+        .unwrap();
         assert_eq!((counts.lines, counts.oversized_lines), (2, 1));
     }
 
     #[test]
     fn scanner_flushes_a_held_error_when_idle() {
         let t0 = Instant::now();
-        let mut s = Scanner::new(Classifier::default(), Format::Plain, 1024);
+        let mut s = StreamScanner::new(Classifier::default(), LogFormat::Plain, 1024);
         s.feed(b"ERROR failed\n", t0);
         assert_eq!(s.counts().events.error, 0);
         s.flush_if_idle(t0 + super::super::events::DEFAULT_FLUSH_AFTER);

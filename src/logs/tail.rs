@@ -107,7 +107,7 @@ mod checkpoint;
 mod scan;
 mod watch_dirs;
 
-use scan::Scanner;
+use scan::FileReader;
 use watch_dirs::Watches;
 
 /// How many leading bytes identify a file's content.
@@ -235,7 +235,7 @@ pub async fn follow(opts: TailOptions, tx: mpsc::Sender<TailEvent>, stop: watch:
 /// A follower whose start-of-run scan is done: files that exist now are positioned
 /// (by `start_at` or the checkpoint); files created from now on are read from byte 0.
 pub struct Tailer {
-    scan: Scanner,
+    scan: FileReader,
 }
 
 impl Tailer {
@@ -244,13 +244,13 @@ impl Tailer {
     pub async fn new(opts: TailOptions) -> Tailer {
         let stats = Arc::new(TailStats::default());
         let fallback = opts.clone();
-        let scan = Scanner::new(opts, stats.clone());
+        let scan = FileReader::new(opts, stats.clone());
         let scan = match tokio::task::spawn_blocking(move || scan.start()).await {
             Ok(s) => s,
             Err(e) => {
                 // Only a bug gets here; follow without the start-of-run scan.
                 tracing::error!(error = %e, "the tailer's start-of-run scan panicked");
-                Scanner::new(fallback, stats)
+                FileReader::new(fallback, stats)
             }
         };
         Tailer { scan }

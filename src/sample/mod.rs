@@ -24,7 +24,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::ResourceSpec;
-use crate::target::{self, Counters, GroupSpec, GroupState, Grouper};
+use crate::target::{self, Counters, GroupSpec, GroupState, ProcessGroups};
 use allocation::Allocation;
 use cgroup::CgroupReading;
 use process::{Identity, ProcEntry, ProcReader, ReadErrors};
@@ -139,7 +139,7 @@ impl From<Counters> for CountersView {
 pub struct Sampler {
     proc_root: PathBuf,
     groups: Vec<GroupState>,
-    grouper: Grouper,
+    grouper: ProcessGroups,
     errors: ReadErrors,
     resources: ResourceSpec,
     boot_time: Option<u64>,
@@ -189,7 +189,7 @@ impl Sampler {
             pss: workers::PssSampler::new(&proc_root, None),
             outsiders: HashMap::new(),
             max_fds: HashMap::new(),
-            grouper: Grouper::new(&proc_root, self_pid),
+            grouper: ProcessGroups::new(&proc_root, self_pid),
             groups: specs.into_iter().map(GroupState::new).collect(),
             proc_root,
             errors: ReadErrors::default(),

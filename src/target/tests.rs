@@ -52,7 +52,7 @@ fn descendants_join_their_ancestors_group() {
         spec("web", comm("gunicorn"), true),
         spec("proxy", Selector::Pid(20), false),
     ];
-    let mut g = Grouper::new(Path::new("/nonexistent"), 999);
+    let mut g = ProcessGroups::new(Path::new("/nonexistent"), 999);
     let mut errors = ReadErrors::default();
     let out = g.assign(&groups, &list, &mut errors);
     assert_eq!(pids(&list, &out[0]), vec![10, 11, 12]);
@@ -74,7 +74,7 @@ fn everything_skips_outrider_kernel_threads_and_pause() {
         proc(8, 7, 4, "app-worker"),
         proc(9, 0, 5, "outrider"),
     ];
-    let mut g = Grouper::new(Path::new("/nonexistent"), 9);
+    let mut g = ProcessGroups::new(Path::new("/nonexistent"), 9);
     let mut errors = ReadErrors::default();
     let out = g.assign(&[GroupSpec::Everything], &list, &mut errors);
     assert_eq!(pids(&list, &out[0]), vec![7, 8]);
@@ -88,7 +88,7 @@ fn pid_files_are_followed() {
     let file = dir.path().join("app.pid");
     let groups = vec![spec("app", Selector::PidFile(file.clone()), true)];
     let list = vec![proc(40, 1, 10, "app"), proc(41, 1, 11, "app")];
-    let mut g = Grouper::new(Path::new("/nonexistent"), 999);
+    let mut g = ProcessGroups::new(Path::new("/nonexistent"), 999);
     let mut errors = ReadErrors::default();
     assert!(
         g.assign(&groups, &list, &mut errors)[0].is_empty(),

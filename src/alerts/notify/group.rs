@@ -32,16 +32,16 @@ struct Group {
 
 /// The groups of one receiver.
 #[derive(Debug)]
-pub struct Grouper {
+pub struct AlertGroups {
     by: Vec<String>,
     wait: Duration,
     interval: Duration,
     groups: BTreeMap<GroupLabels, Group>,
 }
 
-impl Grouper {
+impl AlertGroups {
     pub fn new(by: Vec<String>, wait: Duration, interval: Duration) -> Self {
-        Grouper {
+        AlertGroups {
             by,
             wait,
             interval,
@@ -138,7 +138,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn group_wait_collects_then_group_interval_spaces_the_messages() {
-        let mut g = Grouper::new(
+        let mut g = AlertGroups::new(
             vec!["target".into()],
             Duration::from_secs(10),
             Duration::from_secs(60),
@@ -197,7 +197,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn group_by_all_labels_and_hurry() {
-        let mut g = Grouper::new(
+        let mut g = AlertGroups::new(
             vec![ALL_LABELS.into()],
             Duration::from_secs(10),
             Duration::from_secs(60),

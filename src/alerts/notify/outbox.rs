@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::group::{GroupLabels, Grouper};
+use super::group::{AlertGroups, GroupLabels};
 use super::limit::{self, TokenBucket};
 use super::spool::Spool;
 use super::{payload, Backoff, Message, Receiver, ReceiverKind, ReceiverStats};
@@ -53,7 +53,7 @@ pub struct Outbox {
     external_url: String,
     stats: Arc<ReceiverStats>,
     /// `None` for an Alertmanager: it groups by itself.
-    grouper: Option<Grouper>,
+    grouper: Option<AlertGroups>,
     limit: Option<TokenBucket>,
     queue: VecDeque<Queued>,
     spool: Option<Spool>,
@@ -73,7 +73,7 @@ impl Outbox {
         now: Instant,
     ) -> Self {
         let grouper = (receiver.kind != ReceiverKind::Alertmanager).then(|| {
-            Grouper::new(
+            AlertGroups::new(
                 receiver.group_by.clone(),
                 receiver.group_wait,
                 receiver.group_interval,
@@ -158,7 +158,7 @@ impl Outbox {
 
     /// Notifications waiting: queued messages and groups with news.
     pub fn waiting(&self) -> usize {
-        self.queue.len() + self.grouper.as_ref().map_or(0, Grouper::pending)
+        self.queue.len() + self.grouper.as_ref().map_or(0, AlertGroups::pending)
     }
 
     fn publish(&self) {
@@ -193,7 +193,7 @@ impl Outbox {
             }
         }
         self.publish();
-        let group_due = self.grouper.as_ref().and_then(Grouper::next_due);
+        let group_due = self.grouper.as_ref().and_then(AlertGroups::next_due);
         let wait = |t: Instant| Next::Wait(group_due.map_or(t, |g| g.min(t)));
         if self.queue.is_empty() {
             return group_due.map_or(Next::Idle, Next::Wait);

@@ -4,7 +4,7 @@ use crate::logs::classify::Classifier;
 /// Feeds `text` line by line, all at one instant, classified for real.
 fn group(text: &str) -> EventCounts {
     let classifier = Classifier::default();
-    let mut grouper = Grouper::default();
+    let mut grouper = EventAssembler::default();
     let now = Instant::now();
     for line in text.lines() {
         let c = classifier.classify(line.as_bytes());
@@ -175,7 +175,7 @@ fn jvm_frames_right_after_an_error_line_belong_to_it() {
 #[test]
 fn held_error_is_flushed_when_idle() {
     let t0 = Instant::now();
-    let mut g = Grouper::new(Duration::from_millis(500));
+    let mut g = EventAssembler::new(Duration::from_millis(500));
     g.push(b"ERROR failed", Severity::Error, t0);
     g.flush_if_idle(t0 + Duration::from_millis(499));
     assert_eq!(g.counts().error, 0, "held: a trace may still follow");
@@ -191,7 +191,7 @@ fn held_error_is_flushed_when_idle() {
 #[test]
 fn trace_arriving_after_the_flush_timeout_is_a_new_event() {
     let t0 = Instant::now();
-    let mut g = Grouper::new(Duration::from_millis(500));
+    let mut g = EventAssembler::new(Duration::from_millis(500));
     g.push(b"ERROR failed", Severity::Error, t0);
     let t1 = t0 + Duration::from_secs(2);
     g.push(b"Traceback (most recent call last):", Severity::Error, t1);
@@ -205,7 +205,7 @@ fn trace_arriving_after_the_flush_timeout_is_a_new_event() {
 #[test]
 fn trace_within_the_timeout_joins_its_head() {
     let t0 = Instant::now();
-    let mut g = Grouper::new(Duration::from_millis(500));
+    let mut g = EventAssembler::new(Duration::from_millis(500));
     g.push(b"ERROR failed", Severity::Error, t0);
     let t1 = t0 + Duration::from_millis(100);
     g.push(b"Traceback (most recent call last):", Severity::Error, t1);

@@ -3,7 +3,12 @@ use super::*;
 type Owned = (Vec<u8>, Option<Stream>, bool);
 
 /// Frames `input` cut into chunks of `chunk` bytes (0: one chunk).
-fn frame_chunked(format: Format, max: usize, input: &[u8], chunk: usize) -> (Vec<Owned>, Format) {
+fn frame_chunked(
+    format: LogFormat,
+    max: usize,
+    input: &[u8],
+    chunk: usize,
+) -> (Vec<Owned>, LogFormat) {
     let mut framer = Framer::new(format, max);
     let mut lines = Vec::new();
     let mut out = |l: Line<'_>| lines.push((l.bytes.to_vec(), l.stream, l.oversized));
@@ -19,7 +24,7 @@ fn frame_chunked(format: Format, max: usize, input: &[u8], chunk: usize) -> (Vec
 }
 
 /// Frames `input` whole, byte by byte and in odd chunk sizes; all must agree.
-fn frame(format: Format, max: usize, input: &[u8]) -> (Vec<Owned>, Format) {
+fn frame(format: LogFormat, max: usize, input: &[u8]) -> (Vec<Owned>, LogFormat) {
     let whole = frame_chunked(format, max, input, 0);
     for chunk in [1, 2, 3, 7, 64] {
         assert_eq!(
@@ -37,8 +42,8 @@ fn plain(s: &str) -> Owned {
 
 #[test]
 fn plain_lines_with_crlf_and_unterminated_last_line() {
-    let (lines, format) = frame(Format::Auto, 1024, b"one\r\ntwo\n\nthree");
-    assert_eq!(format, Format::Plain);
+    let (lines, format) = frame(LogFormat::Auto, 1024, b"one\r\ntwo\n\nthree");
+    assert_eq!(format, LogFormat::Plain);
     assert_eq!(
         lines,
         vec![plain("one"), plain("two"), plain(""), plain("three")]
@@ -47,17 +52,17 @@ fn plain_lines_with_crlf_and_unterminated_last_line() {
 
 #[test]
 fn finish_without_pending_input_hands_out_nothing() {
-    let (lines, _) = frame(Format::Plain, 1024, b"a\n");
+    let (lines, _) = frame(LogFormat::Plain, 1024, b"a\n");
     assert_eq!(lines, vec![plain("a")]);
-    let (lines, format) = frame(Format::Auto, 1024, b"");
+    let (lines, format) = frame(LogFormat::Auto, 1024, b"");
     assert!(lines.is_empty());
-    assert_eq!(format, Format::Auto);
+    assert_eq!(format, LogFormat::Auto);
 }
 
 #[test]
 fn invalid_utf8_and_nul_pass_through() {
     let input = b"a\x00b\xff\xfe\nc\xc3\n\xa9d\n";
-    let (lines, _) = frame(Format::Plain, 1024, input);
+    let (lines, _) = frame(LogFormat::Plain, 1024, input);
     assert_eq!(
         lines,
         vec![
@@ -73,7 +78,7 @@ fn oversized_plain_line_is_cut_and_framing_goes_on() {
     let mut input = b"short\n".to_vec();
     input.extend(std::iter::repeat_n(b'x', 100));
     input.extend_from_slice(b"\nexact\n0123456789\nafter");
-    let (lines, _) = frame(Format::Plain, 10, &input);
+    let (lines, _) = frame(LogFormat::Plain, 10, &input);
     assert_eq!(
         lines,
         vec![
@@ -89,7 +94,7 @@ fn oversized_plain_line_is_cut_and_framing_goes_on() {
 #[test]
 fn oversized_line_is_not_buffered() {
     // A 10 MB line fed in 64 KiB chunks keeps at most the physical cap in memory.
-    let mut framer = Framer::new(Format::Plain, 1000);
+    let mut framer = Framer::new(LogFormat::Plain, 1000);
     let mut seen = Vec::new();
     let chunk = vec![b'y'; 64 * 1024];
     for _ in 0..160 {
@@ -113,8 +118,8 @@ not a cri line
 
 #[test]
 fn cri_partials_are_joined_per_stream() {
-    let (lines, format) = frame(Format::Auto, 1024, CRI);
-    assert_eq!(format, Format::Cri);
+    let (lines, format) = frame(LogFormat::Auto, 1024, CRI);
+    assert_eq!(format, LogFormat::Cri);
     let out = Some(Stream::Stdout);
     let err = Some(Stream::Stderr);
     assert_eq!(
@@ -138,7 +143,7 @@ fn cri_partial_line_over_the_cap_is_cut() {
     }
     input.extend_from_slice(b"2024-01-01T00:00:00.1Z stdout F end\n");
     input.extend_from_slice(b"2024-01-01T00:00:00.1Z stdout F next\n");
-    let (lines, _) = frame(Format::Cri, 25, &input);
+    let (lines, _) = frame(LogFormat::Cri, 25, &input);
     let out = Some(Stream::Stdout);
     assert_eq!(
         lines,
@@ -151,7 +156,7 @@ fn cri_partial_line_over_the_cap_is_cut() {
 
 #[test]
 fn cri_unfinished_partial_is_flushed_at_finish() {
-    let (lines, _) = frame(Format::Cri, 100, b"2024-01-01T00:00:00.1Z stderr P tail");
+    let (lines, _) = frame(LogFormat::Cri, 100, b"2024-01-01T00:00:00.1Z stderr P tail");
     assert_eq!(lines, vec![(b"tail".to_vec(), Some(Stream::Stderr), false)]);
 }
 
@@ -164,8 +169,8 @@ fn docker_lines_are_unescaped_and_splits_joined() {
 {"log":"bad \x escape and lone \ud800!\n","stream":"stdout","time":"t"}
 no json here
 "#;
-    let (lines, format) = frame(Format::Auto, 1024, input);
-    assert_eq!(format, Format::Docker);
+    let (lines, format) = frame(LogFormat::Auto, 1024, input);
+    assert_eq!(format, LogFormat::Docker);
     let out = Some(Stream::Stdout);
     let err = Some(Stream::Stderr);
     assert_eq!(
@@ -196,7 +201,7 @@ fn docker_split_over_the_cap_is_cut() {
 {"log":"bbbbbbbbbb\n","stream":"stdout"}
 {"log":"ok\n","stream":"stdout"}
 "#;
-    let (lines, _) = frame(Format::Docker, 15, input);
+    let (lines, _) = frame(LogFormat::Docker, 15, input);
     let out = Some(Stream::Stdout);
     assert_eq!(
         lines,
@@ -215,7 +220,7 @@ fn docker_line_cut_inside_its_value_is_reported_oversized() {
     input.extend_from_slice(
         b"\\n\",\"stream\":\"stdout\"}\n{\"log\":\"next\\n\",\"stream\":\"stderr\"}\n",
     );
-    let (lines, _) = frame(Format::Docker, 10, &input);
+    let (lines, _) = frame(LogFormat::Docker, 10, &input);
     assert_eq!(
         lines,
         vec![
@@ -227,8 +232,12 @@ fn docker_line_cut_inside_its_value_is_reported_oversized() {
 
 #[test]
 fn explicit_format_is_not_redetected() {
-    let (lines, format) = frame(Format::Plain, 1024, b"2024-01-01T00:00:00.1Z stdout F x\n");
-    assert_eq!(format, Format::Plain);
+    let (lines, format) = frame(
+        LogFormat::Plain,
+        1024,
+        b"2024-01-01T00:00:00.1Z stdout F x\n",
+    );
+    assert_eq!(format, LogFormat::Plain);
     assert_eq!(lines, vec![plain("2024-01-01T00:00:00.1Z stdout F x")]);
 }
 

@@ -54,7 +54,7 @@ struct Followed {
 }
 
 /// The blocking half: all file I/O. Moved into `spawn_blocking` for each pass.
-pub(super) struct Scanner {
+pub(super) struct FileReader {
     pub(super) opts: TailOptions,
     pub(super) stats: Arc<TailStats>,
     files: Vec<Followed>,
@@ -68,12 +68,12 @@ pub(super) struct Scanner {
     scratch: Vec<u8>,
 }
 
-impl Scanner {
-    pub(super) fn new(mut opts: TailOptions, stats: Arc<TailStats>) -> Scanner {
+impl FileReader {
+    pub(super) fn new(mut opts: TailOptions, stats: Arc<TailStats>) -> FileReader {
         if opts.read_chunk == 0 {
             opts.read_chunk = 64 * 1024;
         }
-        Scanner {
+        FileReader {
             scratch: vec![0; opts.read_chunk],
             opts,
             stats,
@@ -86,7 +86,7 @@ impl Scanner {
     }
 
     /// The start-of-run scan: checkpoint, then position the files that exist now.
-    pub(super) fn start(mut self) -> Scanner {
+    pub(super) fn start(mut self) -> FileReader {
         if let Err(e) = glob::Pattern::new(&self.opts.pattern) {
             tracing::warn!(pattern = %self.opts.pattern, error = %e, "invalid log file pattern; nothing will be followed");
         }
@@ -586,13 +586,13 @@ mod tests {
 
     use super::*;
 
-    fn scanner(pattern: &Path) -> Scanner {
+    fn scanner(pattern: &Path) -> FileReader {
         let opts = TailOptions {
             start_at: StartAt::Beginning,
             release_after: Duration::from_secs(5),
             ..TailOptions::new(pattern.to_str().unwrap())
         };
-        Scanner::new(opts, Arc::new(TailStats::default())).start()
+        FileReader::new(opts, Arc::new(TailStats::default())).start()
     }
 
     fn data(events: &[TailEvent]) -> Vec<u8> {
@@ -618,7 +618,7 @@ mod tests {
             checkpoint: Some(dir.path().join("offsets")),
             ..TailOptions::new(format!("{}/*", dir.path().display()))
         };
-        let mut s = Scanner::new(opts, Arc::new(TailStats::default())).start();
+        let mut s = FileReader::new(opts, Arc::new(TailStats::default())).start();
         let now = Instant::now();
         assert_eq!(data(&s.pass(now).0), b"x\n");
         s.save_checkpoint();
