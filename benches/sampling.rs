@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use outrider::config::{ResourceSpec, Selector, TargetSpec};
+use outrider::sample::target::GroupSpec;
 use outrider::sample::Sampler;
-use outrider::target::GroupSpec;
 
 /// A shell that starts `n - 1` sleeping children and then becomes a sleep itself: a
 /// group of `n` processes. (Ending in `wait` raced for `n = 1`: with no children the

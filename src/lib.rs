@@ -37,7 +37,6 @@ pub mod page;
 pub mod report;
 pub mod sample;
 pub mod state;
-pub mod target;
 pub mod wrap;
 
 use std::future::Future;
@@ -50,8 +49,8 @@ use tokio::time::MissedTickBehavior;
 
 use config::{Config, LogSource, TargetSpec};
 use logs::StreamStats;
+use sample::target::GroupSpec;
 use sample::Sampler;
-use target::GroupSpec;
 
 /// How Outrider finds the app.
 #[derive(Debug, Clone)]
@@ -372,7 +371,7 @@ impl Analysis {
         let mut http_per_stream = Vec::with_capacity(streams.len());
         if !streams.is_empty() {
             let mut totals = analysis::LogTotals::default();
-            let mut durations = analysis::latency::FineHistogram::default();
+            let mut durations = logs::latency::FineHistogram::default();
             for s in streams {
                 let c = s.counts();
                 durations.add(&c.latency.fine);

@@ -163,5 +163,5 @@ pub fn target_name(argv: &[String]) -> String {
                 .unwrap_or_default()
         })
         .unwrap_or_default();
-    crate::target::label_from_comm(&base)
+    crate::sample::target::label_from_comm(&base)
 }

@@ -46,7 +46,7 @@ use memchr::memchr;
 use regex::bytes::Regex;
 
 use super::classify::StatusClass;
-use crate::analysis::latency::Buckets;
+use crate::logs::latency::Buckets;
 
 /// What the duration parser is configured with, as validated.
 #[derive(Debug, Clone, Default)]

@@ -242,7 +242,7 @@ impl Classifier {
     }
 
     /// Bounds of the exported duration histogram.
-    pub fn duration_buckets(&self) -> &crate::analysis::latency::Buckets {
+    pub fn duration_buckets(&self) -> &crate::logs::latency::Buckets {
         &self.access.buckets
     }
 

@@ -4,6 +4,7 @@
 //! - [`framing`]: bytes → lines (plain, CRI with partials, docker json-file)
 //! - [`classify`]: a line's severity and HTTP status class
 //! - [`access`]: a request's duration, read from its access line
+//! - [`latency`]: request durations counted: exported buckets per status class, and the fine histogram
 //! - [`events`]: multi-line traces grouped into one event
 //! - [`scan`]: the three assembled for one source, and `outrider scan`
 //!
@@ -15,6 +16,7 @@ pub mod access;
 pub mod classify;
 pub mod events;
 pub mod framing;
+pub mod latency;
 pub mod scan;
 
 pub mod tail;

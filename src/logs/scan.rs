@@ -69,7 +69,7 @@ pub struct ScanCounts {
     pub oversized_lines: u64,
     /// Request durations read from access lines; not in the JSON.
     #[serde(skip)]
-    pub latency: crate::analysis::latency::LatencyCounts,
+    pub latency: crate::logs::latency::LatencyCounts,
 }
 
 /// Framing, classification and grouping of one source, fed chunks as they come.

@@ -5,6 +5,7 @@
 //! - [`cgroup`]: the app container's cgroup v2 files
 //! - [`allocation`]: the requests and limits Outrider judges against
 //! - [`sockets`]: TCP connections by state and service, scanned at a lower rate
+//! - [`target`]: choosing and grouping processes; identity, restarts, counters
 //! - [`workers`]: pre-fork servers (master, workers) and their PSS, at a low rate
 //!
 //! The [`Sampler`] owns every piece of state that must survive between ticks (group
@@ -15,6 +16,7 @@ pub mod allocation;
 pub mod cgroup;
 pub mod process;
 pub mod sockets;
+pub mod target;
 pub mod workers;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,10 +26,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::ResourceSpec;
-use crate::target::{self, Counters, GroupSpec, GroupState, ProcessGroups};
 use allocation::Allocation;
 use cgroup::CgroupReading;
 use process::{Identity, ProcEntry, ProcReader, ReadErrors};
+use target::{Counters, GroupSpec, GroupState, ProcessGroups};
 
 /// Everything one tick learned; the metrics endpoint and the status API read it.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -16,8 +16,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::process::{self, Identity, ProcEntry, ReadErrors};
 use crate::config::{Selector, TargetSpec};
-use crate::sample::process::{self, Identity, ProcEntry, ReadErrors};
 
 /// What a group is chosen by at run time.
 #[derive(Debug, Clone)]
