@@ -264,7 +264,8 @@ fn main() -> ExitCode {
                 signals.await
             }
         };
-        outrider::run(config, mode, shutdown).await
+        let listener = outrider::bind(config.listen).await?;
+        outrider::run(config, mode, listener, shutdown).await
     }) {
         Ok(outcome) => ExitCode::from(outcome.exit_code.clamp(0, 255) as u8),
         Err(e) => {

@@ -16,9 +16,9 @@ use serde::Serialize;
 
 use crate::analysis::Verdicts;
 use crate::config::Config;
+use crate::run::{run_with, streams_for, Mode};
 use crate::sample::TargetSnapshot;
 use crate::state::Shared;
-use crate::{run_with, streams_for, Mode};
 
 /// The report of one run.
 #[derive(Debug, Clone, Serialize)]
@@ -95,7 +95,7 @@ pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyho
             _ = signals, if !wrapping => {}
         }
     };
-    let outcome = run_with(config, mode, shutdown, shared.clone(), false).await;
+    let outcome = run_with(config, mode, None, shared.clone(), shutdown).await;
     watcher.abort();
     if std::io::stderr().is_terminal() {
         eprintln!();

@@ -1,0 +1,386 @@
+//! A whole run of Outrider: position the log tailers, start the wrapped app, spawn
+//! the tick, the HTTP server and the log pumps, wait for shutdown (or, in wrap mode,
+//! for the app to exit), then drain within the grace period.
+//!
+//! Binding is separate from running ([`bind`], then [`run`] with the listener), so a
+//! test can start the whole of Outrider in-process on `127.0.0.1:0` with a oneshot
+//! as its shutdown, as mini-redis' `server::run(listener, shutdown)` does.
+//!
+//! Shutdown has two parts: a `watch` tells every task to stop; each task holds a
+//! clone of one `mpsc::Sender`, so when `recv` returns `None` they have all finished.
+//! The drain sits inside `timeout(shutdown_grace, …)`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, LogSource, Selector, TargetSpec};
+use crate::logs::framing::LogFormat;
+use crate::logs::tail::{StartAt, TailOptions, Tailer};
+use crate::logs::{LogSettings, StreamStats};
+use crate::sample::target::GroupSpec;
+use crate::sample::Sampler;
+use crate::state::Shared;
+use crate::tick::{tick_loop, Analysis};
+use crate::{alerts, analysis, http, metrics, wrap};
+
+/// How Outrider finds the app.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Watch processes chosen from /proc.
+    Sidecar,
+    /// Run a command as a child and watch it.
+    Wrap(WrapSpec),
+}
+
+/// The wrapped command and the `target` label it gets.
+#[derive(Debug, Clone)]
+pub struct WrapSpec {
+    pub argv: Vec<String>,
+    /// Defaults to the command's file name.
+    pub name: Option<String>,
+    /// Pass the app's stdout on to our stderr (a report keeps stdout for itself).
+    pub stdout_to_stderr: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// 0 in sidecar mode; the child's code (or 128+signal) in wrap mode.
+    pub exit_code: i32,
+    /// The wrapped app's code, when there was one.
+    pub app_exit_code: Option<i32>,
+}
+
+/// The output streams a run counts: the child's stdout and stderr in wrap mode,
+/// then the configured logs, in that order.
+pub fn streams_for(config: &Config, mode: &Mode) -> Vec<Arc<StreamStats>> {
+    let mut streams = Vec::new();
+    if let Mode::Wrap(_) = mode {
+        streams.push(StreamStats::new("stdout"));
+        streams.push(StreamStats::new("stderr"));
+    }
+    for l in &config.logs {
+        streams.push(StreamStats::new(l.name.clone()));
+    }
+    streams
+}
+
+/// Binds the HTTP listener (`127.0.0.1:0` picks a free port; read it back with
+/// `local_addr`).
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Runs until `shutdown` resolves (sidecar) or the child exits (wrap: signals reach
+/// the child by forwarding and its exit ends the run; `shutdown` resolving sends it
+/// one SIGTERM, so pass a pending future when signals are already forwarded).
+/// Serves HTTP on `listener`.
+pub async fn run(
+    config: Config,
+    mode: Mode,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<RunOutcome> {
+    let shared = Arc::new(Shared::new(streams_for(&config, &mode)));
+    run_with(config, mode, Some(listener), shared, shutdown).await
+}
+
+/// [`run`] with the shared state given by the caller (who may watch it), and the
+/// HTTP server optional (`outrider report` serves nothing).
+pub async fn run_with(
+    config: Config,
+    mode: Mode,
+    listener: Option<TcpListener>,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<RunOutcome> {
+    // Log files are positioned before we say we listen: a line written after that
+    // is always read (the server answers only once `serve` runs, below).
+    let tailers = position_tailers(&config).await;
+    if let Some(l) = &listener {
+        tracing::info!(addr = %l.local_addr()?, "listening");
+    }
+    let app = match &mode {
+        Mode::Wrap(spec) => Some(start_app(spec)?),
+        Mode::Sidecar => None,
+    };
+    let sampler = Sampler::new(
+        config.proc_root.clone(),
+        group_specs(&config, &mode, app.as_ref().map(|a| a.wrapped.pid)),
+        config.resources.clone(),
+        std::process::id() as i32,
+    )
+    .with_connection_scans(config.connections_interval, config.interval)
+    .with_pss_interval(config.pss_interval);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Each task holds a clone; when all are dropped, every task has finished.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let tasks = Tasks {
+        stop: stop_rx,
+        done: done_tx,
+    };
+    let analysis = start_analysis(&config, &shared, &tasks)?;
+    tokio::spawn(tick_loop(
+        sampler,
+        analysis,
+        config.interval,
+        shared.clone(),
+        tasks.stop.clone(),
+        tasks.done.clone(),
+    ));
+    if let Some(listener) = listener {
+        tasks.serve(listener, shared.clone());
+    }
+    let streams = shared.streams();
+    let (pipes, files) = match &app {
+        Some(_) => streams.split_at(2),
+        None => streams.split_at(0),
+    };
+    tasks.follow_logs(&config, files, tailers);
+    let app_exit_code = match app {
+        Some(app) => Some(app.supervise(pipes, &mode, &config, shutdown).await?),
+        None => {
+            shutdown.await;
+            tracing::info!("shutting down");
+            None
+        }
+    };
+    let _ = stop_tx.send(true);
+    drop(tasks);
+    if tokio::time::timeout(config.shutdown_grace, done_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?config.shutdown_grace, "tasks did not finish within the grace period");
+    }
+    Ok(RunOutcome {
+        exit_code: app_exit_code.unwrap_or(0),
+        app_exit_code,
+    })
+}
+
+/// One tailer per `[[logs]]` entry that names files, positioned at its start point;
+/// `None` for the others (stdin).
+async fn position_tailers(config: &Config) -> Vec<Option<Tailer>> {
+    let mut tailers = Vec::new();
+    for spec in &config.logs {
+        let LogSource::Files {
+            pattern,
+            start_at_beginning,
+            checkpoint,
+        } = &spec.source
+        else {
+            tailers.push(None);
+            continue;
+        };
+        let mut opts = TailOptions::new(pattern.clone());
+        if *start_at_beginning {
+            opts.start_at = StartAt::Beginning;
+        }
+        opts.checkpoint = checkpoint.clone();
+        tailers.push(Some(Tailer::new(opts).await));
+    }
+    tailers
+}
+
+/// The groups the sampler watches: the wrapped app (with its descendants), the
+/// configured targets, or, with neither, everything visible.
+fn group_specs(config: &Config, mode: &Mode, app_pid: Option<i32>) -> Vec<GroupSpec> {
+    let mut specs = Vec::new();
+    if let (Mode::Wrap(spec), Some(pid)) = (mode, app_pid) {
+        specs.push(GroupSpec::Configured(TargetSpec {
+            name: Some(
+                spec.name
+                    .clone()
+                    .unwrap_or_else(|| wrap::target_name(&spec.argv)),
+            ),
+            selector: Selector::Pid(pid),
+            children: true,
+        }));
+    }
+    specs.extend(config.targets.iter().cloned().map(GroupSpec::Configured));
+    if specs.is_empty() {
+        specs.push(GroupSpec::Everything);
+    }
+    specs
+}
+
+/// The trace recorder, the alert dispatcher (its receivers' counts go to `shared`)
+/// and the tick's analysis state.
+fn start_analysis(config: &Config, shared: &Shared, tasks: &Tasks) -> anyhow::Result<Analysis> {
+    let recorder = match &config.record {
+        Some(path) => Some(
+            analysis::trace::Recorder::open(path)
+                .with_context(|| format!("cannot open the trace file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let external_url = match config.alerts.external_url.as_str() {
+        "" => format!("http://{}/", config.listen),
+        u => u.to_string(),
+    };
+    let (notifier, receiver_stats) = alerts::notify::Dispatcher::start(
+        config.receivers.clone(),
+        external_url,
+        config.alerts.spool_dir.clone(),
+        tasks.stop.clone(),
+        tasks.done.clone(),
+    )
+    .context("cannot set up the alert receivers")?;
+    shared.set_receivers(receiver_stats);
+    Ok(Analysis::new(config, notifier, recorder))
+}
+
+/// What every spawned task gets: the stop signal, and a sender whose drop says it
+/// has finished.
+struct Tasks {
+    stop: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+}
+
+impl Tasks {
+    /// The HTTP server, until stopped.
+    fn serve(&self, listener: TcpListener, shared: Arc<Shared>) {
+        let app = Arc::new(http::App {
+            metrics: metrics::Metrics::new(shared.clone()),
+            shared,
+        });
+        let done = self.done.clone();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            http::serve(listener, app, stop).await;
+            drop(done);
+        });
+    }
+
+    /// A pump for stdin or a follower for each `[[logs]]` entry, counting into its
+    /// stream.
+    fn follow_logs(
+        &self,
+        config: &Config,
+        streams: &[Arc<StreamStats>],
+        tailers: Vec<Option<Tailer>>,
+    ) {
+        for ((spec, stats), tailer) in config.logs.iter().zip(streams).zip(tailers) {
+            let settings = spec
+                .settings
+                .clone()
+                .unwrap_or_else(|| config.log_settings.clone());
+            match (&spec.source, tailer) {
+                (LogSource::Stdin, _) => {
+                    // Not joined at shutdown: stdin may stay open forever.
+                    tokio::spawn(crate::logs::pump(
+                        tokio::io::stdin(),
+                        None::<tokio::io::Stdout>,
+                        stats.clone(),
+                        settings,
+                        spec.format,
+                    ));
+                }
+                (LogSource::Files { .. }, Some(tailer)) => {
+                    let done = self.done.clone();
+                    let follow = crate::logs::follow_files(
+                        tailer,
+                        stats.clone(),
+                        settings,
+                        spec.format,
+                        self.stop.clone(),
+                    );
+                    tokio::spawn(async move {
+                        follow.await;
+                        // Drained and checkpointed: the shutdown may finish.
+                        drop(done);
+                    });
+                }
+                (LogSource::Files { .. }, None) => {}
+            }
+        }
+    }
+}
+
+/// The wrapped app, started, with the handlers that forward signals to it.
+struct App {
+    wrapped: wrap::Wrapped,
+    forwarder: wrap::Forwarder,
+}
+
+fn start_app(spec: &WrapSpec) -> anyhow::Result<App> {
+    let forwarder = wrap::Forwarder::install().context("cannot install signal handlers")?;
+    let argv = &spec.argv;
+    let wrapped = wrap::spawn(argv).with_context(|| format!("cannot start {:?}", argv[0]))?;
+    tracing::info!(pid = wrapped.pid, command = %argv.join(" "), "started the app");
+    Ok(App { wrapped, forwarder })
+}
+
+impl App {
+    /// Pumps the app's stdout and stderr (passed on and counted in `pipes`), waits
+    /// for it to exit, then for its remaining output within the grace period.
+    /// Returns its exit code (or 128+signal).
+    async fn supervise(
+        self,
+        pipes: &[Arc<StreamStats>],
+        mode: &Mode,
+        config: &Config,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<i32> {
+        let to_stderr = matches!(
+            mode,
+            Mode::Wrap(WrapSpec {
+                stdout_to_stderr: true,
+                ..
+            })
+        );
+        let out_to: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if to_stderr {
+            Box::new(tokio::io::stderr())
+        } else {
+            Box::new(tokio::io::stdout())
+        };
+        let w = self.wrapped;
+        let ls = &config.log_settings;
+        let pumps = [
+            pump_pipe(w.stdout, out_to, &pipes[0], ls),
+            pump_pipe(w.stderr, Box::new(tokio::io::stderr()), &pipes[1], ls),
+        ];
+        let status = self
+            .forwarder
+            .supervise(w.child, w.pid, shutdown)
+            .await
+            .context("waiting for the app")?;
+        let code = wrap::exit_code(status);
+        tracing::info!(exit_code = code, "the app exited");
+        // Its output may still be in the pipes (or held open by a grandchild).
+        let _ = tokio::time::timeout(config.shutdown_grace, async {
+            for p in pumps {
+                let _ = p.await;
+            }
+        })
+        .await;
+        Ok(code)
+    }
+}
+
+/// One of the app's pipes, passed on to `to` and counted in `stats`. The app
+/// writes plain lines to its pipes.
+fn pump_pipe(
+    pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    to: Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+    stats: &Arc<StreamStats>,
+    settings: &LogSettings,
+) -> JoinHandle<()> {
+    tokio::spawn(crate::logs::pump(
+        pipe,
+        Some(to),
+        stats.clone(),
+        settings.clone(),
+        LogFormat::Plain,
+    ))
+}
