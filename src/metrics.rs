@@ -610,30 +610,4 @@ fn own_process(fams: &mut Vec<Family<'_>>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_get_total_in_prometheus_text() {
-        let open = "# HELP outrider_x Things.\n# TYPE outrider_x counter\noutrider_x_total{target=\"a\"} 3\n# HELP outrider_y Level.\n# TYPE outrider_y gauge\noutrider_y 1\n# EOF\n";
-        assert_eq!(
-            to_prometheus_text(open),
-            "# HELP outrider_x_total Things.\n# TYPE outrider_x_total counter\noutrider_x_total{target=\"a\"} 3\n# HELP outrider_y Level.\n# TYPE outrider_y gauge\noutrider_y 1\n"
-        );
-    }
-
-    #[test]
-    fn accept_header_picks_the_format() {
-        assert_eq!(Exposition::from_accept(None), Exposition::Prometheus);
-        assert_eq!(
-            Exposition::from_accept(Some(
-                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
-            )),
-            Exposition::OpenMetrics
-        );
-        assert_eq!(
-            Exposition::from_accept(Some("text/plain")),
-            Exposition::Prometheus
-        );
-    }
-}
+mod tests;
