@@ -327,19 +327,20 @@ fn streams() -> Vec<Arc<StreamStats>> {
 }
 
 fn receivers() -> Vec<Arc<ReceiverStats>> {
+    use std::sync::atomic::Ordering::Relaxed;
     let hook = ReceiverStats {
         name: "hook".into(),
         ..Default::default()
     };
-    hook.sent.store(5, std::sync::atomic::Ordering::Relaxed);
-    hook.failed.store(2, std::sync::atomic::Ordering::Relaxed);
-    hook.queued.store(1, std::sync::atomic::Ordering::Relaxed);
+    hook.sent.store(5, Relaxed);
+    hook.failed.store(2, Relaxed);
+    hook.queued.store(1, Relaxed);
     let slack = ReceiverStats {
         name: "slack".into(),
         ..Default::default()
     };
-    slack.dropped.store(1, std::sync::atomic::Ordering::Relaxed);
-    slack.rate_limited.store(3, std::sync::atomic::Ordering::Relaxed);
+    slack.dropped.store(1, Relaxed);
+    slack.rate_limited.store(3, Relaxed);
     vec![Arc::new(hook), Arc::new(slack)]
 }
 
