@@ -8,11 +8,17 @@
 //! scrapers get unless they ask for OpenMetrics.
 //!
 //! # Layout
-//! - this file: the target, container, verdict and self families, and the encoding
+//! - this file: the formats, the family builder, and the order of the families
+//! - [`target`] — the process group: liveness, CPU, memory, fds, threads, I/O, and
+//!   the requests and limits the app is judged against
+//! - [`container`] — the cgroup: memory, CPU limit and throttling, OOM kills, PSI
+//! - [`verdicts`] — growth and leaks, time to limit, usage percentiles, the
+//!   recommendations and the allocation verdict
+//! - [`capacity`] — workers, PSS, the worker hint, requests per CPU-second
 //! - [`logs`] — per-stream counters, error and request rates, the duration histogram
 //! - [`alerts`] — active alerts and notification delivery
+//! - [`own`] — build info, the sampling pass, failed reads, Outrider's `process_*`
 //! - [`connections`] — TCP sockets by state and service, scans
-//! - [`capacity`] — workers, PSS, the worker hint, requests per CPU-second
 
 use std::fmt::{self, Write};
 use std::sync::Arc;
@@ -29,7 +35,11 @@ use crate::state::Shared;
 mod alerts;
 mod capacity;
 mod connections;
+mod container;
 mod logs;
+mod own;
+mod target;
+mod verdicts;
 
 /// Which exposition format a scraper asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +164,35 @@ impl<'a> Family<'a> {
         }
     }
 
+    /// Adds a row labelled `target` for each target `value` has a figure for, in
+    /// the targets' order.
+    fn per_target<T, V: Into<Opt>>(
+        mut self,
+        targets: impl IntoIterator<Item = (&'a str, T)>,
+        value: impl Fn(T) -> V,
+    ) -> Self {
+        for (name, t) in targets {
+            self.add_opt(vec![("target", name)], value(t));
+        }
+        self
+    }
+
+    /// Adds rows labelled `target` and then `key`: for each target, one per
+    /// (label value, figure) that `rows` gives and that has a figure.
+    fn per_target_and<T, V: Into<Opt>, R: IntoIterator<Item = (&'static str, V)>>(
+        mut self,
+        targets: impl IntoIterator<Item = (&'a str, T)>,
+        key: &'static str,
+        rows: impl Fn(T) -> R,
+    ) -> Self {
+        for (name, t) in targets {
+            for (label, v) in rows(t) {
+                self.add_opt(vec![("target", name), (key, label)], v);
+            }
+        }
+        self
+    }
+
     fn encode(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
         if self.rows.is_empty() {
             return Ok(());
@@ -188,6 +227,12 @@ fn encode_value(
 /// An optional value of either kind.
 struct Opt(Option<Num>);
 
+impl From<Num> for Opt {
+    fn from(v: Num) -> Self {
+        Opt(Some(v))
+    }
+}
+
 impl From<Option<u64>> for Opt {
     fn from(v: Option<u64>) -> Self {
         Opt(v.map(Num::U))
@@ -206,434 +251,38 @@ struct SnapshotCollector {
 }
 
 impl Collector for SnapshotCollector {
+    /// Every family, in the exposition's order (the golden files in `metrics/` fix
+    /// it): the target's, the container's, the allocation, the verdicts, capacity,
+    /// the app's output, alerts, Outrider's own, connections, `process_*`, and last
+    /// the request-duration histogram.
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let snap = self.shared.snapshot();
-        let mut fams: Vec<Family> = Vec::with_capacity(48);
-        macro_rules! fam {
-            ($kind:ident, $name:literal, $help:literal) => {{
-                fams.push(Family::$kind($name, $help));
-                fams.len() - 1
-            }};
-        }
-        let up = fam!(
-            gauge,
-            "outrider_target_up",
-            "1 while at least one process of the target is alive."
-        );
-        let procs = fam!(
-            gauge,
-            "outrider_target_processes",
-            "Processes in the target's group."
-        );
-        let restarts = fam!(
-            counter,
-            "outrider_target_restarts",
-            "Times the group's main process was replaced."
-        );
-        let start = fam!(
-            gauge,
-            "outrider_target_start_time_seconds",
-            "Unix time the oldest process of the group started."
-        );
-        let cpu = fam!(
-            counter,
-            "outrider_target_cpu_seconds",
-            "CPU time of the group by mode."
-        );
-        let wait = fam!(
-            counter,
-            "outrider_target_cpu_wait_seconds",
-            "Time the group's threads were runnable but waiting for a CPU (schedstat run_delay)."
-        );
-        let rss = fam!(
-            gauge,
-            "outrider_target_resident_memory_bytes",
-            "Summed resident set size."
-        );
-        let swap = fam!(gauge, "outrider_target_swap_bytes", "Summed swap use.");
-        let vsize = fam!(
-            gauge,
-            "outrider_target_virtual_memory_bytes",
-            "Summed virtual memory size."
-        );
-        let fds = fam!(
-            gauge,
-            "outrider_target_open_fds",
-            "Summed open file descriptors."
-        );
-        let max_fds = fam!(
-            gauge,
-            "outrider_target_max_fds",
-            "Smallest soft limit on open file descriptors in the group."
-        );
-        let threads = fam!(gauge, "outrider_target_threads", "Summed threads.");
-        let io_r = fam!(
-            counter,
-            "outrider_target_io_read_bytes",
-            "Bytes the group read from storage."
-        );
-        let io_w = fam!(
-            counter,
-            "outrider_target_io_write_bytes",
-            "Bytes the group wrote to storage."
-        );
-        let ctx = fam!(
-            counter,
-            "outrider_target_context_switches",
-            "Context switches by kind."
-        );
-        let cg_ok = fam!(
-            gauge,
-            "outrider_container_cgroup_available",
-            "1 when the app's cgroup v2 is readable, 0 when Outrider works from /proc alone."
-        );
-        let ws = fam!(
-            gauge,
-            "outrider_container_memory_working_set_bytes",
-            "Container memory in use less inactive file cache (what the kubelet evicts on)."
-        );
-        let mem_cur = fam!(
-            gauge,
-            "outrider_container_memory_usage_bytes",
-            "Container memory in use (memory.current)."
-        );
-        let mem_lim = fam!(
-            gauge,
-            "outrider_container_memory_limit_bytes",
-            "Container memory limit (memory.max); absent when unlimited."
-        );
-        let cpu_lim = fam!(
-            gauge,
-            "outrider_container_cpu_limit_cores",
-            "Container CPU limit (cpu.max); absent when unlimited."
-        );
-        let periods = fam!(
-            counter,
-            "outrider_container_cpu_periods",
-            "CFS enforcement periods elapsed."
-        );
-        let throttled = fam!(
-            counter,
-            "outrider_container_cpu_throttled_periods",
-            "CFS periods in which the container was throttled."
-        );
-        let throttled_s = fam!(
-            counter,
-            "outrider_container_cpu_throttled_seconds",
-            "Time the container was throttled."
-        );
-        let ooms = fam!(
-            counter,
-            "outrider_container_oom_kills",
-            "Processes of the container killed by the OOM killer."
-        );
-        let psi = fam!(
-            counter,
-            "outrider_container_pressure_seconds",
-            "Pressure stall time (PSI) by resource and kind."
-        );
-        let req_cpu = fam!(
-            gauge,
-            "outrider_target_cpu_request_cores",
-            "CPU request the app is judged against."
-        );
-        let lim_cpu = fam!(
-            gauge,
-            "outrider_target_cpu_limit_cores",
-            "CPU limit the app is judged against."
-        );
-        let req_mem = fam!(
-            gauge,
-            "outrider_target_memory_request_bytes",
-            "Memory request the app is judged against."
-        );
-        let lim_mem = fam!(
-            gauge,
-            "outrider_target_memory_limit_bytes",
-            "Memory limit the app is judged against."
-        );
-
-        let growth_mem = fam!(
-            gauge,
-            "outrider_memory_growth_bytes_per_second",
-            "Robust trend of memory (RSS floors) over the leak window."
-        );
-        let growth_fd = fam!(
-            gauge,
-            "outrider_fd_growth_per_second",
-            "Robust trend of open fds over the leak window."
-        );
-        let growth_thr = fam!(
-            gauge,
-            "outrider_thread_growth_per_second",
-            "Robust trend of threads over the leak window."
-        );
-        let leak = fam!(
-            gauge,
-            "outrider_leak_suspected",
-            "1 when steady growth of the resource looks like a leak."
-        );
-        let ttl = fam!(
-            gauge,
-            "outrider_time_to_limit_seconds",
-            "Seconds until the limit at the current trend; absent without a limit or growth."
-        );
-        let usage = fam!(
-            gauge,
-            "outrider_cpu_usage_cores",
-            "CPU usage percentiles over the sizing window (decaying histogram), and the maximum."
-        );
-        let rec_cpu = fam!(
-            gauge,
-            "outrider_recommended_cpu_request_cores",
-            "Recommended CPU request: p90 usage times the request factor, with a floor."
-        );
-        let rec_mem = fam!(
-            gauge,
-            "outrider_recommended_memory_request_bytes",
-            "Recommended memory request: peak times the request factor, with a floor."
-        );
-        let rec_lim = fam!(
-            gauge,
-            "outrider_recommended_memory_limit_bytes",
-            "Recommended memory limit: peak times the limit factor."
-        );
-        let alloc = fam!(
-            gauge,
-            "outrider_allocation",
-            "Allocation verdict per resource: exactly one state is 1."
-        );
-
-        for t in &snap.targets {
-            let l = || vec![("target", t.name.as_str())];
-            if let Some(v) = &t.verdicts {
-                let res = |r: &'static str| vec![("target", t.name.as_str()), ("resource", r)];
-                fams[growth_mem].add_opt(res("rss"), v.memory_leak.growth_per_second);
-                fams[growth_fd].add_opt(l(), v.fd_leak.growth_per_second);
-                fams[growth_thr].add_opt(l(), v.thread_leak.growth_per_second);
-                for (r, lk) in [
-                    ("memory", &v.memory_leak),
-                    ("fds", &v.fd_leak),
-                    ("threads", &v.thread_leak),
-                    ("connections", &v.connection_leak),
-                ] {
-                    fams[leak].add(res(r), Num::U(lk.suspected as u64));
-                }
-                fams[ttl].add_opt(res("memory"), v.memory_leak.time_to_limit_seconds);
-                fams[ttl].add_opt(res("fds"), v.fd_leak.time_to_limit_seconds);
-                let c = &v.sizing.cpu;
-                // `percentile`, not `quantile`: that label is reserved for summaries.
-                for (q, val) in [
-                    ("50", c.p50_cores),
-                    ("90", c.p90_cores),
-                    ("95", c.p95_cores),
-                    ("99", c.p99_cores),
-                    ("max", c.max_cores),
-                ] {
-                    fams[usage].add_opt(vec![("target", t.name.as_str()), ("percentile", q)], val);
-                }
-                fams[rec_cpu].add_opt(l(), c.recommended_request_cores);
-                let m = &v.sizing.memory;
-                fams[rec_mem].add_opt(l(), m.recommended_request_bytes);
-                fams[rec_lim].add_opt(l(), m.recommended_limit_bytes);
-                for (r, state) in [("cpu", c.allocation.0), ("memory", m.allocation.0)] {
-                    for s in crate::analysis::sizing::AllocationVerdict::ALL {
-                        fams[alloc].add(
-                            vec![
-                                ("target", t.name.as_str()),
-                                ("resource", r),
-                                ("state", s.as_str()),
-                            ],
-                            Num::U((s == state) as u64),
-                        );
-                    }
-                }
-            }
-            let with = |k: &'static str, v: &'static str| vec![("target", t.name.as_str()), (k, v)];
-            let c = &t.counters;
-            fams[up].add(l(), Num::U(t.up as u64));
-            fams[procs].add(l(), Num::U(t.processes));
-            fams[restarts].add(l(), Num::U(t.restarts));
-            fams[start].add_opt(l(), t.start_time_seconds);
-            fams[cpu].add(with("mode", "user"), Num::F(c.cpu_user_seconds));
-            fams[cpu].add(with("mode", "system"), Num::F(c.cpu_system_seconds));
-            fams[wait].add(l(), Num::F(c.cpu_wait_seconds));
-            fams[rss].add(l(), Num::U(t.resident_memory_bytes));
-            fams[swap].add(l(), Num::U(t.swap_bytes));
-            fams[vsize].add(l(), Num::U(t.virtual_memory_bytes));
-            fams[fds].add(l(), Num::U(t.open_fds));
-            fams[max_fds].add_opt(l(), t.max_fds);
-            fams[threads].add(l(), Num::U(t.threads));
-            fams[io_r].add(l(), Num::U(c.io_read_bytes));
-            fams[io_w].add(l(), Num::U(c.io_write_bytes));
-            fams[ctx].add(
-                with("kind", "voluntary"),
-                Num::U(c.voluntary_context_switches),
-            );
-            fams[ctx].add(
-                with("kind", "involuntary"),
-                Num::U(c.involuntary_context_switches),
-            );
-            fams[cg_ok].add(l(), Num::U(t.cgroup.is_some() as u64));
-            if let Some(cg) = &t.cgroup {
-                fams[ws].add_opt(l(), cg.memory_working_set_bytes);
-                fams[mem_cur].add_opt(l(), cg.memory_current_bytes);
-                fams[mem_lim].add_opt(l(), cg.memory_limit_bytes);
-                fams[cpu_lim].add_opt(l(), cg.cpu_limit_cores);
-                fams[periods].add_opt(l(), cg.cpu_periods);
-                fams[throttled].add_opt(l(), cg.cpu_throttled_periods);
-                fams[throttled_s].add_opt(l(), cg.cpu_throttled_seconds);
-                fams[ooms].add_opt(l(), cg.oom_kills);
-                for (resource, kind, secs) in &cg.pressure {
-                    fams[psi].add(
-                        vec![
-                            ("target", t.name.as_str()),
-                            ("resource", resource),
-                            ("kind", kind),
-                        ],
-                        Num::F(*secs),
-                    );
-                }
-            }
-            let a = &t.allocation;
-            fams[req_cpu].add_opt(l(), a.cpu_request_cores.map(|v| v.0));
-            fams[lim_cpu].add_opt(l(), a.cpu_limit_cores.map(|v| v.0));
-            fams[req_mem].add_opt(l(), a.memory_request_bytes.map(|v| v.0));
-            fams[lim_mem].add_opt(l(), a.memory_limit_bytes.map(|v| v.0));
-        }
-
-        capacity::families(&snap, &mut fams);
-
-        logs::families(&snap, self.shared.streams(), &mut fams);
+        let streams = self.shared.streams();
         let receivers = self.shared.receivers();
-        alerts::families(&snap, &receivers, &mut fams);
+        let verdicts = snap
+            .targets
+            .iter()
+            .filter_map(|t| Some((t.name.as_str(), t.verdicts.as_ref()?)));
+        let sampled = (snap.taken_at_unix > 0.0).then_some(snap.sample_duration_seconds);
 
-        let build = fam!(
-            gauge,
-            "outrider_build_info",
-            "Always 1; the version is a label."
-        );
-        fams[build].add(vec![("version", env!("CARGO_PKG_VERSION"))], Num::U(1));
-        let ready = fam!(
-            gauge,
-            "outrider_sample_duration_seconds",
-            "Time the last sampling pass took."
-        );
-        if snap.taken_at_unix > 0.0 {
-            fams[ready].add(vec![], Num::F(snap.sample_duration_seconds));
-        }
-        let errs = fam!(counter, "outrider_read_errors", "Reads of /proc, cgroup or downward API files that failed (not counting vanished processes), by source.");
-        for (source, n) in &snap.read_errors {
-            fams[errs].add(vec![("source", source)], Num::U(*n));
-        }
+        let mut fams: Vec<Family> = Vec::with_capacity(80);
+        target::families(&snap.targets, &mut fams);
+        container::families(&snap.targets, &mut fams);
+        target::allocation(&snap.targets, &mut fams);
+        verdicts::families(verdicts, &mut fams);
+        capacity::families(&snap, &mut fams);
+        logs::families(snap.logs.as_ref(), streams, &mut fams);
+        alerts::families(&snap, &receivers, &mut fams);
+        own::families(sampled, &snap.read_errors, &mut fams);
         connections::families(&mut fams, &snap);
-        own_process(&mut fams);
+        own::process(&mut fams);
 
         for f in &fams {
             f.encode(&mut enc)?;
         }
-        logs::request_durations(&mut enc, self.shared.streams())
+        logs::request_durations(&mut enc, streams)
     }
-}
-
-/// Outrider's own `process_*` metrics, read at scrape time as client libraries do.
-fn own_process(fams: &mut Vec<Family<'_>>) {
-    let Ok(me) = procfs::process::Process::myself() else {
-        return;
-    };
-    let mut add =
-        |kind: fn(&'static str, &'static str) -> Family<'static>, name, help, v: Option<Num>| {
-            if let Some(v) = v {
-                let mut f = kind(name, help);
-                f.add(vec![], v);
-                fams.push(f);
-            }
-        };
-    let tps = procfs::ticks_per_second() as f64;
-    let stat = me.stat().ok();
-    add(
-        Family::counter,
-        "process_cpu_seconds",
-        "Total user and system CPU time spent in seconds.",
-        stat.as_ref()
-            .map(|s| Num::F((s.utime + s.stime) as f64 / tps)),
-    );
-    add(
-        Family::gauge,
-        "process_resident_memory_bytes",
-        "Resident memory size in bytes.",
-        stat.as_ref().map(|s| Num::U(s.rss * procfs::page_size())),
-    );
-    add(
-        Family::gauge,
-        "process_virtual_memory_bytes",
-        "Virtual memory size in bytes.",
-        stat.as_ref().map(|s| Num::U(s.vsize)),
-    );
-    add(
-        Family::gauge,
-        "process_threads",
-        "Number of OS threads in the process.",
-        stat.as_ref().map(|s| Num::U(s.num_threads.max(0) as u64)),
-    );
-    // Boot time never changes: read /proc/stat once, not on every scrape.
-    static BOOT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    let boot =
-        *BOOT.get_or_init(|| crate::sample::process::boot_time(std::path::Path::new("/proc")).ok());
-    add(
-        Family::gauge,
-        "process_start_time_seconds",
-        "Start time of the process since unix epoch in seconds.",
-        stat.as_ref()
-            .zip(boot)
-            .map(|(s, b)| Num::F(b as f64 + s.starttime as f64 / tps)),
-    );
-    add(
-        Family::gauge,
-        "process_open_fds",
-        "Number of open file descriptors.",
-        me.fd_count().ok().map(|n| Num::U(n as u64)),
-    );
-    let max = me
-        .limits()
-        .ok()
-        .and_then(|l| match l.max_open_files.soft_limit {
-            procfs::process::LimitValue::Value(v) => Some(Num::U(v)),
-            procfs::process::LimitValue::Unlimited => None,
-        });
-    add(
-        Family::gauge,
-        "process_max_fds",
-        "Maximum number of open file descriptors.",
-        max,
-    );
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_get_total_in_prometheus_text() {
-        let open = "# HELP outrider_x Things.\n# TYPE outrider_x counter\noutrider_x_total{target=\"a\"} 3\n# HELP outrider_y Level.\n# TYPE outrider_y gauge\noutrider_y 1\n# EOF\n";
-        assert_eq!(
-            to_prometheus_text(open),
-            "# HELP outrider_x_total Things.\n# TYPE outrider_x_total counter\noutrider_x_total{target=\"a\"} 3\n# HELP outrider_y Level.\n# TYPE outrider_y gauge\noutrider_y 1\n"
-        );
-    }
-
-    #[test]
-    fn accept_header_picks_the_format() {
-        assert_eq!(Exposition::from_accept(None), Exposition::Prometheus);
-        assert_eq!(
-            Exposition::from_accept(Some(
-                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
-            )),
-            Exposition::OpenMetrics
-        );
-        assert_eq!(
-            Exposition::from_accept(Some("text/plain")),
-            Exposition::Prometheus
-        );
-    }
-}
+mod tests;

@@ -10,15 +10,23 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
 use super::{Family, Num};
+use crate::analysis::LogRates;
 use crate::logs::StreamStats;
-use crate::sample::Snapshot;
 
-/// Appends the per-stream counters and the windowed rates.
+/// Appends the per-stream counters and the windowed rates (`rates` is `None` before
+/// the analysis has any).
 pub(super) fn families<'a>(
-    snap: &'a Snapshot,
+    rates: Option<&'a LogRates>,
     streams: &'a [Arc<StreamStats>],
     fams: &mut Vec<Family<'a>>,
 ) {
+    fams.extend(per_stream(streams));
+    fams.extend(windowed(rates));
+}
+
+/// Lines, bytes, events, HTTP classes, oversized lines, rotations and truncations,
+/// each stream's totals so far.
+fn per_stream(streams: &[Arc<StreamStats>]) -> [Family<'_>; 7] {
     let mut lines = Family::counter(
         "outrider_log_lines",
         "Lines read from the app's output, by stream (a CRI or docker line in pieces counts once).",
@@ -68,7 +76,20 @@ pub(super) fn families<'a>(
         rotations.add(st(), Num::U(s.rotations()));
         truncations.add(st(), Num::U(s.truncations()));
     }
+    [
+        lines,
+        bytes,
+        events,
+        http,
+        oversized,
+        rotations,
+        truncations,
+    ]
+}
 
+/// Error rate and ratio, 5xx ratio, request rate and duration percentiles over the
+/// analysis windows, all streams together.
+fn windowed(rates: Option<&LogRates>) -> [Family<'static>; 5] {
     let mut epm = Family::gauge(
         "outrider_log_errors_per_minute",
         "Error events per minute over analysis.error_window, all streams.",
@@ -88,7 +109,7 @@ pub(super) fn families<'a>(
     let mut dq = Family::gauge("outrider_http_request_duration_percentile_seconds",
         "Request duration percentiles over analysis.latency_window (within 2%), all streams; absent without durations."
     );
-    if let Some(r) = &snap.logs {
+    if let Some(r) = rates {
         epm.add(vec![], Num::F(r.errors_per_minute));
         eratio.add_opt(vec![], r.error_ratio);
         r5xx.add_opt(vec![], r.http_5xx_ratio);
@@ -103,20 +124,7 @@ pub(super) fn families<'a>(
             }
         }
     }
-    fams.extend([
-        lines,
-        bytes,
-        events,
-        http,
-        oversized,
-        rotations,
-        truncations,
-        epm,
-        eratio,
-        r5xx,
-        rps,
-        dq,
-    ]);
+    [epm, eratio, r5xx, rps, dq]
 }
 
 /// `outrider_http_request_duration_seconds{code_class}`: every stream's durations

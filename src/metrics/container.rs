@@ -1,0 +1,100 @@
+//! The container families, read from the app's cgroup v2: whether it is readable,
+//! memory in use and its limit, the CPU limit and throttling, OOM kills and pressure
+//! stall time. Labels: `target`, and `resource` and `kind` on pressure.
+
+use super::{Family, Num};
+use crate::sample::cgroup::CgroupReading;
+use crate::sample::TargetSnapshot;
+
+/// Appends the cgroup families: availability for every target, the figures for
+/// those whose cgroup was read.
+pub(super) fn families<'a>(targets: &'a [TargetSnapshot], fams: &mut Vec<Family<'a>>) {
+    fams.push(
+        Family::gauge(
+            "outrider_container_cgroup_available",
+            "1 when the app's cgroup v2 is readable, 0 when Outrider works from /proc alone.",
+        )
+        .per_target(targets.iter().map(|t| (t.name.as_str(), t)), |t| {
+            Num::U(t.cgroup.is_some() as u64)
+        }),
+    );
+    let read: Vec<(&str, &CgroupReading)> = targets
+        .iter()
+        .filter_map(|t| Some((t.name.as_str(), t.cgroup.as_ref()?)))
+        .collect();
+    memory(&read, fams);
+    cpu(&read, fams);
+    fams.push(pressure(&read));
+}
+
+/// Memory in use, the working set and the limit.
+fn memory<'a>(read: &[(&'a str, &'a CgroupReading)], fams: &mut Vec<Family<'a>>) {
+    let each = || read.iter().copied();
+    fams.extend([
+        Family::gauge(
+            "outrider_container_memory_working_set_bytes",
+            "Container memory in use less inactive file cache (what the kubelet evicts on).",
+        )
+        .per_target(each(), |cg| cg.memory_working_set_bytes),
+        Family::gauge(
+            "outrider_container_memory_usage_bytes",
+            "Container memory in use (memory.current).",
+        )
+        .per_target(each(), |cg| cg.memory_current_bytes),
+        Family::gauge(
+            "outrider_container_memory_limit_bytes",
+            "Container memory limit (memory.max); absent when unlimited.",
+        )
+        .per_target(each(), |cg| cg.memory_limit_bytes),
+    ]);
+}
+
+/// The CPU limit, CFS periods and throttling, and OOM kills.
+fn cpu<'a>(read: &[(&'a str, &'a CgroupReading)], fams: &mut Vec<Family<'a>>) {
+    let each = || read.iter().copied();
+    fams.extend([
+        Family::gauge(
+            "outrider_container_cpu_limit_cores",
+            "Container CPU limit (cpu.max); absent when unlimited.",
+        )
+        .per_target(each(), |cg| cg.cpu_limit_cores),
+        Family::counter(
+            "outrider_container_cpu_periods",
+            "CFS enforcement periods elapsed.",
+        )
+        .per_target(each(), |cg| cg.cpu_periods),
+        Family::counter(
+            "outrider_container_cpu_throttled_periods",
+            "CFS periods in which the container was throttled.",
+        )
+        .per_target(each(), |cg| cg.cpu_throttled_periods),
+        Family::counter(
+            "outrider_container_cpu_throttled_seconds",
+            "Time the container was throttled.",
+        )
+        .per_target(each(), |cg| cg.cpu_throttled_seconds),
+        Family::counter(
+            "outrider_container_oom_kills",
+            "Processes of the container killed by the OOM killer.",
+        )
+        .per_target(each(), |cg| cg.oom_kills),
+    ]);
+}
+
+/// Pressure stall time by resource and kind, as the cgroup's `*.pressure` files
+/// list them.
+fn pressure<'a>(read: &[(&'a str, &'a CgroupReading)]) -> Family<'a> {
+    let mut psi = Family::counter(
+        "outrider_container_pressure_seconds",
+        "Pressure stall time (PSI) by resource and kind.",
+    );
+    for &(name, cg) in read {
+        for &(resource, kind, secs) in &cg.pressure {
+            psi.add(
+                vec![("target", name), ("resource", resource), ("kind", kind)],
+                Num::F(secs),
+            );
+        }
+    }
+    psi
+}

@@ -1,0 +1,106 @@
+//! Outrider's own families: the build, the last sampling pass, failed reads, and
+//! the `process_*` figures every Prometheus client library exports, read at scrape
+//! time. Labels: `version`, `source`.
+
+use std::collections::BTreeMap;
+
+use super::{Family, Num};
+
+/// Appends `outrider_build_info`, `outrider_sample_duration_seconds` (absent before
+/// the first sample: `sampled` is `None`) and `outrider_read_errors_total`.
+pub(super) fn families<'a>(
+    sampled: Option<f64>,
+    read_errors: &'a BTreeMap<&'static str, u64>,
+    fams: &mut Vec<Family<'a>>,
+) {
+    let mut build = Family::gauge("outrider_build_info", "Always 1; the version is a label.");
+    build.add(vec![("version", env!("CARGO_PKG_VERSION"))], Num::U(1));
+    let mut took = Family::gauge(
+        "outrider_sample_duration_seconds",
+        "Time the last sampling pass took.",
+    );
+    if let Some(seconds) = sampled {
+        took.add(vec![], Num::F(seconds));
+    }
+    let mut errors = Family::counter(
+        "outrider_read_errors",
+        "Reads of /proc, cgroup or downward API files that failed (not counting vanished processes), by source.",
+    );
+    for (source, n) in read_errors {
+        errors.add(vec![("source", source)], Num::U(*n));
+    }
+    fams.extend([build, took, errors]);
+}
+
+/// Outrider's own `process_*` metrics, read at scrape time as client libraries do.
+pub(super) fn process(fams: &mut Vec<Family<'_>>) {
+    let Ok(me) = procfs::process::Process::myself() else {
+        return;
+    };
+    let mut add =
+        |kind: fn(&'static str, &'static str) -> Family<'static>, name, help, v: Option<Num>| {
+            if let Some(v) = v {
+                let mut f = kind(name, help);
+                f.add(vec![], v);
+                fams.push(f);
+            }
+        };
+    let tps = procfs::ticks_per_second() as f64;
+    let stat = me.stat().ok();
+    add(
+        Family::counter,
+        "process_cpu_seconds",
+        "Total user and system CPU time spent in seconds.",
+        stat.as_ref()
+            .map(|s| Num::F((s.utime + s.stime) as f64 / tps)),
+    );
+    add(
+        Family::gauge,
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes.",
+        stat.as_ref().map(|s| Num::U(s.rss * procfs::page_size())),
+    );
+    add(
+        Family::gauge,
+        "process_virtual_memory_bytes",
+        "Virtual memory size in bytes.",
+        stat.as_ref().map(|s| Num::U(s.vsize)),
+    );
+    add(
+        Family::gauge,
+        "process_threads",
+        "Number of OS threads in the process.",
+        stat.as_ref().map(|s| Num::U(s.num_threads.max(0) as u64)),
+    );
+    // Boot time never changes: read /proc/stat once, not on every scrape.
+    static BOOT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let boot =
+        *BOOT.get_or_init(|| crate::sample::process::boot_time(std::path::Path::new("/proc")).ok());
+    add(
+        Family::gauge,
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        stat.as_ref()
+            .zip(boot)
+            .map(|(s, b)| Num::F(b as f64 + s.starttime as f64 / tps)),
+    );
+    add(
+        Family::gauge,
+        "process_open_fds",
+        "Number of open file descriptors.",
+        me.fd_count().ok().map(|n| Num::U(n as u64)),
+    );
+    let max = me
+        .limits()
+        .ok()
+        .and_then(|l| match l.max_open_files.soft_limit {
+            procfs::process::LimitValue::Value(v) => Some(Num::U(v)),
+            procfs::process::LimitValue::Unlimited => None,
+        });
+    add(
+        Family::gauge,
+        "process_max_fds",
+        "Maximum number of open file descriptors.",
+        max,
+    );
+}

@@ -1,0 +1,405 @@
+//! The text format conversion, the Accept header, and the golden scrape: a rich
+//! snapshot rendered in both formats and compared, in full, with the files beside
+//! this one (`golden.prom`, `golden.openmetrics`).
+//!
+//! The golden files fix everything a scraper sees: which families, in what order,
+//! their HELP and TYPE text, the label order and the values. Two things vary by run
+//! and are masked before the comparison: the crate version in `outrider_build_info`
+//! and the values of Outrider's own `process_*` figures (their lines stay).
+
+use super::*;
+use crate::alerts::notify::ReceiverStats;
+use crate::alerts::{Alert, AlertState};
+use crate::analysis::capacity::{Attribution, Capacity, WorkerHint};
+use crate::analysis::latency::LatencyCounts;
+use crate::analysis::sizing::{
+    AllocationField, AllocationVerdict, CpuVerdict, MemoryVerdict, SizingVerdict,
+};
+use crate::analysis::{Leak, LogRates, Verdicts};
+use crate::logs::classify::StatusClass;
+use crate::logs::scan::ScanCounts;
+use crate::logs::StreamStats;
+use crate::sample::allocation::{Allocation, Source};
+use crate::sample::cgroup::CgroupReading;
+use crate::sample::sockets::{ByService, Connections, ScanStats};
+use crate::sample::workers::{ServerKind, Workers};
+use crate::sample::{CountersView, Snapshot, TargetSnapshot};
+
+#[test]
+fn counters_get_total_in_prometheus_text() {
+    let open = "# HELP outrider_x Things.\n# TYPE outrider_x counter\noutrider_x_total{target=\"a\"} 3\n# HELP outrider_y Level.\n# TYPE outrider_y gauge\noutrider_y 1\n# EOF\n";
+    assert_eq!(
+        to_prometheus_text(open),
+        "# HELP outrider_x_total Things.\n# TYPE outrider_x_total counter\noutrider_x_total{target=\"a\"} 3\n# HELP outrider_y Level.\n# TYPE outrider_y gauge\noutrider_y 1\n"
+    );
+}
+
+#[test]
+fn accept_header_picks_the_format() {
+    assert_eq!(Exposition::from_accept(None), Exposition::Prometheus);
+    assert_eq!(
+        Exposition::from_accept(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+        )),
+        Exposition::OpenMetrics
+    );
+    assert_eq!(
+        Exposition::from_accept(Some("text/plain")),
+        Exposition::Prometheus
+    );
+}
+
+/// A target with every figure present: cgroup, allocation, verdicts, connections,
+/// workers and capacity.
+fn rich_target() -> TargetSnapshot {
+    TargetSnapshot {
+        name: "web".into(),
+        up: true,
+        processes: 5,
+        restarts: 2,
+        main_pid: Some(100),
+        start_time_seconds: Some(1_700_000_000.5),
+        counters: CountersView {
+            cpu_user_seconds: 12.5,
+            cpu_system_seconds: 3.25,
+            cpu_wait_seconds: 0.75,
+            io_read_bytes: 4096,
+            io_write_bytes: 8192,
+            voluntary_context_switches: 1000,
+            involuntary_context_switches: 50,
+        },
+        resident_memory_bytes: 300 << 20,
+        swap_bytes: 1 << 20,
+        virtual_memory_bytes: 2 << 30,
+        open_fds: 64,
+        max_fds: Some(1024),
+        threads: 17,
+        cgroup: Some(CgroupReading {
+            memory_current_bytes: Some(400 << 20),
+            memory_working_set_bytes: Some(350 << 20),
+            memory_limit_bytes: Some(1 << 30),
+            cpu_limit_cores: Some(1.5),
+            cpu_periods: Some(1200),
+            cpu_throttled_periods: Some(30),
+            cpu_throttled_seconds: Some(2.5),
+            oom_kills: Some(1),
+            pressure: vec![
+                ("cpu", "some", 1.5),
+                ("memory", "some", 0.25),
+                ("memory", "full", 0.125),
+                ("io", "some", 4.0),
+            ],
+        }),
+        cgroup_unreachable: None,
+        allocation: Allocation {
+            cpu_request_cores: Some((0.5, Source::Config)),
+            cpu_limit_cores: Some((1.5, Source::Cgroup)),
+            memory_request_bytes: Some((512 << 20, Source::DownwardApi)),
+            memory_limit_bytes: Some((1 << 30, Source::Cgroup)),
+        },
+        verdicts: Some(rich_verdicts()),
+        connections: Some(Connections {
+            established: 12,
+            time_wait: 3,
+            close_wait: 2,
+            listen: 1,
+            other: 0,
+            established_by_service: ByService {
+                postgres: 4,
+                mysql: 0,
+                redis: 2,
+                memcached: 0,
+                https: 1,
+                other: 5,
+            },
+        }),
+        workers: Some(Workers {
+            server: ServerKind::Gunicorn,
+            master_pid: 100,
+            workers: 4,
+            master_pss_bytes: Some(40 << 20),
+            worker_pss_bytes: Some(60 << 20),
+            workers_pss_total_bytes: Some(240 << 20),
+            workers_with_pss: 4,
+            other_rss_bytes: 0,
+            pss_age_seconds: Some(5.0),
+            pss_interval_seconds: Some(60.0),
+        }),
+        capacity: Some(Capacity {
+            attribution: Attribution::Stream("web".into()),
+            window_seconds: 300.0,
+            requests: Some(3000),
+            cpu_seconds: 150.0,
+            requests_per_cpu_second: Some(20.0),
+            cpu_seconds_per_request: Some(0.05),
+            requests_per_second_at_cpu_request: Some(10.0),
+            requests_per_second_at_cpu_limit: Some(30.0),
+            reason: String::new(),
+            worker_hint: Some(WorkerHint {
+                workers_now: 4,
+                recommended_workers: 3,
+                cores: 1.5,
+                cores_from: "cpu_limit",
+                cpu_workers: 3,
+                memory_workers: Some(15),
+                bound_by: "cpu",
+                reasoning: String::new(),
+            }),
+        }),
+    }
+}
+
+/// Growth, leaks and a sizing verdict with every figure, the CPU over-allocated.
+fn rich_verdicts() -> Verdicts {
+    Verdicts {
+        memory_leak: Leak {
+            suspected: true,
+            growth_per_second: Some(1024.0),
+            time_to_limit_seconds: Some(3600.0),
+        },
+        fd_leak: Leak {
+            suspected: false,
+            growth_per_second: Some(0.5),
+            time_to_limit_seconds: Some(1920.0),
+        },
+        thread_leak: Leak {
+            suspected: false,
+            growth_per_second: Some(0.0),
+            time_to_limit_seconds: None,
+        },
+        connection_leak: Leak {
+            suspected: true,
+            growth_per_second: Some(0.25),
+            time_to_limit_seconds: None,
+        },
+        sizing: SizingVerdict {
+            cpu: CpuVerdict {
+                p50_cores: Some(0.125),
+                p90_cores: Some(0.25),
+                p95_cores: Some(0.375),
+                p99_cores: Some(0.5),
+                max_cores: Some(0.75),
+                recommended_request_cores: Some(0.3),
+                throttled_share: Some(0.025),
+                wait_share: Some(0.01),
+                allocation: AllocationField(AllocationVerdict::Over),
+                reason: String::new(),
+            },
+            memory: MemoryVerdict {
+                peak_bytes: Some(400.0 * 1048576.0),
+                recommended_request_bytes: Some(480.0 * 1048576.0),
+                recommended_limit_bytes: Some(600.0 * 1048576.0),
+                oom_kills: 1,
+                allocation: AllocationField(AllocationVerdict::Ok),
+                reason: String::new(),
+            },
+            data_seconds: 7200.0,
+        },
+        resources_yaml: None,
+    }
+}
+
+/// A target that is down, with a partial cgroup reading and nothing else optional.
+fn sparse_target() -> TargetSnapshot {
+    TargetSnapshot {
+        name: "cron".into(),
+        up: false,
+        processes: 0,
+        restarts: 0,
+        main_pid: None,
+        start_time_seconds: None,
+        counters: CountersView::default(),
+        resident_memory_bytes: 0,
+        swap_bytes: 0,
+        virtual_memory_bytes: 0,
+        open_fds: 0,
+        max_fds: None,
+        threads: 0,
+        cgroup: Some(CgroupReading {
+            memory_current_bytes: Some(1 << 20),
+            memory_working_set_bytes: None,
+            memory_limit_bytes: None,
+            cpu_limit_cores: None,
+            cpu_periods: Some(10),
+            cpu_throttled_periods: Some(0),
+            cpu_throttled_seconds: None,
+            oom_kills: None,
+            pressure: vec![],
+        }),
+        cgroup_unreachable: None,
+        allocation: Allocation {
+            cpu_request_cores: None,
+            cpu_limit_cores: None,
+            memory_request_bytes: Some((64 << 20, Source::Config)),
+            memory_limit_bytes: None,
+        },
+        verdicts: Some(Verdicts::default()),
+        connections: None,
+        workers: None,
+        capacity: None,
+    }
+}
+
+/// A target whose cgroup cannot be read and that has no verdicts yet.
+fn bare_target() -> TargetSnapshot {
+    TargetSnapshot {
+        name: "sidecar".into(),
+        cgroup: None,
+        cgroup_unreachable: Some("no cgroup2 mount".into()),
+        verdicts: None,
+        allocation: Allocation::default(),
+        ..sparse_target()
+    }
+}
+
+fn rich_snapshot() -> Snapshot {
+    let mut pending = Alert::example("MemoryLeak", "web", "warning", None);
+    pending.state = AlertState::Pending;
+    let mut firing = Alert::example("TargetDown", "cron", "critical", None);
+    firing.state = AlertState::Firing;
+    Snapshot {
+        taken_at_unix: 1_800_000_000.0,
+        sample_duration_seconds: 0.0125,
+        targets: vec![rich_target(), sparse_target(), bare_target()],
+        read_errors: [("cgroup", 3), ("proc", 7)].into_iter().collect(),
+        logs: Some(LogRates {
+            window_seconds: 300.0,
+            errors_per_minute: 2.5,
+            error_ratio: Some(0.125),
+            http_5xx_ratio: Some(0.0625),
+            requests_per_second: 10.0,
+            latency: Some(crate::analysis::latency::Latency {
+                requests: 3000,
+                p50_seconds: 0.025,
+                p95_seconds: 0.25,
+                p99_seconds: 0.5,
+                earlier_p95_seconds: None,
+                recent_p95_seconds: None,
+                rising: false,
+            }),
+        }),
+        alerts: vec![pending, firing],
+        connection_scans: Some(ScanStats {
+            scans: 42,
+            last_duration_seconds: 0.003,
+        }),
+    }
+}
+
+/// Two streams, one with access lines and request durations.
+fn streams() -> Vec<Arc<StreamStats>> {
+    let stdout = StreamStats::new("stdout");
+    let mut latency = LatencyCounts::default();
+    let buckets = Default::default();
+    for (class, seconds) in [
+        (StatusClass::Success, 0.125),
+        (StatusClass::Success, 0.5),
+        (StatusClass::Redirection, 0.0625),
+        (StatusClass::ServerError, 2.0),
+    ] {
+        latency.observe(&buckets, class, seconds);
+    }
+    let mut counts = ScanCounts {
+        lines: 120,
+        bytes: 9000,
+        oversized_lines: 1,
+        latency,
+        ..Default::default()
+    };
+    counts.events.error = 3;
+    counts.events.warning = 5;
+    counts.events.info = 100;
+    counts.events.unknown = 2;
+    counts.http.success = 80;
+    counts.http.redirection = 4;
+    counts.http.client_error = 6;
+    counts.http.server_error = 2;
+    stdout.publish(counts);
+    stdout.add_rotation();
+    let stderr = StreamStats::new("stderr");
+    stderr.publish(ScanCounts {
+        lines: 7,
+        bytes: 700,
+        ..Default::default()
+    });
+    stderr.add_truncation();
+    vec![stdout, stderr]
+}
+
+fn receivers() -> Vec<Arc<ReceiverStats>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let hook = ReceiverStats {
+        name: "hook".into(),
+        ..Default::default()
+    };
+    hook.sent.store(5, Relaxed);
+    hook.failed.store(2, Relaxed);
+    hook.queued.store(1, Relaxed);
+    let slack = ReceiverStats {
+        name: "slack".into(),
+        ..Default::default()
+    };
+    slack.dropped.store(1, Relaxed);
+    slack.rate_limited.store(3, Relaxed);
+    vec![Arc::new(hook), Arc::new(slack)]
+}
+
+/// The scrape with what varies by run masked: the version label, and the values of
+/// the `process_*` lines (the names and labels stay).
+fn masked(body: &str) -> String {
+    let version = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
+    let mut out = String::with_capacity(body.len());
+    for line in body.lines() {
+        let line = line.replace(&version, "version=\"VERSION\"");
+        match line.rsplit_once(' ') {
+            Some((series, _)) if line.starts_with("process_") => {
+                out.push_str(series);
+                out.push_str(" VALUE");
+            }
+            _ => out.push_str(&line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Compares in full; on a difference, writes the scrape next to the temp dir so
+/// the two can be diffed (and the golden file replaced when the change is meant).
+fn assert_golden(format: Exposition, golden: &str, file: &str) {
+    let shared = Arc::new(Shared::new(streams()));
+    shared.publish(rich_snapshot());
+    shared.set_receivers(receivers());
+    let body = masked(&Metrics::new(shared).render(format));
+    if body != golden {
+        let actual = std::env::temp_dir().join(format!("outrider-{file}.actual"));
+        let _ = std::fs::write(&actual, &body);
+        let first = body
+            .lines()
+            .zip(golden.lines())
+            .position(|(a, g)| a != g)
+            .unwrap_or(body.lines().count().min(golden.lines().count()));
+        panic!(
+            "the scrape differs from src/metrics/{file} from line {}; it is in {}",
+            first + 1,
+            actual.display()
+        );
+    }
+}
+
+#[test]
+fn the_prometheus_scrape_matches_the_golden_file() {
+    assert_golden(
+        Exposition::Prometheus,
+        include_str!("golden.prom"),
+        "golden.prom",
+    );
+}
+
+#[test]
+fn the_openmetrics_scrape_matches_the_golden_file() {
+    assert_golden(
+        Exposition::OpenMetrics,
+        include_str!("golden.openmetrics"),
+        "golden.openmetrics",
+    );
+}
