@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::metrics::{Exposition, Metrics};
+use crate::sample::TargetSnapshot;
 use crate::state::Shared;
+use crate::words;
 
 /// What request handlers need.
 #[derive(Debug)]
@@ -135,105 +137,73 @@ fn summary(shared: &Shared) -> String {
         s.push_str("No complete sample yet.\n");
     }
     for t in &snap.targets {
-        let c = &t.counters;
-        let _ = writeln!(
-            s,
-            "target {}: {} ({} processes, {} restarts)\n  cpu {:.2}s user {:.2}s system, {:.2}s waiting for a CPU\n  memory {:.1} MiB resident, {} fds{}, {} threads",
-            t.name,
-            if t.up { "up" } else { "DOWN" },
-            t.processes,
-            t.restarts,
-            c.cpu_user_seconds,
-            c.cpu_system_seconds,
-            c.cpu_wait_seconds,
-            t.resident_memory_bytes as f64 / 1048576.0,
-            t.open_fds,
-            t.max_fds.map(|m| format!(" of {m}")).unwrap_or_default(),
-            t.threads,
-        );
-        if let Some(c) = &t.connections {
-            let _ = writeln!(
-                s,
-                "  tcp: {} established, {} close_wait, {} time_wait, {} listen, {} other",
-                c.established, c.close_wait, c.time_wait, c.listen, c.other
-            );
-        }
-        if let Some(v) = &t.verdicts {
-            for (what, l, unit) in [
-                ("memory", &v.memory_leak, "MiB/min"),
-                ("fds", &v.fd_leak, "/min"),
-                ("threads", &v.thread_leak, "/min"),
-                ("connections", &v.connection_leak, "/min"),
-            ] {
-                let scale = if what == "memory" {
-                    60.0 / 1048576.0
-                } else {
-                    60.0
-                };
-                let rate = l
-                    .growth_per_second
-                    .map(|r| format!("{:+.2} {unit}", r * scale))
-                    .unwrap_or_else(|| "not enough data yet".into());
-                let _ = writeln!(
-                    s,
-                    "  {what}: {}{rate}",
-                    if l.suspected { "LEAK SUSPECTED, " } else { "" }
-                );
-            }
-            let _ = writeln!(
-                s,
-                "  cpu allocation: {} ({})\n  memory allocation: {} ({})",
-                v.sizing.cpu.allocation.0.as_str(),
-                v.sizing.cpu.reason,
-                v.sizing.memory.allocation.0.as_str(),
-                v.sizing.memory.reason
-            );
-            if let Some(yaml) = &v.resources_yaml {
-                for line in yaml.lines() {
-                    let _ = writeln!(s, "    {line}");
-                }
-            }
-        }
-        for line in
-            crate::analysis::capacity::summary_lines(t.workers.as_ref(), t.capacity.as_ref())
-        {
-            let _ = writeln!(s, "  {line}");
-        }
-        match (&t.cgroup, &t.cgroup_unreachable) {
-            (Some(cg), _) => {
-                let _ = writeln!(
-                    s,
-                    "  container: working set {}, limit {}",
-                    cg.memory_working_set_bytes
-                        .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))
-                        .unwrap_or_else(|| "unknown".into()),
-                    cg.memory_limit_bytes
-                        .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))
-                        .unwrap_or_else(|| "none".into()),
-                );
-            }
-            (None, Some(why)) => {
-                let _ = writeln!(s, "  container: not readable ({why})");
-            }
-            (None, None) => {}
-        }
+        summary_target(&mut s, t);
     }
-    if let Some(line) = snap
-        .logs
-        .as_ref()
-        .and_then(crate::analysis::latency::summary)
-    {
+    if let Some(line) = snap.logs.as_ref().and_then(words::requests) {
         let _ = writeln!(s, "requests: {line}");
     }
     for st in shared.streams() {
         let _ = writeln!(
             s,
-            "stream {}: {} lines, {} bytes",
+            "stream {}: {}, {} bytes",
             st.name,
-            st.lines(),
+            words::count(st.lines(), "line"),
             st.bytes()
         );
     }
     s.push_str("\nEndpoints: / (status page) /metrics /api/v1/status /healthz /readyz\n");
     s
+}
+
+/// One target's part of `/summary.txt`.
+fn summary_target(s: &mut String, t: &TargetSnapshot) {
+    let c = &t.counters;
+    let _ = writeln!(
+        s,
+        "target {}: {} ({})\n  cpu {:.2}s user {:.2}s system, {:.2}s waiting for a CPU",
+        t.name,
+        if t.up { "up" } else { "DOWN" },
+        words::usage(t).join(", "),
+        c.cpu_user_seconds,
+        c.cpu_system_seconds,
+        c.cpu_wait_seconds,
+    );
+    if let Some(c) = &t.connections {
+        let _ = writeln!(
+            s,
+            "  tcp: {} established, {} close_wait, {} time_wait, {} listen, {} other",
+            c.established, c.close_wait, c.time_wait, c.listen, c.other
+        );
+    }
+    if let Some(v) = &t.verdicts {
+        for line in words::verdicts(v) {
+            let _ = writeln!(s, "  {}", line.text);
+        }
+        if let Some(yaml) = &v.resources_yaml {
+            for line in yaml.lines() {
+                let _ = writeln!(s, "    {line}");
+            }
+        }
+    }
+    for line in words::capacity(t.workers.as_ref(), t.capacity.as_ref()) {
+        let _ = writeln!(s, "  {line}");
+    }
+    match (&t.cgroup, &t.cgroup_unreachable) {
+        (Some(cg), _) => {
+            let _ = writeln!(
+                s,
+                "  container: working set {}, limit {}",
+                cg.memory_working_set_bytes
+                    .map(|b| words::mib(b as f64))
+                    .unwrap_or_else(|| "unknown".into()),
+                cg.memory_limit_bytes
+                    .map(|b| words::mib(b as f64))
+                    .unwrap_or_else(|| "none".into()),
+            );
+        }
+        (None, Some(why)) => {
+            let _ = writeln!(s, "  container: not readable ({why})");
+        }
+        (None, None) => {}
+    }
 }

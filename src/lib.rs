@@ -39,6 +39,7 @@ pub mod run;
 pub mod sample;
 pub mod state;
 pub mod tick;
+pub mod words;
 pub mod wrap;
 
 pub use run::{bind, run, Mode, RunOutcome, WrapSpec};

@@ -180,8 +180,8 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(errors) => {
             eprintln!(
-                "outrider: the configuration has {} problem(s):",
-                errors.0.len()
+                "outrider: the configuration has {}:",
+                outrider::words::count(errors.0.len() as u64, "problem")
             );
             for e in &errors.0 {
                 eprintln!("  {e}");

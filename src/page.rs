@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::history::Point;
 use crate::sample::{Snapshot, TargetSnapshot};
+use crate::words;
 
 const MIB: f64 = 1048576.0;
 
@@ -42,11 +43,7 @@ pub fn render(snap: &Snapshot, ready: bool, points: &dyn Fn(&str) -> Vec<Point>)
         }
     );
     alerts(&mut h, snap);
-    if let Some(line) = snap
-        .logs
-        .as_ref()
-        .and_then(crate::analysis::latency::summary)
-    {
+    if let Some(line) = snap.logs.as_ref().and_then(words::requests) {
         let _ = write!(h, "<p class=\"requests\">Requests: {}</p>", esc(&line));
     }
     if snap.targets.is_empty() {
@@ -92,15 +89,11 @@ fn alerts(h: &mut String, snap: &Snapshot) {
 fn target(h: &mut String, t: &TargetSnapshot, pts: &[Point]) {
     let _ = write!(
         h,
-        "<section class=\"target\"><h2>{} <span class=\"{}\">{}</span></h2><p class=\"muted\">{} process(es) · {} restart(s) · {:.1} MiB resident · {} fds · {} threads</p>",
+        "<section class=\"target\"><h2>{} <span class=\"{}\">{}</span></h2><p class=\"muted\">{}</p>",
         esc(&t.name),
         if t.up { "muted" } else { "bad" },
         if t.up { "up" } else { "DOWN" },
-        t.processes,
-        t.restarts,
-        t.resident_memory_bytes as f64 / MIB,
-        t.open_fds,
-        t.threads
+        esc(&words::usage(t).join(" · "))
     );
     if let Some(c) = &t.connections {
         let _ = write!(
@@ -113,54 +106,13 @@ fn target(h: &mut String, t: &TargetSnapshot, pts: &[Point]) {
     match &t.verdicts {
         None => h.push_str("<li>No verdict yet.</li>"),
         Some(v) => {
-            for (what, l, unit, scale) in [
-                ("Memory", &v.memory_leak, "MiB/min", 60.0 / MIB),
-                ("File descriptors", &v.fd_leak, "per minute", 60.0),
-                ("Threads", &v.thread_leak, "per minute", 60.0),
-                ("TCP connections", &v.connection_leak, "per minute", 60.0),
-            ] {
-                let rate = l
-                    .growth_per_second
-                    .map(|r| format!("trend {:+.2} {unit}", r * scale))
-                    .unwrap_or_else(|| "not enough history for a trend yet".into());
-                let ttl = l
-                    .time_to_limit_seconds
-                    .filter(|_| l.suspected)
-                    .map(|s| format!(", limit reached in about {}", duration(s)))
-                    .unwrap_or_default();
-                if l.suspected {
-                    let _ = write!(
-                        h,
-                        "<li class=\"bad\">{what}: leak suspected, {rate}{ttl}</li>"
-                    );
-                } else {
-                    let _ = write!(h, "<li>{what}: no leak, {rate}</li>");
-                }
-            }
-            for (what, state, reason) in [
-                ("CPU", v.sizing.cpu.allocation.0, &v.sizing.cpu.reason),
-                (
-                    "Memory",
-                    v.sizing.memory.allocation.0,
-                    &v.sizing.memory.reason,
-                ),
-            ] {
-                let word = match state.as_str() {
-                    "over" => "over-allocated",
-                    "under" => "under-allocated",
-                    "ok" => "sized right",
-                    _ => "not judged yet",
-                };
-                let class = if matches!(state.as_str(), "over" | "under") {
-                    " class=\"bad\""
-                } else {
-                    ""
-                };
-                let _ = write!(h, "<li{class}>{what}: {word} — {}</li>", esc(reason));
+            for line in words::verdicts(v) {
+                let class = if line.attention { " class=\"bad\"" } else { "" };
+                let _ = write!(h, "<li{class}>{}</li>", esc(&line.text));
             }
         }
     }
-    for line in crate::analysis::capacity::summary_lines(t.workers.as_ref(), t.capacity.as_ref()) {
+    for line in words::capacity(t.workers.as_ref(), t.capacity.as_ref()) {
         let _ = write!(h, "<li>{}</li>", esc(&line));
     }
     h.push_str("</ul><div class=\"charts\">");
@@ -319,16 +271,6 @@ fn short(v: f64) -> String {
         format!("{v:.1}")
     } else {
         format!("{v:.3}")
-    }
-}
-
-fn duration(s: f64) -> String {
-    if s >= 86400.0 {
-        format!("{:.1} days", s / 86400.0)
-    } else if s >= 3600.0 {
-        format!("{:.1} h", s / 3600.0)
-    } else {
-        format!("{:.0} min", s / 60.0)
     }
 }
 

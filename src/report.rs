@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::analysis::sizing::cores;
 use crate::analysis::Verdicts;
 use crate::config::Config;
 use crate::run::{run_with, streams_for, Mode};
 use crate::sample::TargetSnapshot;
 use crate::state::Shared;
+use crate::words;
 
 /// The report of one run.
 #[derive(Debug, Clone, Serialize)]
@@ -121,7 +123,7 @@ pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyho
         .collect();
     let mut attention = Vec::new();
     for t in &snap.targets {
-        attention.extend(needs_attention(t));
+        attention.extend(words::attention(&t.name, t.restarts, t.verdicts.as_ref()));
     }
     // Stopped by us when time was up (SIGTERM: 143) is not the app failing.
     let stopped_by_us = time_up.load(std::sync::atomic::Ordering::Relaxed);
@@ -138,10 +140,7 @@ pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyho
         streams,
         app_exit_code: outcome.app_exit_code,
         attention,
-        requests: snap
-            .logs
-            .as_ref()
-            .and_then(crate::analysis::latency::summary),
+        requests: snap.logs.as_ref().and_then(words::requests),
     })
 }
 
@@ -225,137 +224,23 @@ fn target_report(t: &TargetSnapshot) -> TargetReport {
     }
 }
 
-/// What in a target's verdicts deserves a developer's look.
-pub fn needs_attention(t: &TargetSnapshot) -> Vec<String> {
-    let mut out = Vec::new();
-    if t.restarts > 0 {
-        out.push(format!("{}: restarted {} time(s)", t.name, t.restarts));
-    }
-    if let Some(v) = &t.verdicts {
-        for (what, l) in [
-            ("memory", &v.memory_leak),
-            ("fd", &v.fd_leak),
-            ("thread", &v.thread_leak),
-            ("connection", &v.connection_leak),
-        ] {
-            if l.suspected {
-                out.push(format!("{}: {what} leak suspected", t.name));
-            }
-        }
-        for (what, a, reason) in [
-            ("CPU", v.sizing.cpu.allocation.0, &v.sizing.cpu.reason),
-            (
-                "memory",
-                v.sizing.memory.allocation.0,
-                &v.sizing.memory.reason,
-            ),
-        ] {
-            if matches!(a.as_str(), "over" | "under") {
-                out.push(format!(
-                    "{}: {what} {}-allocated ({reason})",
-                    t.name,
-                    a.as_str()
-                ));
-            }
-        }
-    }
-    out
-}
-
 /// The report for a human.
 pub fn render(r: &Report) -> String {
-    let mib = |b: f64| b / 1048576.0;
     let mut s = format!(
-        "Outrider report: {:.0} s watched, {} samples\n",
-        r.duration_seconds, r.samples
+        "Outrider report: {:.0} s watched, {}\n",
+        r.duration_seconds,
+        words::count(r.samples, "sample")
     );
     if r.targets.is_empty() {
         s.push_str("\nNo target was seen.\n");
     }
     for t in &r.targets {
-        let _ = writeln!(
-            s,
-            "\n{} ({}; {} process(es), {} restart(s))",
-            t.name,
-            if t.up { "running" } else { "exited" },
-            t.processes,
-            t.restarts
-        );
-        let _ = writeln!(
-            s,
-            "  now: {:.1} MiB resident, {} fds{}, {} threads; {:.2} CPU-seconds used",
-            mib(t.resident_memory_bytes as f64),
-            t.open_fds,
-            t.max_fds.map(|m| format!(" of {m}")).unwrap_or_default(),
-            t.threads,
-            t.cpu_seconds
-        );
-        for line in
-            crate::analysis::capacity::summary_lines(t.workers.as_ref(), t.capacity.as_ref())
-        {
-            let _ = writeln!(s, "  {line}");
-        }
-        let Some(v) = &t.verdicts else {
-            s.push_str("  no verdict: too few samples\n");
-            continue;
-        };
-        let c = &v.sizing.cpu;
-        let q = |x: Option<f64>| {
-            x.map(crate::analysis::sizing::cores)
-                .unwrap_or_else(|| "-".into())
-        };
-        let _ = writeln!(
-            s,
-            "  CPU usage: p50 {}, p90 {}, p95 {}, p99 {}, max {}",
-            q(c.p50_cores),
-            q(c.p90_cores),
-            q(c.p95_cores),
-            q(c.p99_cores),
-            q(c.max_cores)
-        );
-        if let Some(peak) = v.sizing.memory.peak_bytes {
-            let _ = writeln!(s, "  memory peak: {:.1} MiB", mib(peak));
-        }
-        for (what, l, unit, scale) in [
-            ("memory", &v.memory_leak, "MiB/min", 60.0 / 1048576.0),
-            ("fds", &v.fd_leak, "/min", 60.0),
-            ("threads", &v.thread_leak, "/min", 60.0),
-            ("connections", &v.connection_leak, "/min", 60.0),
-        ] {
-            let trend = l
-                .growth_per_second
-                .map(|g| format!("trend {:+.2} {unit}", g * scale))
-                .unwrap_or_else(|| "too short for a trend".into());
-            let _ = writeln!(
-                s,
-                "  {what}: {}{trend}",
-                if l.suspected { "LEAK SUSPECTED, " } else { "" }
-            );
-        }
-        let _ = writeln!(
-            s,
-            "  CPU allocation: {} ({})",
-            c.allocation.0.as_str(),
-            c.reason
-        );
-        let m = &v.sizing.memory;
-        let _ = writeln!(
-            s,
-            "  memory allocation: {} ({})",
-            m.allocation.0.as_str(),
-            m.reason
-        );
-        if let Some(yaml) = &v.resources_yaml {
-            s.push_str("  recommended:\n");
-            for line in yaml.lines() {
-                let _ = writeln!(s, "    {line}");
-            }
-        }
+        render_target(&mut s, t);
     }
     if !r.streams.is_empty() {
         s.push_str("\noutput:");
         for st in &r.streams {
-            let _ = write!(s, " {} {} lines;", st.name, st.lines);
+            let _ = write!(s, " {} {};", st.name, words::count(st.lines, "line"));
         }
         s.push('\n');
     }
@@ -374,4 +259,57 @@ pub fn render(r: &Report) -> String {
         }
     }
     s
+}
+
+/// One target's part of the report.
+fn render_target(s: &mut String, t: &TargetReport) {
+    let _ = writeln!(
+        s,
+        "\n{} ({}; {}, {})",
+        t.name,
+        if t.up { "running" } else { "exited" },
+        words::count_as(t.processes, "process", "processes"),
+        words::count(t.restarts, "restart")
+    );
+    let _ = writeln!(
+        s,
+        "  now: {} resident, {}, {}; {:.2} CPU-seconds used",
+        words::mib(t.resident_memory_bytes as f64),
+        match t.max_fds {
+            Some(m) => format!("{} of {m}", words::count(t.open_fds, "fd")),
+            None => words::count(t.open_fds, "fd"),
+        },
+        words::count(t.threads, "thread"),
+        t.cpu_seconds
+    );
+    for line in words::capacity(t.workers.as_ref(), t.capacity.as_ref()) {
+        let _ = writeln!(s, "  {line}");
+    }
+    let Some(v) = &t.verdicts else {
+        s.push_str("  no verdict: too few samples\n");
+        return;
+    };
+    let c = &v.sizing.cpu;
+    let q = |x: Option<f64>| x.map(cores).unwrap_or_else(|| "-".into());
+    let _ = writeln!(
+        s,
+        "  CPU usage: p50 {}, p90 {}, p95 {}, p99 {}, max {}",
+        q(c.p50_cores),
+        q(c.p90_cores),
+        q(c.p95_cores),
+        q(c.p99_cores),
+        q(c.max_cores)
+    );
+    if let Some(peak) = v.sizing.memory.peak_bytes {
+        let _ = writeln!(s, "  memory peak: {}", words::mib(peak));
+    }
+    for line in words::verdicts(v) {
+        let _ = writeln!(s, "  {}", line.text);
+    }
+    if let Some(yaml) = &v.resources_yaml {
+        s.push_str("  recommended:\n");
+        for line in yaml.lines() {
+            let _ = writeln!(s, "    {line}");
+        }
+    }
 }

@@ -549,7 +549,7 @@ fn the_report_carries_the_workers_and_the_hint() {
     assert_eq!(h["cpu_workers"].as_u64(), Some(2), "{h:#}");
     let text = String::from_utf8_lossy(&run(false).stdout).into_owned();
     assert!(
-        text.contains("Workers: 2 multiprocessing worker(s)"),
+        text.contains("Workers: 2 multiprocessing workers"),
         "{text}"
     );
     assert!(text.contains("Worker hint: "), "{text}");

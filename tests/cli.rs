@@ -65,7 +65,7 @@ fn all_problems_are_listed_at_once() {
         &[("OUTRIDER_HTTP__COLOUR", "red")],
     );
     assert_eq!(code, Some(64));
-    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(err.contains("3 problems"), "{err}");
     for needle in [
         "http.listen",
         "sampling.interval",
@@ -124,7 +124,7 @@ fn the_demo_uses_short_windows_and_a_stated_allocation() {
     // The demo shows issue 8's figures too: workers, connections, response times.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let shows_all = |s: &str| {
-        s.contains("Workers: 2 prefork worker(s)")
+        s.contains("Workers: 2 prefork workers")
             && s.contains("  tcp: ")
             && s.contains("requests: ")
             && s.contains(" p95 ")

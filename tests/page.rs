@@ -105,7 +105,7 @@ fn the_status_page_renders_charts_and_verdicts_in_a_browser() {
     );
     assert!(dom.contains("<li>TCP connections: "), "{dom}");
     assert!(dom.contains("Requests: "), "{dom}");
-    assert!(dom.contains("2 prefork worker(s)"), "{dom}");
+    assert!(dom.contains("2 prefork workers"), "{dom}");
     // CpuOverAllocated holds but waits out its 15 minutes: listed as pending.
     assert!(
         dom.contains("<strong>CpuOverAllocated</strong> (pending"),

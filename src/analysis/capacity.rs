@@ -335,42 +335,6 @@ pub fn worker_hint(
     }
 }
 
-/// The capacity figures for a human, one line each (the report and the status
-/// page show them): the pre-fork server, the requests per CPU-second, the hint.
-pub fn summary_lines(workers: Option<&Workers>, capacity: Option<&Capacity>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mib = |b: u64| b as f64 / 1048576.0;
-    if let Some(w) = workers {
-        let pss = match (w.worker_pss_bytes, w.pss_interval_seconds) {
-            (Some(p), _) => format!(
-                "{:.1} MiB PSS per worker (mean), master {}",
-                mib(p),
-                w.master_pss_bytes
-                    .map(|m| format!("{:.1} MiB PSS", mib(m)))
-                    .unwrap_or_else(|| "unread".into())
-            ),
-            (None, None) => "PSS not read (sampling.pss_interval = off)".into(),
-            (None, Some(_)) => "PSS not read yet".into(),
-        };
-        out.push(format!(
-            "Workers: {} {} worker(s) under pid {}, {pss}",
-            w.workers,
-            w.server.as_str(),
-            w.master_pid
-        ));
-    }
-    if let Some(c) = capacity {
-        out.push(format!("Requests per CPU-second: {}", c.reason));
-        if let Some(h) = &c.worker_hint {
-            out.push(format!(
-                "Worker hint: {} worker(s) — {}",
-                h.recommended_workers, h.reasoning
-            ));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,27 +145,6 @@ pub fn note_cpu_rise(cpu: &mut CpuVerdict, latency: Option<&Latency>) {
     }
 }
 
-/// One line for people: `12.5 requests/s; response time p50 40 ms, p95 180 ms,
-/// p99 195 ms over 300 requests in the last 300 s`; `None` without access lines.
-pub fn summary(r: &super::LogRates) -> Option<String> {
-    if r.requests_per_second <= 0.0 && r.latency.is_none() {
-        return None;
-    }
-    let mut s = format!("{:.1} requests/s", r.requests_per_second);
-    match &r.latency {
-        Some(l) => s.push_str(&format!(
-            "; response time p50 {}, p95 {}, p99 {} over {} requests{}",
-            millis(l.p50_seconds),
-            millis(l.p95_seconds),
-            millis(l.p99_seconds),
-            l.requests,
-            if l.rising { ", rising" } else { "" }
-        )),
-        None => s.push_str("; no request duration in the access lines"),
-    }
-    Some(s)
-}
-
 /// `123 ms`, `1.25 s`.
 pub fn millis(seconds: f64) -> String {
     if seconds >= 1.0 {
@@ -239,20 +218,6 @@ mod tests {
             (e - 0.05).abs() / 0.05 <= 0.02 && (r - 0.2).abs() / 0.2 <= 0.02,
             "{l:?}"
         );
-        let rates = crate::analysis::LogRates {
-            requests_per_second: 2.5,
-            latency: Some(l),
-            ..Default::default()
-        };
-        assert!(
-            summary(&rates)
-                .unwrap()
-                .starts_with("2.5 requests/s; response time p50 "),
-            "{:?}",
-            summary(&rates)
-        );
-        assert!(summary(&rates).unwrap().ends_with(", rising"));
-        assert_eq!(summary(&Default::default()), None);
         let note = rise_note(&l).unwrap();
         assert!(
             note.contains(" ms in the recent half of the window against "),

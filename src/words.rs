@@ -1,0 +1,339 @@
+//! One voice: every verdict, recommendation and hint put into words, once. The status
+//! page, `/summary.txt`, `outrider report` and the alert annotations all call this
+//! module; none of them words a verdict itself. A new verdict gets its sentence here.
+//!
+//! Numbers always carry their unit (`MiB/min`, `per minute`, `ms`, `m` for
+//! millicores), and counts read as English: `1 worker`, `3 workers`.
+
+use crate::analysis::capacity::Capacity;
+use crate::analysis::latency::millis;
+use crate::analysis::sizing::AllocationVerdict;
+use crate::analysis::{Leak, LogRates, Verdicts};
+use crate::sample::workers::Workers;
+use crate::sample::TargetSnapshot;
+
+const MIB: f64 = 1048576.0;
+
+/// `1 worker`, `3 workers`, `0 restarts`.
+pub fn count(n: u64, one: &str) -> String {
+    count_as(n, one, &format!("{one}s"))
+}
+
+/// [`count`] for a word whose plural is not `+s`: `count_as(2, "process", "processes")`.
+pub fn count_as(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `12.3 MiB`.
+pub fn mib(bytes: f64) -> String {
+    format!("{:.1} MiB", bytes / MIB)
+}
+
+/// A span of time for people: `12 min`, `3.5 h`, `2.0 days`.
+pub fn duration(seconds: f64) -> String {
+    if seconds >= 86400.0 {
+        format!("{:.1} days", seconds / 86400.0)
+    } else if seconds >= 3600.0 {
+        format!("{:.1} h", seconds / 3600.0)
+    } else {
+        format!("{:.0} min", seconds / 60.0)
+    }
+}
+
+/// A target's size now, one phrase each: `2 processes`, `1 restart`, `12.3 MiB
+/// resident`, `14 fds of 1024`, `3 threads`.
+pub fn usage(t: &TargetSnapshot) -> Vec<String> {
+    vec![
+        count_as(t.processes, "process", "processes"),
+        count(t.restarts, "restart"),
+        format!("{} resident", mib(t.resident_memory_bytes as f64)),
+        match t.max_fds {
+            Some(m) => format!("{} of {m}", count(t.open_fds, "fd")),
+            None => count(t.open_fds, "fd"),
+        },
+        count(t.threads, "thread"),
+    ]
+}
+
+/// What a leak verdict watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    Memory,
+    Fds,
+    Threads,
+    Connections,
+}
+
+impl Watched {
+    /// The name that leads a verdict line.
+    pub fn title(self) -> &'static str {
+        match self {
+            Watched::Memory => "Memory",
+            Watched::Fds => "File descriptors",
+            Watched::Threads => "Threads",
+            Watched::Connections => "TCP connections",
+        }
+    }
+
+    /// The name inside a sentence ("a memory leak", "a file descriptor leak").
+    pub fn noun(self) -> &'static str {
+        match self {
+            Watched::Memory => "memory",
+            Watched::Fds => "file descriptor",
+            Watched::Threads => "thread",
+            Watched::Connections => "connection",
+        }
+    }
+
+    /// A growth rate per second, per minute with its unit: `+1.25 MiB/min`.
+    pub fn rate(self, per_second: f64) -> String {
+        match self {
+            Watched::Memory => format!("{:+.2} MiB/min", per_second * 60.0 / MIB),
+            _ => format!("{:+.2} per minute", per_second * 60.0),
+        }
+    }
+}
+
+/// The four leak verdicts of a target, in the order every surface shows them.
+pub fn leaks(v: &Verdicts) -> [(Watched, &Leak); 4] {
+    [
+        (Watched::Memory, &v.memory_leak),
+        (Watched::Fds, &v.fd_leak),
+        (Watched::Threads, &v.thread_leak),
+        (Watched::Connections, &v.connection_leak),
+    ]
+}
+
+/// One verdict in words, and whether it needs the developer's attention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub text: String,
+    pub attention: bool,
+}
+
+/// `Memory: leak suspected, trend +1.20 MiB/min, limit reached in about 3.5 h`, or
+/// `Threads: no leak, trend +0.00 per minute`.
+pub fn leak(what: Watched, l: &Leak) -> Line {
+    let trend = l
+        .growth_per_second
+        .map(|r| format!("trend {}", what.rate(r)))
+        .unwrap_or_else(|| "not enough history for a trend yet".into());
+    let text = if l.suspected {
+        let ttl = l
+            .time_to_limit_seconds
+            .map(|s| format!(", limit reached in about {}", duration(s)))
+            .unwrap_or_default();
+        format!("{}: leak suspected, {trend}{ttl}", what.title())
+    } else {
+        format!("{}: no leak, {trend}", what.title())
+    };
+    Line {
+        text,
+        attention: l.suspected,
+    }
+}
+
+/// `CPU: over-allocated — p95 uses 40m of the 500m requested`.
+pub fn allocation(resource: &str, state: AllocationVerdict, reason: &str) -> Line {
+    let word = match state {
+        AllocationVerdict::Over => "over-allocated",
+        AllocationVerdict::Under => "under-allocated",
+        AllocationVerdict::Ok => "sized right",
+        AllocationVerdict::Unknown => "not judged yet",
+    };
+    Line {
+        text: format!("{resource}: {word} — {reason}"),
+        attention: matches!(state, AllocationVerdict::Over | AllocationVerdict::Under),
+    }
+}
+
+/// Every verdict of a target, leaks first, then CPU and memory allocation.
+pub fn verdicts(v: &Verdicts) -> Vec<Line> {
+    let mut out: Vec<Line> = leaks(v).into_iter().map(|(w, l)| leak(w, l)).collect();
+    out.push(allocation(
+        "CPU",
+        v.sizing.cpu.allocation.0,
+        &v.sizing.cpu.reason,
+    ));
+    out.push(allocation(
+        "Memory",
+        v.sizing.memory.allocation.0,
+        &v.sizing.memory.reason,
+    ));
+    out
+}
+
+/// What in a target deserves a developer's look, one short phrase each, led by the
+/// target's name: `web: restarted 2 times`, `web: memory leak suspected`,
+/// `web: CPU over-allocated (p95 uses …)`.
+pub fn attention(name: &str, restarts: u64, v: Option<&Verdicts>) -> Vec<String> {
+    let mut out = Vec::new();
+    if restarts > 0 {
+        out.push(format!(
+            "{name}: restarted {}",
+            count_as(restarts, "time", "times")
+        ));
+    }
+    let Some(v) = v else { return out };
+    for (what, l) in leaks(v) {
+        if l.suspected {
+            out.push(format!("{name}: {} leak suspected", what.noun()));
+        }
+    }
+    for (what, state, reason) in [
+        ("CPU", v.sizing.cpu.allocation.0, &v.sizing.cpu.reason),
+        (
+            "memory",
+            v.sizing.memory.allocation.0,
+            &v.sizing.memory.reason,
+        ),
+    ] {
+        if matches!(state, AllocationVerdict::Over | AllocationVerdict::Under) {
+            out.push(format!(
+                "{name}: {what} {}-allocated ({reason})",
+                state.as_str()
+            ));
+        }
+    }
+    out
+}
+
+/// The capacity figures, one line each: the pre-fork server, the requests per
+/// CPU-second, the worker-count hint.
+pub fn capacity(workers: Option<&Workers>, capacity: Option<&Capacity>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(w) = workers {
+        let pss = match (w.worker_pss_bytes, w.pss_interval_seconds) {
+            (Some(p), _) => format!(
+                "{} PSS per worker (mean), master {}",
+                mib(p as f64),
+                w.master_pss_bytes
+                    .map(|m| format!("{} PSS", mib(m as f64)))
+                    .unwrap_or_else(|| "unread".into())
+            ),
+            (None, None) => "PSS not read (sampling.pss_interval = off)".into(),
+            (None, Some(_)) => "PSS not read yet".into(),
+        };
+        out.push(format!(
+            "Workers: {} under pid {}, {pss}",
+            count(w.workers, &format!("{} worker", w.server.as_str())),
+            w.master_pid
+        ));
+    }
+    if let Some(c) = capacity {
+        out.push(format!("Requests per CPU-second: {}", c.reason));
+        if let Some(h) = &c.worker_hint {
+            out.push(format!(
+                "Worker hint: {} — {}",
+                count(h.recommended_workers, "worker"),
+                h.reasoning
+            ));
+        }
+    }
+    out
+}
+
+/// `12.5 requests/s; response time p50 40 ms, p95 180 ms, p99 195 ms over 300
+/// requests`; `None` without access lines.
+pub fn requests(r: &LogRates) -> Option<String> {
+    if r.requests_per_second <= 0.0 && r.latency.is_none() {
+        return None;
+    }
+    let mut s = format!("{:.1} requests/s", r.requests_per_second);
+    match &r.latency {
+        Some(l) => s.push_str(&format!(
+            "; response time p50 {}, p95 {}, p99 {} over {}{}",
+            millis(l.p50_seconds),
+            millis(l.p95_seconds),
+            millis(l.p99_seconds),
+            count(l.requests, "request"),
+            if l.rising { ", rising" } else { "" }
+        )),
+        None => s.push_str("; no request duration in the access lines"),
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(count(1, "worker"), "1 worker");
+        assert_eq!(count(3, "worker"), "3 workers");
+        assert_eq!(count(0, "restart"), "0 restarts");
+        assert_eq!(count_as(1, "process", "processes"), "1 process");
+        assert_eq!(count_as(2, "process", "processes"), "2 processes");
+    }
+
+    #[test]
+    fn a_suspected_leak_names_its_trend_and_time_to_limit() {
+        let l = Leak {
+            suspected: true,
+            growth_per_second: Some(MIB / 60.0),
+            time_to_limit_seconds: Some(2.0 * 3600.0),
+        };
+        let line = leak(Watched::Memory, &l);
+        assert_eq!(
+            line.text,
+            "Memory: leak suspected, trend +1.00 MiB/min, limit reached in about 2.0 h"
+        );
+        assert!(line.attention);
+        let quiet = Leak::default();
+        let line = leak(Watched::Fds, &quiet);
+        assert_eq!(
+            line.text,
+            "File descriptors: no leak, not enough history for a trend yet"
+        );
+        assert!(!line.attention);
+    }
+
+    #[test]
+    fn allocation_states_read_as_words() {
+        let line = allocation("CPU", AllocationVerdict::Over, "p95 40m of 500m");
+        assert_eq!(line.text, "CPU: over-allocated — p95 40m of 500m");
+        assert!(line.attention);
+        let line = allocation("Memory", AllocationVerdict::Unknown, "too few samples");
+        assert_eq!(line.text, "Memory: not judged yet — too few samples");
+        assert!(!line.attention);
+    }
+
+    #[test]
+    fn attention_lists_restarts_leaks_and_misallocation() {
+        let mut v = Verdicts::default();
+        v.memory_leak.suspected = true;
+        v.sizing.cpu.allocation.0 = AllocationVerdict::Over;
+        v.sizing.cpu.reason = "idle".into();
+        assert_eq!(
+            attention("web", 1, Some(&v)),
+            [
+                "web: restarted 1 time",
+                "web: memory leak suspected",
+                "web: CPU over-allocated (idle)"
+            ]
+        );
+        assert!(attention("web", 0, None).is_empty());
+    }
+
+    #[test]
+    fn requests_read_with_their_percentiles_and_rise() {
+        let rates = LogRates {
+            requests_per_second: 2.5,
+            latency: Some(crate::analysis::latency::Latency {
+                requests: 1,
+                p50_seconds: 0.04,
+                p95_seconds: 0.18,
+                p99_seconds: 1.5,
+                rising: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            requests(&rates).unwrap(),
+            "2.5 requests/s; response time p50 40 ms, p95 180 ms, p99 1.50 s over 1 request, rising"
+        );
+        assert_eq!(requests(&Default::default()), None);
+    }
+}
