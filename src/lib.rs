@@ -38,6 +38,7 @@ pub mod report;
 pub mod sample;
 pub mod state;
 pub mod target;
+pub mod units;
 pub mod wrap;
 
 use std::future::Future;
