@@ -360,6 +360,9 @@ fn errors_in_every_section_are_listed_in_order() {
         "sampling.pss_interval: must be at least 1s, or off",
         "capacity.memory_margin: must be above 0 and at most 1",
     ] {
-        assert!(errors.iter().any(|e| e == exact), "no {exact:?} in {errors:#?}");
+        assert!(
+            errors.iter().any(|e| e == exact),
+            "no {exact:?} in {errors:#?}"
+        );
     }
 }
