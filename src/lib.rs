@@ -39,6 +39,7 @@ pub mod run;
 pub mod sample;
 pub mod state;
 pub mod tick;
+pub mod units;
 pub mod words;
 pub mod wrap;
 

@@ -1,6 +1,11 @@
 //! `[analysis]`: windows and thresholds of the leak, sizing and latency verdicts.
 
-use super::*;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::sizing::SizingConfig;
+use crate::analysis::trend::TrendConfig;
+use crate::analysis::AnalysisConfig;
+use crate::units::{parse_bytes, parse_cpu, parse_duration, Scalar};
 
 /// `[analysis]`: windows and thresholds of the leak and sizing verdicts.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -72,101 +77,144 @@ impl Default for RawAnalysis {
     }
 }
 
-/// Checks `[analysis]` and builds the analysis thresholds.
+/// Checks `[analysis]` and builds the analysis thresholds: the windows first, then
+/// every threshold in the order of [`AnalysisConfig`]'s fields.
 pub(super) fn validate_analysis(a: &RawAnalysis, errors: &mut Vec<String>) -> AnalysisConfig {
-    let mut err = |key: &str, msg: String| errors.push(format!("analysis.{key}: {msg}"));
-    let mut dur = |key: &str, v: &str, default: f64| match parse_duration(v) {
+    let leak_window = window("leak_window", &a.leak_window, 3600.0, errors);
+    let error_window = window("error_window", &a.error_window, 300.0, errors);
+    let latency_window = window("latency_window", &a.latency_window, 300.0, errors);
+    let sizing_windows = [
+        window("sizing_window", &a.sizing_window, 86400.0, errors),
+        window("sizing_half_life", &a.sizing_half_life, 86400.0, errors),
+        window("sizing_min_data", &a.sizing_min_data, 600.0, errors),
+    ];
+    let mut n = Thresholds { errors };
+    let memory = n.trend(
+        leak_window,
+        ("memory_min_growth", &a.memory_min_growth),
+        ("memory_min_rate_per_minute", &a.memory_min_rate_per_minute),
+        bytes,
+    );
+    let fds = n.trend(
+        leak_window,
+        ("fds_min_growth", &a.fds_min_growth),
+        ("fds_min_rate_per_minute", &a.fds_min_rate_per_minute),
+        plain,
+    );
+    let threads = n.trend(
+        leak_window,
+        ("threads_min_growth", &a.threads_min_growth),
+        (
+            "threads_min_rate_per_minute",
+            &a.threads_min_rate_per_minute,
+        ),
+        plain,
+    );
+    let sizing = sizing(a, sizing_windows, &mut n);
+    let connections = n.trend(
+        leak_window,
+        ("connections_min_growth", &a.connections_min_growth),
+        (
+            "connections_min_rate_per_minute",
+            &a.connections_min_rate_per_minute,
+        ),
+        plain,
+    );
+    AnalysisConfig {
+        error_window,
+        latency_window,
+        memory,
+        fds,
+        threads,
+        sizing,
+        connections,
+    }
+}
+
+/// A window in seconds, above zero; `default` stands in for a wrong value.
+fn window(key: &str, v: &str, default: f64, errors: &mut Vec<String>) -> f64 {
+    match parse_duration(v) {
         Ok(d) if d.as_secs_f64() > 0.0 => d.as_secs_f64(),
         Ok(_) => {
-            err(key, "must be above zero".into());
+            errors.push(format!("analysis.{key}: must be above zero"));
             default
         }
         Err(e) => {
-            err(key, e);
+            errors.push(format!("analysis.{key}: {e}"));
             default
         }
-    };
-    let leak_window = dur("leak_window", &a.leak_window, 3600.0);
-    let error_window = dur("error_window", &a.error_window, 300.0);
-    let latency_window = dur("latency_window", &a.latency_window, 300.0);
-    let sizing_window = dur("sizing_window", &a.sizing_window, 86400.0);
-    let sizing_half_life = dur("sizing_half_life", &a.sizing_half_life, 86400.0);
-    let sizing_min_data = dur("sizing_min_data", &a.sizing_min_data, 600.0);
-    let mut errs = Vec::new();
-    let mut num = |key: &str, v: &Scalar, parse: fn(&str) -> Result<f64, String>| -> f64 {
+    }
+}
+
+/// A plain number such as `1.5`.
+fn plain(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .map_err(|_| format!("{s:?} is not a number"))
+}
+
+/// A memory quantity such as `64Mi`, in bytes.
+fn bytes(s: &str) -> Result<f64, String> {
+    parse_bytes(s).map(|b| b as f64)
+}
+
+/// Reads thresholds (zero or more), listing each wrong one with its key.
+struct Thresholds<'a> {
+    errors: &'a mut Vec<String>,
+}
+
+impl Thresholds<'_> {
+    fn num(&mut self, key: &str, v: &Scalar, parse: fn(&str) -> Result<f64, String>) -> f64 {
         match parse(&v.to_string()) {
             Ok(x) if x.is_finite() && x >= 0.0 => x,
             Ok(_) => {
-                errs.push(format!("analysis.{key}: must be zero or more"));
+                self.errors
+                    .push(format!("analysis.{key}: must be zero or more"));
                 0.0
             }
             Err(e) => {
-                errs.push(format!("analysis.{key}: {e}"));
+                self.errors.push(format!("analysis.{key}: {e}"));
                 0.0
             }
         }
-    };
-    let plain = |s: &str| -> Result<f64, String> {
-        s.trim()
-            .parse::<f64>()
-            .map_err(|_| format!("{s:?} is not a number"))
-    };
-    let bytes = |s: &str| parse_bytes(s).map(|b| b as f64);
-    let cfg = AnalysisConfig {
-        error_window,
-        latency_window,
-        memory: TrendConfig {
-            window: leak_window,
-            min_growth: num("memory_min_growth", &a.memory_min_growth, bytes),
-            min_rate: num(
-                "memory_min_rate_per_minute",
-                &a.memory_min_rate_per_minute,
-                bytes,
-            ) / 60.0,
-        },
-        fds: TrendConfig {
-            window: leak_window,
-            min_growth: num("fds_min_growth", &a.fds_min_growth, plain),
-            min_rate: num("fds_min_rate_per_minute", &a.fds_min_rate_per_minute, plain) / 60.0,
-        },
-        threads: TrendConfig {
-            window: leak_window,
-            min_growth: num("threads_min_growth", &a.threads_min_growth, plain),
-            min_rate: num(
-                "threads_min_rate_per_minute",
-                &a.threads_min_rate_per_minute,
-                plain,
-            ) / 60.0,
-        },
-        sizing: SizingConfig {
-            window: sizing_window,
-            half_life: sizing_half_life,
-            min_data: sizing_min_data,
-            cpu_request_factor: num("cpu_request_factor", &a.cpu_request_factor, plain),
-            cpu_request_floor: num("cpu_request_floor", &a.cpu_request_floor, parse_cpu),
-            memory_request_factor: num("memory_request_factor", &a.memory_request_factor, plain),
-            memory_request_floor: num("memory_request_floor", &a.memory_request_floor, bytes),
-            memory_limit_factor: num("memory_limit_factor", &a.memory_limit_factor, plain),
-            oom_bump_bytes: num("oom_bump", &a.oom_bump, bytes),
-            oom_bump_factor: num("oom_bump_factor", &a.oom_bump_factor, plain),
-            cpu_over_ratio: num("cpu_over_ratio", &a.cpu_over_ratio, plain),
-            cpu_over_min_cores: num("cpu_over_min", &a.cpu_over_min, parse_cpu),
-            memory_over_ratio: num("memory_over_ratio", &a.memory_over_ratio, plain),
-            memory_over_min_bytes: num("memory_over_min", &a.memory_over_min, bytes),
-            throttled_share: num("cpu_throttled_share", &a.cpu_throttled_share, plain),
-            cpu_wait_share: num("cpu_wait_share", &a.cpu_wait_share, plain),
-            near_limit: num("near_limit_share", &a.near_limit_share, plain),
-        },
-        connections: TrendConfig {
-            window: leak_window,
-            min_growth: num("connections_min_growth", &a.connections_min_growth, plain),
-            min_rate: num(
-                "connections_min_rate_per_minute",
-                &a.connections_min_rate_per_minute,
-                plain,
-            ) / 60.0,
-        },
-    };
-    errors.extend(errs);
-    cfg
+    }
+
+    /// A leak trend: its least growth, and its least rate (written per minute).
+    fn trend(
+        &mut self,
+        window: f64,
+        (growth_key, growth): (&str, &Scalar),
+        (rate_key, rate): (&str, &Scalar),
+        parse: fn(&str) -> Result<f64, String>,
+    ) -> TrendConfig {
+        TrendConfig {
+            window,
+            min_growth: self.num(growth_key, growth, parse),
+            min_rate: self.num(rate_key, rate, parse) / 60.0,
+        }
+    }
+}
+
+/// The right-sizing thresholds; `[window, half_life, min_data]` are already checked.
+fn sizing(a: &RawAnalysis, windows: [f64; 3], n: &mut Thresholds) -> SizingConfig {
+    let [window, half_life, min_data] = windows;
+    SizingConfig {
+        window,
+        half_life,
+        min_data,
+        cpu_request_factor: n.num("cpu_request_factor", &a.cpu_request_factor, plain),
+        cpu_request_floor: n.num("cpu_request_floor", &a.cpu_request_floor, parse_cpu),
+        memory_request_factor: n.num("memory_request_factor", &a.memory_request_factor, plain),
+        memory_request_floor: n.num("memory_request_floor", &a.memory_request_floor, bytes),
+        memory_limit_factor: n.num("memory_limit_factor", &a.memory_limit_factor, plain),
+        oom_bump_bytes: n.num("oom_bump", &a.oom_bump, bytes),
+        oom_bump_factor: n.num("oom_bump_factor", &a.oom_bump_factor, plain),
+        cpu_over_ratio: n.num("cpu_over_ratio", &a.cpu_over_ratio, plain),
+        cpu_over_min_cores: n.num("cpu_over_min", &a.cpu_over_min, parse_cpu),
+        memory_over_ratio: n.num("memory_over_ratio", &a.memory_over_ratio, plain),
+        memory_over_min_bytes: n.num("memory_over_min", &a.memory_over_min, bytes),
+        throttled_share: n.num("cpu_throttled_share", &a.cpu_throttled_share, plain),
+        cpu_wait_share: n.num("cpu_wait_share", &a.cpu_wait_share, plain),
+        near_limit: n.num("near_limit_share", &a.near_limit_share, plain),
+    }
 }

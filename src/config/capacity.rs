@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{parse_duration, Scalar};
 use crate::analysis::capacity::CapacityConfig;
+use crate::units::{parse_duration, Scalar};
 
 /// `[capacity]` as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,7 +1,166 @@
-//! `[log_options]`: how every stream's lines are read, and how access lines give
-//! request durations.
+//! `[[logs]]` and `[log_options]`: which streams are read, how every stream's lines
+//! are read, and how access lines give request durations.
 
-use super::*;
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::last_line;
+use crate::analysis::latency::Buckets;
+use crate::logs::access::AccessParser;
+use crate::logs::classify::{Classifier, Rule, RuleAction};
+use crate::logs::framing::{LogFormat, DEFAULT_MAX_LINE_BYTES};
+use crate::logs::LogSettings;
+use crate::units::{expand_env, parse_bytes, valid_label_value, Scalar};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RawLog {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub path: String,
+    #[serde(default = "auto")]
+    pub format: String,
+    #[serde(default = "end")]
+    pub start_at: String,
+    /// This log's own `log_options.duration_regex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_regex: Option<String>,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+fn end() -> String {
+    "end".into()
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSpec {
+    /// The `stream` label.
+    pub name: String,
+    pub source: LogSource,
+    pub format: LogFormat,
+    /// This log's own settings (its `duration_regex`); `None`: `log_options`'.
+    pub settings: Option<LogSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSource {
+    Stdin,
+    /// A path or glob, followed across rotations.
+    Files {
+        pattern: String,
+        start_at_beginning: bool,
+        /// Offsets are kept here so a restart resumes exactly where it stopped.
+        checkpoint: Option<PathBuf>,
+    },
+}
+
+/// Checks every `[[logs]]` entry; a log whose path cannot be expanded is left out
+/// (and then the error means none is used). Offsets go under `state_dir` if set.
+pub(super) fn validate_logs(
+    raw: &[RawLog],
+    state_dir: Option<&str>,
+    errors: &mut Vec<String>,
+) -> Vec<LogSpec> {
+    let mut streams = HashSet::new();
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, l)| validate_log(i, l, state_dir, &mut streams, errors))
+        .collect()
+}
+
+/// `logs[i]`: a unique stream name, a known format and start, a path or `-`.
+fn validate_log(
+    i: usize,
+    l: &RawLog,
+    state_dir: Option<&str>,
+    streams: &mut HashSet<String>,
+    errors: &mut Vec<String>,
+) -> Option<LogSpec> {
+    let mut err = |field: &str, msg: String| errors.push(format!("logs[{i}].{field}: {msg}"));
+    let name = l.name.clone().unwrap_or_else(|| {
+        if l.path == "-" {
+            "stdin".to_string()
+        } else {
+            format!("log{i}")
+        }
+    });
+    if !valid_label_value(&name) {
+        err(
+            "name",
+            format!("{name:?} must be 1-64 characters of letters, digits, '_', '-', '.'"),
+        );
+    } else if matches!(name.as_str(), "stdout" | "stderr") || !streams.insert(name.clone()) {
+        err("name", format!("{name:?} is already a stream name"));
+    }
+    if !matches!(l.format.as_str(), "auto" | "cri" | "docker" | "plain") {
+        err(
+            "format",
+            format!("{:?} is not one of auto, cri, docker, plain", l.format),
+        );
+    }
+    if !matches!(l.start_at.as_str(), "end" | "beginning") {
+        err(
+            "start_at",
+            format!("{:?} is not one of end, beginning", l.start_at),
+        );
+    }
+    let format = match l.format.as_str() {
+        "cri" => LogFormat::Cri,
+        "docker" => LogFormat::Docker,
+        "plain" => LogFormat::Plain,
+        _ => LogFormat::Auto,
+    };
+    let source = if l.path == "-" {
+        LogSource::Stdin
+    } else {
+        let pattern = expand_env(&l.path).map_err(|e| err("path", e)).ok()?;
+        if let Err(e) = glob::Pattern::new(&pattern) {
+            err("path", format!("{pattern:?} is not a valid glob: {e}"));
+        }
+        let checkpoint = state_dir
+            .filter(|d| !d.is_empty())
+            .map(|d| PathBuf::from(d).join(format!("{name}.offsets.json")));
+        LogSource::Files {
+            pattern,
+            start_at_beginning: l.start_at == "beginning",
+            checkpoint,
+        }
+    };
+    Some(LogSpec {
+        name,
+        source,
+        format,
+        settings: None,
+    })
+}
+
+/// `logs[i].duration_regex`: a log's own access regex, on top of `[log_options]`.
+pub(super) fn validate_log_duration_regexes(
+    logs: &mut [LogSpec],
+    raw: &[RawLog],
+    log_settings: &LogSettings,
+    errors: &mut Vec<String>,
+) {
+    // Every log is in `logs` unless it had an error, and then none is used.
+    for (i, (spec, l)) in logs.iter_mut().zip(raw).enumerate() {
+        let Some(pattern) = l.duration_regex.as_deref().filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        match log_settings.classifier.access().with_user_regex(pattern) {
+            Ok(access) => {
+                spec.settings = Some(LogSettings {
+                    classifier: log_settings.classifier.clone().with_access(access),
+                    max_line_bytes: log_settings.max_line_bytes,
+                })
+            }
+            Err(e) => errors.push(format!("logs[{i}].duration_regex: {e}")),
+        }
+    }
+}
 
 /// `[log_options]`: how every stream's lines are read.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -37,7 +196,7 @@ pub enum RawBuckets {
 impl Default for RawBuckets {
     fn default() -> Self {
         RawBuckets::List(
-            crate::analysis::latency::Buckets::default()
+            Buckets::default()
                 .0
                 .into_iter()
                 .map(Scalar::Float)
@@ -100,7 +259,7 @@ pub(super) fn validate_log_options(o: &RawLogOptions, errors: &mut Vec<String>) 
         if let Err(e) = Regex::new(&r.pattern) {
             errors.push(format!(
                 "{key}.pattern: bad regex: {}",
-                first_line(&e.to_string())
+                last_line(&e.to_string())
             ));
             ok = false;
         }
@@ -114,7 +273,7 @@ pub(super) fn validate_log_options(o: &RawLogOptions, errors: &mut Vec<String>) 
         }
     }
     let classifier = Classifier::new(&rules).unwrap_or_else(|e| {
-        errors.push(format!("log_options.rules: {}", first_line(&e.to_string())));
+        errors.push(format!("log_options.rules: {}", last_line(&e.to_string())));
         Classifier::default()
     });
     let classifier = classifier.with_access(validate_access(o, errors));

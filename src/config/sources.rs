@@ -2,7 +2,7 @@
 //! (`OUTRIDER_<SECTION>__<KEY>`) and the command-line flags, merged into the TOML
 //! table before it is deserialized.
 
-use super::*;
+use super::{Overrides, RawConfig};
 
 /// Deserializes, listing every unknown key rather than stopping at the first.
 pub(super) fn parse_table(table: toml::Table, errors: &mut Vec<String>) -> Option<RawConfig> {

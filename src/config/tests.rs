@@ -150,18 +150,6 @@ fn comm_names_a_target_by_default() {
 }
 
 #[test]
-fn quantities() {
-    assert_eq!(parse_cpu("500m").unwrap(), 0.5);
-    assert_eq!(parse_cpu("2").unwrap(), 2.0);
-    assert!(parse_cpu("-1").is_err());
-    assert_eq!(parse_bytes("512Mi").unwrap(), 512 << 20);
-    assert_eq!(parse_bytes("1G").unwrap(), 1_000_000_000);
-    assert_eq!(parse_bytes("1.5Gi").unwrap(), 3 << 29);
-    assert_eq!(parse_bytes("134217728").unwrap(), 134217728);
-    assert!(parse_bytes("12 apples").is_err());
-}
-
-#[test]
 fn log_paths_expand_the_environment_and_name_their_checkpoint() {
     std::env::set_var("OUTRIDER_TEST_POD", "web-1");
     let text = "[log_options]\nstate_dir = \"/state\"\n[[logs]]\nname = \"app\"\npath = \"/var/log/pods/${OUTRIDER_TEST_POD}/*.log\"\nstart_at = \"beginning\"\n";
@@ -281,4 +269,100 @@ fn duration_settings_are_validated_and_read_from_the_environment() {
         Some(crate::logs::classify::StatusClass::Success),
     );
     assert_eq!(req.map(|r| r.1), Some(0.25));
+}
+
+/// One wrong value in every section: all are reported at once, each led by its key
+/// path, section after section in `validate`'s order (and in file order within one).
+#[test]
+fn errors_in_every_section_are_listed_in_order() {
+    let text = r#"
+        [http]
+        listen = "nowhere"
+        [sampling]
+        interval = "10ms"
+        connections_interval = "often"
+        proc_root = ""
+        pss_interval = "10ms"
+        [lifecycle]
+        shutdown_grace = "later"
+        [[targets]]
+        name = "a b"
+        comm = "x"
+        [[targets]]
+        comm = "y"
+        pid = 3
+        [[logs]]
+        name = "stdout"
+        path = "/var/log/app.log"
+        format = "xml"
+        start_at = "middle"
+        duration_regex = "("
+        [resources]
+        cpu_limit = "two"
+        downward_api_cpu_divisor = 0
+        [analysis]
+        leak_window = "0s"
+        oom_bump = "big"
+        [log_options]
+        max_line_bytes = 10
+        [[log_options.rules]]
+        pattern = "("
+        action = "error"
+        [[receivers]]
+        name = ""
+        kind = "webhook"
+        url = "http://127.0.0.1:9/hook"
+        [capacity]
+        memory_margin = 2
+    "#;
+    let errors = load_text(text, &[], &Overrides::default()).unwrap_err().0;
+    let keys: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(": ").next().unwrap_or(e))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "http.listen",
+            "sampling.interval",
+            "sampling.connections_interval",
+            "lifecycle.shutdown_grace",
+            "sampling.proc_root",
+            "targets[0].name",
+            "targets[1]",
+            "logs[0].name",
+            "logs[0].format",
+            "logs[0].start_at",
+            "resources.cpu_limit",
+            "resources.downward_api_cpu_divisor",
+            "analysis.leak_window",
+            "analysis.oom_bump",
+            "log_options.max_line_bytes",
+            "log_options.rules[0].pattern",
+            "logs[0].duration_regex",
+            "receivers[0].name",
+            "sampling.pss_interval",
+            "capacity.memory_margin",
+        ],
+        "{errors:#?}"
+    );
+    for exact in [
+        "sampling.interval: must be at least 100ms",
+        "sampling.proc_root: must not be empty",
+        "targets[0].name: \"a b\" must be 1-64 characters of letters, digits, '_', '-', '.'",
+        "targets[1]: pid, pid_file and comm/exe/cmdline exclude one another",
+        "logs[0].name: \"stdout\" is already a stream name",
+        "logs[0].format: \"xml\" is not one of auto, cri, docker, plain",
+        "logs[0].start_at: \"middle\" is not one of end, beginning",
+        "resources.downward_api_cpu_divisor: must be above zero",
+        "analysis.leak_window: must be above zero",
+        "log_options.max_line_bytes: must be at least 256",
+        "sampling.pss_interval: must be at least 1s, or off",
+        "capacity.memory_margin: must be above 0 and at most 1",
+    ] {
+        assert!(
+            errors.iter().any(|e| e == exact),
+            "no {exact:?} in {errors:#?}"
+        );
+    }
 }

@@ -1,0 +1,143 @@
+//! `[http]`, `[sampling]` and `[lifecycle]`: how Outrider itself runs — where it
+//! listens, how often it samples and scans, and how long it drains at shutdown.
+//! (`sampling.pss_interval` is checked with `[capacity]`, which uses it.)
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::capacity;
+use crate::units::parse_duration;
+
+/// Where Outrider listens unless told otherwise: a free port in the range the
+/// Prometheus wiki keeps for exporters.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9717";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawHttp {
+    pub listen: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: DEFAULT_LISTEN.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawSampling {
+    pub interval: String,
+    pub proc_root: String,
+    /// Append every sample to this trace file (the `replay` format); empty: off.
+    pub record: String,
+    /// Least time between two scans of the app's TCP sockets; "0" or "off": never.
+    pub connections_interval: String,
+    /// How often the PSS of pre-fork masters and workers is read; `off`: never.
+    #[serde(default = "capacity::default_pss_interval")]
+    pub pss_interval: String,
+}
+
+impl Default for RawSampling {
+    fn default() -> Self {
+        RawSampling {
+            interval: "5s".into(),
+            proc_root: "/proc".into(),
+            record: String::new(),
+            connections_interval: "15s".into(),
+            pss_interval: capacity::default_pss_interval(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RawLifecycle {
+    pub shutdown_grace: String,
+}
+
+impl Default for RawLifecycle {
+    fn default() -> Self {
+        RawLifecycle {
+            shutdown_grace: "1s".into(),
+        }
+    }
+}
+
+/// `http.listen`: an address and port.
+pub(super) fn validate_http(h: &RawHttp, errors: &mut Vec<String>) -> Option<SocketAddr> {
+    match h.listen.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errors.push(format!(
+                "http.listen: {:?} is not an address and port such as 0.0.0.0:9717",
+                h.listen
+            ));
+            None
+        }
+    }
+}
+
+/// What `[sampling]`'s intervals came to; `None` where the value was wrong.
+pub(super) struct Intervals {
+    pub interval: Option<Duration>,
+    /// `Some(None)`: connection scans are off.
+    pub connections_interval: Option<Option<Duration>>,
+}
+
+/// `sampling.interval` (at least 100 ms) and `sampling.connections_interval`
+/// (at least 100 ms, or off).
+pub(super) fn validate_intervals(s: &RawSampling, errors: &mut Vec<String>) -> Intervals {
+    let mut err = |key: &str, msg: String| errors.push(format!("sampling.{key}: {msg}"));
+    let interval = match parse_duration(&s.interval) {
+        Ok(d) if d >= Duration::from_millis(100) => Some(d),
+        Ok(_) => {
+            err("interval", "must be at least 100ms".into());
+            None
+        }
+        Err(e) => {
+            err("interval", e);
+            None
+        }
+    };
+    let connections_interval = match s.connections_interval.trim() {
+        "off" | "0" => Some(None),
+        v => match parse_duration(v) {
+            Ok(d) if d.is_zero() => Some(None),
+            Ok(d) if d >= Duration::from_millis(100) => Some(Some(d)),
+            Ok(_) => {
+                err(
+                    "connections_interval",
+                    "must be at least 100ms, or \"off\"".into(),
+                );
+                None
+            }
+            Err(e) => {
+                err("connections_interval", format!("{e}, or \"off\""));
+                None
+            }
+        },
+    };
+    Intervals {
+        interval,
+        connections_interval,
+    }
+}
+
+/// `sampling.proc_root`: any path, but not an empty one.
+pub(super) fn validate_proc_root(s: &RawSampling, errors: &mut Vec<String>) {
+    if s.proc_root.is_empty() {
+        errors.push("sampling.proc_root: must not be empty".into());
+    }
+}
+
+/// `lifecycle.shutdown_grace`: a duration.
+pub(super) fn validate_lifecycle(l: &RawLifecycle, errors: &mut Vec<String>) -> Option<Duration> {
+    parse_duration(&l.shutdown_grace)
+        .map_err(|e| errors.push(format!("lifecycle.shutdown_grace: {e}")))
+        .ok()
+}
