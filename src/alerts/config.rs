@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::notify::{Auth, Receiver, ReceiverKind, Secret};
-use super::rules::{RuleConfig, RuleName, Unit};
+use super::rules::{RuleConfig, RuleName, Thresholds, Unit};
 use super::AlertsConfig;
 use crate::config::{expand_env, parse_duration, Scalar};
 
@@ -478,30 +478,8 @@ pub fn validate(raw: &RawAlerts, errors: &mut Vec<String>) -> AlertsConfig {
         external_url: raw.external_url.clone(),
         ..Default::default()
     };
-    if !raw.spool_dir.is_empty() {
-        let dir = std::path::PathBuf::from(&raw.spool_dir);
-        if dir.exists() && !dir.is_dir() {
-            errors.push(format!(
-                "alerts.spool_dir: {} is not a directory",
-                dir.display()
-            ));
-        }
-        cfg.spool_dir = Some(dir);
-    }
-    for (k, v) in &raw.labels {
-        let key = format!("alerts.labels.{k}");
-        if !label_name_ok(k) {
-            errors.push(format!("{key}: not a Prometheus label name"));
-        } else if matches!(k.as_str(), "alertname" | "target" | "severity") {
-            errors.push(format!("{key}: set by Outrider itself"));
-        }
-        match expand_env(v) {
-            Ok(v) => {
-                cfg.labels.insert(k.clone(), v);
-            }
-            Err(e) => errors.push(format!("{key}: {e}")),
-        }
-    }
+    cfg.spool_dir = spool_dir(&raw.spool_dir, errors);
+    cfg.labels = labels(&raw.labels, errors);
     for (name, r) in &raw.rules {
         let key = format!("alerts.rules.{name}");
         let Some(rule) = RuleName::ALL
@@ -515,65 +493,123 @@ pub fn validate(raw: &RawAlerts, errors: &mut Vec<String>) -> AlertsConfig {
             ));
             continue;
         };
-        let mut c = RuleConfig::defaults(rule);
-        if let Some(e) = &r.enabled {
-            let text = match e {
-                Flag::Bool(b) => b.to_string(),
-                Flag::Str(s) => s.trim().to_ascii_lowercase(),
-            };
-            match text.as_str() {
-                "true" | "1" | "yes" => c.enabled = true,
-                "false" | "0" | "no" => c.enabled = false,
-                other => errors.push(format!("{key}.enabled: {other:?} is not true or false")),
-            }
-        }
-        if let Some(f) = &r.for_ {
-            match parse_duration(f) {
-                Ok(d) => c.for_seconds = d.as_secs_f64(),
-                Err(e) => errors.push(format!("{key}.for: {e}")),
-            }
-        }
-        if let Some(s) = &r.severity {
-            if s.is_empty() {
-                errors.push(format!("{key}.severity: must not be empty"));
-            } else {
-                c.severity = s.clone();
-            }
-        }
-        for (t, v) in &r.thresholds {
-            let Some((tname, unit, _)) = rule.thresholds().iter().find(|(n, _, _)| n == t) else {
-                let known: Vec<&str> = rule.thresholds().iter().map(|(n, _, _)| *n).collect();
-                errors.push(format!(
-                    "{key}.{t}: unknown key; {} takes enabled, for, severity{}",
-                    rule.as_str(),
-                    known.iter().map(|k| format!(", {k}")).collect::<String>()
-                ));
-                continue;
-            };
-            let parsed = match unit {
-                Unit::Number => v
-                    .to_string()
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| format!("{v} is not a number")),
-                Unit::Seconds => parse_duration(&v.to_string()).map(|d| d.as_secs_f64()),
-            };
-            match parsed {
-                Ok(x) if x.is_finite() && x >= 0.0 => {
-                    c.thresholds.insert(tname, x);
-                }
-                Ok(_) => errors.push(format!("{key}.{t}: must be zero or more")),
-                Err(e) => errors.push(format!("{key}.{t}: {e}")),
-            }
-        }
-        cfg.rules.insert(rule, c);
+        cfg.rules.insert(rule, validate_rule(&key, rule, r, errors));
     }
     cfg
+}
+
+/// `alerts.spool_dir`: empty is off; an existing path must be a directory.
+fn spool_dir(raw: &str, errors: &mut Vec<String>) -> Option<std::path::PathBuf> {
+    if raw.is_empty() {
+        return None;
+    }
+    let dir = std::path::PathBuf::from(raw);
+    if dir.exists() && !dir.is_dir() {
+        errors.push(format!(
+            "alerts.spool_dir: {} is not a directory",
+            dir.display()
+        ));
+    }
+    Some(dir)
+}
+
+/// `alerts.labels`: Prometheus label names, none of Outrider's own, values expanded.
+fn labels(raw: &BTreeMap<String, String>, errors: &mut Vec<String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in raw {
+        let key = format!("alerts.labels.{k}");
+        if !label_name_ok(k) {
+            errors.push(format!("{key}: not a Prometheus label name"));
+        } else if matches!(k.as_str(), "alertname" | "target" | "severity") {
+            errors.push(format!("{key}: set by Outrider itself"));
+        }
+        match expand_env(v) {
+            Ok(v) => {
+                out.insert(k.clone(), v);
+            }
+            Err(e) => errors.push(format!("{key}: {e}")),
+        }
+    }
+    out
+}
+
+/// `[alerts.rules.<rule>]` at `key`: its overrides on the rule's defaults.
+fn validate_rule(key: &str, rule: RuleName, r: &RawRule, errors: &mut Vec<String>) -> RuleConfig {
+    let mut c = RuleConfig::defaults(rule);
+    if let Some(e) = &r.enabled {
+        let text = match e {
+            Flag::Bool(b) => b.to_string(),
+            Flag::Str(s) => s.trim().to_ascii_lowercase(),
+        };
+        match text.as_str() {
+            "true" | "1" | "yes" => c.enabled = true,
+            "false" | "0" | "no" => c.enabled = false,
+            other => errors.push(format!("{key}.enabled: {other:?} is not true or false")),
+        }
+    }
+    if let Some(f) = &r.for_ {
+        match parse_duration(f) {
+            Ok(d) => c.for_seconds = d.as_secs_f64(),
+            Err(e) => errors.push(format!("{key}.for: {e}")),
+        }
+    }
+    if let Some(s) = &r.severity {
+        if s.is_empty() {
+            errors.push(format!("{key}.severity: must not be empty"));
+        } else {
+            c.severity = s.clone();
+        }
+    }
+    c.thresholds = thresholds(key, rule, &r.thresholds, errors);
+    c
+}
+
+/// The rule's threshold keys at `key`, checked in the order written; an unset or
+/// invalid one keeps its default.
+fn thresholds(
+    key: &str,
+    rule: RuleName,
+    raw: &BTreeMap<String, Scalar>,
+    errors: &mut Vec<String>,
+) -> Thresholds {
+    let keys = Thresholds::keys(rule);
+    let mut given: BTreeMap<&str, f64> = BTreeMap::new();
+    for (t, v) in raw {
+        let Some((tname, unit)) = keys.iter().find(|(n, _)| n == t) else {
+            errors.push(format!(
+                "{key}.{t}: unknown key; {} takes enabled, for, severity{}",
+                rule.as_str(),
+                keys.iter()
+                    .map(|(k, _)| format!(", {k}"))
+                    .collect::<String>()
+            ));
+            continue;
+        };
+        let parsed = match unit {
+            Unit::Number => v
+                .to_string()
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{v} is not a number")),
+            Unit::Seconds => parse_duration(&v.to_string()).map(|d| d.as_secs_f64()),
+        };
+        match parsed {
+            Ok(x) if x.is_finite() && x >= 0.0 => {
+                given.insert(tname, x);
+            }
+            Ok(_) => errors.push(format!("{key}.{t}: must be zero or more")),
+            Err(e) => errors.push(format!("{key}.{t}: {e}")),
+        }
+    }
+    Thresholds::build(rule, |k, _, default| {
+        given.get(k).copied().unwrap_or(default)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerts::rules::thresholds::ErrorRate;
 
     fn parse(toml_text: &str) -> (AlertsConfig, Vec<String>) {
         #[derive(Deserialize)]
@@ -606,14 +642,21 @@ mod tests {
         assert_eq!(c.labels["namespace"], "shop");
         let down = &c.rules[&RuleName::TargetDown];
         assert_eq!((down.for_seconds, down.severity.as_str()), (30.0, "page"));
-        let err = &c.rules[&RuleName::ErrorRateHigh];
-        assert_eq!(err.thresholds["errors_per_minute"], 20.0);
-        assert_eq!(err.thresholds["error_ratio"], 0.05);
+        assert_eq!(
+            c.rules[&RuleName::ErrorRateHigh].thresholds,
+            Thresholds::ErrorRateHigh(ErrorRate {
+                errors_per_minute: 20.0,
+                error_ratio: 0.05
+            })
+        );
         assert!(!c.rules[&RuleName::CpuOverAllocated].enabled);
         assert!(!c.rules[&RuleName::MemoryOverAllocated].enabled);
         assert!(c.rules[&RuleName::MemoryLeakSuspected].enabled);
-        let near = &c.rules[&RuleName::MemoryNearLimit];
-        assert_eq!(near.thresholds["time_to_limit"], 4.0 * 3600.0);
+        let Thresholds::MemoryNearLimit(near) = c.rules[&RuleName::MemoryNearLimit].thresholds
+        else {
+            panic!("MemoryNearLimit has its own thresholds")
+        };
+        assert_eq!(near.time_to_limit, 4.0 * 3600.0);
     }
 
     #[test]

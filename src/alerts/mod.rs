@@ -168,6 +168,10 @@ fn logs_target(snap: &Snapshot) -> String {
 
 impl Engine {
     pub fn new(config: AlertsConfig) -> Self {
+        debug_assert!(
+            config.rules.iter().all(|(r, c)| c.thresholds.rule() == *r),
+            "each rule's thresholds are its own"
+        );
         Engine {
             config,
             memory: HashMap::new(),
@@ -187,7 +191,7 @@ impl Engine {
             .config
             .rules
             .values()
-            .filter_map(|r| r.thresholds.get("window").copied())
+            .filter_map(|r| r.thresholds.history_window())
             .fold(0.0, f64::max);
         let mut holds: Vec<(RuleName, String, rules::Finding)> = Vec::new();
         for t in &snap.targets {
@@ -199,7 +203,7 @@ impl Engine {
                 .iter()
                 .filter(|(r, c)| c.enabled && !r.is_log_rule())
             {
-                if let Some(f) = rules::check(*rule, cfg, t, mem, now) {
+                if let Some(f) = rules::check(cfg, t, mem, now) {
                     holds.push((*rule, t.name.clone(), f));
                 }
             }
@@ -211,7 +215,7 @@ impl Engine {
                 .iter()
                 .filter(|(r, c)| c.enabled && r.is_log_rule())
             {
-                if let Some(f) = rules::check_logs(*rule, cfg, rates) {
+                if let Some(f) = rules::check_logs(cfg, rates) {
                     holds.push((*rule, logs_target(snap), f));
                 }
             }
