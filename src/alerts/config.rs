@@ -306,141 +306,183 @@ fn inline_or_file(
 
 /// Checks `[[receivers]]`.
 pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<Receiver> {
-    let mut out = Vec::new();
     let mut names = std::collections::HashSet::new();
-    for (i, r) in raw.iter().enumerate() {
-        let key = format!("receivers[{i}]");
-        let n0 = errors.len();
-        if r.name.is_empty() || !crate::config::valid_label_value(&r.name) {
-            errors.push(format!(
-                "{key}.name: {:?} must be 1-64 characters of letters, digits, '_', '-', '.'",
-                r.name
-            ));
-        } else if !names.insert(r.name.clone()) {
-            errors.push(format!(
-                "{key}.name: {:?} is used by another receiver",
-                r.name
-            ));
-        }
-        let kind = match r.kind.as_str() {
-            "webhook" => ReceiverKind::Webhook,
-            "alertmanager" => ReceiverKind::Alertmanager,
-            "slack" => ReceiverKind::Slack,
-            other => {
-                errors.push(format!(
-                    "{key}.kind: {other:?} is not webhook, alertmanager or slack"
-                ));
-                ReceiverKind::Webhook
-            }
-        };
-        let url = inline_or_file(&format!("{key}.url"), &r.url, &r.url_file, errors);
-        match &url {
-            None if r.url.is_none() && r.url_file.is_none() => {
-                errors.push(format!("{key}.url: required (or url_file)"))
-            }
-            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                errors.push(format!("{key}.url: must start with http:// or https://"))
-            }
-            _ => {}
-        }
-        for n in &r.alertnames {
-            if RuleName::parse(n).is_none() {
-                errors.push(format!("{key}.alertnames: {n:?} is not a rule"));
-            }
-        }
-        let bearer = inline_or_file(
-            &format!("{key}.bearer_token"),
-            &r.bearer_token,
-            &r.bearer_token_file,
-            errors,
-        );
-        let auth = match (&r.basic_auth, bearer) {
-            (Some(_), Some(_)) => {
-                errors.push(format!("{key}: bearer_token and basic_auth are exclusive"));
-                Auth::None
-            }
-            (Some(b), None) => {
-                let pw = inline_or_file(
-                    &format!("{key}.basic_auth.password"),
-                    &b.password,
-                    &b.password_file,
-                    errors,
-                );
-                Auth::Basic {
-                    username: b.username.clone(),
-                    password: Secret(pw.unwrap_or_default()),
-                }
-            }
-            (None, Some(t)) => Auth::Bearer(Secret(t)),
-            (None, None) => Auth::None,
-        };
-        let secret = match &r.secret_file {
-            Some(_) if kind != ReceiverKind::Webhook => {
-                errors.push(format!("{key}.secret_file: only a webhook signs its body"));
-                None
-            }
-            f => inline_or_file(&format!("{key}.secret"), &None, f, errors).map(Secret),
-        };
-        let resend = match parse_duration(&r.resend_interval) {
-            Ok(d) if d >= std::time::Duration::from_secs(1) => d,
-            Ok(_) => {
-                errors.push(format!("{key}.resend_interval: must be at least 1s"));
-                std::time::Duration::from_secs(60)
-            }
-            Err(e) => {
-                errors.push(format!("{key}.resend_interval: {e}"));
-                std::time::Duration::from_secs(60)
-            }
-        };
-        let timeout = match parse_duration(&r.timeout) {
-            Ok(d) if d >= std::time::Duration::from_millis(100) => d,
-            Ok(_) => {
-                errors.push(format!("{key}.timeout: must be at least 100ms"));
-                std::time::Duration::from_secs(10)
-            }
-            Err(e) => {
-                errors.push(format!("{key}.timeout: {e}"));
-                std::time::Duration::from_secs(10)
-            }
-        };
-        let queue_capacity = count(
-            &format!("{key}.queue_capacity"),
-            &r.queue_capacity,
-            1..=1_000_000,
-            errors,
-        );
-        let max_per_minute = count(
-            &format!("{key}.max_per_minute"),
-            &r.max_per_minute,
-            0..=60_000,
-            errors,
-        );
-        let (group_by, group_wait, group_interval) = grouping(&key, r, kind, errors);
-        if errors.len() == n0 {
-            out.push(Receiver {
-                name: r.name.clone(),
-                kind,
-                url: Secret(url.unwrap_or_default()),
-                alertnames: r.alertnames.clone(),
-                severities: r.severities.clone(),
-                headers: r
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Secret(v.clone())))
-                    .collect(),
-                auth,
-                secret,
-                queue_capacity: queue_capacity.unwrap_or(1) as usize,
-                resend_interval: resend,
-                timeout,
-                group_by,
-                group_wait,
-                group_interval,
-                max_per_minute: max_per_minute.unwrap_or(0) as u32,
-            });
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, r)| validate_receiver(&format!("receivers[{i}]"), r, &mut names, errors))
+        .collect()
+}
+
+/// One receiver at `key`, in the order its keys are listed; `None` when anything
+/// about it is wrong. `names` are those already taken.
+fn validate_receiver(
+    key: &str,
+    r: &RawReceiver,
+    names: &mut std::collections::HashSet<String>,
+    errors: &mut Vec<String>,
+) -> Option<Receiver> {
+    let n0 = errors.len();
+    receiver_name(key, &r.name, names, errors);
+    let kind = receiver_kind(key, &r.kind, errors);
+    let url = receiver_url(key, r, errors);
+    for n in &r.alertnames {
+        if RuleName::parse(n).is_none() {
+            errors.push(format!("{key}.alertnames: {n:?} is not a rule"));
         }
     }
-    out
+    let auth = receiver_auth(key, r, errors);
+    let secret = match &r.secret_file {
+        Some(_) if kind != ReceiverKind::Webhook => {
+            errors.push(format!("{key}.secret_file: only a webhook signs its body"));
+            None
+        }
+        f => inline_or_file(&format!("{key}.secret"), &None, f, errors).map(Secret),
+    };
+    let resend_interval = at_least(
+        &format!("{key}.resend_interval"),
+        &r.resend_interval,
+        (std::time::Duration::from_secs(1), "1s"),
+        std::time::Duration::from_secs(60),
+        errors,
+    );
+    let timeout = at_least(
+        &format!("{key}.timeout"),
+        &r.timeout,
+        (std::time::Duration::from_millis(100), "100ms"),
+        std::time::Duration::from_secs(10),
+        errors,
+    );
+    let queue_capacity = count(
+        &format!("{key}.queue_capacity"),
+        &r.queue_capacity,
+        1..=1_000_000,
+        errors,
+    );
+    let max_per_minute = count(
+        &format!("{key}.max_per_minute"),
+        &r.max_per_minute,
+        0..=60_000,
+        errors,
+    );
+    let (group_by, group_wait, group_interval) = grouping(key, r, kind, errors);
+    (errors.len() == n0).then(|| Receiver {
+        name: r.name.clone(),
+        kind,
+        url: Secret(url.unwrap_or_default()),
+        alertnames: r.alertnames.clone(),
+        severities: r.severities.clone(),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Secret(v.clone())))
+            .collect(),
+        auth,
+        secret,
+        queue_capacity: queue_capacity.unwrap_or(1) as usize,
+        resend_interval,
+        timeout,
+        group_by,
+        group_wait,
+        group_interval,
+        max_per_minute: max_per_minute.unwrap_or(0) as u32,
+    })
+}
+
+/// A receiver's name: a label value, not used by another receiver.
+fn receiver_name(
+    key: &str,
+    name: &str,
+    names: &mut std::collections::HashSet<String>,
+    errors: &mut Vec<String>,
+) {
+    if name.is_empty() || !crate::config::valid_label_value(name) {
+        errors.push(format!(
+            "{key}.name: {name:?} must be 1-64 characters of letters, digits, '_', '-', '.'"
+        ));
+    } else if !names.insert(name.to_string()) {
+        errors.push(format!("{key}.name: {name:?} is used by another receiver"));
+    }
+}
+
+/// `webhook | alertmanager | slack`; a webhook, with an error, for anything else.
+fn receiver_kind(key: &str, kind: &str, errors: &mut Vec<String>) -> ReceiverKind {
+    match kind {
+        "webhook" => ReceiverKind::Webhook,
+        "alertmanager" => ReceiverKind::Alertmanager,
+        "slack" => ReceiverKind::Slack,
+        other => {
+            errors.push(format!(
+                "{key}.kind: {other:?} is not webhook, alertmanager or slack"
+            ));
+            ReceiverKind::Webhook
+        }
+    }
+}
+
+/// `url` or `url_file`, one of them, an http(s) URL.
+fn receiver_url(key: &str, r: &RawReceiver, errors: &mut Vec<String>) -> Option<String> {
+    let url = inline_or_file(&format!("{key}.url"), &r.url, &r.url_file, errors);
+    match &url {
+        None if r.url.is_none() && r.url_file.is_none() => {
+            errors.push(format!("{key}.url: required (or url_file)"))
+        }
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            errors.push(format!("{key}.url: must start with http:// or https://"))
+        }
+        _ => {}
+    }
+    url
+}
+
+/// A bearer token or basic auth, not both; each secret inline or from a file.
+fn receiver_auth(key: &str, r: &RawReceiver, errors: &mut Vec<String>) -> Auth {
+    let bearer = inline_or_file(
+        &format!("{key}.bearer_token"),
+        &r.bearer_token,
+        &r.bearer_token_file,
+        errors,
+    );
+    match (&r.basic_auth, bearer) {
+        (Some(_), Some(_)) => {
+            errors.push(format!("{key}: bearer_token and basic_auth are exclusive"));
+            Auth::None
+        }
+        (Some(b), None) => {
+            let pw = inline_or_file(
+                &format!("{key}.basic_auth.password"),
+                &b.password,
+                &b.password_file,
+                errors,
+            );
+            Auth::Basic {
+                username: b.username.clone(),
+                password: Secret(pw.unwrap_or_default()),
+            }
+        }
+        (None, Some(t)) => Auth::Bearer(Secret(t)),
+        (None, None) => Auth::None,
+    }
+}
+
+/// A duration at `key` of at least `min` (written as its text); `default` otherwise.
+fn at_least(
+    key: &str,
+    value: &str,
+    (min, min_text): (std::time::Duration, &str),
+    default: std::time::Duration,
+    errors: &mut Vec<String>,
+) -> std::time::Duration {
+    match parse_duration(value) {
+        Ok(d) if d >= min => d,
+        Ok(_) => {
+            errors.push(format!("{key}: must be at least {min_text}"));
+            default
+        }
+        Err(e) => {
+            errors.push(format!("{key}: {e}"));
+            default
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
