@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::notify::{Auth, Receiver, ReceiverKind, Secret};
-use super::rules::{RuleConfig, RuleName, Unit};
+use super::rules::{RuleConfig, RuleName, Thresholds, Unit};
 use super::AlertsConfig;
 use crate::config::{expand_env, parse_duration, Scalar};
 
@@ -306,141 +306,183 @@ fn inline_or_file(
 
 /// Checks `[[receivers]]`.
 pub fn validate_receivers(raw: &[RawReceiver], errors: &mut Vec<String>) -> Vec<Receiver> {
-    let mut out = Vec::new();
     let mut names = std::collections::HashSet::new();
-    for (i, r) in raw.iter().enumerate() {
-        let key = format!("receivers[{i}]");
-        let n0 = errors.len();
-        if r.name.is_empty() || !crate::config::valid_label_value(&r.name) {
-            errors.push(format!(
-                "{key}.name: {:?} must be 1-64 characters of letters, digits, '_', '-', '.'",
-                r.name
-            ));
-        } else if !names.insert(r.name.clone()) {
-            errors.push(format!(
-                "{key}.name: {:?} is used by another receiver",
-                r.name
-            ));
-        }
-        let kind = match r.kind.as_str() {
-            "webhook" => ReceiverKind::Webhook,
-            "alertmanager" => ReceiverKind::Alertmanager,
-            "slack" => ReceiverKind::Slack,
-            other => {
-                errors.push(format!(
-                    "{key}.kind: {other:?} is not webhook, alertmanager or slack"
-                ));
-                ReceiverKind::Webhook
-            }
-        };
-        let url = inline_or_file(&format!("{key}.url"), &r.url, &r.url_file, errors);
-        match &url {
-            None if r.url.is_none() && r.url_file.is_none() => {
-                errors.push(format!("{key}.url: required (or url_file)"))
-            }
-            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                errors.push(format!("{key}.url: must start with http:// or https://"))
-            }
-            _ => {}
-        }
-        for n in &r.alertnames {
-            if RuleName::parse(n).is_none() {
-                errors.push(format!("{key}.alertnames: {n:?} is not a rule"));
-            }
-        }
-        let bearer = inline_or_file(
-            &format!("{key}.bearer_token"),
-            &r.bearer_token,
-            &r.bearer_token_file,
-            errors,
-        );
-        let auth = match (&r.basic_auth, bearer) {
-            (Some(_), Some(_)) => {
-                errors.push(format!("{key}: bearer_token and basic_auth are exclusive"));
-                Auth::None
-            }
-            (Some(b), None) => {
-                let pw = inline_or_file(
-                    &format!("{key}.basic_auth.password"),
-                    &b.password,
-                    &b.password_file,
-                    errors,
-                );
-                Auth::Basic {
-                    username: b.username.clone(),
-                    password: Secret(pw.unwrap_or_default()),
-                }
-            }
-            (None, Some(t)) => Auth::Bearer(Secret(t)),
-            (None, None) => Auth::None,
-        };
-        let secret = match &r.secret_file {
-            Some(_) if kind != ReceiverKind::Webhook => {
-                errors.push(format!("{key}.secret_file: only a webhook signs its body"));
-                None
-            }
-            f => inline_or_file(&format!("{key}.secret"), &None, f, errors).map(Secret),
-        };
-        let resend = match parse_duration(&r.resend_interval) {
-            Ok(d) if d >= std::time::Duration::from_secs(1) => d,
-            Ok(_) => {
-                errors.push(format!("{key}.resend_interval: must be at least 1s"));
-                std::time::Duration::from_secs(60)
-            }
-            Err(e) => {
-                errors.push(format!("{key}.resend_interval: {e}"));
-                std::time::Duration::from_secs(60)
-            }
-        };
-        let timeout = match parse_duration(&r.timeout) {
-            Ok(d) if d >= std::time::Duration::from_millis(100) => d,
-            Ok(_) => {
-                errors.push(format!("{key}.timeout: must be at least 100ms"));
-                std::time::Duration::from_secs(10)
-            }
-            Err(e) => {
-                errors.push(format!("{key}.timeout: {e}"));
-                std::time::Duration::from_secs(10)
-            }
-        };
-        let queue_capacity = count(
-            &format!("{key}.queue_capacity"),
-            &r.queue_capacity,
-            1..=1_000_000,
-            errors,
-        );
-        let max_per_minute = count(
-            &format!("{key}.max_per_minute"),
-            &r.max_per_minute,
-            0..=60_000,
-            errors,
-        );
-        let (group_by, group_wait, group_interval) = grouping(&key, r, kind, errors);
-        if errors.len() == n0 {
-            out.push(Receiver {
-                name: r.name.clone(),
-                kind,
-                url: Secret(url.unwrap_or_default()),
-                alertnames: r.alertnames.clone(),
-                severities: r.severities.clone(),
-                headers: r
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Secret(v.clone())))
-                    .collect(),
-                auth,
-                secret,
-                queue_capacity: queue_capacity.unwrap_or(1) as usize,
-                resend_interval: resend,
-                timeout,
-                group_by,
-                group_wait,
-                group_interval,
-                max_per_minute: max_per_minute.unwrap_or(0) as u32,
-            });
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, r)| validate_receiver(&format!("receivers[{i}]"), r, &mut names, errors))
+        .collect()
+}
+
+/// One receiver at `key`, in the order its keys are listed; `None` when anything
+/// about it is wrong. `names` are those already taken.
+fn validate_receiver(
+    key: &str,
+    r: &RawReceiver,
+    names: &mut std::collections::HashSet<String>,
+    errors: &mut Vec<String>,
+) -> Option<Receiver> {
+    let n0 = errors.len();
+    receiver_name(key, &r.name, names, errors);
+    let kind = receiver_kind(key, &r.kind, errors);
+    let url = receiver_url(key, r, errors);
+    for n in &r.alertnames {
+        if RuleName::parse(n).is_none() {
+            errors.push(format!("{key}.alertnames: {n:?} is not a rule"));
         }
     }
-    out
+    let auth = receiver_auth(key, r, errors);
+    let secret = match &r.secret_file {
+        Some(_) if kind != ReceiverKind::Webhook => {
+            errors.push(format!("{key}.secret_file: only a webhook signs its body"));
+            None
+        }
+        f => inline_or_file(&format!("{key}.secret"), &None, f, errors).map(Secret),
+    };
+    let resend_interval = at_least(
+        &format!("{key}.resend_interval"),
+        &r.resend_interval,
+        (std::time::Duration::from_secs(1), "1s"),
+        std::time::Duration::from_secs(60),
+        errors,
+    );
+    let timeout = at_least(
+        &format!("{key}.timeout"),
+        &r.timeout,
+        (std::time::Duration::from_millis(100), "100ms"),
+        std::time::Duration::from_secs(10),
+        errors,
+    );
+    let queue_capacity = count(
+        &format!("{key}.queue_capacity"),
+        &r.queue_capacity,
+        1..=1_000_000,
+        errors,
+    );
+    let max_per_minute = count(
+        &format!("{key}.max_per_minute"),
+        &r.max_per_minute,
+        0..=60_000,
+        errors,
+    );
+    let (group_by, group_wait, group_interval) = grouping(key, r, kind, errors);
+    (errors.len() == n0).then(|| Receiver {
+        name: r.name.clone(),
+        kind,
+        url: Secret(url.unwrap_or_default()),
+        alertnames: r.alertnames.clone(),
+        severities: r.severities.clone(),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Secret(v.clone())))
+            .collect(),
+        auth,
+        secret,
+        queue_capacity: queue_capacity.unwrap_or(1) as usize,
+        resend_interval,
+        timeout,
+        group_by,
+        group_wait,
+        group_interval,
+        max_per_minute: max_per_minute.unwrap_or(0) as u32,
+    })
+}
+
+/// A receiver's name: a label value, not used by another receiver.
+fn receiver_name(
+    key: &str,
+    name: &str,
+    names: &mut std::collections::HashSet<String>,
+    errors: &mut Vec<String>,
+) {
+    if name.is_empty() || !crate::config::valid_label_value(name) {
+        errors.push(format!(
+            "{key}.name: {name:?} must be 1-64 characters of letters, digits, '_', '-', '.'"
+        ));
+    } else if !names.insert(name.to_string()) {
+        errors.push(format!("{key}.name: {name:?} is used by another receiver"));
+    }
+}
+
+/// `webhook | alertmanager | slack`; a webhook, with an error, for anything else.
+fn receiver_kind(key: &str, kind: &str, errors: &mut Vec<String>) -> ReceiverKind {
+    match kind {
+        "webhook" => ReceiverKind::Webhook,
+        "alertmanager" => ReceiverKind::Alertmanager,
+        "slack" => ReceiverKind::Slack,
+        other => {
+            errors.push(format!(
+                "{key}.kind: {other:?} is not webhook, alertmanager or slack"
+            ));
+            ReceiverKind::Webhook
+        }
+    }
+}
+
+/// `url` or `url_file`, one of them, an http(s) URL.
+fn receiver_url(key: &str, r: &RawReceiver, errors: &mut Vec<String>) -> Option<String> {
+    let url = inline_or_file(&format!("{key}.url"), &r.url, &r.url_file, errors);
+    match &url {
+        None if r.url.is_none() && r.url_file.is_none() => {
+            errors.push(format!("{key}.url: required (or url_file)"))
+        }
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            errors.push(format!("{key}.url: must start with http:// or https://"))
+        }
+        _ => {}
+    }
+    url
+}
+
+/// A bearer token or basic auth, not both; each secret inline or from a file.
+fn receiver_auth(key: &str, r: &RawReceiver, errors: &mut Vec<String>) -> Auth {
+    let bearer = inline_or_file(
+        &format!("{key}.bearer_token"),
+        &r.bearer_token,
+        &r.bearer_token_file,
+        errors,
+    );
+    match (&r.basic_auth, bearer) {
+        (Some(_), Some(_)) => {
+            errors.push(format!("{key}: bearer_token and basic_auth are exclusive"));
+            Auth::None
+        }
+        (Some(b), None) => {
+            let pw = inline_or_file(
+                &format!("{key}.basic_auth.password"),
+                &b.password,
+                &b.password_file,
+                errors,
+            );
+            Auth::Basic {
+                username: b.username.clone(),
+                password: Secret(pw.unwrap_or_default()),
+            }
+        }
+        (None, Some(t)) => Auth::Bearer(Secret(t)),
+        (None, None) => Auth::None,
+    }
+}
+
+/// A duration at `key` of at least `min` (written as its text); `default` otherwise.
+fn at_least(
+    key: &str,
+    value: &str,
+    (min, min_text): (std::time::Duration, &str),
+    default: std::time::Duration,
+    errors: &mut Vec<String>,
+) -> std::time::Duration {
+    match parse_duration(value) {
+        Ok(d) if d >= min => d,
+        Ok(_) => {
+            errors.push(format!("{key}: must be at least {min_text}"));
+            default
+        }
+        Err(e) => {
+            errors.push(format!("{key}: {e}"));
+            default
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -478,30 +520,8 @@ pub fn validate(raw: &RawAlerts, errors: &mut Vec<String>) -> AlertsConfig {
         external_url: raw.external_url.clone(),
         ..Default::default()
     };
-    if !raw.spool_dir.is_empty() {
-        let dir = std::path::PathBuf::from(&raw.spool_dir);
-        if dir.exists() && !dir.is_dir() {
-            errors.push(format!(
-                "alerts.spool_dir: {} is not a directory",
-                dir.display()
-            ));
-        }
-        cfg.spool_dir = Some(dir);
-    }
-    for (k, v) in &raw.labels {
-        let key = format!("alerts.labels.{k}");
-        if !label_name_ok(k) {
-            errors.push(format!("{key}: not a Prometheus label name"));
-        } else if matches!(k.as_str(), "alertname" | "target" | "severity") {
-            errors.push(format!("{key}: set by Outrider itself"));
-        }
-        match expand_env(v) {
-            Ok(v) => {
-                cfg.labels.insert(k.clone(), v);
-            }
-            Err(e) => errors.push(format!("{key}: {e}")),
-        }
-    }
+    cfg.spool_dir = spool_dir(&raw.spool_dir, errors);
+    cfg.labels = labels(&raw.labels, errors);
     for (name, r) in &raw.rules {
         let key = format!("alerts.rules.{name}");
         let Some(rule) = RuleName::ALL
@@ -515,65 +535,123 @@ pub fn validate(raw: &RawAlerts, errors: &mut Vec<String>) -> AlertsConfig {
             ));
             continue;
         };
-        let mut c = RuleConfig::defaults(rule);
-        if let Some(e) = &r.enabled {
-            let text = match e {
-                Flag::Bool(b) => b.to_string(),
-                Flag::Str(s) => s.trim().to_ascii_lowercase(),
-            };
-            match text.as_str() {
-                "true" | "1" | "yes" => c.enabled = true,
-                "false" | "0" | "no" => c.enabled = false,
-                other => errors.push(format!("{key}.enabled: {other:?} is not true or false")),
-            }
-        }
-        if let Some(f) = &r.for_ {
-            match parse_duration(f) {
-                Ok(d) => c.for_seconds = d.as_secs_f64(),
-                Err(e) => errors.push(format!("{key}.for: {e}")),
-            }
-        }
-        if let Some(s) = &r.severity {
-            if s.is_empty() {
-                errors.push(format!("{key}.severity: must not be empty"));
-            } else {
-                c.severity = s.clone();
-            }
-        }
-        for (t, v) in &r.thresholds {
-            let Some((tname, unit, _)) = rule.thresholds().iter().find(|(n, _, _)| n == t) else {
-                let known: Vec<&str> = rule.thresholds().iter().map(|(n, _, _)| *n).collect();
-                errors.push(format!(
-                    "{key}.{t}: unknown key; {} takes enabled, for, severity{}",
-                    rule.as_str(),
-                    known.iter().map(|k| format!(", {k}")).collect::<String>()
-                ));
-                continue;
-            };
-            let parsed = match unit {
-                Unit::Number => v
-                    .to_string()
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| format!("{v} is not a number")),
-                Unit::Seconds => parse_duration(&v.to_string()).map(|d| d.as_secs_f64()),
-            };
-            match parsed {
-                Ok(x) if x.is_finite() && x >= 0.0 => {
-                    c.thresholds.insert(tname, x);
-                }
-                Ok(_) => errors.push(format!("{key}.{t}: must be zero or more")),
-                Err(e) => errors.push(format!("{key}.{t}: {e}")),
-            }
-        }
-        cfg.rules.insert(rule, c);
+        cfg.rules.insert(rule, validate_rule(&key, rule, r, errors));
     }
     cfg
+}
+
+/// `alerts.spool_dir`: empty is off; an existing path must be a directory.
+fn spool_dir(raw: &str, errors: &mut Vec<String>) -> Option<std::path::PathBuf> {
+    if raw.is_empty() {
+        return None;
+    }
+    let dir = std::path::PathBuf::from(raw);
+    if dir.exists() && !dir.is_dir() {
+        errors.push(format!(
+            "alerts.spool_dir: {} is not a directory",
+            dir.display()
+        ));
+    }
+    Some(dir)
+}
+
+/// `alerts.labels`: Prometheus label names, none of Outrider's own, values expanded.
+fn labels(raw: &BTreeMap<String, String>, errors: &mut Vec<String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in raw {
+        let key = format!("alerts.labels.{k}");
+        if !label_name_ok(k) {
+            errors.push(format!("{key}: not a Prometheus label name"));
+        } else if matches!(k.as_str(), "alertname" | "target" | "severity") {
+            errors.push(format!("{key}: set by Outrider itself"));
+        }
+        match expand_env(v) {
+            Ok(v) => {
+                out.insert(k.clone(), v);
+            }
+            Err(e) => errors.push(format!("{key}: {e}")),
+        }
+    }
+    out
+}
+
+/// `[alerts.rules.<rule>]` at `key`: its overrides on the rule's defaults.
+fn validate_rule(key: &str, rule: RuleName, r: &RawRule, errors: &mut Vec<String>) -> RuleConfig {
+    let mut c = RuleConfig::defaults(rule);
+    if let Some(e) = &r.enabled {
+        let text = match e {
+            Flag::Bool(b) => b.to_string(),
+            Flag::Str(s) => s.trim().to_ascii_lowercase(),
+        };
+        match text.as_str() {
+            "true" | "1" | "yes" => c.enabled = true,
+            "false" | "0" | "no" => c.enabled = false,
+            other => errors.push(format!("{key}.enabled: {other:?} is not true or false")),
+        }
+    }
+    if let Some(f) = &r.for_ {
+        match parse_duration(f) {
+            Ok(d) => c.for_seconds = d.as_secs_f64(),
+            Err(e) => errors.push(format!("{key}.for: {e}")),
+        }
+    }
+    if let Some(s) = &r.severity {
+        if s.is_empty() {
+            errors.push(format!("{key}.severity: must not be empty"));
+        } else {
+            c.severity = s.clone();
+        }
+    }
+    c.thresholds = thresholds(key, rule, &r.thresholds, errors);
+    c
+}
+
+/// The rule's threshold keys at `key`, checked in the order written; an unset or
+/// invalid one keeps its default.
+fn thresholds(
+    key: &str,
+    rule: RuleName,
+    raw: &BTreeMap<String, Scalar>,
+    errors: &mut Vec<String>,
+) -> Thresholds {
+    let keys = Thresholds::keys(rule);
+    let mut given: BTreeMap<&str, f64> = BTreeMap::new();
+    for (t, v) in raw {
+        let Some((tname, unit)) = keys.iter().find(|(n, _)| n == t) else {
+            errors.push(format!(
+                "{key}.{t}: unknown key; {} takes enabled, for, severity{}",
+                rule.as_str(),
+                keys.iter()
+                    .map(|(k, _)| format!(", {k}"))
+                    .collect::<String>()
+            ));
+            continue;
+        };
+        let parsed = match unit {
+            Unit::Number => v
+                .to_string()
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("{v} is not a number")),
+            Unit::Seconds => parse_duration(&v.to_string()).map(|d| d.as_secs_f64()),
+        };
+        match parsed {
+            Ok(x) if x.is_finite() && x >= 0.0 => {
+                given.insert(tname, x);
+            }
+            Ok(_) => errors.push(format!("{key}.{t}: must be zero or more")),
+            Err(e) => errors.push(format!("{key}.{t}: {e}")),
+        }
+    }
+    Thresholds::build(rule, |k, _, default| {
+        given.get(k).copied().unwrap_or(default)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerts::rules::thresholds::ErrorRate;
 
     fn parse(toml_text: &str) -> (AlertsConfig, Vec<String>) {
         #[derive(Deserialize)]
@@ -606,14 +684,21 @@ mod tests {
         assert_eq!(c.labels["namespace"], "shop");
         let down = &c.rules[&RuleName::TargetDown];
         assert_eq!((down.for_seconds, down.severity.as_str()), (30.0, "page"));
-        let err = &c.rules[&RuleName::ErrorRateHigh];
-        assert_eq!(err.thresholds["errors_per_minute"], 20.0);
-        assert_eq!(err.thresholds["error_ratio"], 0.05);
+        assert_eq!(
+            c.rules[&RuleName::ErrorRateHigh].thresholds,
+            Thresholds::ErrorRateHigh(ErrorRate {
+                errors_per_minute: 20.0,
+                error_ratio: 0.05
+            })
+        );
         assert!(!c.rules[&RuleName::CpuOverAllocated].enabled);
         assert!(!c.rules[&RuleName::MemoryOverAllocated].enabled);
         assert!(c.rules[&RuleName::MemoryLeakSuspected].enabled);
-        let near = &c.rules[&RuleName::MemoryNearLimit];
-        assert_eq!(near.thresholds["time_to_limit"], 4.0 * 3600.0);
+        let Thresholds::MemoryNearLimit(near) = c.rules[&RuleName::MemoryNearLimit].thresholds
+        else {
+            panic!("MemoryNearLimit has its own thresholds")
+        };
+        assert_eq!(near.time_to_limit, 4.0 * 3600.0);
     }
 
     #[test]

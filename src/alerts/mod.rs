@@ -18,7 +18,7 @@ pub mod notify;
 pub mod payload;
 pub mod rules;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -168,6 +168,10 @@ fn logs_target(snap: &Snapshot) -> String {
 
 impl Engine {
     pub fn new(config: AlertsConfig) -> Self {
+        debug_assert!(
+            config.rules.iter().all(|(r, c)| c.thresholds.rule() == *r),
+            "each rule's thresholds are its own"
+        );
         Engine {
             config,
             memory: HashMap::new(),
@@ -183,76 +187,88 @@ impl Engine {
     /// Evaluates every enabled rule against `snap` at unix time `now`; returns what
     /// fired and what resolved on this tick.
     pub fn evaluate(&mut self, snap: &Snapshot, now: f64) -> Vec<Transition> {
+        let holds = self.findings(snap, now);
+        let mut transitions = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (rule, target, f) in holds {
+            let key = (rule, target);
+            seen.insert(key.clone());
+            if let Some(fired) = self.hold(key, f, now) {
+                transitions.push(Transition::Fired(fired));
+            }
+        }
+        self.resolve_all_but(&seen, now, &mut transitions);
+        let live: HashSet<&str> = snap.targets.iter().map(|t| t.name.as_str()).collect();
+        self.memory.retain(|name, _| live.contains(name.as_str()));
+        transitions
+    }
+
+    /// Folds this tick into each target's rule history, then checks every enabled
+    /// rule: what holds now, by (rule, target).
+    fn findings(&mut self, snap: &Snapshot, now: f64) -> Vec<(RuleName, String, rules::Finding)> {
         let keep = self
             .config
             .rules
             .values()
-            .filter_map(|r| r.thresholds.get("window").copied())
+            .filter_map(|r| r.thresholds.history_window())
             .fold(0.0, f64::max);
-        let mut holds: Vec<(RuleName, String, rules::Finding)> = Vec::new();
+        let enabled = |log_rules: bool| {
+            self.config
+                .rules
+                .iter()
+                .filter(move |(r, c)| c.enabled && r.is_log_rule() == log_rules)
+        };
+        let mut holds = Vec::new();
         for t in &snap.targets {
             let mem = self.memory.entry(t.name.clone()).or_default();
             mem.update(t, now, keep);
-            for (rule, cfg) in self
-                .config
-                .rules
-                .iter()
-                .filter(|(r, c)| c.enabled && !r.is_log_rule())
-            {
-                if let Some(f) = rules::check(*rule, cfg, t, mem, now) {
+            for (rule, cfg) in enabled(false) {
+                if let Some(f) = rules::check(cfg, t, mem, now) {
                     holds.push((*rule, t.name.clone(), f));
                 }
             }
         }
         if let Some(rates) = &snap.logs {
-            for (rule, cfg) in self
-                .config
-                .rules
-                .iter()
-                .filter(|(r, c)| c.enabled && r.is_log_rule())
-            {
-                if let Some(f) = rules::check_logs(*rule, cfg, rates) {
+            for (rule, cfg) in enabled(true) {
+                if let Some(f) = rules::check_logs(cfg, rates) {
                     holds.push((*rule, logs_target(snap), f));
                 }
             }
         }
-        let mut transitions = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for (rule, target, f) in holds {
-            let cfg = &self.config.rules[&rule];
-            let key = (rule, target.clone());
-            seen.insert(key.clone());
-            let alert = self.active.entry(key).or_insert_with(|| {
-                let mut labels = self.config.labels.clone();
-                labels.insert("alertname".into(), rule.as_str().into());
-                if !target.is_empty() {
-                    labels.insert("target".into(), target.clone());
-                }
-                labels.insert("severity".into(), cfg.severity.clone());
-                Alert {
-                    alertname: rule.as_str(),
-                    target: target.clone(),
-                    state: AlertState::Pending,
-                    labels,
-                    annotations: BTreeMap::new(),
-                    active_since: now,
-                    fired_at: None,
-                    ends_at: None,
-                }
-            });
-            alert.annotations = BTreeMap::from([
-                ("summary".to_string(), f.summary),
-                ("description".to_string(), f.description),
-            ]);
-            if let Some(r) = f.recommendation {
-                alert.annotations.insert("recommendation".into(), r);
-            }
-            if alert.state == AlertState::Pending && now - alert.active_since >= cfg.for_seconds {
-                alert.state = AlertState::Firing;
-                alert.fired_at = Some(now);
-                transitions.push(Transition::Fired(alert.clone()));
-            }
+        holds
+    }
+
+    /// The alert `key` holds with finding `f`: it is made pending if new, its
+    /// annotations are brought up to date, and it is returned if it fires now.
+    fn hold(&mut self, key: (RuleName, String), f: rules::Finding, now: f64) -> Option<Alert> {
+        let cfg = &self.config.rules[&key.0];
+        let labels = &self.config.labels;
+        let alert = self
+            .active
+            .entry(key)
+            .or_insert_with_key(|(rule, target)| pending(*rule, target, cfg, labels, now));
+        alert.annotations = BTreeMap::from([
+            ("summary".to_string(), f.summary),
+            ("description".to_string(), f.description),
+        ]);
+        if let Some(r) = f.recommendation {
+            alert.annotations.insert("recommendation".into(), r);
         }
+        if alert.state == AlertState::Pending && now - alert.active_since >= cfg.for_seconds {
+            alert.state = AlertState::Firing;
+            alert.fired_at = Some(now);
+            return Some(alert.clone());
+        }
+        None
+    }
+
+    /// Drops every active alert not in `seen`; the firing ones resolve at `now`.
+    fn resolve_all_but(
+        &mut self,
+        seen: &BTreeSet<(RuleName, String)>,
+        now: f64,
+        transitions: &mut Vec<Transition>,
+    ) {
         let gone: Vec<_> = self
             .active
             .keys()
@@ -267,10 +283,33 @@ impl Engine {
                 }
             }
         }
-        let live: std::collections::HashSet<&str> =
-            snap.targets.iter().map(|t| t.name.as_str()).collect();
-        self.memory.retain(|name, _| live.contains(name.as_str()));
-        transitions
+    }
+}
+
+/// A new pending alert of `rule` on `target` (empty: no `target` label), with the
+/// static labels, alertname and severity.
+fn pending(
+    rule: RuleName,
+    target: &str,
+    cfg: &RuleConfig,
+    static_labels: &BTreeMap<String, String>,
+    now: f64,
+) -> Alert {
+    let mut labels = static_labels.clone();
+    labels.insert("alertname".into(), rule.as_str().into());
+    if !target.is_empty() {
+        labels.insert("target".into(), target.to_string());
+    }
+    labels.insert("severity".into(), cfg.severity.clone());
+    Alert {
+        alertname: rule.as_str(),
+        target: target.to_string(),
+        state: AlertState::Pending,
+        labels,
+        annotations: BTreeMap::new(),
+        active_since: now,
+        fired_at: None,
+        ends_at: None,
     }
 }
 

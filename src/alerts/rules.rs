@@ -1,16 +1,28 @@
 //! The built-in alert rules: their names, defaults, thresholds, and the check each
 //! makes against one tick's snapshot.
 //!
-//! A rule is a variant of [`RuleName`]; its check is a `match` arm in [`check`]. A
-//! check returns a [`Finding`] (the condition holds, with words and numbers for the
-//! annotations) or `None`. Whether a finding has held long enough to fire is the
-//! engine's business ([`super::Engine`]), not the rule's.
+//! A rule is a variant of [`RuleName`]; its thresholds, typed, are the matching
+//! variant of [`Thresholds`], and [`check`] / [`check_logs`] `match` on those to the
+//! rule's own function. A check returns a [`Finding`] (the condition holds, with words
+//! and numbers for the annotations) or `None`; the words come from [`wording`].
+//! Whether a finding has held long enough to fire is the engine's business
+//! ([`super::Engine`]), not the rule's.
+//!
+//! # Layout
+//! - [`thresholds`]: each rule's thresholds, their config keys, units and defaults
+//! - [`wording`]: each rule's `summary` and `description`
 
-use std::collections::BTreeMap;
+pub mod thresholds;
+pub mod wording;
 
 use crate::analysis::sizing::AllocationVerdict;
-use crate::analysis::LogRates;
+use crate::analysis::{Leak, LogRates, Verdicts};
 use crate::sample::TargetSnapshot;
+use thresholds::{
+    CrashLoop, ErrorRate, Http5xxRatio, NearLimit, OomWindow, SlowRequests, Throttling,
+};
+pub use thresholds::{Thresholds, Unit};
+use wording::Words;
 
 /// Every built-in rule, as named in `[alerts.rules.<Name>]` and the `alertname` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,15 +43,6 @@ pub enum RuleName {
     TargetDown,
     TargetRestarting,
     ConnectionLeakSuspected,
-}
-
-/// How a threshold is written in config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    /// A plain number (a share is written 0.25).
-    Number,
-    /// A duration such as `4h`, held in seconds.
-    Seconds,
 }
 
 impl RuleName {
@@ -116,32 +119,6 @@ impl RuleName {
         }
     }
 
-    /// The rule's own thresholds: name, unit, default.
-    pub fn thresholds(self) -> &'static [(&'static str, Unit, f64)] {
-        match self {
-            RuleName::MemoryNearLimit => &[
-                ("usage_share", Unit::Number, 0.9),
-                ("time_to_limit", Unit::Seconds, 4.0 * 3600.0),
-            ],
-            RuleName::OomKilled => &[("window", Unit::Seconds, 300.0)],
-            RuleName::CpuThrottled => &[("throttled_share", Unit::Number, 0.25)],
-            RuleName::ErrorRateHigh => &[
-                ("errors_per_minute", Unit::Number, 10.0),
-                ("error_ratio", Unit::Number, 0.05),
-            ],
-            RuleName::Http5xxRatioHigh => &[("ratio", Unit::Number, 0.05)],
-            RuleName::LatencyHigh => &[
-                ("p95", Unit::Seconds, 1.0),
-                ("min_requests", Unit::Number, 20.0),
-            ],
-            RuleName::TargetRestarting => &[
-                ("restarts", Unit::Number, 3.0),
-                ("window", Unit::Seconds, 900.0),
-            ],
-            _ => &[],
-        }
-    }
-
     /// Whether the rule reads the app's output (one alert for all targets).
     pub fn is_log_rule(self) -> bool {
         matches!(
@@ -158,8 +135,8 @@ pub struct RuleConfig {
     /// Seconds the condition must hold before the alert fires.
     pub for_seconds: f64,
     pub severity: String,
-    /// Every threshold of [`RuleName::thresholds`], defaults filled in.
-    pub thresholds: BTreeMap<&'static str, f64>,
+    /// Every threshold of the rule, defaults filled in; the variant is the rule's.
+    pub thresholds: Thresholds,
 }
 
 impl RuleConfig {
@@ -170,12 +147,8 @@ impl RuleConfig {
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
             severity: rule.default_severity().to_string(),
-            thresholds: rule.thresholds().iter().map(|(k, _, v)| (*k, *v)).collect(),
+            thresholds: Thresholds::defaults(rule),
         }
-    }
-
-    fn get(&self, key: &str) -> f64 {
-        self.thresholds.get(key).copied().unwrap_or(f64::NAN)
     }
 }
 
@@ -232,242 +205,180 @@ pub struct Finding {
     pub recommendation: Option<String>,
 }
 
-fn finding(summary: String, description: String) -> Option<Finding> {
-    Some(Finding {
-        summary,
-        description,
-        recommendation: None,
-    })
+impl Finding {
+    fn new(words: Words, recommendation: Option<String>) -> Self {
+        Finding {
+            summary: words.summary,
+            description: words.description,
+            recommendation,
+        }
+    }
 }
 
-fn mib(b: f64) -> String {
-    format!("{:.1} MiB", b / 1048576.0)
+impl From<Words> for Finding {
+    fn from(words: Words) -> Self {
+        Finding::new(words, None)
+    }
 }
 
-fn hours(s: f64) -> String {
-    format!("{:.1} h", s / 3600.0)
-}
-
-/// Checks a per-target rule.
+/// Checks a per-target rule; `history` is the target's, updated for this tick.
 pub fn check(
-    rule: RuleName,
     cfg: &RuleConfig,
     t: &TargetSnapshot,
-    mem: &RuleHistory,
+    history: &RuleHistory,
     now: f64,
 ) -> Option<Finding> {
     let name = &t.name;
-    if rule == RuleName::TargetDown {
-        return (!t.up).then(|| Finding {
-            summary: format!("{name} is down"),
-            description: format!("No process of target {name} is alive."),
-            recommendation: None,
-        });
-    }
-    if rule == RuleName::TargetRestarting {
-        let window = cfg.get("window");
-        let n = mem
-            .restart_times
-            .iter()
-            .filter(|x| now - **x <= window)
-            .count() as f64;
-        return (n >= cfg.get("restarts")).then(|| Finding {
-            summary: format!("{name} is restarting"),
-            description: format!(
-                "Target {name} restarted {n} times in the last {:.0} s (threshold {}): a crash loop?",
-                window,
-                cfg.get("restarts")
-            ),
-            recommendation: None,
-        });
-    }
-    if !t.up {
-        return None;
-    }
     let v = t.verdicts.as_ref();
-    let leak = |what: &str, l: Option<&crate::analysis::Leak>, unit: &dyn Fn(f64) -> String| {
-        let l = l.filter(|l| l.suspected)?;
-        let rate = l.growth_per_second.unwrap_or(0.0);
-        let ttl = l
-            .time_to_limit_seconds
-            .map(|s| format!("; the limit is {} away at this rate", hours(s)))
-            .unwrap_or_default();
-        finding(
-            format!("{name} may be leaking {what}"),
-            format!(
-                "Target {name}: {what} grows by {} per minute over the leak window{ttl}.",
-                unit(rate * 60.0)
-            ),
-        )
-    };
-    let plain = |x: f64| format!("{x:.2}");
-    match rule {
-        RuleName::MemoryLeakSuspected => leak("memory", v.map(|v| &v.memory_leak), &mib),
-        RuleName::FdLeakSuspected => leak("file descriptors", v.map(|v| &v.fd_leak), &plain),
-        RuleName::ThreadLeakSuspected => leak("threads", v.map(|v| &v.thread_leak), &plain),
-        RuleName::ConnectionLeakSuspected => {
-            let l = v.map(|v| &v.connection_leak).filter(|l| l.suspected)?;
+    match &cfg.thresholds {
+        Thresholds::TargetDown => (!t.up).then(|| wording::target_down(name).into()),
+        Thresholds::TargetRestarting(th) => target_restarting(th, name, history, now),
+        // Every other rule is about a live target.
+        _ if !t.up => None,
+        Thresholds::MemoryLeakSuspected => {
+            suspected(v.map(|v| &v.memory_leak)).map(|l| wording::memory_leak(name, l).into())
+        }
+        Thresholds::FdLeakSuspected => {
+            suspected(v.map(|v| &v.fd_leak)).map(|l| wording::fd_leak(name, l).into())
+        }
+        Thresholds::ThreadLeakSuspected => {
+            suspected(v.map(|v| &v.thread_leak)).map(|l| wording::thread_leak(name, l).into())
+        }
+        Thresholds::ConnectionLeakSuspected => {
+            let l = suspected(v.map(|v| &v.connection_leak))?;
             let c = t.connections.unwrap_or_default();
-            finding(
-                format!("{name} may be leaking connections"),
-                format!(
-                    "Target {name}: TCP connections held open (established + CLOSE_WAIT) grow by {:.2} per minute over the leak window; now {} established and {} in CLOSE_WAIT (the peer closed, the app did not).",
-                    l.growth_per_second.unwrap_or(0.0) * 60.0,
-                    c.established,
-                    c.close_wait
-                ),
-            )
+            Some(wording::connection_leak(name, l, &c).into())
         }
-        RuleName::MemoryNearLimit => {
-            let limit = t.allocation.memory_limit_bytes.map(|l| l.0 as f64)?;
-            let ws = t
-                .cgroup
-                .as_ref()
-                .and_then(|c| c.memory_working_set_bytes)
-                .map(|w| w as f64);
-            let used = ws.unwrap_or(0.0).max(t.resident_memory_bytes as f64);
-            let share = used / limit;
-            let ttl = v.and_then(|v| v.memory_leak.time_to_limit_seconds);
-            let near = share > cfg.get("usage_share");
-            let soon = ttl.is_some_and(|s| s < cfg.get("time_to_limit"));
-            (near || soon).then(|| Finding {
-                summary: format!("{name} is near its memory limit"),
-                description: format!(
-                    "Target {name} uses {} of its {} limit ({:.0}%){}.",
-                    mib(used),
-                    mib(limit),
-                    share * 100.0,
-                    ttl.map(|s| format!(
-                        "; at the current growth it reaches the limit in {}",
-                        hours(s)
-                    ))
-                    .unwrap_or_default()
-                ),
-                recommendation: None,
-            })
-        }
-        RuleName::OomKilled => {
-            let n = mem
-                .oom_times
-                .iter()
-                .filter(|x| now - **x <= cfg.get("window"))
-                .count();
-            (n > 0).then(|| Finding {
-                summary: format!("{name} was OOM-killed"),
-                description: format!(
-                    "The kernel killed a process of target {name} for memory (OOM kill counter rose in {n} ticks of the last {:.0} s; {} kills in all).",
-                    cfg.get("window"),
-                    mem.oom_kills.unwrap_or(0)
-                ),
-                recommendation: v.and_then(|v| v.resources_yaml.clone()),
-            })
-        }
-        RuleName::CpuThrottled => {
-            let share = mem.throttled_share?;
-            (share > cfg.get("throttled_share")).then(|| Finding {
-                summary: format!("{name} is CPU-throttled"),
-                description: format!(
-                    "Target {name} was throttled in {:.0}% of its CPU periods since the last tick (threshold {:.0}%).",
-                    share * 100.0,
-                    cfg.get("throttled_share") * 100.0
-                ),
-                recommendation: None,
-            })
-        }
-        RuleName::CpuUnderAllocated
-        | RuleName::CpuOverAllocated
-        | RuleName::MemoryUnderAllocated
-        | RuleName::MemoryOverAllocated => {
-            let v = v?;
-            let (res, verdict, reason) = match rule {
-                RuleName::CpuUnderAllocated | RuleName::CpuOverAllocated => {
-                    ("CPU", v.sizing.cpu.allocation.0, &v.sizing.cpu.reason)
-                }
-                _ => (
-                    "memory",
-                    v.sizing.memory.allocation.0,
-                    &v.sizing.memory.reason,
-                ),
-            };
-            let want = match rule {
-                RuleName::CpuUnderAllocated | RuleName::MemoryUnderAllocated => {
-                    AllocationVerdict::Under
-                }
-                _ => AllocationVerdict::Over,
-            };
-            (verdict == want).then(|| Finding {
-                summary: format!(
-                    "{name} has too {} {res}",
-                    if want == AllocationVerdict::Under {
-                        "little"
-                    } else {
-                        "much"
-                    }
-                ),
-                description: format!(
-                    "{res} of target {name} is {}-allocated: {reason}",
-                    want.as_str()
-                ),
-                recommendation: v.resources_yaml.clone(),
-            })
-        }
-        RuleName::ErrorRateHigh
-        | RuleName::Http5xxRatioHigh
-        | RuleName::LatencyHigh
-        | RuleName::TargetDown
-        | RuleName::TargetRestarting => None,
+        Thresholds::MemoryNearLimit(th) => memory_near_limit(th, t),
+        Thresholds::OomKilled(th) => oom_killed(th, name, v, history, now),
+        Thresholds::CpuThrottled(th) => cpu_throttled(th, name, history),
+        Thresholds::CpuUnderAllocated => cpu_allocation(name, v?, AllocationVerdict::Under),
+        Thresholds::CpuOverAllocated => cpu_allocation(name, v?, AllocationVerdict::Over),
+        Thresholds::MemoryUnderAllocated => memory_allocation(name, v?, AllocationVerdict::Under),
+        Thresholds::MemoryOverAllocated => memory_allocation(name, v?, AllocationVerdict::Over),
+        // Rules on the app's output: see [`check_logs`].
+        Thresholds::ErrorRateHigh(_)
+        | Thresholds::Http5xxRatioHigh(_)
+        | Thresholds::LatencyHigh(_) => None,
     }
 }
 
 /// Checks a rule on the app's output (all streams together).
-pub fn check_logs(rule: RuleName, cfg: &RuleConfig, r: &LogRates) -> Option<Finding> {
-    match rule {
-        RuleName::ErrorRateHigh => {
-            let ratio = r.error_ratio?;
-            (r.errors_per_minute > cfg.get("errors_per_minute") && ratio > cfg.get("error_ratio"))
-                .then(|| Finding {
-                    summary: "the app logs many errors".into(),
-                    description: format!(
-                        "{:.1} errors per minute, {:.1}% of events, over the last {:.0} s (thresholds {} per minute and {:.1}%).",
-                        r.errors_per_minute,
-                        ratio * 100.0,
-                        r.window_seconds,
-                        cfg.get("errors_per_minute"),
-                        cfg.get("error_ratio") * 100.0
-                    ),
-                    recommendation: None,
-                })
-        }
-        RuleName::Http5xxRatioHigh => {
-            let ratio = r.http_5xx_ratio?;
-            (ratio > cfg.get("ratio")).then(|| Finding {
-                summary: "the app answers many 5xx".into(),
-                description: format!(
-                    "{:.1}% of HTTP responses in the app's access log were 5xx over the last {:.0} s (threshold {:.1}%).",
-                    ratio * 100.0,
-                    r.window_seconds,
-                    cfg.get("ratio") * 100.0
-                ),
-                recommendation: None,
-            })
-        }
-        RuleName::LatencyHigh => {
-            let l = r.latency?;
-            (l.p95_seconds > cfg.get("p95") && l.requests as f64 >= cfg.get("min_requests")).then(
-                || Finding {
-                    summary: "the app answers slowly".into(),
-                    description: format!(
-                        "p95 request duration {} (p50 {}, p99 {}) over {} requests in the app's access log (threshold {}).",
-                        crate::analysis::latency::millis(l.p95_seconds),
-                        crate::analysis::latency::millis(l.p50_seconds),
-                        crate::analysis::latency::millis(l.p99_seconds),
-                        l.requests,
-                        crate::analysis::latency::millis(cfg.get("p95")),
-                    ),
-                    recommendation: None,
-                },
-            )
-        }
+pub fn check_logs(cfg: &RuleConfig, r: &LogRates) -> Option<Finding> {
+    match &cfg.thresholds {
+        Thresholds::ErrorRateHigh(th) => error_rate_high(th, r),
+        Thresholds::Http5xxRatioHigh(th) => http_5xx_ratio_high(th, r),
+        Thresholds::LatencyHigh(th) => latency_high(th, r),
+        // Per-target rules: see [`check`].
         _ => None,
     }
+}
+
+/// The leak verdict, when it says "suspected".
+fn suspected(l: Option<&Leak>) -> Option<&Leak> {
+    l.filter(|l| l.suspected)
+}
+
+/// `restarts` or more restarts within the window.
+fn target_restarting(
+    th: &CrashLoop,
+    name: &str,
+    history: &RuleHistory,
+    now: f64,
+) -> Option<Finding> {
+    let n = history
+        .restart_times
+        .iter()
+        .filter(|x| now - **x <= th.window)
+        .count() as f64;
+    (n >= th.restarts).then(|| wording::target_restarting(name, n, th.window, th.restarts).into())
+}
+
+/// The larger of working set and RSS over `usage_share` of the limit, or the memory
+/// leak's time to the limit under `time_to_limit`; nothing without a limit.
+fn memory_near_limit(th: &NearLimit, t: &TargetSnapshot) -> Option<Finding> {
+    let limit = t.allocation.memory_limit_bytes.map(|l| l.0 as f64)?;
+    let ws = t
+        .cgroup
+        .as_ref()
+        .and_then(|c| c.memory_working_set_bytes)
+        .map(|w| w as f64);
+    let used = ws.unwrap_or(0.0).max(t.resident_memory_bytes as f64);
+    let ttl = t
+        .verdicts
+        .as_ref()
+        .and_then(|v| v.memory_leak.time_to_limit_seconds);
+    let near = used / limit > th.usage_share;
+    let soon = ttl.is_some_and(|s| s < th.time_to_limit);
+    (near || soon).then(|| wording::memory_near_limit(&t.name, used, limit, ttl).into())
+}
+
+/// An OOM kill within the window; carries the recommended resources.
+fn oom_killed(
+    th: &OomWindow,
+    name: &str,
+    v: Option<&Verdicts>,
+    history: &RuleHistory,
+    now: f64,
+) -> Option<Finding> {
+    let n = history
+        .oom_times
+        .iter()
+        .filter(|x| now - **x <= th.window)
+        .count();
+    (n > 0).then(|| {
+        Finding::new(
+            wording::oom_killed(name, n, th.window, history.oom_kills.unwrap_or(0)),
+            v.and_then(|v| v.resources_yaml.clone()),
+        )
+    })
+}
+
+/// Throttled share between the last two ticks over `throttled_share`.
+fn cpu_throttled(th: &Throttling, name: &str, history: &RuleHistory) -> Option<Finding> {
+    let share = history.throttled_share?;
+    (share > th.throttled_share)
+        .then(|| wording::cpu_throttled(name, share, th.throttled_share).into())
+}
+
+/// The CPU sizing verdict is `want`; carries the recommended resources.
+fn cpu_allocation(name: &str, v: &Verdicts, want: AllocationVerdict) -> Option<Finding> {
+    let cpu = &v.sizing.cpu;
+    (cpu.allocation.0 == want).then(|| {
+        Finding::new(
+            wording::cpu_allocation(name, want, &cpu.reason),
+            v.resources_yaml.clone(),
+        )
+    })
+}
+
+/// The memory sizing verdict is `want`; carries the recommended resources.
+fn memory_allocation(name: &str, v: &Verdicts, want: AllocationVerdict) -> Option<Finding> {
+    let memory = &v.sizing.memory;
+    (memory.allocation.0 == want).then(|| {
+        Finding::new(
+            wording::memory_allocation(name, want, &memory.reason),
+            v.resources_yaml.clone(),
+        )
+    })
+}
+
+/// Both the error rate and the error ratio over their thresholds.
+fn error_rate_high(th: &ErrorRate, r: &LogRates) -> Option<Finding> {
+    let ratio = r.error_ratio?;
+    (r.errors_per_minute > th.errors_per_minute && ratio > th.error_ratio)
+        .then(|| wording::error_rate_high(r, ratio, th.errors_per_minute, th.error_ratio).into())
+}
+
+/// The 5xx share of the access log over `ratio`.
+fn http_5xx_ratio_high(th: &Http5xxRatio, r: &LogRates) -> Option<Finding> {
+    let ratio = r.http_5xx_ratio?;
+    (ratio > th.ratio).then(|| wording::http_5xx_ratio_high(r, ratio, th.ratio).into())
+}
+
+/// p95 over its threshold, on at least `min_requests` requests.
+fn latency_high(th: &SlowRequests, r: &LogRates) -> Option<Finding> {
+    let l = r.latency?;
+    (l.p95_seconds > th.p95 && l.requests as f64 >= th.min_requests)
+        .then(|| wording::latency_high(&l, th.p95).into())
 }

@@ -384,3 +384,225 @@ fn latency_high_fires_after_its_for_and_needs_enough_requests() {
     let t = e.evaluate(&with(0.2, 500), 330.0);
     assert!(matches!(t.as_slice(), [Transition::Resolved(_)]), "{t:?}");
 }
+
+/// An engine with only `rule` enabled, `for = "0s"`, and `body` as the rest of its
+/// `[alerts.rules.<rule>]` table, validated as a config file is.
+fn configured(rule: RuleName, body: &str) -> Engine {
+    #[derive(serde::Deserialize)]
+    struct W {
+        alerts: config::RawAlerts,
+    }
+    let text = format!("[alerts.rules.{}]\nfor = \"0s\"\n{body}\n", rule.as_str());
+    let w: W = toml::from_str(&text).unwrap();
+    let mut errors = Vec::new();
+    let mut c = config::validate(&w.alerts, &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    for (r, cfg) in c.rules.iter_mut() {
+        cfg.enabled = *r == rule;
+    }
+    Engine::new(c)
+}
+
+fn fired(t: &[Transition]) -> bool {
+    matches!(t, [Transition::Fired(_)])
+}
+
+fn resolved(t: &[Transition]) -> bool {
+    matches!(t, [Transition::Resolved(_)])
+}
+
+fn throttled(periods: u64, throttled: u64) -> Snapshot {
+    let mut t = target("app", true, 0);
+    t.cgroup = Some(CgroupReading {
+        cpu_periods: Some(periods),
+        cpu_throttled_periods: Some(throttled),
+        ..Default::default()
+    });
+    snap(vec![t])
+}
+
+fn oom_kills(kills: u64) -> Snapshot {
+    let mut t = target("app", true, 0);
+    t.cgroup = Some(CgroupReading {
+        oom_kills: Some(kills),
+        ..Default::default()
+    });
+    snap(vec![t])
+}
+
+/// `rss` MiB of a 1000 MiB limit; `ttl`: the memory leak's hours to the limit.
+fn near_limit(rss_mib: u64, ttl_hours: Option<f64>) -> Snapshot {
+    let mut t = target("app", true, 0);
+    t.resident_memory_bytes = rss_mib << 20;
+    t.allocation.memory_limit_bytes = Some((1000 << 20, crate::sample::allocation::Source::Config));
+    let mut v = crate::analysis::Verdicts::default();
+    v.memory_leak.time_to_limit_seconds = ttl_hours.map(|h| h * 3600.0);
+    t.verdicts = Some(v);
+    snap(vec![t])
+}
+
+fn rates(r: crate::analysis::LogRates) -> Snapshot {
+    Snapshot {
+        logs: Some(crate::analysis::LogRates {
+            window_seconds: 300.0,
+            ..r
+        }),
+        ..Default::default()
+    }
+}
+
+fn errors(per_minute: f64, ratio: f64) -> Snapshot {
+    rates(crate::analysis::LogRates {
+        errors_per_minute: per_minute,
+        error_ratio: Some(ratio),
+        ..Default::default()
+    })
+}
+
+fn latency(p95: f64, requests: u64) -> Snapshot {
+    rates(crate::analysis::LogRates {
+        latency: Some(crate::analysis::latency::Latency {
+            requests,
+            p50_seconds: p95,
+            p95_seconds: p95,
+            p99_seconds: p95,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn every_rule_has_its_own_thresholds_with_the_documented_defaults() {
+    use super::rules::{Thresholds, Unit};
+    // The README's table: key, unit and default of every rule's thresholds.
+    type Keys = &'static [(&'static str, Unit, f64)];
+    let documented: &[(RuleName, Keys)] = &[
+        (
+            RuleName::MemoryNearLimit,
+            &[
+                ("usage_share", Unit::Number, 0.9),
+                ("time_to_limit", Unit::Seconds, 4.0 * 3600.0),
+            ],
+        ),
+        (RuleName::OomKilled, &[("window", Unit::Seconds, 300.0)]),
+        (
+            RuleName::CpuThrottled,
+            &[("throttled_share", Unit::Number, 0.25)],
+        ),
+        (
+            RuleName::ErrorRateHigh,
+            &[
+                ("errors_per_minute", Unit::Number, 10.0),
+                ("error_ratio", Unit::Number, 0.05),
+            ],
+        ),
+        (RuleName::Http5xxRatioHigh, &[("ratio", Unit::Number, 0.05)]),
+        (
+            RuleName::LatencyHigh,
+            &[
+                ("p95", Unit::Seconds, 1.0),
+                ("min_requests", Unit::Number, 20.0),
+            ],
+        ),
+        (
+            RuleName::TargetRestarting,
+            &[
+                ("restarts", Unit::Number, 3.0),
+                ("window", Unit::Seconds, 900.0),
+            ],
+        ),
+    ];
+    for rule in RuleName::ALL {
+        let mut asked = Vec::new();
+        let th = Thresholds::build(rule, |key, unit, default| {
+            asked.push((key, unit, default));
+            default
+        });
+        assert_eq!(th.rule(), rule);
+        assert_eq!(RuleConfig::defaults(rule).thresholds, th, "{rule:?}");
+        let want = documented
+            .iter()
+            .find(|(r, _)| *r == rule)
+            .map_or(&[][..], |(_, t)| *t);
+        assert_eq!(asked, want, "{rule:?}");
+        // Each key reaches a field of its own: changing one changes the thresholds.
+        for (key, _, default) in want {
+            let other = Thresholds::build(rule, |k, _, d| if k == *key { d + 1.0 } else { d });
+            assert_ne!(
+                other, th,
+                "{rule:?}.{key} (default {default}) is read by nothing"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_configured_threshold_is_the_one_checked() {
+    // 20% throttled: under the default 25%, over the configured 10%.
+    let mut e = configured(RuleName::CpuThrottled, "throttled_share = 0.1");
+    e.evaluate(&throttled(1000, 0), 0.0);
+    assert!(fired(&e.evaluate(&throttled(1100, 20), 5.0)));
+
+    // A kill is forgotten after the configured minute, not the default 5.
+    let mut e = configured(RuleName::OomKilled, "window = \"1m\"");
+    e.evaluate(&oom_kills(0), 0.0);
+    assert!(fired(&e.evaluate(&oom_kills(1), 5.0)));
+    assert!(e.evaluate(&oom_kills(1), 65.0).is_empty());
+    assert!(resolved(&e.evaluate(&oom_kills(1), 66.0)));
+
+    let mut e = configured(RuleName::TargetRestarting, "restarts = 1");
+    e.evaluate(&snap(vec![target("app", true, 0)]), 0.0);
+    assert!(fired(&e.evaluate(&snap(vec![target("app", true, 1)]), 5.0)));
+
+    let mut e = configured(RuleName::MemoryNearLimit, "usage_share = 0.5");
+    assert!(fired(&e.evaluate(&near_limit(600, None), 0.0)));
+
+    let mut e = configured(
+        RuleName::ErrorRateHigh,
+        "errors_per_minute = 1\nerror_ratio = 0.001",
+    );
+    assert!(fired(&e.evaluate(&errors(2.0, 0.01), 0.0)));
+
+    let mut e = configured(RuleName::Http5xxRatioHigh, "ratio = 0.01");
+    let five = rates(crate::analysis::LogRates {
+        http_5xx_ratio: Some(0.02),
+        ..Default::default()
+    });
+    assert!(fired(&e.evaluate(&five, 0.0)));
+
+    let mut e = configured(RuleName::LatencyHigh, "p95 = \"100ms\"\nmin_requests = 2");
+    assert!(fired(&e.evaluate(&latency(0.2, 2), 0.0)));
+}
+
+#[test]
+fn an_omitted_threshold_keeps_its_default_and_still_fires() {
+    // error_ratio unset: the default 5% is checked, not a NaN that never fires.
+    let mut e = configured(RuleName::ErrorRateHigh, "errors_per_minute = 1");
+    assert!(e.evaluate(&errors(2.0, 0.04), 0.0).is_empty());
+    assert!(fired(&e.evaluate(&errors(2.0, 0.06), 1.0)));
+
+    // usage_share unset: 95% is over the default 90%; a 2 h time to the limit is
+    // not under the configured 1 h.
+    let mut e = configured(RuleName::MemoryNearLimit, "time_to_limit = \"1h\"");
+    assert!(e.evaluate(&near_limit(100, Some(2.0)), 0.0).is_empty());
+    assert!(fired(&e.evaluate(&near_limit(950, Some(2.0)), 1.0)));
+
+    // min_requests unset: the default 20 requests.
+    let mut e = configured(RuleName::LatencyHigh, "p95 = \"100ms\"");
+    assert!(e.evaluate(&latency(0.2, 19), 0.0).is_empty());
+    assert!(fired(&e.evaluate(&latency(0.2, 20), 1.0)));
+
+    // window unset: a restart counts for the default 15 minutes.
+    let mut e = configured(RuleName::TargetRestarting, "restarts = 1");
+    e.evaluate(&snap(vec![target("app", true, 0)]), 0.0);
+    assert!(fired(
+        &e.evaluate(&snap(vec![target("app", true, 1)]), 10.0)
+    ));
+    assert!(e
+        .evaluate(&snap(vec![target("app", true, 1)]), 910.0)
+        .is_empty());
+    assert!(resolved(
+        &e.evaluate(&snap(vec![target("app", true, 1)]), 911.0)
+    ));
+}
