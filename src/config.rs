@@ -17,9 +17,12 @@
 //! - [`logs`] — `[[logs]]` and `[log_options]` (classification rules, durations, buckets)
 //! - [`analysis`] — `[analysis]` (windows and thresholds)
 //! - [`capacity`] — `[capacity]` and `sampling.pss_interval`
+//! - [`alerts`] — `[alerts]` and `[[receivers]]`
 //!
-//! The quantity parsers live in [`crate::units`]; they are re-exported here for the
-//! modules that still import them from `config`.
+//! The quantity parsers live in [`crate::units`]. Each section's validated type lives
+//! with the module that uses it (`sample::target::TargetSpec`,
+//! `sample::allocation::ResourceSpec`, `analysis::AnalysisConfig`,
+//! `alerts::AlertsConfig`, …) and is re-exported here where the config names it.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -31,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::AnalysisConfig;
 use crate::logs::LogSettings;
 
+pub mod alerts;
 mod analysis;
 pub mod capacity;
 mod logs;
@@ -39,15 +43,14 @@ mod runtime;
 mod sources;
 mod targets;
 
-pub use crate::units::{
-    expand_env, parse_bytes, parse_cpu, parse_duration, valid_label_value, Scalar,
-};
+pub use crate::sample::allocation::ResourceSpec;
+pub use crate::sample::target::{Selector, TargetSpec};
 pub use analysis::RawAnalysis;
 pub use logs::{LogSource, LogSpec, RawBuckets, RawLog, RawLogOptions, RawLogRule};
-pub use resources::{RawResources, ResourceSpec};
+pub use resources::RawResources;
 pub use runtime::{RawHttp, RawLifecycle, RawSampling, DEFAULT_LISTEN};
 use sources::{apply_env, apply_overrides, parse_table};
-pub use targets::{RawTarget, Selector, TargetSpec};
+pub use targets::RawTarget;
 
 /// Every problem found in a configuration, one line each, led by its key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +83,8 @@ pub struct RawConfig {
     pub resources: RawResources,
     pub analysis: RawAnalysis,
     pub log_options: RawLogOptions,
-    pub alerts: crate::alerts::config::RawAlerts,
-    pub receivers: Vec<crate::alerts::config::RawReceiver>,
+    pub alerts: alerts::RawAlerts,
+    pub receivers: Vec<alerts::RawReceiver>,
     pub capacity: capacity::RawCapacity,
 }
 
@@ -177,8 +180,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
     let analysis = analysis::validate_analysis(&raw.analysis, e);
     let log_settings = logs::validate_log_options(&raw.log_options, e);
     logs::validate_log_duration_regexes(&mut logs, &raw.logs, &log_settings, e);
-    let alerts = crate::alerts::config::validate(&raw.alerts, e);
-    let receivers = crate::alerts::config::validate_receivers(&raw.receivers, e);
+    let alerts = alerts::validate(&raw.alerts, e);
+    let receivers = alerts::validate_receivers(&raw.receivers, e);
     let pss_interval = capacity::validate_pss_interval(&raw.sampling.pss_interval, e);
     let capacity = capacity::validate_capacity(&raw.capacity, e);
 

@@ -207,7 +207,7 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(EX_USAGE);
         }
-        let duration = match config::parse_duration(duration) {
+        let duration = match outrider::units::parse_duration(duration) {
             Ok(d) if !d.is_zero() => d,
             Ok(_) => {
                 eprintln!("outrider: --for must be above zero");

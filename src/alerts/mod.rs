@@ -2,7 +2,6 @@
 //!
 //! # Layout
 //! - [`rules`]: the rules, their defaults and thresholds, and their checks
-//! - [`config`]: the `[alerts]` and `[[receivers]]` sections and their validation
 //! - [`notify`]: queues and delivery tasks per receiver: grouping, retries, rate
 //!   limit, spool, signatures
 //! - [`payload`]: the webhook v4, Alertmanager v2 and Slack bodies
@@ -13,7 +12,6 @@
 //! [`Engine::evaluate`] takes the time as unix seconds, so tests drive it with plain
 //! numbers and the live tick passes the snapshot's time.
 
-pub mod config;
 pub mod notify;
 pub mod payload;
 pub mod rules;

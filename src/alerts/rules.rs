@@ -143,7 +143,7 @@ impl RuleConfig {
     pub fn defaults(rule: RuleName) -> Self {
         RuleConfig {
             enabled: true,
-            for_seconds: crate::config::parse_duration(rule.default_for())
+            for_seconds: crate::units::parse_duration(rule.default_for())
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
             severity: rule.default_severity().to_string(),

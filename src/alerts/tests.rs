@@ -390,12 +390,12 @@ fn latency_high_fires_after_its_for_and_needs_enough_requests() {
 fn configured(rule: RuleName, body: &str) -> Engine {
     #[derive(serde::Deserialize)]
     struct W {
-        alerts: config::RawAlerts,
+        alerts: crate::config::alerts::RawAlerts,
     }
     let text = format!("[alerts.rules.{}]\nfor = \"0s\"\n{body}\n", rule.as_str());
     let w: W = toml::from_str(&text).unwrap();
     let mut errors = Vec::new();
-    let mut c = config::validate(&w.alerts, &mut errors);
+    let mut c = crate::config::alerts::validate(&w.alerts, &mut errors);
     assert!(errors.is_empty(), "{errors:?}");
     for (r, cfg) in c.rules.iter_mut() {
         cfg.enabled = *r == rule;

@@ -16,8 +16,6 @@ use serde::Serialize;
 
 use super::sizing::{AllocationVerdict, CpuVerdict};
 use crate::logs::latency::FineHistogram;
-// TEMPORARY (issue 12 merge): old paths, repointed once config and metrics land.
-pub use crate::logs::latency::{Buckets, LatencyCounts};
 
 /// Percentiles of request durations over the window, in seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

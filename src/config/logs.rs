@@ -8,10 +8,10 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::last_line;
-use crate::analysis::latency::Buckets;
 use crate::logs::access::AccessParser;
 use crate::logs::classify::{Classifier, Rule, RuleAction};
 use crate::logs::framing::{LogFormat, DEFAULT_MAX_LINE_BYTES};
+use crate::logs::latency::Buckets;
 use crate::logs::LogSettings;
 use crate::units::{expand_env, parse_bytes, valid_label_value, Scalar};
 

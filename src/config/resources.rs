@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sample::allocation::ResourceSpec;
 use crate::units::{parse_bytes, parse_cpu, Scalar};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -34,19 +35,6 @@ impl Default for RawResources {
             downward_api_cpu_divisor: Scalar::Str("1m".into()),
         }
     }
-}
-
-/// The app's allocation as configured; unset fields fall back to the downward API
-/// directory and then to the cgroup's limits.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResourceSpec {
-    pub cpu_request_cores: Option<f64>,
-    pub cpu_limit_cores: Option<f64>,
-    pub memory_request_bytes: Option<u64>,
-    pub memory_limit_bytes: Option<u64>,
-    pub downward_api_dir: Option<PathBuf>,
-    /// Cores per unit in the downward API's CPU files (`divisor: 1m` gives 0.001).
-    pub downward_api_cpu_divisor: f64,
 }
 
 /// Checks `[resources]`: CPU and memory quantities, and a divisor above zero.

@@ -8,6 +8,7 @@ use regex::Regex;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::last_line;
+use crate::sample::target::{Selector, TargetSpec};
 use crate::units::{valid_label_value, Scalar};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -71,31 +72,6 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
             ))),
         },
     }
-}
-
-/// One configured group of processes.
-#[derive(Debug, Clone)]
-pub struct TargetSpec {
-    /// The `target` label; `None` means "the main process' comm", fixed when first seen.
-    pub name: Option<String>,
-    pub selector: Selector,
-    /// Whether descendants of a matched process join its group.
-    pub children: bool,
-}
-
-#[derive(Debug, Clone)]
-pub enum Selector {
-    Pid(i32),
-    PidFile(PathBuf),
-    /// Every given field must match (process-exporter's semantics).
-    Match {
-        /// Exact comm (the kernel's 15-byte process name).
-        comm: Option<String>,
-        /// Exact executable path, or its file name when no `/` is given.
-        exe: Option<String>,
-        /// Regex searched in the arguments joined by spaces.
-        cmdline: Option<Regex>,
-    },
 }
 
 /// Checks every `[[targets]]` entry; the result holds the ones whose selector is

@@ -133,7 +133,7 @@ pub(super) fn request_durations(
     enc: &mut DescriptorEncoder,
     streams: &[Arc<crate::logs::StreamStats>],
 ) -> fmt::Result {
-    let mut total = crate::analysis::latency::LatencyCounts::default();
+    let mut total = crate::logs::latency::LatencyCounts::default();
     for s in streams {
         total.add(&s.counts().latency);
     }

@@ -11,12 +11,12 @@ use super::*;
 use crate::alerts::notify::ReceiverStats;
 use crate::alerts::{Alert, AlertState};
 use crate::analysis::capacity::{Attribution, Capacity, WorkerHint};
-use crate::analysis::latency::LatencyCounts;
 use crate::analysis::sizing::{
     AllocationField, AllocationVerdict, CpuVerdict, MemoryVerdict, SizingVerdict,
 };
 use crate::analysis::{Leak, LogRates, Verdicts};
 use crate::logs::classify::StatusClass;
+use crate::logs::latency::LatencyCounts;
 use crate::logs::scan::ScanCounts;
 use crate::logs::StreamStats;
 use crate::sample::allocation::{Allocation, Source};

@@ -5,13 +5,26 @@
 //! `mem_request`, `mem_limit`, re-read every tick so in-place resizes are followed),
 //! then, for limits only, the cgroup (`cpu.max`, `memory.max`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::cgroup::CgroupReading;
 use super::process::ReadErrors;
-use crate::config::{parse_bytes, ResourceSpec};
+use crate::units::parse_bytes;
+
+/// The app's allocation as configured; unset fields fall back to the downward API
+/// directory and then to the cgroup's limits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceSpec {
+    pub cpu_request_cores: Option<f64>,
+    pub cpu_limit_cores: Option<f64>,
+    pub memory_request_bytes: Option<u64>,
+    pub memory_limit_bytes: Option<u64>,
+    pub downward_api_dir: Option<PathBuf>,
+    /// Cores per unit in the downward API's CPU files (`divisor: 1m` gives 0.001).
+    pub downward_api_cpu_divisor: f64,
+}
 
 /// Where a figure came from, shown in the status API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -25,8 +25,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::config::ResourceSpec;
 use allocation::Allocation;
+use allocation::ResourceSpec;
 use cgroup::CgroupReading;
 use process::{Identity, ProcEntry, ProcReader, ReadErrors};
 use target::{Counters, GroupSpec, GroupState, ProcessGroups};

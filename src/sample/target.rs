@@ -16,8 +16,34 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use regex::Regex;
+
 use super::process::{self, Identity, ProcEntry, ReadErrors};
-use crate::config::{Selector, TargetSpec};
+
+/// One configured group of processes.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// The `target` label; `None` means "the main process' comm", fixed when first seen.
+    pub name: Option<String>,
+    pub selector: Selector,
+    /// Whether descendants of a matched process join its group.
+    pub children: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Selector {
+    Pid(i32),
+    PidFile(PathBuf),
+    /// Every given field must match (process-exporter's semantics).
+    Match {
+        /// Exact comm (the kernel's 15-byte process name).
+        comm: Option<String>,
+        /// Exact executable path, or its file name when no `/` is given.
+        exe: Option<String>,
+        /// Regex searched in the arguments joined by spaces.
+        cmdline: Option<Regex>,
+    },
+}
 
 /// What a group is chosen by at run time.
 #[derive(Debug, Clone)]

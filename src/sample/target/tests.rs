@@ -1,5 +1,5 @@
+use super::TargetSpec;
 use super::*;
-use crate::config::TargetSpec;
 
 fn proc(pid: i32, ppid: i32, start: u64, comm: &str) -> ProcEntry {
     ProcEntry {

@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::notify::{Auth, Receiver, ReceiverKind, Secret};
-use super::rules::{RuleConfig, RuleName, Thresholds, Unit};
-use super::AlertsConfig;
-use crate::config::{expand_env, parse_duration, Scalar};
+use crate::alerts::notify::{self, Auth, Receiver, ReceiverKind, Secret};
+use crate::alerts::rules::{RuleConfig, RuleName, Thresholds, Unit};
+use crate::alerts::AlertsConfig;
+use crate::units::{expand_env, parse_duration, valid_label_value, Scalar};
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -224,7 +224,7 @@ fn grouping(
         errors.push(format!("{key}.group_by: must name at least one label"));
     }
     for l in &by {
-        if l == super::notify::ALL_LABELS {
+        if l == notify::ALL_LABELS {
             if by.len() > 1 {
                 errors.push(format!(
                     "{key}.group_by: \"...\" (every label) stands alone"
@@ -395,7 +395,7 @@ fn receiver_name(
     names: &mut std::collections::HashSet<String>,
     errors: &mut Vec<String>,
 ) {
-    if name.is_empty() || !crate::config::valid_label_value(name) {
+    if name.is_empty() || !valid_label_value(name) {
         errors.push(format!(
             "{key}.name: {name:?} must be 1-64 characters of letters, digits, '_', '-', '.'"
         ));
