@@ -8,7 +8,7 @@
 
 mod util;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -17,18 +17,14 @@ use util::{DemoApp, Outrider};
 
 /// Every rule off but TargetDown, which fires at once.
 fn rules_toml() -> String {
-    let mut s = String::from(
-        "[alerts]\nlabels = { namespace = \"shop\", pod = \"${OUTRIDER_TEST_POD}\" }\n",
-    );
-    for r in outrider::alerts::rules::RuleName::ALL {
-        if r.as_str() == "TargetDown" {
-            s.push_str("[alerts.rules.TargetDown]\nfor = \"0s\"\n");
-        } else {
-            s.push_str(&format!("[alerts.rules.{}]\nenabled = false\n", r.as_str()));
-        }
-    }
-    s
+    format!(
+        "[alerts]\nlabels = {{ namespace = \"shop\", pod = \"${{OUTRIDER_TEST_POD}}\" }}\n{}",
+        util::only_rule("TargetDown", "0s")
+    )
 }
+
+/// What the alert tests' configs expand `${OUTRIDER_TEST_POD}` from.
+const POD: [(&str, &str); 1] = [("OUTRIDER_TEST_POD", "shop-0")];
 
 /// Receiver keys for the tests about retries and outages: no grouping delay, no
 /// rate limit, so each state change is its own message at once.
@@ -67,12 +63,8 @@ fn webhook_gets_each_state_change_once_through_failures_and_429() {
     });
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "s3cret-key\n").unwrap();
-    let pid_file = dir.path().join("app.pid");
-    let first = DemoApp::quiet(&[]);
-    write_pid(&pid_file, first.pid);
-    let outrider = watch_app(
+    let (first, pid_file, outrider) = watch_app(
         dir.path(),
-        &pid_file,
         &format!(
             "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/hook\"\n\
              secret_file = {:?}\nheaders = {{ X-Team = \"shop\" }}\n{IMMEDIATE}",
@@ -98,9 +90,7 @@ fn webhook_gets_each_state_change_once_through_failures_and_429() {
         ],
         |v| v == 1.0,
     );
-    let (code, status) = util::get(outrider.addr, "/api/v1/status", None);
-    assert_eq!(code, 200);
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let status = outrider.status();
     let active = &status["snapshot"]["alerts"];
     assert_eq!(active.as_array().map(Vec::len), Some(1), "{active}");
     assert_eq!(active[0]["alertname"], "TargetDown");
@@ -141,15 +131,7 @@ fn webhook_gets_each_state_change_once_through_failures_and_429() {
         assert_eq!(v["receiver"], "hook");
         let a = &v["alerts"][0];
         assert_eq!(a["status"], status);
-        assert_eq!(a["labels"]["alertname"], "TargetDown");
-        assert_eq!(a["labels"]["target"], "app");
-        assert_eq!(a["labels"]["severity"], "critical");
-        assert_eq!(a["labels"]["namespace"], "shop");
-        assert_eq!(a["labels"]["pod"], "shop-0");
-        assert!(a["annotations"]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("app is down"));
+        assert_app_down(a);
         // The documented Python snippet verifies the signature.
         let body = dir.path().join("body");
         std::fs::write(&body, &r.body).unwrap();
@@ -173,12 +155,7 @@ fn webhook_gets_each_state_change_once_through_failures_and_429() {
         assert!(!verifies());
     }
 
-    let n = |result| {
-        outrider.metric(
-            "outrider_notifications_total",
-            &[("receiver", "hook"), ("result", result)],
-        )
-    };
+    let n = |result| notifications(&outrider, "hook", result);
     assert_eq!(
         (n("sent"), n("failed"), n("dropped")),
         (Some(2.0), Some(3.0), Some(0.0))
@@ -202,12 +179,8 @@ fn a_real_alertmanager_receives_resolves_and_forwards_the_alert() {
     let dir = tempfile::tempdir().unwrap();
     let hook = TestServer::start(|_| (200, vec![]));
     let am = Alertmanager::start(dir.path(), hook.port);
-    let pid_file = dir.path().join("app.pid");
-    let first = DemoApp::quiet(&[]);
-    write_pid(&pid_file, first.pid);
-    let outrider = watch_app(
+    let (first, pid_file, outrider) = watch_app(
         dir.path(),
-        &pid_file,
         &format!(
             "name = \"am\"\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:{}\"\n\
              resend_interval = \"1s\"\n",
@@ -233,26 +206,11 @@ fn a_real_alertmanager_receives_resolves_and_forwards_the_alert() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(alert["labels"]["target"], "app");
-    assert_eq!(alert["labels"]["severity"], "critical");
-    assert_eq!(alert["labels"]["namespace"], "shop");
-    assert_eq!(alert["labels"]["pod"], "shop-0");
+    assert_app_down(&alert);
     assert_eq!(alert["status"]["state"], "active");
-    assert!(alert["annotations"]["summary"]
-        .as_str()
-        .unwrap()
-        .contains("app is down"));
 
     // Alertmanager's own webhook notification carries it.
-    hook.wait("Alertmanager's firing notification", 20, |s| {
-        s.iter().any(|r| r.body.contains("\"status\":\"firing\""))
-    });
-    let firing = hook
-        .seen()
-        .into_iter()
-        .find(|r| r.body.contains("\"status\":\"firing\""))
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&firing.body).unwrap();
+    let v = am_notification(&hook, "firing");
     assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
     assert_eq!(v["alerts"][0]["labels"]["target"], "app");
     assert_eq!(v["alerts"][0]["labels"]["namespace"], "shop");
@@ -278,31 +236,44 @@ fn a_real_alertmanager_receives_resolves_and_forwards_the_alert() {
     // after the last resend, so lapsing would take longer than this.
     let took = replaced.elapsed();
     assert!(took < Duration::from_secs(3), "resolved after {took:?}");
-    hook.wait("Alertmanager's resolved notification", 20, |s| {
-        s.iter().any(|r| r.body.contains("\"status\":\"resolved\""))
-    });
-    let resolved = hook
-        .seen()
-        .into_iter()
-        .find(|r| r.body.contains("\"status\":\"resolved\""))
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&resolved.body).unwrap();
+    let v = am_notification(&hook, "resolved");
     assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
     assert_eq!(v["alerts"][0]["status"], "resolved");
-    let sent = outrider
-        .metric(
-            "outrider_notifications_total",
-            &[("receiver", "am"), ("result", "sent")],
-        )
-        .unwrap();
+    let sent = notifications(&outrider, "am", "sent").unwrap();
     assert!(sent >= 2.0, "{sent}");
-    assert_eq!(
-        outrider.metric(
-            "outrider_notifications_total",
-            &[("receiver", "am"), ("result", "dropped")]
-        ),
-        Some(0.0)
-    );
+    assert_eq!(notifications(&outrider, "am", "dropped"), Some(0.0));
+}
+
+/// `outrider_notifications_total` of `receiver` with `result`.
+fn notifications(o: &Outrider, receiver: &str, result: &str) -> Option<f64> {
+    o.metric(
+        "outrider_notifications_total",
+        &[("receiver", receiver), ("result", result)],
+    )
+}
+
+/// The labels and summary of the TargetDown alert for target "app" (in a webhook
+/// body or in Alertmanager's API alike).
+fn assert_app_down(alert: &serde_json::Value) {
+    let l = &alert["labels"];
+    assert_eq!(l["alertname"], "TargetDown", "{alert}");
+    assert_eq!(l["target"], "app", "{alert}");
+    assert_eq!(l["severity"], "critical", "{alert}");
+    assert_eq!(l["namespace"], "shop", "{alert}");
+    assert_eq!(l["pod"], "shop-0", "{alert}");
+    let summary = alert["annotations"]["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("app is down"), "{alert}");
+}
+
+/// Waits for Alertmanager's webhook notification of `status` at `hook`; its body.
+fn am_notification(hook: &TestServer, status: &str) -> serde_json::Value {
+    let needle = format!("\"status\":\"{status}\"");
+    hook.wait(&format!("Alertmanager's {status} notification"), 20, |s| {
+        s.iter().any(|r| r.body.contains(&needle))
+    });
+    let seen = hook.seen();
+    let r = seen.iter().find(|r| r.body.contains(&needle)).unwrap();
+    serde_json::from_str(&r.body).unwrap()
 }
 
 #[test]
@@ -350,7 +321,6 @@ fn check_config_prints_no_secret() {
 
 #[test]
 fn a_leaking_demo_app_makes_memory_leak_suspected_fire_at_a_webhook() {
-    let dir = tempfile::tempdir().unwrap();
     let hook = TestServer::start(|_| (200, vec![]));
     let app = DemoApp::start(&[
         "--leak-kib-per-sec",
@@ -362,30 +332,23 @@ fn a_leaking_demo_app_makes_memory_leak_suspected_fire_at_a_webhook() {
         "--log-rate",
         "0",
     ]);
-    let mut rules = String::new();
-    for r in outrider::alerts::rules::RuleName::ALL {
-        if r.as_str() == "MemoryLeakSuspected" {
-            rules.push_str("[alerts.rules.MemoryLeakSuspected]\nfor = \"0s\"\n");
-        } else {
-            rules.push_str(&format!("[alerts.rules.{}]\nenabled = false\n", r.as_str()));
-        }
-    }
-    let config = dir.path().join("outrider.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"demo\"\npid = {}\n{rules}\n\
-             [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/leak\"\n\
-             alertnames = [\"MemoryLeakSuspected\"]\n{IMMEDIATE}",
-            app.pid, hook.port
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(util::BIN);
-    cmd.env("OUTRIDER_ANALYSIS__LEAK_WINDOW", "6s")
-        .env("OUTRIDER_ANALYSIS__MEMORY_MIN_GROWTH", "2Mi");
+    let config = format!(
+        "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"demo\"\npid = {}\n{}\n\
+         [[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/leak\"\n\
+         alertnames = [\"MemoryLeakSuspected\"]\n{IMMEDIATE}",
+        app.pid,
+        util::only_rule("MemoryLeakSuspected", "0s"),
+        hook.port
+    );
     let started = Instant::now();
-    let _outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+    let _outrider = Outrider::with_config(
+        &config,
+        &[
+            ("OUTRIDER_ANALYSIS__LEAK_WINDOW", "6s"),
+            ("OUTRIDER_ANALYSIS__MEMORY_MIN_GROWTH", "2Mi"),
+        ],
+        &[],
+    );
     // The window is 6 s: the verdict needs about that much data, then one tick.
     hook.wait("MemoryLeakSuspected at the webhook", 30, |s| !s.is_empty());
     let took = started.elapsed();
@@ -405,12 +368,8 @@ fn a_leaking_demo_app_makes_memory_leak_suspected_fire_at_a_webhook() {
 fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_not_hang() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port(); // nothing listens there yet
-    let pid_file = dir.path().join("app.pid");
-    let app = DemoApp::quiet(&[]);
-    write_pid(&pid_file, app.pid);
-    let mut outrider = watch_app(
+    let (app, pid_file, mut outrider) = watch_app(
         dir.path(),
-        &pid_file,
         &format!(
             "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\n{IMMEDIATE}"
         ),
@@ -431,13 +390,7 @@ fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_
     let v: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert_eq!(v["alerts"][0]["labels"]["alertname"], "TargetDown");
     assert_eq!(v["status"], "firing");
-    assert_eq!(
-        outrider.metric(
-            "outrider_notifications_total",
-            &[("receiver", "hook"), ("result", "sent")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(notifications(&outrider, "hook", "sent"), Some(1.0));
     // The resolved notification is now stuck in retries.
     let again = DemoApp::quiet(&[]);
     write_pid(&pid_file, again.pid);
@@ -455,12 +408,8 @@ fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_
 fn a_receiver_that_hangs_is_timed_out_and_retried() {
     let dir = tempfile::tempdir().unwrap();
     let hook = TestServer::start(|n| if n == 0 { (0, vec![]) } else { (200, vec![]) });
-    let pid_file = dir.path().join("app.pid");
-    let app = DemoApp::quiet(&[]);
-    write_pid(&pid_file, app.pid);
-    let outrider = watch_app(
+    let (app, _, outrider) = watch_app(
         dir.path(),
-        &pid_file,
         &format!(
             "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
              timeout = \"500ms\"\n{IMMEDIATE}",
@@ -483,43 +432,23 @@ fn a_receiver_that_hangs_is_timed_out_and_retried() {
     assert!(seen
         .iter()
         .all(|r| &r.headers["idempotency-key"] == key && r.body == seen[0].body));
-    assert_eq!(
-        outrider.metric(
-            "outrider_notifications_total",
-            &[("receiver", "hook"), ("result", "sent")]
-        ),
-        Some(1.0)
-    );
-    assert!(
-        outrider
-            .metric(
-                "outrider_notifications_total",
-                &[("receiver", "hook"), ("result", "failed")]
-            )
-            .unwrap()
-            >= 1.0
-    );
+    assert_eq!(notifications(&outrider, "hook", "sent"), Some(1.0));
+    assert!(notifications(&outrider, "hook", "failed").unwrap() >= 1.0);
 }
 
-/// Starts Outrider watching the app whose pid is in `pid_file`, with the test rules
-/// and one `[[receivers]]` table (`receiver`, its body), and waits until it is up.
-fn watch_app(dir: &std::path::Path, pid_file: &std::path::Path, receiver: &str) -> Outrider {
-    let config = dir.join("outrider.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n{}\n\
-             [[receivers]]\n{receiver}",
-            pid_file.display().to_string(),
-            rules_toml(),
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(util::BIN);
-    cmd.env("OUTRIDER_TEST_POD", "shop-0");
-    let outrider = Outrider::start_with(cmd, &["--config", config.to_str().unwrap()]);
+/// A quiet demo app whose pid is in `dir`/app.pid, and Outrider watching it with the
+/// test rules and one `[[receivers]]` table (`receiver`, its body), once it is up.
+fn watch_app(dir: &Path, receiver: &str) -> (DemoApp, PathBuf, Outrider) {
+    let pid_file = dir.join("app.pid");
+    let app = DemoApp::quiet(&[]);
+    write_pid(&pid_file, app.pid);
+    let outrider = start_outrider(
+        &[("app", &pid_file)],
+        &format!("[[receivers]]\n{receiver}"),
+        &[],
+    );
     outrider.wait_metric("outrider_target_up", &[("target", "app")], |v| v == 1.0);
-    outrider
+    (app, pid_file, outrider)
 }
 
 #[test]
@@ -534,12 +463,8 @@ fn a_receiver_named_by_host_name_is_reached() {
     );
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(|_| (200, vec![]));
-    let pid_file = dir.path().join("app.pid");
-    let app = DemoApp::quiet(&[]);
-    write_pid(&pid_file, app.pid);
-    let _outrider = watch_app(
+    let (app, _, _outrider) = watch_app(
         dir.path(),
-        &pid_file,
         &format!(
             "name = \"hook\"\nkind = \"webhook\"\nurl = \"http://localhost:{}/\"\n{IMMEDIATE}",
             server.port
@@ -559,23 +484,37 @@ fn dead_pid() -> i32 {
     pid
 }
 
+/// Targets named `names`, each with a pid file in `dir` naming a process that is gone.
+fn dead_targets<'a>(dir: &Path, names: &[&'a str]) -> Vec<(&'a str, PathBuf)> {
+    let targets = names
+        .iter()
+        .map(|name| (*name, dir.join(format!("{name}.pid"))));
+    let targets: Vec<_> = targets.collect();
+    for (_, pid_file) in &targets {
+        write_pid(pid_file, dead_pid());
+    }
+    targets
+}
+
 /// Starts Outrider with the test rules, `targets` (name, pid file) and the
-/// `[[receivers]]` tables in `receivers`, sampling every 200 ms.
-fn start_outrider(dir: &Path, targets: &[(&str, &Path)], extra: &str) -> Outrider {
+/// `[[receivers]]` tables in `receivers`, sampling every 200 ms, with `env` set
+/// besides the pod's name.
+fn start_outrider(
+    targets: &[(&str, impl AsRef<Path>)],
+    receivers: &str,
+    env: &[(&str, &str)],
+) -> Outrider {
     let mut text = String::from("[sampling]\ninterval = \"200ms\"\n");
     for (name, pid_file) in targets {
         text.push_str(&format!(
             "[[targets]]\nname = \"{name}\"\npid_file = {:?}\n",
-            pid_file.display().to_string()
+            pid_file.as_ref().display().to_string()
         ));
     }
     text.push_str(&rules_toml());
-    text.push_str(extra);
-    let config = dir.join("outrider.toml");
-    std::fs::write(&config, text).unwrap();
-    let mut cmd = Command::new(util::BIN);
-    cmd.env("OUTRIDER_TEST_POD", "shop-0");
-    Outrider::start_with(cmd, &["--config", config.to_str().unwrap()])
+    text.push_str(receivers);
+    let env: Vec<(&str, &str)> = POD.iter().chain(env).copied().collect();
+    Outrider::with_config(&text, &env, &[])
 }
 
 /// Two targets whose processes are gone before Outrider starts: both TargetDown
@@ -585,16 +524,8 @@ fn alerts_firing_in_one_tick_reach_a_webhook_and_slack_as_one_message() {
     let dir = tempfile::tempdir().unwrap();
     let hook = TestServer::start(|_| (200, vec![]));
     let slack = TestServer::start(|_| (200, vec![]));
-    let mut targets = Vec::new();
-    for name in ["app1", "app2"] {
-        let pid_file = dir.path().join(format!("{name}.pid"));
-        write_pid(&pid_file, dead_pid());
-        targets.push((name, pid_file));
-    }
-    let targets: Vec<(&str, &Path)> = targets.iter().map(|(n, p)| (*n, p.as_path())).collect();
     let outrider = start_outrider(
-        dir.path(),
-        &targets,
+        &dead_targets(dir.path(), &["app1", "app2"]),
         &format!(
             "[[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
              group_by = [\"alertname\"]\ngroup_wait = \"1s\"\n\
@@ -603,6 +534,7 @@ fn alerts_firing_in_one_tick_reach_a_webhook_and_slack_as_one_message() {
              group_wait = \"0s\"\n",
             hook.port, slack.port
         ),
+        &[],
     );
     hook.wait("the grouped webhook message", 20, |s| !s.is_empty());
     slack.wait("the grouped Slack message", 20, |s| !s.is_empty());
@@ -639,13 +571,7 @@ fn alerts_firing_in_one_tick_reach_a_webhook_and_slack_as_one_message() {
          🔥 FIRING *TargetDown* [critical] app2 is down\nNo process of target app2 is alive."
     );
     for receiver in ["hook", "slack"] {
-        assert_eq!(
-            outrider.metric(
-                "outrider_notifications_total",
-                &[("receiver", receiver), ("result", "sent")]
-            ),
-            Some(1.0)
-        );
+        assert_eq!(notifications(&outrider, receiver, "sent"), Some(1.0));
     }
 }
 
@@ -655,21 +581,14 @@ fn alerts_firing_in_one_tick_reach_a_webhook_and_slack_as_one_message() {
 fn the_rate_limit_delays_messages_but_delivers_them_all() {
     let dir = tempfile::tempdir().unwrap();
     let hook = TestServer::start(|_| (200, vec![]));
-    let mut files = Vec::new();
-    for name in ["a", "b", "c"] {
-        let pid_file = dir.path().join(format!("{name}.pid"));
-        write_pid(&pid_file, dead_pid());
-        files.push((name, pid_file));
-    }
-    let targets: Vec<(&str, &Path)> = files.iter().map(|(n, p)| (*n, p.as_path())).collect();
     let outrider = start_outrider(
-        dir.path(),
-        &targets,
+        &dead_targets(dir.path(), &["a", "b", "c"]),
         &format!(
             "[[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\
              group_wait = \"0s\"\nmax_per_minute = 30\n",
             hook.port
         ),
+        &[],
     );
     hook.wait("three messages", 30, |s| s.len() >= 3);
     std::thread::sleep(Duration::from_millis(500));
@@ -692,12 +611,7 @@ fn the_rate_limit_delays_messages_but_delivers_them_all() {
         let gap = pair[1].at - pair[0].at;
         assert!(gap >= Duration::from_millis(1900), "{gap:?}");
     }
-    let n = |result| {
-        outrider.metric(
-            "outrider_notifications_total",
-            &[("receiver", "hook"), ("result", result)],
-        )
-    };
+    let n = |result| notifications(&outrider, "hook", result);
     assert_eq!(
         (n("sent"), n("rate_limited"), n("dropped")),
         (Some(3.0), Some(2.0), Some(0.0))
@@ -719,21 +633,14 @@ fn a_spooled_notification_is_delivered_after_a_restart() {
          group_wait = \"0s\"\n"
     );
     // rules_toml() writes [alerts]; spool_dir comes from the environment.
-    let start = |dir: &Path| {
-        let mut text = format!(
-            "[sampling]\ninterval = \"200ms\"\n[[targets]]\nname = \"app\"\npid_file = {:?}\n",
-            pid_file.display().to_string()
-        );
-        text.push_str(&rules_toml());
-        text.push_str(&receivers);
-        let config = dir.join("outrider.toml");
-        std::fs::write(&config, text).unwrap();
-        let mut cmd = Command::new(util::BIN);
-        cmd.env("OUTRIDER_TEST_POD", "shop-0")
-            .env("OUTRIDER_ALERTS__SPOOL_DIR", &spool);
-        Outrider::start_with(cmd, &["--config", config.to_str().unwrap()])
+    let start = || {
+        start_outrider(
+            &[("app", &pid_file)],
+            &receivers,
+            &[("OUTRIDER_ALERTS__SPOOL_DIR", spool.to_str().unwrap())],
+        )
     };
-    let mut first = start(dir.path());
+    let mut first = start();
     first.wait_metric(
         "outrider_notifications_total",
         &[("receiver", "hook"), ("result", "failed")],
@@ -749,7 +656,7 @@ fn a_spooled_notification_is_delivered_after_a_restart() {
     let app = DemoApp::quiet(&[]);
     write_pid(&pid_file, app.pid);
     let server = TestServer::start_on(port, |_| (200, vec![]));
-    let second = start(dir.path());
+    let second = start();
     server.wait("the spooled notification", 20, |s| !s.is_empty());
     std::thread::sleep(Duration::from_secs(1));
     let seen = server.seen();
@@ -770,11 +677,5 @@ fn a_spooled_notification_is_delivered_after_a_restart() {
     );
     let logs = second.stderr.lock().unwrap().join("\n");
     assert!(logs.contains("unreadable alert spool file"), "{logs}");
-    assert_eq!(
-        second.metric(
-            "outrider_notifications_total",
-            &[("receiver", "hook"), ("result", "sent")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(notifications(&second, "hook", "sent"), Some(1.0));
 }

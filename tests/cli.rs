@@ -135,5 +135,8 @@ fn the_demo_uses_short_windows_and_a_stated_allocation() {
         status = util::get(o.addr, "/summary.txt", None).1;
     }
     assert!(shows_all(&status), "{status}");
-    o.terminate();
+    // The demo wraps its app: SIGTERM reaches it, and its death by SIGTERM (128 + 15)
+    // is the exit status.
+    let exit = o.terminate();
+    assert_eq!(exit.code(), Some(143), "{exit:?}");
 }

@@ -9,11 +9,11 @@ mod util;
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::{get, Outrider, BIN};
+use util::{get, Group, Outrider, BIN};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -24,9 +24,9 @@ fn path(rel: &str) -> PathBuf {
 /// What a dashboard's `$__rate_interval` becomes: 30 s holds ~30 scrapes at 1 s.
 const RATE_INTERVAL: &str = "30s";
 
-/// Prometheus with a temporary storage dir, on a free loopback port; killed on drop.
+/// Prometheus with a temporary storage dir, on a free loopback port; stopped on drop.
 struct Prometheus {
-    child: Child,
+    group: Group,
     addr: SocketAddr,
     _dir: tempfile::TempDir,
 }
@@ -51,25 +51,25 @@ impl Prometheus {
             .local_addr()
             .unwrap();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = match Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-        {
-            Ok(c) => c,
+        let group = match Group::spawn(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address={addr}"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log),
+        ) {
+            Ok(g) => g,
             Err(e) => panic!(
                 "prometheus not found ({e}): the README's test command installs Debian's prometheus package"
             ),
         };
         let p = Prometheus {
-            child,
+            group,
             addr,
             _dir: dir,
         };
@@ -114,17 +114,8 @@ impl Prometheus {
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        // SIGTERM first so the TSDB closes cleanly; kill if it lingers.
-        util::signal(self.child.id() as i32, "TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // SIGTERM first, with time for the TSDB to close cleanly; killed if it lingers.
+        self.group.stop(Duration::from_secs(10));
     }
 }
 

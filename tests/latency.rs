@@ -7,11 +7,11 @@ mod util;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{get, metric, promtool_check, Outrider};
+use util::{metric, promtool_check, Group, Outrider};
 
 /// The app: `server.py MODE LOG PORTFILE`; MODE `nginx` writes
 /// `… "GET /work?ms=N HTTP/1.1" 200 2 "-" "rust-client" rt=0.123 uct="0.000" …`,
@@ -121,41 +121,27 @@ fn p95(mut v: Vec<f64>) -> f64 {
     v[(0.95 * v.len() as f64).ceil() as usize - 1]
 }
 
-/// Buckets 10 ms apart up to 300 ms, so the exported histogram can be checked too;
-/// `extra` is appended.
-fn config(dir: &Path, extra: &str) -> PathBuf {
+/// Outrider with buckets 10 ms apart up to 300 ms, so the exported histogram can be
+/// checked too; `extra` is appended to the config.
+fn start(extra: &str, args: &[&str]) -> Outrider {
     let bounds: Vec<String> = (1..=30)
         .map(|i| format!("{:.2}", i as f64 / 100.0))
         .collect();
-    let path = dir.join("outrider.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[sampling]\ninterval = \"200ms\"\n[analysis]\nlatency_window = \"10m\"\nerror_window = \"10m\"\n\
-             [log_options]\nduration_buckets = [{}]\n{extra}",
-            bounds.join(", ")
-        ),
-    )
-    .unwrap();
-    path
+    let config = format!(
+        "[sampling]\ninterval = \"200ms\"\n[analysis]\nlatency_window = \"10m\"\nerror_window = \"10m\"\n\
+         [log_options]\nduration_buckets = [{}]\n{extra}",
+        bounds.join(", ")
+    );
+    Outrider::with_config(&config, &[], args)
 }
 
 /// Polls `/api/v1/status` until every request's duration was read; returns the
 /// snapshot's `logs`.
 fn wait_latency(o: &Outrider) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = serde_json::Value::Null;
-    while Instant::now() < deadline {
-        let (status, body) = get(o.addr, "/api/v1/status", None);
-        assert_eq!(status, 200);
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        last = v["snapshot"]["logs"].clone();
-        if last["latency"]["requests"].as_u64() == Some(REQUESTS as u64) {
-            return last;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("Outrider never read {REQUESTS} durations: {last}");
+    let status = o.wait_status(&format!("{REQUESTS} durations read"), |s| {
+        s["snapshot"]["logs"]["latency"]["requests"].as_u64() == Some(REQUESTS as u64)
+    });
+    status["snapshot"]["logs"].clone()
 }
 
 /// The p95 from the exported histogram, interpolated within its bucket as
@@ -236,15 +222,6 @@ fn check(o: &Outrider, took: Vec<f64>) -> (f64, f64, f64) {
     (client, reported, exported)
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn nginx_request_time_in_a_followed_log_file_gives_the_client_p95() {
     let dir = tempfile::tempdir().unwrap();
@@ -253,29 +230,22 @@ fn nginx_request_time_in_a_followed_log_file_gives_the_client_p95() {
     let log = dir.path().join("access.log");
     std::fs::write(&log, "").unwrap();
     let port_file = dir.path().join("port");
-    let server = Server(
+    let server = Group::spawn(
         Command::new("python3")
             .arg(&script)
             .args(["nginx", log.to_str().unwrap(), port_file.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("python3"),
-    );
+            .stdin(Stdio::null()),
+    )
+    .expect("python3");
     let port = port(&port_file);
     // From the beginning: lines written before the follower is set up count too.
-    let cfg = config(
-        dir.path(),
+    let o = start(
         &format!(
             "[[logs]]\nname = \"nginx\"\npath = {:?}\nstart_at = \"beginning\"\n",
             log.to_str().unwrap()
         ),
+        &["--pid", &server.pid().to_string()],
     );
-    let o = Outrider::start(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--pid",
-        &server.0.id().to_string(),
-    ]);
     let took = drive(port);
     check(&o, took);
 }
@@ -286,17 +256,17 @@ fn json_duration_ms_from_a_wrapped_server_gives_the_client_p95() {
     let script = dir.path().join("server.py");
     std::fs::write(&script, SERVER_PY).unwrap();
     let port_file = dir.path().join("port");
-    let cfg = config(dir.path(), "");
-    let o = Outrider::start(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--",
-        "python3",
-        script.to_str().unwrap(),
-        "json",
-        "-",
-        port_file.to_str().unwrap(),
-    ]);
+    let o = start(
+        "",
+        &[
+            "--",
+            "python3",
+            script.to_str().unwrap(),
+            "json",
+            "-",
+            port_file.to_str().unwrap(),
+        ],
+    );
     let took = drive(port(&port_file));
     check(&o, took);
 }

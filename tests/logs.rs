@@ -9,29 +9,24 @@ use std::time::Duration;
 use util::Outrider;
 
 /// A temp dir with `logs/` (followed as `logs/*.log`, stream "app") and `state/`
-/// (the offset checkpoint), and the config saying so.
-fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+/// (the offset checkpoint), and the config text saying so.
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     let state = dir.path().join("state");
     std::fs::create_dir_all(&logs).unwrap();
     std::fs::create_dir_all(&state).unwrap();
-    let cfg = config(dir.path(), &state);
-    (dir, logs, cfg)
+    let config = format!(
+        "[log_options]\nstate_dir = {:?}\n[[logs]]\nname = \"app\"\npath = {:?}\n",
+        state.display().to_string(),
+        logs.join("*.log").display().to_string()
+    );
+    (dir, logs, config)
 }
 
-fn config(dir: &std::path::Path, state: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("outrider.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[log_options]\nstate_dir = {:?}\n[[logs]]\nname = \"app\"\npath = {:?}\n",
-            state.display().to_string(),
-            dir.join("logs/*.log").display().to_string()
-        ),
-    )
-    .unwrap();
-    path
+/// Outrider following the logs of `config`, watching pid 1 every 200 ms.
+fn start(config: &str) -> Outrider {
+    Outrider::with_config(config, &[], &["--interval", "200ms", "--pid", "1"])
 }
 
 /// Appends lines `from..to` ("line N", every 50th an ERROR) to `path`.
@@ -61,14 +56,7 @@ fn a_rotated_log_is_counted_exactly_and_resumed_after_a_restart() {
     // An existing (empty) file is followed from its end; the files that replace it
     // after each rotation are read from their beginning.
     std::fs::File::create(&log).unwrap();
-    let mut o = Outrider::start(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--interval",
-        "200ms",
-        "--pid",
-        "1",
-    ]);
+    let mut o = start(&cfg);
     // Rotate by rename and create five times, letting the follower see each file first.
     let mut written = 0;
     for round in 0..5 {
@@ -87,16 +75,10 @@ fn a_rotated_log_is_counted_exactly_and_resumed_after_a_restart() {
     assert!(o.metric("outrider_log_rotations_total", &stream).unwrap() >= 5.0);
 
     // Stop, write more while stopped, start again: only the new lines are read.
-    o.terminate();
+    let status = o.terminate();
+    assert!(status.success(), "{status:?}");
     write_lines(&log, written, written + 150);
-    let o = Outrider::start(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--interval",
-        "200ms",
-        "--pid",
-        "1",
-    ]);
+    let o = start(&cfg);
     o.wait_metric("outrider_log_lines_total", &stream, |v| v == 150.0);
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(
@@ -117,14 +99,7 @@ fn cri_partial_lines_through_rotations_count_once() {
     let stream = [("stream", "app")];
     let first = logs.join("0.log");
     std::fs::File::create(&first).unwrap();
-    let o = Outrider::start(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--interval",
-        "200ms",
-        "--pid",
-        "1",
-    ]);
+    let o = start(&cfg);
     let mut expected = 0u64;
     let mut errors = 0u64;
     for (file, range) in [(first, 0..300u64), (logs.join("1.log"), 300..700u64)] {

@@ -48,7 +48,14 @@ fn the_status_page_renders_charts_and_verdicts_in_a_browser() {
         // which is rightly "under"; this test wants the "over" verdict's words.
         .env("OUTRIDER_ANALYSIS__CPU_WAIT_SHARE", "1000")
         .env("OUTRIDER_SAMPLING__PSS_INTERVAL", "1s")
-        .env("OUTRIDER_SAMPLING__CONNECTIONS_INTERVAL", "1s");
+        .env("OUTRIDER_SAMPLING__CONNECTIONS_INTERVAL", "1s")
+        // A leak window short enough for the app's 1 MiB/s leak to be suspected
+        // within seconds: 60 buckets of one 200 ms tick, of which a verdict needs
+        // 30, so late ticks on a loaded machine leave room. Its 2 connections a
+        // second are no leak here: the list below shows TCP connections unflagged.
+        .env("OUTRIDER_ANALYSIS__LEAK_WINDOW", "12s")
+        .env("OUTRIDER_ANALYSIS__MEMORY_MIN_GROWTH", "1Mi")
+        .env("OUTRIDER_ANALYSIS__CONNECTIONS_MIN_GROWTH", "1000");
     let o = Outrider::start_with(
         cmd,
         &[
@@ -59,6 +66,8 @@ fn the_status_page_renders_charts_and_verdicts_in_a_browser() {
             "demo-app",
             "--cpu",
             "0.05",
+            "--leak-kib-per-sec",
+            "1024",
             "--log-rate",
             "20",
             "--children",
@@ -74,6 +83,11 @@ fn the_status_page_renders_charts_and_verdicts_in_a_browser() {
             ("resource", "cpu"),
             ("state", "over"),
         ],
+        |v| v == 1.0,
+    );
+    o.wait_metric(
+        "outrider_leak_suspected",
+        &[("target", "outrider"), ("resource", "memory")],
         |v| v == 1.0,
     );
     std::thread::sleep(Duration::from_millis(600));
@@ -94,7 +108,7 @@ fn the_status_page_renders_charts_and_verdicts_in_a_browser() {
     );
     assert!(dom.contains("CPU: over-allocated"), "{dom}");
     assert!(
-        dom.contains("Memory: no leak") || dom.contains("Memory: leak suspected"),
+        dom.contains("<li class=\"bad\">Memory: leak suspected, trend +"),
         "{dom}"
     );
     assert!(dom.contains("resources:\n  requests:"), "{dom}");

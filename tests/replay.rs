@@ -137,7 +137,9 @@ fn record_writes_what_replay_reads() {
         v == 1.0
     });
     std::thread::sleep(std::time::Duration::from_millis(800));
-    o.terminate();
+    // SIGTERM is forwarded; the app's death by it (128 + 15) is the exit status.
+    let exit = o.terminate();
+    assert_eq!(exit.code(), Some(143), "{exit:?}");
     let obs = trace::read(
         std::io::BufReader::new(std::fs::File::open(&path).unwrap()),
         None,

@@ -12,12 +12,12 @@ use util::{DemoApp, BIN};
 const CALM: [(&str, &str); 1] = [("OUTRIDER_ANALYSIS__CPU_WAIT_SHARE", "1000")];
 
 fn report(args: &[&str], env: &[(&str, &str)]) -> (Output, serde_json::Value) {
-    let out = Command::new(BIN)
-        .arg("report")
-        .args(args)
-        .envs(CALM.iter().chain(env).copied())
-        .output()
-        .unwrap();
+    let out = util::group::output(
+        Command::new(BIN)
+            .arg("report")
+            .args(args)
+            .envs(CALM.iter().chain(env).copied()),
+    );
     let json = if args.contains(&"--json") {
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))

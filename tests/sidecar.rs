@@ -99,18 +99,12 @@ fn descendants_are_in_the_group_and_cpu_is_counted() {
 #[test]
 fn a_target_that_goes_away_and_returns_counts_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("app.pid");
-    let config = dir.path().join("outrider.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[targets]]\nname = \"app\"\npid_file = {:?}\n",
-            pid_file.display().to_string()
-        ),
-    )
-    .unwrap();
-    let pf = pid_file.display().to_string();
-    let o = Outrider::start(&["--config", config.to_str().unwrap(), "--interval", "100ms"]);
+    let pf = dir.path().join("app.pid").display().to_string();
+    let o = Outrider::with_config(
+        &format!("[[targets]]\nname = \"app\"\npid_file = {pf:?}\n"),
+        &[],
+        &["--interval", "100ms"],
+    );
     let t = [("target", "app")];
 
     let first = DemoApp::start(&["--pid-file", &pf, "--cpu", "0.3", "--log-rate", "0"]);
@@ -144,25 +138,13 @@ fn a_target_that_goes_away_and_returns_counts_a_restart() {
 fn unreadable_proc_files_are_counted_not_fatal() {
     // Outrider as an unprivileged user watching a root-owned process: its io, fd
     // and limits files are not readable. As a non-root user, watch pid 1 instead.
-    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-    let app = if root {
-        Some(DemoApp::quiet(&["--fds", "5"]))
-    } else {
-        None
+    let root = util::is_root();
+    let app = root.then(|| DemoApp::quiet(&["--fds", "5"]));
+    let (cmd, pid) = match &app {
+        Some(app) => (util::outrider_as_nobody(), app.pid),
+        None => (Command::new(util::BIN), util::pid_of_another_user()),
     };
-    let pid = app.as_ref().map(|a| a.pid).unwrap_or(1).to_string();
-    let mut cmd = Command::new("setpriv");
-    if root {
-        cmd.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            util::BIN,
-        ]);
-    } else {
-        cmd = Command::new(util::BIN);
-    }
+    let pid = pid.to_string();
     let o = Outrider::start_with(cmd, &["--pid", &pid, "--interval", "100ms"]);
     let t = [("target", if root { "outrider" } else { "any" })];
     let body = {
@@ -222,9 +204,7 @@ fn endpoints_and_formats() {
     );
     assert!(metric(&classic, "outrider_sample_duration_seconds", &[]).is_some());
 
-    let (status, json) = get(o.addr, "/api/v1/status", None);
-    assert_eq!(status, 200);
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let v = o.status();
     assert_eq!(v["snapshot"]["targets"][0]["main_pid"], app.pid);
     assert_eq!(get(o.addr, "/nope", None).0, 404);
 }

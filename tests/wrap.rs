@@ -6,24 +6,29 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{metric, Outrider, BIN};
+use util::{metric, Group, Outrider, BIN};
 
 #[test]
 fn the_exit_code_comes_back() {
     for code in [0, 3, 7] {
-        let status = Command::new(BIN)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--",
-                "sh",
-                "-c",
-                &format!("exit {code}"),
-            ])
-            .env("OUTRIDER_LOG", "warn")
-            .status()
-            .unwrap();
-        assert_eq!(status.code(), Some(code));
+        let out = util::group::output(
+            Command::new(BIN)
+                .args([
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--",
+                    "sh",
+                    "-c",
+                    &format!("exit {code}"),
+                ])
+                .env("OUTRIDER_LOG", "warn"),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -72,8 +77,8 @@ fn sigint_and_hup_reach_a_shell_app() {
         o.wait_metric("outrider_log_lines_total", &[("stream", "stdout")], |v| {
             v == 1.0
         });
-        util::signal(o.child.id() as i32, sig);
-        let status = o.child.wait().unwrap();
+        util::signal(o.pid(), sig);
+        let status = o.wait();
         assert_eq!(status.code(), Some(code), "after SIG{sig}");
     }
 }
@@ -86,45 +91,46 @@ fn a_hundred_thousand_lines_pass_through_intact_and_are_counted() {
         l.local_addr().unwrap().port()
     };
     let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .args([
-            "--listen",
-            &listen,
-            "--interval",
-            "100ms",
-            "--",
-            BIN,
-            "demo-app",
-        ])
-        .args([
-            "--lines",
-            &n.to_string(),
-            "--exit-after",
-            "1.5",
-            "--exit-code",
-            "5",
-        ])
-        .args([
-            "--log-rate",
-            "0",
-            "--leak-kib-per-sec",
-            "0",
-            "--hold-mib",
-            "0",
-        ])
-        .env("OUTRIDER_LOG", "off")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
+    let mut group = Group::spawn(
+        Command::new(BIN)
+            .args([
+                "--listen",
+                &listen,
+                "--interval",
+                "100ms",
+                "--",
+                BIN,
+                "demo-app",
+            ])
+            .args([
+                "--lines",
+                &n.to_string(),
+                "--exit-after",
+                "1.5",
+                "--exit-code",
+                "5",
+            ])
+            .args([
+                "--log-rate",
+                "0",
+                "--leak-kib-per-sec",
+                "0",
+                "--hold-mib",
+                "0",
+            ])
+            .env("OUTRIDER_LOG", "off")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
+    let mut out = group.child().stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
         out.read_to_end(&mut buf).unwrap();
         buf
     });
-    let mut err = child.stderr.take().unwrap();
+    let mut err = group.child().stderr.take().unwrap();
     let err_reader = std::thread::spawn(move || {
         let mut buf = String::new();
         err.read_to_string(&mut buf).unwrap();
@@ -145,7 +151,7 @@ fn a_hundred_thousand_lines_pass_through_intact_and_are_counted() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let status = child.wait().unwrap();
+    let status = group.wait();
     assert_eq!(status.code(), Some(5));
     assert_eq!(counted, Some(n as f64));
     let got = reader.join().unwrap();

@@ -4,19 +4,28 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod group;
 pub mod receivers;
+
+pub use group::Group;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_outrider");
 
-/// A running Outrider whose stderr (JSON logs) is collected.
+/// How long the polling helpers wait for a condition.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A running Outrider whose stderr (JSON logs) is collected. It leads a process
+/// group of its own with any app it wraps: dropping it stops them all.
 pub struct Outrider {
-    pub child: Child,
+    pub group: Group,
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// Holds the config file of [`Outrider::with_config`].
+    _config: Option<tempfile::TempDir>,
 }
 
 impl Outrider {
@@ -25,7 +34,22 @@ impl Outrider {
         Self::start_with(Command::new(BIN), args)
     }
 
-    /// Same, from a prepared command (to set env, uid, …).
+    /// Starts `outrider --config FILE --listen 127.0.0.1:0 ARGS…` with `toml` as the
+    /// config file's text and `env` set.
+    pub fn with_config(toml: &str, env: &[(&str, &str)], args: &[&str]) -> Outrider {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("outrider.toml");
+        std::fs::write(&config, toml).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.envs(env.iter().copied());
+        let mut all = vec!["--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let mut o = Self::start_with(cmd, &all);
+        o._config = Some(dir);
+        o
+    }
+
+    /// Same as [`Outrider::start`], from a prepared command (to set env, uid, …).
     pub fn start_with(mut cmd: Command, args: &[&str]) -> Outrider {
         cmd.args(["--listen", "127.0.0.1:0"])
             .args(args)
@@ -33,11 +57,11 @@ impl Outrider {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start outrider");
+        let mut group = Group::spawn(&mut cmd).expect("start outrider");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let lines = stderr.clone();
-        let err = child.stderr.take().unwrap();
+        let err = group.child().stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 if line.contains("\"listening\"") {
@@ -49,23 +73,26 @@ impl Outrider {
             }
         });
         // Drain stdout so a wrapped app never blocks on a full pipe.
-        let out = child.stdout.take().unwrap();
+        let out = group.child().stdout.take().unwrap();
         std::thread::spawn(move || {
             let mut sink = Vec::new();
             let _ = BufReader::new(out).read_to_end(&mut sink);
         });
         let addr = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(a) => a.parse().unwrap(),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("outrider did not start: {:?}", stderr.lock().unwrap());
-            }
+            // The group is stopped as `group` drops.
+            Err(_) => panic!("outrider did not start: {:?}", stderr.lock().unwrap()),
         };
         Outrider {
-            child,
+            group,
             addr,
             stderr,
+            _config: None,
         }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.group.pid()
     }
 
     pub fn scrape(&self) -> String {
@@ -100,17 +127,94 @@ impl Outrider {
         );
     }
 
+    /// `/api/v1/status`, which must answer 200 with JSON.
+    pub fn status(&self) -> serde_json::Value {
+        let (code, body) = get(self.addr, "/api/v1/status", None);
+        assert_eq!(code, 200, "/api/v1/status: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/api/v1/status: {e}: {body}"))
+    }
+
+    /// Polls `/api/v1/status` until `ok` holds of it (for up to [`PATIENCE`]) and
+    /// returns that status; panics naming `what` and showing the last status.
+    pub fn wait_status(
+        &self,
+        what: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let status = self.status();
+            if ok(&status) {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!("{what}: not within {PATIENCE:?}; last status: {status:#}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, then waits for Outrider's exit (the rest of its group is killed).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        signal(self.child.id() as i32, "TERM");
-        self.child.wait().unwrap()
+        self.group.signal(nix::sys::signal::Signal::SIGTERM);
+        self.group.wait()
+    }
+
+    /// Waits for Outrider to exit by itself (the rest of its group is killed).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.group.wait()
     }
 }
 
-impl Drop for Outrider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `[alerts.rules.*]` tables that turn every rule off but `rule`, with `for` set.
+pub fn only_rule(rule: &str, for_: &str) -> String {
+    let mut s = String::new();
+    for r in outrider::alerts::rules::RuleName::ALL {
+        if r.as_str() == rule {
+            s.push_str(&format!("[alerts.rules.{rule}]\nfor = \"{for_}\"\n"));
+        } else {
+            s.push_str(&format!("[alerts.rules.{}]\nenabled = false\n", r.as_str()));
+        }
     }
+    assert!(s.contains("for ="), "no alert rule named {rule}");
+    s
+}
+
+/// The tests' own user id (the owner of their /proc directory).
+fn own_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").expect("/proc/self").uid()
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    own_uid() == 0
+}
+
+/// Outrider run as the unprivileged user nobody (65534) by setpriv(1) from
+/// util-linux; for a test running as root.
+pub fn outrider_as_nobody() -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        BIN,
+    ]);
+    cmd
+}
+
+/// A process of another user, whose /proc files a non-root test cannot read: pid 1.
+pub fn pid_of_another_user() -> i32 {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata("/proc/1").expect("/proc/1").uid();
+    assert_ne!(
+        owner,
+        own_uid(),
+        "pid 1 is this user's own process: run this test as root"
+    );
+    1
 }
 
 /// Sends a signal with kill(1), to keep the tests free of unsafe code.
@@ -177,7 +281,8 @@ pub fn json_field(line: &str, key: &str) -> Option<String> {
 
 /// The demo app started directly (not wrapped), with its ready report.
 pub struct DemoApp {
-    pub child: Child,
+    /// Stopped with its children on drop.
+    pub group: Group,
     pub pid: i32,
     pub fds: u64,
     pub threads: u64,
@@ -185,15 +290,16 @@ pub struct DemoApp {
 
 impl DemoApp {
     pub fn start(args: &[&str]) -> DemoApp {
-        let mut child = Command::new(BIN)
-            .arg("demo-app")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start demo-app");
-        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut group = Group::spawn(
+            Command::new(BIN)
+                .arg("demo-app")
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )
+        .expect("start demo-app");
+        let mut err = BufReader::new(group.child().stderr.take().unwrap());
         let mut line = String::new();
         err.read_line(&mut line).unwrap();
         let v: serde_json::Value =
@@ -203,10 +309,10 @@ impl DemoApp {
             let _ = err.read_to_end(&mut sink);
         });
         DemoApp {
-            pid: child.id() as i32,
+            pid: group.pid(),
             fds: v["fds"].as_u64().unwrap(),
             threads: v["threads"].as_u64().unwrap(),
-            child,
+            group,
         }
     }
 
@@ -224,13 +330,6 @@ impl DemoApp {
         ];
         args.extend_from_slice(extra);
         Self::start(&args)
-    }
-}
-
-impl Drop for DemoApp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
+
+use super::Group;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -122,7 +124,8 @@ pub fn free_port() -> u16 {
 /// A real Alertmanager (Debian's `prometheus-alertmanager`) on loopback, routing
 /// everything to a webhook, clustering off.
 pub struct Alertmanager {
-    pub child: Child,
+    /// Stopped on drop.
+    pub group: Group,
     pub port: u16,
     pub log: PathBuf,
 }
@@ -141,16 +144,17 @@ impl Alertmanager {
         )
         .unwrap();
         let log = dir.join("alertmanager.log");
-        let child = Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.join("am-data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(dir.join("alertmanager.err")).unwrap())
-            .spawn()
-            .expect("prometheus-alertmanager (apt-get install prometheus-alertmanager)");
-        let am = Alertmanager { child, port, log };
+        let group = Group::spawn(
+            Command::new("prometheus-alertmanager")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.path={}", dir.join("am-data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(std::fs::File::create(dir.join("alertmanager.err")).unwrap()),
+        )
+        .expect("prometheus-alertmanager (apt-get install prometheus-alertmanager)");
+        let am = Alertmanager { group, port, log };
         let deadline = Instant::now() + Duration::from_secs(20);
         // Listening first (util::get panics on a refused connection), then ready.
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
@@ -183,12 +187,5 @@ impl Alertmanager {
     pub fn logs(&self) -> String {
         let err = self.log.with_extension("err");
         std::fs::read_to_string(&err).unwrap_or_default()
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
