@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
 
-use crate::sample::Snapshot;
+use crate::state::Snapshot;
 
 /// Points kept per target.
 pub const POINTS: usize = 240;
@@ -108,34 +108,37 @@ fn finish(mut acc: Point, n: f64) -> Point {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::{CountersView, TargetSnapshot};
+    use crate::analysis::TargetStatus;
+    use crate::sample::{CountersView, TargetSample};
 
     fn snap(t: f64, cpu: f64, rss: u64) -> Snapshot {
         Snapshot {
             taken_at_unix: t,
-            targets: vec![TargetSnapshot {
-                name: "app".into(),
-                up: true,
-                processes: 1,
-                restarts: 0,
-                main_pid: Some(1),
-                start_time_seconds: None,
-                counters: CountersView {
-                    cpu_user_seconds: cpu,
-                    ..Default::default()
+            targets: vec![TargetStatus {
+                sample: TargetSample {
+                    name: "app".into(),
+                    up: true,
+                    processes: 1,
+                    restarts: 0,
+                    main_pid: Some(1),
+                    start_time_seconds: None,
+                    counters: CountersView {
+                        cpu_user_seconds: cpu,
+                        ..Default::default()
+                    },
+                    resident_memory_bytes: rss,
+                    swap_bytes: 0,
+                    virtual_memory_bytes: 0,
+                    open_fds: 3,
+                    max_fds: None,
+                    threads: 1,
+                    cgroup: None,
+                    cgroup_unreachable: None,
+                    allocation: Default::default(),
+                    connections: None,
+                    workers: None,
                 },
-                resident_memory_bytes: rss,
-                swap_bytes: 0,
-                virtual_memory_bytes: 0,
-                open_fds: 3,
-                max_fds: None,
-                threads: 1,
-                cgroup: None,
-                cgroup_unreachable: None,
-                allocation: Default::default(),
                 verdicts: None,
-                connections: None,
-                workers: None,
                 capacity: None,
             }],
             ..Default::default()

@@ -13,8 +13,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::analysis::TargetStatus;
 use crate::metrics::{Exposition, Metrics};
-use crate::sample::TargetSnapshot;
 use crate::state::Shared;
 use crate::words;
 
@@ -156,7 +156,7 @@ fn summary(shared: &Shared) -> String {
 }
 
 /// One target's part of `/summary.txt`.
-fn summary_target(s: &mut String, t: &TargetSnapshot) {
+fn summary_target(s: &mut String, t: &TargetStatus) {
     let c = &t.counters;
     let _ = writeln!(
         s,

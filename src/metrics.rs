@@ -1,7 +1,7 @@
 //! Every metric family Outrider exposes, in one place: the contract of DESIGN.md and
 //! the README's metrics reference.
 //!
-//! The sampler publishes a [`Snapshot`](crate::sample::Snapshot); a prometheus-client [`Collector`] renders it
+//! The sampler publishes a [`Snapshot`](crate::state::Snapshot); a prometheus-client [`Collector`] renders it
 //! on each scrape, so a value that became unknown disappears instead of going stale,
 //! and the tick never touches the registry. prometheus-client writes OpenMetrics;
 //! [`to_prometheus_text`] turns that into the classic text format (0.0.4) that

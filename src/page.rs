@@ -4,8 +4,9 @@
 
 use std::fmt::Write;
 
+use crate::analysis::TargetStatus;
 use crate::history::Point;
-use crate::sample::{Snapshot, TargetSnapshot};
+use crate::state::Snapshot;
 use crate::words;
 
 const MIB: f64 = 1048576.0;
@@ -86,7 +87,7 @@ fn alerts(h: &mut String, snap: &Snapshot) {
     h.push_str("</ul></section>");
 }
 
-fn target(h: &mut String, t: &TargetSnapshot, pts: &[Point]) {
+fn target(h: &mut String, t: &TargetStatus, pts: &[Point]) {
     let _ = write!(
         h,
         "<section class=\"target\"><h2>{} <span class=\"{}\">{}</span></h2><p class=\"muted\">{}</p>",

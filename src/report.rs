@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::analysis::sizing::cores;
+use crate::analysis::TargetStatus;
 use crate::analysis::Verdicts;
 use crate::config::Config;
 use crate::run::{run_with, streams_for, Mode};
-use crate::sample::TargetSnapshot;
 use crate::state::Shared;
 use crate::words;
 
@@ -152,7 +152,7 @@ async fn progress(
     started: Instant,
     samples: Arc<std::sync::atomic::AtomicU64>,
     gone: tokio::sync::oneshot::Sender<()>,
-    last_up: Arc<std::sync::Mutex<Option<Arc<crate::sample::Snapshot>>>>,
+    last_up: Arc<std::sync::Mutex<Option<Arc<crate::state::Snapshot>>>>,
 ) {
     let tty = std::io::stderr().is_terminal();
     let mut gone = Some(gone);
@@ -207,7 +207,7 @@ async fn progress(
     }
 }
 
-fn target_report(t: &TargetSnapshot) -> TargetReport {
+fn target_report(t: &TargetStatus) -> TargetReport {
     TargetReport {
         name: t.name.clone(),
         up: t.up,

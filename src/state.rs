@@ -4,13 +4,45 @@
 //! one, a scrape clones the `Arc` and renders without holding the lock, so neither
 //! ever waits on the other for longer than a pointer copy.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::history::{History, Point};
+use serde::Serialize;
 
+use crate::alerts::notify::ReceiverStats;
+use crate::alerts::{Alert, Evidence};
+use crate::analysis::{LogRates, TargetStatus};
+use crate::history::{History, Point};
 use crate::logs::StreamStats;
-use crate::sample::Snapshot;
+use crate::sample::sockets::ScanStats;
+
+/// What one tick publishes: the sample's readings, the verdicts and capacity of each
+/// target, the log rates and the active alerts. Built whole by the tick, never
+/// changed after; `/api/v1/status` is its JSON.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub taken_at_unix: f64,
+    pub sample_duration_seconds: f64,
+    pub targets: Vec<TargetStatus>,
+    /// Cumulative failed reads by source.
+    pub read_errors: BTreeMap<&'static str, u64>,
+    /// Error rates of the app's output (all streams).
+    pub logs: Option<LogRates>,
+    /// Pending and firing alerts after this tick.
+    pub alerts: Vec<Alert>,
+    /// Connection scans so far; `None` when they are off.
+    pub connection_scans: Option<ScanStats>,
+}
+
+impl<'a> From<&'a Snapshot> for Evidence<'a> {
+    fn from(s: &'a Snapshot) -> Self {
+        Evidence {
+            targets: &s.targets,
+            logs: s.logs.as_ref(),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Shared {
@@ -18,7 +50,7 @@ pub struct Shared {
     ready: AtomicBool,
     streams: Vec<Arc<StreamStats>>,
     history: Mutex<History>,
-    receivers: Mutex<Vec<Arc<crate::alerts::notify::ReceiverStats>>>,
+    receivers: Mutex<Vec<Arc<ReceiverStats>>>,
 }
 
 impl Shared {
@@ -60,11 +92,11 @@ impl Shared {
     }
 
     /// Delivery counts of the alert receivers, set once at start.
-    pub fn set_receivers(&self, r: Vec<Arc<crate::alerts::notify::ReceiverStats>>) {
+    pub fn set_receivers(&self, r: Vec<Arc<ReceiverStats>>) {
         *self.receivers.lock().unwrap_or_else(|e| e.into_inner()) = r;
     }
 
-    pub fn receivers(&self) -> Vec<Arc<crate::alerts::notify::ReceiverStats>> {
+    pub fn receivers(&self) -> Vec<Arc<ReceiverStats>> {
         self.receivers
             .lock()
             .unwrap_or_else(|e| e.into_inner())

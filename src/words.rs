@@ -8,9 +8,9 @@
 use crate::analysis::capacity::Capacity;
 use crate::analysis::latency::millis;
 use crate::analysis::sizing::AllocationVerdict;
+use crate::analysis::TargetStatus;
 use crate::analysis::{Leak, LogRates, Verdicts};
 use crate::sample::workers::Workers;
-use crate::sample::TargetSnapshot;
 
 const MIB: f64 = 1048576.0;
 
@@ -42,7 +42,7 @@ pub fn duration(seconds: f64) -> String {
 
 /// A target's size now, one phrase each: `2 processes`, `1 restart`, `12.3 MiB
 /// resident`, `14 fds of 1024`, `3 threads`.
-pub fn usage(t: &TargetSnapshot) -> Vec<String> {
+pub fn usage(t: &TargetStatus) -> Vec<String> {
     vec![
         count_as(t.processes, "process", "processes"),
         count(t.restarts, "restart"),

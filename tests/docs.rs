@@ -3,57 +3,61 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use outrider::analysis::TargetStatus;
 use outrider::analysis::{AnalysisConfig, Analyzer, Observation, Verdicts};
 use outrider::logs::StreamStats;
 use outrider::metrics::{Exposition, Metrics};
 use outrider::sample::allocation::{Allocation, Source};
 use outrider::sample::cgroup::CgroupReading;
-use outrider::sample::{CountersView, Snapshot, TargetSnapshot};
+use outrider::sample::{CountersView, TargetSample};
 use outrider::state::Shared;
+use outrider::state::Snapshot;
 
 /// A snapshot with every optional figure present, so every family is rendered.
 fn full_snapshot() -> Snapshot {
     Snapshot {
         taken_at_unix: 1.8e9,
         sample_duration_seconds: 0.001,
-        targets: vec![TargetSnapshot {
-            name: "app".into(),
-            up: true,
-            processes: 1,
-            restarts: 0,
-            main_pid: Some(1),
-            start_time_seconds: Some(1.7e9),
-            counters: CountersView::default(),
-            resident_memory_bytes: 1,
-            swap_bytes: 0,
-            virtual_memory_bytes: 1,
-            open_fds: 1,
-            max_fds: Some(1024),
-            threads: 1,
-            cgroup: Some(CgroupReading {
-                memory_current_bytes: Some(1),
-                memory_working_set_bytes: Some(1),
-                memory_limit_bytes: Some(1),
-                cpu_limit_cores: Some(1.0),
-                cpu_periods: Some(1),
-                cpu_throttled_periods: Some(1),
-                cpu_throttled_seconds: Some(1.0),
-                oom_kills: Some(0),
-                pressure: vec![("cpu", "some", 1.0)],
-            }),
-            cgroup_unreachable: None,
-            allocation: Allocation {
-                cpu_request_cores: Some((0.5, Source::Config)),
-                cpu_limit_cores: Some((1.0, Source::Config)),
-                memory_request_bytes: Some((1, Source::Config)),
-                memory_limit_bytes: Some((1, Source::Config)),
+        targets: vec![TargetStatus {
+            sample: TargetSample {
+                name: "app".into(),
+                up: true,
+                processes: 1,
+                restarts: 0,
+                main_pid: Some(1),
+                start_time_seconds: Some(1.7e9),
+                counters: CountersView::default(),
+                resident_memory_bytes: 1,
+                swap_bytes: 0,
+                virtual_memory_bytes: 1,
+                open_fds: 1,
+                max_fds: Some(1024),
+                threads: 1,
+                cgroup: Some(CgroupReading {
+                    memory_current_bytes: Some(1),
+                    memory_working_set_bytes: Some(1),
+                    memory_limit_bytes: Some(1),
+                    cpu_limit_cores: Some(1.0),
+                    cpu_periods: Some(1),
+                    cpu_throttled_periods: Some(1),
+                    cpu_throttled_seconds: Some(1.0),
+                    oom_kills: Some(0),
+                    pressure: vec![("cpu", "some", 1.0)],
+                }),
+                cgroup_unreachable: None,
+                allocation: Allocation {
+                    cpu_request_cores: Some((0.5, Source::Config)),
+                    cpu_limit_cores: Some((1.0, Source::Config)),
+                    memory_request_bytes: Some((1, Source::Config)),
+                    memory_limit_bytes: Some((1, Source::Config)),
+                },
+                connections: Some(outrider::sample::sockets::Connections {
+                    established: 3,
+                    ..Default::default()
+                }),
+                workers: Some(workers()),
             },
             verdicts: Some(verdicts()),
-            connections: Some(outrider::sample::sockets::Connections {
-                established: 3,
-                ..Default::default()
-            }),
-            workers: Some(workers()),
             capacity: Some(capacity()),
         }],
         read_errors: [("io", 1)].into_iter().collect(),

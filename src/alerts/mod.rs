@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::sample::Snapshot;
+use crate::analysis::{LogRates, TargetStatus};
 use rules::{RuleConfig, RuleHistory, RuleName};
 
 /// `pending | firing`.
@@ -154,11 +154,19 @@ pub struct Engine {
     active: BTreeMap<(RuleName, String), Alert>,
 }
 
+/// What the rules are evaluated against on one tick: every target with its verdicts,
+/// and the rates of the app's output.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    pub targets: &'a [TargetStatus],
+    pub logs: Option<&'a LogRates>,
+}
+
 /// The `target` of an alert on the app's output: the one target when there is one
 /// (its output is what is read), else empty, and the label is left off. A made-up
 /// name would appear as a target in every dashboard's `target` variable.
-fn logs_target(snap: &Snapshot) -> String {
-    match snap.targets.as_slice() {
+fn logs_target(snap: Evidence) -> String {
+    match snap.targets {
         [t] => t.name.clone(),
         _ => String::new(),
     }
@@ -184,7 +192,8 @@ impl Engine {
 
     /// Evaluates every enabled rule against `snap` at unix time `now`; returns what
     /// fired and what resolved on this tick.
-    pub fn evaluate(&mut self, snap: &Snapshot, now: f64) -> Vec<Transition> {
+    pub fn evaluate<'a>(&mut self, snap: impl Into<Evidence<'a>>, now: f64) -> Vec<Transition> {
+        let snap = snap.into();
         let holds = self.findings(snap, now);
         let mut transitions = Vec::new();
         let mut seen = BTreeSet::new();
@@ -203,7 +212,7 @@ impl Engine {
 
     /// Folds this tick into each target's rule history, then checks every enabled
     /// rule: what holds now, by (rule, target).
-    fn findings(&mut self, snap: &Snapshot, now: f64) -> Vec<(RuleName, String, rules::Finding)> {
+    fn findings(&mut self, snap: Evidence, now: f64) -> Vec<(RuleName, String, rules::Finding)> {
         let keep = self
             .config
             .rules
@@ -217,7 +226,7 @@ impl Engine {
                 .filter(move |(r, c)| c.enabled && r.is_log_rule() == log_rules)
         };
         let mut holds = Vec::new();
-        for t in &snap.targets {
+        for t in snap.targets {
             let mem = self.memory.entry(t.name.clone()).or_default();
             mem.update(t, now, keep);
             for (rule, cfg) in enabled(false) {
@@ -226,7 +235,7 @@ impl Engine {
                 }
             }
         }
-        if let Some(rates) = &snap.logs {
+        if let Some(rates) = snap.logs {
             for (rule, cfg) in enabled(true) {
                 if let Some(f) = rules::check_logs(cfg, rates) {
                     holds.push((*rule, logs_target(snap), f));

@@ -16,8 +16,8 @@ pub mod thresholds;
 pub mod wording;
 
 use crate::analysis::sizing::AllocationVerdict;
+use crate::analysis::TargetStatus;
 use crate::analysis::{Leak, LogRates, Verdicts};
-use crate::sample::TargetSnapshot;
 use thresholds::{
     CrashLoop, ErrorRate, Http5xxRatio, NearLimit, OomWindow, SlowRequests, Throttling,
 };
@@ -169,7 +169,7 @@ pub struct RuleHistory {
 
 impl RuleHistory {
     /// Folds in this tick's counters; windows are pruned to `keep` seconds.
-    pub fn update(&mut self, t: &TargetSnapshot, now: f64, keep: f64) {
+    pub fn update(&mut self, t: &TargetStatus, now: f64, keep: f64) {
         let cg = t.cgroup.as_ref();
         if let Some((p, th)) = cg.and_then(|c| c.cpu_periods.zip(c.cpu_throttled_periods)) {
             self.throttled_share = match self.cpu_periods {
@@ -224,7 +224,7 @@ impl From<Words> for Finding {
 /// Checks a per-target rule; `history` is the target's, updated for this tick.
 pub fn check(
     cfg: &RuleConfig,
-    t: &TargetSnapshot,
+    t: &TargetStatus,
     history: &RuleHistory,
     now: f64,
 ) -> Option<Finding> {
@@ -296,7 +296,7 @@ fn target_restarting(
 
 /// The larger of working set and RSS over `usage_share` of the limit, or the memory
 /// leak's time to the limit under `time_to_limit`; nothing without a limit.
-fn memory_near_limit(th: &NearLimit, t: &TargetSnapshot) -> Option<Finding> {
+fn memory_near_limit(th: &NearLimit, t: &TargetStatus) -> Option<Finding> {
     let limit = t.allocation.memory_limit_bytes.map(|l| l.0 as f64)?;
     let ws = t
         .cgroup

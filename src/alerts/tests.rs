@@ -2,36 +2,40 @@
 
 use super::rules::{RuleConfig, RuleName};
 use super::*;
+use crate::analysis::TargetStatus;
 use crate::sample::allocation::Allocation;
 use crate::sample::cgroup::CgroupReading;
-use crate::sample::{CountersView, Snapshot, TargetSnapshot};
+use crate::sample::{CountersView, TargetSample};
+use crate::state::Snapshot;
 
-fn target(name: &str, up: bool, restarts: u64) -> TargetSnapshot {
-    TargetSnapshot {
-        name: name.into(),
-        up,
-        processes: u64::from(up),
-        restarts,
-        main_pid: Some(1),
-        start_time_seconds: None,
-        counters: CountersView::default(),
-        resident_memory_bytes: 0,
-        swap_bytes: 0,
-        virtual_memory_bytes: 0,
-        open_fds: 0,
-        max_fds: None,
-        threads: 1,
-        cgroup: None,
-        cgroup_unreachable: None,
-        allocation: Allocation::default(),
+fn target(name: &str, up: bool, restarts: u64) -> TargetStatus {
+    TargetStatus {
+        sample: TargetSample {
+            name: name.into(),
+            up,
+            processes: u64::from(up),
+            restarts,
+            main_pid: Some(1),
+            start_time_seconds: None,
+            counters: CountersView::default(),
+            resident_memory_bytes: 0,
+            swap_bytes: 0,
+            virtual_memory_bytes: 0,
+            open_fds: 0,
+            max_fds: None,
+            threads: 1,
+            cgroup: None,
+            cgroup_unreachable: None,
+            allocation: Allocation::default(),
+            connections: None,
+            workers: None,
+        },
         verdicts: None,
-        connections: None,
-        workers: None,
         capacity: None,
     }
 }
 
-fn snap(targets: Vec<TargetSnapshot>) -> Snapshot {
+fn snap(targets: Vec<TargetStatus>) -> Snapshot {
     Snapshot {
         targets,
         ..Default::default()
@@ -128,7 +132,7 @@ fn throttling_is_measured_between_ticks() {
     let mut e = Engine::new(only(RuleName::CpuThrottled, 0.0));
     let with = |periods, throttled| {
         let mut t = target("app", true, 0);
-        t.cgroup = Some(CgroupReading {
+        t.sample.cgroup = Some(CgroupReading {
             cpu_periods: Some(periods),
             cpu_throttled_periods: Some(throttled),
             ..Default::default()
@@ -150,7 +154,7 @@ fn an_oom_kill_fires_and_resolves_after_its_window() {
     let mut e = Engine::new(only(RuleName::OomKilled, 0.0));
     let with = |ooms| {
         let mut t = target("app", true, 0);
-        t.cgroup = Some(CgroupReading {
+        t.sample.cgroup = Some(CgroupReading {
             oom_kills: Some(ooms),
             ..Default::default()
         });
@@ -219,8 +223,8 @@ fn memory_near_limit_by_share_or_by_time_to_limit() {
     let mut e = Engine::new(only(RuleName::MemoryNearLimit, 0.0));
     let with = |rss: u64, ttl: Option<f64>| {
         let mut t = target("app", true, 0);
-        t.resident_memory_bytes = rss;
-        t.allocation.memory_limit_bytes = Some((1000 << 20, Source::Config));
+        t.sample.resident_memory_bytes = rss;
+        t.sample.allocation.memory_limit_bytes = Some((1000 << 20, Source::Config));
         let mut v = crate::analysis::Verdicts::default();
         v.memory_leak.time_to_limit_seconds = ttl;
         t.verdicts = Some(v);
@@ -318,7 +322,7 @@ fn connection_leak_says_how_fast_and_how_many_are_in_close_wait() {
         v.connection_leak.suspected = suspected;
         v.connection_leak.growth_per_second = Some(0.5);
         t.verdicts = Some(v);
-        t.connections = Some(crate::sample::sockets::Connections {
+        t.sample.connections = Some(crate::sample::sockets::Connections {
             established: 40,
             close_wait: 120,
             ..Default::default()
@@ -413,7 +417,7 @@ fn resolved(t: &[Transition]) -> bool {
 
 fn throttled(periods: u64, throttled: u64) -> Snapshot {
     let mut t = target("app", true, 0);
-    t.cgroup = Some(CgroupReading {
+    t.sample.cgroup = Some(CgroupReading {
         cpu_periods: Some(periods),
         cpu_throttled_periods: Some(throttled),
         ..Default::default()
@@ -423,7 +427,7 @@ fn throttled(periods: u64, throttled: u64) -> Snapshot {
 
 fn oom_kills(kills: u64) -> Snapshot {
     let mut t = target("app", true, 0);
-    t.cgroup = Some(CgroupReading {
+    t.sample.cgroup = Some(CgroupReading {
         oom_kills: Some(kills),
         ..Default::default()
     });
@@ -433,8 +437,8 @@ fn oom_kills(kills: u64) -> Snapshot {
 /// `rss` MiB of a 1000 MiB limit; `ttl`: the memory leak's hours to the limit.
 fn near_limit(rss_mib: u64, ttl_hours: Option<f64>) -> Snapshot {
     let mut t = target("app", true, 0);
-    t.resident_memory_bytes = rss_mib << 20;
-    t.allocation.memory_limit_bytes = Some((1000 << 20, crate::sample::allocation::Source::Config));
+    t.sample.resident_memory_bytes = rss_mib << 20;
+    t.sample.allocation.memory_limit_bytes = Some((1000 << 20, crate::sample::allocation::Source::Config));
     let mut v = crate::analysis::Verdicts::default();
     v.memory_leak.time_to_limit_seconds = ttl_hours.map(|h| h * 3600.0);
     t.verdicts = Some(v);

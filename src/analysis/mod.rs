@@ -18,7 +18,11 @@ pub mod sizing;
 pub mod trace;
 pub mod trend;
 
+use std::ops::Deref;
+
 use serde::Serialize;
+
+use crate::sample::TargetSample;
 
 use sizing::{Allocated, Sizing, SizingConfig, SizingVerdict, Usage};
 use trend::{TrendConfig, TrendTracker, TrendVerdict};
@@ -46,6 +50,39 @@ pub struct Observation {
     /// TCP connections established and in CLOSE_WAIT at the latest scan.
     pub tcp_established: Option<f64>,
     pub tcp_close_wait: Option<f64>,
+}
+
+impl Observation {
+    /// The figures the analysis (and a trace row) takes from a target's sample
+    /// taken at `t`.
+    pub fn of(sample: &TargetSample, t: f64) -> Observation {
+        let cg = sample.cgroup.as_ref();
+        let a = &sample.allocation;
+        Observation {
+            t,
+            rss_bytes: sample.resident_memory_bytes as f64,
+            working_set_bytes: cg
+                .and_then(|c| c.memory_working_set_bytes)
+                .map(|v| v as f64),
+            open_fds: Some(sample.open_fds as f64),
+            max_fds: sample.max_fds.map(|v| v as f64),
+            threads: Some(sample.threads as f64),
+            cpu_seconds: Some(
+                sample.counters.cpu_user_seconds + sample.counters.cpu_system_seconds,
+            ),
+            cpu_wait_seconds: Some(sample.counters.cpu_wait_seconds),
+            cpu_periods: cg.and_then(|c| c.cpu_periods).map(|v| v as f64),
+            cpu_throttled_periods: cg.and_then(|c| c.cpu_throttled_periods).map(|v| v as f64),
+            oom_kills: cg.and_then(|c| c.oom_kills).map(|v| v as f64),
+            restarts: Some(sample.restarts as f64),
+            memory_limit_bytes: a.memory_limit_bytes.map(|v| v.0 as f64),
+            cpu_limit_cores: a.cpu_limit_cores.map(|v| v.0),
+            memory_request_bytes: a.memory_request_bytes.map(|v| v.0 as f64),
+            cpu_request_cores: a.cpu_request_cores.map(|v| v.0),
+            tcp_established: sample.connections.map(|c| c.established as f64),
+            tcp_close_wait: sample.connections.map(|c| c.close_wait as f64),
+        }
+    }
 }
 
 /// Thresholds of the analysis; every field comes from `[analysis]`.
@@ -186,6 +223,27 @@ pub struct Verdicts {
     pub sizing: SizingVerdict,
     /// The recommended `resources:` block, ready to paste into a pod spec.
     pub resources_yaml: Option<String>,
+}
+
+/// A target as the tick publishes it: its sample, and what the analysis made of it.
+/// It derefs to the sample, so the surfaces read `t.open_fds` as before; in JSON the
+/// sample's fields sit beside `verdicts` and `capacity`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetStatus {
+    #[serde(flatten)]
+    pub sample: TargetSample,
+    /// Leak and sizing verdicts; `None` while the target is down.
+    pub verdicts: Option<Verdicts>,
+    /// Requests per CPU-second and the worker-count hint; `None` while it is down.
+    pub capacity: Option<capacity::Capacity>,
+}
+
+impl Deref for TargetStatus {
+    type Target = TargetSample;
+
+    fn deref(&self) -> &TargetSample {
+        &self.sample
+    }
 }
 
 /// Analysis state of one target.

@@ -1,7 +1,7 @@
 //! How long a request took, read from the app's access line.
 //!
 //! This module owns the duration of one line; its status class is
-//! [`super::classify`]'s and the histograms are [`crate::analysis::latency`]'s. A
+//! [`super::classify`]'s and the histograms are [`super::latency`]'s. A
 //! duration counts only on an HTTP access line (a status class is known), except
 //! with a user regex that captures the status itself. Anything unreadable is no
 //! duration: never an error, never a guess of zero.

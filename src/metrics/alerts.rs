@@ -3,7 +3,7 @@
 
 use super::{Family, Num};
 use crate::alerts::notify::ReceiverStats;
-use crate::sample::Snapshot;
+use crate::state::Snapshot;
 
 /// Appends the alert and notification families.
 pub(super) fn families<'a>(

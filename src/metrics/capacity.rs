@@ -3,7 +3,7 @@
 //! `allocation="request|limit"` on the last.
 
 use super::{Family, Num};
-use crate::sample::Snapshot;
+use crate::state::Snapshot;
 
 /// Appends the capacity families, with rows for every target that has the figures.
 pub(super) fn families<'a>(snap: &'a Snapshot, fams: &mut Vec<Family<'a>>) {

@@ -9,7 +9,7 @@ use super::{Family, Num};
 ///
 /// [`Connections::STATES`]: crate::sample::sockets::Connections::STATES
 /// [`ByService::LABELS`]: crate::sample::sockets::ByService::LABELS
-pub(super) fn families<'a>(fams: &mut Vec<Family<'a>>, snap: &'a crate::sample::Snapshot) {
+pub(super) fn families<'a>(fams: &mut Vec<Family<'a>>, snap: &'a crate::state::Snapshot) {
     let mut states = Family::gauge(
         "outrider_target_tcp_connections",
         "TCP sockets the group's processes hold, by state, at the latest connection scan (time_wait: left on the group's listening ports).",

@@ -3,12 +3,12 @@
 //! stall time. Labels: `target`, and `resource` and `kind` on pressure.
 
 use super::{Family, Num};
+use crate::analysis::TargetStatus;
 use crate::sample::cgroup::CgroupReading;
-use crate::sample::TargetSnapshot;
 
 /// Appends the cgroup families: availability for every target, the figures for
 /// those whose cgroup was read.
-pub(super) fn families<'a>(targets: &'a [TargetSnapshot], fams: &mut Vec<Family<'a>>) {
+pub(super) fn families<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a>>) {
     fams.push(
         Family::gauge(
             "outrider_container_cgroup_available",

@@ -3,21 +3,21 @@
 //! against. Labels: `target`, and `mode` or `kind` where a figure has parts.
 
 use super::{Family, Num};
-use crate::sample::TargetSnapshot;
+use crate::analysis::TargetStatus;
 
 /// Each target with its name, in the snapshot's order.
-fn named(targets: &[TargetSnapshot]) -> impl Iterator<Item = (&str, &TargetSnapshot)> {
+fn named(targets: &[TargetStatus]) -> impl Iterator<Item = (&str, &TargetStatus)> {
     targets.iter().map(|t| (t.name.as_str(), t))
 }
 
 /// Appends the group's liveness, CPU, memory, file, thread and I/O families.
-pub(super) fn families<'a>(targets: &'a [TargetSnapshot], fams: &mut Vec<Family<'a>>) {
+pub(super) fn families<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a>>) {
     liveness(targets, fams);
     usage(targets, fams);
 }
 
 /// Whether the group is up, its size, restarts and start time.
-fn liveness<'a>(targets: &'a [TargetSnapshot], fams: &mut Vec<Family<'a>>) {
+fn liveness<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a>>) {
     fams.extend([
         Family::gauge(
             "outrider_target_up",
@@ -43,7 +43,7 @@ fn liveness<'a>(targets: &'a [TargetSnapshot], fams: &mut Vec<Family<'a>>) {
 }
 
 /// What the group uses: CPU, memory, file descriptors, threads, I/O.
-fn usage<'a>(targets: &'a [TargetSnapshot], fams: &mut Vec<Family<'a>>) {
+fn usage<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a>>) {
     fams.extend([
         Family::counter(
             "outrider_target_cpu_seconds",
@@ -108,7 +108,7 @@ fn usage<'a>(targets: &'a [TargetSnapshot], fams: &mut Vec<Family<'a>>) {
 
 /// The CPU and memory requests and limits the app is judged against (config,
 /// downward API or cgroup); absent where none is known.
-pub(super) fn allocation<'a>(targets: &'a [TargetSnapshot], fams: &mut Vec<Family<'a>>) {
+pub(super) fn allocation<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a>>) {
     fams.extend([
         Family::gauge(
             "outrider_target_cpu_request_cores",

@@ -14,6 +14,7 @@ use crate::analysis::capacity::{Attribution, Capacity, WorkerHint};
 use crate::analysis::sizing::{
     AllocationField, AllocationVerdict, CpuVerdict, MemoryVerdict, SizingVerdict,
 };
+use crate::analysis::TargetStatus;
 use crate::analysis::{Leak, LogRates, Verdicts};
 use crate::logs::classify::StatusClass;
 use crate::logs::latency::LatencyCounts;
@@ -23,7 +24,8 @@ use crate::sample::allocation::{Allocation, Source};
 use crate::sample::cgroup::CgroupReading;
 use crate::sample::sockets::{ByService, Connections, ScanStats};
 use crate::sample::workers::{ServerKind, Workers};
-use crate::sample::{CountersView, Snapshot, TargetSnapshot};
+use crate::sample::{CountersView, TargetSample};
+use crate::state::Snapshot;
 
 #[test]
 fn counters_get_total_in_prometheus_text() {
@@ -51,80 +53,82 @@ fn accept_header_picks_the_format() {
 
 /// A target with every figure present: cgroup, allocation, verdicts, connections,
 /// workers and capacity.
-fn rich_target() -> TargetSnapshot {
-    TargetSnapshot {
-        name: "web".into(),
-        up: true,
-        processes: 5,
-        restarts: 2,
-        main_pid: Some(100),
-        start_time_seconds: Some(1_700_000_000.5),
-        counters: CountersView {
-            cpu_user_seconds: 12.5,
-            cpu_system_seconds: 3.25,
-            cpu_wait_seconds: 0.75,
-            io_read_bytes: 4096,
-            io_write_bytes: 8192,
-            voluntary_context_switches: 1000,
-            involuntary_context_switches: 50,
-        },
-        resident_memory_bytes: 300 << 20,
-        swap_bytes: 1 << 20,
-        virtual_memory_bytes: 2 << 30,
-        open_fds: 64,
-        max_fds: Some(1024),
-        threads: 17,
-        cgroup: Some(CgroupReading {
-            memory_current_bytes: Some(400 << 20),
-            memory_working_set_bytes: Some(350 << 20),
-            memory_limit_bytes: Some(1 << 30),
-            cpu_limit_cores: Some(1.5),
-            cpu_periods: Some(1200),
-            cpu_throttled_periods: Some(30),
-            cpu_throttled_seconds: Some(2.5),
-            oom_kills: Some(1),
-            pressure: vec![
-                ("cpu", "some", 1.5),
-                ("memory", "some", 0.25),
-                ("memory", "full", 0.125),
-                ("io", "some", 4.0),
-            ],
-        }),
-        cgroup_unreachable: None,
-        allocation: Allocation {
-            cpu_request_cores: Some((0.5, Source::Config)),
-            cpu_limit_cores: Some((1.5, Source::Cgroup)),
-            memory_request_bytes: Some((512 << 20, Source::DownwardApi)),
-            memory_limit_bytes: Some((1 << 30, Source::Cgroup)),
+fn rich_target() -> TargetStatus {
+    TargetStatus {
+        sample: TargetSample {
+            name: "web".into(),
+            up: true,
+            processes: 5,
+            restarts: 2,
+            main_pid: Some(100),
+            start_time_seconds: Some(1_700_000_000.5),
+            counters: CountersView {
+                cpu_user_seconds: 12.5,
+                cpu_system_seconds: 3.25,
+                cpu_wait_seconds: 0.75,
+                io_read_bytes: 4096,
+                io_write_bytes: 8192,
+                voluntary_context_switches: 1000,
+                involuntary_context_switches: 50,
+            },
+            resident_memory_bytes: 300 << 20,
+            swap_bytes: 1 << 20,
+            virtual_memory_bytes: 2 << 30,
+            open_fds: 64,
+            max_fds: Some(1024),
+            threads: 17,
+            cgroup: Some(CgroupReading {
+                memory_current_bytes: Some(400 << 20),
+                memory_working_set_bytes: Some(350 << 20),
+                memory_limit_bytes: Some(1 << 30),
+                cpu_limit_cores: Some(1.5),
+                cpu_periods: Some(1200),
+                cpu_throttled_periods: Some(30),
+                cpu_throttled_seconds: Some(2.5),
+                oom_kills: Some(1),
+                pressure: vec![
+                    ("cpu", "some", 1.5),
+                    ("memory", "some", 0.25),
+                    ("memory", "full", 0.125),
+                    ("io", "some", 4.0),
+                ],
+            }),
+            cgroup_unreachable: None,
+            allocation: Allocation {
+                cpu_request_cores: Some((0.5, Source::Config)),
+                cpu_limit_cores: Some((1.5, Source::Cgroup)),
+                memory_request_bytes: Some((512 << 20, Source::DownwardApi)),
+                memory_limit_bytes: Some((1 << 30, Source::Cgroup)),
+            },
+            connections: Some(Connections {
+                established: 12,
+                time_wait: 3,
+                close_wait: 2,
+                listen: 1,
+                other: 0,
+                established_by_service: ByService {
+                    postgres: 4,
+                    mysql: 0,
+                    redis: 2,
+                    memcached: 0,
+                    https: 1,
+                    other: 5,
+                },
+            }),
+            workers: Some(Workers {
+                server: ServerKind::Gunicorn,
+                master_pid: 100,
+                workers: 4,
+                master_pss_bytes: Some(40 << 20),
+                worker_pss_bytes: Some(60 << 20),
+                workers_pss_total_bytes: Some(240 << 20),
+                workers_with_pss: 4,
+                other_rss_bytes: 0,
+                pss_age_seconds: Some(5.0),
+                pss_interval_seconds: Some(60.0),
+            }),
         },
         verdicts: Some(rich_verdicts()),
-        connections: Some(Connections {
-            established: 12,
-            time_wait: 3,
-            close_wait: 2,
-            listen: 1,
-            other: 0,
-            established_by_service: ByService {
-                postgres: 4,
-                mysql: 0,
-                redis: 2,
-                memcached: 0,
-                https: 1,
-                other: 5,
-            },
-        }),
-        workers: Some(Workers {
-            server: ServerKind::Gunicorn,
-            master_pid: 100,
-            workers: 4,
-            master_pss_bytes: Some(40 << 20),
-            worker_pss_bytes: Some(60 << 20),
-            workers_pss_total_bytes: Some(240 << 20),
-            workers_with_pss: 4,
-            other_rss_bytes: 0,
-            pss_age_seconds: Some(5.0),
-            pss_interval_seconds: Some(60.0),
-        }),
         capacity: Some(Capacity {
             attribution: Attribution::Stream("web".into()),
             window_seconds: 300.0,
@@ -200,55 +204,60 @@ fn rich_verdicts() -> Verdicts {
 }
 
 /// A target that is down, with a partial cgroup reading and nothing else optional.
-fn sparse_target() -> TargetSnapshot {
-    TargetSnapshot {
-        name: "cron".into(),
-        up: false,
-        processes: 0,
-        restarts: 0,
-        main_pid: None,
-        start_time_seconds: None,
-        counters: CountersView::default(),
-        resident_memory_bytes: 0,
-        swap_bytes: 0,
-        virtual_memory_bytes: 0,
-        open_fds: 0,
-        max_fds: None,
-        threads: 0,
-        cgroup: Some(CgroupReading {
-            memory_current_bytes: Some(1 << 20),
-            memory_working_set_bytes: None,
-            memory_limit_bytes: None,
-            cpu_limit_cores: None,
-            cpu_periods: Some(10),
-            cpu_throttled_periods: Some(0),
-            cpu_throttled_seconds: None,
-            oom_kills: None,
-            pressure: vec![],
-        }),
-        cgroup_unreachable: None,
-        allocation: Allocation {
-            cpu_request_cores: None,
-            cpu_limit_cores: None,
-            memory_request_bytes: Some((64 << 20, Source::Config)),
-            memory_limit_bytes: None,
+fn sparse_target() -> TargetStatus {
+    TargetStatus {
+        sample: TargetSample {
+            name: "cron".into(),
+            up: false,
+            processes: 0,
+            restarts: 0,
+            main_pid: None,
+            start_time_seconds: None,
+            counters: CountersView::default(),
+            resident_memory_bytes: 0,
+            swap_bytes: 0,
+            virtual_memory_bytes: 0,
+            open_fds: 0,
+            max_fds: None,
+            threads: 0,
+            cgroup: Some(CgroupReading {
+                memory_current_bytes: Some(1 << 20),
+                memory_working_set_bytes: None,
+                memory_limit_bytes: None,
+                cpu_limit_cores: None,
+                cpu_periods: Some(10),
+                cpu_throttled_periods: Some(0),
+                cpu_throttled_seconds: None,
+                oom_kills: None,
+                pressure: vec![],
+            }),
+            cgroup_unreachable: None,
+            allocation: Allocation {
+                cpu_request_cores: None,
+                cpu_limit_cores: None,
+                memory_request_bytes: Some((64 << 20, Source::Config)),
+                memory_limit_bytes: None,
+            },
+            connections: None,
+            workers: None,
         },
         verdicts: Some(Verdicts::default()),
-        connections: None,
-        workers: None,
         capacity: None,
     }
 }
 
 /// A target whose cgroup cannot be read and that has no verdicts yet.
-fn bare_target() -> TargetSnapshot {
-    TargetSnapshot {
-        name: "sidecar".into(),
-        cgroup: None,
-        cgroup_unreachable: Some("no cgroup2 mount".into()),
+fn bare_target() -> TargetStatus {
+    TargetStatus {
+        sample: TargetSample {
+            name: "sidecar".into(),
+            cgroup: None,
+            cgroup_unreachable: Some("no cgroup2 mount".into()),
+            allocation: Allocation::default(),
+            ..sparse_target().sample
+        },
         verdicts: None,
-        allocation: Allocation::default(),
-        ..sparse_target()
+        capacity: None,
     }
 }
 

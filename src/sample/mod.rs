@@ -1,4 +1,4 @@
-//! One sampling pass: /proc and cgroup readings folded into a [`Snapshot`].
+//! One sampling pass: /proc and cgroup readings folded into a [`Sample`].
 //!
 //! # Layout
 //! - [`process`]: per-process files under `/proc/<pid>/`
@@ -31,25 +31,22 @@ use cgroup::CgroupReading;
 use process::{Identity, ProcEntry, ProcReader, ReadErrors};
 use target::{Counters, GroupSpec, GroupState, ProcessGroups};
 
-/// Everything one tick learned; the metrics endpoint and the status API read it.
+/// What one sampling pass read: readings only. The tick adds what the analysis and
+/// the alert rules make of them (`state::Published`).
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Snapshot {
+pub struct Sample {
     pub taken_at_unix: f64,
     pub sample_duration_seconds: f64,
-    pub targets: Vec<TargetSnapshot>,
+    pub targets: Vec<TargetSample>,
     /// Cumulative failed reads by source.
     pub read_errors: BTreeMap<&'static str, u64>,
-    /// Error rates of the app's output (all streams), filled in by the analysis.
-    pub logs: Option<crate::analysis::LogRates>,
-    /// Pending and firing alerts after this tick, filled in by the alert engine.
-    pub alerts: Vec<crate::alerts::Alert>,
     /// Connection scans so far; `None` when they are off.
     pub connection_scans: Option<sockets::ScanStats>,
 }
 
 /// One group's figures at the end of a tick.
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetSnapshot {
+pub struct TargetSample {
     pub name: String,
     pub up: bool,
     pub processes: u64,
@@ -69,45 +66,11 @@ pub struct TargetSnapshot {
     pub cgroup: Option<CgroupReading>,
     pub cgroup_unreachable: Option<String>,
     pub allocation: Allocation,
-    /// Leak and sizing verdicts, filled in by the analysis after the sample.
-    pub verdicts: Option<crate::analysis::Verdicts>,
     /// TCP sockets at the latest connection scan; `None` when scans are off or no
     /// fd directory of the group could be read.
     pub connections: Option<sockets::Connections>,
     /// The group's pre-fork server (master, workers, PSS); `None` without one.
     pub workers: Option<workers::Workers>,
-    /// Requests per CPU-second and the worker-count hint, filled in by the analysis.
-    pub capacity: Option<crate::analysis::capacity::Capacity>,
-}
-
-impl TargetSnapshot {
-    /// The figures the analysis (and a trace row) takes from this target.
-    pub fn observation(&self, t: f64) -> crate::analysis::Observation {
-        let cg = self.cgroup.as_ref();
-        let a = &self.allocation;
-        crate::analysis::Observation {
-            t,
-            rss_bytes: self.resident_memory_bytes as f64,
-            working_set_bytes: cg
-                .and_then(|c| c.memory_working_set_bytes)
-                .map(|v| v as f64),
-            open_fds: Some(self.open_fds as f64),
-            max_fds: self.max_fds.map(|v| v as f64),
-            threads: Some(self.threads as f64),
-            cpu_seconds: Some(self.counters.cpu_user_seconds + self.counters.cpu_system_seconds),
-            cpu_wait_seconds: Some(self.counters.cpu_wait_seconds),
-            cpu_periods: cg.and_then(|c| c.cpu_periods).map(|v| v as f64),
-            cpu_throttled_periods: cg.and_then(|c| c.cpu_throttled_periods).map(|v| v as f64),
-            oom_kills: cg.and_then(|c| c.oom_kills).map(|v| v as f64),
-            restarts: Some(self.restarts as f64),
-            memory_limit_bytes: a.memory_limit_bytes.map(|v| v.0 as f64),
-            cpu_limit_cores: a.cpu_limit_cores.map(|v| v.0),
-            memory_request_bytes: a.memory_request_bytes.map(|v| v.0 as f64),
-            cpu_request_cores: a.cpu_request_cores.map(|v| v.0),
-            tcp_established: self.connections.map(|c| c.established as f64),
-            tcp_close_wait: self.connections.map(|c| c.close_wait as f64),
-        }
-    }
 }
 
 /// Group totals as exposed; same fields as [`Counters`].
@@ -223,7 +186,7 @@ impl Sampler {
     }
 
     /// One pass over /proc and the cgroups.
-    pub fn sample(&mut self) -> Snapshot {
+    pub fn sample(&mut self) -> Sample {
         let started = Instant::now();
         let outsiders = &self.outsiders;
         let reuse = |pid: i32| {
@@ -263,7 +226,7 @@ impl Sampler {
                 continue; // never seen yet: nothing to name it by
             };
 
-            let mut snap = TargetSnapshot {
+            let mut snap = TargetSample {
                 name,
                 up: !members.is_empty(),
                 processes: members.len() as u64,
@@ -280,10 +243,8 @@ impl Sampler {
                 cgroup: None,
                 cgroup_unreachable: None,
                 allocation: Allocation::default(),
-                verdicts: None,
                 connections: None,
                 workers: None,
-                capacity: None,
             };
             let mut member_counters = Vec::with_capacity(members.len());
             let mut oldest: Option<u64> = None;
@@ -360,11 +321,11 @@ impl Sampler {
         self.max_fds.retain(|id, _| alive.contains(id));
         let seen: HashSet<&str> = targets
             .iter()
-            .map(|t: &TargetSnapshot| t.name.as_str())
+            .map(|t: &TargetSample| t.name.as_str())
             .collect();
         self.pss.retain(&seen);
 
-        Snapshot {
+        Sample {
             taken_at_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
@@ -372,8 +333,6 @@ impl Sampler {
             sample_duration_seconds: started.elapsed().as_secs_f64(),
             targets,
             read_errors: self.errors.counts.clone(),
-            logs: None,
-            alerts: Vec::new(),
             connection_scans: self.connections.enabled().then_some(self.connections.stats),
         }
     }
