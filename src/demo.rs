@@ -81,69 +81,17 @@ pub fn demo_app(args: &DemoAppArgs) -> i32 {
             return 1;
         }
     }
-    let mut children = Vec::new();
-    if args.children > 0 {
-        let exe = match std::env::current_exe() {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("demo-app: cannot find my own executable: {e}");
-                return 1;
-            }
-        };
-        for _ in 0..args.children {
-            let spawned = std::process::Command::new(&exe)
-                .args([
-                    "demo-app",
-                    "--hold-mib",
-                    "1",
-                    "--leak-kib-per-sec",
-                    "0",
-                    "--fds",
-                    "0",
-                ])
-                .args([
-                    "--fd-rate",
-                    "0",
-                    "--threads",
-                    "0",
-                    "--cpu",
-                    "0",
-                    "--log-rate",
-                    "0",
-                    "--exit-with-parent",
-                ])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn();
-            match spawned {
-                Ok(c) => children.push(c),
-                Err(e) => eprintln!("demo-app: cannot start a child: {e}"),
-            }
-        }
-    }
-
-    let mut held: Vec<Vec<u8>> = Vec::new();
-    hold(&mut held, args.hold_mib * 1024 * 1024);
-    let mut files: Vec<File> = Vec::new();
-    for _ in 0..args.fds {
-        open_one(&mut files);
-    }
-    let mut conns = Connections::new(args.conn_rate > 0.0);
+    // Held until the app exits; the children watch for their parent to go.
+    let Some(_children) = start_children(args.children) else {
+        return 1;
+    };
+    let mut leaks = Leaks::start(args);
     for _ in 0..args.threads {
         std::thread::spawn(|| loop {
             std::thread::park();
         });
     }
-
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for i in 1..=args.lines {
-        if writeln!(out, "line {i} of {}", args.lines).is_err() {
-            break;
-        }
-    }
-    let _ = out.flush();
-    drop(out);
+    write_lines(args.lines);
     eprintln!(
         "{{\"event\":\"ready\",\"pid\":{},\"fds\":{},\"threads\":{}}}",
         std::process::id(),
@@ -153,9 +101,6 @@ pub fn demo_app(args: &DemoAppArgs) -> i32 {
 
     let parent = std::os::unix::process::parent_id();
     let started = Instant::now();
-    let tick = Duration::from_millis(100);
-    let (mut leak_due, mut fds_due, mut logs_due) = (0.0f64, 0.0f64, 0.0f64);
-    let mut event = 0u64;
     loop {
         let tick_start = Instant::now();
         if let Some(secs) = args.exit_after {
@@ -166,35 +111,143 @@ pub fn demo_app(args: &DemoAppArgs) -> i32 {
         if args.exit_with_parent && std::os::unix::process::parent_id() != parent {
             return 0;
         }
-        // Burn the CPU share of this tick.
-        let burn = tick.mul_f64(args.cpu.clamp(0.0, 1.0));
-        let mut x = 0u64;
-        while tick_start.elapsed() < burn {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-        leak_due += args.leak_kib_per_sec as f64 * 1024.0 / 10.0;
-        if leak_due >= 4096.0 {
-            hold(&mut held, leak_due as u64);
-            leak_due = 0.0;
-        }
-        fds_due += args.fd_rate / 10.0;
-        while fds_due >= 1.0 {
-            open_one(&mut files);
-            fds_due -= 1.0;
-        }
-        conns.due += args.conn_rate / 10.0;
-        while conns.due >= 1.0 {
-            conns.leak_one();
-            conns.due -= 1.0;
-        }
-        logs_due += args.log_rate / 10.0;
-        while logs_due >= 1.0 {
-            event += 1;
-            log_event(event, held.iter().map(Vec::len).sum(), files.len());
-            logs_due -= 1.0;
-        }
-        if let Some(rest) = tick.checked_sub(tick_start.elapsed()) {
+        burn_cpu(tick_start, TICK.mul_f64(args.cpu.clamp(0.0, 1.0)));
+        leaks.tick(args);
+        if let Some(rest) = TICK.checked_sub(tick_start.elapsed()) {
             std::thread::sleep(rest);
+        }
+    }
+}
+
+/// How often the demo app leaks, logs and burns its CPU share.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Starts `n` quiet copies of this app that exit with their parent; `None` when
+/// this executable cannot be found (a child that fails to start is only reported).
+fn start_children(n: usize) -> Option<Vec<std::process::Child>> {
+    let mut children = Vec::new();
+    if n == 0 {
+        return Some(children);
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("demo-app: cannot find my own executable: {e}");
+            return None;
+        }
+    };
+    for _ in 0..n {
+        let spawned = std::process::Command::new(&exe)
+            .args([
+                "demo-app",
+                "--hold-mib",
+                "1",
+                "--leak-kib-per-sec",
+                "0",
+                "--fds",
+                "0",
+            ])
+            .args([
+                "--fd-rate",
+                "0",
+                "--threads",
+                "0",
+                "--cpu",
+                "0",
+                "--log-rate",
+                "0",
+                "--exit-with-parent",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(c) => children.push(c),
+            Err(e) => eprintln!("demo-app: cannot start a child: {e}"),
+        }
+    }
+    Some(children)
+}
+
+/// `--lines`: numbered lines to stdout as fast as it takes them.
+fn write_lines(lines: u64) {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for i in 1..=lines {
+        if writeln!(out, "line {i} of {lines}").is_err() {
+            break;
+        }
+    }
+    let _ = out.flush();
+}
+
+/// Spins from `tick_start` until `burn` has passed.
+fn burn_cpu(tick_start: Instant, burn: Duration) {
+    let mut x = 0u64;
+    while tick_start.elapsed() < burn {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+}
+
+/// What the app holds and leaks, and how much of each is due (rates are per
+/// second, added a tenth per tick).
+struct Leaks {
+    held: Vec<Vec<u8>>,
+    files: Vec<File>,
+    conns: Connections,
+    leak_due: f64,
+    fds_due: f64,
+    logs_due: f64,
+    /// Log events written so far.
+    event: u64,
+}
+
+impl Leaks {
+    /// Holds the memory and fds asked for at start.
+    fn start(args: &DemoAppArgs) -> Leaks {
+        let mut held: Vec<Vec<u8>> = Vec::new();
+        hold(&mut held, args.hold_mib * 1024 * 1024);
+        let mut files: Vec<File> = Vec::new();
+        for _ in 0..args.fds {
+            open_one(&mut files);
+        }
+        Leaks {
+            held,
+            files,
+            conns: Connections::new(args.conn_rate > 0.0),
+            leak_due: 0.0,
+            fds_due: 0.0,
+            logs_due: 0.0,
+            event: 0,
+        }
+    }
+
+    /// One tick's leaks and log events.
+    fn tick(&mut self, args: &DemoAppArgs) {
+        self.leak_due += args.leak_kib_per_sec as f64 * 1024.0 / 10.0;
+        if self.leak_due >= 4096.0 {
+            hold(&mut self.held, self.leak_due as u64);
+            self.leak_due = 0.0;
+        }
+        self.fds_due += args.fd_rate / 10.0;
+        while self.fds_due >= 1.0 {
+            open_one(&mut self.files);
+            self.fds_due -= 1.0;
+        }
+        self.conns.due += args.conn_rate / 10.0;
+        while self.conns.due >= 1.0 {
+            self.conns.leak_one();
+            self.conns.due -= 1.0;
+        }
+        self.logs_due += args.log_rate / 10.0;
+        while self.logs_due >= 1.0 {
+            self.event += 1;
+            log_event(
+                self.event,
+                self.held.iter().map(Vec::len).sum(),
+                self.files.len(),
+            );
+            self.logs_due -= 1.0;
         }
     }
 }

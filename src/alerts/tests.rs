@@ -438,7 +438,8 @@ fn oom_kills(kills: u64) -> Snapshot {
 fn near_limit(rss_mib: u64, ttl_hours: Option<f64>) -> Snapshot {
     let mut t = target("app", true, 0);
     t.sample.resident_memory_bytes = rss_mib << 20;
-    t.sample.allocation.memory_limit_bytes = Some((1000 << 20, crate::sample::allocation::Source::Config));
+    t.sample.allocation.memory_limit_bytes =
+        Some((1000 << 20, crate::sample::allocation::Source::Config));
     let mut v = crate::analysis::Verdicts::default();
     v.memory_leak.time_to_limit_seconds = ttl_hours.map(|h| h * 3600.0);
     t.verdicts = Some(v);

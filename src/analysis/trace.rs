@@ -128,29 +128,7 @@ impl Recorder {
 /// Parses a trace into observations (for `target`, or the first one named).
 pub fn read(input: impl BufRead, target: Option<&str>) -> Result<Vec<Observation>, TraceError> {
     let mut lines = input.lines().enumerate();
-    let header = loop {
-        match lines.next() {
-            None => return Err(err(1, None, "empty trace: no header line")),
-            Some((i, Err(e))) => return Err(err(i + 1, None, &format!("unreadable: {e}"))),
-            Some((_, Ok(l))) if l.trim().is_empty() || l.starts_with('#') => continue,
-            Some((_, Ok(l))) => break l,
-        }
-    };
-    let names: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
-    let col = |name: &str| names.iter().position(|n| n == name);
-    let (Some(t_col), Some(rss_col)) = (col("timestamp"), col("rss_bytes")) else {
-        let missing = if col("timestamp").is_none() {
-            "timestamp"
-        } else {
-            "rss_bytes"
-        };
-        return Err(err(
-            1,
-            Some(missing),
-            "required column is missing from the header",
-        ));
-    };
-    let target_col = col("target");
+    let header = Header::parse(&header_line(&mut lines)?)?;
     let mut wanted = target.map(str::to_string);
     let mut out: Vec<Observation> = Vec::new();
     for (i, line) in lines {
@@ -159,19 +137,8 @@ pub fn read(input: impl BufRead, target: Option<&str>) -> Result<Vec<Observation
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cells.len() != names.len() {
-            return Err(err(
-                line_no,
-                None,
-                &format!(
-                    "{} fields where the header has {}",
-                    cells.len(),
-                    names.len()
-                ),
-            ));
-        }
-        if let Some(tc) = target_col {
+        let cells = header.cells(line_no, &line)?;
+        if let Some(tc) = header.target {
             let name = cells[tc];
             match &wanted {
                 Some(w) if w != name => continue,
@@ -179,38 +146,126 @@ pub fn read(input: impl BufRead, target: Option<&str>) -> Result<Vec<Observation
                 None => wanted = Some(name.to_string()),
             }
         }
-        let num = |c: usize| -> Result<Option<f64>, TraceError> {
-            let s = cells[c];
-            if s.is_empty() {
-                return Ok(None);
-            }
-            match s.parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(Some(v)),
-                _ => Err(err(
-                    line_no,
-                    Some(&names[c]),
-                    &format!("{s:?} is not a number"),
-                )),
-            }
+        let previous = out.last().map(|o| o.t);
+        out.push(header.observation(line_no, &cells, previous)?);
+    }
+    if out.is_empty() {
+        return Err(err(1, None, "no samples"));
+    }
+    Ok(out)
+}
+
+/// The first line that is neither blank nor a `#` comment.
+fn header_line(
+    lines: &mut impl Iterator<Item = (usize, std::io::Result<String>)>,
+) -> Result<String, TraceError> {
+    loop {
+        match lines.next() {
+            None => return Err(err(1, None, "empty trace: no header line")),
+            Some((i, Err(e))) => return Err(err(i + 1, None, &format!("unreadable: {e}"))),
+            Some((_, Ok(l))) if l.trim().is_empty() || l.starts_with('#') => continue,
+            Some((_, Ok(l))) => return Ok(l),
+        }
+    }
+}
+
+/// A trace's columns, by name, with where the required ones and `target` are.
+struct Header {
+    names: Vec<String>,
+    timestamp: usize,
+    rss_bytes: usize,
+    target: Option<usize>,
+}
+
+impl Header {
+    fn parse(line: &str) -> Result<Header, TraceError> {
+        let names: Vec<String> = line.split(',').map(|s| s.trim().to_string()).collect();
+        let col = |name: &str| names.iter().position(|n| n == name);
+        let (Some(timestamp), Some(rss_bytes)) = (col("timestamp"), col("rss_bytes")) else {
+            let missing = if col("timestamp").is_none() {
+                "timestamp"
+            } else {
+                "rss_bytes"
+            };
+            return Err(err(
+                1,
+                Some(missing),
+                "required column is missing from the header",
+            ));
         };
-        let opt = |name: &str| -> Result<Option<f64>, TraceError> {
-            match col(name) {
-                Some(c) => num(c),
-                None => Ok(None),
-            }
+        let target = col("target");
+        Ok(Header {
+            names,
+            timestamp,
+            rss_bytes,
+            target,
+        })
+    }
+
+    fn col(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// A row's cells, trimmed; as many as the header has columns.
+    fn cells<'l>(&self, line_no: usize, line: &'l str) -> Result<Vec<&'l str>, TraceError> {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() != self.names.len() {
+            return Err(err(
+                line_no,
+                None,
+                &format!(
+                    "{} fields where the header has {}",
+                    cells.len(),
+                    self.names.len()
+                ),
+            ));
+        }
+        Ok(cells)
+    }
+
+    /// Cell `c` as a finite number; `None` when empty.
+    fn num(&self, line_no: usize, cells: &[&str], c: usize) -> Result<Option<f64>, TraceError> {
+        let s = cells[c];
+        if s.is_empty() {
+            return Ok(None);
+        }
+        match s.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Some(v)),
+            _ => Err(err(
+                line_no,
+                Some(&self.names[c]),
+                &format!("{s:?} is not a number"),
+            )),
+        }
+    }
+
+    /// One row; its timestamp must come after the `previous` row's.
+    fn observation(
+        &self,
+        line_no: usize,
+        cells: &[&str],
+        previous: Option<f64>,
+    ) -> Result<Observation, TraceError> {
+        let opt = |name: &str| match self.col(name) {
+            Some(c) => self.num(line_no, cells, c),
+            None => Ok(None),
         };
-        let t = num(t_col)?.ok_or_else(|| err(line_no, Some("timestamp"), "empty"))?;
-        let rss = num(rss_col)?.ok_or_else(|| err(line_no, Some("rss_bytes"), "empty"))?;
-        if let Some(prev) = out.last() {
-            if t <= prev.t {
+        let t = self
+            .num(line_no, cells, self.timestamp)?
+            .ok_or_else(|| err(line_no, Some("timestamp"), "empty"))?;
+        let rss = self
+            .num(line_no, cells, self.rss_bytes)?
+            .ok_or_else(|| err(line_no, Some("rss_bytes"), "empty"))?;
+        if let Some(prev) = previous {
+            if t <= prev {
                 return Err(err(
                     line_no,
                     Some("timestamp"),
-                    &format!("{t} does not increase (the previous row has {})", prev.t),
+                    &format!("{t} does not increase (the previous row has {prev})"),
                 ));
             }
         }
-        out.push(Observation {
+        Ok(Observation {
             t,
             rss_bytes: rss,
             working_set_bytes: opt("working_set_bytes")?,
@@ -229,12 +284,8 @@ pub fn read(input: impl BufRead, target: Option<&str>) -> Result<Vec<Observation
             cpu_request_cores: opt("cpu_request_cores")?,
             tcp_established: opt("tcp_established")?,
             tcp_close_wait: opt("tcp_close_wait")?,
-        });
+        })
     }
-    if out.is_empty() {
-        return Err(err(1, None, "no samples"));
-    }
-    Ok(out)
 }
 
 fn err(line: usize, column: Option<&str>, message: &str) -> TraceError {

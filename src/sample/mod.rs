@@ -188,21 +188,7 @@ impl Sampler {
     /// One pass over /proc and the cgroups.
     pub fn sample(&mut self) -> Sample {
         let started = Instant::now();
-        let outsiders = &self.outsiders;
-        let reuse = |pid: i32| {
-            outsiders
-                .get(&pid)
-                .filter(|(_, at)| at.elapsed() < OUTSIDER_RECHECK)
-                .map(|(e, _)| e.clone())
-        };
-        let list = match self.reader.list(&mut self.errors, reuse) {
-            Ok(l) => l,
-            Err(e) => {
-                self.errors
-                    .record("proc", &format!("{}: {e}", self.proc_root.display()));
-                Vec::new()
-            }
-        };
+        let list = self.list_processes();
         let specs: Vec<GroupSpec> = self.groups.iter().map(|g| g.spec.clone()).collect();
         let assignment = self.grouper.assign(&specs, &list, &mut self.errors);
         let alive: HashSet<Identity> = list.iter().map(|e| e.identity()).collect();
@@ -213,96 +199,9 @@ impl Sampler {
         let mut targets = Vec::with_capacity(self.groups.len());
         let mut member_pids = Vec::with_capacity(self.groups.len());
         for (g, members) in assignment.iter().enumerate() {
-            let main = target::main_process(&self.groups[g].spec, &list, members);
-            let main_id = main.map(|i| list[i].identity());
-            {
-                let state = &mut self.groups[g];
-                state.observe_main(main_id, &alive);
-                if state.name.is_none() {
-                    state.name = main.map(|i| target::label_from_comm(&list[i].comm));
-                }
-            }
-            let Some(name) = self.groups[g].name.clone() else {
+            let Some(mut snap) = self.sample_group(g, &list, members, &alive) else {
                 continue; // never seen yet: nothing to name it by
             };
-
-            let mut snap = TargetSample {
-                name,
-                up: !members.is_empty(),
-                processes: members.len() as u64,
-                restarts: 0,
-                main_pid: main.map(|i| list[i].pid),
-                start_time_seconds: None,
-                counters: CountersView::default(),
-                resident_memory_bytes: 0,
-                swap_bytes: 0,
-                virtual_memory_bytes: 0,
-                open_fds: 0,
-                max_fds: None,
-                threads: 0,
-                cgroup: None,
-                cgroup_unreachable: None,
-                allocation: Allocation::default(),
-                connections: None,
-                workers: None,
-            };
-            let mut member_counters = Vec::with_capacity(members.len());
-            let mut oldest: Option<u64> = None;
-            for &i in members {
-                let e = &list[i];
-                let Some(d) = self.reader.read_details(e, &mut self.errors) else {
-                    continue;
-                };
-                let max_fds = self.max_fds_of(e.identity());
-                snap.resident_memory_bytes += e.rss_pages * self.page_size;
-                snap.virtual_memory_bytes += e.vsize_bytes;
-                snap.threads += e.threads;
-                snap.swap_bytes += d.swap_bytes.unwrap_or(0);
-                snap.open_fds += d.open_fds.unwrap_or(0);
-                if let Some(m) = max_fds {
-                    snap.max_fds = Some(snap.max_fds.map_or(m, |x| x.min(m)));
-                }
-                oldest = Some(oldest.map_or(e.start_ticks, |o| o.min(e.start_ticks)));
-                member_counters.push((
-                    e.identity(),
-                    Counters {
-                        user_seconds: e.user_ticks as f64 / self.ticks_per_second,
-                        system_seconds: e.system_ticks as f64 / self.ticks_per_second,
-                        cpu_wait_seconds: d.run_delay_ns.unwrap_or(0) as f64 / 1e9,
-                        read_bytes: d.read_bytes.unwrap_or(0),
-                        write_bytes: d.write_bytes.unwrap_or(0),
-                        voluntary_switches: d.voluntary_switches.unwrap_or(0),
-                        involuntary_switches: d.involuntary_switches.unwrap_or(0),
-                    },
-                ));
-            }
-            let member_entries: Vec<&ProcEntry> = members.iter().map(|&i| &list[i]).collect();
-            snap.workers = self.pss.observe(
-                &snap.name,
-                &member_entries,
-                self.page_size,
-                &mut self.errors,
-            );
-            let state = &mut self.groups[g];
-            state.account(&member_counters, &alive);
-            snap.counters = state.totals.into();
-            snap.restarts = state.restarts;
-            if let (Some(boot), Some(ticks)) = (self.boot_time, oldest) {
-                snap.start_time_seconds = Some(boot as f64 + ticks as f64 / self.ticks_per_second);
-            }
-
-            if let Some(id) = main_id {
-                match self.cgroup_of(id, &snap.name) {
-                    Ok(dir) => {
-                        let (reading, failures) = cgroup::read(&dir);
-                        for (path, e) in failures {
-                            self.errors.record("cgroup", &format!("{path}: {e}"));
-                        }
-                        snap.cgroup = Some(reading);
-                    }
-                    Err(why) => snap.cgroup_unreachable = Some(why),
-                }
-            }
             snap.allocation = allocation_base.with_cgroup_fallback(snap.cgroup.as_ref());
             member_pids.push((
                 snap.name.clone(),
@@ -316,14 +215,7 @@ impl Sampler {
         for (snap, c) in targets.iter_mut().zip(found) {
             snap.connections = c;
         }
-        let live_mains: HashSet<Identity> = self.groups.iter().filter_map(|g| g.main).collect();
-        self.cgroup_dirs.retain(|id, _| live_mains.contains(id));
-        self.max_fds.retain(|id, _| alive.contains(id));
-        let seen: HashSet<&str> = targets
-            .iter()
-            .map(|t: &TargetSample| t.name.as_str())
-            .collect();
-        self.pss.retain(&seen);
+        self.forget_departed(&targets, &alive);
 
         Sample {
             taken_at_unix: SystemTime::now()
@@ -335,6 +227,133 @@ impl Sampler {
             read_errors: self.errors.counts.clone(),
             connection_scans: self.connections.enabled().then_some(self.connections.stats),
         }
+    }
+
+    /// Every visible process; an outsider's `stat` is reused while it is fresh. A
+    /// failed listing is counted and reads as no processes at all.
+    fn list_processes(&mut self) -> Vec<ProcEntry> {
+        let outsiders = &self.outsiders;
+        let reuse = |pid: i32| {
+            outsiders
+                .get(&pid)
+                .filter(|(_, at)| at.elapsed() < OUTSIDER_RECHECK)
+                .map(|(e, _)| e.clone())
+        };
+        match self.reader.list(&mut self.errors, reuse) {
+            Ok(l) => l,
+            Err(e) => {
+                self.errors
+                    .record("proc", &format!("{}: {e}", self.proc_root.display()));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Group `g`'s figures from its `members` (indexes into `list`), all but the
+    /// allocation and connections; `None` while the group has never had a main
+    /// process to name it by.
+    fn sample_group(
+        &mut self,
+        g: usize,
+        list: &[ProcEntry],
+        members: &[usize],
+        alive: &HashSet<Identity>,
+    ) -> Option<TargetSample> {
+        let main = target::main_process(&self.groups[g].spec, list, members);
+        let main_id = main.map(|i| list[i].identity());
+        let state = &mut self.groups[g];
+        state.observe_main(main_id, alive);
+        if state.name.is_none() {
+            state.name = main.map(|i| target::label_from_comm(&list[i].comm));
+        }
+        let name = state.name.clone()?;
+
+        let mut snap = empty_target(name, members.len(), main.map(|i| list[i].pid));
+        let (member_counters, oldest) = self.add_members(&mut snap, list, members);
+        let member_entries: Vec<&ProcEntry> = members.iter().map(|&i| &list[i]).collect();
+        snap.workers = self.pss.observe(
+            &snap.name,
+            &member_entries,
+            self.page_size,
+            &mut self.errors,
+        );
+        let state = &mut self.groups[g];
+        state.account(&member_counters, alive);
+        snap.counters = state.totals.into();
+        snap.restarts = state.restarts;
+        if let (Some(boot), Some(ticks)) = (self.boot_time, oldest) {
+            snap.start_time_seconds = Some(boot as f64 + ticks as f64 / self.ticks_per_second);
+        }
+        if let Some(id) = main_id {
+            self.read_cgroup(id, &mut snap);
+        }
+        Some(snap)
+    }
+
+    /// Adds each member's memory, threads and fds into `snap`; returns each one's
+    /// counters (for the group totals) and the oldest start, in clock ticks. A
+    /// member whose details cannot be read (gone meanwhile) is left out.
+    fn add_members(
+        &mut self,
+        snap: &mut TargetSample,
+        list: &[ProcEntry],
+        members: &[usize],
+    ) -> (Vec<(Identity, Counters)>, Option<u64>) {
+        let mut member_counters = Vec::with_capacity(members.len());
+        let mut oldest: Option<u64> = None;
+        for &i in members {
+            let e = &list[i];
+            let Some(d) = self.reader.read_details(e, &mut self.errors) else {
+                continue;
+            };
+            let max_fds = self.max_fds_of(e.identity());
+            snap.resident_memory_bytes += e.rss_pages * self.page_size;
+            snap.virtual_memory_bytes += e.vsize_bytes;
+            snap.threads += e.threads;
+            snap.swap_bytes += d.swap_bytes.unwrap_or(0);
+            snap.open_fds += d.open_fds.unwrap_or(0);
+            if let Some(m) = max_fds {
+                snap.max_fds = Some(snap.max_fds.map_or(m, |x| x.min(m)));
+            }
+            oldest = Some(oldest.map_or(e.start_ticks, |o| o.min(e.start_ticks)));
+            member_counters.push((
+                e.identity(),
+                Counters {
+                    user_seconds: e.user_ticks as f64 / self.ticks_per_second,
+                    system_seconds: e.system_ticks as f64 / self.ticks_per_second,
+                    cpu_wait_seconds: d.run_delay_ns.unwrap_or(0) as f64 / 1e9,
+                    read_bytes: d.read_bytes.unwrap_or(0),
+                    write_bytes: d.write_bytes.unwrap_or(0),
+                    voluntary_switches: d.voluntary_switches.unwrap_or(0),
+                    involuntary_switches: d.involuntary_switches.unwrap_or(0),
+                },
+            ));
+        }
+        (member_counters, oldest)
+    }
+
+    /// Reads the cgroup of the main process `id` into `snap` (failed files are
+    /// counted), or says why it is unreachable.
+    fn read_cgroup(&mut self, id: Identity, snap: &mut TargetSample) {
+        match self.cgroup_of(id, &snap.name) {
+            Ok(dir) => {
+                let (reading, failures) = cgroup::read(&dir);
+                for (path, e) in failures {
+                    self.errors.record("cgroup", &format!("{path}: {e}"));
+                }
+                snap.cgroup = Some(reading);
+            }
+            Err(why) => snap.cgroup_unreachable = Some(why),
+        }
+    }
+
+    /// Drops what is kept for main processes, members and targets no longer seen.
+    fn forget_departed(&mut self, targets: &[TargetSample], alive: &HashSet<Identity>) {
+        let live_mains: HashSet<Identity> = self.groups.iter().filter_map(|g| g.main).collect();
+        self.cgroup_dirs.retain(|id, _| live_mains.contains(id));
+        self.max_fds.retain(|id, _| alive.contains(id));
+        let seen: HashSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        self.pss.retain(&seen);
     }
 
     /// Notes which listed processes are in no group, keeping the time their `stat`
@@ -402,5 +421,30 @@ impl Sampler {
                 r
             })
             .clone()
+    }
+}
+
+/// A target with its name, member count and main pid, every reading still zero or
+/// unknown: [`Sampler::sample_group`] fills them in.
+fn empty_target(name: String, processes: usize, main_pid: Option<i32>) -> TargetSample {
+    TargetSample {
+        name,
+        up: processes > 0,
+        processes: processes as u64,
+        restarts: 0,
+        main_pid,
+        start_time_seconds: None,
+        counters: CountersView::default(),
+        resident_memory_bytes: 0,
+        swap_bytes: 0,
+        virtual_memory_bytes: 0,
+        open_fds: 0,
+        max_fds: None,
+        threads: 0,
+        cgroup: None,
+        cgroup_unreachable: None,
+        allocation: Allocation::default(),
+        connections: None,
+        workers: None,
     }
 }

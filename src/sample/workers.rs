@@ -218,59 +218,110 @@ impl PssSampler {
         let master = members[found.master];
         let r = self.per_target.entry(target.to_string()).or_default();
         if master.comm.starts_with("python") {
-            let root = &self.proc_root;
-            let helpers = &mut r.helpers;
-            helpers.retain(|id, _| found.workers.iter().any(|&w| members[w].identity() == *id));
-            found.workers.retain(|&w| {
-                let e = members[w];
-                !*helpers.entry(e.identity()).or_insert_with(|| {
-                    is_python_helper(&read_cmdline(root, e.pid).unwrap_or_default())
-                })
-            });
+            r.drop_python_helpers(&self.proc_root, members, &mut found.workers);
             if found.workers.len() < 2 {
                 self.per_target.remove(target);
                 return None;
             }
         }
-        let kind = match r.kind {
+        let kind = r.kind_of(&self.proc_root, master);
+        if r.pss_due(self.interval) {
+            r.read_pss(&self.proc_root, members, &found, errors);
+        }
+        Some(r.workers(kind, members, &found, page_size, self.interval))
+    }
+
+    /// Forgets targets not seen this tick.
+    pub fn retain(&mut self, seen: &std::collections::HashSet<&str>) {
+        self.per_target.retain(|k, _| seen.contains(k.as_str()));
+    }
+}
+
+impl Readings {
+    /// Leaves multiprocessing's helper children out of `workers` (a Python
+    /// master's), reading the cmdline of each child once.
+    fn drop_python_helpers(
+        &mut self,
+        root: &Path,
+        members: &[&ProcEntry],
+        workers: &mut Vec<usize>,
+    ) {
+        let helpers = &mut self.helpers;
+        helpers.retain(|id, _| workers.iter().any(|&w| members[w].identity() == *id));
+        workers.retain(|&w| {
+            let e = members[w];
+            !*helpers
+                .entry(e.identity())
+                .or_insert_with(|| is_python_helper(&read_cmdline(root, e.pid).unwrap_or_default()))
+        });
+    }
+
+    /// Which server `master` is; its cmdline is read once per master.
+    fn kind_of(&mut self, root: &Path, master: &ProcEntry) -> ServerKind {
+        match self.kind {
             Some((id, k)) if id == master.identity() => k,
             _ => {
-                let cmdline = read_cmdline(&self.proc_root, master.pid).unwrap_or_default();
+                let cmdline = read_cmdline(root, master.pid).unwrap_or_default();
                 let k = ServerKind::classify(&master.comm, &cmdline);
-                r.kind = Some((master.identity(), k));
+                self.kind = Some((master.identity(), k));
                 k
             }
-        };
-        let due = match (self.interval, r.at) {
+        }
+    }
+
+    /// Whether PSS is to be read now: never when off, at once the first time, then
+    /// once the interval has passed.
+    fn pss_due(&self, interval: Option<Duration>) -> bool {
+        match (interval, self.at) {
             (None, _) => false,
             (Some(_), None) => true,
             (Some(iv), Some(at)) => at.elapsed() >= iv,
-        };
-        if due {
-            r.pss.clear();
-            let read = std::iter::once(found.master).chain(found.workers.iter().copied());
-            for e in read.map(|i| members[i]) {
-                let path = self.proc_root.join(e.pid.to_string()).join("smaps_rollup");
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => match parse_pss(&text) {
-                        Some(v) => {
-                            r.pss.insert(e.identity(), v);
-                        }
-                        None => errors
-                            .record("smaps_rollup", &format!("{}: no Pss line", path.display())),
-                    },
-                    Err(err) if io_gone(&err) => {}
-                    Err(err) => {
-                        errors.record("smaps_rollup", &format!("{}: {err}", path.display()))
-                    }
-                }
-            }
-            r.at = Some(Instant::now());
         }
+    }
+
+    /// Replaces the readings with the PSS of the master and workers of `found`; a
+    /// process gone meanwhile has none, other failures are counted.
+    fn read_pss(
+        &mut self,
+        root: &Path,
+        members: &[&ProcEntry],
+        found: &Detected,
+        errors: &mut ReadErrors,
+    ) {
+        self.pss.clear();
+        let read = std::iter::once(found.master).chain(found.workers.iter().copied());
+        for e in read.map(|i| members[i]) {
+            let path = root.join(e.pid.to_string()).join("smaps_rollup");
+            match std::fs::read_to_string(&path) {
+                Ok(text) => match parse_pss(&text) {
+                    Some(v) => {
+                        self.pss.insert(e.identity(), v);
+                    }
+                    None => {
+                        errors.record("smaps_rollup", &format!("{}: no Pss line", path.display()))
+                    }
+                },
+                Err(err) if io_gone(&err) => {}
+                Err(err) => errors.record("smaps_rollup", &format!("{}: {err}", path.display())),
+            }
+        }
+        self.at = Some(Instant::now());
+    }
+
+    /// The server as seen this tick, with the readings kept.
+    fn workers(
+        &self,
+        server: ServerKind,
+        members: &[&ProcEntry],
+        found: &Detected,
+        page_size: u64,
+        interval: Option<Duration>,
+    ) -> Workers {
+        let master = members[found.master];
         let worker_pss: Vec<u64> = found
             .workers
             .iter()
-            .filter_map(|&i| r.pss.get(&members[i].identity()).copied())
+            .filter_map(|&i| self.pss.get(&members[i].identity()).copied())
             .collect();
         let total: u64 = worker_pss.iter().sum();
         let n = worker_pss.len() as u64;
@@ -280,23 +331,18 @@ impl PssSampler {
             .filter(|(i, _)| *i != found.master && !found.workers.contains(i))
             .map(|(_, e)| e.rss_pages * page_size)
             .sum();
-        Some(Workers {
-            server: kind,
+        Workers {
+            server,
             master_pid: master.pid,
             workers: found.workers.len() as u64,
-            master_pss_bytes: r.pss.get(&master.identity()).copied(),
+            master_pss_bytes: self.pss.get(&master.identity()).copied(),
             worker_pss_bytes: (n > 0).then(|| total / n),
             workers_pss_total_bytes: (n > 0).then_some(total),
             workers_with_pss: n,
             other_rss_bytes,
-            pss_age_seconds: r.at.map(|at| at.elapsed().as_secs_f64()),
-            pss_interval_seconds: self.interval.map(|d| d.as_secs_f64()),
-        })
-    }
-
-    /// Forgets targets not seen this tick.
-    pub fn retain(&mut self, seen: &std::collections::HashSet<&str>) {
-        self.per_target.retain(|k, _| seen.contains(k.as_str()));
+            pss_age_seconds: self.at.map(|at| at.elapsed().as_secs_f64()),
+            pss_interval_seconds: interval.map(|d| d.as_secs_f64()),
+        }
     }
 }
 

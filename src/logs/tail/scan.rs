@@ -53,6 +53,119 @@ struct Followed {
     failing_since: Option<Instant>,
 }
 
+/// Where a followed file's reading stands: what a read that must be undone restores.
+struct Position {
+    offset: u64,
+    line_start: u64,
+    fingerprint: Vec<u8>,
+}
+
+impl Followed {
+    /// Notes the name the glob matched this inode under (`None`: no match), or that
+    /// it left its name or was deleted (not `linked`): a rotation, reported once.
+    fn follow_name(
+        &mut self,
+        matched: Option<&PathBuf>,
+        linked: bool,
+        now: Instant,
+        stats: &TailStats,
+        events: &mut Vec<TailEvent>,
+    ) {
+        match matched {
+            Some(p) if linked => {
+                if *p != self.path {
+                    self.path = p.clone();
+                }
+                // Back under a matching name (renamed back): not rotated any more.
+                self.rotated_at = None;
+            }
+            _ => {
+                if self.rotated_at.is_none() {
+                    self.rotated_at = Some(now);
+                    stats.rotations.fetch_add(1, Ordering::Relaxed);
+                    events.push(TailEvent::Rotated { file: self.id });
+                    tracing::debug!(path = %self.path.display(), file = %self.id, "log file rotated");
+                }
+            }
+        }
+    }
+
+    /// Whether the file (now `size` bytes) was truncated: shorter than our offset,
+    /// or its first bytes are not the ones we read.
+    fn truncated(&self, size: u64) -> bool {
+        size < self.offset
+            || (!self.fingerprint.is_empty()
+                && match read_prefix(&self.file, self.fingerprint.len()) {
+                    Ok(head) => head != self.fingerprint,
+                    Err(_) => false, // the read below reports it
+                })
+    }
+
+    fn position(&self) -> Position {
+        Position {
+            offset: self.offset,
+            line_start: self.line_start,
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+
+    fn restore(&mut self, p: Position) {
+        self.offset = p.offset;
+        self.line_start = p.line_start;
+        self.fingerprint = p.fingerprint;
+    }
+
+    /// Reads from `offset` (up to [`READS_PER_PASS`] reads into `buf`), one `Data`
+    /// event per read. Returns whether there is more to read at once.
+    fn read_new(
+        &mut self,
+        buf: &mut [u8],
+        now: Instant,
+        events: &mut Vec<TailEvent>,
+    ) -> io::Result<bool> {
+        let mut reads = 0;
+        loop {
+            if reads == READS_PER_PASS {
+                return Ok(true);
+            }
+            reads += 1;
+            match self.file.read_at(buf, self.offset) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    let bytes = buf[..n].to_vec();
+                    self.extend_fingerprint(&bytes);
+                    if let Some(nl) = memchr::memrchr(b'\n', &bytes) {
+                        self.line_start = self.offset + nl as u64 + 1;
+                    }
+                    self.offset += n as u64;
+                    self.last_data = now;
+                    self.failing_since = None;
+                    events.push(TailEvent::Data {
+                        file: self.id,
+                        bytes,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Adds to the fingerprint what of `bytes`, read at `offset`, falls within its
+    /// first [`FINGERPRINT_LEN`] bytes.
+    fn extend_fingerprint(&mut self, bytes: &[u8]) {
+        let n = bytes.len();
+        if self.fingerprint.len() < FINGERPRINT_LEN && self.offset < FINGERPRINT_LEN as u64 {
+            let start = self.fingerprint.len().saturating_sub(self.offset as usize);
+            let want = (FINGERPRINT_LEN - self.fingerprint.len()).min(n - start.min(n));
+            // The fingerprint continues where it stopped only if it was
+            // built up to `offset`; it always is (see `open`).
+            self.fingerprint
+                .extend_from_slice(&bytes[start.min(n)..start.min(n) + want]);
+        }
+    }
+}
+
 /// The blocking half: all file I/O. Moved into `spawn_blocking` for each pass.
 pub(super) struct FileReader {
     pub(super) opts: TailOptions,
@@ -298,43 +411,18 @@ impl FileReader {
         now: Instant,
         events: &mut Vec<TailEvent>,
     ) -> (bool, bool) {
-        let chunk = self.opts.read_chunk;
         let release_after = self.opts.release_after;
-        let stats = self.stats.clone();
+        let stats = &*self.stats;
         let f = &mut self.files[i];
         let meta = match f.file.metadata() {
             Ok(m) => m,
             Err(e) => {
-                return failed(f, &stats, "stat", &e, now, release_after);
+                return failed(f, stats, "stat", &e, now, release_after);
             }
         };
-        match matched.get(&f.inode) {
-            Some(p) if meta.nlink() > 0 => {
-                if *p != f.path {
-                    f.path = p.clone();
-                }
-                // Back under a matching name (renamed back): not rotated any more.
-                f.rotated_at = None;
-            }
-            _ => {
-                if f.rotated_at.is_none() {
-                    f.rotated_at = Some(now);
-                    stats.rotations.fetch_add(1, Ordering::Relaxed);
-                    events.push(TailEvent::Rotated { file: f.id });
-                    tracing::debug!(path = %f.path.display(), file = %f.id, "log file rotated");
-                }
-            }
-        }
-
-        let size = meta.len();
-        let truncated = size < f.offset
-            || (!f.fingerprint.is_empty()
-                && match read_prefix(&f.file, f.fingerprint.len()) {
-                    Ok(head) => head != f.fingerprint,
-                    Err(_) => false, // the read below reports it
-                });
-        if truncated {
-            recover_from_copy(f, chunk, events);
+        f.follow_name(matched.get(&f.inode), meta.nlink() > 0, now, stats, events);
+        if f.truncated(meta.len()) {
+            recover_from_copy(f, self.opts.read_chunk, events);
             stats.truncations.fetch_add(1, Ordering::Relaxed);
             events.push(TailEvent::Truncated { file: f.id });
             f.offset = 0;
@@ -345,53 +433,19 @@ impl FileReader {
         // A truncation between the check above and a read below would make us read the
         // new content at the old offset; checked again after reading (see below).
         let mark = events.len();
-        let (old_offset, old_line_start, old_fingerprint) =
-            (f.offset, f.line_start, f.fingerprint.clone());
-        let mut more = false;
-        let mut reads = 0;
-        let buf = &mut self.scratch;
-        loop {
-            if reads == READS_PER_PASS {
-                more = true;
-                break;
-            }
-            reads += 1;
-            match f.file.read_at(buf, f.offset) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let bytes = buf[..n].to_vec();
-                    if f.fingerprint.len() < FINGERPRINT_LEN && f.offset < FINGERPRINT_LEN as u64 {
-                        let start = f.fingerprint.len().saturating_sub(f.offset as usize);
-                        let want = (FINGERPRINT_LEN - f.fingerprint.len()).min(n - start.min(n));
-                        // The fingerprint continues where it stopped only if it was
-                        // built up to `offset`; it always is (see `open`).
-                        f.fingerprint
-                            .extend_from_slice(&bytes[start.min(n)..start.min(n) + want]);
-                    }
-                    if let Some(nl) = memchr::memrchr(b'\n', &bytes) {
-                        f.line_start = f.offset + nl as u64 + 1;
-                    }
-                    f.offset += n as u64;
-                    f.last_data = now;
-                    f.failing_since = None;
-                    events.push(TailEvent::Data { file: f.id, bytes });
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return failed(f, &stats, "read", &e, now, release_after);
-                }
-            }
-        }
+        let before = f.position();
+        let more = match f.read_new(&mut self.scratch, now, events) {
+            Ok(more) => more,
+            Err(e) => return failed(f, stats, "read", &e, now, release_after),
+        };
         if events.len() > mark
-            && !old_fingerprint.is_empty()
-            && read_prefix(&f.file, old_fingerprint.len()).is_ok_and(|h| h != old_fingerprint)
+            && !before.fingerprint.is_empty()
+            && read_prefix(&f.file, before.fingerprint.len()).is_ok_and(|h| h != before.fingerprint)
         {
             // Truncated while we read: what we read may be new content at the old
             // offset. Forget it; the next pass (at once) handles the truncation.
             events.truncate(mark);
-            f.offset = old_offset;
-            f.line_start = old_line_start;
-            f.fingerprint = old_fingerprint;
+            f.restore(before);
             return (false, true);
         }
         let release = match f.rotated_at {
