@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
 
-use crate::state::Snapshot;
+use crate::sample::TargetSample;
 
 /// Points kept per target.
 pub const POINTS: usize = 240;
@@ -41,15 +41,20 @@ pub struct History {
 }
 
 impl History {
-    /// Folds one snapshot in; `log_lines` is the total of all streams so far.
-    pub fn record(&mut self, snap: &Snapshot, log_lines: u64) {
-        let t = snap.taken_at_unix;
+    /// Folds in one tick's targets, sampled at unix time `t`; `log_lines` is the
+    /// total of all streams so far.
+    pub fn record<'a>(
+        &mut self,
+        t: f64,
+        targets: impl IntoIterator<Item = &'a TargetSample>,
+        log_lines: u64,
+    ) {
         let lines_per_minute = match self.prev_lines {
             Some((pt, pl)) if t > pt => (log_lines.saturating_sub(pl)) as f64 / (t - pt) * 60.0,
             _ => 0.0,
         };
         self.prev_lines = Some((t, log_lines));
-        for target in snap.targets.iter().filter(|x| x.up) {
+        for target in targets.into_iter().filter(|x| x.up) {
             let h = self.targets.entry(target.name.clone()).or_default();
             let cpu_total = target.counters.cpu_user_seconds + target.counters.cpu_system_seconds;
             let cores = match h.prev_cpu {
@@ -108,40 +113,31 @@ fn finish(mut acc: Point, n: f64) -> Point {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::TargetStatus;
-    use crate::sample::{CountersView, TargetSample};
+    use crate::sample::CountersView;
 
-    fn snap(t: f64, cpu: f64, rss: u64) -> Snapshot {
-        Snapshot {
-            taken_at_unix: t,
-            targets: vec![TargetStatus {
-                sample: TargetSample {
-                    name: "app".into(),
-                    up: true,
-                    processes: 1,
-                    restarts: 0,
-                    main_pid: Some(1),
-                    start_time_seconds: None,
-                    counters: CountersView {
-                        cpu_user_seconds: cpu,
-                        ..Default::default()
-                    },
-                    resident_memory_bytes: rss,
-                    swap_bytes: 0,
-                    virtual_memory_bytes: 0,
-                    open_fds: 3,
-                    max_fds: None,
-                    threads: 1,
-                    cgroup: None,
-                    cgroup_unreachable: None,
-                    allocation: Default::default(),
-                    connections: None,
-                    workers: None,
-                },
-                verdicts: None,
-                capacity: None,
-            }],
-            ..Default::default()
+    fn app(cpu: f64, rss: u64) -> TargetSample {
+        TargetSample {
+            name: "app".into(),
+            up: true,
+            processes: 1,
+            restarts: 0,
+            main_pid: Some(1),
+            start_time_seconds: None,
+            counters: CountersView {
+                cpu_user_seconds: cpu,
+                ..Default::default()
+            },
+            resident_memory_bytes: rss,
+            swap_bytes: 0,
+            virtual_memory_bytes: 0,
+            open_fds: 3,
+            max_fds: None,
+            threads: 1,
+            cgroup: None,
+            cgroup_unreachable: None,
+            allocation: Default::default(),
+            connections: None,
+            workers: None,
         }
     }
 
@@ -149,9 +145,9 @@ mod tests {
     fn slots_average_cpu_keep_peaks_and_stay_bounded() {
         let mut h = History::default();
         // Half a core, memory peaking at 200 within the first slot.
-        h.record(&snap(0.0, 0.0, 100), 0);
-        h.record(&snap(5.0, 2.5, 200), 60);
-        h.record(&snap(10.0, 5.0, 150), 120);
+        h.record(0.0, [&app(0.0, 100)], 0);
+        h.record(5.0, [&app(2.5, 200)], 60);
+        h.record(10.0, [&app(5.0, 150)], 120);
         let p = h.points("app");
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].rss_bytes, 200.0);
@@ -161,7 +157,7 @@ mod tests {
             p[0].cpu_cores
         ); // (0 + .5 + .5) / 3
         for i in 3..5000 {
-            h.record(&snap(i as f64 * 5.0, i as f64 * 2.5, 100), 0);
+            h.record(i as f64 * 5.0, [&app(i as f64 * 2.5, 100)], 0);
         }
         assert_eq!(h.points("app").len(), POINTS + 1);
         assert!(h.points("nope").is_empty());

@@ -2,23 +2,35 @@
 //! and serves what it sees as Prometheus metrics.
 //!
 //! # Layout
-//! - [`alerts`]: built-in alert rules, pending → firing → resolved
-//! - [`analysis`]: leak detection and right-sizing verdicts; record and replay
-//! - [`config`]: file + environment + flags → validated [`config::Config`]
-//! - [`target`]: choosing and grouping processes; identity, restarts, counters
-//! - [`sample`]: /proc and cgroup readers → [`sample::Snapshot`]
-//! - [`logs`]: the app's output: pass-through, line framing, counts per stream
-//! - [`metrics`]: every metric family, rendered from the snapshot
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`, `/summary.txt`
-//! - [`history`]: bounded per-target history for the charts
-//! - [`page`]: the HTML status page
-//! - [`report`]: `outrider report`: watch for a while, then a verdict for humans or CI
-//! - [`state`]: what the tick publishes and the server reads
-//! - [`wrap`]: child process, signal forwarding, exit code
-//! - [`demo`]: the built-in misbehaving app and the `demo` command
 //!
-//! [`run`] wires them: bind, spawn the tick, the server and the log pumps, wait for
-//! shutdown (or, in wrap mode, for the child to exit), then drain within the grace.
+//! Layers, bottom to top; a module uses only modules of a layer below its own
+//! (`tests/layers.rs` checks it, with the same order). docs/architecture.md draws the
+//! tick's data flow.
+//!
+//! 1. [`units`]: leaf helpers: durations, byte sizes and CPU quantities, `${VAR}`
+//!    expansion, label values
+//! 2. readers, which know nothing of analysis or alerts:
+//!    [`sample`] (/proc and cgroup readers, process groups → [`sample::Sample`]) and
+//!    [`logs`] (the app's output: pass-through, framing, classification, counts,
+//!    request durations)
+//! 3. [`analysis`] (leak, sizing and capacity verdicts from samples and log counts;
+//!    record and replay) and [`wrap`] (the child process, signal forwarding, exit code)
+//! 4. [`words`]: every verdict, hint and count put into words, once
+//! 5. [`alerts`]: built-in rules over the verdicts, pending → firing → resolved, and
+//!    their delivery
+//! 6. [`config`]: file + environment + flags → validated [`config::Config`], each
+//!    section's type living with the module that uses it
+//! 7. [`history`]: bounded per-target history for the charts
+//! 8. [`state`]: what a tick publishes ([`state::Snapshot`]) and the server reads
+//! 9. [`tick`]: the sampling tick and the analysis state it keeps between ticks
+//! 10. presentation: [`metrics`] (every metric family) and [`page`] (the HTML status
+//!     page)
+//! 11. [`http`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`,
+//!     `/summary.txt`
+//! 12. [`run`](mod@run): a whole run: [`bind`], then [`run()`](run::run) spawns the tick, the server and
+//!     the log pumps, waits for shutdown (or the wrapped app's exit), and drains
+//! 13. commands built on a run: [`report`] (`outrider report`) and [`demo`] (the
+//!     built-in misbehaving app)
 
 #![forbid(unsafe_code)]
 // Module docs map their private submodules too; read them with

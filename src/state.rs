@@ -74,7 +74,11 @@ impl Shared {
         self.history
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .record(&snapshot, lines);
+            .record(
+                snapshot.taken_at_unix,
+                snapshot.targets.iter().map(|t| &t.sample),
+                lines,
+            );
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
         self.ready.store(true, Ordering::Release);
     }
