@@ -116,7 +116,6 @@ fn main() -> ExitCode {
     } else {
         "info"
     });
-
     let mut overrides = Overrides {
         listen: cli.flags.listen.clone(),
         interval: cli.flags.interval.clone(),
@@ -124,18 +123,67 @@ fn main() -> ExitCode {
         log: cli.flags.log.clone(),
         record: cli.flags.record.clone(),
     };
-    if let Some(Command::Report { .. }) = &cli.command {
-        // A report is minutes long: sample every second unless told otherwise.
+    if matches!(cli.command, Some(Command::Report { .. } | Command::Demo)) {
+        // A report or the demo is minutes long: sample every second unless told.
         overrides.interval.get_or_insert_with(|| "1s".into());
     }
-    let mode = match &cli.command {
+    let mode = match mode_for(&cli) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let (raw, config) = match config::load(cli.flags.config.as_deref(), env_for(&cli), &overrides) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!(
+                "outrider: the configuration has {}:",
+                outrider::words::count(errors.0.len() as u64, "problem")
+            );
+            for e in &errors.0 {
+                eprintln!("  {e}");
+            }
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    match &cli.command {
+        Some(Command::Scan { file, format }) => scan(file, format, &config.log_settings),
+        Some(Command::Replay { trace, target }) => {
+            replay(trace, target.as_deref(), &config.analysis)
+        }
+        Some(Command::Report {
+            duration,
+            json,
+            command,
+        }) => {
+            if command.is_empty() && cli.flags.pid.is_none() && config.targets.is_empty() {
+                eprintln!(
+                    "outrider: report needs --pid PID, a target in the config, or -- CMD ARGS..."
+                );
+                return ExitCode::from(EX_USAGE);
+            }
+            match report_duration(duration) {
+                Ok(d) => report(config, mode, d, *json),
+                Err(code) => code,
+            }
+        }
+        Some(Command::CheckConfig) => check_config(&raw),
+        _ => {
+            if matches!(cli.command, Some(Command::Demo)) {
+                demo_banner(&config);
+            }
+            serve(config, mode)
+        }
+    }
+}
+
+/// How the app is found: the demo's built-in app, a command to wrap, or /proc.
+fn mode_for(cli: &Cli) -> Result<Mode, ExitCode> {
+    Ok(match &cli.command {
         Some(Command::Demo) => {
-            overrides.interval.get_or_insert_with(|| "1s".into());
             let exe = match std::env::current_exe() {
                 Ok(e) => e.to_string_lossy().into_owned(),
                 Err(e) => {
                     eprintln!("outrider: cannot find my own executable: {e}");
-                    return ExitCode::FAILURE;
+                    return Err(ExitCode::FAILURE);
                 }
             };
             let mut argv = vec![exe];
@@ -157,12 +205,15 @@ fn main() -> ExitCode {
             stdout_to_stderr: false,
         }),
         _ => Mode::Sidecar,
-    };
+    })
+}
 
+/// The environment the configuration reads. The demo shows every verdict within
+/// minutes: short windows, and an allocation for the app to be judged against (the
+/// user's own settings win).
+fn env_for(cli: &Cli) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = std::env::vars().collect();
     if matches!(cli.command, Some(Command::Demo)) {
-        // The demo shows every verdict within minutes: short windows, and an
-        // allocation for the app to be judged against (the user's settings win).
         for (k, v) in [
             ("OUTRIDER_ANALYSIS__LEAK_WINDOW", "4m"),
             ("OUTRIDER_ANALYSIS__SIZING_MIN_DATA", "1m"),
@@ -176,70 +227,50 @@ fn main() -> ExitCode {
             }
         }
     }
-    let (raw, config) = match config::load(cli.flags.config.as_deref(), env, &overrides) {
-        Ok(c) => c,
-        Err(errors) => {
-            eprintln!(
-                "outrider: the configuration has {}:",
-                outrider::words::count(errors.0.len() as u64, "problem")
-            );
-            for e in &errors.0 {
-                eprintln!("  {e}");
-            }
-            return ExitCode::from(EX_USAGE);
-        }
-    };
-    if let Some(Command::Scan { file, format }) = &cli.command {
-        return scan(file, format, &config.log_settings);
-    }
-    if let Some(Command::Replay { trace, target }) = &cli.command {
-        return replay(trace, target.as_deref(), &config.analysis);
-    }
-    if let Some(Command::Report {
-        duration,
-        json,
-        command,
-    }) = &cli.command
-    {
-        if command.is_empty() && cli.flags.pid.is_none() && config.targets.is_empty() {
-            eprintln!(
-                "outrider: report needs --pid PID, a target in the config, or -- CMD ARGS..."
-            );
-            return ExitCode::from(EX_USAGE);
-        }
-        let duration = match outrider::units::parse_duration(duration) {
-            Ok(d) if !d.is_zero() => d,
-            Ok(_) => {
-                eprintln!("outrider: --for must be above zero");
-                return ExitCode::from(EX_USAGE);
-            }
-            Err(e) => {
-                eprintln!("outrider: --for: {e}");
-                return ExitCode::from(EX_USAGE);
-            }
-        };
-        return report(config, mode, duration, *json);
-    }
-    if let Some(Command::CheckConfig) = cli.command {
-        match toml::to_string_pretty(&raw) {
-            Ok(text) => print!("{text}"),
-            Err(e) => {
-                eprintln!("outrider: cannot print the configuration: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-        return ExitCode::SUCCESS;
-    }
-    if matches!(cli.command, Some(Command::Demo)) {
-        let shown = match config.listen.ip().is_unspecified() {
-            true => format!("127.0.0.1:{}", config.listen.port()),
-            false => config.listen.to_string(),
-        };
-        eprintln!(
-            "Outrider demo: watching a built-in app with two workers that leaks memory, file descriptors and connections, and logs errors.\n  http://{shown}/             the status page (open it in a browser)\n  curl http://{shown}/summary.txt   the same in plain text\n  curl http://{shown}/metrics       the Prometheus metrics\nLeak verdicts come after 2 minutes, sizing verdicts after 1 (short demo windows).\nCtrl-C to stop. The app's own output follows.\n"
-        );
-    }
+    env
+}
 
+/// `--for`: a duration above zero.
+fn report_duration(text: &str) -> Result<std::time::Duration, ExitCode> {
+    match outrider::units::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => {
+            eprintln!("outrider: --for must be above zero");
+            Err(ExitCode::from(EX_USAGE))
+        }
+        Err(e) => {
+            eprintln!("outrider: --for: {e}");
+            Err(ExitCode::from(EX_USAGE))
+        }
+    }
+}
+
+/// `outrider check-config`: the effective configuration as TOML.
+fn check_config(raw: &config::RawConfig) -> ExitCode {
+    match toml::to_string_pretty(raw) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("outrider: cannot print the configuration: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo_banner(config: &config::Config) {
+    let shown = match config.listen.ip().is_unspecified() {
+        true => format!("127.0.0.1:{}", config.listen.port()),
+        false => config.listen.to_string(),
+    };
+    eprintln!(
+        "Outrider demo: watching a built-in app with two workers that leaks memory, file descriptors and connections, and logs errors.\n  http://{shown}/             the status page (open it in a browser)\n  curl http://{shown}/summary.txt   the same in plain text\n  curl http://{shown}/metrics       the Prometheus metrics\nLeak verdicts come after 2 minutes, sizing verdicts after 1 (short demo windows).\nCtrl-C to stop. The app's own output follows.\n"
+    );
+}
+
+/// Sidecar, wrap and demo: bind, run until the end, exit with the app's code.
+fn serve(config: config::Config, mode: Mode) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)
