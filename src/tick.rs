@@ -55,7 +55,7 @@ impl Analysis {
         Analysis {
             log_window: LogWindow::new(config.analysis.error_window),
             latency_window: LatencyWindow::new(config.analysis.latency_window),
-            config: config.analysis.clone(),
+            config: config.analysis,
             per_target: HashMap::new(),
             recorder,
             alerts: alerts::Engine::new(config.alerts.clone()),

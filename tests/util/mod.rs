@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod group;
+pub mod inprocess;
 pub mod receivers;
 
 pub use group::Group;
