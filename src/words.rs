@@ -2,8 +2,15 @@
 //! page, `/summary.txt`, `outrider report` and the alert annotations all call this
 //! module; none of them words a verdict itself. A new verdict gets its sentence here.
 //!
+//! # Layout
+//! - this file: counts, sizes and durations; the leak, allocation, capacity and
+//!   request lines of the status page, `/summary.txt` and `outrider report`
+//! - [`alert`]: each alert rule's `summary` and `description`
+//!
 //! Numbers always carry their unit (`MiB/min`, `per minute`, `ms`, `m` for
 //! millicores), and counts read as English: `1 worker`, `3 workers`.
+
+pub mod alert;
 
 use crate::analysis::capacity::Capacity;
 use crate::analysis::latency::millis;

@@ -4,25 +4,23 @@
 //! A rule is a variant of [`RuleName`]; its thresholds, typed, are the matching
 //! variant of [`Thresholds`], and [`check`] / [`check_logs`] `match` on those to the
 //! rule's own function. A check returns a [`Finding`] (the condition holds, with words
-//! and numbers for the annotations) or `None`; the words come from [`wording`].
+//! and numbers for the annotations) or `None`; the words come from [`crate::words::alert`].
 //! Whether a finding has held long enough to fire is the engine's business
 //! ([`super::Engine`]), not the rule's.
 //!
 //! # Layout
 //! - [`thresholds`]: each rule's thresholds, their config keys, units and defaults
-//! - [`wording`]: each rule's `summary` and `description`
 
 pub mod thresholds;
-pub mod wording;
 
 use crate::analysis::sizing::AllocationVerdict;
 use crate::analysis::TargetStatus;
 use crate::analysis::{Leak, LogRates, Verdicts};
+use crate::words::{self, alert::Annotations};
 use thresholds::{
     CrashLoop, ErrorRate, Http5xxRatio, NearLimit, OomWindow, SlowRequests, Throttling,
 };
 pub use thresholds::{Thresholds, Unit};
-use wording::Words;
 
 /// Every built-in rule, as named in `[alerts.rules.<Name>]` and the `alertname` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -206,7 +204,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(words: Words, recommendation: Option<String>) -> Self {
+    fn new(words: Annotations, recommendation: Option<String>) -> Self {
         Finding {
             summary: words.summary,
             description: words.description,
@@ -215,8 +213,8 @@ impl Finding {
     }
 }
 
-impl From<Words> for Finding {
-    fn from(words: Words) -> Self {
+impl From<Annotations> for Finding {
+    fn from(words: Annotations) -> Self {
         Finding::new(words, None)
     }
 }
@@ -231,23 +229,23 @@ pub fn check(
     let name = &t.name;
     let v = t.verdicts.as_ref();
     match &cfg.thresholds {
-        Thresholds::TargetDown => (!t.up).then(|| wording::target_down(name).into()),
+        Thresholds::TargetDown => (!t.up).then(|| words::alert::target_down(name).into()),
         Thresholds::TargetRestarting(th) => target_restarting(th, name, history, now),
         // Every other rule is about a live target.
         _ if !t.up => None,
         Thresholds::MemoryLeakSuspected => {
-            suspected(v.map(|v| &v.memory_leak)).map(|l| wording::memory_leak(name, l).into())
+            suspected(v.map(|v| &v.memory_leak)).map(|l| words::alert::memory_leak(name, l).into())
         }
         Thresholds::FdLeakSuspected => {
-            suspected(v.map(|v| &v.fd_leak)).map(|l| wording::fd_leak(name, l).into())
+            suspected(v.map(|v| &v.fd_leak)).map(|l| words::alert::fd_leak(name, l).into())
         }
         Thresholds::ThreadLeakSuspected => {
-            suspected(v.map(|v| &v.thread_leak)).map(|l| wording::thread_leak(name, l).into())
+            suspected(v.map(|v| &v.thread_leak)).map(|l| words::alert::thread_leak(name, l).into())
         }
         Thresholds::ConnectionLeakSuspected => {
             let l = suspected(v.map(|v| &v.connection_leak))?;
             let c = t.connections.unwrap_or_default();
-            Some(wording::connection_leak(name, l, &c).into())
+            Some(words::alert::connection_leak(name, l, &c).into())
         }
         Thresholds::MemoryNearLimit(th) => memory_near_limit(th, t),
         Thresholds::OomKilled(th) => oom_killed(th, name, v, history, now),
@@ -291,7 +289,8 @@ fn target_restarting(
         .iter()
         .filter(|x| now - **x <= th.window)
         .count() as f64;
-    (n >= th.restarts).then(|| wording::target_restarting(name, n, th.window, th.restarts).into())
+    (n >= th.restarts)
+        .then(|| words::alert::target_restarting(name, n, th.window, th.restarts).into())
 }
 
 /// The larger of working set and RSS over `usage_share` of the limit, or the memory
@@ -310,7 +309,7 @@ fn memory_near_limit(th: &NearLimit, t: &TargetStatus) -> Option<Finding> {
         .and_then(|v| v.memory_leak.time_to_limit_seconds);
     let near = used / limit > th.usage_share;
     let soon = ttl.is_some_and(|s| s < th.time_to_limit);
-    (near || soon).then(|| wording::memory_near_limit(&t.name, used, limit, ttl).into())
+    (near || soon).then(|| words::alert::memory_near_limit(&t.name, used, limit, ttl).into())
 }
 
 /// An OOM kill within the window; carries the recommended resources.
@@ -328,7 +327,7 @@ fn oom_killed(
         .count();
     (n > 0).then(|| {
         Finding::new(
-            wording::oom_killed(name, n, th.window, history.oom_kills.unwrap_or(0)),
+            words::alert::oom_killed(name, n, th.window, history.oom_kills.unwrap_or(0)),
             v.and_then(|v| v.resources_yaml.clone()),
         )
     })
@@ -338,7 +337,7 @@ fn oom_killed(
 fn cpu_throttled(th: &Throttling, name: &str, history: &RuleHistory) -> Option<Finding> {
     let share = history.throttled_share?;
     (share > th.throttled_share)
-        .then(|| wording::cpu_throttled(name, share, th.throttled_share).into())
+        .then(|| words::alert::cpu_throttled(name, share, th.throttled_share).into())
 }
 
 /// The CPU sizing verdict is `want`; carries the recommended resources.
@@ -346,7 +345,7 @@ fn cpu_allocation(name: &str, v: &Verdicts, want: AllocationVerdict) -> Option<F
     let cpu = &v.sizing.cpu;
     (cpu.allocation.0 == want).then(|| {
         Finding::new(
-            wording::cpu_allocation(name, want, &cpu.reason),
+            words::alert::cpu_allocation(name, want, &cpu.reason),
             v.resources_yaml.clone(),
         )
     })
@@ -357,7 +356,7 @@ fn memory_allocation(name: &str, v: &Verdicts, want: AllocationVerdict) -> Optio
     let memory = &v.sizing.memory;
     (memory.allocation.0 == want).then(|| {
         Finding::new(
-            wording::memory_allocation(name, want, &memory.reason),
+            words::alert::memory_allocation(name, want, &memory.reason),
             v.resources_yaml.clone(),
         )
     })
@@ -366,19 +365,20 @@ fn memory_allocation(name: &str, v: &Verdicts, want: AllocationVerdict) -> Optio
 /// Both the error rate and the error ratio over their thresholds.
 fn error_rate_high(th: &ErrorRate, r: &LogRates) -> Option<Finding> {
     let ratio = r.error_ratio?;
-    (r.errors_per_minute > th.errors_per_minute && ratio > th.error_ratio)
-        .then(|| wording::error_rate_high(r, ratio, th.errors_per_minute, th.error_ratio).into())
+    (r.errors_per_minute > th.errors_per_minute && ratio > th.error_ratio).then(|| {
+        words::alert::error_rate_high(r, ratio, th.errors_per_minute, th.error_ratio).into()
+    })
 }
 
 /// The 5xx share of the access log over `ratio`.
 fn http_5xx_ratio_high(th: &Http5xxRatio, r: &LogRates) -> Option<Finding> {
     let ratio = r.http_5xx_ratio?;
-    (ratio > th.ratio).then(|| wording::http_5xx_ratio_high(r, ratio, th.ratio).into())
+    (ratio > th.ratio).then(|| words::alert::http_5xx_ratio_high(r, ratio, th.ratio).into())
 }
 
 /// p95 over its threshold, on at least `min_requests` requests.
 fn latency_high(th: &SlowRequests, r: &LogRates) -> Option<Finding> {
     let l = r.latency?;
     (l.p95_seconds > th.p95 && l.requests as f64 >= th.min_requests)
-        .then(|| wording::latency_high(&l, th.p95).into())
+        .then(|| words::alert::latency_high(&l, th.p95).into())
 }

@@ -1,6 +1,7 @@
-//! What each rule says when it holds: the `summary` and `description` annotations,
-//! one function per rule (or per family of rules that share a sentence). Whether a
-//! rule holds is decided in [`super`]; these only put the numbers into words.
+//! What each alert rule says when it holds: the `summary` and `description`
+//! annotations, one function per rule (or per family of rules that share a sentence).
+//! Whether a rule holds is decided in `alerts::rules`; these only put the numbers
+//! into words.
 
 use crate::analysis::latency::{millis, Latency};
 use crate::analysis::sizing::AllocationVerdict;
@@ -9,33 +10,29 @@ use crate::sample::sockets::Connections;
 
 /// The `summary` and `description` annotations of one finding.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Words {
+pub struct Annotations {
     pub summary: String,
     pub description: String,
 }
 
 fn mib(b: f64) -> String {
-    format!("{:.1} MiB", b / 1048576.0)
-}
-
-fn hours(s: f64) -> String {
-    format!("{:.1} h", s / 3600.0)
+    super::mib(b)
 }
 
 fn plain(x: f64) -> String {
     format!("{x:.2}")
 }
 
-pub fn target_down(name: &str) -> Words {
-    Words {
+pub fn target_down(name: &str) -> Annotations {
+    Annotations {
         summary: format!("{name} is down"),
         description: format!("No process of target {name} is alive."),
     }
 }
 
 /// `restarts` restarts in the last `window` seconds, `threshold` or more fire.
-pub fn target_restarting(name: &str, restarts: f64, window: f64, threshold: f64) -> Words {
-    Words {
+pub fn target_restarting(name: &str, restarts: f64, window: f64, threshold: f64) -> Annotations {
+    Annotations {
         summary: format!("{name} is restarting"),
         description: format!(
             "Target {name} restarted {restarts} times in the last {window:.0} s (threshold {threshold}): a crash loop?"
@@ -44,13 +41,13 @@ pub fn target_restarting(name: &str, restarts: f64, window: f64, threshold: f64)
 }
 
 /// The sentence of every leak rule; `unit` puts a growth per minute into words.
-fn leak(name: &str, what: &str, l: &Leak, unit: fn(f64) -> String) -> Words {
+fn leak(name: &str, what: &str, l: &Leak, unit: fn(f64) -> String) -> Annotations {
     let rate = l.growth_per_second.unwrap_or(0.0);
     let ttl = l
         .time_to_limit_seconds
-        .map(|s| format!("; the limit is {} away at this rate", hours(s)))
+        .map(|s| format!("; the limit is {} away at this rate", super::duration(s)))
         .unwrap_or_default();
-    Words {
+    Annotations {
         summary: format!("{name} may be leaking {what}"),
         description: format!(
             "Target {name}: {what} grows by {} per minute over the leak window{ttl}.",
@@ -59,20 +56,20 @@ fn leak(name: &str, what: &str, l: &Leak, unit: fn(f64) -> String) -> Words {
     }
 }
 
-pub fn memory_leak(name: &str, l: &Leak) -> Words {
+pub fn memory_leak(name: &str, l: &Leak) -> Annotations {
     leak(name, "memory", l, mib)
 }
 
-pub fn fd_leak(name: &str, l: &Leak) -> Words {
+pub fn fd_leak(name: &str, l: &Leak) -> Annotations {
     leak(name, "file descriptors", l, plain)
 }
 
-pub fn thread_leak(name: &str, l: &Leak) -> Words {
+pub fn thread_leak(name: &str, l: &Leak) -> Annotations {
     leak(name, "threads", l, plain)
 }
 
-pub fn connection_leak(name: &str, l: &Leak, c: &Connections) -> Words {
-    Words {
+pub fn connection_leak(name: &str, l: &Leak, c: &Connections) -> Annotations {
+    Annotations {
         summary: format!("{name} may be leaking connections"),
         description: format!(
             "Target {name}: TCP connections held open (established + CLOSE_WAIT) grow by {:.2} per minute over the leak window; now {} established and {} in CLOSE_WAIT (the peer closed, the app did not).",
@@ -84,8 +81,8 @@ pub fn connection_leak(name: &str, l: &Leak, c: &Connections) -> Words {
 }
 
 /// `used` of `limit` bytes; `ttl`: seconds to the limit at the current growth.
-pub fn memory_near_limit(name: &str, used: f64, limit: f64, ttl: Option<f64>) -> Words {
-    Words {
+pub fn memory_near_limit(name: &str, used: f64, limit: f64, ttl: Option<f64>) -> Annotations {
+    Annotations {
         summary: format!("{name} is near its memory limit"),
         description: format!(
             "Target {name} uses {} of its {} limit ({:.0}%){}.",
@@ -94,7 +91,7 @@ pub fn memory_near_limit(name: &str, used: f64, limit: f64, ttl: Option<f64>) ->
             used / limit * 100.0,
             ttl.map(|s| format!(
                 "; at the current growth it reaches the limit in {}",
-                hours(s)
+                super::duration(s)
             ))
             .unwrap_or_default()
         ),
@@ -102,8 +99,8 @@ pub fn memory_near_limit(name: &str, used: f64, limit: f64, ttl: Option<f64>) ->
 }
 
 /// Kills seen in `ticks` ticks of the last `window` seconds; `kills` in all.
-pub fn oom_killed(name: &str, ticks: usize, window: f64, kills: u64) -> Words {
-    Words {
+pub fn oom_killed(name: &str, ticks: usize, window: f64, kills: u64) -> Annotations {
+    Annotations {
         summary: format!("{name} was OOM-killed"),
         description: format!(
             "The kernel killed a process of target {name} for memory (OOM kill counter rose in {ticks} ticks of the last {window:.0} s; {kills} kills in all)."
@@ -111,8 +108,8 @@ pub fn oom_killed(name: &str, ticks: usize, window: f64, kills: u64) -> Words {
     }
 }
 
-pub fn cpu_throttled(name: &str, share: f64, threshold: f64) -> Words {
-    Words {
+pub fn cpu_throttled(name: &str, share: f64, threshold: f64) -> Annotations {
+    Annotations {
         summary: format!("{name} is CPU-throttled"),
         description: format!(
             "Target {name} was throttled in {:.0}% of its CPU periods since the last tick (threshold {:.0}%).",
@@ -123,13 +120,13 @@ pub fn cpu_throttled(name: &str, share: f64, threshold: f64) -> Words {
 }
 
 /// The sentence of the four allocation rules.
-fn allocation(name: &str, res: &str, verdict: AllocationVerdict, reason: &str) -> Words {
+fn allocation(name: &str, res: &str, verdict: AllocationVerdict, reason: &str) -> Annotations {
     let amount = if verdict == AllocationVerdict::Under {
         "little"
     } else {
         "much"
     };
-    Words {
+    Annotations {
         summary: format!("{name} has too {amount} {res}"),
         description: format!(
             "{res} of target {name} is {}-allocated: {reason}",
@@ -139,18 +136,23 @@ fn allocation(name: &str, res: &str, verdict: AllocationVerdict, reason: &str) -
 }
 
 /// `CpuUnderAllocated`, `CpuOverAllocated`.
-pub fn cpu_allocation(name: &str, verdict: AllocationVerdict, reason: &str) -> Words {
+pub fn cpu_allocation(name: &str, verdict: AllocationVerdict, reason: &str) -> Annotations {
     allocation(name, "CPU", verdict, reason)
 }
 
 /// `MemoryUnderAllocated`, `MemoryOverAllocated`.
-pub fn memory_allocation(name: &str, verdict: AllocationVerdict, reason: &str) -> Words {
+pub fn memory_allocation(name: &str, verdict: AllocationVerdict, reason: &str) -> Annotations {
     allocation(name, "memory", verdict, reason)
 }
 
 /// Error `ratio` (of `r`) over the thresholds `per_minute` and `ratio_threshold`.
-pub fn error_rate_high(r: &LogRates, ratio: f64, per_minute: f64, ratio_threshold: f64) -> Words {
-    Words {
+pub fn error_rate_high(
+    r: &LogRates,
+    ratio: f64,
+    per_minute: f64,
+    ratio_threshold: f64,
+) -> Annotations {
+    Annotations {
         summary: "the app logs many errors".into(),
         description: format!(
             "{:.1} errors per minute, {:.1}% of events, over the last {:.0} s (thresholds {} per minute and {:.1}%).",
@@ -163,8 +165,8 @@ pub fn error_rate_high(r: &LogRates, ratio: f64, per_minute: f64, ratio_threshol
     }
 }
 
-pub fn http_5xx_ratio_high(r: &LogRates, ratio: f64, threshold: f64) -> Words {
-    Words {
+pub fn http_5xx_ratio_high(r: &LogRates, ratio: f64, threshold: f64) -> Annotations {
+    Annotations {
         summary: "the app answers many 5xx".into(),
         description: format!(
             "{:.1}% of HTTP responses in the app's access log were 5xx over the last {:.0} s (threshold {:.1}%).",
@@ -176,8 +178,8 @@ pub fn http_5xx_ratio_high(r: &LogRates, ratio: f64, threshold: f64) -> Words {
 }
 
 /// `p95` threshold in seconds.
-pub fn latency_high(l: &Latency, p95: f64) -> Words {
-    Words {
+pub fn latency_high(l: &Latency, p95: f64) -> Annotations {
+    Annotations {
         summary: "the app answers slowly".into(),
         description: format!(
             "p95 request duration {} (p50 {}, p99 {}) over {} requests in the app's access log (threshold {}).",
