@@ -300,6 +300,7 @@ fn serve(config: config::Config, mode: Mode) -> ExitCode {
     }) {
         Ok(outcome) => ExitCode::from(outcome.exit_code.clamp(0, 255) as u8),
         Err(e) => {
+            let e = anyhow::Error::from(e);
             tracing::error!(error = format!("{e:#}"), "outrider stopped");
             eprintln!("outrider: {e:#}");
             ExitCode::FAILURE

@@ -14,7 +14,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -48,6 +47,34 @@ pub struct WrapSpec {
     pub stdout_to_stderr: bool,
 }
 
+/// Why a run could not start or go on. Each case says what Outrider was doing; the
+/// error underneath is its `source` (`main` prints the chain: "cannot listen on
+/// 0.0.0.0:9717: Address already in use (os error 98)").
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the trace file {}", path.display())]
+    Trace {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot set up the alert receivers")]
+    Receivers(#[source] reqwest::Error),
+    #[error("cannot install signal handlers")]
+    Signals(#[source] std::io::Error),
+    #[error("cannot start {command:?}")]
+    StartApp {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("waiting for the app")]
+    WaitApp(#[source] std::io::Error),
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOutcome {
@@ -73,10 +100,10 @@ pub fn streams_for(config: &Config, mode: &Mode) -> Vec<Arc<StreamStats>> {
 
 /// Binds the HTTP listener (`127.0.0.1:0` picks a free port; read it back with
 /// `local_addr`).
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, RunError> {
     TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))
+        .map_err(|source| RunError::Listen { addr, source })
 }
 
 /// Runs until `shutdown` resolves (sidecar) or the child exits (wrap: signals reach
@@ -88,7 +115,7 @@ pub async fn run(
     mode: Mode,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<RunOutcome> {
+) -> Result<RunOutcome, RunError> {
     let shared = Arc::new(Shared::new(streams_for(&config, &mode)));
     run_with(config, mode, Some(listener), shared, shutdown).await
 }
@@ -101,12 +128,12 @@ pub async fn run_with(
     listener: Option<TcpListener>,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<RunOutcome> {
+) -> Result<RunOutcome, RunError> {
     // Log files are positioned before we say we listen: a line written after that
     // is always read (the server answers only once `serve` runs, below).
     let tailers = position_tailers(&config).await;
-    if let Some(l) = &listener {
-        tracing::info!(addr = %l.local_addr()?, "listening");
+    if let Some(addr) = listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        tracing::info!(%addr, "listening");
     }
     let app = match &mode {
         Mode::Wrap(spec) => Some(start_app(spec)?),
@@ -216,12 +243,16 @@ fn group_specs(config: &Config, mode: &Mode, app_pid: Option<i32>) -> Vec<GroupS
 
 /// The trace recorder, the alert dispatcher (its receivers' counts go to `shared`)
 /// and the tick's analysis state.
-fn start_analysis(config: &Config, shared: &Shared, tasks: &Tasks) -> anyhow::Result<Analysis> {
+fn start_analysis(config: &Config, shared: &Shared, tasks: &Tasks) -> Result<Analysis, RunError> {
     let recorder = match &config.record {
-        Some(path) => Some(
-            analysis::trace::Recorder::open(path)
-                .with_context(|| format!("cannot open the trace file {}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(
+                analysis::trace::Recorder::open(path).map_err(|source| RunError::Trace {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
         None => None,
     };
     let external_url = match config.alerts.external_url.as_str() {
@@ -235,7 +266,7 @@ fn start_analysis(config: &Config, shared: &Shared, tasks: &Tasks) -> anyhow::Re
         tasks.stop.clone(),
         tasks.done.clone(),
     )
-    .context("cannot set up the alert receivers")?;
+    .map_err(RunError::Receivers)?;
     shared.set_receivers(receiver_stats);
     Ok(Analysis::new(config, notifier, recorder))
 }
@@ -313,10 +344,13 @@ struct App {
     forwarder: wrap::Forwarder,
 }
 
-fn start_app(spec: &WrapSpec) -> anyhow::Result<App> {
-    let forwarder = wrap::Forwarder::install().context("cannot install signal handlers")?;
+fn start_app(spec: &WrapSpec) -> Result<App, RunError> {
+    let forwarder = wrap::Forwarder::install().map_err(RunError::Signals)?;
     let argv = &spec.argv;
-    let wrapped = wrap::spawn(argv).with_context(|| format!("cannot start {:?}", argv[0]))?;
+    let wrapped = wrap::spawn(argv).map_err(|source| RunError::StartApp {
+        command: argv[0].clone(),
+        source,
+    })?;
     tracing::info!(pid = wrapped.pid, command = %argv.join(" "), "started the app");
     Ok(App { wrapped, forwarder })
 }
@@ -331,7 +365,7 @@ impl App {
         mode: &Mode,
         config: &Config,
         shutdown: impl Future<Output = ()>,
-    ) -> anyhow::Result<i32> {
+    ) -> Result<i32, RunError> {
         let to_stderr = matches!(
             mode,
             Mode::Wrap(WrapSpec {
@@ -354,7 +388,7 @@ impl App {
             .forwarder
             .supervise(w.child, w.pid, shutdown)
             .await
-            .context("waiting for the app")?;
+            .map_err(RunError::WaitApp)?;
         let code = wrap::exit_code(status);
         tracing::info!(exit_code = code, "the app exited");
         // Its output may still be in the pipes (or held open by a grandchild).

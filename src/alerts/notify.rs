@@ -169,7 +169,7 @@ impl Dispatcher {
         spool_dir: Option<std::path::PathBuf>,
         stop: watch::Receiver<bool>,
         done: mpsc::Sender<()>,
-    ) -> anyhow::Result<(Self, Vec<Arc<ReceiverStats>>)> {
+    ) -> Result<(Self, Vec<Arc<ReceiverStats>>), reqwest::Error> {
         let mut outlets = Vec::new();
         let mut all = Vec::new();
         if receivers.is_empty() {

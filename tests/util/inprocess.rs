@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use outrider::config::{self, RawConfig};
+use outrider::run::RunError;
 use outrider::{Mode, RunOutcome};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -12,7 +13,7 @@ use tokio::task::JoinHandle;
 pub struct InProcess {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
-    run: JoinHandle<anyhow::Result<RunOutcome>>,
+    run: JoinHandle<Result<RunOutcome, RunError>>,
 }
 
 impl InProcess {
