@@ -397,7 +397,7 @@ impl Sampler {
                 v
             }
             Err(e) => {
-                if !process::io_gone(&e) {
+                if !matches!(e, process::ReadError::Gone) {
                     let path = self.reader.last_path().to_string();
                     self.errors.record("limits", &format!("{path}: {e}"));
                 }

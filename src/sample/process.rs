@@ -87,6 +87,35 @@ impl ReadErrors {
     }
 }
 
+/// Why a read under `/proc/<pid>/` failed, as callers tell the cases apart: a
+/// process that exited while we looked (normal churn: not counted, not logged), one
+/// we may not read (another user's process), any other I/O error, or a file in a
+/// shape we do not know. All but `Gone` are counted in `outrider_read_errors_total`
+/// and never stop the tick.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the process is gone")]
+    Gone,
+    #[error("{0}")]
+    Permission(std::io::Error),
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("unexpected format: {0}")]
+    Malformed(&'static str),
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(e: std::io::Error) -> Self {
+        if io_gone(&e) {
+            ReadError::Gone
+        } else if e.kind() == std::io::ErrorKind::PermissionDenied {
+            ReadError::Permission(e)
+        } else {
+            ReadError::Io(e)
+        }
+    }
+}
+
 /// Whether an error means "the process is gone", which is normal churn.
 pub fn is_gone(e: &ProcError) -> bool {
     match e {
@@ -162,7 +191,7 @@ impl ProcReader {
             }
             match self.read_entry(pid) {
                 Ok(e) => out.push(e),
-                Err(e) if io_gone(&e) => {}
+                Err(ReadError::Gone) => {}
                 Err(e) => errors.record("stat", &format!("{}: {e}", self.path)),
             }
         }
@@ -171,11 +200,9 @@ impl ProcReader {
     }
 
     /// `stat` of one process.
-    pub fn read_entry(&mut self, pid: i32) -> std::io::Result<ProcEntry> {
+    pub fn read_entry(&mut self, pid: i32) -> Result<ProcEntry, ReadError> {
         let text = self.read(pid, "stat")?;
-        parse_stat(pid, text).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected stat format")
-        })
+        parse_stat(pid, text).ok_or(ReadError::Malformed("stat"))
     }
 
     /// status, fd count, io and schedstat of a member process. Files that cannot be
@@ -183,33 +210,33 @@ impl ProcReader {
     pub fn read_details(&mut self, entry: &ProcEntry, errors: &mut ReadErrors) -> Option<Details> {
         let pid = entry.pid;
         let mut d = Details::default();
-        match self.read(pid, "status") {
+        match self.read(pid, "status").map_err(ReadError::from) {
             Ok(text) => {
                 let s = parse_status(text);
                 d.swap_bytes = s.swap_bytes;
                 d.voluntary_switches = s.voluntary_switches;
                 d.involuntary_switches = s.involuntary_switches;
             }
-            Err(e) if io_gone(&e) => return None,
+            Err(ReadError::Gone) => return None,
             Err(e) => errors.record("status", &format!("{}: {e}", self.path)),
         }
         self.set_path(pid, "fd");
-        match count_fds(Path::new(&self.path)) {
+        match count_fds(Path::new(&self.path)).map_err(ReadError::from) {
             Ok(n) => d.open_fds = Some(n),
-            Err(e) if io_gone(&e) => return None,
+            Err(ReadError::Gone) => return None,
             Err(e) => errors.record("fd", &format!("{}: {e}", self.path)),
         }
-        match self.read(pid, "io") {
+        match self.read(pid, "io").map_err(ReadError::from) {
             Ok(text) => {
                 d.read_bytes = keyed_value(text, b"read_bytes:");
                 d.write_bytes = keyed_value(text, b"write_bytes:");
             }
-            Err(e) if io_gone(&e) => return None,
+            Err(ReadError::Gone) => return None,
             Err(e) => errors.record("io", &format!("{}: {e}", self.path)),
         }
-        d.run_delay_ns = match self.run_delay(entry) {
+        d.run_delay_ns = match self.run_delay(entry).map_err(ReadError::from) {
             Ok(v) => v,
-            Err(e) if io_gone(&e) => return None,
+            Err(ReadError::Gone) => return None,
             Err(e) => {
                 errors.record("schedstat", &format!("{}: {e}", self.path));
                 None
@@ -243,11 +270,9 @@ impl ProcReader {
     }
 
     /// The soft limit on open files; `None` when unlimited.
-    pub fn read_max_fds(&mut self, pid: i32) -> std::io::Result<Option<u64>> {
+    pub fn read_max_fds(&mut self, pid: i32) -> Result<Option<u64>, ReadError> {
         let text = self.read(pid, "limits")?;
-        parse_max_open_files(text).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "no Max open files line")
-        })
+        parse_max_open_files(text).ok_or(ReadError::Malformed("no Max open files line in limits"))
     }
 
     /// The path of the last file read, for error messages.
@@ -389,6 +414,25 @@ pub fn page_size() -> u64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn read_errors_tell_gone_from_permission_from_other_io() {
+        use std::io::{Error, ErrorKind};
+        assert!(matches!(
+            ReadError::from(Error::from(ErrorKind::NotFound)),
+            ReadError::Gone
+        ));
+        assert!(matches!(
+            ReadError::from(Error::from_raw_os_error(3)),
+            ReadError::Gone
+        ));
+        let denied = ReadError::from(Error::from(ErrorKind::PermissionDenied));
+        assert!(matches!(denied, ReadError::Permission(_)), "{denied:?}");
+        assert!(matches!(
+            ReadError::from(Error::from_raw_os_error(5)),
+            ReadError::Io(_)
+        ));
+    }
+
     fn me() -> (ProcReader, ProcEntry) {
         let mut r = ProcReader::new(Path::new("/proc"));
         let e = r.read_entry(std::process::id() as i32).unwrap();
@@ -419,7 +463,7 @@ mod tests {
         child.wait().unwrap();
         e.pid = pid;
         assert!(r.read_details(&e, &mut errors).is_none());
-        assert!(r.read_entry(pid).is_err_and(|e| io_gone(&e)));
+        assert!(matches!(r.read_entry(pid), Err(ReadError::Gone)));
         assert!(errors.counts.is_empty(), "{:?}", errors.counts);
     }
 
