@@ -120,24 +120,15 @@ mod tests {
             name: "app".into(),
             up: true,
             processes: 1,
-            restarts: 0,
             main_pid: Some(1),
-            start_time_seconds: None,
             counters: CountersView {
                 cpu_user_seconds: cpu,
                 ..Default::default()
             },
             resident_memory_bytes: rss,
-            swap_bytes: 0,
-            virtual_memory_bytes: 0,
             open_fds: 3,
-            max_fds: None,
             threads: 1,
-            cgroup: None,
-            cgroup_unreachable: None,
-            allocation: Default::default(),
-            connections: None,
-            workers: None,
+            ..TargetSample::default()
         }
     }
 

@@ -3,9 +3,8 @@
 use super::rules::{RuleConfig, RuleName};
 use super::*;
 use crate::analysis::TargetStatus;
-use crate::sample::allocation::Allocation;
 use crate::sample::cgroup::CgroupReading;
-use crate::sample::{CountersView, TargetSample};
+use crate::sample::TargetSample;
 use crate::state::Snapshot;
 
 fn target(name: &str, up: bool, restarts: u64) -> TargetStatus {
@@ -16,19 +15,8 @@ fn target(name: &str, up: bool, restarts: u64) -> TargetStatus {
             processes: u64::from(up),
             restarts,
             main_pid: Some(1),
-            start_time_seconds: None,
-            counters: CountersView::default(),
-            resident_memory_bytes: 0,
-            swap_bytes: 0,
-            virtual_memory_bytes: 0,
-            open_fds: 0,
-            max_fds: None,
             threads: 1,
-            cgroup: None,
-            cgroup_unreachable: None,
-            allocation: Allocation::default(),
-            connections: None,
-            workers: None,
+            ..TargetSample::default()
         },
         verdicts: None,
         capacity: None,

@@ -45,7 +45,7 @@ pub struct Sample {
 }
 
 /// One group's figures at the end of a tick.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Default, Debug, Clone, Serialize)]
 pub struct TargetSample {
     pub name: String,
     pub up: bool,
@@ -431,20 +431,7 @@ fn empty_target(name: String, processes: usize, main_pid: Option<i32>) -> Target
         name,
         up: processes > 0,
         processes: processes as u64,
-        restarts: 0,
         main_pid,
-        start_time_seconds: None,
-        counters: CountersView::default(),
-        resident_memory_bytes: 0,
-        swap_bytes: 0,
-        virtual_memory_bytes: 0,
-        open_fds: 0,
-        max_fds: None,
-        threads: 0,
-        cgroup: None,
-        cgroup_unreachable: None,
-        allocation: Allocation::default(),
-        connections: None,
-        workers: None,
+        ..TargetSample::default()
     }
 }
