@@ -116,7 +116,22 @@ fn target(h: &mut String, t: &TargetStatus, pts: &[Point]) {
     for line in words::capacity(t.workers.as_ref(), t.capacity.as_ref()) {
         let _ = write!(h, "<li>{}</li>", esc(&line));
     }
-    h.push_str("</ul><div class=\"charts\">");
+    h.push_str("</ul>");
+    charts(h, t, pts);
+    if let Some(yaml) = t.verdicts.as_ref().and_then(|v| v.resources_yaml.as_ref()) {
+        let _ = write!(
+            h,
+            "<p>Recommended resources (select and copy):</p><pre>{}</pre>",
+            esc(yaml)
+        );
+    }
+    h.push_str("</section>");
+}
+
+/// CPU, memory, open fds and log lines over time, with the allocation, the
+/// recommendation and the trends drawn in.
+fn charts(h: &mut String, t: &TargetStatus, pts: &[Point]) {
+    h.push_str("<div class=\"charts\">");
     let a = &t.allocation;
     let rec_cpu = t
         .verdicts
@@ -164,14 +179,6 @@ fn target(h: &mut String, t: &TargetStatus, pts: &[Point]) {
         None,
     );
     h.push_str("</div>");
-    if let Some(yaml) = t.verdicts.as_ref().and_then(|v| v.resources_yaml.as_ref()) {
-        let _ = write!(
-            h,
-            "<p>Recommended resources (select and copy):</p><pre>{}</pre>",
-            esc(yaml)
-        );
-    }
-    h.push_str("</section>");
 }
 
 /// One sparkline with optional horizontal lines and a trend line (units per second).
