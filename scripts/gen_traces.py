@@ -60,6 +60,68 @@ def noise(r, mib):
     return r.gauss(0, mib * MIB)
 
 
+# --- runtime-shaped traces (issue 17): what real runtimes do that is not a leak ---
+# Sampled every 5 s from an arbitrary unix time (not a multiple of a minute), two
+# columns only to keep them small. Each is labelled by construction.
+RT_STEP = 5.0
+RT_T0 = 1733232017
+
+
+def write_rss(name, minutes, mem, labels, all_labels, seed):
+    """A timestamp,rss_bytes trace of mem(t, rng) (t from 0) for `minutes`."""
+    r = random.Random(seed)
+    with open(os.path.join(OUT, name + ".csv"), "w") as f:
+        f.write("timestamp,rss_bytes\n")
+        t = 0.0
+        while t <= minutes * 60:
+            f.write(f"{int(RT_T0 + t)},{int(max(1.0, mem(t, r)))}\n")
+            t += RT_STEP
+    base = {"memory_leak": False, "fd_leak": False, "leak_onset": None, "max_latency": None,
+            "cpu_allocation": None, "memory_allocation": None}
+    base.update(labels)
+    all_labels[name] = base
+
+
+def bursts(seed, minutes, period=120, jitter=10, amp=(30, 58), rise=15, hold=(45, 75), fall=10):
+    """A burst train: (start, amplitude MiB, hold seconds) every `period` +- jitter."""
+    r = random.Random(seed)
+    out, t = [], r.uniform(0, period)
+    while t < minutes * 60:
+        out.append((t, r.uniform(*amp), r.uniform(*hold)))
+        t += period + r.uniform(-jitter, jitter)
+    return out, rise, fall
+
+
+def burst_level(t, train):
+    """MiB above the base at t: ramp up over `rise`, hold, release over `fall`."""
+    spans, rise, fall = train
+    level = 0.0
+    for start, amp, hold in spans:
+        d = t - start
+        if d < 0 or d > rise + hold + fall:
+            continue
+        if d < rise:
+            level = max(level, amp * d / rise)
+        elif d < rise + hold:
+            level = max(level, amp)
+        else:
+            level = max(level, amp * (1 - (d - rise - hold) / fall))
+    return level
+
+
+def runtime_traces(L):
+    for f in os.listdir(OUT):
+        if f.startswith("rt-") and f.endswith(".csv"):
+            os.remove(os.path.join(OUT, f))
+    # Node: a bounded sawtooth. The old-space floor warms up 98 -> ~107 MiB, most of
+    # it in the first 30 min (1 - e^(-t/15 min)); every 2 min (+-10 s) a request
+    # burst allocates 30-56 MiB in 15 s, holds it 45-75 s and releases it in 10 s.
+    train = bursts(40, 100, amp=(30, 56))
+    write_rss("rt-node-bounded-sawtooth", 100,
+              lambda t, r: (98 + 10 * (1 - math.exp(-t / 900)) + burst_level(t, train)) * MIB + noise(r, 0.5),
+              {"note": "Node-like: floor warms up 98 -> 107 MiB, 30-56 MiB bursts every 2 min, released"}, L, 41)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
@@ -132,6 +194,8 @@ def main():
           {"cpu_allocation": "unknown", "memory_allocation": "unknown"}, L)
     write("syn-size-too-short", trace(0.1, lambda t, r: 300 * MIB + noise(r, 2), cpu=lambda t, r: 0.3, alloc=idle, seed=32),
           {"cpu_allocation": "unknown", "memory_allocation": "unknown"}, L)
+
+    runtime_traces(L)
 
     # Real recordings (tests/data/traces/real-*.csv) keep their labels here too.
     labels_path = os.path.join(OUT, "labels.json")

@@ -72,6 +72,10 @@ pub struct TrendTracker {
     /// Completed buckets, oldest first; at most `BUCKETS`.
     done: VecDeque<Bucket>,
     current: Option<Bucket>,
+    /// The time of the first sample since the tracker was made or reset: buckets
+    /// are cut from it, never from the clock, so the same samples shifted in time
+    /// fall into the same buckets and get the same verdicts.
+    origin: Option<f64>,
     /// The verdict over the completed buckets: it changes only when one completes.
     cached: Option<(Option<f64>, bool)>,
 }
@@ -83,6 +87,7 @@ impl TrendTracker {
             bucket_len: (cfg.window / BUCKETS as f64).max(1e-9),
             done: VecDeque::with_capacity(BUCKETS + 1),
             current: None,
+            origin: None,
             cached: None,
         }
     }
@@ -96,6 +101,7 @@ impl TrendTracker {
     pub fn reset(&mut self) {
         self.done.clear();
         self.current = None;
+        self.origin = None;
         self.cached = None;
     }
 
@@ -126,8 +132,11 @@ impl TrendTracker {
             }
             None => {}
         }
-        // Buckets are aligned to the bucket length so gaps leave no partial ones.
-        let start = (t / self.bucket_len).floor() * self.bucket_len;
+        // Buckets are whole bucket lengths from the first sample, so gaps leave no
+        // partial ones and the wall clock's phase plays no part (issue 17: aligned
+        // to absolute time, the same trace shifted by 15 s could get another verdict).
+        let origin = *self.origin.get_or_insert(t);
+        let start = origin + ((t - origin) / self.bucket_len).floor() * self.bucket_len;
         self.current = Some(Bucket {
             start,
             min: v,
