@@ -80,3 +80,63 @@ fn same_samples_shifted_in_time_get_the_same_verdicts() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The trace as if it had started `by` seconds later: the buckets cut the same
+/// signal elsewhere.
+fn started_later(obs: &[Observation], by: f64) -> Vec<Observation> {
+    obs.iter()
+        .filter(|o| o.t >= obs[0].t + by)
+        .cloned()
+        .collect()
+}
+
+/// Runtime-shaped traces (`rt-*`), each started at eight offsets (0 to 105 s) so
+/// the buckets cut the signal differently: what is not a leak never gets a verdict,
+/// a leak gets none before its onset and its first within the stated time (the
+/// times measured are in the comments, from its onset, over the eight starts).
+#[test]
+fn runtime_shapes_get_no_false_verdict_and_leaks_are_found_in_time() {
+    let goals = [
+        // Warm-up 98 -> 107 MiB under 30-56 MiB bursts every 2 min.
+        ("rt-node-bounded-sawtooth", None),
+        // G1-like steps 316 -> 362 MiB over 45 min, then flat.
+        ("rt-jvm-heap-expands-then-flat", None),
+        // Fills at a falling rate to a 64 MiB cap, then churns.
+        ("rt-cache-fills-and-caps", None),
+        // 1 MiB/min under a 2-min sawtooth: found 20-25 min after onset.
+        ("rt-leak-1mib-sawtooth-fixed", Some(26.0 * 60.0)),
+        // 0.25 MiB/min: 42-45 min.
+        ("rt-leak-0.25mib", Some(46.0 * 60.0)),
+        // 1 MiB/min from 30 s: 29.5-31 min.
+        ("rt-leak-first-minute", Some(32.0 * 60.0)),
+    ];
+    let labels = labels();
+    let mut failures = Vec::new();
+    for (name, goal) in goals {
+        let label = &labels[name];
+        assert_eq!(
+            label["memory_leak"].as_bool(),
+            Some(goal.is_some()),
+            "{name}"
+        );
+        let cfg = settings(label);
+        let obs = load(name);
+        let onset = label["leak_onset"].as_f64();
+        for by in (0..8).map(|k| k as f64 * 15.0) {
+            let verdicts = leak_verdicts(&started_later(&obs, by), &cfg);
+            // Seconds since the trace's own first sample.
+            let first = verdicts.iter().find(|v| v.1[0]).map(|v| v.0 + by);
+            match (goal, onset, first) {
+                (None, _, Some(t)) => failures.push(format!("{name} +{by} s: verdict at {t} s")),
+                (Some(_), _, None) => failures.push(format!("{name} +{by} s: missed")),
+                (Some(goal), Some(onset), Some(t)) if t < onset || t - onset > goal => failures
+                    .push(format!(
+                        "{name} +{by} s: found {:.0} s after onset",
+                        t - onset
+                    )),
+                _ => {}
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
