@@ -27,6 +27,11 @@
 //!    whose troughs return to the same level. Troughs over thirds, not the last
 //!    bucket alone: a segment that happens to end in a burst is not growth.
 //!
+//! Once given, a verdict holds until growth has clearly stopped: until the Theil-Sen
+//! rate of the recent segment's eroded floors falls below [`HOLD_SHARE`] of
+//! `min_rate` (or a restart clears the history). A steady leak gets one verdict,
+//! and one all-clear after it is fixed, however its noise plays with the tests.
+//!
 //! What this cannot tell apart: growth that keeps a steady pace for longer than the
 //! span the verdict reads is a leak until it stops. No verdict before
 //! [`MIN_BUCKETS`]. A restart (or a floor that falls below half the one before)
@@ -43,6 +48,11 @@ pub const MIN_BUCKETS: usize = BUCKETS / 2;
 /// The second half of the segment must grow at least this share of the first
 /// half's rate: a warm-up decelerates, a leak does not.
 pub const MIN_PERSISTENCE: f64 = 0.7;
+/// A verdict given holds until the recent segment's rate falls below this share of
+/// `min_rate`: growth has clearly stopped. A leak growing at `min_rate` or more
+/// would have to measure at half its pace to lose its verdict, so noise does not
+/// turn one leak into a string of alerts.
+pub const HOLD_SHARE: f64 = 0.5;
 /// Mann-Kendall z for a one-sided p < 0.001.
 pub const MK_Z: f64 = 3.09;
 
@@ -88,6 +98,9 @@ pub struct TrendTracker {
     origin: Option<f64>,
     /// The verdict over the completed buckets: it changes only when one completes.
     cached: Option<(Option<f64>, bool)>,
+    /// A leak verdict stands: it holds while the recent rate stays at or above
+    /// `HOLD_SHARE` of `min_rate`.
+    held: bool,
 }
 
 impl TrendTracker {
@@ -99,6 +112,7 @@ impl TrendTracker {
             current: None,
             origin: None,
             cached: None,
+            held: false,
         }
     }
 
@@ -113,6 +127,7 @@ impl TrendTracker {
         self.current = None;
         self.origin = None;
         self.cached = None;
+        self.held = false;
     }
 
     /// Adds one sample taken at `t` seconds.
@@ -167,9 +182,14 @@ impl TrendTracker {
         let (rate_per_second, suspected) = match self.cached {
             Some(c) => c,
             None => {
-                let c = self.evaluate_buckets();
-                self.cached = Some(c);
-                c
+                let (rate, fresh) = self.evaluate_buckets();
+                // Hysteresis: a new verdict needs every test; one that stands needs
+                // only growth at half the threshold rate over the recent segment
+                // (the rate given when there is no fresh verdict).
+                let still = rate.is_some_and(|r| r >= HOLD_SHARE * self.cfg.min_rate);
+                self.held = fresh || (self.held && still);
+                self.cached = Some((rate, self.held));
+                (rate, self.held)
             }
         };
         TrendVerdict {
