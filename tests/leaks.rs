@@ -1,7 +1,8 @@
 //! Leak verdicts against what real runtimes do (issue 17), on the labelled corpus
 //! of `scripts/gen_traces.py` (`syn-*`: generated shapes; `rt-*`: runtime-shaped
 //! traces labelled by construction; `real-*`: recordings): the verdict does not
-//! depend on the trace's phase against the clock.
+//! depend on the trace's phase against the clock, runtimes that are not leaking get
+//! none, leaks get theirs in a stated time, and keep it until the growth stops.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
