@@ -60,6 +60,111 @@ def noise(r, mib):
     return r.gauss(0, mib * MIB)
 
 
+# --- runtime-shaped traces (issue 17): what real runtimes do that is not a leak ---
+# Sampled every 5 s from an arbitrary unix time (not a multiple of a minute), two
+# columns only to keep them small. Each is labelled by construction.
+RT_STEP = 5.0
+RT_T0 = 1733232017
+
+
+def write_rss(name, minutes, mem, labels, all_labels, seed):
+    """A timestamp,rss_bytes trace of mem(t, rng) (t from 0) for `minutes`."""
+    r = random.Random(seed)
+    with open(os.path.join(OUT, name + ".csv"), "w") as f:
+        f.write("timestamp,rss_bytes\n")
+        t = 0.0
+        while t <= minutes * 60:
+            f.write(f"{int(RT_T0 + t)},{int(max(1.0, mem(t, r)))}\n")
+            t += RT_STEP
+    base = {"memory_leak": False, "fd_leak": False, "leak_onset": None, "max_latency": None,
+            "cpu_allocation": None, "memory_allocation": None}
+    base.update(labels)
+    all_labels[name] = base
+
+
+def bursts(seed, minutes, period=120, jitter=10, amp=(30, 58), rise=15, hold=(45, 75), fall=10):
+    """A burst train: (start, amplitude MiB, hold seconds) every `period` +- jitter."""
+    r = random.Random(seed)
+    out, t = [], r.uniform(0, period)
+    while t < minutes * 60:
+        out.append((t, r.uniform(*amp), r.uniform(*hold)))
+        t += period + r.uniform(-jitter, jitter)
+    return out, rise, fall
+
+
+def burst_level(t, train):
+    """MiB above the base at t: ramp up over `rise`, hold, release over `fall`."""
+    spans, rise, fall = train
+    level = 0.0
+    for start, amp, hold in spans:
+        d = t - start
+        if d < 0 or d > rise + hold + fall:
+            continue
+        if d < rise:
+            level = max(level, amp * d / rise)
+        elif d < rise + hold:
+            level = max(level, amp)
+        else:
+            level = max(level, amp * (1 - (d - rise - hold) / fall))
+    return level
+
+
+def g1_steps(start, total, n, spacing, ratio, seed):
+    """G1-like heap expansion: n steps `spacing` s apart (+-20%), sizes shrinking by
+    `ratio` (G1 grows by a share of what is still uncommitted), summing to `total`."""
+    r = random.Random(seed)
+    first = total * (1 - ratio) / (1 - ratio ** n)
+    steps, t = [], start
+    for k in range(n):
+        steps.append((t, first * ratio ** k))
+        t += spacing * r.uniform(0.8, 1.2)
+    return steps
+
+
+def runtime_traces(L):
+    for f in os.listdir(OUT):
+        if f.startswith("rt-") and f.endswith(".csv"):
+            os.remove(os.path.join(OUT, f))
+    # Node: a bounded sawtooth. The old-space floor warms up 98 -> ~107 MiB, most of
+    # it in the first 30 min (1 - e^(-t/15 min)); every 2 min (+-10 s) a request
+    # burst allocates 30-56 MiB in 15 s, holds it 45-75 s and releases it in 10 s.
+    train = bursts(40, 100, amp=(30, 56))
+    write_rss("rt-node-bounded-sawtooth", 100,
+              lambda t, r: (98 + 10 * (1 - math.exp(-t / 900)) + burst_level(t, train)) * MIB + noise(r, 0.5),
+              {"note": "Node-like: floor warms up 98 -> 107 MiB, 30-56 MiB bursts every 2 min, released"}, L, 41)
+    # JVM: a bounded cache fills in 15 min (180 -> 316 MiB), then G1 expands the heap
+    # in ten steps, 4.5 min apart, each 0.8 of the one before (316 -> 362 MiB over
+    # 45 min, each step touched within 30 s), then flat for 40 min.
+    steps = g1_steps(900, 46, 10, 270, 0.8, 42)
+
+    def jvm(t, r):
+        warm = 136 * (1 - math.exp(-t / 240)) / (1 - math.exp(-900 / 240))
+        grown = sum(size * min(1.0, (t - at) / 30) for at, size in steps if t >= at)
+        return (180 + min(warm, 136) + grown) * MIB + noise(r, 1)
+    write_rss("rt-jvm-heap-expands-then-flat", 100, jvm,
+              {"note": "JVM-like: cache fills 180 -> 316 MiB in 15 min, G1 heap steps 316 -> 362 MiB over 45 min, flat 40 min"}, L, 43)
+    # A cache that fills and caps: keys arrive at a falling rate of new ones
+    # (1 - e^(-t/15 min)), the cache holds at most 64 MiB (reached at 24 min),
+    # then evicts as it adds: +-2 MiB of churn.
+    write_rss("rt-cache-fills-and-caps", 90,
+              lambda t, r: (200 + min(64, 80 * (1 - math.exp(-t / 900)))) * MIB + noise(r, 1) + r.uniform(-2, 2) * MIB,
+              {"note": "a cache filling at a falling rate to a 64 MiB cap at 24 min, then churning"}, L, 44)
+    # True leaks. 1 MiB/min from 10 min, under a 2-min 20 MiB sawtooth and 2 MiB
+    # noise; fixed at 90 min (flat for the last hour): one verdict, one all-clear.
+    def leak_fixed(t, r):
+        grown = min(max(0.0, t - 600), 4800) / 60
+        return (250 + grown + (t % 120) / 120 * 20) * MIB + noise(r, 2)
+    write_rss("rt-leak-1mib-sawtooth-fixed", 150, leak_fixed,
+              {"memory_leak": True, "leak_onset": 600, "leak_end": 5400, "max_latency": 1800,
+               "note": "1 MiB/min from 10 min to 90 min under a 2-min 20 MiB sawtooth and 2 MiB noise, then flat"}, L, 45)
+    write_rss("rt-leak-0.25mib", 180, lambda t, r: (300 + max(0.0, t - 600) / 60 * 0.25) * MIB + noise(r, 1),
+              {"memory_leak": True, "leak_onset": 600, "max_latency": 3600,
+               "note": "0.25 MiB/min from 10 min, 1 MiB noise"}, L, 46)
+    write_rss("rt-leak-first-minute", 90, lambda t, r: (120 + max(0.0, t - 30) / 60) * MIB + noise(r, 1),
+              {"memory_leak": True, "leak_onset": 30, "max_latency": 1800,
+               "note": "1 MiB/min from 30 s after the start, 1 MiB noise"}, L, 47)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
@@ -132,6 +237,8 @@ def main():
           {"cpu_allocation": "unknown", "memory_allocation": "unknown"}, L)
     write("syn-size-too-short", trace(0.1, lambda t, r: 300 * MIB + noise(r, 2), cpu=lambda t, r: 0.3, alloc=idle, seed=32),
           {"cpu_allocation": "unknown", "memory_allocation": "unknown"}, L)
+
+    runtime_traces(L)
 
     # Real recordings (tests/data/traces/real-*.csv) keep their labels here too.
     labels_path = os.path.join(OUT, "labels.json")

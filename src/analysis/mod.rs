@@ -246,46 +246,43 @@ impl Deref for TargetStatus {
     }
 }
 
-/// Analysis state of one target.
+/// The leak trackers of one target: memory, fds, threads and connections held.
 #[derive(Debug, Clone)]
-pub struct Analyzer {
+pub struct LeakTrackers {
     memory: TrendTracker,
     fds: TrendTracker,
     threads: TrendTracker,
     connections: TrendTracker,
-    sizing: Sizing,
-    prev: Option<Observation>,
+    /// The restart count of the previous observation.
+    restarts: Option<f64>,
 }
 
-impl Analyzer {
+impl LeakTrackers {
     pub fn new(cfg: &AnalysisConfig) -> Self {
-        Analyzer {
+        LeakTrackers {
             memory: TrendTracker::new(cfg.memory),
             fds: TrendTracker::new(cfg.fds),
             threads: TrendTracker::new(cfg.threads),
             connections: TrendTracker::new(cfg.connections),
-            sizing: Sizing::new(cfg.sizing),
-            prev: None,
+            restarts: None,
         }
     }
 
-    /// Bytes this analyzer holds, heap included: bounded by construction.
+    /// Bytes these trackers hold, heap included.
     pub fn footprint(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.memory.footprint()
             + self.fds.footprint()
             + self.threads.footprint()
             + self.connections.footprint()
-            + self.sizing.footprint()
     }
 
-    /// Feeds one observation and returns the verdicts after it.
-    pub fn observe(&mut self, o: &Observation) -> Verdicts {
-        let restarted = match (&self.prev, o.restarts) {
-            (Some(p), Some(r)) => p.restarts.is_some_and(|pr| r > pr),
-            _ => false,
-        };
-        if restarted {
+    /// Feeds one observation; returns the memory, fd, thread and connection leak
+    /// verdicts after it. A restart forgets the history first: growth before and
+    /// after it is not one trend.
+    pub fn observe(&mut self, o: &Observation) -> [Leak; 4] {
+        let previous = std::mem::replace(&mut self.restarts, o.restarts);
+        if o.restarts.is_some_and(|r| previous.is_some_and(|p| r > p)) {
             self.memory.reset();
             self.fds.reset();
             self.threads.reset();
@@ -302,7 +299,40 @@ impl Analyzer {
             let held = o.tcp_established.unwrap_or(0.0) + o.tcp_close_wait.unwrap_or(0.0);
             self.connections.push(o.t, held);
         }
+        [
+            leak(self.memory.evaluate(), o.memory_limit_bytes),
+            leak(self.fds.evaluate(), o.max_fds),
+            leak(self.threads.evaluate(), None),
+            leak(self.connections.evaluate(), None),
+        ]
+    }
+}
 
+/// Analysis state of one target.
+#[derive(Debug, Clone)]
+pub struct Analyzer {
+    leaks: LeakTrackers,
+    sizing: Sizing,
+    prev: Option<Observation>,
+}
+
+impl Analyzer {
+    pub fn new(cfg: &AnalysisConfig) -> Self {
+        Analyzer {
+            leaks: LeakTrackers::new(cfg),
+            sizing: Sizing::new(cfg.sizing),
+            prev: None,
+        }
+    }
+
+    /// Bytes this analyzer holds, heap included: bounded by construction.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>() + self.leaks.footprint() + self.sizing.footprint()
+    }
+
+    /// Feeds one observation and returns the verdicts after it.
+    pub fn observe(&mut self, o: &Observation) -> Verdicts {
+        let [memory_leak, fd_leak, thread_leak, connection_leak] = self.leaks.observe(o);
         let delta = |cur: Option<f64>, prev: Option<f64>| match (cur, prev) {
             (Some(c), Some(p)) if c >= p => Some(c - p),
             _ => None,
@@ -341,10 +371,10 @@ impl Analyzer {
         };
         let sizing = self.sizing.verdict(&alloc);
         Verdicts {
-            memory_leak: leak(self.memory.evaluate(), o.memory_limit_bytes),
-            fd_leak: leak(self.fds.evaluate(), o.max_fds),
-            thread_leak: leak(self.threads.evaluate(), None),
-            connection_leak: leak(self.connections.evaluate(), None),
+            memory_leak,
+            fd_leak,
+            thread_leak,
+            connection_leak,
             resources_yaml: resources_yaml(&sizing),
             sizing,
         }

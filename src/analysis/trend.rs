@@ -1,27 +1,42 @@
 //! Leak detection for one resource (memory, fds or threads): a robust trend over a
 //! sliding window, kept in a fixed number of buckets.
 //!
-//! Samples fall into buckets of `window / BUCKETS`; each bucket keeps its minimum,
-//! the *floor*. Floors are what a leak raises and what GC sawtooth, spikes and
-//! oscillating load leave alone. The verdict looks at the recent half of the window
-//! (at least [`MIN_BUCKETS`] buckets) and, failing that, at the whole window (a slow
-//! leak needs the longer span to clear `min_growth`); a segment needs all of:
+//! Samples fall into buckets of `window / BUCKETS`, cut from the first sample (never
+//! from the clock: the same samples shifted in time get the same verdicts); each
+//! bucket keeps its minimum, the *floor*. Floors are what a leak raises and what GC
+//! sawtooth, spikes and oscillating load leave alone. A burst that holds memory for
+//! longer than a bucket (a Node app's request bursts, every 2 min for 60-90 s)
+//! raises a floor wherever the bucket edges fall, so the trend is read from floors
+//! *eroded*: each lowered to the least of itself and its neighbours. The verdict
+//! looks at the recent half of the window (at least [`MIN_BUCKETS`] buckets) and,
+//! failing that, at the whole window (a slow leak needs the longer span to clear
+//! `min_growth`); a segment needs all of:
 //!
-//! 1. a significant upward trend of the floors: Mann-Kendall's S, one-sided,
-//!    z ≥ [`MK_Z`] (p < 0.001);
-//! 2. a Theil-Sen slope of the floors of at least `min_rate`;
+//! 1. a significant upward trend of the floors: Mann-Kendall's S on the raw floors
+//!    (eroded ones are not independent), one-sided, z ≥ [`MK_Z`] (p < 0.001);
+//! 2. a Theil-Sen slope of the eroded floors of at least `min_rate`;
 //! 3. a rate in the second half of the segment at least [`MIN_PERSISTENCE`] of the
-//!    first half's, and likewise in its last quarter against the quarter before (a
-//!    warm-up curve decelerates; a leak keeps its pace);
-//! 4. growth of the *envelope* (the level the resource never again goes below,
-//!    i.e. the suffix minimum of the floors) of at least `min_growth` across the
-//!    segment, rising in each of its three thirds: growth that is still going on,
-//!    not one step (a model loaded once) or a warm-up curve that flattened, and not
-//!    the last ramp of a sawtooth whose troughs return to the same level.
+//!    first half's, and likewise in its last quarter against the quarter before: a
+//!    leak keeps its pace, while a warm-up, a cache filling at a falling rate of new
+//!    keys and a JVM heap expanding toward its new size (G1 grows by a share of what
+//!    is still uncommitted, so each step is smaller) all slow down;
+//! 4. the *trough* (least eroded floor) of each third of the segment above the one
+//!    before by `min_growth / 10`, and the rise from the first third's trough to the
+//!    last's, scaled to the whole segment, of at least `min_growth`: growth still
+//!    going on, not one step (a model loaded once), and not the top of a sawtooth
+//!    whose troughs return to the same level. Troughs over thirds, not the last
+//!    bucket alone: a segment that happens to end in a burst is not growth.
 //!
-//! No verdict before [`MIN_BUCKETS`]. A restart (or a floor that falls below half the one before) clears the history:
-//! growth before and after it is not one trend. Memory is bounded: [`BUCKETS`]
-//! buckets whatever the window length.
+//! Once given, a verdict holds until growth has clearly stopped: until the Theil-Sen
+//! rate of the recent segment's eroded floors falls below [`HOLD_SHARE`] of
+//! `min_rate` (or a restart clears the history). A steady leak gets one verdict,
+//! and one all-clear after it is fixed, however its noise plays with the tests.
+//!
+//! What this cannot tell apart: growth that keeps a steady pace for longer than the
+//! span the verdict reads is a leak until it stops. No verdict before
+//! [`MIN_BUCKETS`]. A restart (or a floor that falls below half the one before)
+//! clears the history: growth before and after it is not one trend. Memory is
+//! bounded: [`BUCKETS`] buckets whatever the window length.
 
 use std::collections::VecDeque;
 
@@ -32,7 +47,12 @@ pub const BUCKETS: usize = 60;
 pub const MIN_BUCKETS: usize = BUCKETS / 2;
 /// The second half of the segment must grow at least this share of the first
 /// half's rate: a warm-up decelerates, a leak does not.
-pub const MIN_PERSISTENCE: f64 = 0.5;
+pub const MIN_PERSISTENCE: f64 = 0.7;
+/// A verdict given holds until the recent segment's rate falls below this share of
+/// `min_rate`: growth has clearly stopped. A leak growing at `min_rate` or more
+/// would have to measure at half its pace to lose its verdict, so noise does not
+/// turn one leak into a string of alerts.
+pub const HOLD_SHARE: f64 = 0.5;
 /// Mann-Kendall z for a one-sided p < 0.001.
 pub const MK_Z: f64 = 3.09;
 
@@ -72,8 +92,15 @@ pub struct TrendTracker {
     /// Completed buckets, oldest first; at most `BUCKETS`.
     done: VecDeque<Bucket>,
     current: Option<Bucket>,
+    /// The time of the first sample since the tracker was made or reset: buckets
+    /// are cut from it, never from the clock, so the same samples shifted in time
+    /// fall into the same buckets and get the same verdicts.
+    origin: Option<f64>,
     /// The verdict over the completed buckets: it changes only when one completes.
     cached: Option<(Option<f64>, bool)>,
+    /// A leak verdict stands: it holds while the recent rate stays at or above
+    /// `HOLD_SHARE` of `min_rate`.
+    held: bool,
 }
 
 impl TrendTracker {
@@ -83,7 +110,9 @@ impl TrendTracker {
             bucket_len: (cfg.window / BUCKETS as f64).max(1e-9),
             done: VecDeque::with_capacity(BUCKETS + 1),
             current: None,
+            origin: None,
             cached: None,
+            held: false,
         }
     }
 
@@ -96,7 +125,9 @@ impl TrendTracker {
     pub fn reset(&mut self) {
         self.done.clear();
         self.current = None;
+        self.origin = None;
         self.cached = None;
+        self.held = false;
     }
 
     /// Adds one sample taken at `t` seconds.
@@ -126,8 +157,11 @@ impl TrendTracker {
             }
             None => {}
         }
-        // Buckets are aligned to the bucket length so gaps leave no partial ones.
-        let start = (t / self.bucket_len).floor() * self.bucket_len;
+        // Buckets are whole bucket lengths from the first sample, so gaps leave no
+        // partial ones and the wall clock's phase plays no part (issue 17: aligned
+        // to absolute time, the same trace shifted by 15 s could get another verdict).
+        let origin = *self.origin.get_or_insert(t);
+        let start = origin + ((t - origin) / self.bucket_len).floor() * self.bucket_len;
         self.current = Some(Bucket {
             start,
             min: v,
@@ -148,9 +182,14 @@ impl TrendTracker {
         let (rate_per_second, suspected) = match self.cached {
             Some(c) => c,
             None => {
-                let c = self.evaluate_buckets();
-                self.cached = Some(c);
-                c
+                let (rate, fresh) = self.evaluate_buckets();
+                // Hysteresis: a new verdict needs every test; one that stands needs
+                // only growth at half the threshold rate over the recent segment
+                // (the rate given when there is no fresh verdict).
+                let still = rate.is_some_and(|r| r >= HOLD_SHARE * self.cfg.min_rate);
+                self.held = fresh || (self.held && still);
+                self.cached = Some((rate, self.held));
+                (rate, self.held)
             }
         };
         TrendVerdict {
@@ -166,37 +205,46 @@ impl TrendTracker {
         if n < MIN_BUCKETS {
             return (None, false);
         }
-        let floors: Vec<(f64, f64)> = self
+        let raw: Vec<(f64, f64)> = self
             .done
             .iter()
             .map(|b| (b.start + self.bucket_len / 2.0, b.min))
             .collect();
+        let low = eroded(&raw);
         // The recent half answers fast growth quickly; the whole window gathers
         // enough growth for a slow leak to clear `min_growth`.
         let half = (n / 2).max(MIN_BUCKETS).min(n);
-        let recent = self.judge(&floors[n - half..]);
+        let recent = self.judge(&raw[n - half..], &low[n - half..]);
         if recent.1 || half == n {
             return (Some(recent.0), recent.1);
         }
-        let whole = self.judge(&floors);
+        let whole = self.judge(&raw, &low);
         (Some(if whole.1 { whole.0 } else { recent.0 }), whole.1)
     }
 
-    /// (Theil-Sen rate, leak?) for one segment of floors.
-    fn judge(&self, floors: &[(f64, f64)]) -> (f64, bool) {
-        let seg = floors.len();
+    /// (Theil-Sen rate, leak?) for one segment: its floors, `raw`, and the same
+    /// floors [`eroded`], `low`.
+    fn judge(&self, raw: &[(f64, f64)], low: &[(f64, f64)]) -> (f64, bool) {
+        let (floors, seg) = (low, low.len());
         let rate = theil_sen(floors);
         if rate < self.cfg.min_rate {
             return (rate, false);
         }
-        let z = mann_kendall_z(floors.iter().map(|p| p.1));
-        let envelope = suffix_min(floors.iter().map(|p| p.1));
+        // On the raw floors: eroded ones share samples with their neighbours, and
+        // Mann-Kendall's variance holds for independent values only.
+        let z = mann_kendall_z(raw.iter().map(|p| p.1));
+        // The trough of each third: the level the resource came down to there.
         let third = seg / 3;
-        let marks = [0, third, 2 * third, seg - 1];
-        let growth = envelope[seg - 1] - envelope[0];
-        let rises_throughout = marks
-            .windows(2)
-            .all(|w| envelope[w[1]] - envelope[w[0]] >= self.cfg.min_growth / 10.0);
+        let trough = |part: &[(f64, f64)]| part.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let [first, middle, last] = [
+            trough(&floors[..third]),
+            trough(&floors[third..2 * third]),
+            trough(&floors[2 * third..]),
+        ];
+        let rises_throughout = middle - first >= self.cfg.min_growth / 10.0
+            && last - middle >= self.cfg.min_growth / 10.0;
+        // The first and last thirds' troughs are two thirds of the segment apart.
+        let growth = (last - first) * 1.5;
         // Keeps its pace: second half against first, last quarter against the one
         // before (a warm-up that started mid-segment decelerates there).
         let keeps = |a: &[(f64, f64)], b: &[(f64, f64)]| {
@@ -209,6 +257,21 @@ impl TrendTracker {
         let suspected = z >= MK_Z && growth >= self.cfg.min_growth && rises_throughout && persists;
         (rate, suspected)
     }
+}
+
+/// Each floor lowered to the least of itself and its two neighbours: a burst that
+/// held memory through a whole bucket (and would rank as a high floor wherever the
+/// bucket edges fall) is gone, while a leak's floors only move by one bucket's growth.
+fn eroded(raw: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    (0..raw.len())
+        .map(|i| {
+            let around = &raw[i.saturating_sub(1)..(i + 2).min(raw.len())];
+            (
+                raw[i].0,
+                around.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
+            )
+        })
+        .collect()
 }
 
 /// Median of pairwise slopes: robust to a third of the points being outliers.
@@ -254,17 +317,6 @@ pub fn mann_kendall_z(values: impl Iterator<Item = f64> + Clone) -> f64 {
         s if s > 0 => (s as f64 - 1.0) / var.sqrt(),
         s => (s as f64 + 1.0) / var.sqrt(),
     }
-}
-
-/// For each point, the smallest value from it to the end.
-fn suffix_min(values: impl DoubleEndedIterator<Item = f64> + ExactSizeIterator) -> Vec<f64> {
-    let mut out = vec![0.0; values.len()];
-    let mut m = f64::INFINITY;
-    for (i, v) in values.enumerate().collect::<Vec<_>>().into_iter().rev() {
-        m = m.min(v);
-        out[i] = m;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -359,9 +411,8 @@ mod tests {
         assert_eq!(theil_sen(&with_outlier), 2.0);
         assert!(mann_kendall_z((0..30).map(|i| i as f64)) > 5.0);
         assert!(mann_kendall_z((0..30).map(|i| -(i as f64))) < -5.0);
-        assert_eq!(
-            suffix_min([3.0, 1.0, 2.0, 5.0].into_iter()),
-            vec![1.0, 1.0, 2.0, 5.0]
-        );
+        let pts = [(0.0, 3.0), (1.0, 1.0), (2.0, 2.0), (3.0, 5.0), (4.0, 6.0)];
+        let lowered: Vec<f64> = eroded(&pts).iter().map(|p| p.1).collect();
+        assert_eq!(lowered, vec![1.0, 1.0, 1.0, 2.0, 5.0]);
     }
 }

@@ -1,0 +1,180 @@
+//! Leak verdicts against what real runtimes do (issue 17), on the labelled corpus
+//! of `scripts/gen_traces.py` (`syn-*`: generated shapes; `rt-*`: runtime-shaped
+//! traces labelled by construction; `real-*`: recordings): the verdict does not
+//! depend on the trace's phase against the clock, runtimes that are not leaking get
+//! none, leaks get theirs in a stated time, and keep it until the growth stops.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use outrider::analysis::{trace, AnalysisConfig, LeakTrackers, Observation};
+use outrider::config::{self, Overrides};
+
+fn traces() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces")
+}
+
+fn labels() -> BTreeMap<String, serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(traces().join("labels.json")).unwrap()).unwrap()
+}
+
+fn load(name: &str) -> Vec<Observation> {
+    let file = std::fs::File::open(traces().join(format!("{name}.csv"))).unwrap();
+    trace::read(std::io::BufReader::new(file), None).unwrap()
+}
+
+/// The analysis settings a label asks for (the real recordings are minutes long).
+fn settings(label: &serde_json::Value) -> AnalysisConfig {
+    let mut env = Vec::new();
+    if let Some(a) = label["analysis"].as_object() {
+        for (k, v) in a {
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            env.push((format!("OUTRIDER_ANALYSIS__{}", k.to_uppercase()), v));
+        }
+    }
+    config::load(None, env, &Overrides::default())
+        .unwrap()
+        .1
+        .analysis
+}
+
+/// Every leak verdict (memory, fds, threads, connections) after every observation,
+/// with the seconds since the trace's first sample. The leak trackers are what the
+/// analyzer runs (`replay` runs sizing as well, which tells nothing about leaks).
+fn leak_verdicts(obs: &[Observation], cfg: &AnalysisConfig) -> Vec<(f64, [bool; 4])> {
+    let mut leaks = LeakTrackers::new(cfg);
+    obs.iter()
+        .map(|o| (o.t - obs[0].t, leaks.observe(o).map(|l| l.suspected)))
+        .collect()
+}
+
+fn shifted(obs: &[Observation], by: f64) -> Vec<Observation> {
+    obs.iter()
+        .map(|o| Observation {
+            t: o.t + by,
+            ..o.clone()
+        })
+        .collect()
+}
+
+/// Issue 17: with buckets aligned to the clock, the Node sawtooth got a verdict at
+/// four of eight shifts. Every trace of the corpus, shifted by 15 s steps across two
+/// minutes, must get the same verdicts at the same times after its start.
+#[test]
+fn same_samples_shifted_in_time_get_the_same_verdicts() {
+    let labels = labels();
+    assert!(labels.contains_key("rt-node-bounded-sawtooth"));
+    let mut failures = Vec::new();
+    for (name, label) in &labels {
+        let cfg = settings(label);
+        let obs = load(name);
+        let unshifted = leak_verdicts(&obs, &cfg);
+        for by in (1..8).map(|k| k as f64 * 15.0) {
+            let got = leak_verdicts(&shifted(&obs, by), &cfg);
+            if let Some((a, b)) = unshifted.iter().zip(&got).find(|(a, b)| a != b) {
+                failures.push(format!("{name} shifted {by} s: {a:?} became {b:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The trace as if it had started `by` seconds later: the buckets cut the same
+/// signal elsewhere.
+fn started_later(obs: &[Observation], by: f64) -> Vec<Observation> {
+    obs.iter()
+        .filter(|o| o.t >= obs[0].t + by)
+        .cloned()
+        .collect()
+}
+
+/// Runtime-shaped traces (`rt-*`), each started at eight offsets (0 to 105 s) so
+/// the buckets cut the signal differently: what is not a leak never gets a verdict,
+/// a leak gets none before its onset and its first within the stated time (the
+/// times measured are in the comments, from its onset, over the eight starts).
+#[test]
+fn runtime_shapes_get_no_false_verdict_and_leaks_are_found_in_time() {
+    let goals = [
+        // Warm-up 98 -> 107 MiB under 30-56 MiB bursts every 2 min.
+        ("rt-node-bounded-sawtooth", None),
+        // G1-like steps 316 -> 362 MiB over 45 min, then flat.
+        ("rt-jvm-heap-expands-then-flat", None),
+        // Fills at a falling rate to a 64 MiB cap, then churns.
+        ("rt-cache-fills-and-caps", None),
+        // 1 MiB/min under a 2-min sawtooth: found 20-25 min after onset.
+        ("rt-leak-1mib-sawtooth-fixed", Some(26.0 * 60.0)),
+        // 0.25 MiB/min: 42-45 min.
+        ("rt-leak-0.25mib", Some(46.0 * 60.0)),
+        // 1 MiB/min from 30 s: 29.5-31 min.
+        ("rt-leak-first-minute", Some(32.0 * 60.0)),
+    ];
+    let labels = labels();
+    let mut failures = Vec::new();
+    for (name, goal) in goals {
+        let label = &labels[name];
+        assert_eq!(
+            label["memory_leak"].as_bool(),
+            Some(goal.is_some()),
+            "{name}"
+        );
+        let cfg = settings(label);
+        let obs = load(name);
+        let onset = label["leak_onset"].as_f64();
+        for by in (0..8).map(|k| k as f64 * 15.0) {
+            let verdicts = leak_verdicts(&started_later(&obs, by), &cfg);
+            // Seconds since the trace's own first sample.
+            let first = verdicts.iter().find(|v| v.1[0]).map(|v| v.0 + by);
+            match (goal, onset, first) {
+                (None, _, Some(t)) => failures.push(format!("{name} +{by} s: verdict at {t} s")),
+                (Some(_), _, None) => failures.push(format!("{name} +{by} s: missed")),
+                (Some(goal), Some(onset), Some(t)) if t < onset || t - onset > goal => failures
+                    .push(format!(
+                        "{name} +{by} s: found {:.0} s after onset",
+                        t - onset
+                    )),
+                _ => {}
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Issue 17: the live MemoryLeakSuspected alert fired and resolved five times in
+/// 100 minutes for one leak. Every memory leak of the corpus, started at eight
+/// offsets, gets its verdict once per run of the process (the crash loop restarts)
+/// and keeps it; a leak that is fixed (`leak_end`) loses it once, within 35 min
+/// (measured: 28-29 min after the fix, as the recent half-window's rate falls).
+#[test]
+fn a_leak_verdict_turns_on_once_and_off_once_it_is_fixed() {
+    let mut failures = Vec::new();
+    for (name, label) in labels() {
+        if label["memory_leak"] != true {
+            continue;
+        }
+        let cfg = settings(&label);
+        let obs = load(&name);
+        let runs = 1 + obs.iter().filter_map(|o| o.restarts).fold(0.0, f64::max) as usize;
+        let end = label["leak_end"].as_f64();
+        for by in (0..8).map(|k| k as f64 * 15.0) {
+            let (mut on, mut off, mut was) = (Vec::new(), Vec::new(), false);
+            for (t, s) in leak_verdicts(&started_later(&obs, by), &cfg) {
+                if s[0] != was {
+                    if s[0] { &mut on } else { &mut off }.push(t + by);
+                }
+                was = s[0];
+            }
+            let restarts_clear = runs > 1 && off.len() + 1 >= on.len();
+            let fixed_once = match end {
+                Some(end) => off.len() == 1 && off[0] > end && off[0] - end <= 35.0 * 60.0,
+                None => off.is_empty(),
+            };
+            if on.len() != runs || !(restarts_clear || fixed_once) {
+                failures.push(format!("{name} +{by} s: on at {on:?}, off at {off:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
