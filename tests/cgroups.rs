@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{metric, Group, Outrider};
+use util::{metric, Group, Outrider, BIN};
 
 const V1: &str = "/sys/fs/cgroup";
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
@@ -318,6 +318,30 @@ fn a_sidecar_reads_v1_limits_and_throttling_as_the_kernel_has_them() {
     assert_limits_and_throttling(&o, &memory, &cpu, unified.as_deref());
     drop(o);
     drop(app);
+}
+
+/// Wrap mode: Outrider itself started in the cgroups reads its own cgroup, which
+/// the app it wraps inherits.
+#[test]
+fn a_wrapping_outrider_reads_its_own_v1_cgroup() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups { dirs: Vec::new() };
+    let (memory, cpu, unified) = limited(&mut cg, "wrap");
+    let mut dirs = vec![memory.as_path(), cpu.as_path()];
+    dirs.extend(unified.as_deref());
+    let o = Outrider::start_with(
+        in_cgroups(&dirs, &[BIN]),
+        &["--interval", "200ms", "--", python(), "-c", SPINNER],
+    );
+    assert!(
+        pids_in(&memory).contains(&o.pid()),
+        "Outrider is in {}",
+        memory.display()
+    );
+    assert_limits_and_throttling(&o, &memory, &cpu, unified.as_deref());
+    drop(o);
 }
 
 /// Waits for `file` to exist (the Python parent below starts its child then) and
