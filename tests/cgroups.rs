@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use util::cgroup::{in_cgroups, pids_in, Cgroups, V1};
 use util::{metric, Group, Outrider, BIN};
 
-const V1: &str = "/sys/fs/cgroup";
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
 const MIB: u64 = 1 << 20;
 /// Outrider's sampling interval in these tests.
@@ -33,64 +33,6 @@ fn python() -> &'static str {
             .expect("python3");
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     })
-}
-
-/// Cgroups made by one test, removed on drop (children before parents): what is
-/// still inside (the test's own app, when it failed early) is SIGKILLed first, as a
-/// cgroup with members cannot be removed.
-struct Cgroups {
-    dirs: Vec<PathBuf>,
-}
-
-impl Cgroups {
-    /// `/sys/fs/cgroup/<hierarchy>/outrider-test-<pid>-<name>`, with `settings`
-    /// (file, value) written in order.
-    fn make(&mut self, hierarchy: &str, name: &str, settings: &[(&str, &str)]) -> PathBuf {
-        let dir = Path::new(V1)
-            .join(hierarchy)
-            .join(format!("outrider-test-{}-{name}", std::process::id()));
-        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-        self.dirs.push(dir.clone());
-        for (file, value) in settings {
-            std::fs::write(dir.join(file), value)
-                .unwrap_or_else(|e| panic!("{}/{file} <- {value}: {e}", dir.display()));
-        }
-        dir
-    }
-}
-
-impl Drop for Cgroups {
-    fn drop(&mut self) {
-        for dir in self.dirs.iter().rev() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                for pid in pids_in(dir) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                match std::fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(_) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
-                    Err(e) => {
-                        eprintln!("could not remove {}: {e}", dir.display());
-                        break;
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn pids_in(dir: &Path) -> Vec<i32> {
-    std::fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
 }
 
 /// Whether this machine lets the tests make v1 cgroups; if not, says why (and
@@ -140,18 +82,6 @@ fn kernel(dir: &Path, file: &str, key: Option<&str>) -> u64 {
     value
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{}/{file} {key:?}: {text}", dir.display()))
-}
-
-/// `sh -c` that moves itself into each of `cgroups` and then execs `program`.
-fn in_cgroups(cgroups: &[&Path], program: &[&str]) -> Command {
-    let mut script = String::new();
-    for dir in cgroups {
-        script.push_str(&format!("echo $$ > {}/cgroup.procs && ", dir.display()));
-    }
-    script.push_str("exec \"$@\"");
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(script).arg("sh").args(program);
-    cmd
 }
 
 /// Starts `cmd` and waits until its main process runs `comm` (after the moves).
@@ -305,7 +235,7 @@ fn a_sidecar_reads_v1_limits_and_throttling_as_the_kernel_has_them() {
     if !machine_allows() {
         return;
     }
-    let mut cg = Cgroups { dirs: Vec::new() };
+    let mut cg = Cgroups::default();
     let (memory, cpu, unified) = limited(&mut cg, "sidecar");
     let mut dirs = vec![memory.as_path(), cpu.as_path()];
     dirs.extend(unified.as_deref());
@@ -327,7 +257,7 @@ fn a_wrapping_outrider_reads_its_own_v1_cgroup() {
     if !machine_allows() {
         return;
     }
-    let mut cg = Cgroups { dirs: Vec::new() };
+    let mut cg = Cgroups::default();
     let (memory, cpu, unified) = limited(&mut cg, "wrap");
     let mut dirs = vec![memory.as_path(), cpu.as_path()];
     dirs.extend(unified.as_deref());
@@ -365,7 +295,7 @@ fn an_oom_kill_in_a_v1_memory_cgroup_is_counted_once() {
     if !machine_allows() {
         return;
     }
-    let mut cg = Cgroups { dirs: Vec::new() };
+    let mut cg = Cgroups::default();
     let memory = cg.make("memory", "oom", &[("memory.limit_in_bytes", "67108864")]);
     let tmp = tempfile::tempdir().unwrap();
     let (go, result) = (tmp.path().join("go"), tmp.path().join("result"));
