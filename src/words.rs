@@ -17,6 +17,7 @@ use crate::analysis::latency::millis;
 use crate::analysis::sizing::AllocationVerdict;
 use crate::analysis::TargetStatus;
 use crate::analysis::{Leak, LogRates, Verdicts};
+use crate::sample::cgroup::Layout;
 use crate::sample::workers::Workers;
 
 const MIB: f64 = 1048576.0;
@@ -48,9 +49,10 @@ pub fn duration(seconds: f64) -> String {
 }
 
 /// A target's size now, one phrase each: `2 processes`, `1 restart`, `12.3 MiB
-/// resident`, `14 fds of 1024`, `3 threads`.
+/// resident`, `14 fds of 1024`, `3 threads`, and where its container figures come
+/// from when its cgroup was read: `cgroup v1`.
 pub fn usage(t: &TargetStatus) -> Vec<String> {
-    vec![
+    let mut phrases = vec![
         count_as(t.processes, "process", "processes"),
         count(t.restarts, "restart"),
         format!("{} resident", mib(t.resident_memory_bytes as f64)),
@@ -59,7 +61,23 @@ pub fn usage(t: &TargetStatus) -> Vec<String> {
             None => count(t.open_fds, "fd"),
         },
         count(t.threads, "thread"),
-    ]
+    ];
+    phrases.extend(
+        t.cgroup
+            .as_ref()
+            .map(|cg| cgroup_layout(cg.layout).to_string()),
+    );
+    phrases
+}
+
+/// The cgroup layout in words: `cgroup v2`, `cgroup v1`, `cgroup v1 with v2
+/// pressure (hybrid)`.
+pub fn cgroup_layout(layout: Layout) -> &'static str {
+    match layout {
+        Layout::V2 => "cgroup v2",
+        Layout::V1 => "cgroup v1",
+        Layout::Hybrid => "cgroup v1 with v2 pressure (hybrid)",
+    }
 }
 
 /// What a leak verdict watches.

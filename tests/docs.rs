@@ -37,12 +37,14 @@ fn full_snapshot() -> Snapshot {
                     memory_current_bytes: Some(1),
                     memory_working_set_bytes: Some(1),
                     memory_limit_bytes: Some(1),
+                    memory_limit_hits: Some(0),
                     cpu_limit_cores: Some(1.0),
                     cpu_periods: Some(1),
                     cpu_throttled_periods: Some(1),
                     cpu_throttled_seconds: Some(1.0),
                     oom_kills: Some(0),
                     pressure: vec![("cpu", "some", 1.0)],
+                    ..Default::default()
                 }),
                 cgroup_unreachable: None,
                 allocation: Allocation {

@@ -1,6 +1,8 @@
-//! The container families, read from the app's cgroup v2: whether it is readable,
+//! The container families, read from the app's cgroup (v2, v1 or hybrid, the same
+//! families whatever the layout): whether it is readable and which layout it is,
 //! memory in use and its limit, the CPU limit and throttling, OOM kills and pressure
-//! stall time. Labels: `target`, and `resource` and `kind` on pressure.
+//! stall time. Labels: `target`, `layout` on the info family, and `resource` and
+//! `kind` on pressure.
 
 use super::{Family, Num};
 use crate::analysis::TargetStatus;
@@ -22,12 +24,21 @@ pub(super) fn families<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a
         .iter()
         .filter_map(|t| Some((t.name.as_str(), t.cgroup.as_ref()?)))
         .collect();
+    fams.push(
+        Family::gauge(
+            "outrider_container_cgroup_info",
+            "1 for the cgroup layout the container figures come from: v2, v1, or hybrid (v1 controllers, v2 pressure).",
+        )
+        .per_target_and(read.iter().copied(), "layout", |cg| {
+            [(cg.layout.as_str(), Num::U(1))]
+        }),
+    );
     memory(&read, fams);
     cpu(&read, fams);
     fams.push(pressure(&read));
 }
 
-/// Memory in use, the working set and the limit.
+/// Memory in use, the working set, the limit and the times it was hit.
 fn memory<'a>(read: &[(&'a str, &'a CgroupReading)], fams: &mut Vec<Family<'a>>) {
     let each = || read.iter().copied();
     fams.extend([
@@ -46,6 +57,11 @@ fn memory<'a>(read: &[(&'a str, &'a CgroupReading)], fams: &mut Vec<Family<'a>>)
             "Container memory limit (memory.max); absent when unlimited.",
         )
         .per_target(each(), |cg| cg.memory_limit_bytes),
+        Family::counter(
+            "outrider_container_memory_limit_hits",
+            "Times a memory charge hit the container's limit (v2 memory.events max, v1 memory.failcnt).",
+        )
+        .per_target(each(), |cg| cg.memory_limit_hits),
     ]);
 }
 

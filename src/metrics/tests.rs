@@ -21,7 +21,7 @@ use crate::logs::latency::LatencyCounts;
 use crate::logs::scan::ScanCounts;
 use crate::logs::StreamStats;
 use crate::sample::allocation::{Allocation, Source};
-use crate::sample::cgroup::CgroupReading;
+use crate::sample::cgroup::{CgroupReading, Layout};
 use crate::sample::sockets::{ByService, Connections, ScanStats};
 use crate::sample::workers::{ServerKind, Workers};
 use crate::sample::{CountersView, TargetSample};
@@ -78,9 +78,11 @@ fn rich_target() -> TargetStatus {
             max_fds: Some(1024),
             threads: 17,
             cgroup: Some(CgroupReading {
+                layout: Layout::V2,
                 memory_current_bytes: Some(400 << 20),
                 memory_working_set_bytes: Some(350 << 20),
                 memory_limit_bytes: Some(1 << 30),
+                memory_limit_hits: Some(3),
                 cpu_limit_cores: Some(1.5),
                 cpu_periods: Some(1200),
                 cpu_throttled_periods: Some(30),
@@ -221,9 +223,11 @@ fn sparse_target() -> TargetStatus {
             max_fds: None,
             threads: 0,
             cgroup: Some(CgroupReading {
+                layout: Layout::V1,
                 memory_current_bytes: Some(1 << 20),
                 memory_working_set_bytes: None,
                 memory_limit_bytes: None,
+                memory_limit_hits: None,
                 cpu_limit_cores: None,
                 cpu_periods: Some(10),
                 cpu_throttled_periods: Some(0),

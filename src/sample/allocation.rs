@@ -3,7 +3,8 @@
 //! Per field, first found wins: the config (`[resources]`, which the environment can
 //! set), then the downward API directory (files `cpu_request`, `cpu_limit`,
 //! `mem_request`, `mem_limit`, re-read every tick so in-place resizes are followed),
-//! then, for limits only, the cgroup (`cpu.max`, `memory.max`).
+//! then, for limits only, the cgroup (`cpu.max`, `memory.max`, or v1's
+//! `cpu.cfs_quota_us` and `memory.limit_in_bytes`).
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`process`]: per-process files under `/proc/<pid>/`
-//! - [`cgroup`]: the app container's cgroup v2 files
+//! - [`cgroup`]: the app container's cgroup files (v2, v1 or hybrid)
 //! - [`allocation`]: the requests and limits Outrider judges against
 //! - [`sockets`]: TCP connections by state and service, scanned at a lower rate
 //! - [`target`]: choosing and grouping processes; identity, restarts, counters
@@ -62,7 +62,7 @@ pub struct TargetSample {
     /// Smallest soft fd limit among members; `None` if unlimited or unknown.
     pub max_fds: Option<u64>,
     pub threads: u64,
-    /// `None` when the app's cgroup v2 is not reachable (see `cgroup_unreachable`).
+    /// `None` when the app's cgroup is not reachable (see `cgroup_unreachable`).
     pub cgroup: Option<CgroupReading>,
     pub cgroup_unreachable: Option<String>,
     pub allocation: Allocation,
@@ -110,8 +110,8 @@ pub struct Sampler {
     boot_time: Option<u64>,
     ticks_per_second: f64,
     page_size: u64,
-    /// Resolved cgroup directory per main process identity.
-    cgroup_dirs: HashMap<Identity, Result<PathBuf, String>>,
+    /// Resolved cgroup directories per main process identity.
+    cgroup_dirs: HashMap<Identity, Result<cgroup::Location, String>>,
     reader: ProcReader,
     /// Processes in no group, with when their `stat` was read: re-read only every
     /// [`OUTSIDER_RECHECK`] (new pids are always read at once).
@@ -336,8 +336,8 @@ impl Sampler {
     /// counted), or says why it is unreachable.
     fn read_cgroup(&mut self, id: Identity, snap: &mut TargetSample) {
         match self.cgroup_of(id, &snap.name) {
-            Ok(dir) => {
-                let (reading, failures) = cgroup::read(&dir);
+            Ok(location) => {
+                let (reading, failures) = cgroup::read(&location);
                 for (path, e) in failures {
                     self.errors.record("cgroup", &format!("{path}: {e}"));
                 }
@@ -406,17 +406,17 @@ impl Sampler {
         }
     }
 
-    /// The cgroup directory of a main process, resolved once per identity; an
+    /// The cgroup directories of a main process, resolved once per identity; an
     /// unreachable cgroup is logged once per main process.
-    fn cgroup_of(&mut self, id: Identity, target: &str) -> Result<PathBuf, String> {
+    fn cgroup_of(&mut self, id: Identity, target: &str) -> Result<cgroup::Location, String> {
         let proc_root = &self.proc_root;
         self.cgroup_dirs
             .entry(id)
             .or_insert_with(|| {
                 let r = cgroup::resolve(proc_root, id.pid);
                 match &r {
-                    Ok(dir) => tracing::info!(target_name = target, dir = %dir.display(), "reading the app's cgroup"),
-                    Err(why) => tracing::info!(target_name = target, reason = %why, "app cgroup v2 not reachable; carrying on with /proc alone"),
+                    Ok(l) => tracing::info!(target_name = target, layout = l.layout.as_str(), dirs = %l.describe(), "reading the app's cgroup"),
+                    Err(why) => tracing::info!(target_name = target, reason = %why, "app cgroup not reachable; carrying on with /proc alone"),
                 }
                 r
             })

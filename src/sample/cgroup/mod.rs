@@ -1,0 +1,170 @@
+//! The app's container, from its cgroup: v2, v1 or the hybrid of both.
+//!
+//! # Layout
+//! - this file: the reading ([`CgroupReading`]), the layout found ([`Layout`]), where
+//!   each controller's files are ([`Location`]) and [`read`], which reads them
+//! - [`discover`]: where the app's cgroup is, from `/proc/<pid>/cgroup` and
+//!   `/proc/<pid>/mountinfo`, seen through `/proc/<pid>/root`
+//! - [`v2`]: the unified hierarchy's files (`memory.max`, `cpu.max`, `memory.events`,
+//!   `*.pressure`)
+//! - [`v1`]: the v1 `memory` and `cpu` controllers' files (`memory.limit_in_bytes`,
+//!   `cpu.cfs_quota_us`, `memory.oom_control`, …)
+//!
+//! Whatever the layout, the same [`CgroupReading`] comes out, so every metric, verdict
+//! and alert reads one shape. A root cgroup (v2's, or a v1 hierarchy's) is not a
+//! container: it is reported as unreachable rather than passed off as one.
+//!
+//! Every parser takes a string so tests can feed fixture text.
+
+pub mod discover;
+pub mod v1;
+pub mod v2;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use discover::resolve;
+
+/// Which cgroup hierarchies the app's container figures come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// The unified hierarchy alone (a `cgroup2` mount): every figure from one directory.
+    #[default]
+    V2,
+    /// v1 controllers only (`memory`, `cpu` hierarchies); no pressure stall figures.
+    V1,
+    /// v1 controllers for memory and CPU, plus a `cgroup2` mount (often
+    /// `/sys/fs/cgroup/unified`) for pressure stall figures.
+    Hybrid,
+}
+
+impl Layout {
+    /// The `layout` label value: `v2`, `v1`, `hybrid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::V2 => "v2",
+            Layout::V1 => "v1",
+            Layout::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// One reading of a container's cgroup. `None` where a file is missing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CgroupReading {
+    /// Where the figures came from.
+    pub layout: Layout,
+    /// v2 `memory.current`, v1 `memory.usage_in_bytes`.
+    pub memory_current_bytes: Option<u64>,
+    /// Memory in use less inactive file cache, floored at 0, as the kubelet and
+    /// cAdvisor compute it (v2 `inactive_file`, v1 `total_inactive_file`).
+    pub memory_working_set_bytes: Option<u64>,
+    /// `None` when unlimited (v2 `max`, v1's huge `limit_in_bytes`).
+    pub memory_limit_bytes: Option<u64>,
+    /// Times a charge hit the memory limit: v2 `memory.events` `max`, v1
+    /// `memory.failcnt`.
+    pub memory_limit_hits: Option<u64>,
+    /// `None` when unlimited (v2 `max`, v1 quota `-1`).
+    pub cpu_limit_cores: Option<f64>,
+    pub cpu_periods: Option<u64>,
+    pub cpu_throttled_periods: Option<u64>,
+    /// v2 `throttled_usec`, v1 `throttled_time` (nanoseconds), in seconds.
+    pub cpu_throttled_seconds: Option<f64>,
+    /// The kernel's count of OOM kills: v2 `memory.events`, v1 `memory.oom_control`.
+    pub oom_kills: Option<u64>,
+    /// (resource, kind, seconds stalled) from `cpu|memory|io.pressure`.
+    pub pressure: Vec<(&'static str, &'static str, f64)>,
+}
+
+/// Where the app's cgroup files are, as [`discover::resolve`] found them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    pub layout: Layout,
+    /// v2: the directory of every file. Hybrid: the app's cgroup in the unified
+    /// mount, read for pressure only; `None` when that is the root cgroup (its
+    /// pressure is the whole host's). v1: `None`.
+    pub unified: Option<PathBuf>,
+    /// v1 and hybrid: the app's cgroup in the `memory` hierarchy, when it is not
+    /// the hierarchy's root.
+    pub memory: Option<PathBuf>,
+    /// v1 and hybrid: the app's cgroup in the `cpu` hierarchy, when it is not the
+    /// hierarchy's root.
+    pub cpu: Option<PathBuf>,
+}
+
+impl Location {
+    /// The directories read, for the log: `memory=/…, cpu=/…`.
+    pub fn describe(&self) -> String {
+        [
+            ("unified", &self.unified),
+            ("memory", &self.memory),
+            ("cpu", &self.cpu),
+        ]
+        .iter()
+        .filter_map(|(k, d)| Some(format!("{k}={}", d.as_ref()?.display())))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// Files that exist but could not be read: (path, error).
+pub type Failures = Vec<(String, std::io::Error)>;
+
+/// Reads every file it knows at `loc`; missing or unreadable files leave `None`.
+/// Returns the reading and the files that exist but could not be read.
+pub fn read(loc: &Location) -> (CgroupReading, Failures) {
+    let mut failures = Vec::new();
+    let mut r = CgroupReading::default();
+    match loc.layout {
+        Layout::V2 => {
+            if let Some(dir) = &loc.unified {
+                r = v2::read(dir, &mut failures);
+            }
+        }
+        Layout::V1 | Layout::Hybrid => {
+            if let Some(dir) = &loc.memory {
+                v1::read_memory(dir, &mut r, &mut failures);
+            }
+            if let Some(dir) = &loc.cpu {
+                v1::read_cpu(dir, &mut r, &mut failures);
+            }
+            if let Some(dir) = &loc.unified {
+                r.pressure = v2::read_pressure(dir, &mut failures);
+            }
+        }
+    }
+    r.layout = loc.layout;
+    (r, failures)
+}
+
+/// The text of `dir/name`; `None` when missing, and also when unreadable, which is
+/// then added to `failures`.
+fn get(dir: &Path, name: &str, failures: &mut Failures) -> Option<String> {
+    match std::fs::read_to_string(dir.join(name)) {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            failures.push((dir.join(name).display().to_string(), e));
+            None
+        }
+    }
+}
+
+/// A value of a flat-keyed file such as `cpu.stat`, `memory.stat` or
+/// `memory.oom_control`.
+pub fn flat_keyed(s: &str, key: &str) -> Option<u64> {
+    s.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok())?
+    })
+}
+
+/// Memory in use less inactive file cache, floored at 0 (cAdvisor's `setMemoryStats`).
+fn working_set(usage: u64, inactive_file: Option<u64>) -> u64 {
+    usage.saturating_sub(inactive_file.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests;

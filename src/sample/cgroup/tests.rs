@@ -1,0 +1,377 @@
+//! Every layout on fixture `/proc/<pid>` trees whose files are the kernel's own texts
+//! (tests/data/cgroup/).
+
+use std::path::{Path, PathBuf};
+
+use super::discover::{cgroup2_mount, unified_path};
+use super::v1::{parse_limit, parse_quota};
+use super::v2::{parse_cpu_max, parse_pressure};
+use super::*;
+
+/// A kernel text from tests/data/cgroup/.
+fn kernel(rel: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/cgroup")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A fixture /proc holding pid 7, whose root directory is `7/root`.
+struct Proc {
+    dir: tempfile::TempDir,
+}
+
+impl Proc {
+    fn new(mountinfo: &str, cgroup: &str) -> Proc {
+        let p = Proc {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(p.pid_dir().join("root")).unwrap();
+        std::fs::write(p.pid_dir().join("mountinfo"), mountinfo).unwrap();
+        std::fs::write(p.pid_dir().join("cgroup"), cgroup).unwrap();
+        p
+    }
+
+    fn pid_dir(&self) -> PathBuf {
+        self.dir.path().join("7")
+    }
+
+    /// `path` inside the app's root (`/sys/fs/cgroup/…`), as seen from here.
+    fn at(&self, path: &str) -> PathBuf {
+        self.pid_dir()
+            .join("root")
+            .join(path.trim_start_matches('/'))
+    }
+
+    /// Writes `files` (name, text) into the directory at `path`, creating it.
+    fn files(&self, path: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.at(path);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    fn resolve(&self) -> Result<Location, String> {
+        resolve(self.dir.path(), 7)
+    }
+}
+
+/// A v1 hierarchy root: only it has `cgroup.sane_behavior`.
+const V1_ROOT_MEMORY: &[(&str, &str)] = &[
+    ("cgroup.sane_behavior", "0\n"),
+    ("memory.limit_in_bytes", "9223372036854771712\n"),
+    ("memory.usage_in_bytes", "3352780800\n"),
+];
+const V1_ROOT_CPU: &[(&str, &str)] = &[
+    ("cgroup.sane_behavior", "0\n"),
+    ("cpu.cfs_quota_us", "-1\n"),
+    ("cpu.cfs_period_us", "100000\n"),
+    (
+        "cpu.stat",
+        "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n",
+    ),
+];
+
+/// The hybrid host of tests/data/cgroup/hybrid with the app in `/orfix` of the
+/// memory, cpu and unified hierarchies, each with its kernel files.
+fn hybrid_host() -> Proc {
+    let p = Proc::new(&kernel("hybrid/mountinfo"), &kernel("hybrid/cgroup"));
+    p.files("/sys/fs/cgroup/memory", V1_ROOT_MEMORY);
+    p.files(
+        "/sys/fs/cgroup/memory/orfix",
+        &[
+            ("memory.limit_in_bytes", "134217728\n"),
+            ("memory.usage_in_bytes", &kernel("v1/memory.usage_in_bytes")),
+            ("memory.stat", &kernel("v1/memory.stat")),
+            ("memory.oom_control", &kernel("v1/memory.oom_control")),
+            ("memory.failcnt", &kernel("v1/memory.failcnt")),
+        ],
+    );
+    p.files("/sys/fs/cgroup/cpu", V1_ROOT_CPU);
+    p.files(
+        "/sys/fs/cgroup/cpu/orfix",
+        &[
+            ("cpu.cfs_quota_us", "20000\n"),
+            ("cpu.cfs_period_us", "100000\n"),
+            ("cpu.stat", &kernel("v1/cpu.stat")),
+        ],
+    );
+    // The unified root has pressure files too (the whole host's), but no
+    // `cgroup.events`.
+    p.files(
+        "/sys/fs/cgroup/unified",
+        &[(
+            "cpu.pressure",
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=99000000\n",
+        )],
+    );
+    p.files(
+        "/sys/fs/cgroup/unified/orfix",
+        &[
+            ("cgroup.events", "populated 1\nfrozen 0\n"),
+            ("cpu.pressure", &kernel("hybrid/cpu.pressure")),
+        ],
+    );
+    p
+}
+
+#[test]
+fn parses_cpu_max() {
+    assert_eq!(parse_cpu_max("max 100000\n"), None);
+    assert_eq!(parse_cpu_max("50000 100000\n"), Some(0.5));
+    assert_eq!(parse_cpu_max("200000 100000"), Some(2.0));
+}
+
+#[test]
+fn parses_v1_limits() {
+    assert_eq!(parse_limit("9223372036854771712\n"), None); // 4 KiB pages
+    assert_eq!(parse_limit("9223372036854710272\n"), None); // 64 KiB pages
+    assert_eq!(parse_limit("18446744073709551615\n"), None); // before 3.19
+    assert_eq!(parse_limit("134217728\n"), Some(134217728));
+    assert_eq!(parse_quota("-1\n", "100000\n"), None);
+    assert_eq!(parse_quota("20000\n", "100000\n"), Some(0.2));
+    assert_eq!(parse_quota("150000\n", "50000\n"), Some(3.0));
+}
+
+#[test]
+fn parses_pressure_totals() {
+    let text = "some avg10=0.00 avg60=0.00 avg300=0.00 total=2500000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1000\n";
+    assert_eq!(parse_pressure(text), vec![("some", 2.5), ("full", 0.001)]);
+}
+
+#[test]
+fn finds_cgroup2_mount_and_path() {
+    let mi = kernel("hybrid/mountinfo");
+    assert_eq!(
+        cgroup2_mount(&mi).as_deref(),
+        Some("/sys/fs/cgroup/unified")
+    );
+    assert_eq!(
+        cgroup2_mount("24 1 0:22 / /x rw - cgroup cgroup rw\n"),
+        None
+    );
+    assert_eq!(
+        unified_path("1:cpu:/\n0::/kubepods/pod1/abc\n"),
+        Some("/kubepods/pod1/abc")
+    );
+    assert_eq!(unified_path(&kernel("hybrid/cgroup")), Some("/orfix"));
+}
+
+/// A v2 container: every figure from one directory, `memory.events` (hierarchical)
+/// rather than `memory.events.local`.
+#[test]
+fn reads_a_v2_cgroup() {
+    let p = Proc::new(
+        "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        "0::/kubepods/pod1/ctr\n",
+    );
+    let dir = p.files(
+        "/sys/fs/cgroup/kubepods/pod1/ctr",
+        &[
+            ("memory.current", "104857600\n"),
+            ("memory.max", "536870912\n"),
+            ("memory.stat", &kernel("v2/memory.stat")),
+            ("memory.events", &kernel("v2/memory.events")),
+            ("memory.events.local", &kernel("v2/memory.events.local")),
+            ("cpu.max", "150000 100000\n"),
+            ("cpu.stat", &kernel("v2/cpu.stat")),
+            ("cpu.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"),
+        ],
+    );
+    let loc = p.resolve().unwrap();
+    assert_eq!(loc.layout, Layout::V2);
+    assert_eq!(loc.unified.as_deref(), Some(dir.as_path()));
+    let (r, failures) = read(&loc);
+    assert!(failures.is_empty());
+    assert_eq!(r.layout, Layout::V2);
+    assert_eq!(r.memory_current_bytes, Some(104857600));
+    assert_eq!(r.memory_working_set_bytes, Some(104857600 - 4194304));
+    assert_eq!(r.memory_limit_bytes, Some(536870912));
+    assert_eq!(r.memory_limit_hits, Some(3));
+    assert_eq!(r.cpu_limit_cores, Some(1.5));
+    assert_eq!(r.cpu_periods, Some(40));
+    assert_eq!(r.cpu_throttled_periods, Some(10));
+    assert_eq!(r.cpu_throttled_seconds, Some(2.5));
+    assert_eq!(r.oom_kills, Some(1));
+    assert_eq!(r.pressure, vec![("cpu", "some", 1.0), ("cpu", "full", 0.0)]);
+}
+
+#[test]
+fn unlimited_v2_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("memory.max"), "max\n").unwrap();
+    std::fs::write(dir.path().join("cpu.max"), "max 100000\n").unwrap();
+    let (r, _) = read(&Location {
+        layout: Layout::V2,
+        unified: Some(dir.path().to_path_buf()),
+        memory: None,
+        cpu: None,
+    });
+    assert_eq!(r.memory_limit_bytes, None);
+    assert_eq!(r.cpu_limit_cores, None);
+}
+
+#[test]
+fn resolves_a_v2_container_cgroup_through_proc_root() {
+    // The container sees its cgroup at the mount root (its own cgroup namespace).
+    let p = Proc::new(
+        "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        "0::/\n",
+    );
+    let dir = p.files("/sys/fs/cgroup", &[("memory.max", "max\n")]);
+    assert_eq!(p.resolve().unwrap().unified, Some(dir.clone()));
+    // The host root cgroup (no cpu.max, no memory.max) is not a container.
+    std::fs::remove_file(dir.join("memory.max")).unwrap();
+    let why = p.resolve().unwrap_err();
+    assert!(why.contains("root cgroup"), "{why}");
+}
+
+/// The host this project runs on: v1 memory and cpu plus PSI from the unified
+/// mount, each hierarchy's own cgroup of the app, the kernel's texts throughout.
+#[test]
+fn reads_a_hybrid_host() {
+    let p = hybrid_host();
+    let loc = p.resolve().unwrap();
+    assert_eq!(
+        loc,
+        Location {
+            layout: Layout::Hybrid,
+            unified: Some(p.at("/sys/fs/cgroup/unified/orfix")),
+            memory: Some(p.at("/sys/fs/cgroup/memory/orfix")),
+            cpu: Some(p.at("/sys/fs/cgroup/cpu/orfix")),
+        }
+    );
+    let (r, failures) = read(&loc);
+    assert!(failures.is_empty());
+    assert_eq!(r.layout, Layout::Hybrid);
+    assert_eq!(r.memory_limit_bytes, Some(128 << 20));
+    assert_eq!(r.memory_current_bytes, Some(67342336));
+    // usage less total_inactive_file (16867328), not the local inactive_file.
+    assert_eq!(r.memory_working_set_bytes, Some(67342336 - 16867328));
+    assert_eq!(r.oom_kills, Some(1));
+    assert_eq!(r.memory_limit_hits, Some(201));
+    assert_eq!(r.cpu_limit_cores, Some(0.2));
+    assert_eq!(r.cpu_periods, Some(30));
+    assert_eq!(r.cpu_throttled_periods, Some(30));
+    // throttled_time is in nanoseconds.
+    assert_eq!(r.cpu_throttled_seconds, Some(1.819996343));
+    assert_eq!(
+        r.pressure,
+        vec![("cpu", "some", 2.261248), ("cpu", "full", 2.250775)]
+    );
+}
+
+/// An app in the unified root on a hybrid host: its pressure would be the whole
+/// host's, so none is read; the v1 figures still are.
+#[test]
+fn hybrid_without_a_unified_cgroup_reads_no_pressure() {
+    let p = hybrid_host();
+    std::fs::write(
+        p.pid_dir().join("cgroup"),
+        kernel("hybrid/cgroup").replace("0::/orfix", "0::/"),
+    )
+    .unwrap();
+    let loc = p.resolve().unwrap();
+    assert_eq!(loc.layout, Layout::Hybrid);
+    assert_eq!(loc.unified, None);
+    let (r, _) = read(&loc);
+    assert_eq!(r.pressure, vec![]);
+    assert_eq!(r.memory_limit_bytes, Some(128 << 20));
+}
+
+/// Pure v1 (no cgroup2 mount), cpu and cpuacct mounted together, and unlimited: the
+/// huge `limit_in_bytes` and quota -1 read as no limit.
+#[test]
+fn reads_an_unlimited_v1_cgroup_with_a_joint_cpu_mount() {
+    let p = Proc::new(
+        "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n\
+         35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n",
+        "4:memory:/system.slice/app.service\n2:cpu,cpuacct:/system.slice/app.service\n0::/system.slice/app.service\n",
+    );
+    p.files(
+        "/sys/fs/cgroup/memory/system.slice/app.service",
+        &[
+            ("memory.limit_in_bytes", "9223372036854771712\n"),
+            ("memory.usage_in_bytes", "1048576\n"),
+        ],
+    );
+    p.files(
+        "/sys/fs/cgroup/cpu,cpuacct/system.slice/app.service",
+        &[
+            ("cpu.cfs_quota_us", "-1\n"),
+            ("cpu.cfs_period_us", "100000\n"),
+        ],
+    );
+    let loc = p.resolve().unwrap();
+    assert_eq!(loc.layout, Layout::V1);
+    assert_eq!(loc.unified, None);
+    let (r, _) = read(&loc);
+    assert_eq!(r.layout, Layout::V1);
+    assert_eq!(r.memory_current_bytes, Some(1048576));
+    assert_eq!(r.memory_limit_bytes, None);
+    assert_eq!(r.cpu_limit_cores, None);
+    // No memory.stat: no working set rather than a guess.
+    assert_eq!(r.memory_working_set_bytes, None);
+    assert_eq!(r.pressure, vec![]);
+}
+
+/// A v1 container without a cgroup namespace: its cgroup is bind-mounted (mount root
+/// `/docker/abc`) and `/proc/<pid>/cgroup` shows the host's path.
+#[test]
+fn resolves_a_bind_mounted_v1_container() {
+    let p = Proc::new(
+        "35 31 0:32 /docker/abc /sys/fs/cgroup/memory ro,nosuid - cgroup cgroup rw,memory\n",
+        "4:memory:/docker/abc\n0::/\n",
+    );
+    let dir = p.files(
+        "/sys/fs/cgroup/memory",
+        &[("memory.limit_in_bytes", "268435456\n")],
+    );
+    let loc = p.resolve().unwrap();
+    assert_eq!(
+        (loc.layout, loc.memory, loc.cpu),
+        (Layout::V1, Some(dir), None)
+    );
+}
+
+/// A process in the root of every v1 hierarchy is not in a container, whatever the
+/// files there say; one in a memory cgroup only gets memory figures.
+#[test]
+fn the_v1_root_is_not_a_container() {
+    let p = Proc::new(&kernel("hybrid/mountinfo"), "4:memory:/\n1:cpu:/\n0::/\n");
+    p.files("/sys/fs/cgroup/memory", V1_ROOT_MEMORY);
+    p.files("/sys/fs/cgroup/cpu", V1_ROOT_CPU);
+    let why = p.resolve().unwrap_err();
+    assert!(why.contains("root of the v1 memory and cpu"), "{why}");
+
+    std::fs::write(
+        p.pid_dir().join("cgroup"),
+        "4:memory:/batch\n1:cpu:/\n0::/\n",
+    )
+    .unwrap();
+    p.files(
+        "/sys/fs/cgroup/memory/batch",
+        &[("memory.limit_in_bytes", "9223372036854771712\n")],
+    );
+    let loc = p.resolve().unwrap();
+    assert_eq!(loc.memory, Some(p.at("/sys/fs/cgroup/memory/batch")));
+    assert_eq!(loc.cpu, None);
+    let (r, _) = read(&loc);
+    assert_eq!((r.cpu_limit_cores, r.cpu_periods), (None, None));
+}
+
+/// Missing controllers: no cgroup mount at all, and a cgroup file missing from /proc.
+#[test]
+fn says_why_without_a_cgroup() {
+    let p = Proc::new("22 1 0:21 / /proc rw - proc proc rw\n", "0::/\n");
+    let why = p.resolve().unwrap_err();
+    assert!(why.starts_with("no cgroup mount"), "{why}");
+    std::fs::remove_file(p.pid_dir().join("cgroup")).unwrap();
+    let why = p.resolve().unwrap_err();
+    assert!(why.starts_with("cannot read"), "{why}");
+    // A v2 mount, and no `0::` line.
+    let p = Proc::new("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "");
+    assert!(p.resolve().unwrap_err().contains("0::"));
+}

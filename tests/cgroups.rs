@@ -1,0 +1,348 @@
+//! Container figures on a real kernel: real v1 cgroups (and, on a hybrid host, a
+//! cgroup of the unified mount for PSI), an app moved into them, and Outrider's
+//! figures compared with the kernel's own files.
+//!
+//! Needs root and writable v1 `memory` and `cpu` hierarchies at /sys/fs/cgroup/, as
+//! on this project's machines. Elsewhere each test prints why it did not run and
+//! passes, unless `OUTRIDER_REQUIRE_CGROUPS=1` is set (then it fails: for CI).
+//! Every cgroup made is removed on the way out, also when a test fails.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use util::cgroup::{in_cgroups, pids_in, Cgroups, V1};
+use util::{metric, Group, Outrider, BIN};
+
+const UNIFIED: &str = "/sys/fs/cgroup/unified";
+const MIB: u64 = 1 << 20;
+/// Outrider's sampling interval in these tests.
+const TICK: Duration = Duration::from_millis(200);
+
+/// The Python interpreter itself: `python3` may be a shim script (pyenv) whose
+/// process is named `pyenv` for a moment before it execs the interpreter, and a
+/// target is named after its first main process.
+fn python() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+}
+
+/// Whether this machine lets the tests make v1 cgroups; if not, says why (and
+/// fails when `OUTRIDER_REQUIRE_CGROUPS=1`).
+fn machine_allows() -> bool {
+    let why = if !util::is_root() {
+        Some("not root".to_string())
+    } else {
+        ["memory", "cpu"].iter().find_map(|h| {
+            let control = if *h == "memory" {
+                "memory.limit_in_bytes"
+            } else {
+                "cpu.cfs_quota_us"
+            };
+            let dir = Path::new(V1).join(h);
+            (!dir.join(control).exists())
+                .then(|| format!("no cgroup v1 {h} hierarchy at {}", dir.display()))
+        })
+    };
+    match why {
+        None => true,
+        Some(why) => {
+            let required = std::env::var("OUTRIDER_REQUIRE_CGROUPS").as_deref() == Ok("1");
+            assert!(!required, "OUTRIDER_REQUIRE_CGROUPS=1 but {why}");
+            eprintln!("skipped: {why}; these tests need root and writable cgroup v1 memory and cpu hierarchies");
+            false
+        }
+    }
+}
+
+/// Whether the host also has the unified mount (hybrid): then PSI is asserted too.
+fn hybrid() -> bool {
+    Path::new(UNIFIED).join("cgroup.procs").exists()
+}
+
+/// A number in a cgroup file: the whole file, or the value of `key` in a flat-keyed one.
+fn kernel(dir: &Path, file: &str, key: Option<&str>) -> u64 {
+    let text = std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()));
+    let value = match key {
+        None => Some(text.trim()),
+        Some(k) => text.lines().find_map(|l| {
+            let (name, v) = l.split_once(' ')?;
+            (name == k).then_some(v.trim())
+        }),
+    };
+    value
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{}/{file} {key:?}: {text}", dir.display()))
+}
+
+/// Starts `cmd` and waits until its main process runs `comm` (after the moves).
+fn spawn_as(cmd: &mut Command, comm: &str) -> Group {
+    let group = Group::spawn(cmd.stdin(Stdio::null()).stdout(Stdio::null())).expect("spawn");
+    let path = format!("/proc/{}/comm", group.pid());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&path).unwrap_or_default().trim() != comm {
+        assert!(Instant::now() < deadline, "{path} never became {comm}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    group
+}
+
+/// Holds `HOLD_MIB` MiB it wrote, then spins: held to 0.2 cores, it is throttled in
+/// nearly every CFS period.
+const SPINNER: &str = "
+held = bytearray(48 << 20)
+for i in range(0, len(held), 4096):
+    held[i] = 1
+while True:
+    pass
+";
+const HOLD_MIB: u64 = 48;
+
+/// The 128 MiB, 0.2-core cgroups of the limits tests, plus a unified cgroup on a
+/// hybrid host.
+fn limited(cg: &mut Cgroups, name: &str) -> (PathBuf, PathBuf, Option<PathBuf>) {
+    let memory = cg.make("memory", name, &[("memory.limit_in_bytes", "134217728")]);
+    let cpu = cg.make(
+        "cpu",
+        name,
+        &[
+            ("cpu.cfs_period_us", "100000"),
+            ("cpu.cfs_quota_us", "20000"),
+        ],
+    );
+    let unified = hybrid().then(|| cg.make("unified", name, &[]));
+    (memory, cpu, unified)
+}
+
+/// What one target of Outrider shows, against the kernel's files of its cgroups.
+fn assert_limits_and_throttling(o: &Outrider, memory: &Path, cpu: &Path, unified: Option<&Path>) {
+    let t = [("target", "python3")];
+    o.wait_metric("outrider_container_cgroup_available", &t, |v| v == 1.0);
+    let layout = if unified.is_some() { "hybrid" } else { "v1" };
+    let info = [("target", "python3"), ("layout", layout)];
+    assert_eq!(o.metric("outrider_container_cgroup_info", &info), Some(1.0));
+    let status = o.status();
+    let target = status["snapshot"]["targets"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["name"] == "python3"))
+        .unwrap_or_else(|| panic!("no python3 target: {status}"));
+    assert_eq!(target["cgroup"]["layout"], layout, "{target}");
+
+    // Limits: what the kernel holds, as Outrider shows it.
+    let limit = kernel(memory, "memory.limit_in_bytes", None);
+    assert_eq!(limit, 128 * MIB);
+    let shown = o.metric("outrider_container_memory_limit_bytes", &t);
+    assert_eq!(shown, Some(limit as f64));
+    let quota = kernel(cpu, "cpu.cfs_quota_us", None) as f64;
+    let period = kernel(cpu, "cpu.cfs_period_us", None) as f64;
+    let cores = o.metric("outrider_container_cpu_limit_cores", &t);
+    assert_eq!(cores, Some(quota / period));
+    assert_eq!(cores, Some(0.2));
+    let allocation = o.metric("outrider_target_memory_limit_bytes", &t);
+    assert_eq!(
+        allocation,
+        Some(limit as f64),
+        "the allocation falls back to it"
+    );
+
+    // Memory in use: the held 48 MiB and the interpreter (once written: at 0.2
+    // cores that takes a moment), as the kernel counts it.
+    let held = (HOLD_MIB * MIB) as f64;
+    let used = o.wait_metric("outrider_container_memory_usage_bytes", &t, |v| v >= held);
+    let kernel_used = kernel(memory, "memory.usage_in_bytes", None) as f64;
+    let ws = o
+        .metric("outrider_container_memory_working_set_bytes", &t)
+        .unwrap();
+    eprintln!(
+        "memory: limit kernel {limit} / outrider {shown:?}; usage kernel {kernel_used} / outrider {used}, working set {ws}; cpu: quota {quota}/{period} = outrider {cores:?}"
+    );
+    assert!((used - kernel_used).abs() <= 0.1 * kernel_used);
+    assert!(ws <= used && ws >= held, "working set {ws}");
+
+    assert_throttling(o, cpu);
+    if let Some(unified) = unified {
+        assert_pressure(o, unified);
+    }
+}
+
+/// Throttled periods: more than none, and what the kernel's `cpu.stat` said at most
+/// one tick before the scrape (never more than it says right after).
+fn assert_throttling(o: &Outrider, cpu: &Path) {
+    let t = [("target", "python3")];
+    o.wait_metric("outrider_container_cpu_throttled_periods_total", &t, |v| {
+        v > 0.0
+    });
+    let mut last = String::new();
+    for _attempt in 0..3 {
+        let before = kernel(cpu, "cpu.stat", Some("nr_throttled"));
+        // Outrider's reading is at most one tick (plus its sampling time) old.
+        std::thread::sleep(TICK + Duration::from_millis(100));
+        let body = o.scrape();
+        let after = kernel(cpu, "cpu.stat", Some("nr_throttled"));
+        let throttled =
+            metric(&body, "outrider_container_cpu_throttled_periods_total", &t).unwrap();
+        let periods = metric(&body, "outrider_container_cpu_periods_total", &t).unwrap();
+        let secs = metric(&body, "outrider_container_cpu_throttled_seconds_total", &t).unwrap();
+        let kernel_secs = kernel(cpu, "cpu.stat", Some("throttled_time")) as f64 / 1e9;
+        last = format!(
+            "throttled periods: kernel {before} one tick before, outrider {throttled}, kernel {after} right after; periods outrider {periods}; throttled seconds outrider {secs}, kernel {kernel_secs} after"
+        );
+        eprintln!("{last}");
+        assert!(
+            throttled <= after as f64 && secs <= kernel_secs && secs > 0.0,
+            "{last}"
+        );
+        assert!(throttled <= periods, "{last}");
+        if throttled >= before as f64 {
+            return;
+        }
+    }
+    panic!("Outrider's throttled periods lagged the kernel's by more than one tick: {last}");
+}
+
+/// PSI from the app's cgroup in the unified mount: CPU pressure while throttled.
+fn assert_pressure(o: &Outrider, unified: &Path) {
+    let some = [("target", "python3"), ("resource", "cpu"), ("kind", "some")];
+    let secs = o.wait_metric("outrider_container_pressure_seconds_total", &some, |v| {
+        v > 0.0
+    });
+    let text = std::fs::read_to_string(unified.join("cpu.pressure")).unwrap();
+    let total: f64 = text
+        .lines()
+        .find(|l| l.starts_with("some "))
+        .and_then(|l| l.split_whitespace().find_map(|f| f.strip_prefix("total=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    eprintln!(
+        "cpu pressure some: outrider {secs} s, kernel {} s after",
+        total / 1e6
+    );
+    assert!(secs <= total / 1e6, "outrider {secs}, kernel {text}");
+}
+
+/// An app held to 128 MiB and 0.2 cores, watched as a sidecar by pid.
+#[test]
+fn a_sidecar_reads_v1_limits_and_throttling_as_the_kernel_has_them() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let (memory, cpu, unified) = limited(&mut cg, "sidecar");
+    let mut dirs = vec![memory.as_path(), cpu.as_path()];
+    dirs.extend(unified.as_deref());
+    let app = spawn_as(
+        &mut in_cgroups(&dirs, &[python(), "-c", SPINNER]),
+        "python3",
+    );
+    let pid = app.pid().to_string();
+    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    assert_limits_and_throttling(&o, &memory, &cpu, unified.as_deref());
+    drop(o);
+    drop(app);
+}
+
+/// Wrap mode: Outrider itself started in the cgroups reads its own cgroup, which
+/// the app it wraps inherits.
+#[test]
+fn a_wrapping_outrider_reads_its_own_v1_cgroup() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let (memory, cpu, unified) = limited(&mut cg, "wrap");
+    let mut dirs = vec![memory.as_path(), cpu.as_path()];
+    dirs.extend(unified.as_deref());
+    let o = Outrider::start_with(
+        in_cgroups(&dirs, &[BIN]),
+        &["--interval", "200ms", "--", python(), "-c", SPINNER],
+    );
+    assert!(
+        pids_in(&memory).contains(&o.pid()),
+        "Outrider is in {}",
+        memory.display()
+    );
+    assert_limits_and_throttling(&o, &memory, &cpu, unified.as_deref());
+    drop(o);
+}
+
+/// Waits for `file` to exist (the Python parent below starts its child then) and
+/// then for the child's exit, which it writes to `result`.
+const OOM_PARENT: &str = "
+import os, subprocess, sys, time
+go, result = sys.argv[1], sys.argv[2]
+while not os.path.exists(go):
+    time.sleep(0.05)
+child = subprocess.run([sys.executable, '-c', 'held = []\\nwhile True: held.append(b\"x\" * (8 << 20))'])
+with open(result, 'w') as f:
+    f.write(str(child.returncode))
+while True:
+    time.sleep(1)
+";
+
+/// A child of the app allocates past a 64 MiB limit: the kernel's OOM killer kills
+/// it, and Outrider counts that kill once, as `memory.oom_control` does.
+#[test]
+fn an_oom_kill_in_a_v1_memory_cgroup_is_counted_once() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let memory = cg.make("memory", "oom", &[("memory.limit_in_bytes", "67108864")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (go, result) = (tmp.path().join("go"), tmp.path().join("result"));
+    let program = [
+        python(),
+        "-c",
+        OOM_PARENT,
+        go.to_str().unwrap(),
+        result.to_str().unwrap(),
+    ];
+    let app = spawn_as(&mut in_cgroups(&[&memory], &program), "python3");
+    let pid = app.pid().to_string();
+    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let t = [("target", "python3")];
+    o.wait_metric("outrider_container_oom_kills_total", &t, |v| v == 0.0);
+
+    std::fs::write(&go, "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !result.exists() {
+        assert!(Instant::now() < deadline, "the child was never killed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(50)); // the write
+    let code = std::fs::read_to_string(&result).unwrap();
+    assert_eq!(code.trim(), "-9", "the child died of SIGKILL");
+    let kills = kernel(&memory, "memory.oom_control", Some("oom_kill"));
+    assert_eq!(kills, 1, "the kernel's count");
+    o.wait_metric("outrider_container_oom_kills_total", &t, |v| v >= 1.0);
+    let firing = [
+        ("alertname", "OOMKilled"),
+        ("target", "python3"),
+        ("state", "firing"),
+    ];
+    o.wait_metric("outrider_alerts", &firing, |v| v == 1.0);
+    // Counted once: still the kernel's count some ticks later.
+    std::thread::sleep(TICK * 5);
+    let body = o.scrape();
+    let counted = metric(&body, "outrider_container_oom_kills_total", &t);
+    let hits = metric(&body, "outrider_container_memory_limit_hits_total", &t).unwrap();
+    let failcnt = kernel(&memory, "memory.failcnt", None);
+    let kills_now = kernel(&memory, "memory.oom_control", Some("oom_kill"));
+    eprintln!(
+        "oom kills: kernel {kills_now}, outrider {counted:?}; limit hits: kernel failcnt {failcnt}, outrider {hits}"
+    );
+    assert_eq!(counted, Some(kills_now as f64));
+    assert_eq!(kills_now, 1);
+    assert!(hits > 0.0 && hits <= failcnt as f64);
+    drop(o);
+    drop(app);
+}
