@@ -62,11 +62,14 @@ pub fn usage(t: &TargetStatus) -> Vec<String> {
         },
         count(t.threads, "thread"),
     ];
-    phrases.extend(
-        t.cgroup
-            .as_ref()
-            .map(|cg| cgroup_layout(cg.layout).to_string()),
-    );
+    phrases.extend(t.cgroup.as_ref().map(|cg| match cg.other_processes {
+        Some(n) if n > 0 => format!(
+            "{}, shared with {} (memory is judged by the app's own RSS)",
+            cgroup_layout(cg.layout),
+            count_as(n, "other process", "other processes")
+        ),
+        _ => cgroup_layout(cg.layout).to_string(),
+    }));
     phrases
 }
 

@@ -136,6 +136,8 @@ fn assert_limits_and_throttling(o: &Outrider, memory: &Path, cpu: &Path, unified
         .and_then(|ts| ts.iter().find(|t| t["name"] == "python3"))
         .unwrap_or_else(|| panic!("no python3 target: {status}"));
     assert_eq!(target["cgroup"]["layout"], layout, "{target}");
+    // The app (and, in wrap mode, Outrider) alone in the cgroup: its container.
+    assert_eq!(target["cgroup"]["other_processes"], 0, "{target}");
 
     // Limits: what the kernel holds, as Outrider shows it.
     let limit = kernel(memory, "memory.limit_in_bytes", None);
@@ -246,6 +248,20 @@ fn a_sidecar_reads_v1_limits_and_throttling_as_the_kernel_has_them() {
     let pid = app.pid().to_string();
     let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
     assert_limits_and_throttling(&o, &memory, &cpu, unified.as_deref());
+
+    // Another process joins the app's memory cgroup: the cgroup is shared, so its
+    // memory is no longer the app's alone, and Outrider says so.
+    let other = spawn_as(&mut in_cgroups(&[memory.as_path()], &["sleep", "60"]), "sleep");
+    let status = o.wait_status("the cgroup seen as shared", |s| {
+        s["snapshot"]["targets"][0]["cgroup"]["other_processes"] == 1
+    });
+    assert_eq!(status["snapshot"]["targets"][0]["name"], "python3");
+    let (_, summary) = util::get(o.addr, "/summary.txt", None);
+    assert!(
+        summary.contains("shared with 1 other process (memory is judged by the app's own RSS)"),
+        "{summary}"
+    );
+    drop(other);
     drop(o);
     drop(app);
 }

@@ -44,6 +44,7 @@ fn full_snapshot() -> Snapshot {
                     cpu_throttled_seconds: Some(1.0),
                     oom_kills: Some(0),
                     pressure: vec![("cpu", "some", 1.0)],
+                    other_processes: Some(0),
                     ..Default::default()
                 }),
                 cgroup_unreachable: None,

@@ -61,9 +61,7 @@ impl Observation {
         Observation {
             t,
             rss_bytes: sample.resident_memory_bytes as f64,
-            working_set_bytes: cg
-                .and_then(|c| c.memory_working_set_bytes)
-                .map(|v| v as f64),
+            working_set_bytes: cg.and_then(|c| c.own_working_set_bytes()).map(|v| v as f64),
             open_fds: Some(sample.open_fds as f64),
             max_fds: sample.max_fds.map(|v| v as f64),
             threads: Some(sample.threads as f64),

@@ -94,6 +94,7 @@ fn rich_target() -> TargetStatus {
                     ("memory", "full", 0.125),
                     ("io", "some", 4.0),
                 ],
+                other_processes: Some(0),
             }),
             cgroup_unreachable: None,
             allocation: Allocation {
@@ -234,6 +235,7 @@ fn sparse_target() -> TargetStatus {
                 cpu_throttled_seconds: None,
                 oom_kills: None,
                 pressure: vec![],
+                other_processes: None,
             }),
             cgroup_unreachable: None,
             allocation: Allocation {

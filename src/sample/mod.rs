@@ -123,6 +123,9 @@ pub struct Sampler {
     connections: sockets::ConnectionScans,
     /// PSS of pre-fork masters and workers, read at `sampling.pss_interval`.
     pss: workers::PssSampler,
+    /// Outrider's own pid: never a member, and not "another process" in the app's
+    /// cgroup (in wrap mode they share it).
+    self_pid: i32,
 }
 
 /// How long a process outside every group is trusted to stay so before its `stat`
@@ -164,6 +167,7 @@ impl Sampler {
             page_size: process::page_size(),
             cgroup_dirs: HashMap::new(),
             connections: sockets::ConnectionScans::default(),
+            self_pid,
         }
     }
 
@@ -285,7 +289,8 @@ impl Sampler {
             snap.start_time_seconds = Some(boot as f64 + ticks as f64 / self.ticks_per_second);
         }
         if let Some(id) = main_id {
-            self.read_cgroup(id, &mut snap);
+            let member_pids: HashSet<i32> = members.iter().map(|&i| list[i].pid).collect();
+            self.read_cgroup(id, &member_pids, &mut snap);
         }
         Some(snap)
     }
@@ -334,10 +339,13 @@ impl Sampler {
 
     /// Reads the cgroup of the main process `id` into `snap` (failed files are
     /// counted), or says why it is unreachable.
-    fn read_cgroup(&mut self, id: Identity, snap: &mut TargetSample) {
+    fn read_cgroup(&mut self, id: Identity, members: &HashSet<i32>, snap: &mut TargetSample) {
         match self.cgroup_of(id, &snap.name) {
             Ok(location) => {
-                let (reading, failures) = cgroup::read(&location);
+                let (mut reading, failures) = cgroup::read(&location);
+                let own = self.self_pid;
+                reading.other_processes =
+                    cgroup::other_processes(&location, &|pid| pid == own || members.contains(&pid));
                 for (path, e) in failures {
                     self.errors.record("cgroup", &format!("{path}: {e}"));
                 }

@@ -76,6 +76,21 @@ pub struct CgroupReading {
     pub oom_kills: Option<u64>,
     /// (resource, kind, seconds stalled) from `cpu|memory|io.pressure`.
     pub pressure: Vec<(&'static str, &'static str, f64)>,
+    /// Processes in the cgroup that are neither the target's nor Outrider's own;
+    /// `None` when `cgroup.procs` could not be read. Above 0 the cgroup is shared
+    /// (a host's session or a machine slice rather than the app's container): its
+    /// limits still bind the app, but its memory figures are not the app's alone.
+    pub other_processes: Option<u64>,
+}
+
+impl CgroupReading {
+    /// The working set that is the app's own: `None` in a shared cgroup.
+    pub fn own_working_set_bytes(&self) -> Option<u64> {
+        match self.other_processes {
+            Some(n) if n > 0 => None,
+            _ => self.memory_working_set_bytes,
+        }
+    }
 }
 
 /// Where the app's cgroup files are, as [`discover::resolve`] found them.
@@ -137,6 +152,26 @@ pub fn read(loc: &Location) -> (CgroupReading, Failures) {
     }
     r.layout = loc.layout;
     (r, failures)
+}
+
+/// Processes in the cgroup whose memory Outrider reads (v1's `memory` hierarchy, or
+/// the v2 directory) that are not in `ours` (the target's members and Outrider).
+/// `cgroup.procs` lists only the processes directly in that cgroup.
+pub fn other_processes(loc: &Location, ours: &dyn Fn(i32) -> bool) -> Option<u64> {
+    let dir = match loc.layout {
+        Layout::V2 => loc.unified.as_ref()?,
+        Layout::V1 | Layout::Hybrid => loc.memory.as_ref()?,
+    };
+    let text = std::fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+    Some(count_others(&text, ours))
+}
+
+fn count_others(procs: &str, ours: &dyn Fn(i32) -> bool) -> u64 {
+    procs
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter(|pid| !ours(*pid))
+        .count() as u64
 }
 
 /// The text of `dir/name`; `None` when missing, and also when unreadable, which is

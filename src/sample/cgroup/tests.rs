@@ -375,3 +375,22 @@ fn says_why_without_a_cgroup() {
     let p = Proc::new("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "");
     assert!(p.resolve().unwrap_err().contains("0::"));
 }
+
+#[test]
+fn processes_outside_the_target_make_a_shared_cgroup() {
+    let ours = |pid: i32| pid == 10 || pid == 11;
+    assert_eq!(count_others("10\n11\n", &ours), 0);
+    assert_eq!(count_others("10\n11\n12\n400\n", &ours), 2);
+    assert_eq!(count_others("", &ours), 0);
+    let shared = CgroupReading {
+        memory_working_set_bytes: Some(5 << 30),
+        other_processes: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(shared.own_working_set_bytes(), None);
+    let own = CgroupReading {
+        other_processes: Some(0),
+        ..shared.clone()
+    };
+    assert_eq!(own.own_working_set_bytes(), Some(5 << 30));
+}
