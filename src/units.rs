@@ -109,6 +109,16 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok((v * scale).round() as u64)
 }
 
+/// A count with its noun, as English reads it: `1 worker`, `3 workers`, `0 restarts`.
+pub fn count(n: u64, one: &str) -> String {
+    count_as(n, one, &format!("{one}s"))
+}
+
+/// [`count`] for a noun whose plural is not `+s`: `count_as(2, "process", "processes")`.
+pub fn count_as(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,15 +22,7 @@ use crate::sample::workers::Workers;
 
 const MIB: f64 = 1048576.0;
 
-/// `1 worker`, `3 workers`, `0 restarts`.
-pub fn count(n: u64, one: &str) -> String {
-    count_as(n, one, &format!("{one}s"))
-}
-
-/// [`count`] for a word whose plural is not `+s`: `count_as(2, "process", "processes")`.
-pub fn count_as(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+pub use crate::units::{count, count_as};
 
 /// `12.3 MiB`.
 pub fn mib(bytes: f64) -> String {

@@ -34,6 +34,7 @@ use serde::Serialize;
 
 use crate::sample::allocation::Allocation;
 use crate::sample::workers::Workers;
+use crate::units::count;
 
 /// `[capacity]`: the window and the worker-hint factors.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -277,9 +278,10 @@ pub fn worker_hint(
     let cpu_workers = ((cfg.workers_per_core * cores - 1e-9).ceil() as u64).max(1);
     let mib = |b: f64| b / 1048576.0;
     let mut reasoning = format!(
-        "{} × {} ({cores_words}) = {cpu_workers} worker(s) for CPU",
+        "{} × {} ({cores_words}) = {} for CPU",
         cfg.workers_per_core,
-        crate::analysis::sizing::cores(cores)
+        crate::analysis::sizing::cores(cores),
+        count(cpu_workers, "worker")
     );
     let memory_workers = match (a.memory_limit_bytes, w.worker_pss_bytes) {
         (None, _) => {
@@ -301,12 +303,13 @@ pub fn worker_hint(
                 (budget / per_worker as f64).floor().max(0.0) as u64
             };
             reasoning.push_str(&format!(
-                "; the memory limit {:.1} MiB × {} less the master's {:.1} MiB PSS and {:.1} MiB of other processes leaves {:.1} MiB, room for {fits} worker(s) of {:.1} MiB PSS each",
+                "; the memory limit {:.1} MiB × {} less the master's {:.1} MiB PSS and {:.1} MiB of other processes leaves {:.1} MiB, room for {} of {:.1} MiB PSS each",
                 mib(limit as f64),
                 cfg.memory_margin,
                 mib(master),
                 mib(w.other_rss_bytes as f64),
                 mib(budget),
+                count(fits, "worker"),
                 mib(per_worker as f64),
             ));
             if fits == 0 {
@@ -320,7 +323,8 @@ pub fn worker_hint(
         _ => (cpu_workers, "cpu"),
     };
     reasoning.push_str(&format!(
-        "; {bound_by} binds: {recommended_workers} worker(s) (running {} now)",
+        "; {bound_by} binds: {} (running {} now)",
+        count(recommended_workers, "worker"),
         w.workers
     ));
     WorkerHint {
@@ -401,7 +405,7 @@ mod tests {
         assert_eq!(h.memory_workers, Some(4));
         assert_eq!((h.recommended_workers, h.bound_by), (4, "memory"));
         assert!(
-            h.reasoning.contains("memory binds: 4 worker(s)"),
+            h.reasoning.contains("memory binds: 4 workers"),
             "{}",
             h.reasoning
         );
