@@ -251,7 +251,10 @@ fn a_sidecar_reads_v1_limits_and_throttling_as_the_kernel_has_them() {
 
     // Another process joins the app's memory cgroup: the cgroup is shared, so its
     // memory is no longer the app's alone, and Outrider says so.
-    let other = spawn_as(&mut in_cgroups(&[memory.as_path()], &["sleep", "60"]), "sleep");
+    let other = spawn_as(
+        &mut in_cgroups(&[memory.as_path()], &["sleep", "60"]),
+        "sleep",
+    );
     let status = o.wait_status("the cgroup seen as shared", |s| {
         s["snapshot"]["targets"][0]["cgroup"]["other_processes"] == 1
     });

@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
+use crate::units::count_as;
+
 /// Slots in the per-interval ring.
 pub const INTERVALS: usize = 24;
 const CPU_FIRST: f64 = 0.001;
@@ -308,8 +310,13 @@ impl Sizing {
 
         if peak > 0.0 {
             v.memory.peak_bytes = Some(peak);
+            // After a kill the app needed more than it got: at least the limit it
+            // was killed at, which a sampled peak may not show (the kill comes
+            // between two ticks). The bump is the VPA recommender's: +20% or
+            // +100 MiB, whichever is larger.
             let basis = if ooms > 0 {
-                (peak + c.oom_bump_bytes).max(peak * c.oom_bump_factor)
+                let at_kill = peak.max(alloc.memory_limit.unwrap_or(0.0));
+                (at_kill + c.oom_bump_bytes).max(at_kill * c.oom_bump_factor)
             } else {
                 peak
             };
@@ -417,10 +424,16 @@ impl Sizing {
     fn memory_state(&self, v: &MemoryVerdict, a: &Allocated) -> (AllocationVerdict, String) {
         let c = &self.cfg;
         if v.oom_kills > 0 {
-            return (
-                AllocationVerdict::Under,
-                format!("{} OOM kill(s) in the sizing window", v.oom_kills),
-            );
+            let kills = count_as(v.oom_kills, "OOM kill", "OOM kills");
+            let reason = match (a.memory_limit, v.recommended_limit_bytes) {
+                (Some(limit), Some(rec)) => format!(
+                    "{kills} in the sizing window at the {} limit: give it at least {}",
+                    bytes(limit),
+                    bytes(rec)
+                ),
+                _ => format!("{kills} in the sizing window"),
+            };
+            return (AllocationVerdict::Under, reason);
         }
         let Some(peak) = v.peak_bytes else {
             return (
@@ -619,6 +632,37 @@ mod tests {
         // After an OOM kill: max(+100 MiB, x1.2) before the factors.
         let rec = v.memory.recommended_request_bytes.unwrap();
         assert!((rec - 200.0 * MIB * 1.15).abs() < 1.0, "{rec}");
+    }
+
+    #[test]
+    fn after_a_kill_the_limit_recommended_is_above_the_limit_it_was_killed_at() {
+        // Sampled peaks of 100 MiB, but the kill came at a 256 MiB limit between
+        // two ticks: the recommendation starts from 256 MiB, not from 100.
+        let mut s = Sizing::new(SizingConfig::default());
+        feed(&mut s, 1200.0, |_| 0.2, 100.0 * MIB);
+        s.push(&Usage {
+            t: 1200.0,
+            dt: 5.0,
+            memory_bytes: 100.0 * MIB,
+            oom_kills: 1,
+            ..Default::default()
+        });
+        let alloc = Allocated {
+            memory_limit: Some(256.0 * MIB),
+            ..Default::default()
+        };
+        let v = s.verdict(&alloc);
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Under);
+        let limit = v.memory.recommended_limit_bytes.unwrap();
+        // max(256 + 100, 256 x 1.2) = 356 MiB, before the limit factor (>= 1).
+        assert!(limit >= 356.0 * MIB, "{}", limit / MIB);
+        assert!(
+            v.memory.reason.starts_with(
+                "1 OOM kill in the sizing window at the 256 MiB limit: give it at least "
+            ),
+            "{}",
+            v.memory.reason
+        );
     }
 
     #[test]
