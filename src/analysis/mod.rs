@@ -41,6 +41,8 @@ pub struct Observation {
     pub cpu_wait_seconds: Option<f64>,
     pub cpu_periods: Option<f64>,
     pub cpu_throttled_periods: Option<f64>,
+    /// Cumulative seconds the cgroup's quota held the app back.
+    pub cpu_throttled_seconds: Option<f64>,
     pub oom_kills: Option<f64>,
     pub restarts: Option<f64>,
     pub memory_limit_bytes: Option<f64>,
@@ -71,6 +73,7 @@ impl Observation {
             cpu_wait_seconds: Some(sample.counters.cpu_wait_seconds),
             cpu_periods: cg.and_then(|c| c.cpu_periods).map(|v| v as f64),
             cpu_throttled_periods: cg.and_then(|c| c.cpu_throttled_periods).map(|v| v as f64),
+            cpu_throttled_seconds: cg.and_then(|c| c.cpu_throttled_seconds),
             oom_kills: cg.and_then(|c| c.oom_kills).map(|v| v as f64),
             restarts: Some(sample.restarts as f64),
             memory_limit_bytes: a.memory_limit_bytes.map(|v| v.0 as f64),
@@ -347,6 +350,8 @@ impl Analyzer {
                     cpu_periods: delta(o.cpu_periods, p.cpu_periods).unwrap_or(0.0) as u64,
                     cpu_throttled_periods: delta(o.cpu_throttled_periods, p.cpu_throttled_periods)
                         .unwrap_or(0.0) as u64,
+                    cpu_throttled_seconds: delta(o.cpu_throttled_seconds, p.cpu_throttled_seconds)
+                        .unwrap_or(0.0),
                     cpu_wait_seconds: delta(o.cpu_wait_seconds, p.cpu_wait_seconds).unwrap_or(0.0),
                     cpu_seconds: cpu.unwrap_or(0.0),
                     oom_kills: delta(o.oom_kills, p.oom_kills).unwrap_or(0.0) as u64,

@@ -106,6 +106,7 @@ pub struct Usage {
     pub memory_bytes: f64,
     pub cpu_periods: u64,
     pub cpu_throttled_periods: u64,
+    pub cpu_throttled_seconds: f64,
     pub cpu_wait_seconds: f64,
     pub cpu_seconds: f64,
     pub oom_kills: u64,
@@ -127,6 +128,7 @@ struct Interval {
     cpu_max: f64,
     periods: u64,
     throttled: u64,
+    throttled_seconds: f64,
     cpu_wait: f64,
     cpu: f64,
     ooms: u64,
@@ -162,6 +164,8 @@ pub struct CpuVerdict {
     pub max_cores: Option<f64>,
     pub recommended_request_cores: Option<f64>,
     pub throttled_share: Option<f64>,
+    /// CPU time the quota held back, per minute of data.
+    pub throttled_seconds_per_minute: Option<f64>,
     pub wait_share: Option<f64>,
     pub allocation: AllocationField,
     pub reason: String,
@@ -248,6 +252,7 @@ impl Sizing {
         i.cpu_max = i.cpu_max.max(u.cpu_cores.unwrap_or(0.0));
         i.periods += u.cpu_periods;
         i.throttled += u.cpu_throttled_periods;
+        i.throttled_seconds += u.cpu_throttled_seconds;
         i.cpu_wait += u.cpu_wait_seconds;
         i.cpu += u.cpu_seconds;
         i.ooms += u.oom_kills;
@@ -283,6 +288,7 @@ impl Sizing {
         let ooms = self.intervals.iter().map(|i| i.ooms).sum::<u64>();
         let periods = sum(|i| i.periods as f64);
         let throttled = sum(|i| i.throttled as f64);
+        let throttled_seconds = sum(|i| i.throttled_seconds);
         let cpu = sum(|i| i.cpu);
         let wait = sum(|i| i.cpu_wait);
 
@@ -306,6 +312,8 @@ impl Sizing {
             .p90_cores
             .map(|p| (p * c.cpu_request_factor).max(c.cpu_request_floor));
         v.cpu.throttled_share = (periods > 0.0).then(|| throttled / periods);
+        v.cpu.throttled_seconds_per_minute =
+            (periods > 0.0 && data_seconds > 0.0).then(|| throttled_seconds / data_seconds * 60.0);
         v.cpu.wait_share = (cpu > 0.0).then(|| wait / cpu);
 
         if peak > 0.0 {
@@ -353,14 +361,18 @@ impl Sizing {
     fn cpu_state(&self, v: &CpuVerdict, a: &Allocated) -> (AllocationVerdict, String) {
         let c = &self.cfg;
         if let Some(share) = v.throttled_share.filter(|s| *s > c.throttled_share) {
-            return (
-                AllocationVerdict::Under,
-                format!(
-                    "throttled in {:.0}% of CPU periods (over {:.0}%)",
-                    share * 100.0,
-                    c.throttled_share * 100.0
-                ),
+            let mut reason = format!(
+                "throttled in {:.0}% of CPU periods (over {:.0}%)",
+                share * 100.0,
+                c.throttled_share * 100.0
             );
+            if let Some(lost) = v.throttled_seconds_per_minute.filter(|s| *s > 0.0) {
+                reason.push_str(&format!(", {lost:.1} s lost per minute"));
+            }
+            if let Some(limit) = a.cpu_limit {
+                reason.push_str(&format!(": the {} limit is too tight", cores(limit)));
+            }
+            return (AllocationVerdict::Under, reason);
         }
         if let (Some(p95), Some(limit)) = (v.p95_cores, a.cpu_limit) {
             if limit > 0.0 && p95 >= c.near_limit * limit {
@@ -632,6 +644,37 @@ mod tests {
         // After an OOM kill: max(+100 MiB, x1.2) before the factors.
         let rec = v.memory.recommended_request_bytes.unwrap();
         assert!((rec - 200.0 * MIB * 1.15).abs() < 1.0, "{rec}");
+    }
+
+    #[test]
+    fn throttling_names_the_time_lost_and_the_limit() {
+        // 20 min at the 200m quota, throttled in 40 of 50 periods every 5 s tick
+        // (the cgroup's 100 ms periods), 0.3 s held back per tick: 3.6 s a minute.
+        let mut s = Sizing::new(SizingConfig::default());
+        let mut t = 0.0;
+        while t < 1200.0 {
+            s.push(&Usage {
+                t,
+                dt: 5.0,
+                cpu_cores: Some(0.2),
+                memory_bytes: 50.0 * MIB,
+                cpu_seconds: 1.0,
+                cpu_periods: 50,
+                cpu_throttled_periods: 40,
+                cpu_throttled_seconds: 0.3,
+                ..Default::default()
+            });
+            t += 5.0;
+        }
+        let v = s.verdict(&Allocated {
+            cpu_limit: Some(0.2),
+            ..Default::default()
+        });
+        assert_eq!(v.cpu.allocation.0, AllocationVerdict::Under);
+        assert_eq!(
+            v.cpu.reason,
+            "throttled in 80% of CPU periods (over 25%), 3.6 s lost per minute: the 200m limit is too tight"
+        );
     }
 
     #[test]

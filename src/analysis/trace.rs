@@ -9,8 +9,8 @@
 //! column is optional (empty = unknown) and unknown columns are ignored. Recording
 //! adds `working_set_bytes`, `max_fds`, `cpu_wait_seconds`, `cpu_periods`,
 //! `cpu_throttled_periods`, `oom_kills`, `restarts` and `target`, then
-//! `tcp_established` and `tcp_close_wait` (connection scans; older traces lack
-//! them). A trace with a `target` column is replayed for one target (the first one
+//! `tcp_established` and `tcp_close_wait` (connection scans), then
+//! `cpu_throttled_seconds` (older traces lack the last three). A trace with a `target` column is replayed for one target (the first one
 //! named, or the one asked for).
 
 use std::io::{BufRead, Write};
@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::{AnalysisConfig, Analyzer, Observation, Verdicts};
 
 /// Columns written by `--record`, in order.
-pub const COLUMNS: [&str; 19] = [
+pub const COLUMNS: [&str; 20] = [
     "timestamp",
     "rss_bytes",
     "open_fds",
@@ -40,6 +40,7 @@ pub const COLUMNS: [&str; 19] = [
     "target",
     "tcp_established",
     "tcp_close_wait",
+    "cpu_throttled_seconds",
 ];
 
 /// A bad trace: where, and what.
@@ -84,6 +85,7 @@ pub fn row(o: &Observation, target: &str) -> String {
         target.to_string(),
         f(o.tcp_established),
         f(o.tcp_close_wait),
+        f(o.cpu_throttled_seconds),
     ]
     .join(",")
 }
@@ -284,6 +286,7 @@ impl Header {
             cpu_request_cores: opt("cpu_request_cores")?,
             tcp_established: opt("tcp_established")?,
             tcp_close_wait: opt("tcp_close_wait")?,
+            cpu_throttled_seconds: opt("cpu_throttled_seconds")?,
         })
     }
 }

@@ -188,6 +188,7 @@ fn rich_verdicts() -> Verdicts {
                 max_cores: Some(0.75),
                 recommended_request_cores: Some(0.3),
                 throttled_share: Some(0.025),
+                throttled_seconds_per_minute: Some(1.5),
                 wait_share: Some(0.01),
                 allocation: AllocationField(AllocationVerdict::Over),
                 reason: String::new(),
