@@ -606,10 +606,13 @@ fn the_rate_limit_delays_messages_but_delivers_them_all() {
         .collect();
     targets.sort();
     assert_eq!(targets, ["a", "b", "c"], "one group per target, none lost");
-    // 60 s / 30 = 2 s apart (the server's clock; 100 ms slack for its thread).
+    // 60 s / 30 = 2 s apart. Measured at the server's receipt, one delivery can be
+    // late by the machine's load while the next is on time (a CI run saw 1.88 s),
+    // so the bound is loose: unspaced sends arrive milliseconds apart. The exact
+    // schedule is asserted on a paused clock in src/alerts/notify/outbox/tests.rs.
     for pair in seen.windows(2) {
         let gap = pair[1].at - pair[0].at;
-        assert!(gap >= Duration::from_millis(1900), "{gap:?}");
+        assert!(gap >= Duration::from_millis(1500), "{gap:?}");
     }
     let n = |result| notifications(&outrider, "hook", result);
     assert_eq!(
