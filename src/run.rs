@@ -9,6 +9,11 @@
 //! Shutdown has two parts: a `watch` tells every task to stop; each task holds a
 //! clone of one `mpsc::Sender`, so when `recv` returns `None` they have all finished.
 //! The drain sits inside `timeout(shutdown_grace, …)`.
+//!
+//! In wrap mode the app's exit is followed by one last tick before the stop (see
+//! [`crate::tick::last_tick`]): an OOM kill between the last regular tick and the
+//! exit is still counted, and its alert queued, so the receivers deliver it while
+//! they drain. When the kernel OOM-killed the app, the last log line says so.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,8 +30,8 @@ use crate::logs::{LogSettings, StreamStats};
 use crate::sample::target::GroupSpec;
 use crate::sample::Sampler;
 use crate::state::Shared;
-use crate::tick::{tick_loop, Analysis};
-use crate::{alerts, analysis, http, metrics, wrap};
+use crate::tick::{last_tick, tick_loop, Analysis, Ending};
+use crate::{alerts, analysis, http, metrics, words, wrap};
 
 /// How Outrider finds the app.
 #[derive(Debug, Clone)]
@@ -150,18 +155,20 @@ pub async fn run_with(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     // Each task holds a clone; when all are dropped, every task has finished.
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let (done_tx, done_rx) = mpsc::channel::<()>(1);
     let tasks = Tasks {
         stop: stop_rx,
         done: done_tx,
     };
     let analysis = start_analysis(&config, &shared, &tasks)?;
+    let (last_tx, last_rx) = mpsc::channel(1);
     tokio::spawn(tick_loop(
         sampler,
         analysis,
         config.interval,
         shared.clone(),
         tasks.stop.clone(),
+        last_rx,
         tasks.done.clone(),
     ));
     if let Some(listener) = listener {
@@ -181,18 +188,50 @@ pub async fn run_with(
             None
         }
     };
-    let _ = stop_tx.send(true);
-    drop(tasks);
-    if tokio::time::timeout(config.shutdown_grace, done_rx.recv())
-        .await
-        .is_err()
-    {
-        tracing::warn!(grace = ?config.shutdown_grace, "tasks did not finish within the grace period");
+    // The app has exited: a last tick, before the stop, counts a kill since the
+    // previous one and queues its alert for the receivers to flush.
+    let ending = match app_exit_code {
+        Some(_) => last_tick(&last_tx, config.shutdown_grace).await,
+        None => None,
+    };
+    tasks
+        .stop_and_drain(stop_tx, done_rx, config.shutdown_grace)
+        .await;
+    if let (Mode::Wrap(spec), Some(code), Some(ending)) = (&mode, app_exit_code, &ending) {
+        say_if_oom_killed(code, &app_target(spec), ending);
     }
     Ok(RunOutcome {
         exit_code: app_exit_code.unwrap_or(0),
         app_exit_code,
     })
+}
+
+/// The run's last word when the kernel OOM-killed the app: it died of SIGKILL
+/// (128 + 9) and its cgroup's OOM-kill count rose while Outrider watched. Neither
+/// alone will do: a SIGKILL may come from anyone, and a kill may hit a child the
+/// app survived.
+fn say_if_oom_killed(exit_code: i32, app: &str, ending: &Ending) {
+    const KILLED: i32 = 128 + 9;
+    let Some(k) = ending.oom_killed.iter().find(|k| k.target == app) else {
+        return;
+    };
+    if exit_code == KILLED {
+        tracing::error!(
+            exit_code,
+            target_name = app,
+            oom_kills = k.kills,
+            memory_limit_bytes = k.memory_limit_bytes,
+            "{}",
+            words::app_oom_killed(k.memory_limit_bytes)
+        );
+    }
+}
+
+/// The `target` of the wrapped app: `--name`, else the command's file name.
+fn app_target(spec: &WrapSpec) -> String {
+    spec.name
+        .clone()
+        .unwrap_or_else(|| wrap::target_name(&spec.argv))
 }
 
 /// One tailer per `[[logs]]` entry that names files, positioned at its start point;
@@ -225,11 +264,7 @@ fn group_specs(config: &Config, mode: &Mode, app_pid: Option<i32>) -> Vec<GroupS
     let mut specs = Vec::new();
     if let (Mode::Wrap(spec), Some(pid)) = (mode, app_pid) {
         specs.push(GroupSpec::Configured(TargetSpec {
-            name: Some(
-                spec.name
-                    .clone()
-                    .unwrap_or_else(|| wrap::target_name(&spec.argv)),
-            ),
+            name: Some(app_target(spec)),
             selector: Selector::Pid(pid),
             children: true,
         }));
@@ -279,6 +314,21 @@ struct Tasks {
 }
 
 impl Tasks {
+    /// Tells every task to stop and waits, at most `grace`, for all to finish
+    /// (each holds a clone of `done`'s sender; these are dropped here).
+    async fn stop_and_drain(
+        self,
+        stop: watch::Sender<bool>,
+        mut done: mpsc::Receiver<()>,
+        grace: std::time::Duration,
+    ) {
+        let _ = stop.send(true);
+        drop(self);
+        if tokio::time::timeout(grace, done.recv()).await.is_err() {
+            tracing::warn!(?grace, "tasks did not finish within the grace period");
+        }
+    }
+
     /// The HTTP server, until stopped.
     fn serve(&self, listener: TcpListener, shared: Arc<Shared>) {
         let app = Arc::new(http::App {

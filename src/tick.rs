@@ -1,5 +1,7 @@
 //! The sampling tick: sample (off the runtime thread), analyse, evaluate the alert
-//! rules, queue notifications, publish; repeat every interval until told to stop.
+//! rules, queue notifications, publish; repeat every interval until told to stop,
+//! or until asked for a last tick (when the wrapped app has exited, before the
+//! tasks are told to stop), whose answer is the run's [`Ending`].
 //!
 //! [`Analysis`] is the state the tick keeps between samples: one analyzer and one
 //! capacity tracker per target name, the log-rate and latency windows, the alert
@@ -8,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
 use crate::alerts;
@@ -43,6 +45,28 @@ pub struct Analysis {
     /// CPUs Outrider may run on: the worker hint's cores when no CPU limit or
     /// request is known.
     visible_cpus: usize,
+    /// Per target name: the kernel's OOM-kill count at the last reading, and the
+    /// kills seen while Outrider watched (rises only: a new container's counter
+    /// starts again from 0).
+    oom_kills: HashMap<String, (u64, u64)>,
+}
+
+/// What the last tick saw, for the run's last word.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ending {
+    /// The targets whose cgroup counted an OOM kill while Outrider watched.
+    pub oom_killed: Vec<OomKilled>,
+}
+
+/// A target OOM-killed during the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OomKilled {
+    pub target: String,
+    /// Kills the kernel counted while Outrider watched.
+    pub kills: u64,
+    /// The cgroup's memory limit at the last reading (the one the kernel enforced),
+    /// else the configured one; `None` when neither is known.
+    pub memory_limit_bytes: Option<u64>,
 }
 
 impl Analysis {
@@ -63,6 +87,7 @@ impl Analysis {
             capacity: HashMap::new(),
             capacity_config: config.capacity,
             visible_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            oom_kills: HashMap::new(),
         }
     }
 
@@ -71,6 +96,7 @@ impl Analysis {
     /// the tick publishes.
     pub fn tick(&mut self, sample: Sample, streams: &[Arc<StreamStats>]) -> Snapshot {
         let now = sample.taken_at_unix;
+        self.count_oom_kills(&sample.targets);
         let (logs, http_per_stream) = self.log_rates(now, streams);
         let latency = logs.as_ref().and_then(|l| l.latency.as_ref());
         let up = sample.targets.iter().filter(|t| t.up).count();
@@ -118,6 +144,40 @@ impl Analysis {
         self.notifier.dispatch(&transitions, &snap.alerts, now);
         log_transitions(&transitions);
         snap
+    }
+
+    /// Folds each target's OOM-kill counter into the kills seen during the run. The
+    /// first reading is the baseline: kills before Outrider started are not its.
+    fn count_oom_kills(&mut self, targets: &[TargetSample]) {
+        for t in targets {
+            let Some(now) = t.cgroup.as_ref().and_then(|c| c.oom_kills) else {
+                continue;
+            };
+            let (last, seen) = self.oom_kills.entry(t.name.clone()).or_insert((now, 0));
+            *seen += now.saturating_sub(*last);
+            *last = now;
+        }
+    }
+
+    /// The run's ending as `snap` (the last tick's) shows it.
+    pub fn ending(&self, snap: &Snapshot) -> Ending {
+        let oom_killed = snap
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let kills = self.oom_kills.get(&t.name).map_or(0, |(_, seen)| *seen);
+                (kills > 0).then(|| OomKilled {
+                    target: t.name.clone(),
+                    kills,
+                    memory_limit_bytes: t
+                        .cgroup
+                        .as_ref()
+                        .and_then(|c| c.memory_limit_bytes)
+                        .or(t.allocation.memory_limit_bytes.map(|l| l.0)),
+                })
+            })
+            .collect();
+        Ending { oom_killed }
     }
 
     /// The rates of the app's output over the windows, and the HTTP lines per
@@ -213,36 +273,144 @@ fn log_transitions(transitions: &[Transition]) {
     }
 }
 
-/// The sampling tick: sample (off the runtime thread), analyse, publish, repeat.
+/// The sampling tick: sample (off the runtime thread), analyse, publish, repeat
+/// until `stop`. A request on `last` gets one more tick at once, answered with the
+/// run's [`Ending`] after its notifications are queued; the loop then ends.
 pub async fn tick_loop(
     mut sampler: Sampler,
     mut analysis: Analysis,
     interval: std::time::Duration,
     shared: Arc<state::Shared>,
     mut stop: watch::Receiver<bool>,
+    mut last: mpsc::Receiver<oneshot::Sender<Ending>>,
     _done: mpsc::Sender<()>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
+        let reply = tokio::select! {
+            _ = ticker.tick() => None,
+            Some(reply) = last.recv() => Some(reply),
             _ = stop.changed() => break,
-        }
+        };
         let result = tokio::task::spawn_blocking(move || {
             let snap = sampler.sample();
             (sampler, snap)
         })
         .await;
-        match result {
+        let sample = match result {
             Ok((s, sample)) => {
                 sampler = s;
-                shared.publish(analysis.tick(sample, shared.streams()));
+                sample
             }
             Err(e) => {
                 tracing::error!(error = %e, "sampling pass panicked; stopping the tick");
                 break;
             }
+        };
+        let snap = analysis.tick(sample, shared.streams());
+        let ending = reply.as_ref().map(|_| analysis.ending(&snap));
+        shared.publish(snap);
+        if let (Some(reply), Some(ending)) = (reply, ending) {
+            let _ = reply.send(ending);
+            break;
         }
+    }
+}
+
+/// Asks the tick loop behind `last` for its last tick and waits for it, at most
+/// `grace`; `None` when it did not answer (stopped, or too slow).
+pub async fn last_tick(
+    last: &mpsc::Sender<oneshot::Sender<Ending>>,
+    grace: std::time::Duration,
+) -> Option<Ending> {
+    let (tx, rx) = oneshot::channel();
+    let asked = async {
+        last.send(tx).await.ok()?;
+        rx.await.ok()
+    };
+    match tokio::time::timeout(grace, asked).await {
+        Ok(ending) => ending,
+        Err(_) => {
+            tracing::warn!(
+                ?grace,
+                "the last tick did not finish within the grace period"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::AlertState;
+    use crate::sample::cgroup::CgroupReading;
+
+    fn analysis() -> Analysis {
+        let config = crate::config::validate(&Default::default()).unwrap();
+        let (_, stop) = watch::channel(false);
+        let (done, _) = mpsc::channel(1);
+        let (notifier, _) =
+            alerts::notify::Dispatcher::start(Vec::new(), String::new(), None, stop, done).unwrap();
+        Analysis::new(&config, notifier, None)
+    }
+
+    /// The app at `now`, up or down, its cgroup counting `kills` under 64 MiB.
+    fn app(now: f64, up: bool, kills: u64) -> Sample {
+        Sample {
+            taken_at_unix: now,
+            targets: vec![TargetSample {
+                name: "app".into(),
+                up,
+                processes: up as u64,
+                cgroup: Some(CgroupReading {
+                    oom_kills: Some(kills),
+                    memory_limit_bytes: Some(64 << 20),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// The kill that ended the app is read after it is down: OOMKilled fires on
+    /// that tick (its `for` is 0s), and the ending names the kill and the limit.
+    /// Kills before the first reading are not the run's.
+    #[test]
+    fn a_kill_seen_after_the_app_is_down_fires_and_ends_the_run() {
+        let mut a = analysis();
+        let snap = a.tick(app(0.0, true, 2), &[]);
+        assert!(snap.alerts.is_empty(), "{:?}", snap.alerts);
+        assert_eq!(a.ending(&snap), Ending::default());
+
+        let snap = a.tick(app(1.0, false, 3), &[]);
+        let oom: Vec<_> = snap
+            .alerts
+            .iter()
+            .filter(|al| al.alertname == "OOMKilled")
+            .collect();
+        assert_eq!(oom.len(), 1, "{:?}", snap.alerts);
+        assert_eq!(oom[0].state, AlertState::Firing);
+        assert_eq!(
+            a.ending(&snap).oom_killed,
+            vec![OomKilled {
+                target: "app".into(),
+                kills: 1,
+                memory_limit_bytes: Some(64 << 20),
+            }]
+        );
+    }
+
+    /// A counter that starts again (a new container) adds its rises, never less.
+    #[test]
+    fn oom_kills_are_counted_across_a_reset_counter() {
+        let mut a = analysis();
+        a.tick(app(0.0, true, 5), &[]);
+        a.tick(app(1.0, true, 6), &[]);
+        a.tick(app(2.0, true, 0), &[]);
+        let snap = a.tick(app(3.0, true, 2), &[]);
+        assert_eq!(a.ending(&snap).oom_killed[0].kills, 3);
     }
 }

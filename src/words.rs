@@ -75,6 +75,18 @@ pub fn cgroup_layout(layout: Layout) -> &'static str {
     }
 }
 
+/// The last word of a wrapping run whose app the kernel OOM-killed: `the app was
+/// OOM-killed at its 64 MiB memory limit`.
+pub fn app_oom_killed(memory_limit_bytes: Option<u64>) -> String {
+    match memory_limit_bytes {
+        Some(limit) => format!(
+            "the app was OOM-killed at its {} memory limit",
+            crate::analysis::sizing::bytes(limit as f64)
+        ),
+        None => "the app was OOM-killed (its memory limit is not known)".into(),
+    }
+}
+
 /// What a leak verdict watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Watched {
@@ -277,6 +289,22 @@ pub fn requests(r: &LogRates) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oom_killed_app_is_told_with_its_limit() {
+        assert_eq!(
+            app_oom_killed(Some(64 << 20)),
+            "the app was OOM-killed at its 64 MiB memory limit"
+        );
+        assert_eq!(
+            app_oom_killed(Some(3 << 30)),
+            "the app was OOM-killed at its 3.0 GiB memory limit"
+        );
+        assert_eq!(
+            app_oom_killed(None),
+            "the app was OOM-killed (its memory limit is not known)"
+        );
+    }
 
     #[test]
     fn counts_read_as_english() {

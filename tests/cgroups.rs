@@ -11,9 +11,12 @@ mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use util::cgroup::{in_cgroups, pids_in, Cgroups, V1};
+use util::cgroup::{in_cgroups, pids_in, wait_oom_kills, Cgroups, V1};
+use util::receivers::TestServer;
 use util::{metric, Group, Outrider, BIN};
 
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
@@ -364,4 +367,129 @@ fn an_oom_kill_in_a_v1_memory_cgroup_is_counted_once() {
     assert!(hits > 0.0 && hits <= failcnt as f64);
     drop(o);
     drop(app);
+}
+
+/// Sleeps while Outrider takes its first reading of the cgroup (the OOM-kill
+/// count's baseline), then allocates until the kernel kills it.
+const ALLOCATOR: &str = "
+import time
+time.sleep(1.5)
+held = []
+while True:
+    held.append(b'x' * (8 << 20))
+";
+
+/// Whether process `pid` is running (not exited, not a zombie waiting to be reaped).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| Some(s.rsplit_once(')')?.1.split_whitespace().next()? != "Z"))
+        .unwrap_or(false)
+}
+
+/// Wrap mode, the app itself OOM-killed at a 64 MiB limit: Outrider counts the
+/// kill on its last tick (ticks are 10 s apart, so no regular one comes between
+/// the kill and the exit), delivers OOMKilled to a webhook while it is still
+/// running, exits with 137, and its last log line says so with the limit.
+#[test]
+fn a_wrapping_outrider_delivers_its_apps_oom_kill_and_exits_137() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let memory = cg.make(
+        "memory",
+        "oomwrap",
+        &[("memory.limit_in_bytes", "67108864")],
+    );
+    // For each request the webhook answers: whether Outrider was still running.
+    let outrider = Arc::new(AtomicI32::new(0));
+    let alive_at_request = Arc::new(Mutex::new(Vec::new()));
+    let hook = {
+        let (pid, alive) = (outrider.clone(), alive_at_request.clone());
+        TestServer::start(move |_| {
+            alive
+                .lock()
+                .unwrap()
+                .push(running(pid.load(Ordering::SeqCst)));
+            (200, vec![])
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("outrider.toml");
+    let receiver = format!(
+        "[[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n",
+        hook.port
+    );
+    std::fs::write(&config, receiver).unwrap();
+    let mut o = Outrider::start_with(
+        in_cgroups(&[&memory], &[BIN]),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--interval",
+            "10s",
+            "--",
+            python(),
+            "-c",
+            ALLOCATOR,
+        ],
+    );
+    outrider.store(o.pid(), Ordering::SeqCst);
+    let started = Instant::now();
+    let killed_at = wait_oom_kills(&memory, 1, Duration::from_secs(30));
+    let status = o.wait();
+    let exited_at = Instant::now();
+
+    assert_eq!(status.code(), Some(137), "128 + SIGKILL");
+    let kills = kernel(&memory, "memory.oom_control", Some("oom_kill"));
+    assert_eq!(kills, 1, "the kernel's count");
+    let seen = hook.seen();
+    let firing = seen
+        .iter()
+        .position(|s| {
+            let body: serde_json::Value = serde_json::from_str(&s.body).unwrap_or_default();
+            body["alerts"].as_array().is_some_and(|alerts| {
+                alerts
+                    .iter()
+                    .any(|a| a["labels"]["alertname"] == "OOMKilled" && a["status"] == "firing")
+            })
+        })
+        .unwrap_or_else(|| {
+            let lines = o.stderr.lock().unwrap().join("\n");
+            panic!("no OOMKilled firing notification: {seen:#?}\n{lines}")
+        });
+    let delivered = &seen[firing];
+    let alive = alive_at_request.lock().unwrap()[firing];
+    let lines = o.stderr.lock().unwrap().clone();
+    let last = lines.last().cloned().unwrap_or_default();
+    eprintln!(
+        "exit {:?}; kernel oom_kill {kills}; kill at {:?} after start, OOMKilled delivered {:?} after the kill (answered {}, Outrider running then: {alive}), Outrider exited {:?} after the kill; last line: {last}",
+        status.code(),
+        killed_at - started,
+        delivered.at.saturating_duration_since(killed_at),
+        delivered.answered,
+        exited_at - killed_at,
+    );
+    assert!(alive, "delivered before Outrider exited");
+    assert_eq!(delivered.answered, 200);
+    // The kill was counted by the last tick, not a regular one 10 s later.
+    assert!(
+        delivered.at.saturating_duration_since(killed_at) < Duration::from_secs(5),
+        "delivered {:?} after the kill",
+        delivered.at.saturating_duration_since(killed_at)
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("did not finish within the grace period")),
+        "{lines:#?}"
+    );
+    let last: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(
+        last["message"], "the app was OOM-killed at its 64 MiB memory limit",
+        "{last}"
+    );
+    assert_eq!(last["memory_limit_bytes"], 64 * MIB, "{last}");
+    assert_eq!(last["exit_code"], 137, "{last}");
 }

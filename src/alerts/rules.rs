@@ -231,6 +231,8 @@ pub fn check(
     match &cfg.thresholds {
         Thresholds::TargetDown => (!t.up).then(|| words::alert::target_down(name).into()),
         Thresholds::TargetRestarting(th) => target_restarting(th, name, history, now),
+        // The kill that ended the target is read from its cgroup after it is down.
+        Thresholds::OomKilled(th) => oom_killed(th, name, v, history, now),
         // Every other rule is about a live target.
         _ if !t.up => None,
         Thresholds::MemoryLeakSuspected => {
@@ -248,7 +250,6 @@ pub fn check(
             Some(words::alert::connection_leak(name, l, &c).into())
         }
         Thresholds::MemoryNearLimit(th) => memory_near_limit(th, t),
-        Thresholds::OomKilled(th) => oom_killed(th, name, v, history, now),
         Thresholds::CpuThrottled(th) => cpu_throttled(th, name, history),
         Thresholds::CpuUnderAllocated => cpu_allocation(name, v?, AllocationVerdict::Under),
         Thresholds::CpuOverAllocated => cpu_allocation(name, v?, AllocationVerdict::Over),

@@ -112,6 +112,12 @@ pub struct Sampler {
     page_size: u64,
     /// Resolved cgroup directories per main process identity.
     cgroup_dirs: HashMap<Identity, Result<cgroup::Location, String>>,
+    /// Each group's cgroup as last resolved (by index in `groups`) and the main
+    /// process it was resolved for, read while the group is down: the OOM kill that
+    /// ended it is counted after it is gone. Kept through Outrider's own root when
+    /// the app shares it (wrap mode: it is Outrider's own cgroup, still there); a
+    /// vanished container's is forgotten once its directories are gone.
+    last_cgroup: Vec<Option<(Identity, cgroup::Location)>>,
     reader: ProcReader,
     /// Processes in no group, with when their `stat` was read: re-read only every
     /// [`OUTSIDER_RECHECK`] (new pids are always read at once).
@@ -158,6 +164,7 @@ impl Sampler {
             outsiders: HashMap::new(),
             max_fds: HashMap::new(),
             grouper: ProcessGroups::new(&proc_root, self_pid),
+            last_cgroup: vec![None; specs.len()],
             groups: specs.into_iter().map(GroupState::new).collect(),
             proc_root,
             errors: ReadErrors::default(),
@@ -288,9 +295,10 @@ impl Sampler {
         if let (Some(boot), Some(ticks)) = (self.boot_time, oldest) {
             snap.start_time_seconds = Some(boot as f64 + ticks as f64 / self.ticks_per_second);
         }
-        if let Some(id) = main_id {
-            let member_pids: HashSet<i32> = members.iter().map(|&i| list[i].pid).collect();
-            self.read_cgroup(id, &member_pids, &mut snap);
+        let member_pids: HashSet<i32> = members.iter().map(|&i| list[i].pid).collect();
+        match main_id {
+            Some(id) => self.read_cgroup(g, id, &member_pids, &mut snap),
+            None => self.read_last_cgroup(g, &mut snap),
         }
         Some(snap)
     }
@@ -337,22 +345,86 @@ impl Sampler {
         (member_counters, oldest)
     }
 
-    /// Reads the cgroup of the main process `id` into `snap` (failed files are
-    /// counted), or says why it is unreachable.
-    fn read_cgroup(&mut self, id: Identity, members: &HashSet<i32>, snap: &mut TargetSample) {
+    /// Reads the cgroup of group `g`'s main process `id` into `snap` and keeps its
+    /// location for when the group is down, or says why it is unreachable.
+    fn read_cgroup(
+        &mut self,
+        g: usize,
+        id: Identity,
+        members: &HashSet<i32>,
+        snap: &mut TargetSample,
+    ) {
         match self.cgroup_of(id, &snap.name) {
             Ok(location) => {
-                let (mut reading, failures) = cgroup::read(&location);
-                let own = self.self_pid;
-                reading.other_processes =
-                    cgroup::other_processes(&location, &|pid| pid == own || members.contains(&pid));
-                for (path, e) in failures {
-                    self.errors.record("cgroup", &format!("{path}: {e}"));
+                snap.cgroup = Some(self.read_at(&location, members));
+                if self.last_cgroup[g].as_ref().map(|(kept, _)| *kept) != Some(id) {
+                    let kept = self.through_own_root(id.pid, location);
+                    self.last_cgroup[g] = Some((id, kept));
                 }
-                snap.cgroup = Some(reading);
             }
             Err(why) => snap.cgroup_unreachable = Some(why),
         }
+    }
+
+    /// Reads the last cgroup of group `g`, down now, into `snap`: the kernel's
+    /// counters (an OOM kill that ended it) outlive its processes. A cgroup that
+    /// is gone (a sidecar's vanished container) is forgotten, once, quietly: not a
+    /// read error every tick.
+    fn read_last_cgroup(&mut self, g: usize, snap: &mut TargetSample) {
+        let Some((id, location)) = self.last_cgroup[g].take() else {
+            return;
+        };
+        if !still_there(&location) {
+            tracing::info!(target_name = %snap.name, dirs = %location.describe(), "the app's cgroup is gone");
+            return;
+        }
+        snap.cgroup = Some(self.read_at(&location, &HashSet::new()));
+        self.last_cgroup[g] = Some((id, location));
+    }
+
+    /// `location`, found through `/proc/<pid>/root`, seen through Outrider's own
+    /// root instead when the two are one (same mount namespace, same root): the
+    /// directories then stay reachable after `pid` is gone. Otherwise (a sidecar
+    /// looking into a container, or links it may not read) as it is.
+    fn through_own_root(&self, pid: i32, location: cgroup::Location) -> cgroup::Location {
+        let app = self.proc_root.join(pid.to_string());
+        let own = self.proc_root.join(self.self_pid.to_string());
+        let same = |link: &str| match (
+            std::fs::read_link(app.join(link)),
+            std::fs::read_link(own.join(link)),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if !(same("ns/mnt") && same("root")) {
+            return location;
+        }
+        let (from, to) = (app.join("root"), own.join("root"));
+        let rebase = |dir: Option<PathBuf>| {
+            dir.map(|d| match d.strip_prefix(&from) {
+                Ok(rest) => to.join(rest),
+                Err(_) => d,
+            })
+        };
+        cgroup::Location {
+            layout: location.layout,
+            unified: rebase(location.unified),
+            memory: rebase(location.memory),
+            cpu: rebase(location.cpu),
+        }
+    }
+
+    /// The reading at `location`, failed files counted; `members` (and Outrider)
+    /// are not "other processes".
+    fn read_at(&mut self, location: &cgroup::Location, members: &HashSet<i32>) -> CgroupReading {
+        let (mut reading, failures) = cgroup::read(location);
+        let own = self.self_pid;
+        reading.other_processes =
+            cgroup::other_processes(location, &|pid| pid == own || members.contains(&pid));
+        for (path, e) in failures {
+            self.errors.record("cgroup", &format!("{path}: {e}"));
+        }
+        reading
     }
 
     /// Drops what is kept for main processes, members and targets no longer seen.
@@ -432,6 +504,14 @@ impl Sampler {
     }
 }
 
+/// Whether every directory of `location` still exists (a removed cgroup's do not).
+fn still_there(location: &cgroup::Location) -> bool {
+    [&location.unified, &location.memory, &location.cpu]
+        .into_iter()
+        .flatten()
+        .all(|d| d.is_dir())
+}
+
 /// A target with its name, member count and main pid, every reading still zero or
 /// unknown: [`Sampler::sample_group`] fills them in.
 fn empty_target(name: String, processes: usize, main_pid: Option<i32>) -> TargetSample {
@@ -441,5 +521,88 @@ fn empty_target(name: String, processes: usize, main_pid: Option<i32>) -> Target
         processes: processes as u64,
         main_pid,
         ..TargetSample::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A group that is down has its last cgroup read (the kill that ended it is
+    /// there); once that cgroup is gone it is forgotten without a read error.
+    #[test]
+    fn a_down_group_reads_its_last_cgroup_until_it_is_gone() {
+        let proc_root = tempfile::tempdir().unwrap();
+        let cgroup = tempfile::tempdir().unwrap();
+        let memory = cgroup.path().join("app");
+        std::fs::create_dir(&memory).unwrap();
+        std::fs::write(memory.join("memory.limit_in_bytes"), "67108864\n").unwrap();
+        std::fs::write(
+            memory.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        )
+        .unwrap();
+        let mut s = Sampler::new(
+            proc_root.path().to_path_buf(),
+            vec![GroupSpec::Everything],
+            ResourceSpec::default(),
+            1,
+        );
+        let id = Identity {
+            pid: 10,
+            start_ticks: 1,
+        };
+        let location = cgroup::Location {
+            layout: cgroup::Layout::V1,
+            unified: None,
+            memory: Some(memory.clone()),
+            cpu: None,
+        };
+        s.last_cgroup[0] = Some((id, location));
+        let mut snap = empty_target("app".into(), 0, None);
+        s.read_last_cgroup(0, &mut snap);
+        let reading = snap.cgroup.expect("read while down");
+        assert_eq!(reading.oom_kills, Some(1));
+        assert_eq!(reading.memory_limit_bytes, Some(64 << 20));
+
+        std::fs::remove_dir_all(&memory).unwrap();
+        let mut snap = empty_target("app".into(), 0, None);
+        s.read_last_cgroup(0, &mut snap);
+        assert!(snap.cgroup.is_none());
+        assert!(s.last_cgroup[0].is_none(), "forgotten");
+        assert!(s.errors.counts.is_empty(), "{:?}", s.errors.counts);
+    }
+
+    /// The app's cgroup is kept through Outrider's own root when they share their
+    /// mount namespace and root (it stays reachable after the app is gone), and
+    /// through the app's when they do not (a container).
+    #[test]
+    fn the_kept_cgroup_goes_through_our_own_root_when_the_app_shares_it() {
+        let proc_root = tempfile::tempdir().unwrap();
+        let p = proc_root.path();
+        let link = |pid: i32, name: &str, to: &str| {
+            let at = p.join(pid.to_string()).join(name);
+            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(to, at).unwrap();
+        };
+        for (pid, mnt) in [(1, "mnt:[1]"), (10, "mnt:[1]"), (20, "mnt:[2]")] {
+            link(pid, "ns/mnt", mnt);
+            link(pid, "root", "/");
+        }
+        let s = Sampler::new(
+            p.to_path_buf(),
+            vec![GroupSpec::Everything],
+            ResourceSpec::default(),
+            1,
+        );
+        let at = |pid: i32| cgroup::Location {
+            layout: cgroup::Layout::Hybrid,
+            unified: Some(p.join(format!("{pid}/root/sys/fs/cgroup/unified/app"))),
+            memory: Some(p.join(format!("{pid}/root/sys/fs/cgroup/memory/app"))),
+            cpu: None,
+        };
+        assert_eq!(s.through_own_root(10, at(10)), at(1));
+        assert_eq!(s.through_own_root(20, at(20)), at(20), "another namespace");
+        assert_eq!(s.through_own_root(30, at(30)), at(30), "links not readable");
     }
 }

@@ -83,3 +83,27 @@ pub fn in_cgroups(cgroups: &[&Path], program: &[&str]) -> Command {
     cmd.arg("-c").arg(script).arg("sh").args(program);
     cmd
 }
+
+/// Polls `memory.oom_control` in the v1 memory cgroup `dir` every 5 ms until its
+/// `oom_kill` count reaches `n`; returns when it was seen there (within 5 ms of the
+/// kill), or panics after `timeout`.
+pub fn wait_oom_kills(dir: &Path, n: u64, timeout: Duration) -> Instant {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(dir.join("memory.oom_control")).unwrap_or_default();
+        let kills = text
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if kills >= n {
+            return Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: oom_kill {kills}, not {n} within {timeout:?}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
