@@ -316,23 +316,7 @@ impl Sizing {
             (periods > 0.0 && data_seconds > 0.0).then(|| throttled_seconds / data_seconds * 60.0);
         v.cpu.wait_share = (cpu > 0.0).then(|| wait / cpu);
 
-        if peak > 0.0 {
-            v.memory.peak_bytes = Some(peak);
-            // After a kill the app needed more than it got: at least the limit it
-            // was killed at, which a sampled peak may not show (the kill comes
-            // between two ticks). The bump is the VPA recommender's: +20% or
-            // +100 MiB, whichever is larger.
-            let basis = if ooms > 0 {
-                let at_kill = peak.max(alloc.memory_limit.unwrap_or(0.0));
-                (at_kill + c.oom_bump_bytes).max(at_kill * c.oom_bump_factor)
-            } else {
-                peak
-            };
-            v.memory.recommended_request_bytes =
-                Some((basis * c.memory_request_factor).max(c.memory_request_floor));
-            v.memory.recommended_limit_bytes = Some(basis * c.memory_limit_factor);
-        }
-        v.memory.oom_kills = ooms;
+        self.recommend_memory(&mut v.memory, peak, ooms, alloc);
 
         let (state, reason) = if !enough {
             (
@@ -431,6 +415,29 @@ impl Sizing {
                 "no CPU request or limit known".into(),
             ),
         }
+    }
+
+    /// The memory figures: the peak and, from it, the request and limit to give.
+    fn recommend_memory(&self, m: &mut MemoryVerdict, peak: f64, ooms: u64, alloc: &Allocated) {
+        let c = &self.cfg;
+        m.oom_kills = ooms;
+        if peak <= 0.0 {
+            return;
+        }
+        m.peak_bytes = Some(peak);
+        // After a kill the app needed more than it got: at least the limit it was
+        // killed at, which a sampled peak may not show (the kill comes between two
+        // ticks). The bump is the VPA recommender's: +20% or +100 MiB, whichever is
+        // larger.
+        let basis = if ooms > 0 {
+            let at_kill = peak.max(alloc.memory_limit.unwrap_or(0.0));
+            (at_kill + c.oom_bump_bytes).max(at_kill * c.oom_bump_factor)
+        } else {
+            peak
+        };
+        m.recommended_request_bytes =
+            Some((basis * c.memory_request_factor).max(c.memory_request_floor));
+        m.recommended_limit_bytes = Some(basis * c.memory_limit_factor);
     }
 
     fn memory_state(&self, v: &MemoryVerdict, a: &Allocated) -> (AllocationVerdict, String) {
