@@ -155,13 +155,13 @@ def runtime_traces(L):
         grown = min(max(0.0, t - 600), 4800) / 60
         return (250 + grown + (t % 120) / 120 * 20) * MIB + noise(r, 2)
     write_rss("rt-leak-1mib-sawtooth-fixed", 150, leak_fixed,
-              {"memory_leak": True, "leak_onset": 600, "leak_end": 5400, "max_latency": 1800,
+              {"memory_leak": True, "leak_onset": 600, "leak_end": 5400, "max_latency": 900,
                "note": "1 MiB/min from 10 min to 90 min under a 2-min 20 MiB sawtooth and 2 MiB noise, then flat"}, L, 45)
     write_rss("rt-leak-0.25mib", 180, lambda t, r: (300 + max(0.0, t - 600) / 60 * 0.25) * MIB + noise(r, 1),
-              {"memory_leak": True, "leak_onset": 600, "max_latency": 3600,
+              {"memory_leak": True, "leak_onset": 600, "max_latency": 1800,
                "note": "0.25 MiB/min from 10 min, 1 MiB noise"}, L, 46)
     write_rss("rt-leak-first-minute", 90, lambda t, r: (120 + max(0.0, t - 30) / 60) * MIB + noise(r, 1),
-              {"memory_leak": True, "leak_onset": 30, "max_latency": 1800,
+              {"memory_leak": True, "leak_onset": 30, "max_latency": 1200,
                "note": "1 MiB/min from 30 s after the start, 1 MiB noise"}, L, 47)
 
 
@@ -176,9 +176,9 @@ def main():
         write(f"syn-linear-{rate}mib-min", trace(3, lambda t, r, k=rate: 200 * MIB + k * MIB * t / 60 + noise(r, 1), seed=seed),
               {"memory_leak": True, "leak_onset": 0}, L)
     write("syn-onset-after-flat-hour-1mib", trace(3, lambda t, r: 300 * MIB + max(0, t - 3600) / 60 * MIB + noise(r, 1), seed=4),
-          {"memory_leak": True, "leak_onset": 3600, "max_latency": 1800}, L)
+          {"memory_leak": True, "leak_onset": 3600, "max_latency": 900}, L)
     write("syn-onset-after-flat-hour-0.25mib", trace(4, lambda t, r: 300 * MIB + max(0, t - 3600) / 60 * 0.25 * MIB + noise(r, 1), seed=5),
-          {"memory_leak": True, "leak_onset": 3600, "max_latency": 3600}, L)
+          {"memory_leak": True, "leak_onset": 3600, "max_latency": 1800}, L)
     write("syn-staircase", trace(3, lambda t, r: 250 * MIB + (t // 600) * 8 * MIB + noise(r, 0.5), seed=6),
           {"memory_leak": True, "leak_onset": 0}, L)
     write("syn-leak-under-sawtooth", trace(3, lambda t, r: 200 * MIB + t / 60 * 0.5 * MIB + (t % 120) / 120 * 40 * MIB + noise(r, 1), seed=7),

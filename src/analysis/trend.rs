@@ -8,24 +8,31 @@
 //! longer than a bucket (a Node app's request bursts, every 2 min for 60-90 s)
 //! raises a floor wherever the bucket edges fall, so the trend is read from floors
 //! *eroded*: each lowered to the least of itself and its neighbours. The verdict
-//! looks at the recent half of the window (at least [`MIN_BUCKETS`] buckets) and,
-//! failing that, at the whole window (a slow leak needs the longer span to clear
-//! `min_growth`); a segment needs all of:
+//! reads the last k buckets for every k from [`MIN_BUCKETS`] (a fifth of the
+//! window) to under half of it, then the recent half and the whole window; a
+//! segment needs all of:
 //!
 //! 1. a significant upward trend of the floors: Mann-Kendall's S on the raw floors
 //!    (eroded ones are not independent), one-sided, z ≥ [`MK_Z`] (p < 0.001);
 //! 2. a Theil-Sen slope of the eroded floors of at least `min_rate`;
-//! 3. a rate in the second half of the segment at least [`MIN_PERSISTENCE`] of the
-//!    first half's, and likewise in its last quarter against the quarter before: a
-//!    leak keeps its pace, while a warm-up, a cache filling at a falling rate of new
-//!    keys and a JVM heap expanding toward its new size (G1 grows by a share of what
-//!    is still uncommitted, so each step is smaller) all slow down;
+//! 3. a rate in the second half of the segment at least `MIN_PERSISTENCE^(k/HALF)`
+//!    of the first half's ([`MIN_PERSISTENCE`] from half a window), and likewise in
+//!    its last quarter against the quarter before: a leak keeps its pace, while a
+//!    warm-up, a cache filling at a falling rate of new keys and a JVM heap
+//!    expanding toward its new size all slow down (the exponent makes the slowest
+//!    warm-up that passes the same, a 42-min time constant, whatever the span);
 //! 4. the *trough* (least eroded floor) of each third of the segment above the one
 //!    before by `min_growth / 10`, and the rise from the first third's trough to the
-//!    last's, scaled to the whole segment, of at least `min_growth`: growth still
-//!    going on, not one step (a model loaded once), and not the top of a sawtooth
-//!    whose troughs return to the same level. Troughs over thirds, not the last
-//!    bucket alone: a segment that happens to end in a burst is not growth.
+//!    last's, scaled to the whole segment, of at least `min_growth` times a quarter
+//!    window over the span (under half a window: the shorter, the steeper) or
+//!    `min_growth` per window at the segment's pace (from half a window): growth
+//!    still going on, not one step, and not the top of a sawtooth;
+//! 5. under half a window, or with less than `min_growth` of growth, evidence
+//!    beyond doubt (`beyond_doubt`): each half growing, the second
+//!    half keeping its pace by [`SHORT_MARGIN_Z`] standard errors of the slopes
+//!    ([`LONG_MARGIN_Z`] for a long segment), no slower than the span before it,
+//!    every quarter's trough above the one before, and a level not seen before in
+//!    the window.
 //!
 //! Once given, a verdict holds until growth has clearly stopped: until the Theil-Sen
 //! rate of the recent segment's eroded floors falls below [`HOLD_SHARE`] of
@@ -33,18 +40,20 @@
 //! and one all-clear after it is fixed, however its noise plays with the tests.
 //!
 //! What this cannot tell apart: growth that keeps a steady pace for longer than the
-//! span the verdict reads is a leak until it stops. No verdict before
-//! [`MIN_BUCKETS`]. A restart (or a floor that falls below half the one before)
-//! clears the history: growth before and after it is not one trend. Memory is
+//! span the verdict reads is a leak until it stops (a ramp of a sawtooth or a load
+//! cycle that climbs for more than a fifth of the window before its first release
+//! can be flagged on that first ramp). No verdict before [`MIN_BUCKETS`]. A restart
+//! (or a floor that falls below half the one before) clears the history: growth before and after it is not one trend. Memory is
 //! bounded: [`BUCKETS`] buckets whatever the window length.
 
 use std::collections::VecDeque;
 
 /// Buckets per window.
 pub const BUCKETS: usize = 60;
-/// Fewest completed buckets before any verdict: half a window. Early in a warm-up
-/// the curve cannot be told from a leak; half an hour of history can.
-pub const MIN_BUCKETS: usize = BUCKETS / 2;
+/// Fewest completed buckets before any verdict: a fifth of a window.
+pub const MIN_BUCKETS: usize = BUCKETS / 5;
+/// Half a window: the longest recent segment judged before the whole window.
+pub const HALF: usize = BUCKETS / 2;
 /// The second half of the segment must grow at least this share of the first
 /// half's rate: a warm-up decelerates, a leak does not.
 pub const MIN_PERSISTENCE: f64 = 0.7;
@@ -55,6 +64,13 @@ pub const MIN_PERSISTENCE: f64 = 0.7;
 pub const HOLD_SHARE: f64 = 0.5;
 /// Mann-Kendall z for a one-sided p < 0.001.
 pub const MK_Z: f64 = 3.09;
+/// A short segment's second half must keep its pace by this many standard errors
+/// of the slopes (one for a long segment with less than `min_growth` of growth):
+/// the noisier the floors, the longer the span before a verdict.
+pub const SHORT_MARGIN_Z: f64 = 2.0;
+/// The margin for a segment of half a window or more whose growth is under
+/// `min_growth` (a slow leak's rate; a small warm-up's is as noisy).
+pub const LONG_MARGIN_Z: f64 = 1.0;
 
 /// Thresholds for one resource.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -211,52 +227,135 @@ impl TrendTracker {
             .map(|b| (b.start + self.bucket_len / 2.0, b.min))
             .collect();
         let low = eroded(&raw);
-        // The recent half answers fast growth quickly; the whole window gathers
-        // enough growth for a slow leak to clear `min_growth`.
-        let half = (n / 2).max(MIN_BUCKETS).min(n);
-        let recent = self.judge(&raw[n - half..], &low[n - half..]);
-        if recent.1 || half == n {
-            return (Some(recent.0), recent.1);
+        // The recent half (or all there is, under a window): its rate is the one
+        // shown, and the one a standing verdict is held by.
+        let half = (n / 2).max(HALF).min(n);
+        // The last k buckets for every k from MIN_BUCKETS to under half a window
+        // (steep growth, or a leak that began recently, is answered quickly), then
+        // the recent half and the whole window (a slow leak's growth gathers). A
+        // short span never takes the first floor of a history: it has no left
+        // neighbour to be eroded with, so it stands one bucket's growth too high,
+        // a flat start that hides a warm-up slowing down.
+        let short = MIN_BUCKETS..HALF.min(n);
+        let long = (n >= HALF).then_some(half).into_iter();
+        for k in short.chain(long).chain((n > half).then_some(n)) {
+            if let Some(rate) = self.judge(&raw[n - k..], &low[n - k..], &low[..n - k]) {
+                return (Some(rate), true);
+            }
         }
-        let whole = self.judge(&raw, &low);
-        (Some(if whole.1 { whole.0 } else { recent.0 }), whole.1)
+        (Some(theil_sen(&low[n - half..])), false)
     }
 
-    /// (Theil-Sen rate, leak?) for one segment: its floors, `raw`, and the same
-    /// floors [`eroded`], `low`.
-    fn judge(&self, raw: &[(f64, f64)], low: &[(f64, f64)]) -> (f64, bool) {
+    /// The Theil-Sen rate of one segment if it is a leak: its floors, `raw`, the
+    /// same floors [`eroded`], `low`, and the eroded floors of the window before
+    /// it, `before`. The cheap tests come first: most segments fail them.
+    fn judge(&self, raw: &[(f64, f64)], low: &[(f64, f64)], before: &[(f64, f64)]) -> Option<f64> {
         let (floors, seg) = (low, low.len());
-        let rate = theil_sen(floors);
-        if rate < self.cfg.min_rate {
-            return (rate, false);
-        }
-        // On the raw floors: eroded ones share samples with their neighbours, and
-        // Mann-Kendall's variance holds for independent values only.
-        let z = mann_kendall_z(raw.iter().map(|p| p.1));
         // The trough of each third: the level the resource came down to there.
-        let third = seg / 3;
-        let trough = |part: &[(f64, f64)]| part.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-        let [first, middle, last] = [
-            trough(&floors[..third]),
-            trough(&floors[third..2 * third]),
-            trough(&floors[2 * third..]),
-        ];
+        let [first, middle, last] = troughs::<3>(floors);
         let rises_throughout = middle - first >= self.cfg.min_growth / 10.0
             && last - middle >= self.cfg.min_growth / 10.0;
         // The first and last thirds' troughs are two thirds of the segment apart.
         let growth = (last - first) * 1.5;
+        if !rises_throughout || growth < self.required_growth(seg) {
+            return None;
+        }
+        let rate = theil_sen(floors);
+        // On the raw floors: eroded ones share samples with their neighbours, and
+        // Mann-Kendall's variance holds for independent values only.
+        if rate < self.cfg.min_rate || mann_kendall_z(raw.iter().map(|p| p.1)) < MK_Z {
+            return None;
+        }
+        let persistence = persistence(seg);
         // Keeps its pace: second half against first, last quarter against the one
         // before (a warm-up that started mid-segment decelerates there).
         let keeps = |a: &[(f64, f64)], b: &[(f64, f64)]| {
             let (ra, rb) = (theil_sen(a), theil_sen(b));
-            ra <= 0.0 || rb >= MIN_PERSISTENCE * ra
+            ra <= 0.0 || rb >= persistence * ra
         };
         let q = seg / 4;
         let persists = keeps(&floors[..seg / 2], &floors[seg / 2..])
             && keeps(&floors[seg - 2 * q..seg - q], &floors[seg - q..]);
-        let suspected = z >= MK_Z && growth >= self.cfg.min_growth && rises_throughout && persists;
-        (rate, suspected)
+        let plain = seg >= HALF && growth >= self.cfg.min_growth;
+        (persists && (plain || self.beyond_doubt(floors, before, persistence))).then_some(rate)
     }
+
+    /// What a segment under half a window (or with less than `min_growth` of
+    /// growth) must show on top: each half growing at `min_rate` or more; the
+    /// second half keeping its pace beyond doubt, and the last third against the
+    /// middle one (a warm-up that began inside the segment slows down there); no
+    /// slower than the same span before it; the trough of every quarter above the
+    /// one before; and a level the window has not seen before (a sawtooth or a
+    /// load cycle comes back to where it was).
+    fn beyond_doubt(&self, low: &[(f64, f64)], before: &[(f64, f64)], persistence: f64) -> bool {
+        let (seg, rate) = (low.len(), theil_sen(low));
+        let (a, b) = (&low[..seg / 2], &low[seg / 2..]);
+        let (ra, rb) = (theil_sen(a), theil_sen(b));
+        if ra.min(rb) < self.cfg.min_rate {
+            return false;
+        }
+        // Twice the standard error of the halves' slopes (once for a long segment):
+        // a noisy leak needs a longer span, a slowing warm-up cannot pass for one.
+        let sigma = scatter(low, rate);
+        let se = (slope_error(a, sigma) * persistence).hypot(slope_error(b, sigma));
+        let margin = if seg < HALF {
+            SHORT_MARGIN_Z
+        } else {
+            LONG_MARGIN_Z
+        };
+        let third = seg / 3;
+        let (middle, last) = (
+            theil_sen(&low[third..2 * third]),
+            theil_sen(&low[2 * third..]),
+        );
+        if rb - persistence * ra < margin * se || last < persistence * middle {
+            return false;
+        }
+        let prior = &before[before.len().saturating_sub(seg)..];
+        if prior.len() >= 3 && rate < persistence * theil_sen(prior) {
+            return false;
+        }
+        let quarters = troughs::<4>(low);
+        let highest_before = before.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        quarters
+            .windows(2)
+            .all(|w| w[1] - w[0] >= self.cfg.min_growth / 10.0)
+            && quarters[3] > highest_before
+    }
+
+    /// The growth between troughs a segment of `k` buckets must show: under half a
+    /// window, `min_growth` times a quarter window over the span (the shorter the
+    /// span, the steeper the growth); from half a window, `min_growth` per window
+    /// at the segment's pace.
+    fn required_growth(&self, k: usize) -> f64 {
+        let (k, b) = (k as f64, BUCKETS as f64);
+        self.cfg.min_growth * (b / 4.0 / k).max(k / b)
+    }
+}
+
+/// The share of the first half's rate the second half must keep, for a segment of
+/// `k` buckets: [`MIN_PERSISTENCE`] from half a window, and for a shorter one
+/// `MIN_PERSISTENCE^(k / HALF)`, so that the slowest exponential warm-up that passes
+/// (time constant 42 min in a 1 h window) is the same whatever the span.
+fn persistence(k: usize) -> f64 {
+    MIN_PERSISTENCE.powf(k.min(HALF) as f64 / HALF as f64)
+}
+
+/// The least value of each of `N` equal parts of `points` (the last takes the
+/// remainder).
+fn troughs<const N: usize>(points: &[(f64, f64)]) -> [f64; N] {
+    let part = points.len() / N;
+    std::array::from_fn(|i| {
+        let end = if i == N - 1 {
+            points.len()
+        } else {
+            (i + 1) * part
+        };
+        points[i * part..end]
+            .iter()
+            .map(|p| p.1)
+            .fold(f64::INFINITY, f64::min)
+    })
 }
 
 /// Each floor lowered to the least of itself and its two neighbours: a burst that
@@ -272,6 +371,29 @@ fn eroded(raw: &[(f64, f64)]) -> Vec<(f64, f64)> {
             )
         })
         .collect()
+}
+
+/// The scatter of points about a line of slope `rate`: 1.4826 times the median
+/// absolute deviation of the residuals (the standard deviation for normal noise).
+fn scatter(points: &[(f64, f64)], rate: f64) -> f64 {
+    let mut r: Vec<f64> = points.iter().map(|p| p.1 - rate * p.0).collect();
+    let mid = r.len() / 2;
+    let centre = *r.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let mut dev: Vec<f64> = r.iter().map(|v| (v - centre).abs()).collect();
+    1.4826 * *dev.select_nth_unstable_by(mid, f64::total_cmp).1
+}
+
+/// The standard error of a least-squares slope through `points` whose scatter is
+/// `sigma`.
+fn slope_error(points: &[(f64, f64)], sigma: f64) -> f64 {
+    let n = points.len() as f64;
+    let mean = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean).powi(2)).sum();
+    if sxx > 0.0 {
+        sigma / sxx.sqrt()
+    } else {
+        f64::INFINITY
+    }
 }
 
 /// Median of pairwise slopes: robust to a third of the points being outliers.
@@ -358,8 +480,8 @@ mod tests {
     #[test]
     fn steady_growth_is_a_leak_with_its_rate() {
         let (first, v) = run(7200.0, |t| 200.0 * MIB + t / 60.0 * MIB + noise(t) * MIB);
-        // Half a window of history comes first.
-        assert!(first.is_some_and(|t| t <= 1900.0), "{first:?}");
+        // Steady growth of 1 MiB/min needs well under half a window.
+        assert!(first.is_some_and(|t| t <= 1200.0), "{first:?}");
         let rate = v.rate_per_second.unwrap() * 60.0 / MIB;
         assert!((rate - 1.0).abs() < 0.1, "rate {rate} MiB/min");
     }
@@ -390,6 +512,41 @@ mod tests {
         ];
         for (name, f) in cases {
             let (first, _) = run(4.0 * 3600.0, f);
+            assert_eq!(first, None, "{name} raised a false alarm");
+        }
+    }
+
+    /// Issue 17: a verdict may come before half a window when the evidence is
+    /// strong, but not on what only looks like growth over a short span.
+    #[test]
+    fn steep_growth_is_found_early_and_short_lookalikes_are_not() {
+        let (first, _) = run(3600.0, |t| 200.0 * MIB + t / 30.0 * MIB + noise(t) * MIB);
+        assert!(first.is_some_and(|t| t <= 1000.0), "2 MiB/min: {first:?}");
+        type Shape = Box<dyn Fn(f64) -> f64>;
+        let cases: Vec<(&str, Shape)> = vec![
+            // The first ramp of a 10-min sawtooth: no verdict before a fifth of a window.
+            (
+                "sawtooth",
+                Box::new(|t| 300.0 * MIB + (t % 600.0) / 600.0 * 120.0 * MIB + noise(t) * MIB),
+            ),
+            // A warm-up slowing with a 25-min time constant, 50 MiB.
+            (
+                "slow warm-up",
+                Box::new(|t| {
+                    300.0 * MIB + 50.0 * MIB * (1.0 - (-t / 1500.0).exp()) + noise(t) * MIB
+                }),
+            ),
+            // Flat for an hour, then a warm-up with an 8-min time constant.
+            (
+                "late warm-up",
+                Box::new(|t| {
+                    let d = (t - 3600.0).max(0.0);
+                    300.0 * MIB + 50.0 * MIB * (1.0 - (-d / 480.0).exp()) + noise(t) * MIB
+                }),
+            ),
+        ];
+        for (name, f) in cases {
+            let (first, _) = run(3.0 * 3600.0, f);
             assert_eq!(first, None, "{name} raised a false alarm");
         }
     }
