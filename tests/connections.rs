@@ -109,7 +109,10 @@ fn watch(pid: i32, connections_interval: &str) -> Outrider {
         ),
         &[
             ("OUTRIDER_ANALYSIS__LEAK_WINDOW", "6s"),
-            ("OUTRIDER_ANALYSIS__CONNECTIONS_MIN_GROWTH", "5"),
+            // At least 10 held before a verdict: a strong, steady rise may be
+            // flagged before half the window (issue 17), and the figures below
+            // are checked against two seconds' worth of connections.
+            ("OUTRIDER_ANALYSIS__CONNECTIONS_MIN_GROWTH", "10"),
             (
                 "OUTRIDER_SAMPLING__CONNECTIONS_INTERVAL",
                 connections_interval,
