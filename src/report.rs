@@ -4,7 +4,7 @@
 //! attention, so it fits in a CI job: 0 fine, 1 attention, 2 error.
 //!
 //! It is a run without the HTTP server: the same sampler and analysis, with the
-//! leak window set to the report's duration (a verdict then needs half of it) and
+//! leak window set to the report's duration (a verdict then usually needs half of it) and
 //! the sizing verdict's minimum data capped at half of it too.
 
 use std::fmt::Write;
