@@ -86,10 +86,17 @@ impl Severity {
 
     /// A level word in any case: `ERROR`, `warn`, `Notice`, `crit`, …
     pub fn from_level_word(word: &[u8]) -> Option<Severity> {
-        if !(3..=11).contains(&word.len()) {
+        // Most words tried are not level words (`GET`, `HTTP`, a logger's name): the
+        // length and the first letter turn nearly all of them away before any copy.
+        if !(3..=9).contains(&word.len())
+            || !matches!(
+                word[0] | 0x20,
+                b'e' | b'c' | b'f' | b's' | b'a' | b'p' | b'w' | b'i' | b'n' | b'd' | b't'
+            )
+        {
             return None;
         }
-        let mut lower = [0u8; 11];
+        let mut lower = [0u8; 9];
         let lower = &mut lower[..word.len()];
         lower.copy_from_slice(word);
         lower.make_ascii_lowercase();
@@ -199,14 +206,9 @@ pub struct Classifier {
 /// How far into a line level words are looked for.
 const HEAD_BYTES: usize = 256;
 
-// Searchers are built once: building one per line cost more than the search.
-static LOGFMT_KEYS: LazyLock<[memmem::Finder<'static>; 3]> = LazyLock::new(|| {
-    [
-        memmem::Finder::new(b"level="),
-        memmem::Finder::new(b"lvl="),
-        memmem::Finder::new(b"severity="),
-    ]
-});
+/// logfmt keys of a level, in order of precedence.
+const LOGFMT_KEYS: [&[u8]; 3] = [b"level", b"lvl", b"severity"];
+// Built once: building a searcher per line cost more than the search.
 static HTTP_VERSION: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"HTTP/"));
 
@@ -448,30 +450,47 @@ fn json_number(value: &[u8]) -> Option<u32> {
 // ---------------------------------------------------------------- logfmt
 
 fn logfmt_level(line: &[u8]) -> Option<Severity> {
-    // Most lines have no `=` at all: one memchr rules logfmt out.
-    memchr::memchr(b'=', line)?;
-    for finder in LOGFMT_KEYS.iter() {
-        let key = finder.needle();
-        for at in finder.find_iter(line) {
-            if at > 0 && !matches!(line[at - 1], b' ' | b'\t') {
-                continue;
+    // One pass over the `=` signs (most lines have none). The first `level=` with a
+    // level word wins, else the first such `lvl=`, else `severity=`: `best` keeps
+    // the highest-ranked key found so far.
+    let mut best: Option<(usize, Severity)> = None;
+    for eq in memchr::memchr_iter(b'=', line) {
+        // The key is what stands between the last space or tab and the `=`; only
+        // the few bytes a key can have are looked at, so a line of `=` stays linear.
+        let before = &line[..eq];
+        let Some(rank) = LOGFMT_KEYS.iter().position(|k| ends_with_key(before, k)) else {
+            continue;
+        };
+        if best.is_some_and(|(r, _)| r <= rank) {
+            continue;
+        }
+        let value = &line[eq + 1..];
+        let value = match value.strip_prefix(b"\"") {
+            Some(quoted) => &quoted[..memchr::memchr(b'"', quoted).unwrap_or(quoted.len())],
+            None => {
+                &value[..value
+                    .iter()
+                    .position(|b| matches!(b, b' ' | b'\t'))
+                    .unwrap_or(value.len())]
             }
-            let value = &line[at + key.len()..];
-            let value = match value.strip_prefix(b"\"") {
-                Some(quoted) => &quoted[..memchr::memchr(b'"', quoted).unwrap_or(quoted.len())],
-                None => {
-                    &value[..value
-                        .iter()
-                        .position(|b| matches!(b, b' ' | b'\t'))
-                        .unwrap_or(value.len())]
-                }
-            };
-            if let Some(s) = Severity::from_level_word(value) {
+        };
+        if let Some(s) = Severity::from_level_word(value) {
+            if rank == 0 {
                 return Some(s);
             }
+            best = Some((rank, s));
         }
     }
-    None
+    best.map(|(_, s)| s)
+}
+
+/// `before` ends with `key`, which starts the line or follows a space or tab.
+fn ends_with_key(before: &[u8], key: &[u8]) -> bool {
+    before.ends_with(key)
+        && match before.len() - key.len() {
+            0 => true,
+            n => matches!(before[n - 1], b' ' | b'\t'),
+        }
 }
 
 // ---------------------------------------------------------------- text markers

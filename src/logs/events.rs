@@ -127,8 +127,9 @@ enum PythonPhase {
 pub struct EventAssembler {
     flush_after: Duration,
     held: Option<Held>,
-    /// When the last line arrived.
-    last_line_at: Option<Instant>,
+    /// `flush_after` past the last line: a line at or after it never joins the held
+    /// event. Kept as an instant so a line costs one comparison, not a subtraction.
+    quiet_at: Option<Instant>,
     counts: EventCounts,
 }
 
@@ -143,7 +144,7 @@ impl EventAssembler {
         EventAssembler {
             flush_after,
             held: None,
-            last_line_at: None,
+            quiet_at: None,
             counts: EventCounts::default(),
         }
     }
@@ -151,12 +152,9 @@ impl EventAssembler {
     /// One line (without its newline) and the severity [`super::classify`] gave it,
     /// arriving at `now`. Lines a user rule ignores should not be pushed.
     pub fn push(&mut self, line: &[u8], severity: Severity, now: Instant) {
-        if let Some(last) = self.last_line_at {
-            if now.saturating_duration_since(last) >= self.flush_after {
-                self.close();
-            }
-        }
-        self.last_line_at = Some(now);
+        self.flush_if_idle(now);
+        // An instant too far to add to (`None`) never comes.
+        self.quiet_at = now.checked_add(self.flush_after);
         if let Some(held) = &mut self.held {
             if continues(held, line) {
                 return;
@@ -183,10 +181,8 @@ impl EventAssembler {
 
     /// Closes the held event if no line has come for `flush_after`.
     pub fn flush_if_idle(&mut self, now: Instant) {
-        if let Some(last) = self.last_line_at {
-            if now.saturating_duration_since(last) >= self.flush_after {
-                self.close();
-            }
+        if self.quiet_at.is_some_and(|quiet| now >= quiet) {
+            self.close();
         }
     }
 

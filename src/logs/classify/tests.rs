@@ -233,3 +233,28 @@ fn labels() {
     let labels: Vec<_> = StatusClass::ALL.iter().map(|s| s.as_str()).collect();
     assert_eq!(labels, ["2xx", "3xx", "4xx", "5xx"]);
 }
+
+#[test]
+fn logfmt_keys_take_precedence_in_order() {
+    // `level=` before `lvl=` before `severity=`, wherever each stands in the line.
+    check(Severity::Info, &["severity=error lvl=warn level=info"]);
+    check(
+        Severity::Warning,
+        &["severity=error level=nonsense lvl=warn"],
+    );
+    check(Severity::Error, &["msg=x\tseverity=\"error\""]);
+    // Only a whole key counts: `loglevel=`, `x.level=`, `a=level=` are other keys.
+    check(
+        Severity::Unknown,
+        &[
+            "loglevel=error",
+            "x.level=error",
+            "a=level=error",
+            "level=",
+            "=error",
+        ],
+    );
+    // A line of `=` signs is read in one pass.
+    let long = "=".repeat(60_000);
+    check(Severity::Unknown, &[long.as_str()]);
+}
