@@ -499,38 +499,54 @@ fn text_marker(line: &[u8]) -> Option<Severity> {
     if let Some(s) = line_start_marker(line) {
         return Some(s);
     }
-    let head = &line[..line.len().min(HEAD_BYTES)];
-    // The byte before the current one; a line start counts as an opener.
-    let mut before = OPENER;
+    let head = line.len().min(HEAD_BYTES);
+    // A token can be a marker only when it is capitalised or stands in a level
+    // position (first in the line, after an opener or an ANSI code). `i` is where
+    // such a token may start; `opened` says it would be in a level position.
     let mut i = 0;
-    while i < head.len() {
-        let class = BYTE_CLASS[usize::from(head[i])];
-        if class & WORD == 0 {
-            if class & ESC != 0 {
-                i = skip_ansi(head, i);
-                before = 0;
-            } else {
-                before = class;
-                i += 1;
+    let mut opened = true;
+    while i < head {
+        let class = BYTE_CLASS[usize::from(line[i])];
+        if class & WORD != 0 {
+            // A token is read whole even when it runs past the head.
+            let end = token_end(line, i);
+            if class & UPPER != 0 || opened {
+                if let Some(s) = token_marker(line, i, end) {
+                    return Some(s);
+                }
             }
-            continue;
+            i = end;
         }
-        let start = i;
-        // A token is read whole even when it runs past the head.
-        i += 1;
-        while i < line.len() && BYTE_CLASS[usize::from(line[i])] & WORD != 0 {
+        // Ordinary words, digits and punctuation, most of a line, are passed over in
+        // a tight loop: only a capital, an opener or an escape can lead to a marker.
+        while i < head && BYTE_CLASS[usize::from(line[i])] & (UPPER | OPENER | ESC) == 0 {
             i += 1;
         }
-        // Only a capitalised token or one in a level position can be a marker:
-        // ordinary lower-case words, most of a line, are passed over unexamined.
-        if class & UPPER != 0 || before & OPENER != 0 {
-            if let Some(s) = token_marker(line, start, i) {
-                return Some(s);
-            }
+        if i >= head {
+            break;
         }
-        before = 0;
+        let class = BYTE_CLASS[usize::from(line[i])];
+        opened = false;
+        if class & ESC != 0 {
+            i = skip_ansi(&line[..head], i);
+        } else if class & OPENER != 0 {
+            i += 1;
+            opened = true;
+        } else if i > 0 && BYTE_CLASS[usize::from(line[i - 1])] & WORD != 0 {
+            // A capital inside a lower-case token (`errorHandler`): not a start.
+            i = token_end(line, i);
+        }
     }
     None
+}
+
+/// Just past the token (run of word bytes) that starts at `start`.
+fn token_end(line: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < line.len() && BYTE_CLASS[usize::from(line[i])] & WORD != 0 {
+        i += 1;
+    }
+    i
 }
 
 const WORD: u8 = 1;
