@@ -293,7 +293,9 @@ fn go_duration(s: &[u8]) -> Option<f64> {
 /// A duration key's default unit in seconds: `duration`, `latencyMs`,
 /// `response_time`, `request-time-us`, …; `None` for any other key.
 fn key_unit(key: &[u8]) -> Option<f64> {
-    if key.len() > 32 {
+    // Every key of a JSON line is asked: the first letter turns most away.
+    let first = key.first()? | 0x20;
+    if key.len() > 32 || !matches!(first, b'd' | b'l' | b'e' | b'r') {
         return None;
     }
     let mut norm = [0u8; 32];

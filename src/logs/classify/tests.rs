@@ -349,3 +349,52 @@ fn the_fast_text_scan_agrees_with_the_bytewise_one() {
         );
     }
 }
+
+#[test]
+fn level_words_in_any_case_and_nothing_else() {
+    let words = [
+        ("error", Severity::Error),
+        ("ERR", Severity::Error),
+        ("Critical", Severity::Error),
+        ("crit", Severity::Error),
+        ("FATAL", Severity::Error),
+        ("severe", Severity::Error),
+        ("Alert", Severity::Error),
+        ("emerg", Severity::Error),
+        ("EMERGENCY", Severity::Error),
+        ("panic", Severity::Error),
+        ("warn", Severity::Warning),
+        ("WaRnInG", Severity::Warning),
+        ("INFO", Severity::Info),
+        ("notice", Severity::Info),
+        ("Debug", Severity::Debug),
+        ("TRACE", Severity::Debug),
+    ];
+    for (word, expected) in words {
+        assert_eq!(
+            Severity::from_level_word(word.as_bytes()),
+            Some(expected),
+            "{word}"
+        );
+    }
+    // Near misses: other lengths, a byte that is a letter's case only after OR 0x20
+    // (`@` is 0x40, `` ` `` 0x60), digits, NUL, non-ASCII.
+    for word in [
+        "errors",
+        "er",
+        "erro",
+        "err0r",
+        "inf0",
+        "inf",
+        "emergencyy",
+        "i\u{0}fo",
+        "IN@O",
+        "in`o",
+        "wärn",
+        "get",
+        "HTTP",
+        "",
+    ] {
+        assert_eq!(Severity::from_level_word(word.as_bytes()), None, "{word:?}");
+    }
+}
