@@ -294,7 +294,7 @@ fn go_duration(s: &[u8]) -> Option<f64> {
 /// `response_time`, `request-time-us`, …; `None` for any other key.
 fn key_unit(key: &[u8]) -> Option<f64> {
     // Every key of a JSON line is asked: the first letter turns most away.
-    let first = key.first()? | 0x20;
+    let first = key.iter().find(|&&b| b != b'_' && b != b'-')? | 0x20;
     if key.len() > 32 || !matches!(first, b'd' | b'l' | b'e' | b'r') {
         return None;
     }
