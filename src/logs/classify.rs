@@ -85,62 +85,33 @@ impl Severity {
     }
 
     /// A level word in any case: `ERROR`, `warn`, `Notice`, `crit`, …
+    #[inline]
     pub fn from_level_word(word: &[u8]) -> Option<Severity> {
-        // Most words tried are not level words (`GET`, `HTTP`, a logger's name): the
-        // length and the first letter turn nearly all of them away before any copy.
-        if !(3..=9).contains(&word.len())
-            || !matches!(
-                word[0] | 0x20,
-                b'e' | b'c' | b'f' | b's' | b'a' | b'p' | b'w' | b'i' | b'n' | b'd' | b't'
-            )
-        {
-            return None;
-        }
-        let mut key = 0;
-        for (k, &b) in word.iter().enumerate() {
-            key |= u128::from(b | 0x20) << (8 * k);
-        }
-        LEVEL_WORDS
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|&(_, severity)| severity)
+        // The first letter and the length leave at most one level word to compare
+        // with: most words tried (`GET`, `HTTP`, a logger's name) go no further.
+        use Severity::{Debug, Error, Info, Warning};
+        let (level, severity): (&[u8], Severity) = match (word.first()? | 0x20, word.len()) {
+            (b'i', 4) => (b"info", Info),
+            (b'd', 5) => (b"debug", Debug),
+            (b'w', 7) => (b"warning", Warning),
+            (b'w', 4) => (b"warn", Warning),
+            (b'e', 5) if word[1] | 0x20 == b'r' => (b"error", Error),
+            (b'e', 5) => (b"emerg", Error),
+            (b'e', 3) => (b"err", Error),
+            (b'e', 9) => (b"emergency", Error),
+            (b't', 5) => (b"trace", Debug),
+            (b'n', 6) => (b"notice", Info),
+            (b'c', 8) => (b"critical", Error),
+            (b'c', 4) => (b"crit", Error),
+            (b'f', 5) => (b"fatal", Error),
+            (b's', 6) => (b"severe", Error),
+            (b'a', 5) => (b"alert", Error),
+            (b'p', 5) => (b"panic", Error),
+            _ => return None,
+        };
+        word.eq_ignore_ascii_case(level).then_some(severity)
     }
 }
-
-/// A level word (at most 16 bytes) as one number, to compare in one instruction
-/// rather than byte by byte: byte `k`, ORed with 0x20, in bits `8k..8k+8`. ORing with
-/// 0x20 maps exactly the two cases of a letter to the lower-case one, so a word packs
-/// like a lower-case level word only if it is one in some case; no byte packs to zero,
-/// so the length is in the number too.
-const fn level_key(word: &[u8]) -> u128 {
-    let mut key = 0;
-    let mut k = 0;
-    while k < word.len() {
-        key |= ((word[k] | 0x20) as u128) << (8 * k);
-        k += 1;
-    }
-    key
-}
-
-/// Level words in any case, the commonest first (the list in the module's doc).
-const LEVEL_WORDS: [(u128, Severity); 16] = [
-    (level_key(b"info"), Severity::Info),
-    (level_key(b"debug"), Severity::Debug),
-    (level_key(b"warning"), Severity::Warning),
-    (level_key(b"warn"), Severity::Warning),
-    (level_key(b"error"), Severity::Error),
-    (level_key(b"trace"), Severity::Debug),
-    (level_key(b"notice"), Severity::Info),
-    (level_key(b"err"), Severity::Error),
-    (level_key(b"critical"), Severity::Error),
-    (level_key(b"crit"), Severity::Error),
-    (level_key(b"fatal"), Severity::Error),
-    (level_key(b"severe"), Severity::Error),
-    (level_key(b"alert"), Severity::Error),
-    (level_key(b"emerg"), Severity::Error),
-    (level_key(b"emergency"), Severity::Error),
-    (level_key(b"panic"), Severity::Error),
-];
 
 /// The class of an HTTP response status; `as_str` gives `2xx` … `5xx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

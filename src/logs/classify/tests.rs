@@ -377,7 +377,7 @@ fn level_words_in_any_case_and_nothing_else() {
             "{word}"
         );
     }
-    // Near misses: other lengths, a byte that is a letter's case only after OR 0x20
+    // Near misses: other lengths, a byte that is not a letter but ORs to one
     // (`@` is 0x40, `` ` `` 0x60), digits, NUL, non-ASCII.
     for word in [
         "errors",
