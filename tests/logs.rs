@@ -142,3 +142,31 @@ fn cri_partial_lines_through_rotations_count_once() {
         Some(errors as f64)
     );
 }
+
+/// `scripts/gen_log.py SIZE --seed=N`: the log and the generator's own counts.
+fn generated_mix(size: &str, seed: u32) -> (Vec<u8>, serde_json::Value) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gen_log.py");
+    let out = std::process::Command::new("python3")
+        .args([script, size, "-", &format!("--seed={seed}")])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("python3 runs scripts/gen_log.py");
+    assert!(out.status.success(), "gen_log.py failed: {:?}", out.status);
+    let truth = serde_json::from_slice(&out.stderr).expect("gen_log.py summary on stderr");
+    (out.stdout, truth)
+}
+
+#[test]
+fn a_scan_of_the_generated_mix_gives_the_generators_counts() {
+    // The realistic mix of the throughput figures (docs/performance.md): text, JSON,
+    // logfmt and access lines, traces of four runtimes. Every count must match, so a
+    // faster scan is also a correct one.
+    let classifier = outrider::logs::classify::Classifier::default();
+    for seed in [42, 7, 2024] {
+        let (log, truth) = generated_mix("3M", seed);
+        let counts = outrider::logs::scan::scan(&log[..], &classifier).unwrap();
+        let mut counts = serde_json::to_value(counts).unwrap();
+        counts.as_object_mut().unwrap().remove("seconds");
+        assert_eq!(counts, truth, "seed {seed}");
+    }
+}

@@ -85,22 +85,31 @@ impl Severity {
     }
 
     /// A level word in any case: `ERROR`, `warn`, `Notice`, `crit`, …
+    #[inline]
     pub fn from_level_word(word: &[u8]) -> Option<Severity> {
-        if !(3..=11).contains(&word.len()) {
-            return None;
-        }
-        let mut lower = [0u8; 11];
-        let lower = &mut lower[..word.len()];
-        lower.copy_from_slice(word);
-        lower.make_ascii_lowercase();
-        Some(match &*lower {
-            b"error" | b"err" | b"critical" | b"crit" | b"fatal" | b"severe" | b"alert"
-            | b"emerg" | b"emergency" | b"panic" => Severity::Error,
-            b"warn" | b"warning" => Severity::Warning,
-            b"info" | b"notice" => Severity::Info,
-            b"debug" | b"trace" => Severity::Debug,
+        // The first letter and the length leave at most one level word to compare
+        // with: most words tried (`GET`, `HTTP`, a logger's name) go no further.
+        use Severity::{Debug, Error, Info, Warning};
+        let (level, severity): (&[u8], Severity) = match (word.first()? | 0x20, word.len()) {
+            (b'i', 4) => (b"info", Info),
+            (b'd', 5) => (b"debug", Debug),
+            (b'w', 7) => (b"warning", Warning),
+            (b'w', 4) => (b"warn", Warning),
+            (b'e', 5) if word[1] | 0x20 == b'r' => (b"error", Error),
+            (b'e', 5) => (b"emerg", Error),
+            (b'e', 3) => (b"err", Error),
+            (b'e', 9) => (b"emergency", Error),
+            (b't', 5) => (b"trace", Debug),
+            (b'n', 6) => (b"notice", Info),
+            (b'c', 8) => (b"critical", Error),
+            (b'c', 4) => (b"crit", Error),
+            (b'f', 5) => (b"fatal", Error),
+            (b's', 6) => (b"severe", Error),
+            (b'a', 5) => (b"alert", Error),
+            (b'p', 5) => (b"panic", Error),
             _ => return None,
-        })
+        };
+        word.eq_ignore_ascii_case(level).then_some(severity)
     }
 }
 
@@ -199,14 +208,9 @@ pub struct Classifier {
 /// How far into a line level words are looked for.
 const HEAD_BYTES: usize = 256;
 
-// Searchers are built once: building one per line cost more than the search.
-static LOGFMT_KEYS: LazyLock<[memmem::Finder<'static>; 3]> = LazyLock::new(|| {
-    [
-        memmem::Finder::new(b"level="),
-        memmem::Finder::new(b"lvl="),
-        memmem::Finder::new(b"severity="),
-    ]
-});
+/// logfmt keys of a level, in order of precedence.
+const LOGFMT_KEYS: [&[u8]; 3] = [b"level", b"lvl", b"severity"];
+// Built once: building a searcher per line cost more than the search.
 static HTTP_VERSION: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"HTTP/"));
 
@@ -373,6 +377,7 @@ fn skip_ws(s: &[u8], mut i: usize) -> usize {
 
 /// Index just past the closing quote of the string whose body starts at `i`.
 fn string_end(s: &[u8], mut i: usize) -> Option<usize> {
+    // A byte loop over the first bytes was tried here: it cost more than the search.
     loop {
         let j = i + memchr::memchr2(b'"', b'\\', s.get(i..)?)?;
         if s[j] == b'"' {
@@ -448,30 +453,47 @@ fn json_number(value: &[u8]) -> Option<u32> {
 // ---------------------------------------------------------------- logfmt
 
 fn logfmt_level(line: &[u8]) -> Option<Severity> {
-    // Most lines have no `=` at all: one memchr rules logfmt out.
-    memchr::memchr(b'=', line)?;
-    for finder in LOGFMT_KEYS.iter() {
-        let key = finder.needle();
-        for at in finder.find_iter(line) {
-            if at > 0 && !matches!(line[at - 1], b' ' | b'\t') {
-                continue;
+    // One pass over the `=` signs (most lines have none). The first `level=` with a
+    // level word wins, else the first such `lvl=`, else `severity=`: `best` keeps
+    // the highest-ranked key found so far.
+    let mut best: Option<(usize, Severity)> = None;
+    for eq in memchr::memchr_iter(b'=', line) {
+        // The key is what stands between the last space or tab and the `=`; only
+        // the few bytes a key can have are looked at, so a line of `=` stays linear.
+        let before = &line[..eq];
+        let Some(rank) = LOGFMT_KEYS.iter().position(|k| ends_with_key(before, k)) else {
+            continue;
+        };
+        if best.is_some_and(|(r, _)| r <= rank) {
+            continue;
+        }
+        let value = &line[eq + 1..];
+        let value = match value.strip_prefix(b"\"") {
+            Some(quoted) => &quoted[..memchr::memchr(b'"', quoted).unwrap_or(quoted.len())],
+            None => {
+                &value[..value
+                    .iter()
+                    .position(|b| matches!(b, b' ' | b'\t'))
+                    .unwrap_or(value.len())]
             }
-            let value = &line[at + key.len()..];
-            let value = match value.strip_prefix(b"\"") {
-                Some(quoted) => &quoted[..memchr::memchr(b'"', quoted).unwrap_or(quoted.len())],
-                None => {
-                    &value[..value
-                        .iter()
-                        .position(|b| matches!(b, b' ' | b'\t'))
-                        .unwrap_or(value.len())]
-                }
-            };
-            if let Some(s) = Severity::from_level_word(value) {
+        };
+        if let Some(s) = Severity::from_level_word(value) {
+            if rank == 0 {
                 return Some(s);
             }
+            best = Some((rank, s));
         }
     }
-    None
+    best.map(|(_, s)| s)
+}
+
+/// `before` ends with `key`, which starts the line or follows a space or tab.
+fn ends_with_key(before: &[u8], key: &[u8]) -> bool {
+    before.ends_with(key)
+        && match before.len() - key.len() {
+            0 => true,
+            n => matches!(before[n - 1], b' ' | b'\t'),
+        }
 }
 
 // ---------------------------------------------------------------- text markers
@@ -480,38 +502,65 @@ fn text_marker(line: &[u8]) -> Option<Severity> {
     if let Some(s) = line_start_marker(line) {
         return Some(s);
     }
-    let head = &line[..line.len().min(HEAD_BYTES)];
-    // The byte before the current one; a line start counts as an opener.
-    let mut before = OPENER;
+    let head = line.len().min(HEAD_BYTES);
+    // A token can be a marker only when it is capitalised or stands in a level
+    // position (first in the line, after an opener or an ANSI code). `i` is where
+    // such a token may start; `opened` says it would be in a level position.
     let mut i = 0;
-    while i < head.len() {
-        let class = BYTE_CLASS[usize::from(head[i])];
-        if class & WORD == 0 {
-            if class & ESC != 0 {
-                i = skip_ansi(head, i);
-                before = 0;
-            } else {
-                before = class;
-                i += 1;
+    let mut opened = true;
+    while i < head {
+        let class = BYTE_CLASS[usize::from(line[i])];
+        if class & WORD != 0 {
+            // A token is read whole even when it runs past the head.
+            let end = token_end(line, i);
+            if class & UPPER != 0 || opened {
+                if let Some(s) = token_marker(line, i, end) {
+                    return Some(s);
+                }
             }
-            continue;
+            i = end;
         }
-        let start = i;
-        // A token is read whole even when it runs past the head.
-        i += 1;
-        while i < line.len() && BYTE_CLASS[usize::from(line[i])] & WORD != 0 {
+        // Ordinary words, digits and punctuation, most of a line, are passed over in
+        // a tight loop: only a capital, an opener or an escape can lead to a marker.
+        // Eight bytes at a time first: independent loads, one test.
+        while i + 8 <= head {
+            let chunk: &[u8; 8] = line[i..i + 8].try_into().expect("eight bytes");
+            let classes = chunk
+                .iter()
+                .fold(0, |any, &b| any | BYTE_CLASS[usize::from(b)]);
+            if classes & CANDIDATE != 0 {
+                break;
+            }
+            i += 8;
+        }
+        while i < head && BYTE_CLASS[usize::from(line[i])] & CANDIDATE == 0 {
             i += 1;
         }
-        // Only a capitalised token or one in a level position can be a marker:
-        // ordinary lower-case words, most of a line, are passed over unexamined.
-        if class & UPPER != 0 || before & OPENER != 0 {
-            if let Some(s) = token_marker(line, start, i) {
-                return Some(s);
-            }
+        if i >= head {
+            break;
         }
-        before = 0;
+        let class = BYTE_CLASS[usize::from(line[i])];
+        opened = false;
+        if class & ESC != 0 {
+            i = skip_ansi(&line[..head], i);
+        } else if class & OPENER != 0 {
+            i += 1;
+            opened = true;
+        } else if i > 0 && BYTE_CLASS[usize::from(line[i - 1])] & WORD != 0 {
+            // A capital inside a lower-case token (`errorHandler`): not a start.
+            i = token_end(line, i);
+        }
     }
     None
+}
+
+/// Just past the token (run of word bytes) that starts at `start`.
+fn token_end(line: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < line.len() && BYTE_CLASS[usize::from(line[i])] & WORD != 0 {
+        i += 1;
+    }
+    i
 }
 
 const WORD: u8 = 1;
@@ -519,6 +568,8 @@ const UPPER: u8 = 2;
 /// Can precede a level word in a level position: `[`, `<`, `(`, `|`, tab.
 const OPENER: u8 = 4;
 const ESC: u8 = 8;
+/// Where the text-marker scan stops to look.
+const CANDIDATE: u8 = UPPER | OPENER | ESC;
 
 /// Byte classes for the tokenizer: one table load per byte in the hot loop.
 static BYTE_CLASS: [u8; 256] = {

@@ -17,7 +17,8 @@
 //!   frames: Python's indented frames, the final exception line and chained
 //!   tracebacks (`During handling of the above exception…`); `\tat`, `Caused by:`,
 //!   `Suppressed:` and `... N more`; Go's goroutine headers, `pkg.func(…)` and
-//!   `\t/path/file.go:12 +0x1d`, `created by`, `exit status 2`; Rust's panic message,
+//!   `\t/path/file.go:12 +0x1d`, `created by`, and `exit status 2`, which ends it
+//!   (the process has exited: a `panic: ` after it is the next run's); Rust's panic message,
 //!   indented backtrace frames and `note:` lines. A trace is one **error** event.
 //! - A trace that comes right after an error-level line (what Python's
 //!   `logging.exception` and logback's `log.error("failed", e)` write) is part of that
@@ -101,7 +102,10 @@ enum Held {
 enum Trace {
     Python(PythonPhase),
     Jvm,
-    Go,
+    /// `exited`: `exit status N` was read; the process is gone, nothing more is its.
+    Go {
+        exited: bool,
+    },
     /// `expect_message`: the head ended with `:` and the panic message follows.
     Rust {
         expect_message: bool,
@@ -123,8 +127,9 @@ enum PythonPhase {
 pub struct EventAssembler {
     flush_after: Duration,
     held: Option<Held>,
-    /// When the last line arrived.
-    last_line_at: Option<Instant>,
+    /// `flush_after` past the last line: a line at or after it never joins the held
+    /// event. Kept as an instant so a line costs one comparison, not a subtraction.
+    quiet_at: Option<Instant>,
     counts: EventCounts,
 }
 
@@ -139,7 +144,7 @@ impl EventAssembler {
         EventAssembler {
             flush_after,
             held: None,
-            last_line_at: None,
+            quiet_at: None,
             counts: EventCounts::default(),
         }
     }
@@ -147,12 +152,9 @@ impl EventAssembler {
     /// One line (without its newline) and the severity [`super::classify`] gave it,
     /// arriving at `now`. Lines a user rule ignores should not be pushed.
     pub fn push(&mut self, line: &[u8], severity: Severity, now: Instant) {
-        if let Some(last) = self.last_line_at {
-            if now.saturating_duration_since(last) >= self.flush_after {
-                self.close();
-            }
-        }
-        self.last_line_at = Some(now);
+        self.flush_if_idle(now);
+        // An instant too far to add to (`None`) never comes.
+        self.quiet_at = now.checked_add(self.flush_after);
         if let Some(held) = &mut self.held {
             if continues(held, line) {
                 return;
@@ -179,10 +181,8 @@ impl EventAssembler {
 
     /// Closes the held event if no line has come for `flush_after`.
     pub fn flush_if_idle(&mut self, now: Instant) {
-        if let Some(last) = self.last_line_at {
-            if now.saturating_duration_since(last) >= self.flush_after {
-                self.close();
-            }
+        if self.quiet_at.is_some_and(|quiet| now >= quiet) {
+            self.close();
         }
     }
 
@@ -228,9 +228,9 @@ fn trace_start(line: &[u8]) -> Option<Trace> {
             Some(Trace::Python(PythonPhase::Frames))
         }
         b'p' | b'f' if line.starts_with(b"panic: ") || line.starts_with(b"fatal error: ") => {
-            Some(Trace::Go)
+            Some(Trace::Go { exited: false })
         }
-        b'g' if is_goroutine_header(line) => Some(Trace::Go),
+        b'g' if is_goroutine_header(line) => Some(Trace::Go { exited: false }),
         b't' if line.starts_with(b"thread '")
             && memchr::memmem::find(line, b"' panicked at").is_some() =>
         {
@@ -305,13 +305,17 @@ fn continues(held: &mut Held, line: &[u8]) -> bool {
             }
         },
         Trace::Jvm => is_jvm_frame(line),
-        Trace::Go => {
+        Trace::Go { exited: true } => false,
+        Trace::Go { exited } => {
+            if line.starts_with(b"exit status ") {
+                *exited = true;
+                return true;
+            }
             is_blank(line)
                 || line.starts_with(b"\t")
                 || is_goroutine_header(line)
                 || line.starts_with(b"created by ")
                 || line.starts_with(b"[signal ")
-                || line.starts_with(b"exit status ")
                 || line.starts_with(b"panic: ")
                 || line.starts_with(b"runtime: ")
                 || is_go_frame(line)

@@ -294,3 +294,11 @@ fn traefik_and_pino_http_json_lines_give_status_and_duration() {
     assert_eq!(class, StatusClass::Success);
     close(Some(s), 0.012);
 }
+
+#[test]
+fn duration_keys_with_leading_separators_still_count() {
+    let p = AccessParser::default();
+    let line = br#"{"status":200,"_duration_ms":12}"#;
+    let (_, secs) = p.request(line, Some(StatusClass::Success)).unwrap();
+    assert!((secs - 0.012).abs() < 1e-9, "{secs}");
+}

@@ -233,3 +233,168 @@ fn labels() {
     let labels: Vec<_> = StatusClass::ALL.iter().map(|s| s.as_str()).collect();
     assert_eq!(labels, ["2xx", "3xx", "4xx", "5xx"]);
 }
+
+#[test]
+fn logfmt_keys_take_precedence_in_order() {
+    // `level=` before `lvl=` before `severity=`, wherever each stands in the line.
+    check(Severity::Info, &["severity=error lvl=warn level=info"]);
+    check(
+        Severity::Warning,
+        &["severity=error level=nonsense lvl=warn"],
+    );
+    check(Severity::Error, &["msg=x\tseverity=\"error\""]);
+    // Only a whole key counts: `loglevel=`, `x.level=`, `a=level=` are other keys.
+    check(
+        Severity::Unknown,
+        &[
+            "loglevel=error",
+            "x.level=error",
+            "a=level=error",
+            "level=",
+            "=error",
+        ],
+    );
+    // A line of `=` signs is read in one pass.
+    let long = "=".repeat(60_000);
+    check(Severity::Unknown, &[long.as_str()]);
+}
+
+/// The text-marker scan as first written, byte by byte: the reference the faster
+/// scan in `text_marker` must agree with.
+fn text_marker_bytewise(line: &[u8]) -> Option<Severity> {
+    if let Some(s) = line_start_marker(line) {
+        return Some(s);
+    }
+    let head = &line[..line.len().min(HEAD_BYTES)];
+    let mut before = OPENER;
+    let mut i = 0;
+    while i < head.len() {
+        let class = BYTE_CLASS[usize::from(head[i])];
+        if class & WORD == 0 {
+            if class & ESC != 0 {
+                i = skip_ansi(head, i);
+                before = 0;
+            } else {
+                before = class;
+                i += 1;
+            }
+            continue;
+        }
+        let start = i;
+        i = token_end(line, i);
+        if class & UPPER != 0 || before & OPENER != 0 {
+            if let Some(s) = token_marker(line, start, i) {
+                return Some(s);
+            }
+        }
+        before = 0;
+    }
+    None
+}
+
+#[test]
+fn the_fast_text_scan_agrees_with_the_bytewise_one() {
+    // Lines built from pieces that exercise every branch: capitals inside and at the
+    // start of tokens, openers, ANSI codes (with upper-case final bytes), counts,
+    // and the 256-byte head boundary.
+    const PIECES: [&str; 28] = [
+        "ERROR",
+        "error",
+        "Warn",
+        "info",
+        "DEBUG",
+        "errorHandler",
+        "xERROR",
+        "[",
+        "]",
+        "<",
+        ">",
+        "(",
+        ")",
+        "|",
+        "\t",
+        " ",
+        ":",
+        "=",
+        "0",
+        "no ",
+        "\x1b[31m",
+        "\x1b[K",
+        "\x1b",
+        "NullPointerException",
+        "GET",
+        "2024-05-01",
+        "_",
+        "Traceback",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for _ in 0..200_000 {
+        let len = next(12) + if next(8) == 0 { 60 } else { 0 };
+        let mut line = String::new();
+        for _ in 0..len {
+            line.push_str(PIECES[next(PIECES.len())]);
+        }
+        let line = line.as_bytes();
+        assert_eq!(
+            text_marker(line),
+            text_marker_bytewise(line),
+            "line: {:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
+
+#[test]
+fn level_words_in_any_case_and_nothing_else() {
+    let words = [
+        ("error", Severity::Error),
+        ("ERR", Severity::Error),
+        ("Critical", Severity::Error),
+        ("crit", Severity::Error),
+        ("FATAL", Severity::Error),
+        ("severe", Severity::Error),
+        ("Alert", Severity::Error),
+        ("emerg", Severity::Error),
+        ("EMERGENCY", Severity::Error),
+        ("panic", Severity::Error),
+        ("warn", Severity::Warning),
+        ("WaRnInG", Severity::Warning),
+        ("INFO", Severity::Info),
+        ("notice", Severity::Info),
+        ("Debug", Severity::Debug),
+        ("TRACE", Severity::Debug),
+    ];
+    for (word, expected) in words {
+        assert_eq!(
+            Severity::from_level_word(word.as_bytes()),
+            Some(expected),
+            "{word}"
+        );
+    }
+    // Near misses: other lengths, a byte that is not a letter but ORs to one
+    // (`@` is 0x40, `` ` `` 0x60), digits, NUL, non-ASCII.
+    for word in [
+        "errors",
+        "er",
+        "erro",
+        "err0r",
+        "inf0",
+        "inf",
+        "emergencyy",
+        "i\u{0}fo",
+        "IN@O",
+        "in`o",
+        "wärn",
+        "get",
+        "HTTP",
+        "",
+    ] {
+        assert_eq!(Severity::from_level_word(word.as_bytes()), None, "{word:?}");
+    }
+}

@@ -129,6 +129,17 @@ fn go_panic_with_goroutine_dump_is_one_error() {
     assert_eq!(group(GO_PANIC), counts(1, 0, 0, 0, 1));
 }
 
+#[test]
+fn a_go_panic_after_exit_status_is_the_next_runs_error() {
+    // `go run` in a restart loop: each crash ends with `exit status 2`.
+    let panic = GO_PANIC.split_once('\n').unwrap().1;
+    let twice = format!("{panic}{panic}");
+    assert_eq!(group(&twice), counts(2, 0, 0, 0, 0));
+    // A re-panic inside one crash is still that crash's.
+    let repanic = "panic: boom [recovered]\n\tpanic: boom\npanic: again\n\ngoroutine 1 [running]:\nexit status 2\n";
+    assert_eq!(group(repanic), counts(1, 0, 0, 0, 0));
+}
+
 const RUST_PANIC: &str = "[2024-05-01T10:00:00Z INFO  app] starting
 thread 'main' panicked at src/main.rs:14:9:
 called `Option::unwrap()` on a `None` value
