@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
+use crate::actions::Actions;
 use crate::alerts;
 use crate::alerts::{Evidence, Transition};
 use crate::analysis::capacity::Capacity;
@@ -49,6 +50,8 @@ pub struct Analysis {
     /// kills seen while Outrider watched (rises only: a new container's counter
     /// starts again from 0).
     oom_kills: HashMap<String, (u64, u64)>,
+    /// What to do before the kill, and what was done.
+    actions: Actions,
 }
 
 /// What the last tick saw, for the run's last word.
@@ -88,6 +91,7 @@ impl Analysis {
             capacity_config: config.capacity,
             visible_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             oom_kills: HashMap::new(),
+            actions: Actions::new(config.actions.clone()),
         }
     }
 
@@ -101,7 +105,7 @@ impl Analysis {
         let latency = logs.as_ref().and_then(|l| l.latency.as_ref());
         let up = sample.targets.iter().filter(|t| t.up).count();
         let mut rows = Vec::new();
-        let targets = sample
+        let targets: Vec<TargetStatus> = sample
             .targets
             .into_iter()
             .map(|t| {
@@ -126,6 +130,9 @@ impl Analysis {
             })
             .collect();
         self.record(&rows);
+        // After the analysis (its time to the limit), before the alerts (which say
+        // what was done).
+        self.actions.act(&targets, now);
         let mut snap = Snapshot {
             taken_at_unix: now,
             sample_duration_seconds: sample.sample_duration_seconds,
@@ -134,10 +141,12 @@ impl Analysis {
             logs,
             alerts: Vec::new(),
             connection_scans: sample.connection_scans,
+            actions: self.actions.counts(),
         };
         let evidence = Evidence {
             targets: &snap.targets,
             logs: snap.logs.as_ref(),
+            actions: Some(self.actions.done()),
         };
         let transitions = self.alerts.evaluate(evidence, now);
         snap.alerts = self.alerts.active();
