@@ -387,7 +387,10 @@ impl Actions {
         );
         runtime.spawn(async move {
             let outcome = match tokio::time::timeout(timeout, child.wait()).await {
-                Ok(Ok(status)) if status.success() => Outcome::Ok,
+                Ok(Ok(status)) if status.success() => {
+                    tracing::info!(target_name = %target, "pre-OOM action: the command exited 0");
+                    Outcome::Ok
+                }
                 Ok(status) => {
                     tracing::warn!(target_name = %target, ?status, "pre-OOM action: the command failed");
                     Outcome::Failed
