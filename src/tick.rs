@@ -422,4 +422,49 @@ mod tests {
         let snap = a.tick(app(3.0, true, 2), &[]);
         assert_eq!(a.ending(&snap).oom_killed[0].kills, 3);
     }
+
+    /// With `[actions]`, a target near its limit is acted on after the analysis and
+    /// before the alerts: the MemoryNearLimit annotation on the same tick says what
+    /// was done, and the snapshot counts it.
+    #[test]
+    fn the_alerts_say_what_was_done_before_the_kill() {
+        let mut config = crate::config::validate(&Default::default()).unwrap();
+        config.actions.signal = Some(nix::sys::signal::Signal::SIGCONT);
+        let (_, stop) = watch::channel(false);
+        let (done, _) = mpsc::channel(1);
+        let (notifier, _) =
+            alerts::notify::Dispatcher::start(Vec::new(), String::new(), None, stop, done).unwrap();
+        let mut a = Analysis::new(&config, notifier, None);
+        let pid = std::process::id() as i32;
+        let near = Sample {
+            taken_at_unix: 100.0,
+            targets: vec![TargetSample {
+                name: "app".into(),
+                up: true,
+                processes: 1,
+                main_pid: Some(pid),
+                resident_memory_bytes: 60 << 20,
+                allocation: crate::sample::allocation::Allocation {
+                    memory_limit_bytes: Some((64 << 20, crate::sample::allocation::Source::Cgroup)),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let snap = a.tick(near, &[]);
+        let alert = snap
+            .alerts
+            .iter()
+            .find(|al| al.alertname == "MemoryNearLimit")
+            .expect("MemoryNearLimit pending");
+        assert!(
+            alert.annotations["description"]
+                .ends_with(&format!("Outrider sent SIGCONT to pid {pid} just now.")),
+            "{:?}",
+            alert.annotations
+        );
+        assert_eq!(snap.actions.len(), 1, "{:?}", snap.actions);
+        assert_eq!(snap.actions[0].count, 1);
+    }
 }

@@ -41,31 +41,35 @@ impl Default for RawActions {
     }
 }
 
+/// `actions.signal`: a name with or without `SIG`, any case; empty: none.
+fn parse_signal(s: &str, err: &mut impl FnMut(&str, String)) -> Option<Signal> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let name = s.to_ascii_uppercase();
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
+    match Signal::from_str(&name) {
+        Ok(sig) => Some(sig),
+        Err(_) => {
+            err(
+                "signal",
+                format!("{s:?} is not a signal name such as SIGUSR1"),
+            );
+            None
+        }
+    }
+}
+
 /// Checks `[actions]`; every problem is listed with its key.
 pub fn validate_actions(a: &RawActions, errors: &mut Vec<String>) -> ActionsConfig {
     let d = ActionsConfig::default();
     let mut err = |key: &str, msg: String| errors.push(format!("actions.{key}: {msg}"));
-    let signal = match a.signal.trim() {
-        "" => None,
-        s => {
-            let name = s.to_ascii_uppercase();
-            let name = if name.starts_with("SIG") {
-                name
-            } else {
-                format!("SIG{name}")
-            };
-            match Signal::from_str(&name) {
-                Ok(sig) => Some(sig),
-                Err(_) => {
-                    err(
-                        "signal",
-                        format!("{s:?} is not a signal name such as SIGUSR1"),
-                    );
-                    None
-                }
-            }
-        }
-    };
+    let signal = parse_signal(&a.signal, &mut err);
     if a.command.first().is_some_and(|p| p.trim().is_empty()) {
         err("command", "the program (its first word) is empty".into());
     }
@@ -169,6 +173,31 @@ mod tests {
                 "actions.level"
             ],
             "{errors:#?}"
+        );
+    }
+
+    /// Through the whole load, as the CLI sees it: an unknown key and every bad
+    /// value, each with its key (the CLI then exits 64).
+    #[test]
+    fn a_bad_actions_section_lists_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outrider.toml");
+        std::fs::write(
+            &path,
+            "[actions]\nsignl = \"USR1\"\nsignal = \"USR9\"\nlevel = 0\ntimeout = \"forever\"\n",
+        )
+        .unwrap();
+        let errors = crate::config::load(Some(&path), [], &Default::default())
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            errors,
+            [
+                "actions.signl: unknown key",
+                "actions.signal: \"USR9\" is not a signal name such as SIGUSR1",
+                "actions.timeout: \"forever\" is not a duration such as 5s, 250ms or 1h30m (expected number at 0)",
+                "actions.level: must be above 0 and at most 1 (a share of the memory limit)",
+            ],
         );
     }
 }
