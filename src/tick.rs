@@ -1,11 +1,12 @@
-//! The sampling tick: sample (off the runtime thread), analyse, evaluate the alert
-//! rules, queue notifications, publish; repeat every interval until told to stop,
-//! or until asked for a last tick (when the wrapped app has exited, before the
-//! tasks are told to stop), whose answer is the run's [`Ending`].
+//! The sampling tick: sample (off the runtime thread), analyse, act before the kill
+//! where `[actions]` says so, evaluate the alert rules, queue notifications,
+//! publish; repeat every interval until told to stop, or until asked for a last
+//! tick (when the wrapped app has exited, before the tasks are told to stop), whose
+//! answer is the run's [`Ending`].
 //!
 //! [`Analysis`] is the state the tick keeps between samples: one analyzer and one
 //! capacity tracker per target name, the log-rate and latency windows, the alert
-//! engine and its dispatcher, and the trace recorder.
+//! engine and its dispatcher, the pre-OOM actions, and the trace recorder.
 
 use std::collections::HashMap;
 use std::sync::Arc;
