@@ -18,6 +18,7 @@
 //! - [`analysis`] — `[analysis]` (windows and thresholds)
 //! - [`capacity`] — `[capacity]` and `sampling.pss_interval`
 //! - [`alerts`] — `[alerts]` and `[[receivers]]`
+//! - [`actions`] — `[actions]` (what to do before the kill)
 //!
 //! The quantity parsers live in [`crate::units`]. Each section's validated type lives
 //! with the module that uses it (`sample::target::TargetSpec`,
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::AnalysisConfig;
 use crate::logs::LogSettings;
 
+pub mod actions;
 pub mod alerts;
 mod analysis;
 pub mod capacity;
@@ -86,6 +88,7 @@ pub struct RawConfig {
     pub alerts: alerts::RawAlerts,
     pub receivers: Vec<alerts::RawReceiver>,
     pub capacity: capacity::RawCapacity,
+    pub actions: actions::RawActions,
 }
 
 /// The few settings a CLI flag may override; they win over file and environment.
@@ -121,6 +124,8 @@ pub struct Config {
     /// PSS read interval for pre-fork servers; `None`: never read.
     pub pss_interval: Option<Duration>,
     pub capacity: crate::analysis::capacity::CapacityConfig,
+    /// What to do before the kill; off unless a signal or a command is set.
+    pub actions: crate::actions::ActionsConfig,
 }
 
 /// Reads the file (if any), applies the environment and the flags, and validates.
@@ -184,6 +189,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
     let receivers = alerts::validate_receivers(&raw.receivers, e);
     let pss_interval = capacity::validate_pss_interval(&raw.sampling.pss_interval, e);
     let capacity = capacity::validate_capacity(&raw.capacity, e);
+    let actions = actions::validate_actions(&raw.actions, e);
 
     match (listen, intervals.interval, grace) {
         (Some(listen), Some(interval), Some(shutdown_grace)) if errors.is_empty() => Ok(Config {
@@ -202,6 +208,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
             receivers,
             pss_interval,
             capacity,
+            actions,
         }),
         _ => Err(ConfigErrors(errors)),
     }

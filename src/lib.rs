@@ -16,20 +16,22 @@
 //! 3. [`analysis`] (leak, sizing and capacity verdicts from samples and log counts;
 //!    record and replay) and [`wrap`] (the child process, signal forwarding, exit code)
 //! 4. [`words`]: every verdict, hint and count put into words, once
-//! 5. [`alerts`]: built-in rules over the verdicts, pending → firing → resolved, and
+//! 5. [`actions`]: acting before the kill (a signal, a command) when memory nears
+//!    its limit, once per episode
+//! 6. [`alerts`]: built-in rules over the verdicts, pending → firing → resolved, and
 //!    their delivery
-//! 6. [`config`]: file + environment + flags → validated [`config::Config`], each
+//! 7. [`config`]: file + environment + flags → validated [`config::Config`], each
 //!    section's type living with the module that uses it
-//! 7. [`history`]: bounded per-target history for the charts
-//! 8. [`state`]: what a tick publishes ([`state::Snapshot`]) and the server reads
-//! 9. [`tick`]: the sampling tick and the analysis state it keeps between ticks
-//! 10. presentation: [`metrics`] (every metric family) and [`page`] (the HTML status
+//! 8. [`history`]: bounded per-target history for the charts
+//! 9. [`state`]: what a tick publishes ([`state::Snapshot`]) and the server reads
+//! 10. [`tick`]: the sampling tick and the analysis state it keeps between ticks
+//! 11. presentation: [`metrics`] (every metric family) and [`page`] (the HTML status
 //!     page)
-//! 11. [`http`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`,
+//! 12. [`http`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`,
 //!     `/summary.txt`
-//! 12. [`run`](mod@run): a whole run: [`bind`], then [`run()`](run::run) spawns the tick, the server and
+//! 13. [`run`](mod@run): a whole run: [`bind`], then [`run()`](run::run) spawns the tick, the server and
 //!     the log pumps, waits for shutdown (or the wrapped app's exit), and drains
-//! 13. commands built on a run: [`report`] (`outrider report`) and [`demo`] (the
+//! 14. commands built on a run: [`report`] (`outrider report`) and [`demo`] (the
 //!     built-in misbehaving app)
 
 #![forbid(unsafe_code)]
@@ -37,6 +39,7 @@
 // `cargo doc --document-private-items`.
 #![allow(rustdoc::private_intra_doc_links)]
 
+pub mod actions;
 pub mod alerts;
 pub mod analysis;
 pub mod config;

@@ -17,6 +17,7 @@
 //! - [`capacity`] — workers, PSS, the worker hint, requests per CPU-second
 //! - [`logs`] — per-stream counters, error and request rates, the duration histogram
 //! - [`alerts`] — active alerts and notification delivery
+//! - [`actions`] — what was done before the kill, by result
 //! - [`own`] — build info, the sampling pass, failed reads, Outrider's `process_*`
 //! - [`connections`] — TCP sockets by state and service, scans
 
@@ -32,6 +33,7 @@ use prometheus_client::registry::Registry;
 
 use crate::state::Shared;
 
+mod actions;
 mod alerts;
 mod capacity;
 mod connections;
@@ -253,7 +255,7 @@ struct SnapshotCollector {
 impl Collector for SnapshotCollector {
     /// Every family, in the exposition's order (the golden files in `metrics/` fix
     /// it): the target's, the container's, the allocation, the verdicts, capacity,
-    /// the app's output, alerts, Outrider's own, connections, `process_*`, and last
+    /// the app's output, alerts, actions, Outrider's own, connections, `process_*`, and last
     /// the request-duration histogram.
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let snap = self.shared.snapshot();
@@ -273,6 +275,7 @@ impl Collector for SnapshotCollector {
         capacity::families(&snap, &mut fams);
         logs::families(snap.logs.as_ref(), streams, &mut fams);
         alerts::families(&snap, &receivers, &mut fams);
+        actions::families(&snap.actions, &mut fams);
         own::families(sampled, &snap.read_errors, &mut fams);
         connections::families(&mut fams, &snap);
         own::process(&mut fams);

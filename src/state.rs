@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
+use crate::actions::ActionCount;
 use crate::alerts::notify::ReceiverStats;
 use crate::alerts::{Alert, Evidence};
 use crate::analysis::{LogRates, TargetStatus};
@@ -33,6 +34,8 @@ pub struct Snapshot {
     pub alerts: Vec<Alert>,
     /// Connection scans so far; `None` when they are off.
     pub connection_scans: Option<ScanStats>,
+    /// Actions taken before the kill so far, by target, action and result.
+    pub actions: Vec<ActionCount>,
 }
 
 impl<'a> From<&'a Snapshot> for Evidence<'a> {
@@ -40,6 +43,7 @@ impl<'a> From<&'a Snapshot> for Evidence<'a> {
         Evidence {
             targets: &s.targets,
             logs: s.logs.as_ref(),
+            actions: None,
         }
     }
 }

@@ -1,11 +1,12 @@
-//! The sampling tick: sample (off the runtime thread), analyse, evaluate the alert
-//! rules, queue notifications, publish; repeat every interval until told to stop,
-//! or until asked for a last tick (when the wrapped app has exited, before the
-//! tasks are told to stop), whose answer is the run's [`Ending`].
+//! The sampling tick: sample (off the runtime thread), analyse, act before the kill
+//! where `[actions]` says so, evaluate the alert rules, queue notifications,
+//! publish; repeat every interval until told to stop, or until asked for a last
+//! tick (when the wrapped app has exited, before the tasks are told to stop), whose
+//! answer is the run's [`Ending`].
 //!
 //! [`Analysis`] is the state the tick keeps between samples: one analyzer and one
 //! capacity tracker per target name, the log-rate and latency windows, the alert
-//! engine and its dispatcher, and the trace recorder.
+//! engine and its dispatcher, the pre-OOM actions, and the trace recorder.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
+use crate::actions::Actions;
 use crate::alerts;
 use crate::alerts::{Evidence, Transition};
 use crate::analysis::capacity::Capacity;
@@ -49,6 +51,8 @@ pub struct Analysis {
     /// kills seen while Outrider watched (rises only: a new container's counter
     /// starts again from 0).
     oom_kills: HashMap<String, (u64, u64)>,
+    /// What to do before the kill, and what was done.
+    actions: Actions,
 }
 
 /// What the last tick saw, for the run's last word.
@@ -88,6 +92,7 @@ impl Analysis {
             capacity_config: config.capacity,
             visible_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             oom_kills: HashMap::new(),
+            actions: Actions::new(config.actions.clone()),
         }
     }
 
@@ -101,7 +106,7 @@ impl Analysis {
         let latency = logs.as_ref().and_then(|l| l.latency.as_ref());
         let up = sample.targets.iter().filter(|t| t.up).count();
         let mut rows = Vec::new();
-        let targets = sample
+        let targets: Vec<TargetStatus> = sample
             .targets
             .into_iter()
             .map(|t| {
@@ -126,6 +131,9 @@ impl Analysis {
             })
             .collect();
         self.record(&rows);
+        // After the analysis (its time to the limit), before the alerts (which say
+        // what was done).
+        self.actions.act(&targets, now);
         let mut snap = Snapshot {
             taken_at_unix: now,
             sample_duration_seconds: sample.sample_duration_seconds,
@@ -134,10 +142,12 @@ impl Analysis {
             logs,
             alerts: Vec::new(),
             connection_scans: sample.connection_scans,
+            actions: self.actions.counts(),
         };
         let evidence = Evidence {
             targets: &snap.targets,
             logs: snap.logs.as_ref(),
+            actions: Some(self.actions.done()),
         };
         let transitions = self.alerts.evaluate(evidence, now);
         snap.alerts = self.alerts.active();
@@ -412,5 +422,50 @@ mod tests {
         a.tick(app(2.0, true, 0), &[]);
         let snap = a.tick(app(3.0, true, 2), &[]);
         assert_eq!(a.ending(&snap).oom_killed[0].kills, 3);
+    }
+
+    /// With `[actions]`, a target near its limit is acted on after the analysis and
+    /// before the alerts: the MemoryNearLimit annotation on the same tick says what
+    /// was done, and the snapshot counts it.
+    #[test]
+    fn the_alerts_say_what_was_done_before_the_kill() {
+        let mut config = crate::config::validate(&Default::default()).unwrap();
+        config.actions.signal = Some(nix::sys::signal::Signal::SIGCONT);
+        let (_, stop) = watch::channel(false);
+        let (done, _) = mpsc::channel(1);
+        let (notifier, _) =
+            alerts::notify::Dispatcher::start(Vec::new(), String::new(), None, stop, done).unwrap();
+        let mut a = Analysis::new(&config, notifier, None);
+        let pid = std::process::id() as i32;
+        let near = Sample {
+            taken_at_unix: 100.0,
+            targets: vec![TargetSample {
+                name: "app".into(),
+                up: true,
+                processes: 1,
+                main_pid: Some(pid),
+                resident_memory_bytes: 60 << 20,
+                allocation: crate::sample::allocation::Allocation {
+                    memory_limit_bytes: Some((64 << 20, crate::sample::allocation::Source::Cgroup)),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let snap = a.tick(near, &[]);
+        let alert = snap
+            .alerts
+            .iter()
+            .find(|al| al.alertname == "MemoryNearLimit")
+            .expect("MemoryNearLimit pending");
+        assert!(
+            alert.annotations["description"]
+                .ends_with(&format!("Outrider sent SIGCONT to pid {pid} just now.")),
+            "{:?}",
+            alert.annotations
+        );
+        assert_eq!(snap.actions.len(), 1, "{:?}", snap.actions);
+        assert_eq!(snap.actions[0].count, 1);
     }
 }

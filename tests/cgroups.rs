@@ -493,3 +493,126 @@ fn a_wrapping_outrider_delivers_its_apps_oom_kill_and_exits_137() {
     assert_eq!(last["memory_limit_bytes"], 64 * MIB, "{last}");
     assert_eq!(last["exit_code"], 137, "{last}");
 }
+
+/// Grows by 4 MiB every 100 ms until the kernel kills it, after half a second in
+/// which Outrider takes its first reading (the OOM-kill count's baseline).
+const GROWER: &str = "
+import time
+time.sleep(0.5)
+held = []
+while True:
+    held.append(b'x' * (4 << 20))
+    time.sleep(0.1)
+";
+
+/// Wrap mode, `[actions]` at half the 128 MiB limit: the pre-OOM command runs with
+/// the app's pid in its environment and writes its marker before the kernel kills
+/// the app; the command is counted `ok`, the kill is still counted once, and the
+/// OOMKilled notification says what was done.
+#[test]
+fn the_pre_oom_command_runs_before_the_kill() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let memory = cg.make(
+        "memory",
+        "preoom",
+        &[("memory.limit_in_bytes", "134217728")],
+    );
+    let hook = TestServer::start(|_| (200, vec![]));
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let config = dir.path().join("outrider.toml");
+    let command = format!("echo $OUTRIDER_PID > {}", marker.display());
+    std::fs::write(
+        &config,
+        format!(
+            "[actions]\nlevel = 0.5\ncommand = [\"sh\", \"-c\", {command:?}]\n\n[[receivers]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n",
+            hook.port
+        ),
+    )
+    .unwrap();
+    let mut o = Outrider::start_with(
+        in_cgroups(&[&memory], &[BIN]),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--interval",
+            "200ms",
+            "--",
+            python(),
+            "-c",
+            GROWER,
+        ],
+    );
+    let started = Instant::now();
+    // While the app grows: the app's pid as Outrider knows it, and the count.
+    let command_ok = [
+        ("target", "python3"),
+        ("action", "command"),
+        ("result", "ok"),
+    ];
+    let (mut app_pid, mut counted) = (None, None);
+    while counted.is_none() && Instant::now() < started + Duration::from_secs(30) {
+        if !running(o.pid()) {
+            break;
+        }
+        let status = o.status();
+        app_pid = app_pid.or(status["snapshot"]["targets"][0]["main_pid"].as_i64());
+        counted = o
+            .metric("outrider_actions_total", &command_ok)
+            .filter(|v| *v > 0.0);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed_at = wait_oom_kills(&memory, 1, Duration::from_secs(30));
+    let killed_at_wall = std::time::SystemTime::now();
+    let status = o.wait();
+
+    let written = std::fs::metadata(&marker)
+        .unwrap_or_else(|e| panic!("no marker {}: {e}", marker.display()))
+        .modified()
+        .unwrap();
+    let pid = std::fs::read_to_string(&marker).unwrap();
+    let lead = killed_at_wall.duration_since(written);
+    let kills = kernel(&memory, "memory.oom_control", Some("oom_kill"));
+    let lines = o.stderr.lock().unwrap().clone();
+    let last: serde_json::Value =
+        serde_json::from_str(lines.last().map_or("", |l| l.as_str())).unwrap_or_default();
+    eprintln!(
+        "app pid {app_pid:?}, marker says {}; marker written {lead:?} before the kill was seen (kill {:?} after start); outrider_actions_total{{command,ok}} {counted:?}; kernel oom_kill {kills}; exit {:?}",
+        pid.trim(),
+        killed_at - started,
+        status.code(),
+    );
+    assert_eq!(
+        counted,
+        Some(1.0),
+        "the command counted ok, once: {lines:#?}"
+    );
+    assert_eq!(
+        Some(pid.trim().parse::<i64>().unwrap()),
+        app_pid,
+        "the app's pid"
+    );
+    assert!(
+        lead.is_ok(),
+        "the marker was written after the kill: {lead:?}"
+    );
+    assert_eq!(status.code(), Some(137), "the app was OOM-killed");
+    assert_eq!(kills, 1, "the kernel's count");
+    assert_eq!(last["oom_kills"], 1, "counted once: {lines:#?}");
+    let oom = hook
+        .seen()
+        .iter()
+        .filter_map(|s| serde_json::from_str::<serde_json::Value>(&s.body).ok())
+        .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+        .find(|a| a["labels"]["alertname"] == "OOMKilled" && a["status"] == "firing")
+        .expect("OOMKilled delivered");
+    let description = oom["annotations"]["description"].as_str().unwrap_or("");
+    eprintln!("OOMKilled: {description}");
+    assert!(
+        description.contains("ran the pre-OOM command"),
+        "{description}"
+    );
+}

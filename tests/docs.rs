@@ -86,6 +86,12 @@ fn full_snapshot() -> Snapshot {
             scans: 1,
             last_duration_seconds: 0.001,
         }),
+        actions: vec![outrider::actions::ActionCount {
+            target: "app".into(),
+            action: outrider::actions::Action::Command,
+            result: outrider::actions::Outcome::Ok,
+            count: 1,
+        }],
     }
 }
 

@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["sample", "logs"],   // readers: /proc and cgroups; the app's output
     &["analysis", "wrap"], // verdicts from samples and log counts; the child process
     &["words"],            // every verdict in words, once
+    &["actions"],          // acting before the kill: a signal, a command
     &["alerts"],           // rules over verdicts, delivery
     &["config"],           // every section validated, using each module's types
     &["history"],          // chart points from samples

@@ -160,6 +160,8 @@ pub struct Engine {
 pub struct Evidence<'a> {
     pub targets: &'a [TargetStatus],
     pub logs: Option<&'a LogRates>,
+    /// What was done before the kill, for the annotations; `None`: nothing known.
+    pub actions: Option<&'a crate::actions::Done>,
 }
 
 /// The `target` of an alert on the app's output: the one target when there is one
@@ -229,8 +231,9 @@ impl Engine {
         for t in snap.targets {
             let mem = self.memory.entry(t.name.clone()).or_default();
             mem.update(t, now, keep);
+            let done = snap.actions.and_then(|d| d.get(&t.name));
             for (rule, cfg) in enabled(false) {
-                if let Some(f) = rules::check(cfg, t, mem, now) {
+                if let Some(f) = rules::check(cfg, t, mem, done, now) {
                     holds.push((*rule, t.name.clone(), f));
                 }
             }

@@ -13,6 +13,7 @@
 
 pub mod thresholds;
 
+use crate::actions::Taken;
 use crate::analysis::sizing::AllocationVerdict;
 use crate::analysis::TargetStatus;
 use crate::analysis::{Leak, LogRates, Verdicts};
@@ -219,11 +220,13 @@ impl From<Annotations> for Finding {
     }
 }
 
-/// Checks a per-target rule; `history` is the target's, updated for this tick.
+/// Checks a per-target rule; `history` is the target's, updated for this tick;
+/// `done`: what Outrider did before the kill, which the memory rules name.
 pub fn check(
     cfg: &RuleConfig,
     t: &TargetStatus,
     history: &RuleHistory,
+    done: Option<&Taken>,
     now: f64,
 ) -> Option<Finding> {
     let name = &t.name;
@@ -232,7 +235,9 @@ pub fn check(
         Thresholds::TargetDown => (!t.up).then(|| words::alert::target_down(name).into()),
         Thresholds::TargetRestarting(th) => target_restarting(th, name, history, now),
         // The kill that ended the target is read from its cgroup after it is down.
-        Thresholds::OomKilled(th) => oom_killed(th, name, v, history, now),
+        Thresholds::OomKilled(th) => {
+            oom_killed(th, name, v, history, now).map(|f| noting(f, done, now))
+        }
         // Every other rule is about a live target.
         _ if !t.up => None,
         Thresholds::MemoryLeakSuspected => {
@@ -249,7 +254,7 @@ pub fn check(
             let c = t.connections.unwrap_or_default();
             Some(words::alert::connection_leak(name, l, &c).into())
         }
-        Thresholds::MemoryNearLimit(th) => memory_near_limit(th, t),
+        Thresholds::MemoryNearLimit(th) => memory_near_limit(th, t).map(|f| noting(f, done, now)),
         Thresholds::CpuThrottled(th) => cpu_throttled(th, name, history),
         Thresholds::CpuUnderAllocated => cpu_allocation(name, v?, AllocationVerdict::Under),
         Thresholds::CpuOverAllocated => cpu_allocation(name, v?, AllocationVerdict::Over),
@@ -271,6 +276,16 @@ pub fn check_logs(cfg: &RuleConfig, r: &LogRates) -> Option<Finding> {
         // Per-target rules: see [`check`].
         _ => None,
     }
+}
+
+/// The finding's description, followed by what Outrider did before the kill.
+fn noting(mut f: Finding, done: Option<&Taken>, now: f64) -> Finding {
+    if let Some(d) = done {
+        let command = d.command.map(|c| c.map(|o| o.as_str()));
+        let acted = words::alert::acted_before_the_kill(d.pid, d.signal, command, now - d.at);
+        f.description = format!("{} {acted}", f.description);
+    }
+    f
 }
 
 /// The leak verdict, when it says "suspected".

@@ -8,6 +8,7 @@
 //! and the values of Outrider's own `process_*` figures (their lines stay).
 
 use super::*;
+use crate::actions::{Action, ActionCount, Outcome};
 use crate::alerts::notify::ReceiverStats;
 use crate::alerts::{Alert, AlertState};
 use crate::analysis::capacity::{Attribution, Capacity, WorkerHint};
@@ -299,6 +300,20 @@ fn rich_snapshot() -> Snapshot {
             scans: 42,
             last_duration_seconds: 0.003,
         }),
+        actions: vec![
+            ActionCount {
+                target: "web".into(),
+                action: Action::Signal,
+                result: Outcome::Ok,
+                count: 2,
+            },
+            ActionCount {
+                target: "web".into(),
+                action: Action::Command,
+                result: Outcome::Timeout,
+                count: 1,
+            },
+        ],
     }
 }
 

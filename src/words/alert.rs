@@ -98,6 +98,38 @@ pub fn memory_near_limit(name: &str, used: f64, limit: f64, ttl: Option<f64>) ->
     }
 }
 
+/// What Outrider did before the kill, `ago` seconds ago, for the memory alerts:
+/// `signal`, its name and whether it was delivered; `command`, `None` when none is
+/// configured, else its result (`ok`, `failed`, `timeout`), `None` while it runs.
+pub fn acted_before_the_kill(
+    pid: i32,
+    signal: Option<(&str, bool)>,
+    command: Option<Option<&str>>,
+    ago: f64,
+) -> String {
+    let signal = signal.map(|(name, sent)| match sent {
+        true => format!("sent {name} to pid {pid}"),
+        false => format!("could not send {name} to pid {pid}"),
+    });
+    let command = command.map(|result| match result {
+        None => "started the pre-OOM command (still running)".to_string(),
+        Some("ok") => "ran the pre-OOM command".to_string(),
+        Some("timeout") => "ran the pre-OOM command (killed at its timeout)".to_string(),
+        Some(_) => "ran the pre-OOM command (it failed)".to_string(),
+    });
+    let what = match (signal, command) {
+        (Some(s), Some(c)) => format!("{s} and {c}"),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => "did nothing".to_string(),
+    };
+    let when = match ago {
+        a if a < 1.0 => "just now".to_string(),
+        a if a < 60.0 => format!("{a:.0} s ago"),
+        a => format!("{} ago", super::duration(a)),
+    };
+    format!("Outrider {what} {when}.")
+}
+
 /// Kills seen in `ticks` ticks of the last `window` seconds; `kills` in all.
 pub fn oom_killed(name: &str, ticks: usize, window: f64, kills: u64) -> Annotations {
     Annotations {
@@ -189,5 +221,26 @@ pub fn latency_high(l: &Latency, p95: f64) -> Annotations {
             l.requests,
             millis(p95),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_was_done_before_the_kill_in_one_sentence() {
+        assert_eq!(
+            acted_before_the_kill(1234, Some(("SIGUSR1", true)), Some(Some("ok")), 4.2),
+            "Outrider sent SIGUSR1 to pid 1234 and ran the pre-OOM command 4 s ago."
+        );
+        assert_eq!(
+            acted_before_the_kill(7, None, Some(None), 0.2),
+            "Outrider started the pre-OOM command (still running) just now."
+        );
+        assert_eq!(
+            acted_before_the_kill(7, Some(("SIGTERM", false)), Some(Some("timeout")), 300.0),
+            "Outrider could not send SIGTERM to pid 7 and ran the pre-OOM command (killed at its timeout) 5 min ago."
+        );
     }
 }
