@@ -86,7 +86,8 @@ pub struct Pressure {
     pub memory_bytes: f64,
     /// The configured limit, else the cgroup's.
     pub limit_bytes: f64,
-    /// The memory leak verdict's time to the limit at the current growth.
+    /// The memory leak verdict's time to the limit at the current growth, while a
+    /// leak is suspected.
     pub time_to_limit_seconds: Option<f64>,
 }
 
@@ -96,14 +97,18 @@ impl Pressure {
         if !t.up {
             return None;
         }
-        let ws = t.cgroup.as_ref().and_then(|c| c.memory_working_set_bytes);
+        // A shared cgroup's working set is not the app's (see `other_processes`).
+        let ws = t.cgroup.as_ref().and_then(|c| c.own_working_set_bytes());
         Some(Pressure {
             pid: t.main_pid?,
             memory_bytes: ws.unwrap_or(0).max(t.resident_memory_bytes) as f64,
             limit_bytes: t.allocation.memory_limit_bytes?.0 as f64,
+            // Only a suspected leak's: a heap warming up grows fast toward its
+            // steady size and must not get a heap dump for it.
             time_to_limit_seconds: t
                 .verdicts
                 .as_ref()
+                .filter(|v| v.memory_leak.suspected)
                 .and_then(|v| v.memory_leak.time_to_limit_seconds),
         })
     }

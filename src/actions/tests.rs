@@ -84,11 +84,12 @@ fn the_level_or_the_time_to_the_limit_triggers() {
     assert_eq!(pressure(49, Some(120.0)).reason(&low), None);
 }
 
-/// A live target with a 100 MiB limit using `used_mib`, its memory leak reaching
-/// the limit in `ttl` seconds.
+/// A live target with a 100 MiB limit using `used_mib`, its suspected memory leak
+/// reaching the limit in `ttl` seconds.
 fn target(used_mib: u64, ttl: Option<f64>, up: bool) -> TargetStatus {
     let mut v = Verdicts::default();
     v.memory_leak.time_to_limit_seconds = ttl;
+    v.memory_leak.suspected = ttl.is_some();
     TargetStatus {
         sample: TargetSample {
             name: "app".into(),
@@ -115,6 +116,11 @@ fn no_limit_or_no_process_no_pressure() {
     let p = Pressure::of(&target(95, Some(30.0), true)).unwrap();
     assert_eq!(p.memory_bytes, (95 * MIB) as f64);
     assert_eq!(p.time_to_limit_seconds, Some(30.0));
+    // Growth toward the limit without a leak verdict (a heap warming up) is no
+    // time-to-limit trigger.
+    let mut warming = target(20, Some(30.0), true);
+    warming.verdicts.as_mut().unwrap().memory_leak.suspected = false;
+    assert_eq!(Pressure::of(&warming).unwrap().time_to_limit_seconds, None);
 }
 
 /// Off by default: nothing runs, nothing is counted.

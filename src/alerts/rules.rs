@@ -316,7 +316,7 @@ fn memory_near_limit(th: &NearLimit, t: &TargetStatus) -> Option<Finding> {
     let ws = t
         .cgroup
         .as_ref()
-        .and_then(|c| c.memory_working_set_bytes)
+        .and_then(|c| c.own_working_set_bytes())
         .map(|w| w as f64);
     let used = ws.unwrap_or(0.0).max(t.resident_memory_bytes as f64);
     let ttl = t
