@@ -300,13 +300,11 @@ fn target_restarting(
     history: &RuleHistory,
     now: f64,
 ) -> Option<Finding> {
-    let n = history
-        .restart_times
-        .iter()
-        .filter(|x| now - **x <= th.window)
-        .count() as f64;
+    let within = |times: &[f64]| times.iter().filter(|x| now - **x <= th.window).count();
+    let n = within(&history.restart_times) as f64;
+    let ooms = within(&history.oom_times);
     (n >= th.restarts)
-        .then(|| words::alert::target_restarting(name, n, th.window, th.restarts).into())
+        .then(|| words::alert::target_restarting(name, n, th.window, th.restarts, ooms).into())
 }
 
 /// The larger of working set and RSS over `usage_share` of the limit, or the memory

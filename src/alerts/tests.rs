@@ -116,6 +116,36 @@ fn restarts_within_the_window_make_a_crash_loop() {
 }
 
 #[test]
+fn restarts_after_oom_kills_say_the_app_runs_out_of_memory() {
+    let mut e = Engine::new(only(RuleName::TargetRestarting, 0.0));
+    let with = |restarts, kills| {
+        let mut t = target("app", true, restarts);
+        t.sample.cgroup = Some(CgroupReading {
+            oom_kills: Some(kills),
+            ..Default::default()
+        });
+        snap(vec![t])
+    };
+    e.evaluate(&with(0, 0), 0.0);
+    e.evaluate(&with(1, 1), 10.0);
+    e.evaluate(&with(2, 2), 20.0);
+    let t = e.evaluate(&with(3, 2), 30.0);
+    let [Transition::Fired(a)] = t.as_slice() else {
+        panic!("{t:?}")
+    };
+    assert_eq!(
+        a.annotations["description"],
+        "Target app restarted 3 times in the last 900 s (threshold 3): the kernel OOM-killed it 2 times in that time: it runs out of memory (see OOMKilled and the memory recommendation)."
+    );
+    // Without kills it is still a crash loop.
+    let mut e = Engine::new(only(RuleName::TargetRestarting, 0.0));
+    for (i, r) in [0, 1, 2, 3].into_iter().enumerate() {
+        e.evaluate(&with(r, 0), i as f64 * 10.0);
+    }
+    assert!(e.active()[0].annotations["description"].ends_with("): a crash loop?"));
+}
+
+#[test]
 fn throttling_is_measured_between_ticks() {
     let mut e = Engine::new(only(RuleName::CpuThrottled, 0.0));
     let with = |periods, throttled| {

@@ -31,11 +31,26 @@ pub fn target_down(name: &str) -> Annotations {
 }
 
 /// `restarts` restarts in the last `window` seconds, `threshold` or more fire.
-pub fn target_restarting(name: &str, restarts: f64, window: f64, threshold: f64) -> Annotations {
+/// `oom_kills` OOM kills of the target's cgroup in the same window tie the restarts
+/// to memory: the app is killed for it, not crashing on its own.
+pub fn target_restarting(
+    name: &str,
+    restarts: f64,
+    window: f64,
+    threshold: f64,
+    oom_kills: usize,
+) -> Annotations {
+    let cause = match oom_kills {
+        0 => "a crash loop?".to_string(),
+        n => format!(
+            "the kernel OOM-killed it {} in that time: it runs out of memory (see OOMKilled and the memory recommendation).",
+            super::count_as(n as u64, "time", "times")
+        ),
+    };
     Annotations {
         summary: format!("{name} is restarting"),
         description: format!(
-            "Target {name} restarted {restarts} times in the last {window:.0} s (threshold {threshold}): a crash loop?"
+            "Target {name} restarted {restarts} times in the last {window:.0} s (threshold {threshold}): {cause}"
         ),
     }
 }
