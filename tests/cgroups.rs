@@ -162,7 +162,13 @@ fn assert_limits_and_throttling(o: &Outrider, memory: &Path, cpu: &Path, unified
     // Memory in use: the held 48 MiB and the interpreter (once written: at 0.2
     // cores that takes a moment), as the kernel counts it.
     let held = (HOLD_MIB * MIB) as f64;
-    let used = o.wait_metric("outrider_container_memory_usage_bytes", &t, |v| v >= held);
+    // The app and (wrapping) Outrider still move it between a tick and the kernel
+    // read, so wait for a tick whose figure is within 10% of the kernel's now.
+    let close = |v: f64| {
+        let k = kernel(memory, "memory.usage_in_bytes", None) as f64;
+        v >= held && (v - k).abs() <= 0.1 * k
+    };
+    let used = o.wait_metric("outrider_container_memory_usage_bytes", &t, close);
     let kernel_used = kernel(memory, "memory.usage_in_bytes", None) as f64;
     let ws = o
         .metric("outrider_container_memory_working_set_bytes", &t)
@@ -170,7 +176,6 @@ fn assert_limits_and_throttling(o: &Outrider, memory: &Path, cpu: &Path, unified
     eprintln!(
         "memory: limit kernel {limit} / outrider {shown:?}; usage kernel {kernel_used} / outrider {used}, working set {ws}; cpu: quota {quota}/{period} = outrider {cores:?}"
     );
-    assert!((used - kernel_used).abs() <= 0.1 * kernel_used);
     assert!(ws <= used && ws >= held, "working set {ws}");
 
     assert_throttling(o, cpu);
@@ -232,6 +237,12 @@ fn assert_pressure(o: &Outrider, unified: &Path) {
         total / 1e6
     );
     assert!(secs <= total / 1e6, "outrider {secs}, kernel {text}");
+    // The app spins against its 0.2-core quota the whole time: the stall keeps
+    // rising, tick after tick, and Outrider's figure follows it.
+    let later = o.wait_metric("outrider_container_pressure_seconds_total", &some, |v| {
+        v > secs
+    });
+    eprintln!("cpu pressure some rose to {later} s");
 }
 
 /// An app held to 128 MiB and 0.2 cores, watched as a sidecar by pid.
