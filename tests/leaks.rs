@@ -4,42 +4,11 @@
 //! depend on the trace's phase against the clock, runtimes that are not leaking get
 //! none, leaks get theirs in a stated time, and keep it until the growth stops.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+mod util;
 
-use outrider::analysis::{trace, AnalysisConfig, LeakTrackers, Observation};
-use outrider::config::{self, Overrides};
+use outrider::analysis::{AnalysisConfig, LeakTrackers, Observation};
 
-fn traces() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces")
-}
-
-fn labels() -> BTreeMap<String, serde_json::Value> {
-    serde_json::from_str(&std::fs::read_to_string(traces().join("labels.json")).unwrap()).unwrap()
-}
-
-fn load(name: &str) -> Vec<Observation> {
-    let file = std::fs::File::open(traces().join(format!("{name}.csv"))).unwrap();
-    trace::read(std::io::BufReader::new(file), None).unwrap()
-}
-
-/// The analysis settings a label asks for (the real recordings are minutes long).
-fn settings(label: &serde_json::Value) -> AnalysisConfig {
-    let mut env = Vec::new();
-    if let Some(a) = label["analysis"].as_object() {
-        for (k, v) in a {
-            let v = v
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string());
-            env.push((format!("OUTRIDER_ANALYSIS__{}", k.to_uppercase()), v));
-        }
-    }
-    config::load(None, env, &Overrides::default())
-        .unwrap()
-        .1
-        .analysis
-}
+use util::traces::{labels, load, settings};
 
 /// Every leak verdict (memory, fds, threads, connections) after every observation,
 /// with the seconds since the trace's first sample. The leak trackers are what the

@@ -4,41 +4,21 @@
 
 mod util;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 use outrider::analysis::trace;
-use outrider::config::{self, Overrides};
-
-fn traces() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces")
-}
 
 #[test]
 fn every_labelled_trace_gets_its_verdicts() {
-    let labels: BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(traces().join("labels.json")).unwrap())
-            .unwrap();
+    let labels = util::traces::labels();
     assert!(labels.len() >= 30, "the corpus has {} traces", labels.len());
     assert!(labels.keys().filter(|k| k.starts_with("real-")).count() >= 2);
     let mut failures = Vec::new();
     for (name, label) in &labels {
         // Per-trace analysis settings (the real recordings are minutes long).
-        let mut env = Vec::new();
-        if let Some(a) = label["analysis"].as_object() {
-            for (k, v) in a {
-                let v = v
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string());
-                env.push((format!("OUTRIDER_ANALYSIS__{}", k.to_uppercase()), v));
-            }
-        }
-        let (_, cfg) = config::load(None, env, &Overrides::default()).unwrap();
-        let file = std::fs::File::open(traces().join(format!("{name}.csv"))).unwrap();
-        let obs = trace::read(std::io::BufReader::new(file), None).unwrap();
-        let s = trace::replay(&obs, &cfg.analysis);
+        let cfg = util::traces::settings(label);
+        let obs = util::traces::load(name);
+        let s = trace::replay(&obs, &cfg);
         let onset = label["leak_onset"].as_f64().unwrap_or(0.0) + obs[0].t;
         for (kind, at) in [
             ("memory", s.memory_leak_first_detected_at),
@@ -79,7 +59,10 @@ fn replay_prints_the_summary_and_rejects_bad_traces() {
     let out = Command::new(util::BIN)
         .args([
             "replay",
-            traces().join("syn-linear-1.0mib-min.csv").to_str().unwrap(),
+            util::traces::dir()
+                .join("syn-linear-1.0mib-min.csv")
+                .to_str()
+                .unwrap(),
         ])
         .output()
         .unwrap();

@@ -12,6 +12,7 @@ pub mod cgroup;
 pub mod group;
 pub mod inprocess;
 pub mod receivers;
+pub mod traces;
 
 pub use group::Group;
 
