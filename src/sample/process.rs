@@ -160,7 +160,7 @@ impl ProcReader {
     fn read(&mut self, pid: i32, name: &str) -> std::io::Result<&[u8]> {
         self.set_path(pid, name);
         self.buf.clear();
-        std::fs::File::open(&self.path)?.read_to_end(&mut self.buf)?;
+        Unsized(std::fs::File::open(&self.path)?).read_to_end(&mut self.buf)?;
         Ok(&self.buf)
     }
 
@@ -337,6 +337,24 @@ impl ProcReader {
     pub fn last_path(&self) -> &str {
         &self.path
     }
+}
+
+/// A file read without std's size hint for `File`, which costs a `statx` and an
+/// `lseek` per read and is no use for /proc and cgroup files (their size is 0 or
+/// 4096 whatever they hold): a third of the syscalls of a small read.
+pub struct Unsized(pub std::fs::File);
+
+impl Read for Unsized {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+/// The text of a small kernel file, read through [`Unsized`].
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    let mut s = String::with_capacity(512);
+    Unsized(std::fs::File::open(path)?).read_to_string(&mut s)?;
+    Ok(s)
 }
 
 /// Above this many threads a process' children are found by listing the root.

@@ -162,7 +162,7 @@ pub fn other_processes(loc: &Location, ours: &dyn Fn(i32) -> bool) -> Option<u64
         Layout::V2 => loc.unified.as_ref()?,
         Layout::V1 | Layout::Hybrid => loc.memory.as_ref()?,
     };
-    let text = std::fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+    let text = super::process::read_text(&dir.join("cgroup.procs")).ok()?;
     Some(count_others(&text, ours))
 }
 
@@ -177,7 +177,7 @@ fn count_others(procs: &str, ours: &dyn Fn(i32) -> bool) -> u64 {
 /// The text of `dir/name`; `None` when missing, and also when unreadable, which is
 /// then added to `failures`.
 fn get(dir: &Path, name: &str, failures: &mut Failures) -> Option<String> {
-    match std::fs::read_to_string(dir.join(name)) {
+    match super::process::read_text(&dir.join(name)) {
         Ok(s) => Some(s),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
