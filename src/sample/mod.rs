@@ -119,6 +119,8 @@ pub struct Sampler {
     /// vanished container's is forgotten once its directories are gone.
     last_cgroup: Vec<Option<(Identity, cgroup::Location)>>,
     reader: ProcReader,
+    /// Cgroup files kept open between ticks.
+    cgroup_files: cgroup::Files,
     /// Processes in no group, with when their `stat` was read: re-read only every
     /// [`OUTSIDER_RECHECK`] (new pids are always read at once).
     outsiders: HashMap<i32, (ProcEntry, Instant)>,
@@ -166,6 +168,7 @@ impl Sampler {
         };
         Sampler {
             reader: ProcReader::new(&proc_root),
+            cgroup_files: cgroup::Files::default(),
             pss: workers::PssSampler::new(&proc_root, None),
             outsiders: HashMap::new(),
             listed_at: None,
@@ -237,6 +240,7 @@ impl Sampler {
             snap.connections = c;
         }
         self.forget_departed(&targets, &alive);
+        self.cgroup_files.sweep();
 
         Sample {
             taken_at_unix: SystemTime::now()
@@ -468,10 +472,10 @@ impl Sampler {
     /// The reading at `location`, failed files counted; `members` (and Outrider)
     /// are not "other processes".
     fn read_at(&mut self, location: &cgroup::Location, members: &HashSet<i32>) -> CgroupReading {
-        let (mut reading, failures) = cgroup::read(location);
+        let (mut reading, failures) = cgroup::read_with(location, &mut self.cgroup_files);
         let own = self.self_pid;
-        reading.other_processes =
-            cgroup::other_processes(location, &|pid| pid == own || members.contains(&pid));
+        let ours = |pid| pid == own || members.contains(&pid);
+        reading.other_processes = cgroup::other_processes(location, &ours);
         for (path, e) in failures {
             self.errors.record("cgroup", &format!("{path}: {e}"));
         }

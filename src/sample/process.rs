@@ -350,13 +350,6 @@ impl Read for Unsized {
     }
 }
 
-/// The text of a small kernel file, read through [`Unsized`].
-pub fn read_text(path: &Path) -> std::io::Result<String> {
-    let mut s = String::with_capacity(512);
-    Unsized(std::fs::File::open(path)?).read_to_string(&mut s)?;
-    Ok(s)
-}
-
 /// Above this many threads a process' children are found by listing the root.
 const CHILDREN_MAX_THREADS: u64 = 8;
 
