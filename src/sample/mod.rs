@@ -29,7 +29,7 @@ use allocation::Allocation;
 use allocation::ResourceSpec;
 use cgroup::CgroupReading;
 use process::{Identity, ProcEntry, ProcReader, ReadErrors};
-use target::{Counters, GroupSpec, GroupState, ProcessGroups};
+use target::{Counters, GroupSpec, GroupState, ProcessGroups, Selector, TargetSpec};
 
 /// What one sampling pass read: readings only. The tick adds what the analysis and
 /// the alert rules make of them (`state::Published`).
@@ -119,9 +119,17 @@ pub struct Sampler {
     /// vanished container's is forgotten once its directories are gone.
     last_cgroup: Vec<Option<(Identity, cgroup::Location)>>,
     reader: ProcReader,
+    /// Cgroup files kept open between ticks.
+    cgroup_files: cgroup::Files,
     /// Processes in no group, with when their `stat` was read: re-read only every
     /// [`OUTSIDER_RECHECK`] (new pids are always read at once).
     outsiders: HashMap<i32, (ProcEntry, Instant)>,
+    /// When /proc was last listed in full, and whether this tick's list was made
+    /// without listing it (see [`Sampler::list_by_pid`]).
+    listed_at: Option<Instant>,
+    by_pid: bool,
+    /// Last tick's members, read again by [`Sampler::list_by_pid`].
+    member_pids: Vec<i32>,
     /// Soft fd limit per member and when it was read: limits rarely change and
     /// `limits` is costly for the kernel to format, so it is re-read once a minute.
     max_fds: HashMap<Identity, (Option<u64>, Instant)>,
@@ -160,8 +168,12 @@ impl Sampler {
         };
         Sampler {
             reader: ProcReader::new(&proc_root),
+            cgroup_files: cgroup::Files::default(),
             pss: workers::PssSampler::new(&proc_root, None),
             outsiders: HashMap::new(),
+            listed_at: None,
+            by_pid: false,
+            member_pids: Vec::new(),
             max_fds: HashMap::new(),
             grouper: ProcessGroups::new(&proc_root, self_pid),
             last_cgroup: vec![None; specs.len()],
@@ -205,6 +217,7 @@ impl Sampler {
         let alive: HashSet<Identity> = list.iter().map(|e| e.identity()).collect();
         self.grouper.forget_gone(&alive);
         self.remember_outsiders(&list, &assignment);
+        self.member_pids = assignment.iter().flatten().map(|&i| list[i].pid).collect();
         let allocation_base = allocation::configured(&self.resources, &mut self.errors);
 
         let mut targets = Vec::with_capacity(self.groups.len());
@@ -227,6 +240,7 @@ impl Sampler {
             snap.connections = c;
         }
         self.forget_departed(&targets, &alive);
+        self.cgroup_files.sweep();
 
         Sample {
             taken_at_unix: SystemTime::now()
@@ -243,6 +257,12 @@ impl Sampler {
     /// Every visible process; an outsider's `stat` is reused while it is fresh. A
     /// failed listing is counted and reads as no processes at all.
     fn list_processes(&mut self) -> Vec<ProcEntry> {
+        self.by_pid = false;
+        if let Some(list) = self.list_by_pid() {
+            self.by_pid = true;
+            return list;
+        }
+        self.listed_at = Some(Instant::now());
         let outsiders = &self.outsiders;
         let reuse = |pid: i32| {
             outsiders
@@ -258,6 +278,41 @@ impl Sampler {
                 Vec::new()
             }
         }
+    }
+
+    /// Between full listings (one per [`OUTSIDER_RECHECK`]), when every group is
+    /// chosen by pid: those pids, last tick's members and their descendants read
+    /// afresh, every other process as last read. Listing /proc was most of a tick's
+    /// cost, and only a pid's own descendants can join its group, so the groups come
+    /// out as a full listing would make them; an outsider that exits stays listed
+    /// until the next one. `None`: list in full.
+    fn list_by_pid(&mut self) -> Option<Vec<ProcEntry>> {
+        if self.listed_at?.elapsed() >= OUTSIDER_RECHECK {
+            return None;
+        }
+        let mut roots = self.member_pids.clone();
+        let mut descend = false;
+        for g in &self.groups {
+            let GroupSpec::Configured(TargetSpec {
+                selector: Selector::Pid(pid),
+                children,
+                ..
+            }) = &g.spec
+            else {
+                return None;
+            };
+            roots.push(*pid);
+            descend |= *children;
+        }
+        let mut list = self.reader.descendants(&roots, descend, &mut self.errors)?;
+        let fresh: HashSet<i32> = list.iter().map(|e| e.pid).collect();
+        let kept = self
+            .outsiders
+            .iter()
+            .filter(|(pid, _)| !fresh.contains(pid));
+        list.extend(kept.map(|(_, (e, _))| e.clone()));
+        list.sort_unstable_by_key(|e| e.pid);
+        Some(list)
     }
 
     /// Group `g`'s figures from its `members` (indexes into `list`), all but the
@@ -417,10 +472,10 @@ impl Sampler {
     /// The reading at `location`, failed files counted; `members` (and Outrider)
     /// are not "other processes".
     fn read_at(&mut self, location: &cgroup::Location, members: &HashSet<i32>) -> CgroupReading {
-        let (mut reading, failures) = cgroup::read(location);
+        let (mut reading, failures) = cgroup::read_with(location, &mut self.cgroup_files);
         let own = self.self_pid;
-        reading.other_processes =
-            cgroup::other_processes(location, &|pid| pid == own || members.contains(&pid));
+        let ours = |pid| pid == own || members.contains(&pid);
+        reading.other_processes = cgroup::other_processes(location, &ours);
         for (path, e) in failures {
             self.errors.record("cgroup", &format!("{path}: {e}"));
         }
@@ -449,11 +504,12 @@ impl Sampler {
             if member[i] {
                 continue;
             }
-            // Kept only while the entry was reused this tick (fresh); re-read
-            // entries start a new window.
+            // Kept only while the entry was reused this tick (fresh, or any age
+            // when /proc was not listed); re-read entries start a new window.
             let at = match self.outsiders.get(&e.pid) {
                 Some((old, at))
-                    if old.start_ticks == e.start_ticks && at.elapsed() < OUTSIDER_RECHECK =>
+                    if old.start_ticks == e.start_ticks
+                        && (self.by_pid || at.elapsed() < OUTSIDER_RECHECK) =>
                 {
                     *at
                 }

@@ -6,7 +6,7 @@
 //! that cannot be read is counted in [`ReadErrors`] and the process is kept with what
 //! could be read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use std::io::Read;
@@ -160,7 +160,7 @@ impl ProcReader {
     fn read(&mut self, pid: i32, name: &str) -> std::io::Result<&[u8]> {
         self.set_path(pid, name);
         self.buf.clear();
-        std::fs::File::open(&self.path)?.read_to_end(&mut self.buf)?;
+        Unsized(std::fs::File::open(&self.path)?).read_to_end(&mut self.buf)?;
         Ok(&self.buf)
     }
 
@@ -269,6 +269,64 @@ impl ProcReader {
         Ok(total)
     }
 
+    /// `stat` of `roots` and, with `descend`, of all their descendants, found
+    /// through `children` files rather than by listing the root. `None` when that
+    /// cannot be done (see [`ProcReader::children`]): the caller lists instead.
+    /// Failed reads are counted only when the answer is used.
+    pub fn descendants(
+        &mut self,
+        roots: &[i32],
+        descend: bool,
+        errors: &mut ReadErrors,
+    ) -> Option<Vec<ProcEntry>> {
+        let mut todo = roots.to_vec();
+        let mut seen = HashSet::new();
+        let (mut out, mut failed) = (Vec::new(), Vec::new());
+        while let Some(pid) = todo.pop() {
+            if !seen.insert(pid) {
+                continue;
+            }
+            match self.read_entry(pid) {
+                Ok(e) => {
+                    if descend && !self.children(&e, &mut todo).ok()? {
+                        return None;
+                    }
+                    out.push(e);
+                }
+                Err(ReadError::Gone) => {}
+                Err(e) => failed.push(format!("{}: {e}", self.path)),
+            }
+        }
+        for f in failed {
+            errors.record("stat", &f);
+        }
+        Some(out)
+    }
+
+    /// Appends the children of `entry` to `out`, from each thread's
+    /// `task/<tid>/children` (a child belongs to the thread that forked it).
+    /// `Ok(false)` past [`CHILDREN_MAX_THREADS`] threads, where the reads would cost
+    /// more than the listing they save; an error when a file cannot be read (a
+    /// kernel without `CONFIG_PROC_CHILDREN`, or a thread gone meanwhile).
+    fn children(&mut self, entry: &ProcEntry, out: &mut Vec<i32>) -> std::io::Result<bool> {
+        if entry.threads > CHILDREN_MAX_THREADS {
+            return Ok(false);
+        }
+        let tids: Vec<String> = if entry.threads <= 1 {
+            vec![entry.pid.to_string()]
+        } else {
+            self.set_path(entry.pid, "task");
+            std::fs::read_dir(&self.path)?
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        };
+        for tid in tids {
+            let text = self.read(entry.pid, &format!("task/{tid}/children"))?;
+            out.extend(parse_children(text));
+        }
+        Ok(true)
+    }
+
     /// The soft limit on open files; `None` when unlimited.
     pub fn read_max_fds(&mut self, pid: i32) -> Result<Option<u64>, ReadError> {
         let text = self.read(pid, "limits")?;
@@ -279,6 +337,26 @@ impl ProcReader {
     pub fn last_path(&self) -> &str {
         &self.path
     }
+}
+
+/// A file read without std's size hint for `File`, which costs a `statx` and an
+/// `lseek` per read and is no use for /proc and cgroup files (their size is 0 or
+/// 4096 whatever they hold): a third of the syscalls of a small read.
+pub struct Unsized(pub std::fs::File);
+
+impl Read for Unsized {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+/// Above this many threads a process' children are found by listing the root.
+const CHILDREN_MAX_THREADS: u64 = 8;
+
+/// The pids of a `children` file: `"12 345 "`.
+fn parse_children(text: &[u8]) -> impl Iterator<Item = i32> + '_ {
+    text.split(|b| b.is_ascii_whitespace())
+        .filter_map(|w| std::str::from_utf8(w).ok()?.parse().ok())
 }
 
 /// Open fds: the size of the fd directory on Linux 6.2+ (one `stat`), else its
@@ -532,5 +610,58 @@ mod tests {
             "the unparsable one is counted"
         );
         assert_eq!(boot_time(root).unwrap(), 1700000000);
+    }
+
+    /// A pid's descendants are found through each thread's `children` file; a
+    /// process with many threads, or a kernel without those files, asks for the
+    /// full listing instead.
+    #[test]
+    fn descendants_follow_every_threads_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let proc = |pid: i32, ppid: i32, threads: u64, children: &[(i32, &str)]| {
+            let at = root.join(pid.to_string());
+            std::fs::create_dir_all(&at).unwrap();
+            let stat = format!(
+                "{pid} (p{pid}) S {ppid} 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 {threads} 0 100 0 1 0\n"
+            );
+            std::fs::write(at.join("stat"), stat).unwrap();
+            for (tid, text) in children {
+                std::fs::create_dir_all(at.join(format!("task/{tid}"))).unwrap();
+                std::fs::write(at.join(format!("task/{tid}/children")), text).unwrap();
+            }
+        };
+        proc(10, 1, 1, &[(10, "11 ")]);
+        proc(11, 10, 2, &[(11, ""), (12, "14 15 ")]);
+        proc(14, 11, 1, &[(14, "")]);
+        proc(20, 1, 1, &[(20, "")]); // not a descendant
+        let mut errors = ReadErrors::default();
+        let mut reader = ProcReader::new(root);
+        let pids = |l: Option<Vec<ProcEntry>>| {
+            let mut p: Vec<i32> = l.expect("found").iter().map(|e| e.pid).collect();
+            p.sort_unstable();
+            p
+        };
+        // 15 is gone (no stat): skipped, not counted.
+        assert_eq!(
+            pids(reader.descendants(&[10], true, &mut errors)),
+            [10, 11, 14]
+        );
+        assert_eq!(
+            pids(reader.descendants(&[10, 20], false, &mut errors)),
+            [10, 20]
+        );
+        assert!(errors.counts.is_empty(), "{:?}", errors.counts);
+
+        proc(16, 1, CHILDREN_MAX_THREADS + 1, &[]);
+        assert!(
+            reader.descendants(&[16], true, &mut errors).is_none(),
+            "too many threads"
+        );
+        std::fs::remove_file(root.join("14/task/14/children")).unwrap();
+        assert!(
+            reader.descendants(&[10], true, &mut errors).is_none(),
+            "no children file"
+        );
     }
 }

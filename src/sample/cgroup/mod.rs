@@ -20,6 +20,8 @@ pub mod discover;
 pub mod v1;
 pub mod v2;
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -127,42 +129,97 @@ impl Location {
 /// Files that exist but could not be read: (path, error).
 pub type Failures = Vec<(String, std::io::Error)>;
 
+/// Cgroup files kept open between ticks and read again from the start: opening
+/// one walks its whole path, most of the cost of a small read (the profile in
+/// docs/performance.md). A file not read during a tick is closed by
+/// [`Files::sweep`]; one that fails on its kept descriptor (a removed cgroup) is
+/// opened afresh, so every answer is what a fresh open would give. Also collects
+/// the tick's failures.
+#[derive(Debug, Default)]
+pub struct Files {
+    open: HashMap<PathBuf, (File, bool)>,
+    failures: Failures,
+}
+
+impl Files {
+    /// Closes the files not read since the last sweep.
+    pub fn sweep(&mut self) {
+        self.open.retain(|_, (_, used)| std::mem::take(used));
+    }
+
+    fn read(&mut self, path: &Path) -> std::io::Result<String> {
+        if let Some((f, used)) = self.open.get_mut(path) {
+            *used = true;
+            if let Ok(s) = read_from_start(f) {
+                return Ok(s);
+            }
+            self.open.remove(path);
+        }
+        let f = File::open(path)?;
+        let s = read_from_start(&f)?;
+        self.open.insert(path.to_path_buf(), (f, true));
+        Ok(s)
+    }
+}
+
+/// The whole text of `f` from offset 0 (`pread`, so the descriptor can be kept).
+fn read_from_start(f: &File) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let mut text = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = f.read_at(&mut chunk, text.len() as u64)?;
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// Reads every file it knows at `loc`; missing or unreadable files leave `None`.
 /// Returns the reading and the files that exist but could not be read.
 pub fn read(loc: &Location) -> (CgroupReading, Failures) {
-    let mut failures = Vec::new();
+    read_with(loc, &mut Files::default())
+}
+
+/// [`read`], through files kept open in `files`.
+pub fn read_with(loc: &Location, files: &mut Files) -> (CgroupReading, Failures) {
     let mut r = CgroupReading::default();
     match loc.layout {
         Layout::V2 => {
             if let Some(dir) = &loc.unified {
-                r = v2::read(dir, &mut failures);
+                r = v2::read(dir, files);
             }
         }
         Layout::V1 | Layout::Hybrid => {
             if let Some(dir) = &loc.memory {
-                v1::read_memory(dir, &mut r, &mut failures);
+                v1::read_memory(dir, &mut r, files);
             }
             if let Some(dir) = &loc.cpu {
-                v1::read_cpu(dir, &mut r, &mut failures);
+                v1::read_cpu(dir, &mut r, files);
             }
             if let Some(dir) = &loc.unified {
-                r.pressure = v2::read_pressure(dir, &mut failures);
+                r.pressure = v2::read_pressure(dir, files);
             }
         }
     }
     r.layout = loc.layout;
-    (r, failures)
+    (r, std::mem::take(&mut files.failures))
 }
 
 /// Processes in the cgroup whose memory Outrider reads (v1's `memory` hierarchy, or
 /// the v2 directory) that are not in `ours` (the target's members and Outrider).
 /// `cgroup.procs` lists only the processes directly in that cgroup.
+/// Opened afresh each time, not kept in [`Files`]: v1 builds a `cgroup.procs`
+/// descriptor's pid list once, when it is first read, so a kept one never sees a
+/// process join.
 pub fn other_processes(loc: &Location, ours: &dyn Fn(i32) -> bool) -> Option<u64> {
     let dir = match loc.layout {
         Layout::V2 => loc.unified.as_ref()?,
         Layout::V1 | Layout::Hybrid => loc.memory.as_ref()?,
     };
-    let text = std::fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+    let text = read_from_start(&File::open(dir.join("cgroup.procs")).ok()?).ok()?;
     Some(count_others(&text, ours))
 }
 
@@ -176,12 +233,14 @@ fn count_others(procs: &str, ours: &dyn Fn(i32) -> bool) -> u64 {
 
 /// The text of `dir/name`; `None` when missing, and also when unreadable, which is
 /// then added to `failures`.
-fn get(dir: &Path, name: &str, failures: &mut Failures) -> Option<String> {
-    match std::fs::read_to_string(dir.join(name)) {
+fn get(dir: &Path, name: &str, files: &mut Files) -> Option<String> {
+    match files.read(&dir.join(name)) {
         Ok(s) => Some(s),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
-            failures.push((dir.join(name).display().to_string(), e));
+            files
+                .failures
+                .push((dir.join(name).display().to_string(), e));
             None
         }
     }

@@ -394,3 +394,24 @@ fn processes_outside_the_target_make_a_shared_cgroup() {
     };
     assert_eq!(own.own_working_set_bytes(), Some(5 << 30));
 }
+
+/// Kept files are read again from the start (a changed value is seen), a missing
+/// one reads as absent, and a file not read during a tick is closed at the sweep.
+#[test]
+fn kept_files_are_read_again_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("memory.current");
+    std::fs::write(&path, "100\n").unwrap();
+    let mut files = Files::default();
+    assert_eq!(files.read(&path).unwrap(), "100\n");
+    std::fs::write(&path, "2000\n").unwrap(); // same file, rewritten in place
+    assert_eq!(files.read(&path).unwrap(), "2000\n");
+    assert_eq!(files.open.len(), 1);
+    let missing = dir.path().join("memory.max");
+    assert!(get(dir.path(), "memory.max", &mut files).is_none());
+    assert!(files.failures.is_empty() && !files.open.contains_key(&missing));
+    files.sweep();
+    assert_eq!(files.open.len(), 1, "read this tick: kept");
+    files.sweep();
+    assert!(files.open.is_empty(), "not read since: closed");
+}

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::{flat_keyed, get, working_set, CgroupReading, Failures};
+use super::{flat_keyed, get, working_set, CgroupReading, Files};
 
 /// Limits at or above this are v1's "no limit": the kernel's page counter maximum,
 /// LONG_MAX rounded down to a page (any page size up to 1 MiB), or ULLONG_MAX on
@@ -18,8 +18,8 @@ use super::{flat_keyed, get, working_set, CgroupReading, Failures};
 const UNLIMITED_FROM: u64 = i64::MAX as u64 - (1 << 20);
 
 /// Reads the `memory` controller's files in `dir` into `r`.
-pub fn read_memory(dir: &Path, r: &mut CgroupReading, failures: &mut Failures) {
-    let mut get = |name: &str| get(dir, name, failures);
+pub fn read_memory(dir: &Path, r: &mut CgroupReading, files: &mut Files) {
+    let mut get = |name: &str| get(dir, name, files);
     r.memory_current_bytes = get("memory.usage_in_bytes").and_then(|s| s.trim().parse().ok());
     r.memory_limit_bytes = get("memory.limit_in_bytes").and_then(|s| parse_limit(&s));
     if let (Some(usage), Some(stat)) = (r.memory_current_bytes, get("memory.stat")) {
@@ -33,8 +33,8 @@ pub fn read_memory(dir: &Path, r: &mut CgroupReading, failures: &mut Failures) {
 }
 
 /// Reads the `cpu` controller's files in `dir` into `r`.
-pub fn read_cpu(dir: &Path, r: &mut CgroupReading, failures: &mut Failures) {
-    let mut get = |name: &str| get(dir, name, failures);
+pub fn read_cpu(dir: &Path, r: &mut CgroupReading, files: &mut Files) {
+    let mut get = |name: &str| get(dir, name, files);
     if let Some(quota) = get("cpu.cfs_quota_us") {
         let period = get("cpu.cfs_period_us");
         r.cpu_limit_cores = parse_quota(&quota, period.as_deref().unwrap_or("100000"));

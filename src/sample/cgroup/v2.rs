@@ -7,11 +7,11 @@
 
 use std::path::Path;
 
-use super::{flat_keyed, get, working_set, CgroupReading, Failures};
+use super::{flat_keyed, get, working_set, CgroupReading, Files};
 
 /// Reads every v2 file it knows in `dir`.
-pub fn read(dir: &Path, failures: &mut Failures) -> CgroupReading {
-    let mut get = |name: &str| get(dir, name, failures);
+pub fn read(dir: &Path, files: &mut Files) -> CgroupReading {
+    let mut get = |name: &str| get(dir, name, files);
     let mut r = CgroupReading {
         memory_current_bytes: get("memory.current").and_then(|s| s.trim().parse().ok()),
         memory_limit_bytes: get("memory.max").and_then(|s| parse_max(&s)),
@@ -32,18 +32,15 @@ pub fn read(dir: &Path, failures: &mut Failures) -> CgroupReading {
         r.oom_kills = flat_keyed(&s, "oom_kill");
         r.memory_limit_hits = flat_keyed(&s, "max");
     }
-    r.pressure = read_pressure(dir, failures);
+    r.pressure = read_pressure(dir, files);
     r
 }
 
 /// `cpu|memory|io.pressure` of `dir` as (resource, kind, seconds stalled).
-pub fn read_pressure(
-    dir: &Path,
-    failures: &mut Failures,
-) -> Vec<(&'static str, &'static str, f64)> {
+pub fn read_pressure(dir: &Path, files: &mut Files) -> Vec<(&'static str, &'static str, f64)> {
     let mut out = Vec::new();
     for resource in ["cpu", "memory", "io"] {
-        if let Some(s) = get(dir, &format!("{resource}.pressure"), failures) {
+        if let Some(s) = get(dir, &format!("{resource}.pressure"), files) {
             for (kind, secs) in parse_pressure(&s) {
                 out.push((resource, kind, secs));
             }
