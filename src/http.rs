@@ -190,16 +190,7 @@ fn summary_target(s: &mut String, t: &TargetStatus) {
     }
     match (&t.cgroup, &t.cgroup_unreachable) {
         (Some(cg), _) => {
-            let _ = writeln!(
-                s,
-                "  container: working set {}, limit {}",
-                cg.memory_working_set_bytes
-                    .map(|b| words::mib(b as f64))
-                    .unwrap_or_else(|| "unknown".into()),
-                cg.memory_limit_bytes
-                    .map(|b| words::mib(b as f64))
-                    .unwrap_or_else(|| "none".into()),
-            );
+            let _ = writeln!(s, "  {}", words::container(cg));
         }
         (None, Some(why)) => {
             let _ = writeln!(s, "  container: not readable ({why})");

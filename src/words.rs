@@ -17,7 +17,7 @@ use crate::analysis::latency::millis;
 use crate::analysis::sizing::AllocationVerdict;
 use crate::analysis::TargetStatus;
 use crate::analysis::{Leak, LogRates, Verdicts};
-use crate::sample::cgroup::Layout;
+use crate::sample::cgroup::{CgroupReading, Layout};
 use crate::sample::workers::Workers;
 
 const MIB: f64 = 1048576.0;
@@ -63,6 +63,27 @@ pub fn usage(t: &TargetStatus) -> Vec<String> {
         _ => cgroup_layout(cg.layout).to_string(),
     }));
     phrases
+}
+
+/// The container's memory as its cgroup has it: `container: working set 48.2 MiB,
+/// limit 128.0 MiB`; a shared cgroup says so, since its figures are not the app's.
+pub fn container(cg: &CgroupReading) -> String {
+    let figures = format!(
+        "working set {}, limit {}",
+        cg.memory_working_set_bytes
+            .map(|b| mib(b as f64))
+            .unwrap_or_else(|| "unknown".into()),
+        cg.memory_limit_bytes
+            .map(|b| mib(b as f64))
+            .unwrap_or_else(|| "none".into()),
+    );
+    match cg.other_processes {
+        Some(n) if n > 0 => format!(
+            "container (shared with {}): {figures}",
+            count_as(n, "other process", "other processes")
+        ),
+        _ => format!("container: {figures}"),
+    }
 }
 
 /// The cgroup layout in words: `cgroup v2`, `cgroup v1`, `cgroup v1 with v2
@@ -383,5 +404,25 @@ mod tests {
             "2.5 requests/s; response time p50 40 ms, p95 180 ms, p99 1.50 s over 1 request, rising"
         );
         assert_eq!(requests(&Default::default()), None);
+    }
+
+    #[test]
+    fn a_shared_container_says_so() {
+        let mut cg = CgroupReading {
+            memory_working_set_bytes: Some(48 << 20),
+            memory_limit_bytes: Some(128 << 20),
+            other_processes: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            container(&cg),
+            "container: working set 48.0 MiB, limit 128.0 MiB"
+        );
+        cg.other_processes = Some(8);
+        cg.memory_limit_bytes = None;
+        assert_eq!(
+            container(&cg),
+            "container (shared with 8 other processes): working set 48.0 MiB, limit none"
+        );
     }
 }
