@@ -5,6 +5,17 @@
 //! straight from the terminal; for that reason SIGINT is forwarded only when
 //! Outrider's stdin is not a terminal (else the child would get it twice). Every
 //! other forwarded signal (TERM, HUP, QUIT, USR1, USR2, WINCH) is always passed on.
+//!
+//! The app never outlives Outrider: it is started with the kernel's parent-death
+//! signal set to SIGTERM (`prctl(PR_SET_PDEATHSIG)`), so however Outrider dies —
+//! SIGKILL, the OOM killer, a crash — the kernel sends the app SIGTERM at once.
+//! SIGTERM rather than SIGKILL: it is what Outrider itself passes on when told to
+//! stop, and what Kubernetes, systemd and docker send first, so the app shuts down
+//! the way it always does (finishing requests, flushing); its output pipes have no
+//! reader any more either way. An app that ignores SIGTERM can still outlive us,
+//! as it would outlive `kill`. The kernel sends the signal when the *thread* that
+//! started the app ends: that is the runtime's thread, which lives for the whole
+//! run. A set-user-ID or file-capability program loses the setting at exec.
 
 use std::io::IsTerminal;
 use std::process::{ExitStatus, Stdio};
@@ -28,12 +39,13 @@ pub fn spawn(argv: &[String]) -> std::io::Result<Wrapped> {
     let (program, args) = argv.split_first().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "no command to run")
     })?;
-    let mut child = Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    cmd.args(args)
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+        .stderr(Stdio::piped());
+    die_with_parent(&mut cmd);
+    let mut child = cmd.spawn()?;
     let pid = child.id().map(|p| p as i32).unwrap_or(0);
     let stdout = child.stdout.take().expect("stdout was piped");
     let stderr = child.stderr.take().expect("stderr was piped");
@@ -43,6 +55,27 @@ pub fn spawn(argv: &[String]) -> std::io::Result<Wrapped> {
         stdout,
         stderr,
     })
+}
+
+/// Sets the child's parent-death signal to SIGTERM between fork and exec (see the
+/// module doc). If Outrider died before that (the child's parent is then no longer
+/// Outrider), the child exits before running the app.
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: `pre_exec` runs the closure in the forked child before exec, where only
+    // async-signal-safe calls are allowed. It makes two system calls, prctl(2) and
+    // getppid(2), and builds an io::Error from an errno code: nothing allocates,
+    // takes a lock or touches state shared with the parent's other threads.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(nix::libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Signal handlers for forwarding, installed before the child starts so that no
