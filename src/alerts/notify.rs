@@ -199,6 +199,7 @@ impl Dispatcher {
             let receiver = Arc::new(r);
             let spool = spool_dir.as_ref().and_then(|d| {
                 spool::Spool::open(d, &receiver.name)
+                    .map(|s| s.holding(done.clone()))
                     .map_err(|e| {
                         tracing::error!(receiver = %receiver.name, dir = %d.display(), error = %e, "cannot open the alert spool; notifications are kept in memory only");
                     })

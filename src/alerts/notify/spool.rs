@@ -7,9 +7,13 @@
 //! holds no more than the queue does (`queue_capacity`): older files beyond that are
 //! removed and counted as dropped. A file that cannot be read or parsed is logged and
 //! removed, never fatal. Writes (with their fsync) and removals go to a thread of the
-//! spool's own, in order: the runtime is single-threaded, and an fsync on a slow
-//! volume must not hold up the tick, the scrapes or the log pumps. Dropping the spool
-//! waits for that thread, so what was queued is on disk before Outrider exits.
+//! spool's own, in order, through a bounded queue: the runtime is single-threaded,
+//! and an fsync on a slow volume must not hold up the tick, the scrapes or the log
+//! pumps. The thread holds a token (`run` gives a clone of its drain's sender, see
+//! [`Spool::holding`]) until everything asked of it is done, so the shutdown waits
+//! for the disk within its grace and never longer: dropping the spool on a runtime
+//! thread does not join the thread (a hung volume would hang the shutdown); off a
+//! runtime it does.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,10 @@ use super::Message;
 
 /// A spool file larger than this is not one Outrider wrote.
 const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Writes and removals that may wait for the thread; past it a write fails (the
+/// notification is kept in memory only) and a removal is left for the next start.
+const QUEUED_OPS: usize = 1024;
 
 #[derive(Serialize, Deserialize)]
 struct SpoolFile {
@@ -36,7 +44,6 @@ pub struct Spool {
 }
 
 /// What the writer thread does, in the order asked.
-#[derive(Debug)]
 enum Op {
     Write {
         tmp: PathBuf,
@@ -44,22 +51,35 @@ enum Op {
         bytes: Vec<u8>,
     },
     Remove(PathBuf),
+    /// Kept until the thread ends.
+    Hold(Box<dyn Send>),
+}
+
+impl std::fmt::Debug for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Write { path, .. } => write!(f, "Write({})", path.display()),
+            Op::Remove(path) => write!(f, "Remove({})", path.display()),
+            Op::Hold(_) => write!(f, "Hold"),
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Writer {
-    tx: Option<std::sync::mpsc::Sender<Op>>,
+    tx: Option<std::sync::mpsc::SyncSender<Op>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
     fn start() -> Option<Writer> {
-        let (tx, rx) = std::sync::mpsc::channel::<Op>();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Op>(QUEUED_OPS);
         let thread = std::thread::Builder::new()
             .name("outrider-spool".into())
             .spawn(move || {
+                let mut held = Vec::new();
                 for op in rx {
-                    run(op);
+                    run(op, &mut held);
                 }
             })
             .map_err(|e| tracing::warn!(error = %e, "no spool thread: spool writes will block"))
@@ -70,26 +90,38 @@ impl Writer {
         })
     }
 
-    /// Hands `op` to the thread; gives it back if the thread is gone.
-    fn send(&self, op: Op) -> Result<(), Op> {
+    /// Hands `op` to the thread without waiting; gives it back if the thread is gone
+    /// (`Ok(false)`: the queue is full, `op` dropped).
+    fn send(&self, op: Op) -> Result<bool, Op> {
+        use std::sync::mpsc::TrySendError;
         match &self.tx {
-            Some(tx) => tx.send(op).map_err(|e| e.0),
+            Some(tx) => match tx.try_send(op) {
+                Ok(()) => Ok(true),
+                Err(TrySendError::Full(_)) => Ok(false),
+                Err(TrySendError::Disconnected(op)) => Err(op),
+            },
             None => Err(op),
         }
     }
 }
 
 impl Drop for Writer {
+    /// Closes the queue; the thread finishes what is in it. Waits for it only off a
+    /// tokio runtime: on one, its token tells the drain instead.
     fn drop(&mut self) {
         drop(self.tx.take());
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = t.join();
+            }
         }
     }
 }
 
-fn run(op: Op) {
+/// Does `op`; a token is kept in `held` until the thread ends.
+fn run(op: Op, held: &mut Vec<Box<dyn Send>>) {
     match op {
+        Op::Hold(token) => held.push(token),
         Op::Write { tmp, path, bytes } => {
             if let Err(e) = write_atomically(&tmp, &path, &bytes) {
                 tracing::warn!(file = %path.display(), error = %e, "cannot spool a notification; it is kept in memory only");
@@ -117,6 +149,15 @@ impl Spool {
             seq: 0,
             writer: Writer::start(),
         })
+    }
+
+    /// Gives the writer thread `token` to drop once everything asked of it is
+    /// done (at once when there is no thread).
+    pub fn holding<T: Send + 'static>(self, token: T) -> Spool {
+        if let Some(w) = &self.writer {
+            let _ = w.send(Op::Hold(Box::new(token)));
+        }
+        self
     }
 
     /// The spooled notifications, oldest first, at most `capacity`; the rest (and
@@ -179,9 +220,18 @@ impl Spool {
             bytes,
         };
         let unsent = match &self.writer {
-            Some(w) => w.send(op).err(),
+            Some(w) => match w.send(op) {
+                Ok(true) => None,
+                Ok(false) => {
+                    return Err(std::io::Error::other(
+                        "the spool's writer is behind (a slow or hung volume)",
+                    ))
+                }
+                Err(op) => Some(op),
+            },
             None => Some(op),
         };
+        // No thread: write here (this blocks, but only when it could not start).
         if let Some(Op::Write { tmp, path, bytes }) = unsent {
             write_atomically(&tmp, &path, &bytes)?;
         }
@@ -191,13 +241,16 @@ impl Spool {
     /// Removes a delivered (or given up) notification's file, on the spool's thread
     /// (after its write).
     pub fn remove(&self, path: &Path) {
-        let op = Op::Remove(path.to_path_buf());
-        let unsent = match &self.writer {
-            Some(w) => w.send(op).err(),
-            None => Some(op),
-        };
-        if unsent.is_some() {
-            remove(path);
+        match self
+            .writer
+            .as_ref()
+            .map(|w| w.send(Op::Remove(path.to_path_buf())))
+        {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => {
+                tracing::warn!(file = %path.display(), "the spool's writer is behind: the file stays until the next start")
+            }
+            Some(Err(_)) | None => remove(path),
         }
     }
 }

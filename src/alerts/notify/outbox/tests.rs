@@ -262,7 +262,9 @@ async fn the_spool_keeps_what_was_not_delivered_across_a_restart() {
         panic!("nothing to send")
     };
     o.done(Done::Retry(None), Instant::now());
-    drop(o); // Outrider stops with the message undelivered
+    // Outrider stops with the message undelivered. Dropped off the runtime: there
+    // the drop waits for the spool's thread (on it, the drain does).
+    std::thread::spawn(move || drop(o)).join().unwrap();
 
     let files = || {
         std::fs::read_dir(dir.path().join("receiver-hook"))
@@ -274,6 +276,6 @@ async fn the_spool_keeps_what_was_not_delivered_across_a_restart() {
     assert_eq!(stats.queued.load(Ordering::Relaxed), 1);
     assert_eq!(again.next(Instant::now()), Next::Send(first.clone()));
     again.done(Done::Sent, Instant::now());
-    drop(again); // waits for the spool's thread
+    std::thread::spawn(move || drop(again)).join().unwrap(); // waits for the spool's thread
     assert_eq!(files(), 0, "delivered: removed");
 }
