@@ -117,6 +117,10 @@ pub struct Config {
     pub log_settings: LogSettings,
     /// Trace file every sample is appended to.
     pub record: Option<PathBuf>,
+    /// The trace file is rotated to FILE.1 past this size.
+    pub record_max_bytes: u64,
+    /// Most HTTP client connections open at once (`http.max_connections`).
+    pub max_connections: usize,
     /// Least time between two connection scans; `None`: scans are off.
     pub connections_interval: Option<Duration>,
     pub alerts: crate::alerts::AlertsConfig,
@@ -178,6 +182,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
     let intervals = runtime::validate_intervals(&raw.sampling, e);
     let grace = runtime::validate_lifecycle(&raw.lifecycle, e);
     runtime::validate_proc_root(&raw.sampling, e);
+    let record_max_bytes = runtime::validate_record_max_size(&raw.sampling, e);
     let targets = targets::validate_targets(&raw.targets, e);
     let state_dir = raw.log_options.state_dir.as_deref();
     let mut logs = logs::validate_logs(&raw.logs, state_dir, e);
@@ -203,6 +208,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
             analysis,
             log_settings,
             record: (!raw.sampling.record.is_empty()).then(|| PathBuf::from(&raw.sampling.record)),
+            record_max_bytes,
+            max_connections: raw.http.max_connections,
             connections_interval: intervals.connections_interval.flatten(),
             alerts,
             receivers,

@@ -1,67 +1,35 @@
 //! The HTTP server: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`.
 //! It only reads what the tick published.
+//!
+//! # Layout
+//! - this file — [`App`] and the handlers
+//! - [`accept`] — the accept loop and its bounds (header timeout, request size,
+//!   connection limit, fd reserve, throttled logging); docs/security.md lists them
 
-use std::convert::Infallible;
 use std::fmt::Write;
 use std::sync::Arc;
 
+use crate::analysis::TargetStatus;
+use crate::metrics::{Exposition, Metrics, ServerStats};
+use crate::state::Shared;
+use crate::words;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-
-use crate::analysis::TargetStatus;
-use crate::metrics::{Exposition, Metrics};
-use crate::state::Shared;
-use crate::words;
 
 /// What request handlers need.
 #[derive(Debug)]
 pub struct App {
     pub shared: Arc<Shared>,
     pub metrics: Metrics,
+    /// Connection counts, and the limit `serve` keeps to.
+    pub server: Arc<ServerStats>,
 }
 
-/// Accepts connections until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(s) => s,
-                Err(e) => {
-                    // Out of fds, for one: wait a moment rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let mut stop = shutdown.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, req)) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
-    }
-}
+mod accept;
+
+pub use accept::{connection_limit, raise_fd_limit, serve, HEADER_TIMEOUT, MAX_HEAD_BYTES};
 
 fn respond(
     status: StatusCode,
@@ -80,7 +48,12 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 pub fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET and HEAD\n");
+        let mut r = respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET and HEAD\n");
+        r.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, HEAD"),
+        );
+        return r;
     }
     match req.uri().path() {
         "/metrics" => {

@@ -271,6 +271,17 @@ fn demo_banner(config: &config::Config) {
 
 /// Sidecar, wrap and demo: bind, run until the end, exit with the app's code.
 fn serve(config: config::Config, mode: Mode) -> ExitCode {
+    // A trace file that cannot be written is bad input: say so before binding.
+    if let Some(path) = &config.record {
+        if let Err(e) = outrider::analysis::trace::Recorder::check(path) {
+            eprintln!(
+                "outrider: cannot open the trace file {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(EX_USAGE);
+        }
+    }
+    outrider::http::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)
@@ -285,7 +296,7 @@ fn serve(config: config::Config, mode: Mode) -> ExitCode {
     // Signal handlers go in before the port is bound: a SIGTERM that arrives once
     // we are listening must stop us cleanly, not kill us.
     let wrapping = matches!(mode, Mode::Wrap(_));
-    match runtime.block_on(async {
+    let result = runtime.block_on(async {
         let signals = outrider::wrap::Forwarder::shutdown_signals();
         // In wrap mode signals are forwarded to the app, whose exit ends the run.
         let shutdown = async move {
@@ -297,7 +308,11 @@ fn serve(config: config::Config, mode: Mode) -> ExitCode {
         };
         let listener = outrider::bind(config.listen).await?;
         outrider::run(config, mode, listener, shutdown).await
-    }) {
+    });
+    // `run` drained within the grace; blocking work still running is stuck (a /proc
+    // read of a process in D state, a log on a hung volume, stdin): not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code.clamp(0, 255) as u8),
         Err(e) => {
             let e = anyhow::Error::from(e);
@@ -371,7 +386,9 @@ fn report(
             return ExitCode::from(2);
         }
     };
-    let r = match runtime.block_on(outrider::report::report(config, mode, duration)) {
+    let result = runtime.block_on(outrider::report::report(config, mode, duration));
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    let r = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("outrider: {e:#}");

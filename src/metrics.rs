@@ -43,6 +43,8 @@ mod own;
 mod target;
 mod verdicts;
 
+pub use own::ServerStats;
+
 /// Which exposition format a scraper asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exposition {

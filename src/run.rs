@@ -172,7 +172,7 @@ pub async fn run_with(
         tasks.done.clone(),
     ));
     if let Some(listener) = listener {
-        tasks.serve(listener, shared.clone());
+        tasks.serve(listener, shared.clone(), config.max_connections);
     }
     let streams = shared.streams();
     let (pipes, files) = match &app {
@@ -279,15 +279,15 @@ fn group_specs(config: &Config, mode: &Mode, app_pid: Option<i32>) -> Vec<GroupS
 /// The trace recorder, the alert dispatcher (its receivers' counts go to `shared`)
 /// and the tick's analysis state.
 fn start_analysis(config: &Config, shared: &Shared, tasks: &Tasks) -> Result<Analysis, RunError> {
+    // The recorder's thread holds a `done` sender: the drain waits for its last rows.
     let recorder = match &config.record {
-        Some(path) => {
-            Some(
-                analysis::trace::Recorder::open(path).map_err(|source| RunError::Trace {
+        Some(path) => Some(
+            analysis::trace::Recorder::open(path, config.record_max_bytes, tasks.done.clone())
+                .map_err(|source| RunError::Trace {
                     path: path.clone(),
                     source,
                 })?,
-            )
-        }
+        ),
         None => None,
     };
     let external_url = match config.alerts.external_url.as_str() {
@@ -329,11 +329,23 @@ impl Tasks {
         }
     }
 
-    /// The HTTP server, until stopped.
-    fn serve(&self, listener: TcpListener, shared: Arc<Shared>) {
+    /// The HTTP server, until stopped, keeping at most `max_connections` open (and
+    /// no more than half the fd limit).
+    fn serve(&self, listener: TcpListener, shared: Arc<Shared>, max_connections: usize) {
+        let server = Arc::new(metrics::ServerStats::default());
+        let limit = http::connection_limit(max_connections);
+        server
+            .limit
+            .store(limit as u64, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            max_connections = limit,
+            header_timeout = ?http::HEADER_TIMEOUT,
+            "HTTP connections bounded"
+        );
         let app = Arc::new(http::App {
-            metrics: metrics::Metrics::new(shared.clone()),
+            metrics: metrics::Metrics::new(shared.clone()).with_server(server.clone()),
             shared,
+            server,
         });
         let done = self.done.clone();
         let stop = self.stop.clone();

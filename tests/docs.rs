@@ -179,7 +179,10 @@ fn exposed_families() -> BTreeSet<String> {
         name: "hook".into(),
         ..Default::default()
     })]);
-    let body = Metrics::new(shared).render(Exposition::Prometheus);
+    let server = Arc::new(outrider::metrics::ServerStats::default());
+    let body = Metrics::new(shared)
+        .with_server(server)
+        .render(Exposition::Prometheus);
     body.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .map(|l| l.split(' ').next().unwrap().to_string())

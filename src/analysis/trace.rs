@@ -14,6 +14,9 @@
 //! named, or the one asked for).
 
 use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::TrySendError;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -98,32 +101,159 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// Appends rows to a trace file, writing the header if the file is new or empty.
+/// Appends rows to a trace file, on a thread of its own: the tick formats the rows
+/// and hands them over without waiting, so a slow or hung disk never holds up
+/// sampling, scrapes or log following. The thread writes the header when the file
+/// is new or empty, flushes after each tick (a crash loses at most the ticks still
+/// queued) and, once the file would pass `max_bytes`, renames it to `FILE.1`
+/// (replacing an older one) and begins a new one with its header: a recording holds
+/// at most about twice `max_bytes` on disk.
 #[derive(Debug)]
 pub struct Recorder {
-    file: std::io::BufWriter<std::fs::File>,
+    tx: std::sync::mpsc::SyncSender<String>,
+    /// The error that stopped the thread, for the next `append` to return.
+    failed: Arc<Mutex<Option<std::io::Error>>>,
+    /// Ticks dropped because the thread was [`QUEUED_TICKS`] behind.
+    dropped: u64,
 }
 
+/// How many ticks' rows may wait for the writer thread before new ones are dropped.
+const QUEUED_TICKS: usize = 64;
+
 impl Recorder {
-    pub fn open(path: &std::path::Path) -> std::io::Result<Recorder> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        let empty = file.metadata()?.len() == 0;
-        let mut file = std::io::BufWriter::new(file);
-        if empty {
-            writeln!(file, "{}", COLUMNS.join(","))?;
-        }
-        Ok(Recorder { file })
+    /// Checks that `path` can be opened for appending (creating it if missing):
+    /// what the command line runs before binding its port.
+    pub fn check(path: &Path) -> std::io::Result<()> {
+        append_to(path).map(drop)
     }
 
-    /// Appends the rows of one tick and flushes, so a crash loses at most one tick.
+    /// Opens `path` for appending and starts the writer thread. `token` is dropped
+    /// by the thread once everything handed to it is on disk (`run` passes a clone
+    /// of its drain's sender, so the shutdown waits for the last rows within its
+    /// grace, and never blocks on the disk).
+    pub fn open<T: Send + 'static>(
+        path: &Path,
+        max_bytes: u64,
+        token: T,
+    ) -> std::io::Result<Recorder> {
+        let mut file = TraceFile::open(path.to_path_buf(), max_bytes)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(QUEUED_TICKS);
+        let failed = Arc::new(Mutex::new(None));
+        let report = failed.clone();
+        std::thread::Builder::new()
+            .name("outrider-record".into())
+            .spawn(move || {
+                let _token = token;
+                for rows in rx {
+                    if let Err(e) = file.write(&rows) {
+                        *report.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                        return;
+                    }
+                }
+            })?;
+        Ok(Recorder {
+            tx,
+            failed,
+            dropped: 0,
+        })
+    }
+
+    /// Hands the rows of one tick to the writer thread without waiting. An error
+    /// means the recording has stopped (the thread's write error, once).
     pub fn append(&mut self, rows: &[(Observation, String)]) -> std::io::Result<()> {
+        let mut text = String::with_capacity(rows.len() * 128);
         for (o, target) in rows {
-            writeln!(self.file, "{}", row(o, target))?;
+            text.push_str(&row(o, target));
+            text.push('\n');
         }
+        match self.tx.try_send(text) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.dropped += 1;
+                if self.dropped.is_power_of_two() {
+                    tracing::warn!(
+                        ticks_dropped = self.dropped,
+                        "the trace file is written too slowly: rows of this tick are not recorded"
+                    );
+                }
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(_)) => Err(self
+                .failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_else(|| std::io::Error::other("the trace writer stopped"))),
+        }
+    }
+}
+
+/// The trace file as the writer thread keeps it: its size so far, rotated past
+/// `max_bytes`.
+struct TraceFile {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    len: u64,
+    max_bytes: u64,
+}
+
+/// `path` opened for appending, created if missing.
+fn append_to(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+impl TraceFile {
+    fn open(path: PathBuf, max_bytes: u64) -> std::io::Result<TraceFile> {
+        let file = append_to(&path)?;
+        let len = file.metadata()?.len();
+        let mut t = TraceFile {
+            path,
+            file: std::io::BufWriter::new(file),
+            len,
+            max_bytes,
+        };
+        if len == 0 {
+            t.header()?;
+        }
+        Ok(t)
+    }
+
+    fn header(&mut self) -> std::io::Result<()> {
+        let header = format!("{}\n", COLUMNS.join(","));
+        self.file.write_all(header.as_bytes())?;
+        self.len += header.len() as u64;
         self.file.flush()
+    }
+
+    /// Appends one tick's rows and flushes, rotating first if they would pass the
+    /// size cap (never a file with only a header: a tick's rows always go in whole).
+    fn write(&mut self, rows: &str) -> std::io::Result<()> {
+        let header_len = COLUMNS.join(",").len() as u64 + 1;
+        if self.len + rows.len() as u64 > self.max_bytes && self.len > header_len {
+            self.rotate()?;
+        }
+        self.file.write_all(rows.as_bytes())?;
+        self.len += rows.len() as u64;
+        self.file.flush()
+    }
+
+    /// FILE → FILE.1, and a new FILE with its header.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.file.flush()?;
+        let mut old = self.path.clone().into_os_string();
+        old.push(".1");
+        std::fs::rename(&self.path, &old)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&self.path)?;
+        self.file = std::io::BufWriter::new(file);
+        self.len = 0;
+        self.header()
     }
 }
 
@@ -455,5 +585,50 @@ mod tests {
         assert_eq!(back, vec![o.clone()]);
         let db = read(text.as_bytes(), Some("db")).unwrap();
         assert_eq!(db[0].rss_bytes, 5.0);
+    }
+
+    /// The recorder writes on its thread and drops its token once done; past the
+    /// cap the file goes to FILE.1 and a new one starts with the header, both
+    /// readable by `replay`, no row lost or split.
+    #[test]
+    fn the_recorder_rotates_at_its_cap_and_loses_no_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.csv");
+        let (token, finished) = std::sync::mpsc::channel::<()>();
+        let mut r = Recorder::open(&path, 4096, token).unwrap();
+        // 40 ticks of 10 rows (fewer ticks than the queue holds: none dropped), about
+        // 12 KiB: three rotations.
+        let rows = 400;
+        for tick in 0..rows / 10 {
+            let rows: Vec<(Observation, String)> = (0..10)
+                .map(|i| {
+                    let o = Observation {
+                        t: (tick * 10 + i) as f64,
+                        rss_bytes: 1e6,
+                        ..Default::default()
+                    };
+                    (o, "app".to_string())
+                })
+                .collect();
+            r.append(&rows).unwrap();
+        }
+        assert_eq!(r.dropped, 0);
+        drop(r);
+        // The token is dropped once every row is written.
+        assert!(finished.recv().is_err());
+        let current = std::fs::read_to_string(&path).unwrap();
+        let old = std::fs::read_to_string(dir.path().join("trace.csv.1")).unwrap();
+        assert!(current.len() <= 4096 && old.len() <= 4096);
+        let a = read(old.as_bytes(), None).unwrap();
+        let b = read(current.as_bytes(), None).unwrap();
+        // Only the last rotation's file is kept: what is left ends at the last row.
+        assert_eq!(b.last().unwrap().t, (rows - 1) as f64);
+        assert_eq!(a.last().unwrap().t + 1.0, b[0].t, "consecutive, none lost");
+    }
+
+    #[test]
+    fn check_fails_on_a_path_that_cannot_be_written() {
+        let e = Recorder::check(Path::new("/nonexistent-dir/trace.csv")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     }
 }

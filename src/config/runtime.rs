@@ -18,12 +18,20 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:9717";
 #[serde(default)]
 pub struct RawHttp {
     pub listen: String,
+    /// Most client connections open at once; a new one past it closes the least
+    /// recently active one. Also held to half the fd limit (docs/security.md).
+    pub max_connections: usize,
 }
+
+/// `http.max_connections` unless set: well above any number of scrapers and
+/// browsers, well below the usual 1024-fd soft limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: DEFAULT_LISTEN.to_string(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -35,6 +43,8 @@ pub struct RawSampling {
     pub proc_root: String,
     /// Append every sample to this trace file (the `replay` format); empty: off.
     pub record: String,
+    /// The trace file's size at which it is renamed to FILE.1 and begun afresh.
+    pub record_max_size: String,
     /// Least time between two scans of the app's TCP sockets; "0" or "off": never.
     pub connections_interval: String,
     /// How often the PSS of pre-fork masters and workers is read; `off`: never.
@@ -48,6 +58,7 @@ impl Default for RawSampling {
             interval: "5s".into(),
             proc_root: "/proc".into(),
             record: String::new(),
+            record_max_size: "64Mi".into(),
             connections_interval: "15s".into(),
             pss_interval: capacity::default_pss_interval(),
         }
@@ -68,8 +79,11 @@ impl Default for RawLifecycle {
     }
 }
 
-/// `http.listen`: an address and port.
+/// `http.listen`: an address and port; `http.max_connections`: at least 1.
 pub(super) fn validate_http(h: &RawHttp, errors: &mut Vec<String>) -> Option<SocketAddr> {
+    if h.max_connections == 0 {
+        errors.push("http.max_connections: must be at least 1".into());
+    }
     match h.listen.parse::<SocketAddr>() {
         Ok(a) => Some(a),
         Err(_) => {
@@ -125,6 +139,21 @@ pub(super) fn validate_intervals(s: &RawSampling, errors: &mut Vec<String>) -> I
     Intervals {
         interval,
         connections_interval,
+    }
+}
+
+/// `sampling.record_max_size`: a size of at least 4Ki (a header and a few rows).
+pub(super) fn validate_record_max_size(s: &RawSampling, errors: &mut Vec<String>) -> u64 {
+    match crate::units::parse_bytes(&s.record_max_size) {
+        Ok(n) if n >= 4096 => n,
+        Ok(_) => {
+            errors.push("sampling.record_max_size: must be at least 4Ki".into());
+            0
+        }
+        Err(e) => {
+            errors.push(format!("sampling.record_max_size: {e}"));
+            0
+        }
     }
 }
 

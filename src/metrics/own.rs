@@ -1,10 +1,70 @@
 //! Outrider's own families: the build, the last sampling pass, failed reads, and
 //! the `process_*` figures every Prometheus client library exports, read at scrape
-//! time. Labels: `version`, `source`.
+//! time; and the HTTP server's connections ([`ServerStats`], a collector of its own
+//! added by [`Metrics::with_server`](super::Metrics::with_server), so those families
+//! come last). Labels: `version`, `source`.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use super::{Family, Num};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::{Family, Metrics, Num};
+
+/// The HTTP server's connection counts: kept by the server as connections come and
+/// go, read at scrape time.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Client connections open now.
+    pub open: AtomicU64,
+    /// The most the server keeps open: `http.max_connections`, held to half the
+    /// fd limit.
+    pub limit: AtomicU64,
+    /// Connections closed to make room for a new one.
+    pub shed: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds the server's connection families, after every other.
+    pub fn with_server(mut self, stats: Arc<ServerStats>) -> Self {
+        self.registry
+            .register_collector(Box::new(ServerCollector { stats }));
+        self
+    }
+}
+
+#[derive(Debug)]
+struct ServerCollector {
+    stats: Arc<ServerStats>,
+}
+
+impl Collector for ServerCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let s = &self.stats;
+        let mut open = Family::gauge(
+            "outrider_http_connections",
+            "Client connections open on the HTTP port.",
+        );
+        open.add(vec![], Num::U(s.open.load(Ordering::Relaxed)));
+        let mut limit = Family::gauge(
+            "outrider_http_max_connections",
+            "The most client connections kept open: http.max_connections, held to half the fd limit.",
+        );
+        limit.add(vec![], Num::U(s.limit.load(Ordering::Relaxed)));
+        let mut shed = Family::counter(
+            "outrider_http_connections_shed",
+            "Client connections closed to make room for a new one (the limit reached, or no fd left to accept with): the least recently active goes.",
+        );
+        shed.add(vec![], Num::U(s.shed.load(Ordering::Relaxed)));
+        for f in [open, limit, shed] {
+            f.encode(&mut enc)?;
+        }
+        Ok(())
+    }
+}
 
 /// Appends `outrider_build_info`, `outrider_sample_duration_seconds` (absent before
 /// the first sample: `sampled` is `None`) and `outrider_read_errors_total`.

@@ -400,7 +400,15 @@ fn assert_golden(format: Exposition, golden: &str, file: &str) {
     let shared = Arc::new(Shared::new(streams()));
     shared.publish(rich_snapshot());
     shared.set_receivers(receivers());
-    let body = masked(&Metrics::new(shared).render(format));
+    let server = Arc::new(ServerStats::default());
+    server.open.store(3, std::sync::atomic::Ordering::Relaxed);
+    server
+        .limit
+        .store(256, std::sync::atomic::Ordering::Relaxed);
+    server
+        .shed
+        .store(1244, std::sync::atomic::Ordering::Relaxed);
+    let body = masked(&Metrics::new(shared).with_server(server).render(format));
     if body != golden {
         let actual = std::env::temp_dir().join(format!("outrider-{file}.actual"));
         let _ = std::fs::write(&actual, &body);
