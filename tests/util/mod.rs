@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod attack;
 pub mod cgroup;
 pub mod group;
 pub mod inprocess;
