@@ -170,3 +170,36 @@ pub(super) fn validate_lifecycle(l: &RawLifecycle, errors: &mut Vec<String>) -> 
         .map_err(|e| errors.push(format!("lifecycle.shutdown_grace: {e}")))
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_and_trace_limits_are_checked() {
+        let mut errors = Vec::new();
+        let http = RawHttp {
+            max_connections: 0,
+            ..Default::default()
+        };
+        assert!(validate_http(&http, &mut errors).is_some());
+        let sampling = |size: &str| RawSampling {
+            record_max_size: size.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_record_max_size(&sampling("64Mi"), &mut errors),
+            64 << 20
+        );
+        validate_record_max_size(&sampling("1Ki"), &mut errors);
+        validate_record_max_size(&sampling("lots"), &mut errors);
+        assert_eq!(
+            errors,
+            [
+                "http.max_connections: must be at least 1",
+                "sampling.record_max_size: must be at least 4Ki",
+                "sampling.record_max_size: \"lots\" is not a memory quantity such as 512Mi, 1G or 134217728",
+            ]
+        );
+    }
+}
