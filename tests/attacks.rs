@@ -338,3 +338,36 @@ fn a_trace_path_that_cannot_be_written_exits_64_before_binding() {
     );
     assert!(!err.contains("listen"), "{err}");
 }
+
+/// `--log -` with a stdin that never closes: the read of stdin blocks a thread that
+/// cannot be cancelled, and the runtime used to wait for it forever at exit. Now
+/// SIGTERM ends Outrider within its grace.
+#[test]
+fn sigterm_exits_within_the_grace_while_stdin_stays_open() {
+    // Stdin is a FIFO opened for reading and writing: it never ends, nothing comes.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stdin");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut cmd = Command::new("sh");
+    let script = format!("exec {BIN} \"$@\" <> {}", fifo.display());
+    cmd.args(["-c", &script, "sh"]);
+    let mut o = Outrider::start_with(
+        cmd,
+        &["--log", "-", "--pid", &std::process::id().to_string()],
+    );
+    o.wait_status("a first sample", |s| s["ready"] == true);
+    let start = Instant::now();
+    o.group.signal(nix::sys::signal::Signal::SIGTERM);
+    let exited = o.group.exited_within(Duration::from_secs(5));
+    assert!(exited, "still running {:?} after SIGTERM", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(o.wait().code(), Some(0));
+}
