@@ -328,4 +328,18 @@ mod tests {
         let next = again.write(&message(9)).unwrap();
         assert!(next > loaded[1].1);
     }
+
+    /// On a runtime the drop does not wait for the thread (a hung volume would
+    /// hang the runtime); the token the thread holds tells when all is on disk.
+    #[tokio::test]
+    async fn on_a_runtime_the_token_not_the_drop_waits_for_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (token, mut finished) = tokio::sync::mpsc::channel::<()>(1);
+        let mut s = Spool::open(dir.path(), "hook").unwrap().holding(token);
+        let paths: Vec<PathBuf> = (0..50).map(|n| s.write(&message(n)).unwrap()).collect();
+        drop(s);
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), finished.recv());
+        assert_eq!(waited.await, Ok(None), "the thread dropped its token");
+        assert!(paths.iter().all(|p| p.exists()), "every write done by then");
+    }
 }
