@@ -117,7 +117,12 @@ impl Analysis {
                         capacity: None,
                     };
                 }
-                let o = Observation::of(&t, now);
+                let mut o = Observation::of(&t, now);
+                // Access lines attributed as the capacity does: the scale-to-zero
+                // verdict's requests (and a trace's `http_requests`).
+                o.http_requests = analysis::capacity::attribute(&t.name, up, &http_per_stream)
+                    .1
+                    .map(|n| n as f64);
                 let verdicts = self.verdicts(&t.name, &o, latency);
                 if self.recorder.is_some() {
                     rows.push((o, t.name.clone()));
