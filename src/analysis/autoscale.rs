@@ -130,7 +130,7 @@ impl Hours {
             self.done.push_back(finished);
             self.current.index = hour;
             let keep = (self.window / HOUR).ceil().max(1.0) as i64;
-            while self.done.front().is_some_and(|h| h.index <= hour - keep) {
+            while self.done.front().is_some_and(|h| h.index < hour - keep) {
                 self.done.pop_front();
             }
         }
