@@ -1,13 +1,14 @@
 //! What the allocation costs: the requests, the usage and the recommendation priced
 //! per hour and per month (730 hours) at `[cost]`'s prices, the waste (requests −
-//! recommendation, never negative per resource) and the efficiency (usage cost /
+//! recommendation, never negative per resource, and none for a resource judged
+//! under-allocated) and the efficiency (usage cost /
 //! request cost, OpenCost's definition). Pure arithmetic over figures the sizing
 //! and the hourly usage already have; one replica's figures, with `replicas` saying
 //! how many pods the workload runs.
 
 use serde::{Serialize, Serializer};
 
-use super::sizing::{Allocated, SizingVerdict};
+use super::sizing::{Allocated, AllocationVerdict, SizingVerdict};
 
 /// Hours in a month, as OpenCost and the cloud price lists count them.
 pub const HOURS_PER_MONTH: f64 = 730.0;
@@ -185,9 +186,18 @@ pub fn cost(
     if per_hour.request.total.is_none() && per_hour.usage.total.is_none() {
         return None;
     }
-    let above = |req: Option<f64>, rec: Option<f64>| Some((req? - rec?).max(0.0));
-    let waste_cpu_cores = above(cpu_req, cpu_rec);
-    let waste_memory_bytes = above(mem_req, mem_rec);
+    // A resource judged under-allocated (throttled, starved, near its limit,
+    // OOM-killed) wastes nothing, whatever its recommendation says.
+    let above = |req: Option<f64>, rec: Option<f64>, state: AllocationVerdict| {
+        let waste = (req? - rec?).max(0.0);
+        Some(if state == AllocationVerdict::Under {
+            0.0
+        } else {
+            waste
+        })
+    };
+    let waste_cpu_cores = above(cpu_req, cpu_rec, sizing.cpu.allocation.0);
+    let waste_memory_bytes = above(mem_req, mem_rec, sizing.memory.allocation.0);
     let waste = cfg.per_hour(waste_cpu_cores, waste_memory_bytes);
     Some(Cost {
         currency: cfg.currency,
@@ -298,6 +308,17 @@ mod tests {
         assert!(close(c.waste_memory_bytes, 0.0));
         // 0.5 core × 0.031611 × 730 = 11.538015.
         assert!(close(c.waste_per_month.total, 11.538015));
+        // A CPU judged under-allocated (here: starved) wastes nothing either.
+        let mut starved = sized(0.5, 512.0 * MIB);
+        starved.cpu.allocation.0 = AllocationVerdict::Under;
+        let c = cost(
+            &CostConfig::default(),
+            &alloc,
+            &starved,
+            MeanUsage::default(),
+        )
+        .unwrap();
+        assert_eq!(c.waste_per_month.total, Some(0.0));
         // No usage known: no efficiency.
         assert_eq!(c.efficiency, None);
     }

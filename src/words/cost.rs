@@ -175,8 +175,8 @@ pub fn autoscaling(a: &Autoscaling, currency: Currency) -> String {
 /// The scale-to-zero verdict: the share of time idle, the longest stretches.
 pub fn scale_to_zero(z: &ScaleToZero) -> String {
     let by = match z.basis {
-        Basis::Requests => "no requests",
-        Basis::Cpu => "no access lines: CPU under 1% of a core",
+        Basis::Requests => "minutes without a request",
+        Basis::Cpu => "minutes under 1% of a core: no access lines to count requests",
     };
     let share = |x: Option<f64>| format!("{:.0}%", x.unwrap_or(0.0) * 100.0);
     let long = duration(idle::LONG_STRETCH);
