@@ -118,11 +118,7 @@ impl Analysis {
                     };
                 }
                 let mut o = Observation::of(&t, now);
-                // Access lines attributed as the capacity does: the scale-to-zero
-                // verdict's requests (and a trace's `http_requests`).
-                o.http_requests = analysis::capacity::attribute(&t.name, up, &http_per_stream)
-                    .1
-                    .map(|n| n as f64);
+                o.http_requests = requests_of(&t.name, up, &http_per_stream);
                 let verdicts = self.verdicts(&t.name, &o, latency);
                 if self.recorder.is_some() {
                     rows.push((o, t.name.clone()));
@@ -273,6 +269,14 @@ impl Analysis {
             }
         }
     }
+}
+
+/// A target's access lines (cumulative), attributed as the capacity attributes
+/// them: the scale-to-zero verdict's requests, and a trace's `http_requests`.
+fn requests_of(target: &str, up: usize, http: &[(&str, u64)]) -> Option<f64> {
+    analysis::capacity::attribute(target, up, http)
+        .1
+        .map(|n| n as f64)
 }
 
 fn log_transitions(transitions: &[Transition]) {

@@ -256,7 +256,7 @@ pub fn judge(
         ..Default::default()
     };
     if data_seconds < MIN_DATA || p90s.is_empty() {
-        a.ready_in_seconds = (data_seconds < MIN_DATA).then(|| MIN_DATA - data_seconds);
+        a.ready_in_seconds = (data_seconds < MIN_DATA).then_some(MIN_DATA - data_seconds);
         return a;
     }
     let peak = p90s.iter().copied().fold(0.0, f64::max);

@@ -208,7 +208,7 @@ impl Idle {
     pub fn verdict(&self) -> ScaleToZero {
         let mut v = self.verdict.clone();
         v.data_seconds = self.first_t.map_or(0.0, |f| self.last_t - f);
-        v.ready_in_seconds = (v.data_seconds < MIN_DATA).then(|| MIN_DATA - v.data_seconds);
+        v.ready_in_seconds = (v.data_seconds < MIN_DATA).then_some(MIN_DATA - v.data_seconds);
         v
     }
 

@@ -390,10 +390,6 @@ impl Analyzer {
             },
         };
         self.sizing.push(&usage);
-        self.hours
-            .push(o.t, usage.dt, usage.cpu_cores, usage.memory_bytes);
-        self.idle
-            .push(o.t, usage.dt, usage.cpu_cores, o.http_requests);
         self.prev = Some(o.clone());
 
         let alloc = Allocated {
@@ -403,16 +399,7 @@ impl Analyzer {
             memory_limit: o.memory_limit_bytes,
         };
         let sizing = self.sizing.verdict(&alloc);
-        let cost = cost::cost(&self.cost, &alloc, &sizing, self.hours.mean_usage());
-        let autoscaling = autoscale::judge(
-            &self.hours.hourly_p90(),
-            self.hours.data_seconds(),
-            &self.cost,
-            cost::billed(&alloc)
-                .0
-                .or(sizing.cpu.recommended_request_cores),
-            cost.as_ref().is_some_and(cost::memory_bound),
-        );
+        let (cost, autoscaling, scale_to_zero) = self.spending(o, &usage, &alloc, &sizing);
         Verdicts {
             memory_leak,
             fd_leak,
@@ -422,8 +409,36 @@ impl Analyzer {
             sizing,
             cost,
             autoscaling,
-            scale_to_zero: self.idle.verdict(),
+            scale_to_zero,
         }
+    }
+
+    /// Feeds the hourly and idle trackers; the cost, autoscaling and scale-to-zero
+    /// verdicts after this tick.
+    fn spending(
+        &mut self,
+        o: &Observation,
+        usage: &Usage,
+        alloc: &Allocated,
+        sizing: &SizingVerdict,
+    ) -> (
+        Option<cost::Cost>,
+        autoscale::Autoscaling,
+        idle::ScaleToZero,
+    ) {
+        let u = usage;
+        self.hours.push(o.t, u.dt, u.cpu_cores, u.memory_bytes);
+        self.idle.push(o.t, u.dt, u.cpu_cores, o.http_requests);
+        let cost = cost::cost(&self.cost, alloc, sizing, self.hours.mean_usage());
+        let cpu_request = cost::billed(alloc).0;
+        let autoscaling = autoscale::judge(
+            &self.hours.hourly_p90(),
+            self.hours.data_seconds(),
+            &self.cost,
+            cpu_request.or(sizing.cpu.recommended_request_cores),
+            cost.as_ref().is_some_and(cost::memory_bound),
+        );
+        (cost, autoscaling, self.idle.verdict())
     }
 }
 
