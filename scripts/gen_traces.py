@@ -165,6 +165,66 @@ def runtime_traces(L):
                "note": "1 MiB/min from 30 s after the start, 1 MiB noise"}, L, 47)
 
 
+# --- cost and scaling (issue 14): a day at one row a minute, judged by `replay` ---
+COST_STEP = 60.0
+COST_T0 = 1733203337  # an arbitrary unix time, 22 min 17 s past an hour: hours are cut from the first row
+
+
+def write_cost(name, cpu, rss, alloc, requests=None, seed=0, hours=24):
+    """A day (and two minutes, so the last hour closes) of cpu(t, r) cores, rss(t, r)
+    bytes and, when given, requests(t, r) access lines per second (cumulative column)."""
+    r = random.Random(seed)
+    cols = ["timestamp", "rss_bytes", "cpu_seconds", "memory_request_bytes", "cpu_request_cores"]
+    if requests:
+        cols.append("http_requests")
+    cpu_s, reqs, t = 0.0, 0.0, 0.0
+    with open(os.path.join(OUT, name + ".csv"), "w") as f:
+        f.write(",".join(cols) + "\n")
+        while t <= hours * 3600 + 120:
+            if t > 0:
+                cpu_s += max(0.0, cpu(t - COST_STEP / 2, r)) * COST_STEP
+                if requests:
+                    reqs += round(requests(t - COST_STEP / 2, r) * COST_STEP)
+            row = {"timestamp": COST_T0 + t, "rss_bytes": int(rss(t, r)), "cpu_seconds": round(cpu_s, 3),
+                   "memory_request_bytes": alloc[1], "cpu_request_cores": alloc[0], "http_requests": reqs}
+            f.write(",".join(fmt(row[c]) for c in cols) + "\n")
+            t += COST_STEP
+
+
+def sine(t, lo=0.1, hi=0.9):
+    """Between lo and hi cores over a day, peaking at 06:00 of the trace."""
+    return (lo + hi) / 2 + (hi - lo) / 2 * math.sin(2 * math.pi * t / 86400)
+
+
+def sine_savings(lo=0.1, hi=0.9):
+    """The analytic savings ratio of `sine`: 1 - mean/max of the hourly p90s, each the
+    nearest-rank p90 of the hour's sixty one-minute means (a minute's mean of a
+    sine, sampled at its middle), and the same sampled once an hour (4/9 for
+    0.1-0.9: mean 0.5, max 0.9)."""
+    p90s = []
+    for h in range(24):
+        minutes = sorted(sine(h * 3600 + m * 60 + 30, lo, hi) for m in range(60))
+        p90s.append(minutes[math.ceil(0.9 * 60) - 1])
+    hourly = [sine(h * 3600, lo, hi) for h in range(24)]
+    return 1 - sum(p90s) / 24 / max(p90s), 1 - sum(hourly) / 24 / max(hourly)
+
+
+def cost_traces():
+    for f in os.listdir(OUT):
+        if f.endswith(".csv") and f.startswith("cost-"):
+            os.remove(os.path.join(OUT, f))
+    flat_mem = lambda t, r: 200 * MIB + noise(r, 2)
+    write_cost("cost-diurnal-sine", lambda t, r: sine(t), flat_mem, (1.0, 512 * MIB), seed=40)
+    write_cost("cost-flat-noise", lambda t, r: 0.5 + r.gauss(0, 0.03), flat_mem, (1.0, 512 * MIB), seed=41)
+    # Busy 30% of the day (07:12 to 14:24 of the trace), idle in the two stretches around it.
+    busy = lambda t: 25920 <= t % 86400 < 51840
+    write_cost("cost-idle-70pct", lambda t, r: 0.3 if busy(t) else 0.002, flat_mem, (0.5, 256 * MIB),
+               requests=lambda t, r: 5.0 if busy(t) else 0.0, seed=42)
+    write_cost("cost-over-allocated", lambda t, r: 0.2 + r.uniform(-0.02, 0.02), flat_mem, (2.0, 1024 * MIB), seed=43)
+    p90, hourly = sine_savings()
+    print(f"cost-diurnal-sine: savings ratio {p90:.4f} from hourly p90s of minute means, {hourly:.4f} sampled hourly")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
@@ -239,6 +299,7 @@ def main():
           {"cpu_allocation": "unknown", "memory_allocation": "unknown"}, L)
 
     runtime_traces(L)
+    cost_traces()
 
     # Real recordings (tests/data/traces/real-*.csv) keep their labels here too.
     labels_path = os.path.join(OUT, "labels.json")
@@ -254,4 +315,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    if sys.argv[1:] == ["cost"]:
+        cost_traces()  # the cost-* traces only; labels.json untouched
+    else:
+        main()

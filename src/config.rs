@@ -19,6 +19,7 @@
 //! - [`capacity`] — `[capacity]` and `sampling.pss_interval`
 //! - [`alerts`] — `[alerts]` and `[[receivers]]`
 //! - [`actions`] — `[actions]` (what to do before the kill)
+//! - [`cost`] — `[cost]` (prices, currency, replicas)
 //!
 //! The quantity parsers live in [`crate::units`]. Each section's validated type lives
 //! with the module that uses it (`sample::target::TargetSpec`,
@@ -39,6 +40,7 @@ pub mod actions;
 pub mod alerts;
 mod analysis;
 pub mod capacity;
+pub mod cost;
 mod logs;
 mod resources;
 mod runtime;
@@ -89,6 +91,7 @@ pub struct RawConfig {
     pub receivers: Vec<alerts::RawReceiver>,
     pub capacity: capacity::RawCapacity,
     pub actions: actions::RawActions,
+    pub cost: cost::RawCost,
 }
 
 /// The few settings a CLI flag may override; they win over file and environment.
@@ -187,7 +190,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
     let state_dir = raw.log_options.state_dir.as_deref();
     let mut logs = logs::validate_logs(&raw.logs, state_dir, e);
     let resources = resources::validate_resources(&raw.resources, e);
-    let analysis = analysis::validate_analysis(&raw.analysis, e);
+    let mut analysis = analysis::validate_analysis(&raw.analysis, e);
+    analysis.cost = cost::validate_cost(&raw.cost, e);
     let log_settings = logs::validate_log_options(&raw.log_options, e);
     logs::validate_log_duration_regexes(&mut logs, &raw.logs, &log_settings, e);
     let alerts = alerts::validate(&raw.alerts, e);

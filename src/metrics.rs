@@ -14,6 +14,8 @@
 //! - [`container`] — the cgroup: memory, CPU limit and throttling, OOM kills, PSI
 //! - [`verdicts`] — growth and leaks, time to limit, usage percentiles, the
 //!   recommendations and the allocation verdict
+//! - [`cost`] — what the allocation costs per hour, efficiency, the autoscaling and
+//!   scale-to-zero verdicts
 //! - [`capacity`] — workers, PSS, the worker hint, requests per CPU-second
 //! - [`logs`] — per-stream counters, error and request rates, the duration histogram
 //! - [`alerts`] — active alerts and notification delivery
@@ -38,6 +40,7 @@ mod alerts;
 mod capacity;
 mod connections;
 mod container;
+mod cost;
 mod logs;
 mod own;
 mod target;
@@ -273,7 +276,8 @@ impl Collector for SnapshotCollector {
         target::families(&snap.targets, &mut fams);
         container::families(&snap.targets, &mut fams);
         target::allocation(&snap.targets, &mut fams);
-        verdicts::families(verdicts, &mut fams);
+        verdicts::families(verdicts.clone(), &mut fams);
+        cost::families(verdicts, &mut fams);
         capacity::families(&snap, &mut fams);
         logs::families(snap.logs.as_ref(), streams, &mut fams);
         alerts::families(&snap, &receivers, &mut fams);

@@ -117,7 +117,8 @@ impl Analysis {
                         capacity: None,
                     };
                 }
-                let o = Observation::of(&t, now);
+                let mut o = Observation::of(&t, now);
+                o.http_requests = requests_of(&t.name, up, &http_per_stream);
                 let verdicts = self.verdicts(&t.name, &o, latency);
                 if self.recorder.is_some() {
                     rows.push((o, t.name.clone()));
@@ -268,6 +269,14 @@ impl Analysis {
             }
         }
     }
+}
+
+/// A target's access lines (cumulative), attributed as the capacity attributes
+/// them: the scale-to-zero verdict's requests, and a trace's `http_requests`.
+fn requests_of(target: &str, up: usize, http: &[(&str, u64)]) -> Option<f64> {
+    analysis::capacity::attribute(target, up, http)
+        .1
+        .map(|n| n as f64)
 }
 
 fn log_transitions(transitions: &[Transition]) {

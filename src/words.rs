@@ -6,11 +6,13 @@
 //! - this file: counts, sizes and durations; the leak, allocation, capacity and
 //!   request lines of the status page, `/summary.txt` and `outrider report`
 //! - [`alert`]: each alert rule's `summary` and `description`
+//! - [`cost`]: the money, autoscaling and scale-to-zero lines
 //!
 //! Numbers always carry their unit (`MiB/min`, `per minute`, `ms`, `m` for
 //! millicores), and counts read as English: `1 worker`, `3 workers`.
 
 pub mod alert;
+pub mod cost;
 
 use crate::analysis::capacity::Capacity;
 use crate::analysis::latency::millis;
@@ -200,7 +202,8 @@ pub fn allocation(resource: &str, state: AllocationVerdict, reason: &str) -> Lin
     }
 }
 
-/// Every verdict of a target, leaks first, then CPU and memory allocation.
+/// Every verdict of a target, leaks first, then CPU and memory allocation, then
+/// what it costs and whether to scale.
 pub fn verdicts(v: &Verdicts) -> Vec<Line> {
     let mut out: Vec<Line> = leaks(v).into_iter().map(|(w, l)| leak(w, l)).collect();
     out.push(allocation(
@@ -213,6 +216,7 @@ pub fn verdicts(v: &Verdicts) -> Vec<Line> {
         v.sizing.memory.allocation.0,
         &v.sizing.memory.reason,
     ));
+    out.extend(cost::lines(v));
     out
 }
 

@@ -113,6 +113,16 @@ fn verdicts() -> Verdicts {
             ..Default::default()
         });
     }
+    // The autoscaling figures need 12 h of data: hourly p90s as after half a day.
+    v.autoscaling = outrider::analysis::autoscale::judge(
+        &[0.2, 0.6, 0.4],
+        13.0 * 3600.0,
+        &Default::default(),
+        Some(0.5),
+        false,
+    );
+    // ...and the wait a younger target shows, so every family is exposed.
+    v.autoscaling.ready_in_seconds = Some(3600.0);
     v
 }
 

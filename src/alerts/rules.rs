@@ -19,7 +19,7 @@ use crate::analysis::TargetStatus;
 use crate::analysis::{Leak, LogRates, Verdicts};
 use crate::words::{self, alert::Annotations};
 use thresholds::{
-    CrashLoop, ErrorRate, Http5xxRatio, NearLimit, OomWindow, SlowRequests, Throttling,
+    CrashLoop, ErrorRate, Http5xxRatio, NearLimit, OomWindow, SlowRequests, Throttling, WasteLimit,
 };
 pub use thresholds::{Thresholds, Unit};
 
@@ -42,10 +42,11 @@ pub enum RuleName {
     TargetDown,
     TargetRestarting,
     ConnectionLeakSuspected,
+    OverAllocationCost,
 }
 
 impl RuleName {
-    pub const ALL: [RuleName; 16] = [
+    pub const ALL: [RuleName; 17] = [
         RuleName::MemoryLeakSuspected,
         RuleName::FdLeakSuspected,
         RuleName::ThreadLeakSuspected,
@@ -62,6 +63,7 @@ impl RuleName {
         RuleName::TargetDown,
         RuleName::TargetRestarting,
         RuleName::ConnectionLeakSuspected,
+        RuleName::OverAllocationCost,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +84,7 @@ impl RuleName {
             RuleName::TargetDown => "TargetDown",
             RuleName::TargetRestarting => "TargetRestarting",
             RuleName::ConnectionLeakSuspected => "ConnectionLeakSuspected",
+            RuleName::OverAllocationCost => "OverAllocationCost",
         }
     }
 
@@ -106,16 +109,25 @@ impl RuleName {
             RuleName::CpuUnderAllocated
             | RuleName::CpuOverAllocated
             | RuleName::MemoryUnderAllocated
-            | RuleName::MemoryOverAllocated => "15m",
+            | RuleName::MemoryOverAllocated
+            | RuleName::OverAllocationCost => "15m",
         }
     }
 
     pub fn default_severity(self) -> &'static str {
         match self {
             RuleName::OomKilled | RuleName::TargetDown | RuleName::MemoryNearLimit => "critical",
-            RuleName::CpuOverAllocated | RuleName::MemoryOverAllocated => "info",
+            RuleName::CpuOverAllocated
+            | RuleName::MemoryOverAllocated
+            | RuleName::OverAllocationCost => "info",
             _ => "warning",
         }
+    }
+
+    /// Whether the rule is on without a word in config: all but the money rule,
+    /// whose amount only its user can set.
+    pub fn default_enabled(self) -> bool {
+        self != RuleName::OverAllocationCost
     }
 
     /// Whether the rule reads the app's output (one alert for all targets).
@@ -141,7 +153,7 @@ pub struct RuleConfig {
 impl RuleConfig {
     pub fn defaults(rule: RuleName) -> Self {
         RuleConfig {
-            enabled: true,
+            enabled: rule.default_enabled(),
             for_seconds: crate::units::parse_duration(rule.default_for())
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
@@ -260,6 +272,7 @@ pub fn check(
         Thresholds::CpuOverAllocated => cpu_allocation(name, v?, AllocationVerdict::Over),
         Thresholds::MemoryUnderAllocated => memory_allocation(name, v?, AllocationVerdict::Under),
         Thresholds::MemoryOverAllocated => memory_allocation(name, v?, AllocationVerdict::Over),
+        Thresholds::OverAllocationCost(th) => over_allocation_cost(th, name, v?),
         // Rules on the app's output: see [`check_logs`].
         Thresholds::ErrorRateHigh(_)
         | Thresholds::Http5xxRatioHigh(_)
@@ -360,6 +373,19 @@ fn cpu_allocation(name: &str, v: &Verdicts, want: AllocationVerdict) -> Option<F
     (cpu.allocation.0 == want).then(|| {
         Finding::new(
             words::alert::cpu_allocation(name, want, &cpu.reason),
+            v.resources_yaml.clone(),
+        )
+    })
+}
+
+/// The workload's waste (per replica × replicas) passes `per_month`; carries the
+/// recommended resources.
+fn over_allocation_cost(th: &WasteLimit, name: &str, v: &Verdicts) -> Option<Finding> {
+    let c = v.cost.as_ref()?;
+    let waste = c.waste_per_month.total? * c.replicas as f64;
+    (waste > th.per_month).then(|| {
+        Finding::new(
+            words::alert::over_allocation_cost(name, c, th.per_month),
             v.resources_yaml.clone(),
         )
     })

@@ -527,6 +527,10 @@ fn every_rule_has_its_own_thresholds_with_the_documented_defaults() {
                 ("window", Unit::Seconds, 900.0),
             ],
         ),
+        (
+            RuleName::OverAllocationCost,
+            &[("waste_per_month", Unit::Number, 100.0)],
+        ),
     ];
     for rule in RuleName::ALL {
         let mut asked = Vec::new();
@@ -620,4 +624,40 @@ fn an_omitted_threshold_keeps_its_default_and_still_fires() {
     assert!(resolved(
         &e.evaluate(&snap(vec![target("app", true, 1)]), 911.0)
     ));
+}
+
+/// OverAllocationCost is off unless enabled; then the workload's waste (per replica
+/// × replicas: 34.12 × 3 = 102.36 a month) over `waste_per_month` fires, in words.
+#[test]
+fn over_allocation_cost_is_off_by_default_and_names_the_money() {
+    assert!(!AlertsConfig::default().rules[&RuleName::OverAllocationCost].enabled);
+    let with_waste = |per_replica: f64| {
+        let mut t = target("app", true, 0);
+        let c = crate::analysis::cost::Cost {
+            replicas: 3,
+            waste_per_month: crate::analysis::cost::Figures::of(Some(per_replica), Some(0.0)),
+            waste_cpu_cores: Some(1.4),
+            waste_memory_bytes: Some(600.0 * 1048576.0),
+            ..Default::default()
+        };
+        t.verdicts = Some(crate::analysis::Verdicts {
+            cost: Some(c),
+            ..Default::default()
+        });
+        snap(vec![t])
+    };
+    let mut e = configured(RuleName::OverAllocationCost, "waste_per_month = 100");
+    // 30 × 3 = 90: under 100.
+    assert!(e.evaluate(&with_waste(30.0), 0.0).is_empty());
+    assert!(fired(&e.evaluate(&with_waste(34.12), 5.0)));
+    let a = &e.active()[0];
+    assert_eq!(a.annotations["summary"], "app wastes about $102 a month");
+    assert!(
+        a.annotations["description"].starts_with(
+            "Target app requests 1.4 cores and 600 MiB above what it uses: about $102 a month \
+             ($34 per replica, 3 replicas), over the $100 set in waste_per_month."
+        ),
+        "{}",
+        a.annotations["description"]
+    );
 }

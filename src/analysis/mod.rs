@@ -7,12 +7,18 @@
 //! - [`trace`]: the CSV format shared by `--record` and `replay`
 //! - [`capacity`]: requests per CPU-second, req/s the allocation carries, worker hint
 //! - [`latency`]: request-duration histograms → p50/p95/p99 over a window, rises
+//! - [`cost`]: requests, usage and recommendation priced; waste and efficiency
+//! - [`autoscale`]: hourly CPU p90s → would a horizontal autoscaler pay off
+//! - [`idle`]: idle minutes (no requests, or no CPU) → scale-to-zero candidate
 //!
 //! One [`Analyzer`] per target is fed one [`Observation`] per tick, live or from a
 //! trace: the same code answers both, so a verdict seen in production can be
 //! reproduced offline.
 
+pub mod autoscale;
 pub mod capacity;
+pub mod cost;
+pub mod idle;
 pub mod latency;
 pub mod sizing;
 pub mod trace;
@@ -52,6 +58,8 @@ pub struct Observation {
     /// TCP connections established and in CLOSE_WAIT at the latest scan.
     pub tcp_established: Option<f64>,
     pub tcp_close_wait: Option<f64>,
+    /// Cumulative access lines attributed to the target; `None` when unknown.
+    pub http_requests: Option<f64>,
 }
 
 impl Observation {
@@ -82,6 +90,7 @@ impl Observation {
             cpu_request_cores: a.cpu_request_cores.map(|v| v.0),
             tcp_established: sample.connections.map(|c| c.established as f64),
             tcp_close_wait: sample.connections.map(|c| c.close_wait as f64),
+            http_requests: None,
         }
     }
 }
@@ -99,6 +108,8 @@ pub struct AnalysisConfig {
     pub sizing: SizingConfig,
     /// Connections held open: established + CLOSE_WAIT.
     pub connections: TrendConfig,
+    /// `[cost]`: prices and replicas.
+    pub cost: cost::CostConfig,
 }
 
 impl Default for AnalysisConfig {
@@ -131,6 +142,7 @@ impl Default for AnalysisConfig {
                 min_rate: 0.2 / 60.0,
                 min_growth: 20.0,
             },
+            cost: cost::CostConfig::default(),
         }
     }
 }
@@ -224,6 +236,10 @@ pub struct Verdicts {
     pub sizing: SizingVerdict,
     /// The recommended `resources:` block, ready to paste into a pod spec.
     pub resources_yaml: Option<String>,
+    /// Requests, usage and recommendation priced; `None` with nothing to price.
+    pub cost: Option<cost::Cost>,
+    pub autoscaling: autoscale::Autoscaling,
+    pub scale_to_zero: idle::ScaleToZero,
 }
 
 /// A target as the tick publishes it: its sample, and what the analysis made of it.
@@ -314,6 +330,9 @@ impl LeakTrackers {
 pub struct Analyzer {
     leaks: LeakTrackers,
     sizing: Sizing,
+    hours: autoscale::Hours,
+    idle: idle::Idle,
+    cost: cost::CostConfig,
     prev: Option<Observation>,
 }
 
@@ -322,13 +341,20 @@ impl Analyzer {
         Analyzer {
             leaks: LeakTrackers::new(cfg),
             sizing: Sizing::new(cfg.sizing),
+            hours: autoscale::Hours::new(cfg.sizing.window),
+            idle: idle::Idle::new(cfg.sizing.window),
+            cost: cfg.cost,
             prev: None,
         }
     }
 
     /// Bytes this analyzer holds, heap included: bounded by construction.
     pub fn footprint(&self) -> usize {
-        std::mem::size_of::<Self>() + self.leaks.footprint() + self.sizing.footprint()
+        std::mem::size_of::<Self>()
+            + self.leaks.footprint()
+            + self.sizing.footprint()
+            + self.hours.footprint()
+            + self.idle.footprint()
     }
 
     /// Feeds one observation and returns the verdicts after it.
@@ -373,6 +399,7 @@ impl Analyzer {
             memory_limit: o.memory_limit_bytes,
         };
         let sizing = self.sizing.verdict(&alloc);
+        let (cost, autoscaling, scale_to_zero) = self.spending(o, &usage, &alloc, &sizing);
         Verdicts {
             memory_leak,
             fd_leak,
@@ -380,7 +407,38 @@ impl Analyzer {
             connection_leak,
             resources_yaml: resources_yaml(&sizing),
             sizing,
+            cost,
+            autoscaling,
+            scale_to_zero,
         }
+    }
+
+    /// Feeds the hourly and idle trackers; the cost, autoscaling and scale-to-zero
+    /// verdicts after this tick.
+    fn spending(
+        &mut self,
+        o: &Observation,
+        usage: &Usage,
+        alloc: &Allocated,
+        sizing: &SizingVerdict,
+    ) -> (
+        Option<cost::Cost>,
+        autoscale::Autoscaling,
+        idle::ScaleToZero,
+    ) {
+        let u = usage;
+        self.hours.push(o.t, u.dt, u.cpu_cores, u.memory_bytes);
+        self.idle.push(o.t, u.dt, u.cpu_cores, o.http_requests);
+        let cost = cost::cost(&self.cost, alloc, sizing, self.hours.mean_usage());
+        let cpu_request = cost::billed(alloc).0;
+        let autoscaling = autoscale::judge(
+            &self.hours.hourly_p90(),
+            self.hours.data_seconds(),
+            &self.cost,
+            cpu_request.or(sizing.cpu.recommended_request_cores),
+            cost.as_ref().is_some_and(cost::memory_bound),
+        );
+        (cost, autoscaling, self.idle.verdict())
     }
 }
 

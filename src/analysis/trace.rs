@@ -10,7 +10,8 @@
 //! adds `working_set_bytes`, `max_fds`, `cpu_wait_seconds`, `cpu_periods`,
 //! `cpu_throttled_periods`, `oom_kills`, `restarts` and `target`, then
 //! `tcp_established` and `tcp_close_wait` (connection scans), then
-//! `cpu_throttled_seconds` (older traces lack the last three). A trace with a `target` column is replayed for one target (the first one
+//! `cpu_throttled_seconds`, then `http_requests` (access lines attributed to the
+//! target, cumulative) (older traces lack the last four). A trace with a `target` column is replayed for one target (the first one
 //! named, or the one asked for).
 
 use std::io::{BufRead, Write};
@@ -23,7 +24,7 @@ use serde::Serialize;
 use super::{AnalysisConfig, Analyzer, Observation, Verdicts};
 
 /// Columns written by `--record`, in order.
-pub const COLUMNS: [&str; 20] = [
+pub const COLUMNS: [&str; 21] = [
     "timestamp",
     "rss_bytes",
     "open_fds",
@@ -44,6 +45,7 @@ pub const COLUMNS: [&str; 20] = [
     "tcp_established",
     "tcp_close_wait",
     "cpu_throttled_seconds",
+    "http_requests",
 ];
 
 /// A bad trace: where, and what.
@@ -89,6 +91,7 @@ pub fn row(o: &Observation, target: &str) -> String {
         f(o.tcp_established),
         f(o.tcp_close_wait),
         f(o.cpu_throttled_seconds),
+        f(o.http_requests),
     ]
     .join(",")
 }
@@ -417,6 +420,7 @@ impl Header {
             tcp_established: opt("tcp_established")?,
             tcp_close_wait: opt("tcp_close_wait")?,
             cpu_throttled_seconds: opt("cpu_throttled_seconds")?,
+            http_requests: opt("http_requests")?,
         })
     }
 }
@@ -447,6 +451,10 @@ pub struct Summary {
     pub cpu: CpuSummary,
     pub memory: MemorySummary,
     pub resources_yaml: Option<String>,
+    /// The money, autoscaling and scale-to-zero verdicts after the last row.
+    pub cost: Option<super::cost::Cost>,
+    pub autoscaling: super::autoscale::Autoscaling,
+    pub scale_to_zero: super::idle::ScaleToZero,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -519,6 +527,9 @@ pub fn replay(observations: &[Observation], cfg: &AnalysisConfig) -> Summary {
             reason: s.memory.reason.clone(),
         },
         resources_yaml: v.resources_yaml,
+        cost: v.cost,
+        autoscaling: v.autoscaling,
+        scale_to_zero: v.scale_to_zero,
     }
 }
 

@@ -128,6 +128,7 @@ pub(super) fn validate_analysis(a: &RawAnalysis, errors: &mut Vec<String>) -> An
         threads,
         sizing,
         connections,
+        cost: Default::default(), // `[cost]`'s, set by `config::validate`
     }
 }
 

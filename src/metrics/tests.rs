@@ -205,6 +205,7 @@ fn rich_verdicts() -> Verdicts {
             data_seconds: 7200.0,
         },
         resources_yaml: None,
+        ..super::cost::rich_verdicts()
     }
 }
 

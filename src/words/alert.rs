@@ -3,6 +3,7 @@
 //! Whether a rule holds is decided in `alerts::rules`; these only put the numbers
 //! into words.
 
+use crate::analysis::cost::Cost;
 use crate::analysis::latency::{millis, Latency};
 use crate::analysis::sizing::AllocationVerdict;
 use crate::analysis::{Leak, LogRates};
@@ -178,6 +179,30 @@ fn allocation(name: &str, res: &str, verdict: AllocationVerdict, reason: &str) -
         description: format!(
             "{res} of target {name} is {}-allocated: {reason}",
             verdict.as_str()
+        ),
+    }
+}
+
+/// `OverAllocationCost`: `web wastes about $102 a month`, and what on.
+pub fn over_allocation_cost(name: &str, c: &Cost, threshold: f64) -> Annotations {
+    let money = |x: f64| super::cost::money(x, c.currency);
+    let per_replica = c.waste_per_month.total.unwrap_or(0.0);
+    let waste = per_replica * c.replicas as f64;
+    let what = super::cost::above(c).unwrap_or_else(|| "resources".into());
+    let replicas = match c.replicas {
+        1 => String::new(),
+        n => format!(" ({} per replica, {n} replicas)", money(per_replica)),
+    };
+    Annotations {
+        summary: format!("{name} wastes about {} a month", money(waste)),
+        description: format!(
+            "Target {name} requests {what} above what it uses: about {} a month{replicas}, \
+             over the {} set in waste_per_month. The recommended requests would cost {} a \
+             month per replica instead of {}.",
+            money(waste),
+            money(threshold),
+            money(c.per_month.recommended.total.unwrap_or(0.0)),
+            money(c.per_month.request.total.unwrap_or(0.0)),
         ),
     }
 }

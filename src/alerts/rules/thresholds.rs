@@ -71,6 +71,14 @@ pub struct CrashLoop {
     pub window: f64,
 }
 
+/// `OverAllocationCost`: the waste that is too much.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WasteLimit {
+    /// The workload's waste (requests − recommendation, all replicas) per month, in
+    /// `[cost] currency`, above which the alert holds.
+    pub per_month: f64,
+}
+
 /// One rule with its thresholds; a rule without thresholds is a bare variant.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Thresholds {
@@ -90,6 +98,7 @@ pub enum Thresholds {
     TargetDown,
     TargetRestarting(CrashLoop),
     ConnectionLeakSuspected,
+    OverAllocationCost(WasteLimit),
 }
 
 impl Thresholds {
@@ -132,6 +141,9 @@ impl Thresholds {
                 window: value("window", Seconds, 900.0),
             }),
             RuleName::ConnectionLeakSuspected => Thresholds::ConnectionLeakSuspected,
+            RuleName::OverAllocationCost => Thresholds::OverAllocationCost(WasteLimit {
+                per_month: value("waste_per_month", Number, 100.0),
+            }),
         }
     }
 
@@ -169,6 +181,7 @@ impl Thresholds {
             Thresholds::TargetDown => RuleName::TargetDown,
             Thresholds::TargetRestarting(_) => RuleName::TargetRestarting,
             Thresholds::ConnectionLeakSuspected => RuleName::ConnectionLeakSuspected,
+            Thresholds::OverAllocationCost(_) => RuleName::OverAllocationCost,
         }
     }
 
