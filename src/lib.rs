@@ -13,8 +13,8 @@
 //!    [`sample`] (/proc and cgroup readers, process groups → [`sample::Sample`]) and
 //!    [`logs`] (the app's output: pass-through, framing, classification, counts,
 //!    request durations)
-//! 3. [`analysis`] (leak, sizing and capacity verdicts from samples and log counts;
-//!    record and replay) and [`wrap`] (the child process, signal forwarding, exit code)
+//! 3. [`analysis`] (leak, sizing, capacity, cost, autoscaling and scale-to-zero
+//!    verdicts from samples and log counts; record and replay) and [`wrap`] (the child process, signal forwarding, exit code)
 //! 4. [`words`]: every verdict, hint and count put into words, once
 //! 5. [`actions`]: acting before the kill (a signal, a command) when memory nears
 //!    its limit, once per episode
@@ -28,7 +28,7 @@
 //! 11. presentation: [`metrics`] (every metric family) and [`page`] (the HTML status
 //!     page)
 //! 12. [`http`]: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/`,
-//!     `/summary.txt`
+//!     `/summary.txt`, behind a bounded accept loop (timeouts, a connection cap)
 //! 13. [`run`](mod@run): a whole run: [`bind`], then [`run()`](run::run) spawns the tick, the server and
 //!     the log pumps, waits for shutdown (or the wrapped app's exit), and drains
 //! 14. commands built on a run: [`report`] (`outrider report`) and [`demo`] (the
