@@ -119,7 +119,13 @@ fn record_writes_what_replay_reads() {
     o.wait_metric("outrider_target_up", &[("target", "outrider")], |v| {
         v == 1.0
     });
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Ticks come every 100 ms, but a loaded machine may run fewer: wait for five
+    // rows on disk (header + 5 lines) rather than a fixed time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(&path).map_or(0, |t| t.lines().count()) < 6 {
+        assert!(std::time::Instant::now() < deadline, "fewer than 5 rows in 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     // SIGTERM is forwarded; the app's death by it (128 + 15) is the exit status.
     let exit = o.terminate();
     assert_eq!(exit.code(), Some(143), "{exit:?}");
