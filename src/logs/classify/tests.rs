@@ -1,3 +1,4 @@
+use super::markers::*;
 use super::*;
 
 fn severity(line: &str) -> Severity {
