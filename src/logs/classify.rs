@@ -49,12 +49,11 @@
 //! `"GET / HTTP/1.1" 200`. Only 2xx–5xx count.
 
 use std::str::FromStr;
-use std::sync::LazyLock;
 
-use memchr::memmem;
 use regex::bytes::RegexSet;
 
 mod markers;
+mod pass;
 
 pub(crate) use markers::is_exception_line;
 use markers::text_marker;
@@ -210,12 +209,6 @@ pub struct Classifier {
     access: std::sync::Arc<super::access::AccessParser>,
 }
 
-/// logfmt keys of a level, in order of precedence.
-const LOGFMT_KEYS: [&[u8]; 3] = [b"level", b"lvl", b"severity"];
-// Built once: building a searcher per line cost more than the search.
-static HTTP_VERSION: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new(b"HTTP/"));
-
 impl Classifier {
     /// Compiles `rules` (matched in order, first match wins). Patterns are Rust
     /// regexes over bytes; the error names the bad pattern.
@@ -253,38 +246,85 @@ impl Classifier {
     }
 
     pub fn classify(&self, line: &[u8]) -> Classification {
+        self.classify_found(line).0
+    }
+
+    /// The line's classification and the request it logs (as [`Self::request`]),
+    /// with the searches of one shared by the other.
+    pub fn classify_and_request(
+        &self,
+        line: &[u8],
+    ) -> (Classification, Option<(StatusClass, f64)>) {
+        let (c, found) = self.classify_found(line);
+        (c, self.access.request_found(line, c.http, &found))
+    }
+
+    fn classify_found(&self, line: &[u8]) -> (Classification, Found) {
         let mut ruled = None;
         if let Some((set, actions)) = &self.rules {
             // The lowest index among matches is the first rule in config order.
             if let Some(i) = set.matches(line).iter().next() {
                 match actions[i] {
                     RuleAction::Ignore => {
-                        return Classification {
+                        let c = Classification {
                             severity: Severity::Unknown,
                             ignored: true,
                             http: None,
-                        }
+                        };
+                        return (c, Found::default());
                     }
                     RuleAction::Severity(s) => ruled = Some(s),
                 }
             }
         }
         let json = json_fields(line);
+        let want_level = ruled.is_none() && json.level.is_none();
+        let pass = pass::level_and_status(line, want_level, json.status.is_none());
         let severity = ruled
             .or(json.level)
-            .or_else(|| logfmt_level(line))
+            .or(pass.level)
             .or_else(|| text_marker(line))
             .unwrap_or(Severity::Unknown);
         let http = match json.status {
             Some(code) => StatusClass::of(code),
-            None => access_line_status(line),
+            None => pass.http,
         };
-        Classification {
+        let c = Classification {
             severity,
             ignored: false,
             http,
-        }
+        };
+        let found = Found {
+            json_duration: json.duration,
+            first_http: pass.first_http,
+            has_eq: pass.has_eq,
+        };
+        (c, found)
     }
+}
+
+/// What classifying a line found that reading its request's duration needs too
+/// ([`super::access`]), so the line is not searched twice.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Found {
+    /// The first top-level member of a JSON line with a duration key: its unit
+    /// and the value's range. `Walked(None)`: the line has none.
+    pub json_duration: JsonDuration,
+    /// Where the first `HTTP/` starts, when it was looked for.
+    pub first_http: Option<usize>,
+    /// Whether the line has a `=`, when it was looked for.
+    pub has_eq: Option<bool>,
+}
+
+/// A JSON line's first duration member, as found by the classifier's walk.
+#[derive(Debug, Clone, Default)]
+pub(super) enum JsonDuration {
+    /// Not walked the way [`super::access`] walks it (not a JSON line, or leading
+    /// or trailing whitespace).
+    #[default]
+    Unknown,
+    /// Walked: the unit of the first duration key and its value's range, if any.
+    Walked(Option<(f64, std::ops::Range<usize>)>),
 }
 
 // ---------------------------------------------------------------- JSON lines
@@ -294,6 +334,7 @@ impl Classifier {
 struct JsonFields {
     level: Option<Severity>,
     status: Option<u32>,
+    duration: JsonDuration,
 }
 
 /// Walks the top-level keys of a line that is a JSON object, without building it:
@@ -304,7 +345,28 @@ fn json_fields(line: &[u8]) -> JsonFields {
     if line.get(start) != Some(&b'{') {
         return fields;
     }
-    walk_object(line, start, &mut |key, value| match key {
+    // The access parser walks a JSON line trimmed of whitespace: its walk is this
+    // one when there is none, and then this one can tell it where the duration is.
+    let as_access = start == 0 && !line.last().is_some_and(u8::is_ascii_whitespace);
+    let mut duration = None;
+    walk_object(line, start, &mut |key, value| {
+        if as_access && duration.is_none() {
+            if let Some(unit) = super::access::duration_key_unit(key) {
+                let at = value.as_ptr() as usize - line.as_ptr() as usize;
+                duration = Some((unit, at..at + value.len()));
+            }
+        }
+        json_member(&mut fields, key, value);
+    });
+    if as_access {
+        fields.duration = JsonDuration::Walked(duration);
+    }
+    fields
+}
+
+/// One top-level member of a JSON line, read into `fields`.
+fn json_member(fields: &mut JsonFields, key: &[u8], value: &[u8]) {
+    match key {
         b"level" | b"severity" | b"lvl" | b"levelname" | b"loglevel" | b"log.level"
             if fields.level.is_none() =>
         {
@@ -336,8 +398,7 @@ fn json_fields(line: &[u8]) -> JsonFields {
             });
         }
         _ => {}
-    });
-    fields
+    }
 }
 
 /// Calls `f(raw key, raw value)` for each member of the object at `s[start] == '{'`.
@@ -450,75 +511,6 @@ fn json_number(value: &[u8]) -> Option<u32> {
         return None;
     }
     Some(digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
-}
-
-// ---------------------------------------------------------------- logfmt
-
-fn logfmt_level(line: &[u8]) -> Option<Severity> {
-    // One pass over the `=` signs (most lines have none). The first `level=` with a
-    // level word wins, else the first such `lvl=`, else `severity=`: `best` keeps
-    // the highest-ranked key found so far.
-    let mut best: Option<(usize, Severity)> = None;
-    for eq in memchr::memchr_iter(b'=', line) {
-        // The key is what stands between the last space or tab and the `=`; only
-        // the few bytes a key can have are looked at, so a line of `=` stays linear.
-        let before = &line[..eq];
-        let Some(rank) = LOGFMT_KEYS.iter().position(|k| ends_with_key(before, k)) else {
-            continue;
-        };
-        if best.is_some_and(|(r, _)| r <= rank) {
-            continue;
-        }
-        let value = &line[eq + 1..];
-        let value = match value.strip_prefix(b"\"") {
-            Some(quoted) => &quoted[..memchr::memchr(b'"', quoted).unwrap_or(quoted.len())],
-            None => {
-                &value[..value
-                    .iter()
-                    .position(|b| matches!(b, b' ' | b'\t'))
-                    .unwrap_or(value.len())]
-            }
-        };
-        if let Some(s) = Severity::from_level_word(value) {
-            if rank == 0 {
-                return Some(s);
-            }
-            best = Some((rank, s));
-        }
-    }
-    best.map(|(_, s)| s)
-}
-
-/// `before` ends with `key`, which starts the line or follows a space or tab.
-fn ends_with_key(before: &[u8], key: &[u8]) -> bool {
-    before.ends_with(key)
-        && match before.len() - key.len() {
-            0 => true,
-            n => matches!(before[n - 1], b' ' | b'\t'),
-        }
-}
-
-// ---------------------------------------------------------------- access lines
-
-/// `"GET /path HTTP/1.1" 200 …`: the status after a quoted request line.
-fn access_line_status(line: &[u8]) -> Option<StatusClass> {
-    for at in HTTP_VERSION.find_iter(line) {
-        let rest = &line[at + 5..];
-        let version = rest
-            .iter()
-            .take_while(|b| b.is_ascii_digit() || **b == b'.')
-            .count();
-        let Some(rest) = rest[version..].strip_prefix(b"\" ") else {
-            continue;
-        };
-        let code = rest.get(..3)?;
-        if !code.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let code = code.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'));
-        return StatusClass::of(code);
-    }
-    None
 }
 
 #[cfg(test)]

@@ -282,7 +282,10 @@ fn text_marker_bytewise(line: &[u8]) -> Option<Severity> {
             continue;
         }
         let start = i;
-        i = token_end(line, i);
+        i += 1;
+        while i < line.len() && is_word(line[i]) {
+            i += 1;
+        }
         if class & UPPER != 0 || before & OPENER != 0 {
             if let Some(s) = token_marker(line, start, i) {
                 return Some(s);
@@ -298,7 +301,10 @@ fn the_fast_text_scan_agrees_with_the_bytewise_one() {
     // Lines built from pieces that exercise every branch: capitals inside and at the
     // start of tokens, openers, ANSI codes (with upper-case final bytes), counts,
     // and the 256-byte head boundary.
-    const PIECES: [&str; 28] = [
+    const PIECES: [&str; 31] = [
+        "\u{1}",
+        "é",
+        "Handler_2",
         "ERROR",
         "error",
         "Warn",
@@ -342,6 +348,10 @@ fn the_fast_text_scan_agrees_with_the_bytewise_one() {
             line.push_str(PIECES[next(PIECES.len())]);
         }
         let line = line.as_bytes();
+        let word_end = line.iter().position(|&b| !is_word(b)).unwrap_or(line.len());
+        if word_end > 0 {
+            assert_eq!(token_end(line, 0), word_end);
+        }
         assert_eq!(
             text_marker(line),
             text_marker_bytewise(line),
