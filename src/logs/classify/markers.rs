@@ -36,16 +36,17 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
         }
         // Ordinary words, digits and punctuation, most of a line, are passed over in
         // a tight loop: only a capital, an opener or an escape can lead to a marker.
-        // Sixteen bytes at a time first, by comparisons the compiler turns into
-        // vector instructions (a table lookup per byte cost three times more).
-        while i + 16 <= head {
-            let chunk: &[u8; 16] = line[i..i + 16].try_into().expect("sixteen bytes");
-            let may = may_be_candidates(chunk);
-            if may != 0 {
-                i += may.trailing_zeros() as usize;
+        // Eight bytes at a time first: independent loads, one test. (Sixteen bytes
+        // by comparisons the compiler vectorises took more instructions: issue 17.)
+        while i + 8 <= head {
+            let chunk: &[u8; 8] = line[i..i + 8].try_into().expect("eight bytes");
+            let classes = chunk
+                .iter()
+                .fold(0, |any, &b| any | BYTE_CLASS[usize::from(b)]);
+            if classes & CANDIDATE != 0 {
                 break;
             }
-            i += 16;
+            i += 8;
         }
         while i < head && BYTE_CLASS[usize::from(line[i])] & CANDIDATE == 0 {
             i += 1;
@@ -68,48 +69,9 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
     None
 }
 
-/// Bit `k` set when `chunk[k]` may be a [`CANDIDATE`] byte: a capital, `[`, `<`,
-/// `(`, `|`, or a control byte (tab and escape among them; the others are passed
-/// over by the byte loop after). Never clear for a candidate. Written as
-/// comparisons, which the compiler turns into vector instructions and a mask (a
-/// table lookup per byte cost three times more).
-#[inline]
-fn may_be_candidates(chunk: &[u8; 16]) -> u32 {
-    let mut mask = 0;
-    for (k, &b) in chunk.iter().enumerate() {
-        let capital_or_bracket = b.wrapping_sub(b'A') <= b'[' - b'A';
-        let hit = capital_or_bracket | (b < 0x1c) | (b == b'<') | (b == b'(') | (b == b'|');
-        mask |= u32::from(hit) << k;
-    }
-    mask
-}
-
-/// Bit `k` set when `chunk[k]` is not a word byte ([`is_word`]), as
-/// [`may_be_candidates`] is computed.
-#[inline]
-fn non_words(chunk: &[u8; 16]) -> u32 {
-    let mut mask = 0;
-    for (k, &b) in chunk.iter().enumerate() {
-        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
-        let word = letter | (b.wrapping_sub(b'0') < 10) | (b == b'_');
-        mask |= u32::from(!word) << k;
-    }
-    mask
-}
-
 /// Just past the token (run of word bytes) that starts at `start`.
 pub(super) fn token_end(line: &[u8], start: usize) -> usize {
     let mut i = start + 1;
-    // Sixteen bytes at a time: the end is found without a branch per byte (and
-    // the one mispredicted at the end of a byte loop).
-    while i + 16 <= line.len() {
-        let chunk: &[u8; 16] = line[i..i + 16].try_into().expect("sixteen bytes");
-        let ends = non_words(chunk);
-        if ends != 0 {
-            return i + ends.trailing_zeros() as usize;
-        }
-        i += 16;
-    }
     while i < line.len() && BYTE_CLASS[usize::from(line[i])] & WORD != 0 {
         i += 1;
     }

@@ -409,3 +409,38 @@ fn level_words_in_any_case_and_nothing_else() {
         assert_eq!(Severity::from_level_word(word.as_bytes()), None, "{word:?}");
     }
 }
+
+#[test]
+fn string_ends_agree_with_a_plain_search() {
+    // Strings of quotes, backslashes and letters around the 16-byte chunk.
+    let reference = |s: &[u8], mut i: usize| loop {
+        let j = i + s.get(i..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+        if s[j] == b'"' {
+            return Some(j + 1);
+        }
+        i = j + 2;
+    };
+    let mut state = 0x1234_5678_9abc_def1_u64;
+    for _ in 0..100_000 {
+        let mut line = Vec::new();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = (state % 48) as usize;
+        for k in 0..len {
+            line.push(match (state >> (k % 60)) % 11 {
+                0 => b'"',
+                1 => b'\\',
+                _ => b'a',
+            });
+        }
+        for start in 0..=line.len() + 1 {
+            assert_eq!(
+                string_end(&line, start),
+                reference(&line, start),
+                "{:?} from {start}",
+                String::from_utf8_lossy(&line)
+            );
+        }
+    }
+}
