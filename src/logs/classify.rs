@@ -113,7 +113,10 @@ impl Severity {
             (b'p', 5) => (b"panic", Error),
             _ => return None,
         };
-        word.eq_ignore_ascii_case(level).then_some(severity)
+        // `level` is lower-case letters: `b | 0x20` equals one only for that letter in
+        // either case, so this is `eq_ignore_ascii_case` without lowering both sides.
+        (word.len() == level.len() && word.iter().zip(level).all(|(b, l)| b | 0x20 == *l))
+            .then_some(severity)
     }
 }
 
