@@ -45,7 +45,7 @@
 use memchr::memchr;
 use regex::bytes::Regex;
 
-use super::classify::StatusClass;
+use super::classify::{Found, JsonDuration, StatusClass};
 use crate::logs::latency::Buckets;
 
 /// What the duration parser is configured with, as validated.
@@ -123,11 +123,28 @@ impl AccessParser {
     /// The status class and duration (seconds) of the request `line` logs; `http`
     /// is the class the classifier found.
     pub fn request(&self, line: &[u8], http: Option<StatusClass>) -> Option<(StatusClass, f64)> {
-        self.parse(line, http)
+        self.parse(line, http, None)
             .filter(|(_, secs)| *secs <= MAX_DURATION_SECONDS)
     }
 
-    fn parse(&self, line: &[u8], http: Option<StatusClass>) -> Option<(StatusClass, f64)> {
+    /// [`Self::request`] with what classifying the line found: the same answer,
+    /// without searching the line again.
+    pub(super) fn request_found(
+        &self,
+        line: &[u8],
+        http: Option<StatusClass>,
+        found: &Found,
+    ) -> Option<(StatusClass, f64)> {
+        self.parse(line, http, Some(found))
+            .filter(|(_, secs)| *secs <= MAX_DURATION_SECONDS)
+    }
+
+    fn parse(
+        &self,
+        line: &[u8],
+        http: Option<StatusClass>,
+        found: Option<&Found>,
+    ) -> Option<(StatusClass, f64)> {
         if let Some(u) = &self.user {
             if let Some(caps) = u.re.captures(line) {
                 let class = if u.has_status {
@@ -147,27 +164,39 @@ impl AccessParser {
             }
         }
         let class = http?;
-        let secs = self.builtin(line)?;
+        let secs = match found {
+            Some(found) => self.builtin(line, found)?,
+            None => self.builtin(line, &Found::default())?,
+        };
         Some((class, secs))
     }
 
-    fn builtin(&self, line: &[u8]) -> Option<f64> {
+    fn builtin(&self, line: &[u8], found: &Found) -> Option<f64> {
         let line = trim_line_end(line);
         let start = line.iter().position(|b| !b.is_ascii_whitespace())?;
         if line[start] == b'{' {
-            return json_duration(line, start);
+            return match &found.json_duration {
+                JsonDuration::Unknown => json_duration(line, start),
+                JsonDuration::Walked(None) => None,
+                // The first duration member: when its value is no duration, the
+                // walk goes on to the next (rare).
+                JsonDuration::Walked(Some((unit, value))) => {
+                    json_member_duration(&line[value.clone()], *unit)
+                        .or_else(|| json_duration(line, start))
+                }
+            };
         }
         if let Some(re) = &self.gunicorn {
             if let Some(secs) = re.captures(line).and_then(|c| gunicorn_duration(&c)) {
                 return Some(secs);
             }
         }
-        if memchr(b'=', line).is_some() {
+        if found.has_eq.unwrap_or_else(|| memchr(b'=', line).is_some()) {
             if let Some(secs) = key_value_duration(line) {
                 return Some(secs);
             }
         }
-        trailing_duration(line)
+        trailing_duration(line, found.first_http)
     }
 }
 
@@ -294,8 +323,9 @@ fn go_duration(s: &[u8]) -> Option<f64> {
 /// `response_time`, `request-time-us`, …; `None` for any other key.
 fn key_unit(key: &[u8]) -> Option<f64> {
     // Every key of a JSON line is asked: the first letter turns most away.
+    // Every base below has 7 letters or more.
     let first = key.iter().find(|&&b| b != b'_' && b != b'-')? | 0x20;
-    if key.len() > 32 || !matches!(first, b'd' | b'l' | b'e' | b'r') {
+    if key.len() < 7 || key.len() > 32 || !matches!(first, b'd' | b'l' | b'e' | b'r') {
         return None;
     }
     let mut norm = [0u8; 32];
@@ -328,32 +358,44 @@ fn key_unit(key: &[u8]) -> Option<f64> {
 
 // ---------------------------------------------------------------- JSON
 
+/// The default unit of a JSON line's duration key: [`key_unit`]'s, and nginx's
+/// `"rt":$request_time` in a JSON log_format.
+#[inline]
+pub(super) fn duration_key_unit(key: &[u8]) -> Option<f64> {
+    // Every key of a JSON line is asked: most are shorter than any of key_unit's.
+    if key.len() < 7 {
+        (key == b"rt").then_some(1.0)
+    } else {
+        key_unit(key)
+    }
+}
+
 fn json_duration(line: &[u8], start: usize) -> Option<f64> {
     let mut found = None;
     super::classify::walk_object(line, start, &mut |key, value| {
         if found.is_some() {
             return;
         }
-        // nginx's `"rt":$request_time` in a JSON log_format.
-        let unit = if key == b"rt" {
-            Some(1.0)
-        } else {
-            key_unit(key)
-        };
-        let Some(unit) = unit else { return };
-        // Go encodes a time.Duration as integer nanoseconds (slog's JSON handler,
-        // Traefik's `"Duration"`): a whole number of "seconds" this large is that.
-        let unit = match parse_number(value) {
-            Some(n) if unit == 1.0 && n >= 1e5 && value.iter().all(u8::is_ascii_digit) => 1e-9,
-            _ => unit,
-        };
-        let value = match value.first() {
-            Some(b'"') => &value[1..value.len().saturating_sub(1).max(1)],
-            _ => value,
-        };
-        found = duration_value(value, unit);
+        if let Some(unit) = duration_key_unit(key) {
+            found = json_member_duration(value, unit);
+        }
     });
     found
+}
+
+/// The raw JSON `value` of a duration key whose default unit is `unit`.
+fn json_member_duration(value: &[u8], unit: f64) -> Option<f64> {
+    // Go encodes a time.Duration as integer nanoseconds (slog's JSON handler,
+    // Traefik's `"Duration"`): a whole number of "seconds" this large is that.
+    let unit = match parse_number(value) {
+        Some(n) if unit == 1.0 && n >= 1e5 && value.iter().all(u8::is_ascii_digit) => 1e-9,
+        _ => unit,
+    };
+    let value = match value.first() {
+        Some(b'"') => &value[1..value.len().saturating_sub(1).max(1)],
+        _ => value,
+    };
+    duration_value(value, unit)
 }
 
 // ---------------------------------------------------------------- gunicorn
@@ -474,8 +516,9 @@ fn upstream_sum(value: &[u8]) -> Option<f64> {
 
 // ---------------------------------------------------------------- trailing field
 
-fn trailing_duration(line: &[u8]) -> Option<f64> {
-    if let Some(v) = apache_middle_duration(line) {
+/// `first_http`: where the first `HTTP/` starts, when the classifier found it.
+fn trailing_duration(line: &[u8], first_http: Option<usize>) -> Option<f64> {
+    if let Some(v) = apache_middle_duration(line, first_http) {
         return Some(v);
     }
     let q = memchr::memrchr(b'"', line)?;
@@ -509,11 +552,17 @@ fn trailing_duration(line: &[u8]) -> Option<f64> {
 
 /// Apache's `"%r" %>s %b %D "%{Referer}i" …`: a third number (microseconds) between
 /// the size and the referer.
-fn apache_middle_duration(line: &[u8]) -> Option<f64> {
+fn apache_middle_duration(line: &[u8], first_http: Option<usize>) -> Option<f64> {
     // Built once: a searcher built per line cost more than the search.
     static REQUEST_VERSION: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b" HTTP/"));
-    let at = REQUEST_VERSION.find(line)?;
+    // A ` HTTP/` holds an `HTTP/`: the first one starts at the first `HTTP/`'s
+    // space, or later.
+    let at = match first_http {
+        Some(q) if q > 0 && line[q - 1] == b' ' => q - 1,
+        Some(q) => q + REQUEST_VERSION.find(&line[q..])?,
+        None => REQUEST_VERSION.find(line)?,
+    };
     let close = at + memchr(b'"', &line[at..])?;
     let rest = line.get(close + 1..)?;
     let mut tokens = rest.split(|&b| b == b' ').filter(|t| !t.is_empty());

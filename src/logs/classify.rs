@@ -49,10 +49,14 @@
 //! `"GET / HTTP/1.1" 200`. Only 2xx–5xx count.
 
 use std::str::FromStr;
-use std::sync::LazyLock;
 
-use memchr::memmem;
 use regex::bytes::RegexSet;
+
+mod markers;
+mod pass;
+
+pub(crate) use markers::is_exception_line;
+use markers::text_marker;
 
 /// How bad an event is; `as_str` gives the `severity` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,7 +113,10 @@ impl Severity {
             (b'p', 5) => (b"panic", Error),
             _ => return None,
         };
-        word.eq_ignore_ascii_case(level).then_some(severity)
+        // `level` is lower-case letters: `b | 0x20` equals one only for that letter in
+        // either case, so this is `eq_ignore_ascii_case` without lowering both sides.
+        (word.len() == level.len() && word.iter().zip(level).all(|(b, l)| b | 0x20 == *l))
+            .then_some(severity)
     }
 }
 
@@ -205,15 +212,6 @@ pub struct Classifier {
     access: std::sync::Arc<super::access::AccessParser>,
 }
 
-/// How far into a line level words are looked for.
-const HEAD_BYTES: usize = 256;
-
-/// logfmt keys of a level, in order of precedence.
-const LOGFMT_KEYS: [&[u8]; 3] = [b"level", b"lvl", b"severity"];
-// Built once: building a searcher per line cost more than the search.
-static HTTP_VERSION: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new(b"HTTP/"));
-
 impl Classifier {
     /// Compiles `rules` (matched in order, first match wins). Patterns are Rust
     /// regexes over bytes; the error names the bad pattern.
@@ -251,38 +249,85 @@ impl Classifier {
     }
 
     pub fn classify(&self, line: &[u8]) -> Classification {
+        self.classify_found(line).0
+    }
+
+    /// The line's classification and the request it logs (as [`Self::request`]),
+    /// with the searches of one shared by the other.
+    pub fn classify_and_request(
+        &self,
+        line: &[u8],
+    ) -> (Classification, Option<(StatusClass, f64)>) {
+        let (c, found) = self.classify_found(line);
+        (c, self.access.request_found(line, c.http, &found))
+    }
+
+    fn classify_found(&self, line: &[u8]) -> (Classification, Found) {
         let mut ruled = None;
         if let Some((set, actions)) = &self.rules {
             // The lowest index among matches is the first rule in config order.
             if let Some(i) = set.matches(line).iter().next() {
                 match actions[i] {
                     RuleAction::Ignore => {
-                        return Classification {
+                        let c = Classification {
                             severity: Severity::Unknown,
                             ignored: true,
                             http: None,
-                        }
+                        };
+                        return (c, Found::default());
                     }
                     RuleAction::Severity(s) => ruled = Some(s),
                 }
             }
         }
         let json = json_fields(line);
+        let want_level = ruled.is_none() && json.level.is_none();
+        let pass = pass::level_and_status(line, want_level, json.status.is_none());
         let severity = ruled
             .or(json.level)
-            .or_else(|| logfmt_level(line))
+            .or(pass.level)
             .or_else(|| text_marker(line))
             .unwrap_or(Severity::Unknown);
         let http = match json.status {
             Some(code) => StatusClass::of(code),
-            None => access_line_status(line),
+            None => pass.http,
         };
-        Classification {
+        let c = Classification {
             severity,
             ignored: false,
             http,
-        }
+        };
+        let found = Found {
+            json_duration: json.duration,
+            first_http: pass.first_http,
+            has_eq: pass.has_eq,
+        };
+        (c, found)
     }
+}
+
+/// What classifying a line found that reading its request's duration needs too
+/// ([`super::access`]), so the line is not searched twice.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Found {
+    /// The first top-level member of a JSON line with a duration key: its unit
+    /// and the value's range. `Walked(None)`: the line has none.
+    pub json_duration: JsonDuration,
+    /// Where the first `HTTP/` starts, when it was looked for.
+    pub first_http: Option<usize>,
+    /// Whether the line has a `=`, when it was looked for.
+    pub has_eq: Option<bool>,
+}
+
+/// A JSON line's first duration member, as found by the classifier's walk.
+#[derive(Debug, Clone, Default)]
+pub(super) enum JsonDuration {
+    /// Not walked the way [`super::access`] walks it (not a JSON line, or leading
+    /// or trailing whitespace).
+    #[default]
+    Unknown,
+    /// Walked: the unit of the first duration key and its value's range, if any.
+    Walked(Option<(f64, std::ops::Range<usize>)>),
 }
 
 // ---------------------------------------------------------------- JSON lines
@@ -292,6 +337,7 @@ impl Classifier {
 struct JsonFields {
     level: Option<Severity>,
     status: Option<u32>,
+    duration: JsonDuration,
 }
 
 /// Walks the top-level keys of a line that is a JSON object, without building it:
@@ -302,7 +348,28 @@ fn json_fields(line: &[u8]) -> JsonFields {
     if line.get(start) != Some(&b'{') {
         return fields;
     }
-    walk_object(line, start, &mut |key, value| match key {
+    // The access parser walks a JSON line trimmed of whitespace: its walk is this
+    // one when there is none, and then this one can tell it where the duration is.
+    let as_access = start == 0 && !line.last().is_some_and(u8::is_ascii_whitespace);
+    let mut duration = None;
+    walk_object(line, start, &mut |key, value| {
+        if as_access && duration.is_none() {
+            if let Some(unit) = super::access::duration_key_unit(key) {
+                let at = value.as_ptr() as usize - line.as_ptr() as usize;
+                duration = Some((unit, at..at + value.len()));
+            }
+        }
+        json_member(&mut fields, key, value);
+    });
+    if as_access {
+        fields.duration = JsonDuration::Walked(duration);
+    }
+    fields
+}
+
+/// One top-level member of a JSON line, read into `fields`.
+fn json_member(fields: &mut JsonFields, key: &[u8], value: &[u8]) {
+    match key {
         b"level" | b"severity" | b"lvl" | b"levelname" | b"loglevel" | b"log.level"
             if fields.level.is_none() =>
         {
@@ -334,8 +401,7 @@ fn json_fields(line: &[u8]) -> JsonFields {
             });
         }
         _ => {}
-    });
-    fields
+    }
 }
 
 /// Calls `f(raw key, raw value)` for each member of the object at `s[start] == '{'`.
@@ -377,7 +443,8 @@ fn skip_ws(s: &[u8], mut i: usize) -> usize {
 
 /// Index just past the closing quote of the string whose body starts at `i`.
 fn string_end(s: &[u8], mut i: usize) -> Option<usize> {
-    // A byte loop over the first bytes was tried here: it cost more than the search.
+    // A byte loop over the first bytes was tried here: it cost more than the search,
+    // and so did sixteen bytes compared at once and made a mask (issue 17).
     loop {
         let j = i + memchr::memchr2(b'"', b'\\', s.get(i..)?)?;
         if s[j] == b'"' {
@@ -448,322 +515,6 @@ fn json_number(value: &[u8]) -> Option<u32> {
         return None;
     }
     Some(digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
-}
-
-// ---------------------------------------------------------------- logfmt
-
-fn logfmt_level(line: &[u8]) -> Option<Severity> {
-    // One pass over the `=` signs (most lines have none). The first `level=` with a
-    // level word wins, else the first such `lvl=`, else `severity=`: `best` keeps
-    // the highest-ranked key found so far.
-    let mut best: Option<(usize, Severity)> = None;
-    for eq in memchr::memchr_iter(b'=', line) {
-        // The key is what stands between the last space or tab and the `=`; only
-        // the few bytes a key can have are looked at, so a line of `=` stays linear.
-        let before = &line[..eq];
-        let Some(rank) = LOGFMT_KEYS.iter().position(|k| ends_with_key(before, k)) else {
-            continue;
-        };
-        if best.is_some_and(|(r, _)| r <= rank) {
-            continue;
-        }
-        let value = &line[eq + 1..];
-        let value = match value.strip_prefix(b"\"") {
-            Some(quoted) => &quoted[..memchr::memchr(b'"', quoted).unwrap_or(quoted.len())],
-            None => {
-                &value[..value
-                    .iter()
-                    .position(|b| matches!(b, b' ' | b'\t'))
-                    .unwrap_or(value.len())]
-            }
-        };
-        if let Some(s) = Severity::from_level_word(value) {
-            if rank == 0 {
-                return Some(s);
-            }
-            best = Some((rank, s));
-        }
-    }
-    best.map(|(_, s)| s)
-}
-
-/// `before` ends with `key`, which starts the line or follows a space or tab.
-fn ends_with_key(before: &[u8], key: &[u8]) -> bool {
-    before.ends_with(key)
-        && match before.len() - key.len() {
-            0 => true,
-            n => matches!(before[n - 1], b' ' | b'\t'),
-        }
-}
-
-// ---------------------------------------------------------------- text markers
-
-fn text_marker(line: &[u8]) -> Option<Severity> {
-    if let Some(s) = line_start_marker(line) {
-        return Some(s);
-    }
-    let head = line.len().min(HEAD_BYTES);
-    // A token can be a marker only when it is capitalised or stands in a level
-    // position (first in the line, after an opener or an ANSI code). `i` is where
-    // such a token may start; `opened` says it would be in a level position.
-    let mut i = 0;
-    let mut opened = true;
-    while i < head {
-        let class = BYTE_CLASS[usize::from(line[i])];
-        if class & WORD != 0 {
-            // A token is read whole even when it runs past the head.
-            let end = token_end(line, i);
-            if class & UPPER != 0 || opened {
-                if let Some(s) = token_marker(line, i, end) {
-                    return Some(s);
-                }
-            }
-            i = end;
-        }
-        // Ordinary words, digits and punctuation, most of a line, are passed over in
-        // a tight loop: only a capital, an opener or an escape can lead to a marker.
-        // Eight bytes at a time first: independent loads, one test.
-        while i + 8 <= head {
-            let chunk: &[u8; 8] = line[i..i + 8].try_into().expect("eight bytes");
-            let classes = chunk
-                .iter()
-                .fold(0, |any, &b| any | BYTE_CLASS[usize::from(b)]);
-            if classes & CANDIDATE != 0 {
-                break;
-            }
-            i += 8;
-        }
-        while i < head && BYTE_CLASS[usize::from(line[i])] & CANDIDATE == 0 {
-            i += 1;
-        }
-        if i >= head {
-            break;
-        }
-        let class = BYTE_CLASS[usize::from(line[i])];
-        opened = false;
-        if class & ESC != 0 {
-            i = skip_ansi(&line[..head], i);
-        } else if class & OPENER != 0 {
-            i += 1;
-            opened = true;
-        } else if i > 0 && BYTE_CLASS[usize::from(line[i - 1])] & WORD != 0 {
-            // A capital inside a lower-case token (`errorHandler`): not a start.
-            i = token_end(line, i);
-        }
-    }
-    None
-}
-
-/// Just past the token (run of word bytes) that starts at `start`.
-fn token_end(line: &[u8], start: usize) -> usize {
-    let mut i = start + 1;
-    while i < line.len() && BYTE_CLASS[usize::from(line[i])] & WORD != 0 {
-        i += 1;
-    }
-    i
-}
-
-const WORD: u8 = 1;
-const UPPER: u8 = 2;
-/// Can precede a level word in a level position: `[`, `<`, `(`, `|`, tab.
-const OPENER: u8 = 4;
-const ESC: u8 = 8;
-/// Where the text-marker scan stops to look.
-const CANDIDATE: u8 = UPPER | OPENER | ESC;
-
-/// Byte classes for the tokenizer: one table load per byte in the hot loop.
-static BYTE_CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        if is_word(b) {
-            table[i] |= WORD;
-        }
-        if b.is_ascii_uppercase() {
-            table[i] |= UPPER;
-        }
-        if matches!(b, b'[' | b'<' | b'(' | b'|' | b'\t') {
-            table[i] |= OPENER;
-        }
-        if b == 0x1b {
-            table[i] |= ESC;
-        }
-        i += 1;
-    }
-    table
-};
-
-const fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-/// Past an ANSI escape sequence (`ESC [ params letter`) starting at `i`.
-fn skip_ansi(s: &[u8], i: usize) -> usize {
-    let mut j = i + 1;
-    if s.get(j) == Some(&b'[') {
-        j += 1;
-        while j < s.len() && !(0x40..=0x7e).contains(&s[j]) {
-            j += 1;
-        }
-        j += 1;
-    }
-    j.min(s.len())
-}
-
-fn token_marker(line: &[u8], start: usize, end: usize) -> Option<Severity> {
-    let token = &line[start..end];
-    if !token[0].is_ascii_alphabetic() {
-        return None;
-    }
-    let upper = token.iter().all(u8::is_ascii_uppercase);
-    // Cheap position test first: most tokens are ordinary lower-case words.
-    let severity = if upper || level_position(line, start, end) {
-        Severity::from_level_word(token)
-    } else {
-        None
-    };
-    let severity = match severity {
-        Some(s) => s,
-        None if token.len() > 9 && token.ends_with(b"Exception") => Severity::Error,
-        None => return None,
-    };
-    (!is_count(line, start, end)).then_some(severity)
-}
-
-/// Bracketed, tab-delimited, or first in the line before `:`, `]`, `|` or a tab.
-fn level_position(line: &[u8], start: usize, end: usize) -> bool {
-    let before = start.checked_sub(1).map(|i| line[i]);
-    let after = line.get(end).copied();
-    matches!(
-        (before, after),
-        (None, Some(b':' | b']' | b'|' | b'\t'))
-            | (Some(b'['), Some(b']'))
-            | (Some(b'<'), Some(b'>'))
-            | (Some(b'('), Some(b')'))
-            | (Some(b'|'), Some(b'|'))
-            | (Some(b'\t'), Some(b'\t') | None)
-    )
-}
-
-/// The token is a key (`ERROR=`), a zero count (`ERROR: 0`) or an absence
-/// (`no ERROR`).
-fn is_count(line: &[u8], start: usize, end: usize) -> bool {
-    let after = &line[end..];
-    if after.first() == Some(&b'=') {
-        return true;
-    }
-    let after = trim_start(after);
-    let after = trim_start(after.strip_prefix(b":").unwrap_or(after));
-    if after.first() == Some(&b'0') && !after.get(1).is_some_and(u8::is_ascii_digit) {
-        return true;
-    }
-    let before = &line[..start];
-    let trimmed = trim_end(before);
-    if trimmed.len() == before.len() {
-        return false; // nothing or no space before: no previous word to read
-    }
-    let before = trimmed;
-    let word_start = before
-        .iter()
-        .rposition(|&b| !is_word(b))
-        .map_or(0, |i| i + 1);
-    let previous = &before[word_start..];
-    previous == b"0"
-        || previous.eq_ignore_ascii_case(b"no")
-        || previous.eq_ignore_ascii_case(b"zero")
-        || previous.eq_ignore_ascii_case(b"without")
-}
-
-fn trim_start(s: &[u8]) -> &[u8] {
-    let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
-    &s[n..]
-}
-
-fn trim_end(s: &[u8]) -> &[u8] {
-    let n = s
-        .iter()
-        .rev()
-        .take_while(|&&b| b == b' ' || b == b'\t')
-        .count();
-    &s[..s.len() - n]
-}
-
-/// Markers that only mean something at column 0: trace heads and glog.
-fn line_start_marker(line: &[u8]) -> Option<Severity> {
-    let first = *line.first()?;
-    if first.is_ascii_lowercase() {
-        let rust_panic = line.starts_with(b"thread '")
-            && memmem::find(&line[..line.len().min(HEAD_BYTES)], b"' panicked at").is_some();
-        if rust_panic || line.starts_with(b"panic: ") || line.starts_with(b"fatal error: ") {
-            return Some(Severity::Error);
-        }
-        return None;
-    }
-    if !first.is_ascii_uppercase() {
-        return None;
-    }
-    if line.starts_with(b"Traceback (most recent call last):")
-        || line.starts_with(b"Exception in thread ")
-        || is_exception_line(line)
-    {
-        return Some(Severity::Error);
-    }
-    glog_severity(line)
-}
-
-/// `ValueError: …`, `java.lang.IllegalStateException: boom`, `Error: …`,
-/// `KeyError` alone: a dotted identifier ending in Error, Exception or Throwable.
-pub(crate) fn is_exception_line(line: &[u8]) -> bool {
-    let n = line
-        .iter()
-        .take_while(|&&b| is_word(b) || b == b'.' || b == b'$')
-        .count();
-    let name = &line[..n];
-    let rest = &line[n..];
-    (rest.is_empty() || rest.starts_with(b": ") || rest == b":")
-        && (name.ends_with(b"Error")
-            || name.ends_with(b"Exception")
-            || name.ends_with(b"Throwable"))
-}
-
-/// glog: `E0101 12:00:00.000000 1 file.go:12] msg` (I, W, E or F + MMDD).
-fn glog_severity(line: &[u8]) -> Option<Severity> {
-    if line.len() < 8 || line[5] != b' ' || !line[1..5].iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    if !line[6].is_ascii_digit() {
-        return None;
-    }
-    match line[0] {
-        b'E' | b'F' => Some(Severity::Error),
-        b'W' => Some(Severity::Warning),
-        b'I' => Some(Severity::Info),
-        _ => None,
-    }
-}
-
-// ---------------------------------------------------------------- access lines
-
-/// `"GET /path HTTP/1.1" 200 …`: the status after a quoted request line.
-fn access_line_status(line: &[u8]) -> Option<StatusClass> {
-    for at in HTTP_VERSION.find_iter(line) {
-        let rest = &line[at + 5..];
-        let version = rest
-            .iter()
-            .take_while(|b| b.is_ascii_digit() || **b == b'.')
-            .count();
-        let Some(rest) = rest[version..].strip_prefix(b"\" ") else {
-            continue;
-        };
-        let code = rest.get(..3)?;
-        if !code.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let code = code.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'));
-        return StatusClass::of(code);
-    }
-    None
 }
 
 #[cfg(test)]

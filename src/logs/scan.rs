@@ -152,14 +152,14 @@ fn take_line(
 ) {
     counts.lines += 1;
     counts.oversized_lines += u64::from(line.oversized);
-    let c = classifier.classify(line.bytes);
+    let (c, request) = classifier.classify_and_request(line.bytes);
     if c.ignored {
         return;
     }
     if let Some(class) = c.http {
         counts.http.add(class);
     }
-    if let Some((class, seconds)) = classifier.request(line.bytes, c.http) {
+    if let Some((class, seconds)) = request {
         counts
             .latency
             .observe(classifier.duration_buckets(), class, seconds);

@@ -1,3 +1,4 @@
+use super::markers::*;
 use super::*;
 
 fn severity(line: &str) -> Severity {
@@ -281,7 +282,10 @@ fn text_marker_bytewise(line: &[u8]) -> Option<Severity> {
             continue;
         }
         let start = i;
-        i = token_end(line, i);
+        i += 1;
+        while i < line.len() && is_word(line[i]) {
+            i += 1;
+        }
         if class & UPPER != 0 || before & OPENER != 0 {
             if let Some(s) = token_marker(line, start, i) {
                 return Some(s);
@@ -297,7 +301,10 @@ fn the_fast_text_scan_agrees_with_the_bytewise_one() {
     // Lines built from pieces that exercise every branch: capitals inside and at the
     // start of tokens, openers, ANSI codes (with upper-case final bytes), counts,
     // and the 256-byte head boundary.
-    const PIECES: [&str; 28] = [
+    const PIECES: [&str; 31] = [
+        "\u{1}",
+        "é",
+        "Handler_2",
         "ERROR",
         "error",
         "Warn",
@@ -341,6 +348,10 @@ fn the_fast_text_scan_agrees_with_the_bytewise_one() {
             line.push_str(PIECES[next(PIECES.len())]);
         }
         let line = line.as_bytes();
+        let word_end = line.iter().position(|&b| !is_word(b)).unwrap_or(line.len());
+        if word_end > 0 {
+            assert_eq!(token_end(line, 0), word_end);
+        }
         assert_eq!(
             text_marker(line),
             text_marker_bytewise(line),
@@ -396,5 +407,40 @@ fn level_words_in_any_case_and_nothing_else() {
         "",
     ] {
         assert_eq!(Severity::from_level_word(word.as_bytes()), None, "{word:?}");
+    }
+}
+
+#[test]
+fn string_ends_agree_with_a_plain_search() {
+    // Strings of quotes, backslashes and letters around the 16-byte chunk.
+    let reference = |s: &[u8], mut i: usize| loop {
+        let j = i + s.get(i..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+        if s[j] == b'"' {
+            return Some(j + 1);
+        }
+        i = j + 2;
+    };
+    let mut state = 0x1234_5678_9abc_def1_u64;
+    for _ in 0..100_000 {
+        let mut line = Vec::new();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = (state % 48) as usize;
+        for k in 0..len {
+            line.push(match (state >> (k % 60)) % 11 {
+                0 => b'"',
+                1 => b'\\',
+                _ => b'a',
+            });
+        }
+        for start in 0..=line.len() + 1 {
+            assert_eq!(
+                string_end(&line, start),
+                reference(&line, start),
+                "{:?} from {start}",
+                String::from_utf8_lossy(&line)
+            );
+        }
     }
 }

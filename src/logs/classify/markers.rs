@@ -1,0 +1,259 @@
+//! Text markers: what a line that is neither JSON with a level nor logfmt says by
+//! its words (rule 4 of [`super`]'s severity list).
+//!
+//! Trace heads and glog's prefix are read at column 0; level words and
+//! `…Exception` tokens anywhere in the first [`HEAD_BYTES`] bytes, with the tests
+//! that keep counts (`ERROR=0`, `no errors`) from being levels.
+
+use memchr::memmem;
+
+use super::Severity;
+
+/// How far into a line level words are looked for.
+pub(super) const HEAD_BYTES: usize = 256;
+
+pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
+    if let Some(s) = line_start_marker(line) {
+        return Some(s);
+    }
+    let head = line.len().min(HEAD_BYTES);
+    // A token can be a marker only when it is capitalised or stands in a level
+    // position (first in the line, after an opener or an ANSI code). `i` is where
+    // such a token may start; `opened` says it would be in a level position.
+    let mut i = 0;
+    let mut opened = true;
+    while i < head {
+        let class = BYTE_CLASS[usize::from(line[i])];
+        if class & WORD != 0 {
+            // A token is read whole even when it runs past the head.
+            let end = token_end(line, i);
+            if class & UPPER != 0 || opened {
+                if let Some(s) = token_marker(line, i, end) {
+                    return Some(s);
+                }
+            }
+            i = end;
+        }
+        // Ordinary words, digits and punctuation, most of a line, are passed over in
+        // a tight loop: only a capital, an opener or an escape can lead to a marker.
+        // Eight bytes at a time first: independent loads, one test. (Sixteen bytes
+        // by comparisons the compiler vectorises took more instructions: issue 17.)
+        while i + 8 <= head {
+            let chunk: &[u8; 8] = line[i..i + 8].try_into().expect("eight bytes");
+            let classes = chunk
+                .iter()
+                .fold(0, |any, &b| any | BYTE_CLASS[usize::from(b)]);
+            if classes & CANDIDATE != 0 {
+                break;
+            }
+            i += 8;
+        }
+        while i < head && BYTE_CLASS[usize::from(line[i])] & CANDIDATE == 0 {
+            i += 1;
+        }
+        if i >= head {
+            break;
+        }
+        let class = BYTE_CLASS[usize::from(line[i])];
+        opened = false;
+        if class & ESC != 0 {
+            i = skip_ansi(&line[..head], i);
+        } else if class & OPENER != 0 {
+            i += 1;
+            opened = true;
+        } else if i > 0 && BYTE_CLASS[usize::from(line[i - 1])] & WORD != 0 {
+            // A capital inside a lower-case token (`errorHandler`): not a start.
+            i = token_end(line, i);
+        }
+    }
+    None
+}
+
+/// Just past the token (run of word bytes) that starts at `start`.
+pub(super) fn token_end(line: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < line.len() && BYTE_CLASS[usize::from(line[i])] & WORD != 0 {
+        i += 1;
+    }
+    i
+}
+
+pub(super) const WORD: u8 = 1;
+pub(super) const UPPER: u8 = 2;
+/// Can precede a level word in a level position: `[`, `<`, `(`, `|`, tab.
+pub(super) const OPENER: u8 = 4;
+pub(super) const ESC: u8 = 8;
+/// Where the text-marker scan stops to look.
+const CANDIDATE: u8 = UPPER | OPENER | ESC;
+
+/// Byte classes for the tokenizer: one table load per byte in the hot loop.
+pub(super) static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if is_word(b) {
+            table[i] |= WORD;
+        }
+        if b.is_ascii_uppercase() {
+            table[i] |= UPPER;
+        }
+        if matches!(b, b'[' | b'<' | b'(' | b'|' | b'\t') {
+            table[i] |= OPENER;
+        }
+        if b == 0x1b {
+            table[i] |= ESC;
+        }
+        i += 1;
+    }
+    table
+};
+
+pub(super) const fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Past an ANSI escape sequence (`ESC [ params letter`) starting at `i`.
+pub(super) fn skip_ansi(s: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    if s.get(j) == Some(&b'[') {
+        j += 1;
+        while j < s.len() && !(0x40..=0x7e).contains(&s[j]) {
+            j += 1;
+        }
+        j += 1;
+    }
+    j.min(s.len())
+}
+
+pub(super) fn token_marker(line: &[u8], start: usize, end: usize) -> Option<Severity> {
+    let token = &line[start..end];
+    if !token[0].is_ascii_alphabetic() {
+        return None;
+    }
+    let upper = token.iter().all(u8::is_ascii_uppercase);
+    // Cheap position test first: most tokens are ordinary lower-case words.
+    let severity = if upper || level_position(line, start, end) {
+        Severity::from_level_word(token)
+    } else {
+        None
+    };
+    let severity = match severity {
+        Some(s) => s,
+        None if token.len() > 9 && token.ends_with(b"Exception") => Severity::Error,
+        None => return None,
+    };
+    (!is_count(line, start, end)).then_some(severity)
+}
+
+/// Bracketed, tab-delimited, or first in the line before `:`, `]`, `|` or a tab.
+fn level_position(line: &[u8], start: usize, end: usize) -> bool {
+    let before = start.checked_sub(1).map(|i| line[i]);
+    let after = line.get(end).copied();
+    matches!(
+        (before, after),
+        (None, Some(b':' | b']' | b'|' | b'\t'))
+            | (Some(b'['), Some(b']'))
+            | (Some(b'<'), Some(b'>'))
+            | (Some(b'('), Some(b')'))
+            | (Some(b'|'), Some(b'|'))
+            | (Some(b'\t'), Some(b'\t') | None)
+    )
+}
+
+/// The token is a key (`ERROR=`), a zero count (`ERROR: 0`) or an absence
+/// (`no ERROR`).
+fn is_count(line: &[u8], start: usize, end: usize) -> bool {
+    let after = &line[end..];
+    if after.first() == Some(&b'=') {
+        return true;
+    }
+    let after = trim_start(after);
+    let after = trim_start(after.strip_prefix(b":").unwrap_or(after));
+    if after.first() == Some(&b'0') && !after.get(1).is_some_and(u8::is_ascii_digit) {
+        return true;
+    }
+    let before = &line[..start];
+    let trimmed = trim_end(before);
+    if trimmed.len() == before.len() {
+        return false; // nothing or no space before: no previous word to read
+    }
+    let before = trimmed;
+    let word_start = before
+        .iter()
+        .rposition(|&b| !is_word(b))
+        .map_or(0, |i| i + 1);
+    let previous = &before[word_start..];
+    previous == b"0"
+        || previous.eq_ignore_ascii_case(b"no")
+        || previous.eq_ignore_ascii_case(b"zero")
+        || previous.eq_ignore_ascii_case(b"without")
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    &s[n..]
+}
+
+fn trim_end(s: &[u8]) -> &[u8] {
+    let n = s
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    &s[..s.len() - n]
+}
+
+/// Markers that only mean something at column 0: trace heads and glog.
+pub(super) fn line_start_marker(line: &[u8]) -> Option<Severity> {
+    let first = *line.first()?;
+    if first.is_ascii_lowercase() {
+        let rust_panic = line.starts_with(b"thread '")
+            && memmem::find(&line[..line.len().min(HEAD_BYTES)], b"' panicked at").is_some();
+        if rust_panic || line.starts_with(b"panic: ") || line.starts_with(b"fatal error: ") {
+            return Some(Severity::Error);
+        }
+        return None;
+    }
+    if !first.is_ascii_uppercase() {
+        return None;
+    }
+    if line.starts_with(b"Traceback (most recent call last):")
+        || line.starts_with(b"Exception in thread ")
+        || is_exception_line(line)
+    {
+        return Some(Severity::Error);
+    }
+    glog_severity(line)
+}
+
+/// `ValueError: …`, `java.lang.IllegalStateException: boom`, `Error: …`,
+/// `KeyError` alone: a dotted identifier ending in Error, Exception or Throwable.
+pub(crate) fn is_exception_line(line: &[u8]) -> bool {
+    let n = line
+        .iter()
+        .take_while(|&&b| is_word(b) || b == b'.' || b == b'$')
+        .count();
+    let name = &line[..n];
+    let rest = &line[n..];
+    (rest.is_empty() || rest.starts_with(b": ") || rest == b":")
+        && (name.ends_with(b"Error")
+            || name.ends_with(b"Exception")
+            || name.ends_with(b"Throwable"))
+}
+
+/// glog: `E0101 12:00:00.000000 1 file.go:12] msg` (I, W, E or F + MMDD).
+fn glog_severity(line: &[u8]) -> Option<Severity> {
+    if line.len() < 8 || line[5] != b' ' || !line[1..5].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !line[6].is_ascii_digit() {
+        return None;
+    }
+    match line[0] {
+        b'E' | b'F' => Some(Severity::Error),
+        b'W' => Some(Severity::Warning),
+        b'I' => Some(Severity::Info),
+        _ => None,
+    }
+}
