@@ -19,7 +19,11 @@ pub fn lines(v: &Verdicts) -> Vec<Line> {
     out.extend(v.cost.as_ref().map(cost));
     let currency = v.cost.as_ref().map_or(Currency::USD, |c| c.currency);
     out.push(autoscaling(&v.autoscaling, currency));
-    out.push(scale_to_zero(&v.scale_to_zero));
+    let mut zero = scale_to_zero(&v.scale_to_zero);
+    if v.scale_to_zero.verdict == Idle::Candidate {
+        zero.push_str(&super::requests::cold_start(&v.startup));
+    }
+    out.push(zero);
     out.into_iter()
         .map(|text| Line {
             text,
