@@ -192,13 +192,16 @@ impl Tracker {
         }
     }
 
-    /// Feeds one tick; `None` while no access line with a duration was read.
+    /// Feeds one tick; `None` while no access line with a duration was read. The
+    /// window starts at the first tick, so requests read before the first one with
+    /// a duration count too.
     pub fn observe(&mut self, i: &Input) -> Option<Requests> {
+        let deltas = i.totals.map(|totals| self.window.push(i.t, totals));
         if !i.any_requests {
             return None;
         }
-        let mut time = match &i.totals {
-            Some(totals) => split(&self.window.push(i.t, *totals)),
+        let mut time = match &deltas {
+            Some(d) => split(d),
             None => TimePerRequest {
                 why_unknown: Some(WhyUnknown::NotAttributed),
                 ..Default::default()
