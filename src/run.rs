@@ -200,16 +200,26 @@ pub async fn run_with(
     tasks
         .stop_and_drain(stop_tx, done_rx, config.shutdown_grace)
         .await;
-    if let (Mode::Wrap(spec), Some(code), Some(ending)) = (&mode, app_exit_code, &ending) {
-        say_if_oom_killed(code, &app_target(spec), ending);
-    }
-    if let Some((code, Some(s))) = app_end {
-        say_shutdown(code, &s, &config);
-    }
+    last_word(&mode, app_end, ending.as_ref(), &config);
     Ok(RunOutcome {
         exit_code: app_exit_code.unwrap_or(0),
         app_exit_code,
     })
+}
+
+/// The run's last word in wrap mode: an OOM kill, or how the app shut down.
+fn last_word(
+    mode: &Mode,
+    app_end: Option<(i32, Option<wrap::Shutdown>)>,
+    ending: Option<&Ending>,
+    config: &Config,
+) {
+    if let (Mode::Wrap(spec), Some((code, _)), Some(ending)) = (mode, app_end, ending) {
+        say_if_oom_killed(code, &app_target(spec), ending);
+    }
+    if let Some((code, Some(s))) = app_end {
+        say_shutdown(code, &s, config);
+    }
 }
 
 /// The run's last word when the kernel OOM-killed the app: it died of SIGKILL
