@@ -250,9 +250,19 @@ fn say_shutdown(exit_code: i32, s: &wrap::Shutdown, config: &Config) {
     let (text, attention) = words::requests::shutdown(s, d.slow_shutdown, d.kill_after);
     let (seconds, by) = (s.seconds, s.exited_by.as_str());
     if attention {
-        tracing::warn!(exit_code, shutdown_seconds = seconds, exited_by = by, "{text}");
+        tracing::warn!(
+            exit_code,
+            shutdown_seconds = seconds,
+            exited_by = by,
+            "{text}"
+        );
     } else {
-        tracing::info!(exit_code, shutdown_seconds = seconds, exited_by = by, "{text}");
+        tracing::info!(
+            exit_code,
+            shutdown_seconds = seconds,
+            exited_by = by,
+            "{text}"
+        );
     }
 }
 

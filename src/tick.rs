@@ -292,6 +292,11 @@ impl Analysis {
                 .connections
                 .map(|c| c.known_services.names())
                 .unwrap_or_default(),
+            threads: t.threads,
+            allowed_cores: t
+                .allocation
+                .cpu_limit_cores
+                .map_or(self.visible_cpus as f64, |c| c.0),
         });
         v.startup = startup.observe(&Seen {
             t: now,

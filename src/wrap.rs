@@ -228,7 +228,11 @@ impl Forwarder {
         }
         let shutdown = termed.map(|at| Shutdown {
             seconds: at.elapsed().as_secs_f64(),
-            exited_by: if killed { ExitedBy::Kill } else { ExitedBy::Exit },
+            exited_by: if killed {
+                ExitedBy::Kill
+            } else {
+                ExitedBy::Exit
+            },
         });
         Ok(Ended { status, shutdown })
     }

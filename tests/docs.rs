@@ -133,8 +133,10 @@ fn verdicts() -> Verdicts {
                 cpu_seconds: Some(1.0),
                 cpu_wait_seconds: 0.1,
                 throttled_seconds: None,
+                peak_cores: 0.1,
             },
         ),
+        one_core: None,
     });
     v.startup.listening_seconds = Some(2.0);
     v.startup.first_request_seconds = Some(2.5);

@@ -121,7 +121,13 @@ fn run(mode: &str, prefix: &[&str], clients: usize) -> (serde_json::Value, Strin
     let py = python();
     let mut argv: Vec<&str> = vec!["--"];
     argv.extend_from_slice(prefix);
-    argv.extend([py.as_str(), "-c", SERVER_PY, mode, port_file.to_str().unwrap()]);
+    argv.extend([
+        py.as_str(),
+        "-c",
+        SERVER_PY,
+        mode,
+        port_file.to_str().unwrap(),
+    ]);
     let o = Outrider::with_config("[sampling]\ninterval = \"200ms\"\n", &[], &argv);
     drive(port(&port_file), clients);
     let status = o.wait_status(&format!("{REQUESTS} requests split"), |s| {
@@ -157,7 +163,8 @@ fn a_sleeping_handler_is_io_bound() {
     assert!((0.1..0.2).contains(&mean), "{t}");
     assert!(
         summary.contains("Request time: I/O-bound: ")
-            && summary.contains("More CPU will not make it faster; more workers will carry more load"),
+            && summary
+                .contains("More CPU will not make it faster; more workers will carry more load"),
         "{summary}"
     );
 }
@@ -185,17 +192,18 @@ impl Drop for Hog {
 
 #[test]
 fn a_cpu_bound_app_sharing_its_core_waits_for_it() {
-    let _hog = Hog(
-        Command::new("taskset")
-            .args(["-c", "0", &python(), "-c", "while True: pass"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("taskset"),
-    );
+    let _hog = Hog(Command::new("taskset")
+        .args(["-c", "0", &python(), "-c", "while True: pass"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("taskset"));
     let (t, summary) = run("burn", &["taskset", "-c", "0"], 1);
     assert_eq!(t["bound"], "cpu", "{t}");
     let wait = share(&t, "cpu_wait_seconds");
     assert!(wait > 0.25, "waiting for the CPU {:.0}%: {t}", wait * 100.0);
     assert_eq!(t["starved"], true, "{t}");
-    assert!(summary.contains("Request time: CPU-bound and starved: "), "{summary}");
+    assert!(
+        summary.contains("Request time: CPU-bound and starved: "),
+        "{summary}"
+    );
 }

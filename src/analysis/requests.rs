@@ -16,8 +16,20 @@
 //! window, not any one request's: a mix of slow I/O requests and fast CPU-heavy ones
 //! reads `mixed`.
 //!
+//! # Threads that cannot use the cores
+//!
+//! CPython's GIL and any single event loop run one thread at a time however many
+//! there are. The rule ([`one_core`]): a group of at least 2 threads that used at
+//! least 0.85 of a core on average over the window (at least 30 s of it) and never
+//! more than 1.15 cores in any tick, while its CPU limit (or, without one, the CPUs
+//! it may run on) allows 1.5 cores or more and its threads waited for a CPU less than
+//! 25% as long as they ran (the machine had cores to spare). Such an app is held
+//! to one core by itself: more threads or more CPU will not help, more processes
+//! (workers) will.
+//!
 //! # Layout
 //! - [`split`]: the arithmetic and the verdict from window deltas
+//! - [`one_core`]: the threads-that-cannot-use-the-cores rule
 //! - [`TimeWindow`]: cumulative (requests, durations, CPU, wait, throttled) at a
 //!   bounded number of instants → the deltas over the window
 
@@ -106,6 +118,45 @@ impl TimePerRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Requests {
     pub time_per_request: TimePerRequest,
+    /// Held to one core by itself (see the module doc); `None` otherwise.
+    pub one_core: Option<OneCore>,
+}
+
+/// Mean cores over the window at or above which the app is busy.
+pub const ONE_CORE_BUSY: f64 = 0.85;
+/// Cores no tick may pass for the app to count as held to one.
+pub const ONE_CORE_PEAK: f64 = 1.15;
+/// Cores the limit (or the visible CPUs) must allow.
+pub const ONE_CORE_ALLOWED: f64 = 1.5;
+/// Run-queue wait per CPU second under which the machine had cores to spare.
+pub const ONE_CORE_MAX_WAIT: f64 = 0.25;
+/// Seconds of window the rule needs.
+pub const ONE_CORE_MIN_SECONDS: f64 = 30.0;
+
+/// A busy multi-threaded app that never uses more than about one core.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OneCore {
+    pub threads: u64,
+    pub mean_cores: f64,
+    pub peak_cores: f64,
+    pub allowed_cores: f64,
+}
+
+/// The rule of the module doc over the window's deltas.
+pub fn one_core(d: &Deltas, threads: u64, allowed_cores: f64) -> Option<OneCore> {
+    let cpu = d.cpu_seconds?;
+    if threads < 2 || d.seconds < ONE_CORE_MIN_SECONDS || cpu <= 0.0 {
+        return None;
+    }
+    let mean_cores = cpu / d.seconds;
+    let held = mean_cores >= ONE_CORE_BUSY && d.peak_cores <= ONE_CORE_PEAK;
+    let room = allowed_cores >= ONE_CORE_ALLOWED && d.cpu_wait_seconds / cpu < ONE_CORE_MAX_WAIT;
+    (held && room).then_some(OneCore {
+        threads,
+        mean_cores,
+        peak_cores: d.peak_cores,
+        allowed_cores,
+    })
 }
 
 /// What changed over the window.
@@ -119,6 +170,8 @@ pub struct Deltas {
     pub cpu_seconds: Option<f64>,
     pub cpu_wait_seconds: f64,
     pub throttled_seconds: Option<f64>,
+    /// The most cores one tick in the window used.
+    pub peak_cores: f64,
 }
 
 /// The split and its verdict (see the module doc).
@@ -177,6 +230,10 @@ pub struct Input {
     pub cpu_limit_cores: Option<f64>,
     /// Known services among its established connections.
     pub likely_waits: Vec<&'static str>,
+    /// Threads of the group now, and the cores it may use (its CPU limit, else the
+    /// CPUs it may run on).
+    pub threads: u64,
+    pub allowed_cores: f64,
 }
 
 /// The time window of one target.
@@ -211,6 +268,7 @@ impl Tracker {
         time.likely_waits = i.likely_waits.clone();
         Some(Requests {
             time_per_request: time,
+            one_core: deltas.and_then(|d| one_core(&d, i.threads, i.allowed_cores)),
         })
     }
 
@@ -235,7 +293,8 @@ pub struct Totals {
 #[derive(Debug, Clone, Default)]
 pub struct TimeWindow {
     window: f64,
-    points: VecDeque<(f64, Totals)>,
+    /// (t, totals, the most cores any tick since the previous point used).
+    points: VecDeque<(f64, Totals, f64)>,
 }
 
 impl TimeWindow {
@@ -249,9 +308,18 @@ impl TimeWindow {
     /// Adds the totals at `t`; the deltas over the window. A counter that went
     /// backwards (a new log, a new container) starts the window again.
     pub fn push(&mut self, t: f64, now: Totals) -> Deltas {
-        let back = self.points.back().map(|p| p.1);
-        if let Some(b) = back {
-            let fell = |a: Option<f64>, b: Option<f64>| matches!((a, b), (Some(x), Some(y)) if x < y);
+        let back = self.points.back().map(|p| (p.0, p.1));
+        let tick_cores = match back {
+            Some((bt, b)) if t > bt => now
+                .cpu_seconds
+                .zip(b.cpu_seconds)
+                .map(|(c, p)| (c - p).max(0.0) / (t - bt)),
+            _ => None,
+        }
+        .unwrap_or(0.0);
+        if let Some((_, b)) = back {
+            let fell =
+                |a: Option<f64>, b: Option<f64>| matches!((a, b), (Some(x), Some(y)) if x < y);
             if now.requests < b.requests
                 || now.duration_seconds < b.duration_seconds
                 || fell(now.cpu_seconds, b.cpu_seconds)
@@ -263,14 +331,16 @@ impl TimeWindow {
         let spacing = self.window / SEGMENTS as f64;
         let n = self.points.len();
         if n >= 2 && self.points[n - 1].0 - self.points[n - 2].0 < spacing {
-            self.points[n - 1] = (t, now);
+            let peak = self.points[n - 1].2.max(tick_cores);
+            self.points[n - 1] = (t, now, peak);
         } else {
-            self.points.push_back((t, now));
+            self.points.push_back((t, now, tick_cores));
         }
         while self.points.len() > 2 && self.points[1].0 <= t - self.window {
             self.points.pop_front();
         }
-        let (t0, a) = self.points[0];
+        let (t0, a, _) = self.points[0];
+        let peak = self.points.iter().skip(1).map(|p| p.2).fold(0.0, f64::max);
         let d = |x: Option<f64>, y: Option<f64>| Some(x? - y?);
         Deltas {
             seconds: t - t0,
@@ -279,13 +349,14 @@ impl TimeWindow {
             cpu_seconds: d(now.cpu_seconds, a.cpu_seconds),
             cpu_wait_seconds: now.cpu_wait_seconds - a.cpu_wait_seconds,
             throttled_seconds: d(now.throttled_seconds, a.throttled_seconds),
+            peak_cores: peak,
         }
     }
 
     /// Bytes held, heap included.
     pub fn footprint(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.points.capacity() * std::mem::size_of::<(f64, Totals)>()
+            + self.points.capacity() * std::mem::size_of::<(f64, Totals, f64)>()
     }
 }
 
@@ -302,7 +373,77 @@ mod tests {
             cpu_seconds: Some(cpu * n),
             cpu_wait_seconds: wait * n,
             throttled_seconds: None,
+            peak_cores: 1.0,
         }
+    }
+
+    #[test]
+    fn a_busy_app_held_to_one_core_with_room_to_spare_is_told_so() {
+        // 60 s, 55 CPU-seconds (0.92 core), no tick over 1.02 cores, 8 threads.
+        let d = Deltas {
+            seconds: 60.0,
+            cpu_seconds: Some(55.0),
+            cpu_wait_seconds: 2.0,
+            peak_cores: 1.02,
+            ..Default::default()
+        };
+        let held = one_core(&d, 8, 2.0).expect("held to one core");
+        assert!((held.mean_cores - 55.0 / 60.0).abs() < 1e-9, "{held:?}");
+        // One thread; a limit of 1 core; a tick over 1.15 cores; idle; the machine
+        // busy (waiting 40% as long as running); too short a window: not this.
+        assert_eq!(one_core(&d, 1, 2.0), None);
+        assert_eq!(one_core(&d, 8, 1.0), None);
+        assert_eq!(
+            one_core(
+                &Deltas {
+                    peak_cores: 1.6,
+                    ..d
+                },
+                8,
+                2.0
+            ),
+            None
+        );
+        let idle = Deltas {
+            cpu_seconds: Some(20.0),
+            ..d
+        };
+        assert_eq!(one_core(&idle, 8, 2.0), None);
+        let busy = Deltas {
+            cpu_wait_seconds: 22.0,
+            ..d
+        };
+        assert_eq!(one_core(&busy, 8, 2.0), None);
+        assert_eq!(
+            one_core(
+                &Deltas {
+                    seconds: 20.0,
+                    cpu_seconds: Some(18.0),
+                    ..d
+                },
+                8,
+                2.0
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn the_window_keeps_the_busiest_tick() {
+        let mut w = TimeWindow::new(60.0);
+        let mut d = Deltas::default();
+        for i in 0..=60u64 {
+            // 0.5 core, but 1.5 cores in the tick ending at 30.
+            let cpu = 0.5 * i as f64 + if i >= 30 { 1.0 } else { 0.0 };
+            d = w.push(
+                i as f64,
+                Totals {
+                    cpu_seconds: Some(cpu),
+                    ..Default::default()
+                },
+            );
+        }
+        assert!((d.peak_cores - 1.5).abs() < 1e-9, "{d:?}");
     }
 
     #[test]

@@ -98,9 +98,13 @@ impl StartupTracker {
             self.last.first_request_seconds = Some(age);
         }
         // Still not listening past the threshold is slow already.
-        let waiting = (s.listening == Some(0) && self.last.listening_seconds.is_none())
-            .then_some(age);
-        self.last.slow = self.last.seconds().or(waiting).is_some_and(|x| x > self.slow_after);
+        let waiting =
+            (s.listening == Some(0) && self.last.listening_seconds.is_none()).then_some(age);
+        self.last.slow = self
+            .last
+            .seconds()
+            .or(waiting)
+            .is_some_and(|x| x > self.slow_after);
         self.last
     }
 }
@@ -144,7 +148,10 @@ mod tests {
             requests: Some(5),
         };
         let u = s.observe(&again(300.2, 0));
-        assert_eq!((u.listening_seconds, u.started_at_unix), (None, Some(300.0)));
+        assert_eq!(
+            (u.listening_seconds, u.started_at_unix),
+            (None, Some(300.0))
+        );
         assert!(s.observe(&again(311.0, 0)).slow, "11 s without a listener");
         let u = s.observe(&again(312.0, 1));
         assert_eq!(u.listening_seconds, Some(12.0));

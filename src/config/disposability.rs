@@ -45,7 +45,10 @@ impl Default for DisposabilityConfig {
 }
 
 /// Checks `[disposability]`; a wrong value is reported and its default stands in.
-pub fn validate_disposability(r: &RawDisposability, errors: &mut Vec<String>) -> DisposabilityConfig {
+pub fn validate_disposability(
+    r: &RawDisposability,
+    errors: &mut Vec<String>,
+) -> DisposabilityConfig {
     let mut duration = |key: &str, v: &str, default: u64| match parse_duration(v) {
         Ok(d) if !d.is_zero() => d,
         Ok(_) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Line;
 use crate::analysis::latency::millis;
-use crate::analysis::requests::{Bound, TimePerRequest, WhyUnknown, MIN_REQUESTS};
+use crate::analysis::requests::{Bound, OneCore, TimePerRequest, WhyUnknown, MIN_REQUESTS};
 use crate::analysis::startup::Startup;
 use crate::analysis::Verdicts;
 use crate::wrap::{ExitedBy, Shutdown};
@@ -16,6 +16,7 @@ pub fn lines(v: &Verdicts) -> Vec<Line> {
     let mut out = Vec::new();
     if let Some(r) = &v.requests {
         out.push(time_per_request(&r.time_per_request));
+        out.extend(r.one_core.as_ref().map(one_core));
     }
     out.extend(startup(&v.startup));
     out
@@ -24,8 +25,14 @@ pub fn lines(v: &Verdicts) -> Vec<Line> {
 /// The attention phrases: `web: requests starved of CPU`, `web: slow start-up`.
 pub fn attention(name: &str, v: &Verdicts) -> Vec<String> {
     let mut out = Vec::new();
-    if v.requests.as_ref().is_some_and(|r| r.time_per_request.starved) {
+    if v.requests
+        .as_ref()
+        .is_some_and(|r| r.time_per_request.starved)
+    {
         out.push(format!("{name}: requests starved of CPU"));
+    }
+    if v.requests.as_ref().is_some_and(|r| r.one_core.is_some()) {
+        out.push(format!("{name}: threads held to one core"));
     }
     if v.startup.slow {
         out.push(format!("{name}: slow start-up"));
@@ -49,7 +56,10 @@ pub fn time_per_request(t: &TimePerRequest) -> Line {
     let mean = millis(t.mean_seconds.unwrap_or(0.0));
     let waits = match t.likely_waits.as_slice() {
         [] => "database, APIs, disk".to_string(),
-        names => format!("likely on {}, which it holds connections to", names.join(", ")),
+        names => format!(
+            "likely on {}, which it holds connections to",
+            names.join(", ")
+        ),
     };
     let text = match t.bound {
         Bound::Io => format!(
@@ -87,6 +97,24 @@ pub fn time_per_request(t: &TimePerRequest) -> Line {
     Line {
         text: format!("Request time: {text}"),
         attention: t.starved,
+    }
+}
+
+/// `Threads: 8 threads, but never more than 1.02 cores (0.92 on average) of the 2
+/// cores allowed, with CPUs to spare: …`.
+pub fn one_core(o: &OneCore) -> Line {
+    Line {
+        text: format!(
+            "Threads: {}, but never more than {:.2} cores ({:.2} on average) of the {} \
+             allowed, with CPUs to spare: one thread runs at a time (CPython's GIL, or a \
+             single event loop). More threads or more CPU will not help; more processes \
+             (workers) will",
+            super::count(o.threads, "thread"),
+            o.peak_cores,
+            o.mean_cores,
+            limit(o.allowed_cores)
+        ),
+        attention: true,
     }
 }
 
@@ -229,6 +257,25 @@ mod tests {
     }
 
     #[test]
+    fn threads_held_to_one_core_are_told_to_use_processes() {
+        let o = OneCore {
+            threads: 8,
+            mean_cores: 0.92,
+            peak_cores: 1.02,
+            allowed_cores: 2.0,
+        };
+        let line = one_core(&o);
+        assert_eq!(
+            line.text,
+            "Threads: 8 threads, but never more than 1.02 cores (0.92 on average) of the 2 \
+             cores allowed, with CPUs to spare: one thread runs at a time (CPython's GIL, or \
+             a single event loop). More threads or more CPU will not help; more processes \
+             (workers) will"
+        );
+        assert!(line.attention);
+    }
+
+    #[test]
     fn start_up_and_shutdown_read_with_their_cost() {
         let s = Startup {
             listening_seconds: Some(2.0),
@@ -247,7 +294,10 @@ mod tests {
             slow: true,
             ..s
         };
-        assert!(startup(&slow).unwrap().text.contains(" — slow (over 10.00 s): "));
+        assert!(startup(&slow)
+            .unwrap()
+            .text
+            .contains(" — slow (over 10.00 s): "));
         let ten = Duration::from_secs(10);
         let exit = |seconds, exited_by| Shutdown { seconds, exited_by };
         assert_eq!(
@@ -256,6 +306,9 @@ mod tests {
         );
         assert!(shutdown(&exit(12.0, ExitedBy::Exit), ten, ten).1);
         let (text, attention) = shutdown(&exit(10.0, ExitedBy::Kill), ten, ten);
-        assert!(attention && text.contains("was killed: requests in flight"), "{text}");
+        assert!(
+            attention && text.contains("was killed: requests in flight"),
+            "{text}"
+        );
     }
 }
