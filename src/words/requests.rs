@@ -121,9 +121,9 @@ pub fn one_core(o: &OneCore) -> Line {
 fn why_unknown(t: &TimePerRequest) -> String {
     match t.why_unknown {
         Some(WhyUnknown::TooFewRequests) => format!(
-            "{} with a duration in the last {}, it needs {MIN_REQUESTS}",
+            "{} with a duration in the last {:.0} s, it needs {MIN_REQUESTS}",
             super::count(t.requests, "request"),
-            format!("{:.0} s", t.window_seconds)
+            t.window_seconds
         ),
         Some(WhyUnknown::NoCpuData) => "no CPU figures for the app".into(),
         Some(WhyUnknown::NotAttributed) => {
