@@ -264,6 +264,22 @@ mod tests {
         );
     }
 
+    /// A scale-to-zero candidate's cold start carries the measured start-up.
+    #[test]
+    fn a_candidate_names_its_cold_start() {
+        let mut v = Verdicts::default();
+        v.scale_to_zero.verdict = Idle::Candidate;
+        let zero = |v: &Verdicts| lines(v).last().unwrap().text.clone();
+        assert!(zero(&v).ends_with("waits for a cold start"), "{}", zero(&v));
+        v.startup.listening_seconds = Some(2.0);
+        v.startup.first_request_seconds = Some(2.5);
+        assert!(
+            zero(&v).ends_with("waits for a cold start of 2.50 s (the measured start-up)"),
+            "{}",
+            zero(&v)
+        );
+    }
+
     #[test]
     fn autoscaling_says_when_it_will_be_ready() {
         let a = Autoscaling {
