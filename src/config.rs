@@ -20,6 +20,7 @@
 //! - [`alerts`] — `[alerts]` and `[[receivers]]`
 //! - [`actions`] — `[actions]` (what to do before the kill)
 //! - [`cost`] — `[cost]` (prices, currency, replicas)
+//! - [`disposability`] — `[disposability]` (slow start-up and shutdown, kill after)
 //!
 //! The quantity parsers live in [`crate::units`]. Each section's validated type lives
 //! with the module that uses it (`sample::target::TargetSpec`,
@@ -41,6 +42,7 @@ pub mod alerts;
 mod analysis;
 pub mod capacity;
 pub mod cost;
+pub mod disposability;
 mod logs;
 mod resources;
 mod runtime;
@@ -92,6 +94,7 @@ pub struct RawConfig {
     pub capacity: capacity::RawCapacity,
     pub actions: actions::RawActions,
     pub cost: cost::RawCost,
+    pub disposability: disposability::RawDisposability,
 }
 
 /// The few settings a CLI flag may override; they win over file and environment.
@@ -133,6 +136,8 @@ pub struct Config {
     pub capacity: crate::analysis::capacity::CapacityConfig,
     /// What to do before the kill; off unless a signal or a command is set.
     pub actions: crate::actions::ActionsConfig,
+    /// `[disposability]`: slow start-up and shutdown, the kill after SIGTERM.
+    pub disposability: disposability::DisposabilityConfig,
 }
 
 /// Reads the file (if any), applies the environment and the flags, and validates.
@@ -199,6 +204,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
     let pss_interval = capacity::validate_pss_interval(&raw.sampling.pss_interval, e);
     let capacity = capacity::validate_capacity(&raw.capacity, e);
     let actions = actions::validate_actions(&raw.actions, e);
+    let disposability = disposability::validate_disposability(&raw.disposability, e);
 
     match (listen, intervals.interval, grace) {
         (Some(listen), Some(interval), Some(shutdown_grace)) if errors.is_empty() => Ok(Config {
@@ -220,6 +226,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ConfigErrors> {
             pss_interval,
             capacity,
             actions,
+            disposability,
         }),
         _ => Err(ConfigErrors(errors)),
     }

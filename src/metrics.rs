@@ -17,6 +17,7 @@
 //! - [`cost`] — what the allocation costs per hour, efficiency, the autoscaling and
 //!   scale-to-zero verdicts
 //! - [`capacity`] — workers, PSS, the worker hint, requests per CPU-second
+//! - [`requests`] — where a request's time goes, the start-up
 //! - [`logs`] — per-stream counters, error and request rates, the duration histogram
 //! - [`alerts`] — active alerts and notification delivery
 //! - [`actions`] — what was done before the kill, by result
@@ -43,6 +44,7 @@ mod container;
 mod cost;
 mod logs;
 mod own;
+mod requests;
 mod target;
 mod verdicts;
 
@@ -277,8 +279,9 @@ impl Collector for SnapshotCollector {
         container::families(&snap.targets, &mut fams);
         target::allocation(&snap.targets, &mut fams);
         verdicts::families(verdicts.clone(), &mut fams);
-        cost::families(verdicts, &mut fams);
+        cost::families(verdicts.clone(), &mut fams);
         capacity::families(&snap, &mut fams);
+        requests::families(verdicts, &mut fams);
         logs::families(snap.logs.as_ref(), streams, &mut fams);
         alerts::families(&snap, &receivers, &mut fams);
         actions::families(&snap.actions, &mut fams);

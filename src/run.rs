@@ -13,7 +13,9 @@
 //! In wrap mode the app's exit is followed by one last tick before the stop (see
 //! [`crate::tick::last_tick`]): an OOM kill between the last regular tick and the
 //! exit is still counted, and its alert queued, so the receivers deliver it while
-//! they drain. When the kernel OOM-killed the app, the last log line says so.
+//! they drain. When the kernel OOM-killed the app, the last log line says so; when
+//! it was told to stop (SIGTERM), the last log line says how long it took and how
+//! it ended (`shutdown_seconds`, `exited_by`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -180,7 +182,7 @@ pub async fn run_with(
         None => streams.split_at(0),
     };
     tasks.follow_logs(&config, files, tailers);
-    let app_exit_code = match app {
+    let app_end = match app {
         Some(app) => Some(app.supervise(pipes, &mode, &config, shutdown).await?),
         None => {
             shutdown.await;
@@ -188,6 +190,7 @@ pub async fn run_with(
             None
         }
     };
+    let app_exit_code = app_end.map(|(code, _)| code);
     // The app has exited: a last tick, before the stop, counts a kill since the
     // previous one and queues its alert for the receivers to flush.
     let ending = match app_exit_code {
@@ -197,13 +200,26 @@ pub async fn run_with(
     tasks
         .stop_and_drain(stop_tx, done_rx, config.shutdown_grace)
         .await;
-    if let (Mode::Wrap(spec), Some(code), Some(ending)) = (&mode, app_exit_code, &ending) {
-        say_if_oom_killed(code, &app_target(spec), ending);
-    }
+    last_word(&mode, app_end, ending.as_ref(), &config);
     Ok(RunOutcome {
         exit_code: app_exit_code.unwrap_or(0),
         app_exit_code,
     })
+}
+
+/// The run's last word in wrap mode: an OOM kill, or how the app shut down.
+fn last_word(
+    mode: &Mode,
+    app_end: Option<(i32, Option<wrap::Shutdown>)>,
+    ending: Option<&Ending>,
+    config: &Config,
+) {
+    if let (Mode::Wrap(spec), Some((code, _)), Some(ending)) = (mode, app_end, ending) {
+        say_if_oom_killed(code, &app_target(spec), ending);
+    }
+    if let Some((code, Some(s))) = app_end {
+        say_shutdown(code, &s, config);
+    }
 }
 
 /// The run's last word when the kernel OOM-killed the app: it died of SIGKILL
@@ -223,6 +239,29 @@ fn say_if_oom_killed(exit_code: i32, app: &str, ending: &Ending) {
             memory_limit_bytes = k.memory_limit_bytes,
             "{}",
             words::app_oom_killed(k.memory_limit_bytes)
+        );
+    }
+}
+
+/// The run's last word when the app was told to stop: how long it took, how it
+/// ended, and what a slow or forced shutdown costs.
+fn say_shutdown(exit_code: i32, s: &wrap::Shutdown, config: &Config) {
+    let d = &config.disposability;
+    let (text, attention) = words::requests::shutdown(s, d.slow_shutdown, d.kill_after);
+    let (seconds, by) = (s.seconds, s.exited_by.as_str());
+    if attention {
+        tracing::warn!(
+            exit_code,
+            shutdown_seconds = seconds,
+            exited_by = by,
+            "{text}"
+        );
+    } else {
+        tracing::info!(
+            exit_code,
+            shutdown_seconds = seconds,
+            exited_by = by,
+            "{text}"
         );
     }
 }
@@ -420,14 +459,15 @@ fn start_app(spec: &WrapSpec) -> Result<App, RunError> {
 impl App {
     /// Pumps the app's stdout and stderr (passed on and counted in `pipes`), waits
     /// for it to exit, then for its remaining output within the grace period.
-    /// Returns its exit code (or 128+signal).
+    /// Returns its exit code (or 128+signal) and its shutdown, when it was told to
+    /// stop.
     async fn supervise(
         self,
         pipes: &[Arc<StreamStats>],
         mode: &Mode,
         config: &Config,
         shutdown: impl Future<Output = ()>,
-    ) -> Result<i32, RunError> {
+    ) -> Result<(i32, Option<wrap::Shutdown>), RunError> {
         let to_stderr = matches!(
             mode,
             Mode::Wrap(WrapSpec {
@@ -446,12 +486,13 @@ impl App {
             pump_pipe(w.stdout, out_to, &pipes[0], ls),
             pump_pipe(w.stderr, Box::new(tokio::io::stderr()), &pipes[1], ls),
         ];
-        let status = self
+        let kill_after = config.disposability.kill_after;
+        let ended = self
             .forwarder
-            .supervise(w.child, w.pid, shutdown)
+            .supervise(w.child, w.pid, shutdown, kill_after)
             .await
             .map_err(RunError::WaitApp)?;
-        let code = wrap::exit_code(status);
+        let code = wrap::exit_code(ended.status);
         tracing::info!(exit_code = code, "the app exited");
         // Its output may still be in the pipes (or held open by a grandchild).
         let _ = tokio::time::timeout(config.shutdown_grace, async {
@@ -460,7 +501,7 @@ impl App {
             }
         })
         .await;
-        Ok(code)
+        Ok((code, ended.shutdown))
     }
 }
 

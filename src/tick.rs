@@ -21,6 +21,8 @@ use crate::analysis::capacity::Capacity;
 use crate::analysis::capacity::{CapacityConfig, CapacityTracker};
 use crate::analysis::latency::Latency;
 use crate::analysis::latency::LatencyWindow;
+use crate::analysis::requests;
+use crate::analysis::startup::{Seen, StartupTracker};
 use crate::analysis::{
     self, AnalysisConfig, Analyzer, LogRates, LogTotals, LogWindow, Observation, TargetStatus,
     Verdicts,
@@ -53,6 +55,19 @@ pub struct Analysis {
     oom_kills: HashMap<String, (u64, u64)>,
     /// What to do before the kill, and what was done.
     actions: Actions,
+    /// Per target name: where a request's time goes, and the start-up.
+    requests: HashMap<String, (requests::Tracker, StartupTracker)>,
+    /// `[disposability] slow_startup`, seconds.
+    slow_startup: f64,
+}
+
+/// Each log stream's cumulative figures, read once a tick: access lines, and the
+/// access lines with a duration with the sum of their durations (microseconds).
+#[derive(Debug, Default)]
+struct PerStream<'s> {
+    http: Vec<(&'s str, u64)>,
+    timed: Vec<(&'s str, u64)>,
+    timed_micros: Vec<(&'s str, u64)>,
 }
 
 /// What the last tick saw, for the run's last word.
@@ -93,6 +108,8 @@ impl Analysis {
             visible_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             oom_kills: HashMap::new(),
             actions: Actions::new(config.actions.clone()),
+            requests: HashMap::new(),
+            slow_startup: config.disposability.slow_startup.as_secs_f64(),
         }
     }
 
@@ -102,7 +119,7 @@ impl Analysis {
     pub fn tick(&mut self, sample: Sample, streams: &[Arc<StreamStats>]) -> Snapshot {
         let now = sample.taken_at_unix;
         self.count_oom_kills(&sample.targets);
-        let (logs, http_per_stream) = self.log_rates(now, streams);
+        let (logs, per_stream) = self.log_rates(now, streams);
         let latency = logs.as_ref().and_then(|l| l.latency.as_ref());
         let up = sample.targets.iter().filter(|t| t.up).count();
         let mut rows = Vec::new();
@@ -118,12 +135,13 @@ impl Analysis {
                     };
                 }
                 let mut o = Observation::of(&t, now);
-                o.http_requests = requests_of(&t.name, up, &http_per_stream);
-                let verdicts = self.verdicts(&t.name, &o, latency);
+                o.http_requests = requests_of(&t.name, up, &per_stream.http);
+                let mut verdicts = self.verdicts(&t.name, &o, latency);
+                self.request_verdicts(&t, now, up, &per_stream, &mut verdicts);
                 if self.recorder.is_some() {
                     rows.push((o, t.name.clone()));
                 }
-                let capacity = self.capacity(&t, now, up, &http_per_stream);
+                let capacity = self.capacity(&t, now, up, &per_stream.http);
                 TargetStatus {
                     sample: t,
                     verdicts: Some(verdicts),
@@ -191,16 +209,17 @@ impl Analysis {
         Ending { oom_killed }
     }
 
-    /// The rates of the app's output over the windows, and the HTTP lines per
-    /// stream (cumulative) for the capacity. Each stream's totals are read once.
+    /// The rates of the app's output over the windows, and each stream's figures
+    /// (cumulative) for the capacity and the time per request. Each stream's totals
+    /// are read once.
     fn log_rates<'s>(
         &mut self,
         now: f64,
         streams: &'s [Arc<StreamStats>],
-    ) -> (Option<LogRates>, Vec<(&'s str, u64)>) {
-        let mut http_per_stream = Vec::with_capacity(streams.len());
+    ) -> (Option<LogRates>, PerStream<'s>) {
+        let mut per_stream = PerStream::default();
         if streams.is_empty() {
-            return (None, http_per_stream);
+            return (None, per_stream);
         }
         let mut totals = LogTotals::default();
         let mut durations = FineHistogram::default();
@@ -209,7 +228,12 @@ impl Analysis {
             durations.add(&c.latency.fine);
             let http =
                 c.http.success + c.http.redirection + c.http.client_error + c.http.server_error;
-            http_per_stream.push((s.name.as_str(), http));
+            let name = s.name.as_str();
+            per_stream.http.push((name, http));
+            let classes = c.latency.classes.iter();
+            let (timed, sum) = classes.fold((0, 0.0), |(n, sum), h| (n + h.count, sum + h.sum));
+            per_stream.timed.push((name, timed));
+            per_stream.timed_micros.push((name, (sum * 1e6) as u64));
             totals.errors += c.events.get(Severity::Error);
             totals.events += c.events.total();
             totals.http_5xx += c.http.server_error;
@@ -217,7 +241,7 @@ impl Analysis {
         }
         let mut rates = self.log_window.push(now, totals);
         rates.latency = self.latency_window.push(now, &durations);
-        (Some(rates), http_per_stream)
+        (Some(rates), per_stream)
     }
 
     /// A live target's leak and sizing verdicts; a CPU under-allocation names a
@@ -231,6 +255,55 @@ impl Analysis {
         let mut verdicts = analyzer.observe(o);
         analysis::latency::note_cpu_rise(&mut verdicts.sizing.cpu, latency);
         verdicts
+    }
+
+    /// Where a live target's request time goes, and its start-up, into `v`: its
+    /// timed access lines attributed as the capacity attributes them.
+    fn request_verdicts(
+        &mut self,
+        t: &TargetSample,
+        now: f64,
+        up: usize,
+        streams: &PerStream,
+        v: &mut Verdicts,
+    ) {
+        let (window, slow) = (self.config.latency_window, self.slow_startup);
+        let (tracker, startup) = self
+            .requests
+            .entry(t.name.clone())
+            .or_insert_with(|| (requests::Tracker::new(window), StartupTracker::new(slow)));
+        let attributed = |list: &[(&str, u64)]| analysis::capacity::attribute(&t.name, up, list).1;
+        let cg = t.cgroup.as_ref();
+        let totals = attributed(&streams.timed)
+            .zip(attributed(&streams.timed_micros))
+            .map(|(n, micros)| requests::Totals {
+                requests: n,
+                duration_seconds: micros as f64 / 1e6,
+                cpu_seconds: Some(t.counters.cpu_user_seconds + t.counters.cpu_system_seconds),
+                cpu_wait_seconds: t.counters.cpu_wait_seconds,
+                throttled_seconds: cg.and_then(|c| c.cpu_throttled_seconds),
+            });
+        v.requests = tracker.observe(&requests::Input {
+            t: now,
+            totals,
+            any_requests: streams.timed.iter().any(|(_, n)| *n > 0),
+            cpu_limit_cores: t.allocation.cpu_limit_cores.map(|c| c.0),
+            likely_waits: t
+                .connections
+                .map(|c| c.known_services.names())
+                .unwrap_or_default(),
+            threads: t.threads,
+            allowed_cores: t
+                .allocation
+                .cpu_limit_cores
+                .map_or(self.visible_cpus as f64, |c| c.0),
+        });
+        v.startup = startup.observe(&Seen {
+            t: now,
+            start_time: t.start_time_seconds,
+            listening: t.connections.map(|c| c.listen),
+            requests: attributed(&streams.http),
+        });
     }
 
     /// Requests per CPU-second and the worker hint of a live target, with the

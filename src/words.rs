@@ -7,12 +7,14 @@
 //!   request lines of the status page, `/summary.txt` and `outrider report`
 //! - [`alert`]: each alert rule's `summary` and `description`
 //! - [`cost`]: the money, autoscaling and scale-to-zero lines
+//! - [`requests`]: where a request's time goes, start-up and shutdown
 //!
 //! Numbers always carry their unit (`MiB/min`, `per minute`, `ms`, `m` for
 //! millicores), and counts read as English: `1 worker`, `3 workers`.
 
 pub mod alert;
 pub mod cost;
+pub mod requests;
 
 use crate::analysis::capacity::Capacity;
 use crate::analysis::latency::millis;
@@ -217,6 +219,7 @@ pub fn verdicts(v: &Verdicts) -> Vec<Line> {
         &v.sizing.memory.reason,
     ));
     out.extend(cost::lines(v));
+    out.extend(requests::lines(v));
     out
 }
 
@@ -252,6 +255,7 @@ pub fn attention(name: &str, restarts: u64, v: Option<&Verdicts>) -> Vec<String>
             ));
         }
     }
+    out.extend(requests::attention(name, v));
     out
 }
 

@@ -16,9 +16,15 @@
 //! as it would outlive `kill`. The kernel sends the signal when the *thread* that
 //! started the app ends: that is the runtime's thread, which lives for the whole
 //! run. A set-user-ID or file-capability program loses the setting at exec.
+//!
+//! Shutdown is timed (disposability): from the first SIGTERM the app gets (passed
+//! on, or sent when a report's time is up) to its exit. An app still running
+//! `kill_after` later is killed with SIGKILL, as Kubernetes would at the end of its
+//! grace period; [`Shutdown`] says which it was.
 
 use std::io::IsTerminal;
 use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -76,6 +82,39 @@ fn die_with_parent(cmd: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// How the app ended after it was told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitedBy {
+    /// It exited by itself after SIGTERM.
+    Exit,
+    /// It was still running `kill_after` later and was killed.
+    Kill,
+}
+
+impl ExitedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitedBy::Exit => "exit",
+            ExitedBy::Kill => "kill",
+        }
+    }
+}
+
+/// A timed shutdown: from the first SIGTERM to the app's exit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shutdown {
+    pub seconds: f64,
+    pub exited_by: ExitedBy,
+}
+
+/// The app's end: its status, and the shutdown when it was told to stop.
+#[derive(Debug)]
+pub struct Ended {
+    pub status: ExitStatus,
+    pub shutdown: Option<Shutdown>,
 }
 
 /// Signal handlers for forwarding, installed before the child starts so that no
@@ -137,41 +176,76 @@ impl Forwarder {
         })
     }
 
-    /// Waits for the child, forwarding signals meanwhile; returns its exit status.
-    /// When `stop` resolves (a report's time is up) the child gets one SIGTERM.
+    /// Waits for the child, forwarding signals meanwhile; returns its exit status
+    /// and, once it had a SIGTERM, how long it took to exit and how (killed with
+    /// SIGKILL once `kill_after` has passed). When `stop` resolves (a report's time
+    /// is up) the child gets one SIGTERM.
     pub async fn supervise(
         mut self,
         mut child: Child,
         pid: i32,
         stop: impl std::future::Future<Output = ()>,
-    ) -> std::io::Result<ExitStatus> {
+        kill_after: Duration,
+    ) -> std::io::Result<Ended> {
         let mut stop = std::pin::pin!(stop);
         let mut stopped = false;
+        let mut termed: Option<Instant> = None;
+        let mut killed = false;
+        let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
+        let deadline = tokio::time::sleep_until(far);
+        tokio::pin!(deadline);
         let status = loop {
-            tokio::select! {
+            let sent = tokio::select! {
                 status = child.wait() => break status?,
                 _ = &mut stop, if !stopped => {
                     stopped = true;
                     tracing::info!(pid, "time is up: stopping the app with SIGTERM");
-                    if let Err(e) = kill(Pid::from_raw(pid), Signal::SIGTERM) {
-                        tracing::warn!(pid, error = %e, "could not stop the app");
-                    }
+                    signal_app(pid, Signal::SIGTERM, "could not stop the app")
                 }
                 Some(sig) = self.rx.recv() => {
                     if sig == Signal::SIGINT && !self.forward_int {
                         continue;
                     }
                     tracing::info!(signal = %sig, pid, "forwarding signal to the app");
-                    if let Err(e) = kill(Pid::from_raw(pid), sig) {
-                        tracing::warn!(signal = %sig, pid, error = %e, "could not forward signal");
-                    }
+                    signal_app(pid, sig, "could not forward signal")
                 }
+                _ = &mut deadline, if termed.is_some() && !killed => {
+                    killed = true;
+                    tracing::warn!(pid, ?kill_after, "the app did not exit after SIGTERM: killing it");
+                    signal_app(pid, Signal::SIGKILL, "could not kill the app");
+                    continue;
+                }
+            };
+            if sent == Some(Signal::SIGTERM) && termed.is_none() {
+                termed = Some(Instant::now());
+                deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + kill_after);
             }
         };
         for l in self.listeners {
             l.abort();
         }
-        Ok(status)
+        let shutdown = termed.map(|at| Shutdown {
+            seconds: at.elapsed().as_secs_f64(),
+            exited_by: if killed {
+                ExitedBy::Kill
+            } else {
+                ExitedBy::Exit
+            },
+        });
+        Ok(Ended { status, shutdown })
+    }
+}
+
+/// Sends `sig` to the app; the signal when it was sent, else logs `failed`.
+fn signal_app(pid: i32, sig: Signal, failed: &str) -> Option<Signal> {
+    match kill(Pid::from_raw(pid), sig) {
+        Ok(()) => Some(sig),
+        Err(e) => {
+            tracing::warn!(signal = %sig, pid, error = %e, "{failed}");
+            None
+        }
     }
 }
 

@@ -123,6 +123,23 @@ fn verdicts() -> Verdicts {
     );
     // ...and the wait a younger target shows, so every family is exposed.
     v.autoscaling.ready_in_seconds = Some(3600.0);
+    // A judged time split and a measured start-up.
+    v.requests = Some(outrider::analysis::requests::Requests {
+        time_per_request: outrider::analysis::requests::split(
+            &outrider::analysis::requests::Deltas {
+                seconds: 300.0,
+                requests: 100,
+                duration_seconds: 18.0,
+                cpu_seconds: Some(1.0),
+                cpu_wait_seconds: 0.1,
+                throttled_seconds: None,
+                peak_cores: 0.1,
+            },
+        ),
+        one_core: None,
+    });
+    v.startup.listening_seconds = Some(2.0);
+    v.startup.first_request_seconds = Some(2.5);
     v
 }
 

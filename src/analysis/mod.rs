@@ -10,6 +10,8 @@
 //! - [`cost`]: requests, usage and recommendation priced; waste and efficiency
 //! - [`autoscale`]: hourly CPU p90s → would a horizontal autoscaler pay off
 //! - [`idle`]: idle minutes (no requests, or no CPU) → scale-to-zero candidate
+//! - [`requests`]: where a request's time goes (on a CPU, waiting for one, other)
+//! - [`startup`]: time from the main process' start to listening, to a first request
 //!
 //! One [`Analyzer`] per target is fed one [`Observation`] per tick, live or from a
 //! trace: the same code answers both, so a verdict seen in production can be
@@ -20,7 +22,9 @@ pub mod capacity;
 pub mod cost;
 pub mod idle;
 pub mod latency;
+pub mod requests;
 pub mod sizing;
+pub mod startup;
 pub mod trace;
 pub mod trend;
 
@@ -240,6 +244,10 @@ pub struct Verdicts {
     pub cost: Option<cost::Cost>,
     pub autoscaling: autoscale::Autoscaling,
     pub scale_to_zero: idle::ScaleToZero,
+    /// Where a request's time goes; `None` without access lines.
+    pub requests: Option<requests::Requests>,
+    /// The last start's start-up.
+    pub startup: startup::Startup,
 }
 
 /// A target as the tick publishes it: its sample, and what the analysis made of it.
@@ -410,6 +418,8 @@ impl Analyzer {
             cost,
             autoscaling,
             scale_to_zero,
+            requests: None,
+            startup: Default::default(),
         }
     }
 

@@ -118,6 +118,7 @@ fn rich_target() -> TargetStatus {
                     https: 1,
                     other: 5,
                 },
+                ..Default::default()
             }),
             workers: Some(Workers {
                 server: ServerKind::Gunicorn,

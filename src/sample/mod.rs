@@ -107,7 +107,7 @@ pub struct Sampler {
     grouper: ProcessGroups,
     errors: ReadErrors,
     resources: ResourceSpec,
-    boot_time: Option<u64>,
+    boot_time: Option<f64>,
     ticks_per_second: f64,
     page_size: u64,
     /// Resolved cgroup directories per main process identity.
@@ -159,7 +159,7 @@ impl Sampler {
         resources: ResourceSpec,
         self_pid: i32,
     ) -> Self {
-        let boot_time = match process::boot_time(&proc_root) {
+        let boot_time = match process::boot_time_precise(&proc_root) {
             Ok(b) => Some(b),
             Err(e) => {
                 tracing::warn!(path = %proc_root.join("stat").display(), error = %e, "no boot time: start times will be missing");
@@ -197,7 +197,7 @@ impl Sampler {
         every: Option<std::time::Duration>,
         tick: std::time::Duration,
     ) -> Self {
-        self.connections = sockets::ConnectionScans::new(every, tick);
+        self.connections = sockets::ConnectionScans::new(every, tick).watching_startups();
         self
     }
 
@@ -348,7 +348,7 @@ impl Sampler {
         snap.counters = state.totals.into();
         snap.restarts = state.restarts;
         if let (Some(boot), Some(ticks)) = (self.boot_time, oldest) {
-            snap.start_time_seconds = Some(boot as f64 + ticks as f64 / self.ticks_per_second);
+            snap.start_time_seconds = Some(boot + ticks as f64 / self.ticks_per_second);
         }
         let member_pids: HashSet<i32> = members.iter().map(|&i| list[i].pid).collect();
         match main_id {

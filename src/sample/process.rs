@@ -480,6 +480,20 @@ pub fn boot_time(proc_root: &Path) -> std::io::Result<u64> {
         .ok_or_else(|| std::io::Error::other("no btime line in stat"))
 }
 
+/// Unix time of boot to the hundredth of a second: now less `uptime`, which start
+/// times count from (`btime` in `stat` is rounded down to the second). Falls back
+/// to `btime` when `uptime` cannot be read (a fixture tree without it).
+pub fn boot_time_precise(proc_root: &Path) -> std::io::Result<f64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let uptime = std::fs::read_to_string(proc_root.join("uptime")).ok();
+    match uptime.and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok()) {
+        Some(up) => Ok(now - up),
+        None => boot_time(proc_root).map(|b| b as f64),
+    }
+}
+
 pub fn ticks_per_second() -> u64 {
     procfs::ticks_per_second()
 }

@@ -171,6 +171,42 @@ impl ByService {
     }
 }
 
+/// Established connections to the services a request is likely to wait on, told by
+/// the remote port (one more than [`ByService`] tells apart, for the words; no
+/// metric label).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KnownServices(pub [u64; 8]);
+
+impl KnownServices {
+    /// Names and ports, in the order of the counts.
+    pub const PORTS: [(&'static str, u16); 8] = [
+        ("postgres", 5432),
+        ("mysql", 3306),
+        ("redis", 6379),
+        ("mongodb", 27017),
+        ("elasticsearch", 9200),
+        ("memcached", 11211),
+        ("rabbitmq", 5672),
+        ("kafka", 9092),
+    ];
+
+    fn count(&mut self, remote_port: u16) {
+        if let Some(i) = Self::PORTS.iter().position(|(_, p)| *p == remote_port) {
+            self.0[i] += 1;
+        }
+    }
+
+    /// The names with at least one established connection.
+    pub fn names(&self) -> Vec<&'static str> {
+        Self::PORTS
+            .iter()
+            .zip(self.0)
+            .filter(|(_, n)| *n > 0)
+            .map(|((name, _), _)| *name)
+            .collect()
+    }
+}
+
 /// One target's TCP sockets at the last scan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Connections {
@@ -182,6 +218,8 @@ pub struct Connections {
     pub listen: u64,
     pub other: u64,
     pub established_by_service: ByService,
+    /// Established connections to known services (the likely waits).
+    pub known_services: KnownServices,
 }
 
 impl Connections {
@@ -358,6 +396,7 @@ fn count(h: &Held, tables: &HashMap<NetKey, Vec<TcpSocket>>) -> Connections {
                 TcpState::Established => {
                     c.established += 1;
                     *c.established_by_service.slot(s.remote.port()) += 1;
+                    c.known_services.count(s.remote.port());
                 }
                 TcpState::CloseWait => c.close_wait += 1,
                 TcpState::Listen => {
@@ -394,6 +433,40 @@ pub struct ConnectionScans {
     /// The latest figures per target name.
     latest: HashMap<String, Connections>,
     pub stats: ScanStats,
+    /// Per target: its lowest member pid and when that was first seen, while no
+    /// listener has been seen for it; scanned on every tick meanwhile (for at most
+    /// [`STARTUP_WATCH`]), so a start-up is timed to the tick.
+    starting: HashMap<String, (i32, Instant)>,
+    /// Targets (by lowest member pid) seen listening.
+    listening: HashMap<String, i32>,
+    /// Whether new starts are scanned on every tick ([`Self::watching_startups`]).
+    watch_startups: bool,
+}
+
+/// How long a new start without a listener is scanned on every tick.
+const STARTUP_WATCH: Duration = Duration::from_secs(120);
+
+impl ConnectionScans {
+    /// Whether a target started (a new lowest member pid) within [`STARTUP_WATCH`]
+    /// and has not been seen listening since.
+    fn starting(&mut self, targets: &[(String, Vec<i32>)]) -> bool {
+        let now = Instant::now();
+        let mut any = false;
+        for (name, pids) in targets {
+            let Some(lowest) = pids.iter().copied().min() else {
+                continue;
+            };
+            if self.listening.get(name) == Some(&lowest) {
+                continue;
+            }
+            let since = self.starting.entry(name.clone()).or_insert((lowest, now));
+            if since.0 != lowest {
+                *since = (lowest, now);
+            }
+            any |= now.duration_since(since.1) < STARTUP_WATCH;
+        }
+        any
+    }
 }
 
 /// Scans so far and the cost of the last one, for the self metrics.
@@ -417,6 +490,13 @@ impl ConnectionScans {
         }
     }
 
+    /// Also scans on every tick while a target's new start has no listener yet
+    /// (for at most [`STARTUP_WATCH`]): the start-up is then timed to the tick.
+    pub fn watching_startups(mut self) -> Self {
+        self.watch_startups = true;
+        self
+    }
+
     pub fn enabled(&self) -> bool {
         self.every_ticks.is_some()
     }
@@ -432,7 +512,7 @@ impl ConnectionScans {
         let Some(every) = self.every_ticks else {
             return vec![None; targets.len()];
         };
-        let due = self.ticks % every == 0;
+        let due = self.ticks % every == 0 || (self.watch_startups && self.starting(targets));
         self.ticks += 1;
         if due {
             let started = Instant::now();
@@ -441,9 +521,13 @@ impl ConnectionScans {
             self.stats.scans += 1;
             self.stats.last_duration_seconds = started.elapsed().as_secs_f64();
             self.latest.clear();
-            for ((name, _), c) in targets.iter().zip(&found) {
+            for ((name, pids), c) in targets.iter().zip(&found) {
                 if let Some(c) = c {
                     self.latest.insert(name.clone(), *c);
+                    if c.listen > 0 {
+                        let lowest = pids.iter().copied().min().unwrap_or(0);
+                        self.listening.insert(name.clone(), lowest);
+                    }
                 }
             }
             return found;

@@ -19,7 +19,11 @@ pub fn lines(v: &Verdicts) -> Vec<Line> {
     out.extend(v.cost.as_ref().map(cost));
     let currency = v.cost.as_ref().map_or(Currency::USD, |c| c.currency);
     out.push(autoscaling(&v.autoscaling, currency));
-    out.push(scale_to_zero(&v.scale_to_zero));
+    let mut zero = scale_to_zero(&v.scale_to_zero);
+    if v.scale_to_zero.verdict == Idle::Candidate {
+        zero.push_str(&super::requests::cold_start(&v.startup));
+    }
+    out.push(zero);
     out.into_iter()
         .map(|text| Line {
             text,
@@ -257,6 +261,22 @@ mod tests {
             "Cost: over-allocated: 1.4 cores and 600 MiB above what it uses, about $34 a month \
              per replica ($102 a month for 3 replicas); requests $49, usage $12, recommended $15 \
              a month per replica (efficiency 25%: usage cost / request cost)"
+        );
+    }
+
+    /// A scale-to-zero candidate's cold start carries the measured start-up.
+    #[test]
+    fn a_candidate_names_its_cold_start() {
+        let mut v = Verdicts::default();
+        v.scale_to_zero.verdict = Idle::Candidate;
+        let zero = |v: &Verdicts| lines(v).last().unwrap().text.clone();
+        assert!(zero(&v).ends_with("waits for a cold start"), "{}", zero(&v));
+        v.startup.listening_seconds = Some(2.0);
+        v.startup.first_request_seconds = Some(2.5);
+        assert!(
+            zero(&v).ends_with("waits for a cold start of 2.50 s (the measured start-up)"),
+            "{}",
+            zero(&v)
         );
     }
 
