@@ -13,8 +13,9 @@
 //!    [`sample`] (/proc and cgroup readers, process groups → [`sample::Sample`]) and
 //!    [`logs`] (the app's output: pass-through, framing, classification, counts,
 //!    request durations)
-//! 3. [`analysis`] (leak, sizing, capacity, cost, autoscaling and scale-to-zero
-//!    verdicts from samples and log counts; record and replay) and [`wrap`] (the child process, signal forwarding, exit code)
+//! 3. [`analysis`] (leak, sizing, capacity, cost, autoscaling, scale-to-zero,
+//!    where a request's time goes, start-up verdicts from samples and log counts;
+//!    record and replay) and [`wrap`] (the child process, signal forwarding, exit code)
 //! 4. [`words`]: every verdict, hint and count put into words, once
 //! 5. [`actions`]: acting before the kill (a signal, a command) when memory nears
 //!    its limit, once per episode
