@@ -131,7 +131,14 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(code) => return code,
     };
-    let (raw, config) = match config::load(cli.flags.config.as_deref(), env_for(&cli), &overrides) {
+    let (env, env_errors) = env_for(&cli);
+    let loaded = config::load(cli.flags.config.as_deref(), env, &overrides);
+    let loaded = match (loaded, env_errors.is_empty()) {
+        (Ok(c), true) => Ok(c),
+        (Ok(_), false) => Err(env_errors),
+        (Err(e), _) => Err(env_errors.into_iter().chain(e.0).collect()),
+    };
+    let (raw, config) = match loaded.map_err(config::ConfigErrors) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!(
@@ -210,9 +217,10 @@ fn mode_for(cli: &Cli) -> Result<Mode, ExitCode> {
 
 /// The environment the configuration reads. The demo shows every verdict within
 /// minutes: short windows, and an allocation for the app to be judged against (the
-/// user's own settings win).
-fn env_for(cli: &Cli) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = std::env::vars().collect();
+/// user's own settings win). Read with `vars_os`: a variable that is not UTF-8 is
+/// skipped, or an error when it is one of ours (second half).
+fn env_for(cli: &Cli) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut env, errors) = config::env_vars(std::env::vars_os());
     if matches!(cli.command, Some(Command::Demo)) {
         for (k, v) in [
             ("OUTRIDER_ANALYSIS__LEAK_WINDOW", "4m"),
@@ -227,7 +235,7 @@ fn env_for(cli: &Cli) -> Vec<(String, String)> {
             }
         }
     }
-    env
+    (env, errors)
 }
 
 /// `--for`: a duration above zero.
