@@ -131,25 +131,9 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(code) => return code,
     };
-    let (env, env_errors) = env_for(&cli);
-    let loaded = config::load(cli.flags.config.as_deref(), env, &overrides);
-    let loaded = match (loaded, env_errors.is_empty()) {
-        (Ok(c), true) => Ok(c),
-        (Ok(_), false) => Err(env_errors),
-        (Err(e), _) => Err(env_errors.into_iter().chain(e.0).collect()),
-    };
-    let (raw, config) = match loaded.map_err(config::ConfigErrors) {
+    let (raw, config) = match load_config(&cli, &overrides) {
         Ok(c) => c,
-        Err(errors) => {
-            eprintln!(
-                "outrider: the configuration has {}:",
-                outrider::words::count(errors.0.len() as u64, "problem")
-            );
-            for e in &errors.0 {
-                eprintln!("  {e}");
-            }
-            return ExitCode::from(EX_USAGE);
-        }
+        Err(code) => return code,
     };
     match &cli.command {
         Some(Command::Scan { file, format }) => scan(file, format, &config.log_settings),
@@ -180,6 +164,29 @@ fn main() -> ExitCode {
             serve(config, mode)
         }
     }
+}
+
+/// The configuration from the file, the environment and the flags; every problem
+/// printed and exit 64 otherwise.
+fn load_config(
+    cli: &Cli,
+    overrides: &Overrides,
+) -> Result<(config::RawConfig, config::Config), ExitCode> {
+    let (env, env_errors) = env_for(cli);
+    let loaded = config::load(cli.flags.config.as_deref(), env, overrides);
+    let errors = match (loaded, env_errors.is_empty()) {
+        (Ok(c), true) => return Ok(c),
+        (Ok(_), false) => env_errors,
+        (Err(e), _) => env_errors.into_iter().chain(e.0).collect(),
+    };
+    eprintln!(
+        "outrider: the configuration has {}:",
+        outrider::words::count(errors.len() as u64, "problem")
+    );
+    for e in &errors {
+        eprintln!("  {e}");
+    }
+    Err(ExitCode::from(EX_USAGE))
 }
 
 /// How the app is found: the demo's built-in app, a command to wrap, or /proc.

@@ -314,6 +314,7 @@ fn rich_snapshot() -> Snapshot {
                 count: 1,
             },
         ],
+        log_read_failures: Vec::new(),
     }
 }
 
