@@ -147,7 +147,16 @@ pub fn load(
             )])
         })?),
     };
-    let located = file.zip(text.as_deref());
+    load_text(file.zip(text.as_deref()), env, overrides)
+}
+
+/// [`load`] with the file's text given (path and text): the fuzz target's entry,
+/// no file read.
+pub fn load_text(
+    located: Option<(&Path, &str)>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: &Overrides,
+) -> Result<(RawConfig, Config), ConfigErrors> {
     let mut table = match located {
         None => toml::Table::new(),
         Some((path, text)) => text

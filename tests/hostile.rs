@@ -20,15 +20,12 @@ fn an_unreadable_log_is_counted_and_named_on_the_status_page() {
         .spawn()
         .unwrap();
     let path = format!("/proc/{}/mem", app.id());
-    let text = format!(
-        "[sampling]\ninterval = \"200ms\"\n[[logs]]\nname = \"app\"\npath = {path:?}\n"
-    );
+    let text =
+        format!("[sampling]\ninterval = \"200ms\"\n[[logs]]\nname = \"app\"\npath = {path:?}\n");
     let outrider = Outrider::with_config(&text, &[], &[]);
-    let errors = outrider.wait_metric(
-        "outrider_read_errors_total",
-        &[("source", "log")],
-        |v| v >= 1.0,
-    );
+    let errors = outrider.wait_metric("outrider_read_errors_total", &[("source", "log")], |v| {
+        v >= 1.0
+    });
     let status = outrider.wait_status("the failing log named", |s| {
         s["snapshot"]["log_read_failures"]
             .as_array()
@@ -51,7 +48,10 @@ fn an_unreadable_log_is_counted_and_named_on_the_status_page() {
     let again = outrider
         .metric("outrider_read_errors_total", &[("source", "log")])
         .unwrap();
-    assert_eq!(again, errors, "a failing file counts once until it reads again");
+    assert_eq!(
+        again, errors,
+        "a failing file counts once until it reads again"
+    );
     let _ = app.kill();
     let _ = app.wait();
 }

@@ -99,7 +99,11 @@ fn environment_overrides_with_bad_values_never_show_them() {
         ("OUTRIDER_RECEIVERS__0__KIND", "slack"),
     ];
     let cases: [(&str, &str, &str); 3] = [
-        ("OUTRIDER_RECEIVERS__0__URL", SECRET, "receivers[0].url: must"),
+        (
+            "OUTRIDER_RECEIVERS__0__URL",
+            SECRET,
+            "receivers[0].url: must",
+        ),
         (
             "OUTRIDER_RECEIVERS__0__BASIC_AUTH",
             SECRET,

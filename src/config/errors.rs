@@ -139,7 +139,10 @@ mod tests {
             ),
             ("duplicate key `url`", "duplicate key `url`"),
             ("invalid value: string \"xoxb", "invalid value: string"),
-            ("invalid basic string, expected `\"`", "invalid basic string, expected `\"`"),
+            (
+                "invalid basic string, expected `\"`",
+                "invalid basic string, expected `\"`",
+            ),
         ];
         for (raw, want) in cases {
             assert_eq!(without_values(raw), want, "{raw}");

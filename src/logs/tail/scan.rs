@@ -592,12 +592,7 @@ fn failed(
 
 /// On a truncation, sends what the copy holds past our offset (see the module doc),
 /// up to [`COPY_RECOVERY_MAX`]; what lies beyond is skipped and counted.
-fn recover_from_copy(
-    f: &Followed,
-    chunk: usize,
-    stats: &TailStats,
-    events: &mut Vec<TailEvent>,
-) {
+fn recover_from_copy(f: &Followed, chunk: usize, stats: &TailStats, events: &mut Vec<TailEvent>) {
     if f.fingerprint.is_empty() {
         // Nothing was read (offset 0): nothing to recover, and nothing to match by.
         return;
@@ -845,7 +840,10 @@ mod tests {
                     *per_file.entry(*file).or_default() += bytes.len();
                 }
             }
-            assert!(held <= PASS_BUDGET + s.opts.read_chunk, "{held} bytes in one pass");
+            assert!(
+                held <= PASS_BUDGET + s.opts.read_chunk,
+                "{held} bytes in one pass"
+            );
             passes += 1;
             if !more {
                 break;
