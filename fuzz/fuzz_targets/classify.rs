@@ -30,6 +30,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(secs.is_finite() && secs >= 0.0, "duration {secs}");
     }
     if let Some(sev) = Severity::from_level_word(line) {
-        assert_eq!(Severity::from_level_word(sev.as_str().as_bytes()), Some(sev));
+        assert_eq!(
+            Severity::from_level_word(sev.as_str().as_bytes()),
+            Some(sev)
+        );
     }
 });
