@@ -14,6 +14,7 @@ Cases:
   cri-glob    10,000 CRI files matched by one glob, 20 lines each, then one more
               line appended to each while followed
   burst       100 MB/s of access lines into one file for 10 s
+  busy-files  100 files, 8 MiB appended to each at once (what one pass may hold)
 
 Files live in /dev/shm (RAM, not the disk) when it exists. The fd soft limit is
 raised to the hard limit for Outrider so that 10,000 files can be held open.
@@ -175,6 +176,26 @@ def write_burst(d, rate=100 * 1000 * 1000, seconds=10):
     return path, run
 
 
+def write_busy_files(d, files=100, each=8 * MiB):
+    """Many files growing at once between two passes: what one pass may hold."""
+    line = b"INFO busy file line with some words in it\n"
+    block = line * (each // len(line))
+    for i in range(files):
+        open(os.path.join(d, f"{i:03}.log"), "wb").close()
+    pattern = os.path.join(d, "*.log")
+
+    def run():
+        # Written to copies, then renamed over the followed names would be a
+        # rotation; appended instead, as fast as the page cache takes it.
+        time.sleep(1)
+        for i in range(files):
+            with open(os.path.join(d, f"{i:03}.log"), "ab") as f:
+                f.write(block)
+        return files * len(block)
+
+    return pattern, run
+
+
 def write_nothing(d):
     path = os.path.join(d, "app.log")
     open(path, "wb").close()
@@ -186,6 +207,7 @@ CASES = {
     "junk": write_junk,
     "cri-glob": write_cri_glob,
     "burst": write_burst,
+    "busy-files": write_busy_files,
 }
 
 
