@@ -41,3 +41,13 @@ else
   # the kustomizations. tests/deploy.rs still checks the rules and dashboard.
   echo "check-deploy: SKIPPED, no kubectl to render the kustomizations"
 fi
+
+# fuzz/: every target built (nightly, sanitizers) and run on a fixed seed for a few
+# thousand inputs, so none rots unbuilt. Their long runs are `cargo +nightly fuzz run
+# <target> -- -max_total_time=N` (fuzz/README.md).
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+  bash scripts/fuzz_smoke.sh
+else
+  echo "fuzz smoke: SKIPPED, no nightly toolchain (rustup toolchain install nightly)"
+fi

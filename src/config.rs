@@ -18,6 +18,8 @@
 //! - [`analysis`] — `[analysis]` (windows and thresholds)
 //! - [`capacity`] — `[capacity]` and `sampling.pss_interval`
 //! - [`alerts`] — `[alerts]` and `[[receivers]]`
+//! - [`errors`] — TOML and type errors located by key and line, values cut out (a
+//!   config error never shows a secret)
 //! - [`actions`] — `[actions]` (what to do before the kill)
 //! - [`cost`] — `[cost]` (prices, currency, replicas)
 //! - [`disposability`] — `[disposability]` (slow start-up and shutdown, kill after)
@@ -43,6 +45,7 @@ mod analysis;
 pub mod capacity;
 pub mod cost;
 pub mod disposability;
+mod errors;
 mod logs;
 mod resources;
 mod runtime;
@@ -55,6 +58,7 @@ pub use analysis::RawAnalysis;
 pub use logs::{LogSource, LogSpec, RawBuckets, RawLog, RawLogOptions, RawLogRule};
 pub use resources::RawResources;
 pub use runtime::{RawHttp, RawLifecycle, RawSampling, DEFAULT_LISTEN};
+pub use sources::env_vars;
 use sources::{apply_env, apply_overrides, parse_table};
 pub use targets::RawTarget;
 
@@ -146,28 +150,37 @@ pub fn load(
     env: impl IntoIterator<Item = (String, String)>,
     overrides: &Overrides,
 ) -> Result<(RawConfig, Config), ConfigErrors> {
-    let mut table = match file {
+    let text = match file {
+        None => None,
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![format!(
+                "config file {}: cannot read it: {e}",
+                path.display()
+            )])
+        })?),
+    };
+    load_text(file.zip(text.as_deref()), env, overrides)
+}
+
+/// [`load`] with the file's text given (path and text): the fuzz target's entry,
+/// no file read.
+pub fn load_text(
+    located: Option<(&Path, &str)>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: &Overrides,
+) -> Result<(RawConfig, Config), ConfigErrors> {
+    let mut table = match located {
         None => toml::Table::new(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigErrors(vec![format!(
-                    "config file {}: cannot read it: {e}",
-                    path.display()
-                )])
-            })?;
-            text.parse::<toml::Table>().map_err(|e| {
-                ConfigErrors(vec![format!(
-                    "config file {}: not valid TOML: {}",
-                    path.display(),
-                    e.to_string().trim_end()
-                )])
-            })?
-        }
+        Some((path, text)) => text
+            .parse::<toml::Table>()
+            .map_err(|e| ConfigErrors(vec![errors::syntax(path, text, &e)]))?,
     };
     let mut errors = Vec::new();
-    apply_env(&mut table, env, &mut errors);
+    let applied = apply_env(&mut table, env, &mut errors);
     apply_overrides(&mut table, overrides);
-    let raw = parse_table(table, &mut errors);
+    let raw = parse_table(table, &mut errors)
+        .map_err(|e| errors.push(errors::shape(&e, located, &applied)))
+        .ok();
     let Some(raw) = raw else {
         return Err(ConfigErrors(errors));
     };

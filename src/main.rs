@@ -131,18 +131,9 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(code) => return code,
     };
-    let (raw, config) = match config::load(cli.flags.config.as_deref(), env_for(&cli), &overrides) {
+    let (raw, config) = match load_config(&cli, &overrides) {
         Ok(c) => c,
-        Err(errors) => {
-            eprintln!(
-                "outrider: the configuration has {}:",
-                outrider::words::count(errors.0.len() as u64, "problem")
-            );
-            for e in &errors.0 {
-                eprintln!("  {e}");
-            }
-            return ExitCode::from(EX_USAGE);
-        }
+        Err(code) => return code,
     };
     match &cli.command {
         Some(Command::Scan { file, format }) => scan(file, format, &config.log_settings),
@@ -173,6 +164,29 @@ fn main() -> ExitCode {
             serve(config, mode)
         }
     }
+}
+
+/// The configuration from the file, the environment and the flags; every problem
+/// printed and exit 64 otherwise.
+fn load_config(
+    cli: &Cli,
+    overrides: &Overrides,
+) -> Result<(config::RawConfig, config::Config), ExitCode> {
+    let (env, env_errors) = env_for(cli);
+    let loaded = config::load(cli.flags.config.as_deref(), env, overrides);
+    let errors = match (loaded, env_errors.is_empty()) {
+        (Ok(c), true) => return Ok(c),
+        (Ok(_), false) => env_errors,
+        (Err(e), _) => env_errors.into_iter().chain(e.0).collect(),
+    };
+    eprintln!(
+        "outrider: the configuration has {}:",
+        outrider::words::count(errors.len() as u64, "problem")
+    );
+    for e in &errors {
+        eprintln!("  {e}");
+    }
+    Err(ExitCode::from(EX_USAGE))
 }
 
 /// How the app is found: the demo's built-in app, a command to wrap, or /proc.
@@ -210,9 +224,10 @@ fn mode_for(cli: &Cli) -> Result<Mode, ExitCode> {
 
 /// The environment the configuration reads. The demo shows every verdict within
 /// minutes: short windows, and an allocation for the app to be judged against (the
-/// user's own settings win).
-fn env_for(cli: &Cli) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = std::env::vars().collect();
+/// user's own settings win). Read with `vars_os`: a variable that is not UTF-8 is
+/// skipped, or an error when it is one of ours (second half).
+fn env_for(cli: &Cli) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut env, errors) = config::env_vars(std::env::vars_os());
     if matches!(cli.command, Some(Command::Demo)) {
         for (k, v) in [
             ("OUTRIDER_ANALYSIS__LEAK_WINDOW", "4m"),
@@ -227,7 +242,7 @@ fn env_for(cli: &Cli) -> Vec<(String, String)> {
             }
         }
     }
-    env
+    (env, errors)
 }
 
 /// `--for`: a duration above zero.

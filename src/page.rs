@@ -44,6 +44,10 @@ pub fn render(snap: &Snapshot, ready: bool, points: &dyn Fn(&str) -> Vec<Point>)
         }
     );
     alerts(&mut h, snap);
+    for f in &snap.log_read_failures {
+        let line = words::log_unreadable(&f.stream, &f.path, &f.error);
+        let _ = write!(h, "<p class=\"bad\">{}</p>", esc(&line));
+    }
     if let Some(line) = snap.logs.as_ref().and_then(words::requests) {
         let _ = write!(h, "<p class=\"requests\">Requests: {}</p>", esc(&line));
     }

@@ -36,6 +36,19 @@ pub struct Snapshot {
     pub connection_scans: Option<ScanStats>,
     /// Actions taken before the kill so far, by target, action and result.
     pub actions: Vec<ActionCount>,
+    /// Log files that cannot be read now, by stream (filled in by [`Shared::publish`]):
+    /// an unreadable log must not look like a quiet app.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log_read_failures: Vec<LogReadFailure>,
+}
+
+/// A followed log file whose open or read fails now.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LogReadFailure {
+    pub stream: String,
+    pub path: String,
+    /// The operating system's words (`Permission denied (os error 13)`).
+    pub error: String,
 }
 
 impl<'a> From<&'a Snapshot> for Evidence<'a> {
@@ -72,8 +85,21 @@ impl Shared {
             .clone()
     }
 
-    /// Publishes a complete sample; the first one makes `/readyz` answer 200.
-    pub fn publish(&self, snapshot: Snapshot) {
+    /// Publishes a complete sample; the first one makes `/readyz` answer 200. The
+    /// streams' failed log reads join the sample's (`read_errors["log"]`, present
+    /// once a stream follows files) with the files failing now.
+    pub fn publish(&self, mut snapshot: Snapshot) {
+        for st in &self.streams {
+            let Some(tail) = st.tail() else { continue };
+            *snapshot.read_errors.entry("log").or_default() += tail.read_errors();
+            for (path, error) in tail.failing() {
+                snapshot.log_read_failures.push(LogReadFailure {
+                    stream: st.name.clone(),
+                    path: path.display().to_string(),
+                    error,
+                });
+            }
+        }
         let lines = self.streams.iter().map(|s| s.lines()).sum();
         self.history
             .lock()

@@ -162,6 +162,7 @@ impl Analysis {
             alerts: Vec::new(),
             connection_scans: sample.connection_scans,
             actions: self.actions.counts(),
+            log_read_failures: Vec::new(),
         };
         let evidence = Evidence {
             targets: &snap.targets,

@@ -294,6 +294,15 @@ pub fn capacity(workers: Option<&Workers>, capacity: Option<&Capacity>) -> Vec<S
     out
 }
 
+/// `log stream app: cannot read /var/log/app.log (Permission denied (os error 13));
+/// its lines are not counted until it can be read`: a failing log must not pass
+/// for a quiet app.
+pub fn log_unreadable(stream: &str, path: &str, error: &str) -> String {
+    format!(
+        "log stream {stream}: cannot read {path} ({error}); its lines are not counted until it can be read"
+    )
+}
+
 /// `12.5 requests/s; response time p50 40 ms, p95 180 ms, p99 195 ms over 300
 /// requests`; `None` without access lines.
 pub fn requests(r: &LogRates) -> Option<String> {

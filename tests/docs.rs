@@ -92,6 +92,7 @@ fn full_snapshot() -> Snapshot {
             result: outrider::actions::Outcome::Ok,
             count: 1,
         }],
+        log_read_failures: Vec::new(),
     }
 }
 

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use outrider::logs::classify::{Classifier, Rule, RuleAction};
-use outrider::logs::events::Grouper;
-use outrider::logs::framing::{Format, Framer, Line, Stream};
+use outrider::logs::events::EventAssembler;
+use outrider::logs::framing::{Framer, Line, LogFormat, Stream};
 use outrider::logs::scan::scan_with;
 
 type Owned = (Vec<u8>, Option<Stream>, bool);
 
-fn frame(format: Format, max: usize, input: &[u8], chunk: usize) -> (Vec<Owned>, Format) {
+fn frame(format: LogFormat, max: usize, input: &[u8], chunk: usize) -> (Vec<Owned>, LogFormat) {
     let mut framer = Framer::new(format, max);
     let mut lines = Vec::new();
     let mut out = |l: Line<'_>| lines.push((l.bytes.to_vec(), l.stream, l.oversized));
@@ -36,12 +36,18 @@ static CLASSIFIER: LazyLock<Classifier> = LazyLock::new(|| {
     .expect("valid rule")
 });
 
+const FORMATS: [LogFormat; 4] = [
+    LogFormat::Auto,
+    LogFormat::Cri,
+    LogFormat::Docker,
+    LogFormat::Plain,
+];
+
 fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
     }
-    let format =
-        [Format::Auto, Format::Cri, Format::Docker, Format::Plain][usize::from(data[0] & 3)];
+    let format = FORMATS[usize::from(data[0] & 3)];
     // Small caps reach the oversized paths with small inputs.
     let max = 1 + usize::from(data[1]) * 4;
     let chunk = 1 + usize::from(data[2] & 63);
@@ -59,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
             bytes.len()
         );
     }
-    if detected == Format::Plain || (format == Format::Auto && detected == Format::Auto) {
+    if detected == LogFormat::Plain || (format == LogFormat::Auto && detected == LogFormat::Auto) {
         let expected = memchr::memchr_iter(b'\n', input).count()
             + usize::from(!input.is_empty() && !input.ends_with(b"\n"));
         assert_eq!(whole.len(), expected, "plain lines are not one per newline");
@@ -67,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
 
     let classifier = &*CLASSIFIER;
     let t0 = Instant::now();
-    let mut grouper = Grouper::default();
+    let mut events = EventAssembler::default();
     let mut pushed = 0u64;
     for (i, (bytes, _, _)) in whole.iter().enumerate() {
         let c = classifier.classify(bytes);
@@ -75,15 +81,15 @@ fuzz_target!(|data: &[u8]| {
             continue;
         }
         let now = t0 + step * i as u32;
-        grouper.push(bytes, c.severity, now);
+        events.push(bytes, c.severity, now);
         pushed += 1;
         if i % 7 == 0 {
-            grouper.flush_if_idle(now + step);
+            events.flush_if_idle(now + step);
         }
     }
-    grouper.finish();
-    assert!(!grouper.is_holding());
-    assert!(grouper.counts().total() <= pushed);
+    events.finish();
+    assert!(!events.is_holding());
+    assert!(events.counts().total() <= pushed);
 
     let counts = scan_with(input, classifier, format, max).expect("reading a slice");
     assert_eq!(counts.lines, whole.len() as u64);

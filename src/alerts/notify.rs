@@ -407,12 +407,44 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Attempt
         .map(|s| Duration::from_secs(s.min(600)));
     let body = resp.text().await.unwrap_or_default();
     let start: String = body.chars().take(200).collect();
-    let why = format!("HTTP {status}: {start}");
+    // A refusal page may echo the request's path ("no route for /services/T0/…").
+    let why = scrub(r, format!("HTTP {status}: {start}"));
     match status.as_u16() {
         429 | 503 => Attempt::Retry(retry_after, why),
         400..=499 => Attempt::GiveUp(why),
         _ => Attempt::Retry(None, why),
     }
+}
+
+/// `text` with every secret of `r` cut out: the URL, its path and query and each
+/// part of them, the token, password, header values and signing key. What a
+/// receiver answers is logged; it must not carry them back into our logs.
+fn scrub(r: &Receiver, mut text: String) -> String {
+    let url = r.url.0.as_str();
+    let after_host = url
+        .find("://")
+        .and_then(|i| url[i + 3..].find(['/', '?']).map(|j| &url[i + 3 + j..]))
+        .unwrap_or("");
+    let mut secrets: Vec<&str> = vec![url, after_host];
+    secrets.extend(after_host.split(['/', '?', '&', '=']));
+    match &r.auth {
+        Auth::None => {}
+        Auth::Bearer(t) => secrets.push(&t.0),
+        Auth::Basic { password, .. } => secrets.push(&password.0),
+    }
+    secrets.extend(r.headers.iter().map(|(_, v)| v.0.as_str()));
+    secrets.extend(r.secret.iter().map(|s| s.0.as_str()));
+    // Longest first, so a part never leaves the rest of a whole behind. Parts of
+    // three characters or fewer ("v1", "api") are not worth hiding and would
+    // mangle the message.
+    secrets.retain(|s| s.len() > 3);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in secrets {
+        if text.contains(s) {
+            text = text.replace(s, "<redacted>");
+        }
+    }
+    text
 }
 
 /// One receiver's task: feeds the outbox from the channel, waits when it says

@@ -240,10 +240,13 @@ impl Sizing {
                 ..Default::default()
             });
         }
-        while self
-            .intervals
-            .front()
-            .is_some_and(|i| i.start + self.cfg.window <= start)
+        // The newest interval stays: at times so large that adding the window
+        // changes nothing (a hostile replay trace), it would otherwise go too.
+        while self.intervals.len() > 1
+            && self
+                .intervals
+                .front()
+                .is_some_and(|i| i.start + self.cfg.window <= start)
         {
             self.intervals.pop_front();
         }

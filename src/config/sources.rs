@@ -2,10 +2,17 @@
 //! (`OUTRIDER_<SECTION>__<KEY>`) and the command-line flags, merged into the TOML
 //! table before it is deserialized.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+
 use super::{Overrides, RawConfig};
 
-/// Deserializes, listing every unknown key rather than stopping at the first.
-pub(super) fn parse_table(table: toml::Table, errors: &mut Vec<String>) -> Option<RawConfig> {
+/// Deserializes, listing every unknown key rather than stopping at the first. A
+/// value of the wrong shape is returned for [`super::errors::shape`] to word.
+pub(super) fn parse_table(
+    table: toml::Table,
+    errors: &mut Vec<String>,
+) -> Result<RawConfig, toml::de::Error> {
     let mut unknown = Vec::new();
     let result: Result<RawConfig, _> =
         serde_ignored::deserialize(toml::Value::Table(table), |path| {
@@ -14,24 +21,45 @@ pub(super) fn parse_table(table: toml::Table, errors: &mut Vec<String>) -> Optio
     for key in unknown {
         errors.push(format!("{key}: unknown key"));
     }
-    match result {
-        Ok(raw) => Some(raw),
-        Err(e) => {
-            errors.push(e.to_string().trim_end().to_string());
-            None
+    result
+}
+
+/// The process environment as [`super::load`] takes it. A variable that is not
+/// UTF-8 is skipped, unless it is one of ours (`OUTRIDER_…`): that is an error
+/// naming it (never showing its value).
+pub fn env_vars(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut env = Vec::new();
+    let mut errors = Vec::new();
+    for (name, value) in vars {
+        match (name.into_string(), value.into_string()) {
+            (Ok(n), Ok(v)) => env.push((n, v)),
+            (Ok(n), Err(_)) if n.starts_with("OUTRIDER_") => {
+                errors.push(format!("{n}: the value is not valid UTF-8"))
+            }
+            (Err(n), _) if n.as_bytes().starts_with(b"OUTRIDER_") => errors.push(format!(
+                "{}: the variable's name is not valid UTF-8",
+                n.to_string_lossy()
+            )),
+            _ => {}
         }
     }
+    (env, errors)
 }
 
 /// `OUTRIDER_HTTP__LISTEN=…` sets `http.listen`; `OUTRIDER_TARGETS__0__PID=…` sets
 /// `targets[0].pid`. Values are strings (numeric fields accept them), or arrays
 /// written in TOML (`OUTRIDER_RECEIVERS__0__ALERTNAMES='["TargetDown"]'`). `OUTRIDER_LOG`
 /// and `OUTRIDER_CONFIG` (single underscore-free names) are not config keys.
+/// Returns each variable applied with the key path it set, array indices left out
+/// (`receivers.url`), as TOML's errors name keys.
 pub(super) fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
     errors: &mut Vec<String>,
-) {
+) -> Vec<(String, String)> {
+    let mut applied = Vec::new();
     let mut vars: Vec<(String, String)> = env
         .into_iter()
         .filter(|(k, _)| k.starts_with("OUTRIDER_") && k.contains("__"))
@@ -42,10 +70,17 @@ pub(super) fn apply_env(
             .split("__")
             .map(|s| s.to_ascii_lowercase())
             .collect();
+        let dotted: Vec<&str> = path
+            .iter()
+            .filter(|s| s.parse::<usize>().is_err())
+            .map(String::as_str)
+            .collect();
+        applied.push((key.clone(), dotted.join(".")));
         if let Err(e) = set_path(table, &path, env_value(value)) {
             errors.push(format!("{key}: {e}"));
         }
     }
+    applied
 }
 
 /// An environment value is a string, except one written as a TOML array

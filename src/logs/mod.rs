@@ -43,6 +43,8 @@ pub struct StreamStats {
     counts: Mutex<ScanCounts>,
     rotations: AtomicU64,
     truncations: AtomicU64,
+    /// The follower's counters, for a stream read from files.
+    tail: std::sync::OnceLock<Arc<tail::TailStats>>,
 }
 
 impl StreamStats {
@@ -52,6 +54,7 @@ impl StreamStats {
             counts: Mutex::new(ScanCounts::default()),
             rotations: AtomicU64::new(0),
             truncations: AtomicU64::new(0),
+            tail: std::sync::OnceLock::new(),
         })
     }
 
@@ -90,6 +93,12 @@ impl StreamStats {
 
     pub fn truncations(&self) -> u64 {
         self.truncations.load(Ordering::Relaxed)
+    }
+
+    /// The follower's counters when the stream is read from files: failed opens
+    /// and reads, and the paths failing now.
+    pub fn tail(&self) -> Option<&Arc<tail::TailStats>> {
+        self.tail.get()
     }
 }
 
@@ -190,6 +199,7 @@ pub async fn follow_files(
     format: LogFormat,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let _ = stats.tail.set(tailer.stats());
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let follower = tokio::spawn(tailer.run(tx, stop));
     let mut scanners: std::collections::HashMap<tail::FileId, StreamScanner> = Default::default();

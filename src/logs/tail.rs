@@ -110,6 +110,18 @@ mod watch_dirs;
 use scan::FileReader;
 use watch_dirs::Watches;
 
+/// The most read from a copytruncate copy past our offset in one recovery. A copy
+/// is normally read within a pass of the truncation (the bytes written since the
+/// last pass); more means a writer far ahead of us or a copy that is not the file,
+/// and reading it whole would hold it all in one pass's events. The rest is
+/// skipped and counted ([`TailStats::skipped_bytes`]).
+pub const COPY_RECOVERY_MAX: u64 = 4 * 1024 * 1024;
+
+/// The most bytes one pass reads over all followed files before it sends them: a
+/// pass's events are held in memory until sent, so N busy files must not hold N ×
+/// (reads per pass × chunk). With more to read, the next pass starts at once.
+pub const PASS_BUDGET: usize = 4 * 1024 * 1024;
+
 /// How many leading bytes identify a file's content.
 pub const FINGERPRINT_LEN: usize = 256;
 
@@ -201,6 +213,12 @@ pub struct TailStats {
     truncations: AtomicU64,
     read_errors: AtomicU64,
     open_files: AtomicU64,
+    /// Paths failing now, with the error: an unreadable log must not look like a
+    /// quiet app. A path leaves when it reads again or is let go.
+    failing: std::sync::Mutex<std::collections::BTreeMap<PathBuf, String>>,
+    /// Bytes of a copytruncate copy not read because they passed
+    /// [`COPY_RECOVERY_MAX`].
+    skipped_bytes: AtomicU64,
 }
 
 impl TailStats {
@@ -223,6 +241,38 @@ impl TailStats {
     /// Files held open now.
     pub fn open_files(&self) -> u64 {
         self.open_files.load(Ordering::Relaxed)
+    }
+
+    /// The paths that fail now and why (the OS's words), by path.
+    pub fn failing(&self) -> Vec<(PathBuf, String)> {
+        let failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        failing
+            .iter()
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect()
+    }
+
+    /// Bytes skipped when recovering from a copy (see [`COPY_RECOVERY_MAX`]).
+    pub fn skipped_bytes(&self) -> u64 {
+        self.skipped_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Counts a failure of `path` (the caller reports each failing path once) and
+    /// notes it as failing.
+    fn failed(&self, path: &std::path::Path, e: &std::io::Error) {
+        self.read_errors.fetch_add(1, Ordering::Relaxed);
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf(), e.to_string());
+    }
+
+    /// `path` works again, or is let go.
+    fn recovered(&self, path: &std::path::Path) {
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        if !failing.is_empty() {
+            failing.remove(path);
+        }
     }
 }
 

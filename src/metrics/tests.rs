@@ -316,6 +316,7 @@ fn rich_snapshot() -> Snapshot {
                 count: 1,
             },
         ],
+        log_read_failures: Vec::new(),
     }
 }
 

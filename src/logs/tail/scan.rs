@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 
 use super::checkpoint::{self, Known};
 use super::watch_dirs::pattern_dirs;
-use super::{FileId, StartAt, TailEvent, TailOptions, TailStats, FINGERPRINT_LEN};
+use super::{
+    FileId, StartAt, TailEvent, TailOptions, TailStats, COPY_RECOVERY_MAX, FINGERPRINT_LEN,
+    PASS_BUDGET,
+};
 
-/// Reads per file per pass; with more to read, the next pass starts at once. Bounds
-/// the memory one pass holds (`READS_PER_PASS * read_chunk` per file).
+/// Reads per file per pass; with more to read, the next pass starts at once. With
+/// [`PASS_BUDGET`] over all files, bounds the memory one pass holds.
 const READS_PER_PASS: usize = 16;
 
 /// Offsets remembered for files let go while they still exist (renamed out of the
@@ -63,6 +66,9 @@ struct Position {
 impl Followed {
     /// Notes the name the glob matched this inode under (`None`: no match), or that
     /// it left its name or was deleted (not `linked`): a rotation, reported once.
+    /// A file the glob missed while its name still leads to it (a directory that
+    /// could not be listed for a moment) is not rotated: counting it would count
+    /// its real rotation a second time, after it came back under its name.
     fn follow_name(
         &mut self,
         matched: Option<&PathBuf>,
@@ -80,7 +86,7 @@ impl Followed {
                 self.rotated_at = None;
             }
             _ => {
-                if self.rotated_at.is_none() {
+                if self.rotated_at.is_none() && !(linked && self.still_named()) {
                     self.rotated_at = Some(now);
                     stats.rotations.fetch_add(1, Ordering::Relaxed);
                     events.push(TailEvent::Rotated { file: self.id });
@@ -88,6 +94,11 @@ impl Followed {
                 }
             }
         }
+    }
+
+    /// Whether the name it was last seen under still leads to this very file.
+    fn still_named(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| inode_of(&m) == self.inode)
     }
 
     /// Whether the file (now `size` bytes) was truncated: shorter than our offset,
@@ -115,23 +126,26 @@ impl Followed {
         self.fingerprint = p.fingerprint;
     }
 
-    /// Reads from `offset` (up to [`READS_PER_PASS`] reads into `buf`), one `Data`
-    /// event per read. Returns whether there is more to read at once.
+    /// Reads from `offset` (up to [`READS_PER_PASS`] reads into `buf`, and while
+    /// `budget` lasts, each read taken from it), one `Data` event per read. Returns
+    /// whether there is more to read at once.
     fn read_new(
         &mut self,
         buf: &mut [u8],
+        budget: &mut usize,
         now: Instant,
         events: &mut Vec<TailEvent>,
     ) -> io::Result<bool> {
         let mut reads = 0;
         loop {
-            if reads == READS_PER_PASS {
+            if reads == READS_PER_PASS || *budget == 0 {
                 return Ok(true);
             }
             reads += 1;
             match self.file.read_at(buf, self.offset) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
+                    *budget = budget.saturating_sub(n);
                     let bytes = buf[..n].to_vec();
                     self.extend_fingerprint(&bytes);
                     if let Some(nl) = memchr::memrchr(b'\n', &bytes) {
@@ -139,7 +153,6 @@ impl Followed {
                     }
                     self.offset += n as u64;
                     self.last_data = now;
-                    self.failing_since = None;
                     events.push(TailEvent::Data {
                         file: self.id,
                         bytes,
@@ -179,6 +192,9 @@ pub(super) struct FileReader {
     saved: Option<String>,
     /// The read buffer, `read_chunk` long, reused across reads and passes.
     scratch: Vec<u8>,
+    /// Where the last pass ran out of [`PASS_BUDGET`]: the next one starts there,
+    /// so that busy files early in the list do not starve the others.
+    resume_at: usize,
 }
 
 impl FileReader {
@@ -195,6 +211,7 @@ impl FileReader {
             next_id: 0,
             failing_paths: HashSet::new(),
             saved: None,
+            resume_at: 0,
         }
     }
 
@@ -225,12 +242,21 @@ impl FileReader {
         let matched = self.discover(StartAt::Beginning, now);
         let mut events = Vec::new();
         let mut more = false;
+        let mut budget = PASS_BUDGET;
+        let resume_at = std::mem::take(&mut self.resume_at);
+        if resume_at < self.files.len() {
+            self.files.rotate_left(resume_at);
+        }
         let mut i = 0;
         while i < self.files.len() {
-            let (done, m) = self.step(i, &matched, now, &mut events);
+            if budget == 0 && self.resume_at == 0 {
+                self.resume_at = i;
+            }
+            let (done, m) = self.step(i, &matched, &mut budget, now, &mut events);
             more |= m;
             if done {
                 let f = self.files.swap_remove(i);
+                self.stats.recovered(&f.path);
                 self.stats.open_files.fetch_sub(1, Ordering::Relaxed);
                 events.push(TailEvent::Closed { file: f.id });
                 tracing::debug!(path = %f.path.display(), file = %f.id, "let go of rotated log file");
@@ -301,7 +327,6 @@ impl FileReader {
             }
             match File::open(&path) {
                 Ok(file) => {
-                    self.failing_paths.remove(&path);
                     self.open(file, path, start_at, now, &mut matched);
                 }
                 Err(e) => self.report_path(&path, &e),
@@ -357,6 +382,11 @@ impl FileReader {
         let id = FileId(self.next_id);
         self.next_id += 1;
         tracing::debug!(path = %path.display(), file = %id, offset, "following log file");
+        // Only now does the path work again: an open whose first read fails
+        // (`read_head`) is the same failure, counted once.
+        if self.failing_paths.remove(&path) {
+            self.stats.recovered(&path);
+        }
         self.stats.open_files.fetch_add(1, Ordering::Relaxed);
         self.files.push(Followed {
             id,
@@ -408,6 +438,7 @@ impl FileReader {
         &mut self,
         i: usize,
         matched: &HashMap<Inode, PathBuf>,
+        budget: &mut usize,
         now: Instant,
         events: &mut Vec<TailEvent>,
     ) -> (bool, bool) {
@@ -422,7 +453,7 @@ impl FileReader {
         };
         f.follow_name(matched.get(&f.inode), meta.nlink() > 0, now, stats, events);
         if f.truncated(meta.len()) {
-            recover_from_copy(f, self.opts.read_chunk, events);
+            recover_from_copy(f, self.opts.read_chunk, stats, events);
             stats.truncations.fetch_add(1, Ordering::Relaxed);
             events.push(TailEvent::Truncated { file: f.id });
             f.offset = 0;
@@ -434,10 +465,13 @@ impl FileReader {
         // new content at the old offset; checked again after reading (see below).
         let mark = events.len();
         let before = f.position();
-        let more = match f.read_new(&mut self.scratch, now, events) {
+        let more = match f.read_new(&mut self.scratch, budget, now, events) {
             Ok(more) => more,
             Err(e) => return failed(f, stats, "read", &e, now, release_after),
         };
+        if f.failing_since.take().is_some() {
+            stats.recovered(&f.path);
+        }
         if events.len() > mark
             && !before.fingerprint.is_empty()
             && read_prefix(&f.file, before.fingerprint.len()).is_ok_and(|h| h != before.fingerprint)
@@ -471,7 +505,7 @@ impl FileReader {
 
     fn report_path(&mut self, path: &Path, e: &io::Error) {
         if self.failing_paths.insert(path.to_path_buf()) {
-            self.stats.read_errors.fetch_add(1, Ordering::Relaxed);
+            self.stats.failed(path, e);
             tracing::warn!(path = %path.display(), error = %e, "cannot open log file; will retry");
         }
     }
@@ -481,7 +515,7 @@ impl FileReader {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
             Err(e) => {
-                self.stats.read_errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.failed(path, &e);
                 tracing::warn!(path = %path.display(), error = %e, "cannot read the tail checkpoint; starting without it");
                 return None;
             }
@@ -518,11 +552,18 @@ impl FileReader {
             return;
         }
         match checkpoint::write_atomically(&path, text.as_bytes()) {
-            Ok(()) => self.saved = Some(text),
-            Err(e) => {
-                self.stats.read_errors.fetch_add(1, Ordering::Relaxed);
+            Ok(()) => {
+                self.saved = Some(text);
+                if self.failing_paths.remove(&path) {
+                    self.stats.recovered(&path);
+                }
+            }
+            // Counted and logged once until a write works again, not every second.
+            Err(e) if self.failing_paths.insert(path.clone()) => {
+                self.stats.failed(&path, &e);
                 tracing::warn!(path = %path.display(), error = %e, "cannot write the tail checkpoint");
             }
+            Err(_) => {}
         }
     }
 }
@@ -538,7 +579,7 @@ fn failed(
     release_after: Duration,
 ) -> (bool, bool) {
     let since = *f.failing_since.get_or_insert_with(|| {
-        stats.read_errors.fetch_add(1, Ordering::Relaxed);
+        stats.failed(&f.path, e);
         tracing::warn!(path = %f.path.display(), error = %e, "cannot {what} log file; will retry");
         now
     });
@@ -549,8 +590,9 @@ fn failed(
     (give_up, false)
 }
 
-/// On a truncation, sends what the copy holds past our offset (see the module doc).
-fn recover_from_copy(f: &Followed, chunk: usize, events: &mut Vec<TailEvent>) {
+/// On a truncation, sends what the copy holds past our offset (see the module doc),
+/// up to [`COPY_RECOVERY_MAX`]; what lies beyond is skipped and counted.
+fn recover_from_copy(f: &Followed, chunk: usize, stats: &TailStats, events: &mut Vec<TailEvent>) {
     if f.fingerprint.is_empty() {
         // Nothing was read (offset 0): nothing to recover, and nothing to match by.
         return;
@@ -569,9 +611,20 @@ fn recover_from_copy(f: &Followed, chunk: usize, events: &mut Vec<TailEvent>) {
     };
     tracing::debug!(path = %f.path.display(), copy = %copy_path.display(), "log file truncated; reading the rest from its copy");
     let mut offset = f.offset;
+    let end = f.offset.saturating_add(COPY_RECOVERY_MAX);
     let mut buf = vec![0u8; chunk];
     loop {
-        match copy.read_at(&mut buf, offset) {
+        if offset >= end {
+            let len = copy.metadata().map_or(offset, |m| m.len());
+            let skipped = len.saturating_sub(offset);
+            if skipped > 0 {
+                stats.skipped_bytes.fetch_add(skipped, Ordering::Relaxed);
+                tracing::warn!(path = %copy_path.display(), skipped_bytes = skipped, "rotated copy of log file holds more than we recover from a copy; the rest is skipped");
+            }
+            break;
+        }
+        let want = buf.len().min((end - offset) as usize);
+        match copy.read_at(&mut buf[..want], offset) {
             Ok(0) => break,
             Ok(n) => {
                 offset += n as u64;
@@ -582,6 +635,7 @@ fn recover_from_copy(f: &Followed, chunk: usize, events: &mut Vec<TailEvent>) {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
+                stats.read_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(path = %copy_path.display(), error = %e, "cannot read rotated copy of log file");
                 break;
             }
@@ -738,5 +792,102 @@ mod tests {
         );
         assert_eq!(s.stats.truncations(), 1);
         assert!(s.pass(now).0.is_empty(), "nothing twice");
+    }
+
+    /// A copy holding more past our offset than [`COPY_RECOVERY_MAX`]: that much is
+    /// recovered, the rest skipped and counted.
+    #[test]
+    fn copy_recovery_is_capped_and_the_rest_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        std::fs::write(&log, b"head\n").unwrap();
+        let mut s = scanner(&log);
+        let now = Instant::now();
+        assert_eq!(data(&s.pass(now).0), b"head\n");
+        let extra = COPY_RECOVERY_MAX as usize + 12_345;
+        let mut copy = b"head\n".to_vec();
+        copy.resize(copy.len() + extra, b'x');
+        std::fs::write(dir.path().join("a.log.1"), &copy).unwrap();
+        std::fs::write(&log, b"").unwrap();
+        let (events, _) = s.pass(now);
+        let at = events
+            .iter()
+            .position(|e| *e == TailEvent::Truncated { file: FileId(0) })
+            .expect("Truncated");
+        assert_eq!(data(&events[..at]).len() as u64, COPY_RECOVERY_MAX);
+        assert_eq!(s.stats.skipped_bytes(), 12_345);
+    }
+
+    /// Many busy files: one pass holds at most [`PASS_BUDGET`] (plus one read), and
+    /// the passes that follow start where it ran out, so every file is read.
+    #[test]
+    fn a_pass_holds_at_most_its_budget_and_starves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = 1024 * 1024;
+        for i in 0..10 {
+            std::fs::write(dir.path().join(format!("{i}.log")), vec![b'a'; size]).unwrap();
+        }
+        let mut s = scanner(&dir.path().join("*.log"));
+        let now = Instant::now();
+        let mut per_file: HashMap<FileId, usize> = HashMap::new();
+        let mut passes = 0;
+        loop {
+            let (events, more) = s.pass(now);
+            let mut held = 0;
+            for e in &events {
+                if let TailEvent::Data { file, bytes } = e {
+                    held += bytes.len();
+                    *per_file.entry(*file).or_default() += bytes.len();
+                }
+            }
+            assert!(
+                held <= PASS_BUDGET + s.opts.read_chunk,
+                "{held} bytes in one pass"
+            );
+            passes += 1;
+            if !more {
+                break;
+            }
+            assert!(passes < 100, "no end");
+        }
+        assert_eq!(per_file.len(), 10);
+        assert!(per_file.values().all(|&n| n == size), "{per_file:?}");
+        // 10 MiB at 4 MiB a pass: three passes, and one that finds nothing more.
+        assert!(passes <= 4, "{passes} passes");
+    }
+
+    /// A file the glob misses for a pass while its name still leads to it (an
+    /// unreadable directory for a moment) is not rotated; its later real rotation
+    /// counts once.
+    #[test]
+    fn a_glob_miss_is_no_rotation_and_a_rotation_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        std::fs::write(&log, b"one\n").unwrap();
+        let mut s = scanner(&log);
+        let now = Instant::now();
+        assert_eq!(data(&s.pass(now).0), b"one\n");
+        let mut events = Vec::new();
+        let mut budget = PASS_BUDGET;
+        s.step(0, &HashMap::new(), &mut budget, now, &mut events);
+        assert!(events.is_empty(), "{events:?}");
+        assert!(s.pass(now).0.is_empty());
+        std::fs::rename(&log, dir.path().join("a.log.1")).unwrap();
+        assert_eq!(s.pass(now).0, vec![TailEvent::Rotated { file: FileId(0) }]);
+        assert_eq!(s.stats.rotations(), 1);
+    }
+
+    /// An open that fails (`/proc/self/mem` at offset 0 is an I/O error, whoever
+    /// we are) is counted once and the path named with its error until it works.
+    #[test]
+    fn a_failing_open_is_counted_once_and_named() {
+        let mut s = scanner(Path::new("/proc/self/mem"));
+        s.pass(Instant::now());
+        s.pass(Instant::now());
+        assert_eq!(s.stats.read_errors(), 1);
+        let failing = s.stats.failing();
+        assert_eq!(failing.len(), 1, "{failing:?}");
+        assert_eq!(failing[0].0, Path::new("/proc/self/mem"));
+        assert!(failing[0].1.contains("os error"), "{failing:?}");
     }
 }
