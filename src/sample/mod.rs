@@ -9,8 +9,8 @@
 //! - [`workers`]: pre-fork servers (master, workers) and their PSS, at a low rate
 //!
 //! The [`Sampler`] owns every piece of state that must survive between ticks (group
-//! totals, restarts, cached cgroup directories). It does blocking file I/O, so the
-//! run loop calls it from `spawn_blocking`.
+//! totals, restarts, cached cgroup directories, files kept open). It does blocking
+//! file I/O, so it runs on the tick's own thread (`tick::tick_loop`).
 
 pub mod allocation;
 pub mod cgroup;
@@ -241,6 +241,7 @@ impl Sampler {
         }
         self.forget_departed(&targets, &alive);
         self.cgroup_files.sweep();
+        self.reader.sweep();
 
         Sample {
             taken_at_unix: SystemTime::now()
@@ -473,9 +474,11 @@ impl Sampler {
     /// are not "other processes".
     fn read_at(&mut self, location: &cgroup::Location, members: &HashSet<i32>) -> CgroupReading {
         let (mut reading, failures) = cgroup::read_with(location, &mut self.cgroup_files);
-        let own = self.self_pid;
-        let ours = |pid| pid == own || members.contains(&pid);
-        reading.other_processes = cgroup::other_processes(location, &ours);
+        let mut members: Vec<i32> = members.iter().copied().collect();
+        members.sort_unstable();
+        reading.other_processes =
+            self.cgroup_files
+                .other_processes(location, &members, self.self_pid, OUTSIDER_RECHECK);
         for (path, e) in failures {
             self.errors.record("cgroup", &format!("{path}: {e}"));
         }
