@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Steady-state cost of Outrider next to prometheus-process-exporter.
 
-Both watch the same target group at the same cadence (Outrider samples every 1 s,
-both are scraped at 1 Hz), on this machine, in the same run. Printed per scenario:
+Both watch the same target group at the same cadence (Outrider samples every
+`--interval`, 1 s by default, and both are scraped once per interval), on this
+machine, in the same run. Printed per scenario:
 median RSS, CPU seconds per minute (from /proc/<pid>/stat of each exporter), and
 scrape latency p50/p95 (HTTP GET of /metrics on a kept-alive loopback connection,
 timed by this script, so it includes Python's client overhead for both), with the
@@ -13,6 +14,7 @@ Outrider's demo app under the name `benchapp`, so both exporters select it the
 same way: by comm, scanning all of /proc.
 
 Usage: python3 scripts/bench_steady.py [--seconds 60] [--binary target/release/outrider]
+           [--interval 1s|100ms] [--only one|group]
 Needs Debian's prometheus-process-exporter (apt-get install prometheus-process-exporter).
 """
 
@@ -84,7 +86,15 @@ def percentile(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def run_scenario(name, binary, workdir, group_size, seconds, exporter):
+def parse_interval(text):
+    """`1s`, `100ms` → seconds."""
+    if text.endswith("ms"):
+        return int(text[:-2]) / 1000
+    return int(text.rstrip("s"))
+
+
+def run_scenario(name, binary, workdir, group_size, seconds, exporter, interval="1s"):
+    period = parse_interval(interval)
     app = os.path.join(workdir, "benchapp")
     target = subprocess.Popen(
         [app, "demo-app", "--children", str(group_size - 1), "--hold-mib", "8",
@@ -99,7 +109,7 @@ def run_scenario(name, binary, workdir, group_size, seconds, exporter):
     o_port, p_port = free_port(), free_port()
     procs = {
         "outrider": subprocess.Popen(
-            [binary, "--config", cfg, "--listen", f"127.0.0.1:{o_port}", "--interval", "1s"],
+            [binary, "--config", cfg, "--listen", f"127.0.0.1:{o_port}", "--interval", interval],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=dict(os.environ, OUTRIDER_LOG="warn")),
         "process-exporter": subprocess.Popen(
@@ -128,7 +138,7 @@ def run_scenario(name, binary, workdir, group_size, seconds, exporter):
                 dt, _ = scrape(ports[k])
                 lat[k].append(dt)
                 rss[k].append(rss_bytes(procs[k].pid))
-            next_tick = start + n
+            next_tick = start + n * period
             time.sleep(max(0.0, next_tick - time.time()))
         elapsed = time.time() - start
         cpu1 = {k: cpu_seconds(p.pid) for k, p in procs.items()}
@@ -140,7 +150,8 @@ def run_scenario(name, binary, workdir, group_size, seconds, exporter):
                 "p50_ms": percentile(lat[k], 0.5) * 1000,
                 "p95_ms": percentile(lat[k], 0.95) * 1000,
             }
-        print(f"\n## {name}: {group_size} process(es), {len(lat['outrider'])} scrapes each over {elapsed:.0f} s")
+        print(f"\n## {name}: {group_size} process(es), Outrider's tick {interval}, "
+              f"{len(lat['outrider'])} scrapes each over {elapsed:.0f} s")
         print(f"| exporter | RSS median (MiB) | CPU s/min | scrape p50 (ms) | scrape p95 (ms) |")
         print(f"|---|---|---|---|---|")
         for k, r in rows.items():
@@ -165,6 +176,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--binary", default="target/release/outrider")
+    ap.add_argument("--interval", default="1s",
+                    help="Outrider's tick and the scrape period of both: 1s, 100ms")
+    ap.add_argument("--only", choices=["one", "group"], help="run one scenario")
     args = ap.parse_args()
     exporter = shutil.which("prometheus-process-exporter")
     if not exporter:
@@ -175,8 +189,10 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         shutil.copy(binary, os.path.join(d, "benchapp"))
         print(f"outrider {binary}; process-exporter {exporter} (its defaults: -threads, -gather-smaps)")
-        run_scenario("one target", binary, d, 1, args.seconds, exporter)
-        run_scenario("group of 120", binary, d, 120, args.seconds, exporter)
+        if args.only != "group":
+            run_scenario("one target", binary, d, 1, args.seconds, exporter, args.interval)
+        if args.only != "one":
+            run_scenario("group of 120", binary, d, 120, args.seconds, exporter, args.interval)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@
 //! - [`workers`]: pre-fork servers (master, workers) and their PSS, at a low rate
 //!
 //! The [`Sampler`] owns every piece of state that must survive between ticks (group
-//! totals, restarts, cached cgroup directories). It does blocking file I/O, so the
-//! run loop calls it from `spawn_blocking`.
+//! totals, restarts, cached cgroup directories, files kept open). It does blocking
+//! file I/O, so it runs on the tick's own thread (`tick::tick_loop`).
 
 pub mod allocation;
 pub mod cgroup;
@@ -149,6 +149,12 @@ pub struct Sampler {
 /// reused within this window, is seen up to this late.
 const OUTSIDER_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long /proc goes without a full listing when every group is chosen by pid
+/// (see [`Sampler::list_by_pid`]). Such a group is found whole without it, so the
+/// listing only refreshes processes that cannot join a group: a safety net. At
+/// 1 s ticks a listing every 10 s was a fifth of a tick's CPU (docs/performance.md).
+const PID_GROUPS_RELIST: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How long a process' soft fd limit is trusted before it is read again.
 const LIMITS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -241,6 +247,7 @@ impl Sampler {
         }
         self.forget_departed(&targets, &alive);
         self.cgroup_files.sweep();
+        self.reader.sweep();
 
         Sample {
             taken_at_unix: SystemTime::now()
@@ -280,14 +287,14 @@ impl Sampler {
         }
     }
 
-    /// Between full listings (one per [`OUTSIDER_RECHECK`]), when every group is
+    /// Between full listings (one per [`PID_GROUPS_RELIST`]), when every group is
     /// chosen by pid: those pids, last tick's members and their descendants read
     /// afresh, every other process as last read. Listing /proc was most of a tick's
     /// cost, and only a pid's own descendants can join its group, so the groups come
     /// out as a full listing would make them; an outsider that exits stays listed
     /// until the next one. `None`: list in full.
     fn list_by_pid(&mut self) -> Option<Vec<ProcEntry>> {
-        if self.listed_at?.elapsed() >= OUTSIDER_RECHECK {
+        if self.listed_at?.elapsed() >= PID_GROUPS_RELIST {
             return None;
         }
         let mut roots = self.member_pids.clone();
@@ -473,9 +480,11 @@ impl Sampler {
     /// are not "other processes".
     fn read_at(&mut self, location: &cgroup::Location, members: &HashSet<i32>) -> CgroupReading {
         let (mut reading, failures) = cgroup::read_with(location, &mut self.cgroup_files);
-        let own = self.self_pid;
-        let ours = |pid| pid == own || members.contains(&pid);
-        reading.other_processes = cgroup::other_processes(location, &ours);
+        let mut members: Vec<i32> = members.iter().copied().collect();
+        members.sort_unstable();
+        reading.other_processes =
+            self.cgroup_files
+                .other_processes(location, &members, self.self_pid, OUTSIDER_RECHECK);
         for (path, e) in failures {
             self.errors.record("cgroup", &format!("{path}: {e}"));
         }

@@ -6,11 +6,9 @@
 //! that cannot be read is counted in [`ReadErrors`] and the process is kept with what
 //! could be read.
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-
-use std::io::Read;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 use procfs::process::Process;
 use procfs::ProcError;
@@ -25,7 +23,8 @@ pub struct ProcEntry {
     pub ppid: i32,
     /// Start time in clock ticks after boot; with `pid` it is the process' identity.
     pub start_ticks: u64,
-    pub comm: String,
+    /// Shared, not copied, when the entry is (an outsider's is kept between ticks).
+    pub comm: std::sync::Arc<str>,
     pub kernel_thread: bool,
     /// Exited but not yet reaped (`Z`/`X`): no longer running, nothing to measure.
     pub zombie: bool,
@@ -140,28 +139,83 @@ pub fn io_gone(e: &std::io::Error) -> bool {
 /// twice the syscalls and most of the user time, so the few formats needed here are
 /// parsed by hand (each in a small function with its own test). procfs still serves
 /// `exe`, `cmdline` and Outrider's own `process_*` metrics.
+///
+/// Files read every tick are kept open and read again from offset 0 (see [`Kept`]).
 #[derive(Debug)]
 pub struct ProcReader {
     root: PathBuf,
     path: String,
+    /// Always at least [`READ_CHUNK`] long: its first bytes hold the last file read.
     buf: Vec<u8>,
+    kept: Kept,
 }
+
+/// Files of processes kept open between ticks and read again from offset 0
+/// (`pread`), like the cgroup's (`cgroup::Files`): opening `/proc/<pid>/status`
+/// walks its path, dearer than the read itself (docs/performance.md). A kept
+/// descriptor belongs to one process: once that process is gone its files fail
+/// (`ESRCH`, `ENOENT`), even when its pid is reused. A failed read is tried again
+/// on a fresh open, so every answer is the one a fresh open would give. Files not
+/// read during a tick are closed by [`ProcReader::sweep`]; at most `max` are kept,
+/// a quarter of Outrider's own fd limit.
+#[derive(Debug)]
+struct Kept {
+    /// By path: the file, and whether it was read since the last sweep.
+    open: HashMap<String, (File, bool)>,
+    max: usize,
+}
+
+/// The first read of a file asks for this much.
+const READ_CHUNK: usize = 4096;
 
 impl ProcReader {
     pub fn new(root: &Path) -> Self {
         ProcReader {
             root: root.to_path_buf(),
             path: String::with_capacity(64),
-            buf: Vec::with_capacity(4096),
+            buf: vec![0; READ_CHUNK],
+            kept: Kept {
+                open: HashMap::new(),
+                max: keep_max(),
+            },
         }
     }
 
-    /// Reads `<root>/<pid>/<name>` into the buffer.
+    /// Reads `<root>/<pid>/<name>`, a one-record file (`stat`, `status`, `io`,
+    /// `schedstat`, `limits`: the kernel formats it whole, so a short read is its
+    /// end), through a kept descriptor.
     fn read(&mut self, pid: i32, name: &str) -> std::io::Result<&[u8]> {
+        self.read_kept(pid, name, true)
+    }
+
+    /// Reads `<root>/<pid>/<name>` into the buffer through its kept descriptor, or
+    /// a fresh one then kept. `one_record`: stop at the first short read (a
+    /// seq_file of many records, such as `children`, may return less than asked
+    /// before its end: read those until 0).
+    fn read_kept(&mut self, pid: i32, name: &str, one_record: bool) -> std::io::Result<&[u8]> {
         self.set_path(pid, name);
-        self.buf.clear();
-        Unsized(std::fs::File::open(&self.path)?).read_to_end(&mut self.buf)?;
-        Ok(&self.buf)
+        let Self {
+            path, buf, kept, ..
+        } = self;
+        if let Some((f, used)) = kept.open.get_mut(path.as_str()) {
+            *used = true;
+            if let Ok(n) = read_at_start(f, buf, one_record) {
+                return Ok(&buf[..n]);
+            }
+            kept.open.remove(path.as_str());
+        }
+        let f = File::open(path.as_str())?;
+        let n = read_at_start(&f, buf, one_record)?;
+        if kept.open.len() < kept.max {
+            kept.open.insert(path.clone(), (f, true));
+        }
+        Ok(&buf[..n])
+    }
+
+    /// Closes the kept files not read since the last sweep (processes gone or no
+    /// longer watched). Called once per tick.
+    pub fn sweep(&mut self) {
+        self.kept.open.retain(|_, (_, used)| std::mem::take(used));
     }
 
     fn set_path(&mut self, pid: i32, name: &str) {
@@ -220,8 +274,7 @@ impl ProcReader {
             Err(ReadError::Gone) => return None,
             Err(e) => errors.record("status", &format!("{}: {e}", self.path)),
         }
-        self.set_path(pid, "fd");
-        match count_fds(Path::new(&self.path)).map_err(ReadError::from) {
+        match self.open_fds(pid).map_err(ReadError::from) {
             Ok(n) => d.open_fds = Some(n),
             Err(ReadError::Gone) => return None,
             Err(e) => errors.record("fd", &format!("{}: {e}", self.path)),
@@ -321,7 +374,7 @@ impl ProcReader {
                 .collect()
         };
         for tid in tids {
-            let text = self.read(entry.pid, &format!("task/{tid}/children"))?;
+            let text = self.read_kept(entry.pid, &format!("task/{tid}/children"), false)?;
             out.extend(parse_children(text));
         }
         Ok(true)
@@ -337,16 +390,66 @@ impl ProcReader {
     pub fn last_path(&self) -> &str {
         &self.path
     }
+
+    /// Open fds: the size of the fd directory on Linux 6.2+ (a `stat` of the
+    /// directory kept open, a descriptor that fails once the process is gone),
+    /// else its entries counted.
+    fn open_fds(&mut self, pid: i32) -> std::io::Result<u64> {
+        self.set_path(pid, "fd");
+        if let Some((dir, used)) = self.kept.open.get_mut(self.path.as_str()) {
+            *used = true;
+            match dir.metadata() {
+                Ok(m) if m.len() > 0 => return Ok(m.len()),
+                _ => {
+                    self.kept.open.remove(self.path.as_str());
+                }
+            }
+        }
+        let size = std::fs::metadata(&self.path)?.len();
+        if size == 0 {
+            return Ok(std::fs::read_dir(&self.path)?.count() as u64);
+        }
+        // Opening it asks for more than its size did (ptrace access): another
+        // user's process is counted by path, as before.
+        if let (true, Ok(dir)) = (self.kept.open.len() < self.kept.max, File::open(&self.path)) {
+            self.kept.open.insert(self.path.clone(), (dir, true));
+        }
+        Ok(size)
+    }
 }
 
-/// A file read without std's size hint for `File`, which costs a `statx` and an
-/// `lseek` per read and is no use for /proc and cgroup files (their size is 0 or
-/// 4096 whatever they hold): a third of the syscalls of a small read.
-pub struct Unsized(pub std::fs::File);
+/// The text of `f` from offset 0 into `buf` (`pread`, so the descriptor can be
+/// kept), grown as needed; returns its length. `one_record`: a read shorter than
+/// asked is the end (procps reads /proc the same way), which saves the read that
+/// would return 0.
+pub fn read_at_start(f: &File, buf: &mut Vec<u8>, one_record: bool) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    if buf.len() < READ_CHUNK {
+        buf.resize(READ_CHUNK, 0);
+    }
+    let mut n = 0;
+    loop {
+        let got = f.read_at(&mut buf[n..], n as u64)?;
+        n += got;
+        if got == 0 || (one_record && n < buf.len()) {
+            return Ok(n);
+        }
+        if n == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+}
 
-impl Read for Unsized {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
+/// How many files [`Kept`] may hold: a quarter of Outrider's own soft fd limit
+/// (from `/proc/self/limits`), at most 4096; 256 when it cannot be read.
+fn keep_max() -> usize {
+    let limit = std::fs::read("/proc/self/limits")
+        .ok()
+        .and_then(|text| parse_max_open_files(&text));
+    match limit {
+        Some(Some(soft)) => (soft / 4).min(4096) as usize,
+        Some(None) => 4096,
+        None => 256,
     }
 }
 
@@ -359,22 +462,12 @@ fn parse_children(text: &[u8]) -> impl Iterator<Item = i32> + '_ {
         .filter_map(|w| std::str::from_utf8(w).ok()?.parse().ok())
 }
 
-/// Open fds: the size of the fd directory on Linux 6.2+ (one `stat`), else its
-/// entries counted.
-fn count_fds(dir: &Path) -> std::io::Result<u64> {
-    let size = std::fs::metadata(dir)?.len();
-    if size > 0 {
-        return Ok(size);
-    }
-    Ok(std::fs::read_dir(dir)?.count() as u64)
-}
-
 /// `pid (comm) S ppid …`: comm may hold spaces and parentheses, so fields are
 /// counted from the last `)`.
 pub fn parse_stat(pid: i32, text: &[u8]) -> Option<ProcEntry> {
     let open = memchr::memchr(b'(', text)?;
     let close = memchr::memrchr(b')', text)?;
-    let comm = String::from_utf8_lossy(text.get(open + 1..close)?).into_owned();
+    let comm = String::from_utf8_lossy(text.get(open + 1..close)?).into();
     let rest = std::str::from_utf8(text.get(close + 2..)?).ok()?;
     let mut f = rest.split_ascii_whitespace();
     let mut field = |n: usize| -> Option<&str> { f.nth(n) };
@@ -563,7 +656,7 @@ mod tests {
     fn parses_stat_with_an_awkward_comm() {
         let text = b"42 (my (odd) app) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 12345 104857600 2560 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         let e = parse_stat(42, text).unwrap();
-        assert_eq!((e.pid, e.ppid, e.comm.as_str()), (42, 1, "my (odd) app"));
+        assert_eq!((e.pid, e.ppid, &*e.comm), (42, 1, "my (odd) app"));
         assert_eq!((e.user_ticks, e.system_ticks, e.threads), (250, 50, 3));
         assert_eq!(
             (e.start_ticks, e.vsize_bytes, e.rss_pages),
@@ -617,7 +710,7 @@ mod tests {
         let mut errors = ReadErrors::default();
         let list = ProcReader::new(root).list(&mut errors, |_| None).unwrap();
         assert_eq!(list.len(), 1);
-        assert_eq!(list[0].comm, "app");
+        assert_eq!(&*list[0].comm, "app");
         assert_eq!(
             errors.counts.get("stat"),
             Some(&1),
@@ -672,10 +765,61 @@ mod tests {
             reader.descendants(&[16], true, &mut errors).is_none(),
             "too many threads"
         );
+        // A fresh reader: a kept descriptor of a fixture file outlives its removal,
+        // where a real /proc file is removed only with its process (whose kept
+        // descriptors then fail).
         std::fs::remove_file(root.join("14/task/14/children")).unwrap();
         assert!(
-            reader.descendants(&[10], true, &mut errors).is_none(),
+            ProcReader::new(root)
+                .descendants(&[10], true, &mut errors)
+                .is_none(),
             "no children file"
         );
+    }
+
+    /// Files read every tick stay open and give what a fresh open would: new
+    /// figures while the process lives, and "gone" (no error counted) once it has
+    /// exited; a sweep after a tick without reads closes them.
+    #[test]
+    fn kept_files_follow_the_process_and_fail_once_it_is_gone() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut r = ProcReader::new(Path::new("/proc"));
+        let mut errors = ReadErrors::default();
+        let e = r.read_entry(pid).unwrap();
+        let first = r.read_details(&e, &mut errors).unwrap();
+        r.sweep();
+        let kept = r.kept.open.len();
+        // stat, status, fd, io, schedstat
+        assert_eq!(kept, 5, "{:?}", r.kept.open.keys());
+        let e = r.read_entry(pid).unwrap();
+        let again = r.read_details(&e, &mut errors).unwrap();
+        assert_eq!(again.open_fds, first.open_fds);
+        assert_eq!(r.kept.open.len(), kept, "read through the kept files");
+
+        // Our own `stat`, read again through its kept descriptor, follows the CPU
+        // time this loop spends.
+        let me = std::process::id() as i32;
+        let ticks = |e: ProcEntry| e.user_ticks + e.system_ticks;
+        let start = ticks(r.read_entry(me).unwrap());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut now = start;
+        while now == start && std::time::Instant::now() < deadline {
+            now = ticks(r.read_entry(me).unwrap());
+        }
+        assert!(now > start, "figures are fresh");
+        assert!(r.kept.open.contains_key(&format!("/proc/{me}/stat")));
+
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(matches!(r.read_entry(pid), Err(ReadError::Gone)));
+        assert!(r.read_details(&e, &mut errors).is_none());
+        assert!(errors.counts.is_empty(), "{:?}", errors.counts);
+        r.sweep();
+        r.sweep();
+        assert!(r.kept.open.is_empty(), "{:?}", r.kept.open.keys());
     }
 }

@@ -264,7 +264,7 @@ impl ProcessGroups {
             || e.kernel_thread
             || e.zombie
             || e.pid == 2
-            || (e.pid == 1 && e.comm == "pause")
+            || (e.pid == 1 && &*e.comm == "pause")
     }
 
     fn matches(
@@ -283,7 +283,7 @@ impl ProcessGroups {
             Selector::PidFile(_) => pid_file == Some(e.pid),
             Selector::Match { comm, exe, cmdline } => {
                 if let Some(c) = comm {
-                    if &e.comm != c {
+                    if *e.comm != **c {
                         return false;
                     }
                 }

@@ -101,7 +101,7 @@ pub fn detect(members: &[&ProcEntry]) -> Option<Detected> {
             continue;
         }
         by_pid.insert(e.pid, i);
-        children.entry((e.ppid, &e.comm)).or_default().push(i);
+        children.entry((e.ppid, &*e.comm)).or_default().push(i);
     }
     let mut best: Option<Detected> = None;
     for ((ppid, _), kids) in children {

@@ -23,8 +23,11 @@ pub mod v2;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use super::process::read_at_start;
 
 pub use discover::resolve;
 
@@ -134,47 +137,104 @@ pub type Failures = Vec<(String, std::io::Error)>;
 /// docs/performance.md). A file not read during a tick is closed by
 /// [`Files::sweep`]; one that fails on its kept descriptor (a removed cgroup) is
 /// opened afresh, so every answer is what a fresh open would give. Also collects
-/// the tick's failures.
+/// the tick's failures, and keeps the last count of other processes per cgroup
+/// ([`Files::other_processes`]).
 #[derive(Debug, Default)]
 pub struct Files {
     open: HashMap<PathBuf, (File, bool)>,
     failures: Failures,
+    buf: Vec<u8>,
+    /// By `cgroup.procs` directory: the last count and what it was made with.
+    counted: HashMap<PathBuf, Counted>,
+}
+
+/// One count of a cgroup's other processes.
+#[derive(Debug)]
+struct Counted {
+    /// The members it was made with, sorted.
+    members: Vec<i32>,
+    at: Instant,
+    count: u64,
+    used: bool,
 }
 
 impl Files {
-    /// Closes the files not read since the last sweep.
+    /// Closes the files not read since the last sweep, and forgets the counts of
+    /// cgroups no longer read.
     pub fn sweep(&mut self) {
         self.open.retain(|_, (_, used)| std::mem::take(used));
+        self.counted.retain(|_, c| std::mem::take(&mut c.used));
     }
 
     fn read(&mut self, path: &Path) -> std::io::Result<String> {
-        if let Some((f, used)) = self.open.get_mut(path) {
-            *used = true;
-            if let Ok(s) = read_from_start(f) {
-                return Ok(s);
+        let n = match self.open.get_mut(path) {
+            Some((f, used)) => {
+                *used = true;
+                match read_at_start(f, &mut self.buf, true) {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        self.open.remove(path);
+                        None
+                    }
+                }
             }
-            self.open.remove(path);
+            None => None,
+        };
+        let n = match n {
+            Some(n) => n,
+            None => {
+                let f = File::open(path)?;
+                let n = read_at_start(&f, &mut self.buf, true)?;
+                self.open.insert(path.to_path_buf(), (f, true));
+                n
+            }
+        };
+        text(&self.buf[..n])
+    }
+
+    /// [`other_processes`] at `loc`, the group's `members` (sorted) and Outrider
+    /// (`own`) being ours, read again only when the answer may have changed: when
+    /// the members differ from those of the last count, when that count is
+    /// `recheck` old, or when it could not be made. A member's start or exit is
+    /// seen at once; a process that is not ours entering or leaving the cgroup, up
+    /// to `recheck` late (the trust the sampler gives a process outside every
+    /// group). `cgroup.procs` is otherwise opened every tick: v1 builds a
+    /// descriptor's pid list once, so it cannot be kept open like the rest.
+    pub fn other_processes(
+        &mut self,
+        loc: &Location,
+        members: &[i32],
+        own: i32,
+        recheck: Duration,
+    ) -> Option<u64> {
+        let dir = procs_dir(loc)?;
+        if let Some(c) = self.counted.get_mut(dir) {
+            if c.members == members && c.at.elapsed() < recheck {
+                c.used = true;
+                return Some(c.count);
+            }
         }
-        let f = File::open(path)?;
-        let s = read_from_start(&f)?;
-        self.open.insert(path.to_path_buf(), (f, true));
-        Ok(s)
+        let ours = |pid| pid == own || members.binary_search(&pid).is_ok();
+        let Some(count) = other_processes(loc, &ours) else {
+            self.counted.remove(dir);
+            return None;
+        };
+        let counted = Counted {
+            members: members.to_vec(),
+            at: Instant::now(),
+            count,
+            used: true,
+        };
+        self.counted.insert(dir.clone(), counted);
+        Some(count)
     }
 }
 
-/// The whole text of `f` from offset 0 (`pread`, so the descriptor can be kept).
-fn read_from_start(f: &File) -> std::io::Result<String> {
-    use std::os::unix::fs::FileExt;
-    let mut text = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = f.read_at(&mut chunk, text.len() as u64)?;
-        if n == 0 {
-            break;
-        }
-        text.extend_from_slice(&chunk[..n]);
-    }
-    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+/// The bytes of a cgroup file as text.
+fn text(bytes: &[u8]) -> std::io::Result<String> {
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Reads every file it knows at `loc`; missing or unreadable files leave `None`.
@@ -215,12 +275,19 @@ pub fn read_with(loc: &Location, files: &mut Files) -> (CgroupReading, Failures)
 /// descriptor's pid list once, when it is first read, so a kept one never sees a
 /// process join.
 pub fn other_processes(loc: &Location, ours: &dyn Fn(i32) -> bool) -> Option<u64> {
-    let dir = match loc.layout {
-        Layout::V2 => loc.unified.as_ref()?,
-        Layout::V1 | Layout::Hybrid => loc.memory.as_ref()?,
-    };
-    let text = read_from_start(&File::open(dir.join("cgroup.procs")).ok()?).ok()?;
-    Some(count_others(&text, ours))
+    let file = File::open(procs_dir(loc)?.join("cgroup.procs")).ok()?;
+    // Many records (one per pid): read to the end, not to the first short read.
+    let mut buf = Vec::new();
+    let n = read_at_start(&file, &mut buf, false).ok()?;
+    Some(count_others(&text(&buf[..n]).ok()?, ours))
+}
+
+/// The directory whose `cgroup.procs` says who shares the app's memory figures.
+fn procs_dir(loc: &Location) -> Option<&PathBuf> {
+    match loc.layout {
+        Layout::V2 => loc.unified.as_ref(),
+        Layout::V1 | Layout::Hybrid => loc.memory.as_ref(),
+    }
 }
 
 fn count_others(procs: &str, ours: &dyn Fn(i32) -> bool) -> u64 {

@@ -415,3 +415,42 @@ fn kept_files_are_read_again_from_the_start() {
     files.sweep();
     assert!(files.open.is_empty(), "not read since: closed");
 }
+
+/// `cgroup.procs` is counted again when the members change and otherwise only once
+/// the last count is `recheck` old; a count that could not be made is tried again
+/// at once; a cgroup no longer read is forgotten at the sweep.
+#[test]
+fn other_processes_are_counted_again_when_members_change_or_the_count_is_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let procs = dir.path().join("cgroup.procs");
+    std::fs::write(&procs, "10\n11\n").unwrap();
+    let loc = Location {
+        layout: Layout::V2,
+        unified: Some(dir.path().to_path_buf()),
+        memory: None,
+        cpu: None,
+    };
+    let (hour, now) = (Duration::from_secs(3600), Duration::ZERO);
+    let mut files = Files::default();
+    let mut count = |members: &[i32], recheck| files.other_processes(&loc, members, 1, recheck);
+    assert_eq!(count(&[10, 11], hour), Some(0));
+    // Pid 1 is Outrider, 400 a process that is not ours.
+    std::fs::write(&procs, "1\n10\n11\n400\n").unwrap();
+    assert_eq!(
+        count(&[10, 11], hour),
+        Some(0),
+        "same members: the last count"
+    );
+    assert_eq!(count(&[10], hour), Some(2), "a member left: 11 and 400");
+    std::fs::write(&procs, "10\n").unwrap();
+    assert_eq!(count(&[10], hour), Some(2), "same members: the last count");
+    assert_eq!(count(&[10], now), Some(0), "an old count: read again");
+    std::fs::remove_file(&procs).unwrap();
+    assert_eq!(count(&[10], now), None);
+    std::fs::write(&procs, "10\n400\n").unwrap();
+    assert_eq!(count(&[10], hour), Some(1), "after a failure: read again");
+    files.sweep();
+    assert_eq!(files.counted.len(), 1, "read this tick: kept");
+    files.sweep();
+    assert!(files.counted.is_empty(), "not read since: forgotten");
+}
