@@ -222,7 +222,7 @@ fn histogram_quantile_on_classic_and_native_buckets_is_within_ten_percent() {
         classic.query("outrider_http_request_duration_seconds_bucket{code_class=\"2xx\"}");
     assert_eq!(buckets.len(), 50, "49 bounds and +Inf");
     let p95_classic = classic
-        .value("histogram_quantile(0.95, sum by (le) (rate(outrider_http_request_duration_seconds_bucket[2m])))")
+        .value("histogram_quantile(0.95, sum by (le) (rate(outrider_http_request_duration_seconds_bucket[5m])))")
         .expect("a classic p95");
     within("classic buckets", p95_classic, truth);
 
@@ -233,7 +233,7 @@ fn histogram_quantile_on_classic_and_native_buckets_is_within_ten_percent() {
         "no native histogram: {series:?}"
     );
     let p95_native = native
-        .value("histogram_quantile(0.95, sum(rate(outrider_http_request_duration_seconds[2m])))")
+        .value("histogram_quantile(0.95, sum(rate(outrider_http_request_duration_seconds[5m])))")
         .expect("a native p95");
     within("native histogram", p95_native, truth);
     target.stop(Duration::from_secs(1));
