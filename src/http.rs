@@ -56,15 +56,7 @@ pub fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
         return r;
     }
     match req.uri().path() {
-        "/metrics" => {
-            let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
-            let format = Exposition::from_accept(accept);
-            respond(
-                StatusCode::OK,
-                format.content_type(),
-                app.metrics.render(format),
-            )
-        }
+        "/metrics" => scrape(app, req.headers().get(ACCEPT).and_then(|v| v.to_str().ok())),
         "/healthz" => respond(StatusCode::OK, TEXT, "ok\n"),
         "/readyz" => {
             if app.shared.ready() {
@@ -99,6 +91,22 @@ pub fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
             TEXT,
             "not found; try /, /summary.txt, /metrics, /api/v1/status, /healthz, /readyz\n",
         ),
+    }
+}
+
+/// `/metrics` in the format the Accept header prefers.
+fn scrape(app: &App, accept: Option<&str>) -> Response<Full<Bytes>> {
+    let format = Exposition::from_accept(accept);
+    match app.metrics.body(format) {
+        Ok(body) => respond(StatusCode::OK, format.content_type(), body),
+        Err(e) => {
+            tracing::warn!(error = %e, "encoding the protobuf scrape failed");
+            respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                TEXT,
+                "encoding the metrics failed\n",
+            )
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! on each scrape, so a value that became unknown disappears instead of going stale,
 //! and the tick never touches the registry. prometheus-client writes OpenMetrics;
 //! [`to_prometheus_text`] turns that into the classic text format (0.0.4) that
-//! scrapers get unless they ask for OpenMetrics.
+//! scrapers get unless they ask for OpenMetrics or protobuf.
 //!
 //! # Layout
 //! - this file: the formats, the family builder, and the order of the families
@@ -23,6 +23,7 @@
 //! - [`actions`] — what was done before the kill, by result
 //! - [`own`] — build info, the sampling pass, failed reads, Outrider's `process_*`
 //! - [`connections`] — TCP sockets by state and service, scans
+//! - [`protobuf`] — the protobuf exposition and the native histogram's spans
 
 use std::fmt::{self, Write};
 use std::sync::Arc;
@@ -44,6 +45,7 @@ mod container;
 mod cost;
 mod logs;
 mod own;
+mod protobuf;
 mod requests;
 mod target;
 mod verdicts;
@@ -55,21 +57,56 @@ pub use own::ServerStats;
 pub enum Exposition {
     Prometheus,
     OpenMetrics,
+    /// Length-delimited `io.prometheus.client.MetricFamily` messages, with the
+    /// request durations' native histogram.
+    Protobuf,
 }
 
+/// Media ranges of an Accept header looked at; the head is bounded anyway
+/// (`http::MAX_HEAD_BYTES`), this bounds the work on a pathological one.
+const MAX_MEDIA_RANGES: usize = 32;
+
 impl Exposition {
-    /// OpenMetrics when the Accept header names it, else the classic text format.
+    /// The format the Accept header prefers (highest `q`, the first on a tie) among
+    /// those it names: protobuf, OpenMetrics, text; the classic text format when it
+    /// names none of them.
     pub fn from_accept(accept: Option<&str>) -> Exposition {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Exposition::OpenMetrics,
-            _ => Exposition::Prometheus,
+        let mut best = (Exposition::Prometheus, 0.0);
+        for range in accept.unwrap_or("").split(',').take(MAX_MEDIA_RANGES) {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let (mut q, mut proto, mut encoding) = (1.0, None, None);
+            for p in parts {
+                match p.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+                    Some(("q", v)) => q = v.parse::<f64>().unwrap_or(0.0),
+                    Some(("proto", v)) => proto = Some(v),
+                    Some(("encoding", v)) => encoding = Some(v),
+                    _ => {}
+                }
+            }
+            let format = match media.as_str() {
+                "application/vnd.google.protobuf"
+                    if proto == Some("io.prometheus.client.MetricFamily")
+                        && encoding == Some("delimited") =>
+                {
+                    Exposition::Protobuf
+                }
+                "application/openmetrics-text" => Exposition::OpenMetrics,
+                "text/plain" => Exposition::Prometheus,
+                _ => continue,
+            };
+            if q > best.1 {
+                best = (format, q);
+            }
         }
+        best.0
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
             Exposition::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
             Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Exposition::Protobuf => protobuf::CONTENT_TYPE,
         }
     }
 }
@@ -87,14 +124,23 @@ impl Metrics {
         Metrics { registry }
     }
 
-    /// One scrape's body.
+    /// One scrape's body in a text format (the classic text for `Protobuf`, whose
+    /// body is binary: see [`Metrics::body`]).
     pub fn render(&self, format: Exposition) -> String {
         let mut open = String::with_capacity(16 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut open, &self.registry);
         match format {
             Exposition::OpenMetrics => open,
-            Exposition::Prometheus => to_prometheus_text(&open),
+            Exposition::Prometheus | Exposition::Protobuf => to_prometheus_text(&open),
+        }
+    }
+
+    /// One scrape's body in any format; `Err` says why the protobuf encoder failed.
+    pub fn body(&self, format: Exposition) -> Result<Vec<u8>, String> {
+        match format {
+            Exposition::Protobuf => protobuf::encode(&self.registry),
+            text => Ok(self.render(text).into_bytes()),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The counting half of request durations, done as the log pipeline reads access
 //! lines: the exported histogram's [`Buckets`], the per-status-class counts
-//! ([`LatencyCounts`]) and the [`FineHistogram`] the percentiles are later read from
-//! (windows and percentiles over them live in `analysis::latency`).
+//! ([`LatencyCounts`], with their Prometheus native-histogram [`NativeBuckets`]) and
+//! the [`FineHistogram`] the percentiles are later read from (windows and
+//! percentiles over them live in `analysis::latency`).
 //!
 //! # Accuracy and memory
 //!
@@ -120,12 +121,22 @@ fn representative(i: usize) -> f64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Buckets(pub Vec<f64>);
 
+/// The R10 preferred numbers (ISO 3): ten a decade, each 10^(1/10) ≈ 1.26 times the
+/// last, rounded to three digits so the `le` labels stay readable.
+const R10: [&str; 10] = ["1", "1.25", "1.6", "2", "2.5", "3.15", "4", "5", "6.3", "8"];
+
 impl Default for Buckets {
-    /// Prometheus' client default buckets, which suit web requests.
+    /// 1 ms to 63 s in the R10 series: 49 bounds. For lognormal latencies with
+    /// medians 5 ms..2 s and σ 0.3..1.2, `histogram_quantile` on them is at worst
+    /// 5.0% off the p95 and 6.6% off the p99, where the eleven classic client
+    /// defaults were 67% and 79% off (`python3 scripts/bucket_error.py`).
     fn default() -> Self {
-        Buckets(vec![
-            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ])
+        let bounds = (-3..=1)
+            .flat_map(|decade| R10.iter().map(move |m| format!("{m}e{decade}")))
+            .filter_map(|s| s.parse::<f64>().ok())
+            .filter(|&b| b <= 63.0)
+            .collect();
+        Buckets(bounds)
     }
 }
 
@@ -155,6 +166,65 @@ pub struct ClassHistogram {
     pub buckets: Vec<u64>,
     pub sum: f64,
     pub count: u64,
+    pub native: NativeBuckets,
+}
+
+/// Schema of the native histogram: bucket `i` holds `(2^((i-1)/8), 2^(i/8)]`, each
+/// 2^(1/8) ≈ 1.09 times the last, so a quantile read from it is within 9.05%.
+pub const NATIVE_SCHEMA: i32 = 3;
+/// Durations at or below this (2^-20 s ≈ 0.95 µs, a bucket bound) go to the zero
+/// bucket.
+pub const NATIVE_ZERO_THRESHOLD: f64 = 1.0 / 1_048_576.0;
+/// Index of the native bucket ending at 2^16 s (18.2 hours), which also counts
+/// anything longer: at most 288 buckets, whatever the log says.
+const NATIVE_MAX_INDEX: i32 = 16 << NATIVE_SCHEMA;
+
+/// One status class's native-histogram counts: a zero bucket and a dense window of
+/// buckets from `first` on, grown to the smallest and largest index seen.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NativeBuckets {
+    pub zero: u64,
+    /// Index of `counts[0]` (meaningless while `counts` is empty).
+    pub first: i32,
+    pub counts: Vec<u64>,
+}
+
+impl NativeBuckets {
+    /// Counts one duration (finite, not negative: the caller checked).
+    pub fn observe(&mut self, seconds: f64) {
+        if seconds <= NATIVE_ZERO_THRESHOLD {
+            self.zero += 1;
+            return;
+        }
+        let scaled = seconds.log2() * f64::from(1 << NATIVE_SCHEMA);
+        self.add_at((scaled.ceil() as i32).min(NATIVE_MAX_INDEX), 1);
+    }
+
+    fn add_at(&mut self, index: i32, n: u64) {
+        if self.counts.is_empty() {
+            self.first = index;
+        }
+        if index < self.first {
+            let grow = (self.first - index) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.first = index;
+        }
+        let k = (index - self.first) as usize;
+        if k >= self.counts.len() {
+            self.counts.resize(k + 1, 0);
+        }
+        self.counts[k] += n;
+    }
+
+    /// Adds another class's counts.
+    pub fn add(&mut self, other: &NativeBuckets) {
+        self.zero += other.zero;
+        for (k, &n) in other.counts.iter().enumerate() {
+            if n > 0 {
+                self.add_at(other.first + k as i32, n);
+            }
+        }
+    }
 }
 
 /// Request durations counted by one log source: per status class for export, and
@@ -193,6 +263,7 @@ impl LatencyCounts {
         let last = h.buckets.len() - 1;
         let i = bounds.0.partition_point(|&b| b < seconds).min(last);
         h.buckets[i] += 1;
+        h.native.observe(seconds);
         h.sum += seconds;
         h.count += 1;
         self.fine.observe(seconds);
@@ -230,6 +301,7 @@ impl LatencyCounts {
             for (x, y) in a.buckets.iter_mut().zip(&b.buckets) {
                 *x += y;
             }
+            a.native.add(&b.native);
             a.sum += b.sum;
             a.count += b.count;
         }
@@ -281,6 +353,43 @@ mod tests {
         assert!(Buckets::new(vec![0.5, 0.1]).is_err());
         assert!(Buckets::new(vec![0.0, 1.0]).is_err());
         assert!(Buckets::new(vec![-1.0]).is_err());
+    }
+
+    #[test]
+    fn default_buckets_are_r10_from_1_ms_to_63_s() {
+        let b = Buckets::default().0;
+        assert_eq!(b.len(), 49);
+        assert_eq!(&b[..6], &[0.001, 0.00125, 0.0016, 0.002, 0.0025, 0.00315]);
+        assert_eq!(b[48], 63.0);
+        assert!(Buckets::new(b.clone()).is_ok());
+        // Neighbours are 1.25..1.28 apart: the error bound of bucket_error.py holds.
+        for w in b.windows(2) {
+            assert!((1.249..1.281).contains(&(w[1] / w[0])), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn native_buckets_count_by_power_of_two_eighths() {
+        let mut n = NativeBuckets::default();
+        // 1 s is the upper bound of bucket 0; just over it is bucket 1; 0.9 s is in
+        // bucket -1, (2^(-2/8), 2^(-1/8)] = (0.841, 0.917]; 1e-7 s and 0 s are zero.
+        for v in [1.0, 1.0001, 0.9, 1e-7, 0.0, 1e9] {
+            n.observe(v);
+        }
+        assert_eq!(n.zero, 2);
+        // 1e9 s is clamped to the bucket ending at 2^16 s, index 128.
+        assert_eq!((n.first, n.counts.len()), (-1, 130));
+        assert_eq!(&n.counts[..3], &[1, 1, 1]);
+        assert_eq!(n.counts[129], 1);
+        assert_eq!(n.counts.iter().sum::<u64>(), 4);
+        let mut twice = n.clone();
+        twice.add(&n);
+        assert_eq!(twice.zero, 4);
+        assert_eq!(&twice.counts[..3], &[2, 2, 2]);
+        // A smaller value grows the window downwards: log2(0.001) × 8 = -79.7.
+        twice.observe(0.001);
+        assert_eq!(twice.first, -79);
+        assert_eq!(twice.counts.iter().sum::<u64>(), 9);
     }
 
     #[test]

@@ -128,7 +128,8 @@ fn windowed(rates: Option<&LogRates>) -> [Family<'static>; 5] {
 }
 
 /// `outrider_http_request_duration_seconds{code_class}`: every stream's durations
-/// summed; all four classes once any duration was read, none before.
+/// summed; all four classes once any duration was read, none before. The classic
+/// buckets in every format, the native ones (schema 3) in protobuf too.
 pub(super) fn request_durations(
     enc: &mut DescriptorEncoder,
     streams: &[Arc<crate::logs::StreamStats>],
@@ -149,12 +150,14 @@ pub(super) fn request_durations(
     for class in crate::logs::classify::StatusClass::ALL {
         let h = total.class(class);
         let labels = vec![("code_class", class.as_str())];
+        let sparse = super::protobuf::Sparse::of(&h.native);
         m.encode_family(&labels)?
-            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            .encode_histogram_with_native::<prometheus_client::encoding::NoLabelSet>(
                 h.sum,
                 h.count,
                 &total.class_buckets(class),
                 None,
+                sparse.native(&h.native),
             )?;
     }
     Ok(())

@@ -1,11 +1,17 @@
 //! The text format conversion, the Accept header, and the golden scrape: a rich
-//! snapshot rendered in both formats and compared, in full, with the files beside
-//! this one (`golden.prom`, `golden.openmetrics`).
+//! snapshot rendered in both text formats and compared, in full, with the files
+//! beside this one (`golden.prom`, `golden.openmetrics`); the protobuf form, decoded,
+//! must hold `golden.prom`'s samples and the native histogram.
 //!
 //! The golden files fix everything a scraper sees: which families, in what order,
 //! their HELP and TYPE text, the label order and the values. Two things vary by run
 //! and are masked before the comparison: the crate version in `outrider_build_info`
 //! and the values of Outrider's own `process_*` figures (their lines stay).
+
+use std::collections::BTreeMap;
+
+use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
+use prost::Message;
 
 use super::*;
 use crate::actions::{Action, ActionCount, Outcome};
@@ -40,6 +46,35 @@ fn counters_get_total_in_prometheus_text() {
 #[test]
 fn accept_header_picks_the_format() {
     assert_eq!(Exposition::from_accept(None), Exposition::Prometheus);
+    // Prometheus 2.42 with native histograms; then without (protobuf with q=0).
+    let protobuf = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
+    assert_eq!(
+        Exposition::from_accept(Some(&format!(
+            "{protobuf},application/openmetrics-text;version=1.0.0;q=0.8,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ))),
+        Exposition::Protobuf
+    );
+    assert_eq!(
+        Exposition::from_accept(Some(&format!(
+            "{protobuf};q=0,application/openmetrics-text;version=1.0.0;q=0.5"
+        ))),
+        Exposition::OpenMetrics
+    );
+    assert_eq!(
+        Exposition::from_accept(Some(
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text,text/plain;q=0.1"
+        )),
+        Exposition::Prometheus,
+        "only the delimited encoding is served"
+    );
+    assert_eq!(
+        Exposition::from_accept(Some("text/plain;q=0.9, application/openmetrics-text;q=0.3")),
+        Exposition::Prometheus
+    );
+    assert_eq!(
+        Exposition::from_accept(Some(&",".repeat(100_000))),
+        Exposition::Prometheus
+    );
     assert_eq!(
         Exposition::from_accept(Some(
             "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
@@ -397,9 +432,9 @@ fn masked(body: &str) -> String {
     out
 }
 
-/// Compares in full; on a difference, writes the scrape next to the temp dir so
-/// the two can be diffed (and the golden file replaced when the change is meant).
-fn assert_golden(format: Exposition, golden: &str, file: &str) {
+/// The registry of the golden scrapes: the rich snapshot, the streams, receivers
+/// and the server's connection counts.
+fn golden_metrics() -> Metrics {
     let shared = Arc::new(Shared::new(streams()));
     shared.publish(rich_snapshot());
     shared.set_receivers(receivers());
@@ -411,7 +446,13 @@ fn assert_golden(format: Exposition, golden: &str, file: &str) {
     server
         .shed
         .store(1244, std::sync::atomic::Ordering::Relaxed);
-    let body = masked(&Metrics::new(shared).with_server(server).render(format));
+    Metrics::new(shared).with_server(server)
+}
+
+/// Compares in full; on a difference, writes the scrape next to the temp dir so
+/// the two can be diffed (and the golden file replaced when the change is meant).
+fn assert_golden(format: Exposition, golden: &str, file: &str) {
+    let body = masked(&golden_metrics().render(format));
     if body != golden {
         let actual = std::env::temp_dir().join(format!("outrider-{file}.actual"));
         let _ = std::fs::write(&actual, &body);
@@ -444,4 +485,155 @@ fn the_openmetrics_scrape_matches_the_golden_file() {
         include_str!("golden.openmetrics"),
         "golden.openmetrics",
     );
+}
+
+/// `name{labels}` → value of every sample line in a text body; `le` written the
+/// way Rust writes the float, so "1.0" and "1" are one bound; `process_*` values
+/// (masked) are NaN.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        // Only a `_bucket` line's own `le` (a label `rule="…"` ends in le=" too).
+        let le_at = series
+            .find("{le=\"")
+            .or_else(|| series.find(",le=\""))
+            .filter(|_| series.contains("_bucket{"));
+        let series = match le_at {
+            Some(i) => {
+                let (head, rest) = series.split_at(i + 5);
+                let (le, tail) = rest.split_once('"').unwrap();
+                let le: f64 = le.replace("+Inf", "inf").parse().unwrap();
+                format!("{head}{}\"{tail}", bound(le))
+            }
+            None => series.to_string(),
+        };
+        out.insert(series, value.parse().unwrap_or(f64::NAN));
+    }
+    out
+}
+
+fn bound(le: f64) -> String {
+    if le.is_infinite() {
+        "+Inf".into()
+    } else {
+        le.to_string()
+    }
+}
+
+/// The decoded families as `samples` gives them.
+fn proto_samples(families: &[MetricFamily]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for f in families {
+        for m in &f.metric {
+            let labels: Vec<String> = m
+                .label
+                .iter()
+                .map(|l| format!("{}=\"{}\"", l.name, l.value))
+                .collect();
+            let series = |suffix: &str, extra: Option<String>| {
+                // `le` first, as the text encoder writes it.
+                let all: Vec<String> = extra.into_iter().chain(labels.iter().cloned()).collect();
+                match all.is_empty() {
+                    true => format!("{}{suffix}", f.name),
+                    false => format!("{}{suffix}{{{}}}", f.name, all.join(",")),
+                }
+            };
+            let nan_if_process = |v: f64| {
+                if f.name.starts_with("process_") {
+                    f64::NAN
+                } else {
+                    v
+                }
+            };
+            if let Some(h) = &m.histogram {
+                for b in &h.bucket {
+                    let le = format!("le=\"{}\"", bound(b.upper_bound));
+                    out.insert(series("_bucket", Some(le)), b.cumulative_count as f64);
+                }
+                out.insert(series("_sum", None), h.sample_sum);
+                out.insert(series("_count", None), h.sample_count as f64);
+                continue;
+            }
+            let value = match (&m.counter, &m.gauge) {
+                (Some(c), _) => c.value,
+                (_, Some(g)) => g.value,
+                _ => panic!("{}: neither counter, gauge nor histogram", f.name),
+            };
+            out.insert(series("", None), nan_if_process(value));
+        }
+    }
+    out
+}
+
+/// The protobuf scrape carries every sample of the golden text scrape with the same
+/// name, labels and value, and the request durations' native histogram besides.
+#[test]
+fn the_protobuf_scrape_matches_the_golden_file() {
+    let body = golden_metrics().body(Exposition::Protobuf).unwrap();
+    let mut rest = &body[..];
+    let mut families = Vec::new();
+    while !rest.is_empty() {
+        families.push(MetricFamily::decode_length_delimited(&mut rest).unwrap());
+    }
+    let version = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
+    let decoded: BTreeMap<String, f64> = proto_samples(&families)
+        .into_iter()
+        .map(|(k, v)| (k.replace(&version, "version=\"VERSION\""), v))
+        .collect();
+    let golden = samples(include_str!("golden.prom"));
+    let only = |a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>| {
+        a.keys()
+            .filter(|k| !b.contains_key(*k))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        only(&decoded, &golden),
+        Vec::<String>::new(),
+        "not in golden.prom"
+    );
+    assert_eq!(
+        only(&golden, &decoded),
+        Vec::<String>::new(),
+        "not in the protobuf"
+    );
+    for (series, v) in &golden {
+        let d = decoded[series];
+        assert!(
+            d == *v || (d.is_nan() && v.is_nan()),
+            "{series}: {d} vs {v}"
+        );
+    }
+
+    let durations = families
+        .iter()
+        .find(|f| f.name == "outrider_http_request_duration_seconds")
+        .unwrap();
+    // streams(): 2xx 0.125 s and 0.5 s (buckets -24 and -8: 2^-3, 2^-1), 3xx
+    // 0.0625 s (-32), 5xx 2 s (8), 4xx nothing.
+    // Spans (offset, length), then deltas.
+    let want = [
+        "[(-24, 1), (15, 1)] [1, 0]",
+        "[(-32, 1)] [1]",
+        "[] []",
+        "[(8, 1)] [1]",
+    ];
+    for (m, want) in durations.metric.iter().zip(want) {
+        let h = m.histogram.as_ref().unwrap();
+        assert_eq!(
+            (h.schema, h.zero_threshold, h.zero_count),
+            (3, 1.0 / 1_048_576.0, 0)
+        );
+        let spans: Vec<(i32, u32)> = h
+            .positive_span
+            .iter()
+            .map(|s| (s.offset, s.length))
+            .collect();
+        let got = format!("{spans:?} {:?}", h.positive_delta);
+        assert_eq!(got, want, "{:?}", m.label);
+    }
 }
