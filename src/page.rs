@@ -185,6 +185,9 @@ fn charts(h: &mut String, t: &TargetStatus, pts: &[Point]) {
     h.push_str("</div>");
 }
 
+/// A chart's width in SVG units (its height is 70).
+const CHART_WIDTH: f64 = 300.0;
+
 /// One sparkline with optional horizontal lines and a trend line (units per second).
 fn chart(
     h: &mut String,
@@ -194,7 +197,7 @@ fn chart(
     lines: &[(&str, &str, Option<f64>)],
     trend: Option<f64>,
 ) {
-    const W: f64 = 300.0;
+    const W: f64 = CHART_WIDTH;
     const H: f64 = 70.0;
     let vals: Vec<(f64, f64)> = pts.iter().map(|p| (p.t, value(p))).collect();
     let last = vals.last().map(|v| v.1);
@@ -221,25 +224,10 @@ fn chart(
         esc(title)
     );
     if !vals.is_empty() {
-        let mut d = String::new();
-        if let [(_, v)] = vals.as_slice() {
-            // One point so far: a level line across the chart.
-            let _ = write!(d, "M0.0,{:.1} L{W:.1},{:.1}", y(*v), y(*v));
-        } else {
-            for (i, (t, v)) in vals.iter().enumerate() {
-                let _ = write!(
-                    d,
-                    "{}{:.1},{:.1} ",
-                    if i == 0 { "M" } else { "L" },
-                    x(*t),
-                    y(*v)
-                );
-            }
-        }
         let _ = write!(
             h,
             "<path class=\"series\" d=\"{}\" fill=\"none\" stroke=\"var(--line)\" stroke-width=\"1.5\" vector-effect=\"non-scaling-stroke\"/>",
-            d.trim_end()
+            series_path(&vals, x, y)
         );
     }
     for (name, color, v) in lines {
@@ -260,7 +248,33 @@ fn chart(
             y(vl)
         );
     }
-    h.push_str("</svg><div class=\"key\">");
+    h.push_str("</svg>");
+    chart_key(h, lines, trend.is_some());
+}
+
+/// The SVG path of a chart's series: one point draws a level line across it.
+fn series_path(vals: &[(f64, f64)], x: impl Fn(f64) -> f64, y: impl Fn(f64) -> f64) -> String {
+    const W: f64 = CHART_WIDTH;
+    let mut d = String::new();
+    if let [(_, v)] = vals {
+        let _ = write!(d, "M0.0,{:.1} L{W:.1},{:.1}", y(*v), y(*v));
+    } else {
+        for (i, (t, v)) in vals.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1} ",
+                if i == 0 { "M" } else { "L" },
+                x(*t),
+                y(*v)
+            );
+        }
+    }
+    d.trim_end().to_string()
+}
+
+/// The key under a chart: each line's name and value, and the trend's style.
+fn chart_key(h: &mut String, lines: &[(&str, &str, Option<f64>)], trend: bool) {
+    h.push_str("<div class=\"key\">");
     for (name, color, v) in lines {
         if let Some(v) = v {
             let _ = write!(
@@ -270,7 +284,7 @@ fn chart(
             );
         }
     }
-    if trend.is_some() {
+    if trend {
         h.push_str("<span class=\"muted\">dotted: trend</span>");
     }
     h.push_str("</div></div>");

@@ -61,9 +61,9 @@ pub struct StreamReport {
     pub bytes: u64,
 }
 
-/// Watches for `duration` (or until the app exits, or Ctrl-C) and reports.
-pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyhow::Result<Report> {
-    let secs = duration.as_secs_f64();
+/// A report's duration is its leak window, and caps the sizing verdict's minimum
+/// data at half of it (README: a leak verdict usually needs half the window).
+fn fit_windows(config: &mut Config, secs: f64) {
     for t in [
         &mut config.analysis.memory,
         &mut config.analysis.fds,
@@ -72,6 +72,11 @@ pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyho
         t.window = secs;
     }
     config.analysis.sizing.min_data = config.analysis.sizing.min_data.min(secs / 2.0);
+}
+
+/// Watches for `duration` (or until the app exits, or Ctrl-C) and reports.
+pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyhow::Result<Report> {
+    fit_windows(&mut config, duration.as_secs_f64());
     let wrapping = matches!(mode, Mode::Wrap(_));
     let shared = Arc::new(Shared::new(streams_for(&config, &mode)));
     let started = Instant::now();

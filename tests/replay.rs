@@ -123,7 +123,10 @@ fn record_writes_what_replay_reads() {
     // rows on disk (header + 5 lines) rather than a fixed time.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::fs::read_to_string(&path).map_or(0, |t| t.lines().count()) < 6 {
-        assert!(std::time::Instant::now() < deadline, "fewer than 5 rows in 30 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than 5 rows in 30 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // SIGTERM is forwarded; the app's death by it (128 + 15) is the exit status.
