@@ -62,6 +62,15 @@ pub const MIN_PERSISTENCE: f64 = 0.7;
 /// would have to measure at half its pace to lose its verdict, so noise does not
 /// turn one leak into a string of alerts.
 pub const HOLD_SHARE: f64 = 0.5;
+/// The rise from the middle third's trough to the last third's must be at least
+/// this share of the rise from the first third's: growth still going on at the end
+/// of the segment, not a cache fill at its start followed by a JVM's small heap
+/// steps (a recorded JVM, `real-rt-jvm-cache-fills-and-caps`, was flagged so).
+pub const LATE_SHARE: f64 = 0.25;
+/// The newest raw floor may fall below the segment's line by at most this many
+/// scatters of the raw floors about it: a fill that capped in the last bucket has
+/// stopped, which the eroded floors (a bucket behind) do not show yet.
+pub const TAIL_Z: f64 = 3.0;
 /// Mann-Kendall z for a one-sided p < 0.001.
 pub const MK_Z: f64 = 3.09;
 /// A short segment's second half must keep its pace by this many standard errors
@@ -257,10 +266,14 @@ impl TrendTracker {
             && last - middle >= self.cfg.min_growth / 10.0;
         // The first and last thirds' troughs are two thirds of the segment apart.
         let growth = (last - first) * 1.5;
-        if !rises_throughout || growth < self.required_growth(seg) {
+        let late = last - middle >= LATE_SHARE * (last - first);
+        if !rises_throughout || !late || growth < self.required_growth(seg) {
             return None;
         }
         let rate = theil_sen(floors);
+        if !still_growing(raw, low, rate) {
+            return None;
+        }
         // On the raw floors: eroded ones share samples with their neighbours, and
         // Mann-Kendall's variance holds for independent values only.
         if rate < self.cfg.min_rate || mann_kendall_z(raw.iter().map(|p| p.1)) < MK_Z {
@@ -311,7 +324,10 @@ impl TrendTracker {
         if rb - persistence * ra < margin * se || last < persistence * middle {
             return false;
         }
-        let prior = &before[before.len().saturating_sub(seg)..];
+        // The history's first two buckets hold the process's start (a wrapped app
+        // is sampled before its runtime has loaded): a startup ramp is not a
+        // warm-up whose slow tail the segment would be.
+        let prior = &before[before.len().saturating_sub(seg).max(2).min(before.len())..];
         if prior.len() >= 3 && rate < persistence * theil_sen(prior) {
             return false;
         }
@@ -331,6 +347,29 @@ impl TrendTracker {
         let (k, b) = (k as f64, BUCKETS as f64);
         self.cfg.min_growth * (b / 4.0 / k).max(k / b)
     }
+}
+
+/// Growth that has not stopped at the end of a segment (`raw` floors, `low` eroded,
+/// Theil-Sen `rate`): the newest raw floor is not below the line by more than
+/// [`TAIL_Z`] scatters (a fill that capped in the last bucket), and the last
+/// [`MIN_BUCKETS`] eroded floors do not slow down beyond one standard error of
+/// their halves' slopes (the tail of a warm-up that began late in a long segment,
+/// whose earlier flat part hides it from the whole segment's halves).
+fn still_growing(raw: &[(f64, f64)], low: &[(f64, f64)], rate: f64) -> bool {
+    let mut offsets: Vec<f64> = raw.iter().map(|p| p.1 - rate * p.0).collect();
+    let mid = offsets.len() / 2;
+    let centre = *offsets.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let newest = raw[raw.len() - 1];
+    if newest.1 - rate * newest.0 - centre < -TAIL_Z * scatter(raw, rate) {
+        return false;
+    }
+    let recent = &low[low.len().saturating_sub(MIN_BUCKETS)..];
+    let (a, b) = recent.split_at(recent.len() / 2);
+    let (ra, rb) = (theil_sen(a), theil_sen(b));
+    let p = persistence(recent.len());
+    let sigma = scatter(recent, theil_sen(recent));
+    let se = (slope_error(a, sigma) * p).hypot(slope_error(b, sigma));
+    rb >= p * ra - se
 }
 
 /// The share of the first half's rate the second half must keep, for a segment of
