@@ -280,7 +280,7 @@ fn demo_banner(config: &config::Config) {
         false => config.listen.to_string(),
     };
     eprintln!(
-        "Outrider demo: watching a built-in app with two workers that leaks memory, file descriptors and connections, and logs errors.\n  http://{shown}/             the status page (open it in a browser)\n  curl http://{shown}/summary.txt   the same in plain text\n  curl http://{shown}/metrics       the Prometheus metrics\nLeak verdicts come after 2 minutes, sizing verdicts after 1 (short demo windows).\nCtrl-C to stop. The app's own output follows.\n"
+        "Outrider demo: watching a built-in app with two workers that leaks memory, file descriptors and connections, and logs errors.\n  http://{shown}/             the status page (open it in a browser)\n  curl http://{shown}/summary.txt   the same in plain text\n  curl http://{shown}/metrics       the Prometheus metrics\nLeak verdicts come after 2 minutes, sizing verdicts after 1, the cost at once (short demo windows); autoscaling and scale-to-zero advice needs 12 hours of data.\nCtrl-C to stop. The app's own output follows.\n"
     );
 }
 

@@ -156,3 +156,81 @@ fn before_half_a_day_the_advice_says_when_it_will_be_ready() {
         .as_f64()
         .is_some());
 }
+
+/// The demo prices its allocation within its first seconds and says when the
+/// autoscaling and scale-to-zero advice will come (12 h of data; its other windows
+/// are short), in the banner, `/summary.txt` and `/api/v1/status`. Its app logs
+/// access lines, so scale to zero is judged by requests from the first one (the
+/// first minute used to say "no access lines").
+#[test]
+fn the_demo_prices_at_once_and_says_when_the_scaling_advice_comes() {
+    let o = util::Outrider::start(&["demo", "--interval", "200ms"]);
+    let status = o.wait_status("the demo's cost and its first request", |s| {
+        let v = &s["snapshot"]["targets"][0]["verdicts"];
+        v["cost"]["per_month"]["request"]["total"].is_f64()
+            && v["scale_to_zero"]["basis"] == "requests"
+    });
+    let v = &status["snapshot"]["targets"][0]["verdicts"];
+    // The demo's 500m and 256 MiB requests at the default prices: 0.5 × 0.031611 ×
+    // 730 + 0.25 × 0.004237 × 730 = 11.538015 + 0.77325 = 12.311268 a month.
+    let request = num(&v["cost"]["per_month"]["request"]["total"]);
+    assert!((request - 12.311268).abs() < 1e-5, "{}", v["cost"]);
+    for advice in [&v["autoscaling"], &v["scale_to_zero"]] {
+        assert_eq!(advice["verdict"], "unknown", "{advice}");
+        let left = num(&advice["ready_in_seconds"]) + num(&advice["data_seconds"]);
+        assert!((left - 12.0 * 3600.0).abs() < 1e-6, "{advice}");
+    }
+    let (_, summary) = util::get(o.addr, "/summary.txt", None);
+    for words in [
+        "  Cost: ",
+        "requests $12, usage $",
+        "  Autoscaling: advice in 12 h, once it has 12 h of CPU usage (",
+        "  Scale to zero: advice in 12 h, once it has 12 h of data",
+    ] {
+        assert!(summary.contains(words), "{words}: {summary}");
+    }
+    assert!(
+        !summary.contains("no access lines to count requests"),
+        "{summary}"
+    );
+    let banner = o.stderr.lock().unwrap().join("\n");
+    assert!(
+        banner.contains("the cost at once (short demo windows); autoscaling and scale-to-zero advice needs 12 hours of data"),
+        "{banner}"
+    );
+}
+
+/// The daily sine with 64 times the memory (about 12.5 GiB used of 32 GiB
+/// requested): the recommendation's memory (about 0.063 an hour at the default
+/// prices) costs more than its CPU (about 0.032), so the advice warns that an HPA on
+/// CPU will not reduce the memory bill; at the trace's own memory it does not.
+#[test]
+fn a_memory_sized_app_is_warned_that_an_hpa_on_cpu_leaves_memory_cost() {
+    let text = std::fs::read_to_string(trace("cost-diurnal-sine")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let columns: Vec<&str> = header.split(',').collect();
+    let memory = |c: &str| c == "rss_bytes" || c == "memory_request_bytes";
+    let mut out = vec![header.to_string()];
+    for line in lines {
+        let row: Vec<String> = line
+            .split(',')
+            .zip(&columns)
+            .map(|(x, c)| match memory(c) {
+                true => (x.parse::<u64>().unwrap() * 64).to_string(),
+                false => x.to_string(),
+            })
+            .collect();
+        out.push(row.join(","));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.csv");
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
+    let v = replay(&path, None);
+    let (a, rec) = (&v["autoscaling"], &v["cost"]["per_hour"]["recommended"]);
+    assert_eq!(a["verdict"], "worthwhile", "{a}");
+    assert!(num(&rec["memory"]) > num(&rec["cpu"]), "{rec}");
+    assert_eq!(a["memory_bound"], true, "{a}");
+    let small = replay(&trace("cost-diurnal-sine"), None);
+    assert_eq!(small["autoscaling"]["memory_bound"], false);
+}

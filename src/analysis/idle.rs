@@ -207,6 +207,11 @@ impl Idle {
     /// The verdict as of the last finished minute.
     pub fn verdict(&self) -> ScaleToZero {
         let mut v = self.verdict.clone();
+        // The basis as of now: an access line read in the first minute already
+        // means requests decide (the verdict is judged at each minute's end).
+        if self.saw_requests {
+            v.basis = Basis::Requests;
+        }
         v.data_seconds = self.first_t.map_or(0.0, |f| self.last_t - f);
         v.ready_in_seconds = (v.data_seconds < MIN_DATA).then_some(MIN_DATA - v.data_seconds);
         v
@@ -327,6 +332,18 @@ mod tests {
         let early = run(60, |_| (0.0, None));
         assert_eq!(early.verdict, Verdict::Unknown);
         assert_eq!(early.ready_in_seconds, Some(MIN_DATA - 3600.0));
+    }
+
+    /// Within the first minute, an access line already makes requests the basis
+    /// (the status said "no access lines" for a minute while it showed requests).
+    #[test]
+    fn the_basis_is_requests_from_the_first_access_line() {
+        let mut idle = Idle::new(86400.0);
+        idle.push(0.0, 0.0, Some(0.2), Some(0.0));
+        assert_eq!(idle.verdict().basis, Basis::Cpu);
+        idle.push(10.0, 10.0, Some(0.2), Some(3.0));
+        let v = idle.verdict();
+        assert_eq!((v.basis, v.idle_share), (Basis::Requests, None));
     }
 
     /// A week's window stays a few KiB of bits.

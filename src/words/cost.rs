@@ -18,7 +18,8 @@ pub fn lines(v: &Verdicts) -> Vec<Line> {
     let mut out = Vec::with_capacity(3);
     out.extend(v.cost.as_ref().map(cost));
     let currency = v.cost.as_ref().map_or(Currency::USD, |c| c.currency);
-    out.push(autoscaling(&v.autoscaling, currency));
+    let replicas = v.cost.as_ref().map_or(1, |c| c.replicas);
+    out.push(autoscaling(&v.autoscaling, currency, replicas));
     let mut zero = scale_to_zero(&v.scale_to_zero);
     if v.scale_to_zero.verdict == Idle::Candidate {
         zero.push_str(&super::requests::cold_start(&v.startup));
@@ -42,6 +43,18 @@ pub fn money(amount: f64, currency: Currency) -> String {
     match currency.as_str() {
         "USD" => format!("${n}"),
         c => format!("{n} {c}"),
+    }
+}
+
+/// How long to wait, rounded as a person would say it: `40 s`, `12 min`, `12 h`,
+/// `11.5 h`, `2.5 days`.
+pub fn wait(seconds: f64) -> String {
+    let trim = |x: f64| format!("{x:.1}").trim_end_matches(".0").to_string();
+    match seconds {
+        s if s < 90.0 => format!("{:.0} s", s.max(0.0)),
+        s if s < 90.0 * 60.0 => format!("{:.0} min", s / 60.0),
+        s if s < 48.0 * 3600.0 => format!("{} h", trim(s / 3600.0)),
+        s => format!("{} days", trim(s / 86400.0)),
     }
 }
 
@@ -122,16 +135,17 @@ pub fn cost(c: &Cost) -> String {
 }
 
 /// The autoscaling verdict: when it will be ready, or why (not) and where to start.
-pub fn autoscaling(a: &Autoscaling, currency: Currency) -> String {
+/// `replicas`: the pods the money stands for (`[cost] replicas`).
+pub fn autoscaling(a: &Autoscaling, currency: Currency, replicas: u32) -> String {
     let (Some(peak), Some(ratio), Some(savings)) =
         (a.peak_hour_p90_cores, a.peak_to_trough, a.savings_ratio)
     else {
         return match a.ready_in_seconds {
             Some(left) => format!(
-                "Autoscaling: advice in {} (it needs {} of CPU usage; {} so far)",
-                duration(left),
-                duration(autoscale::MIN_DATA),
-                duration(a.data_seconds)
+                "Autoscaling: advice in {}, once it has {} of CPU usage ({} so far)",
+                wait(left),
+                wait(autoscale::MIN_DATA),
+                wait(a.data_seconds)
             ),
             None => "Autoscaling: no CPU usage measured by the hour yet".into(),
         };
@@ -157,23 +171,48 @@ pub fn autoscaling(a: &Autoscaling, currency: Currency) -> String {
             cores(peak),
             savings * 100.0,
             a.savings_per_month
-                .map(|m| format!(", about {} a month", money(m, currency)))
+                .map(|m| format!(
+                    ", about {} a month{}",
+                    money(m, currency),
+                    for_all(replicas)
+                ))
                 .unwrap_or_default()
         ),
     };
-    if let Some(h) = &a.hpa {
-        s.push_str(&format!(
+    match &a.hpa {
+        Some(h) if h.max_replicas > h.min_replicas => s.push_str(&format!(
             ". Start from an HPA at {}% CPU, {} to {} replicas of {} requested each",
             h.target_cpu_utilization_percent,
             h.min_replicas,
             h.max_replicas,
             cores(h.cpu_request_cores)
-        ));
+        )),
+        Some(h) => s.push_str(&format!(
+            ". But at {} requested per replica, {} at {}% CPU {} the busiest hour: an \
+             HPA would have nothing to scale until each replica requests less",
+            cores(h.cpu_request_cores),
+            super::count(h.max_replicas.into(), "replica"),
+            h.target_cpu_utilization_percent,
+            if h.max_replicas == 1 {
+                "carries"
+            } else {
+                "carry"
+            }
+        )),
+        None => {}
     }
     if a.memory_bound && a.verdict == Scale::Worthwhile {
         s.push_str(". Memory costs more than CPU here: an HPA on CPU will not reduce memory cost");
     }
     s
+}
+
+/// ` for the 3 replicas` after a workload-wide figure; empty for one.
+fn for_all(replicas: u32) -> String {
+    match replicas {
+        1 => String::new(),
+        n => format!(" for the {n} replicas"),
+    }
 }
 
 /// The scale-to-zero verdict: the share of time idle, the longest stretches.
@@ -192,10 +231,12 @@ pub fn scale_to_zero(z: &ScaleToZero) -> String {
         .join(", ");
     match (z.verdict, z.reason) {
         (Idle::Unknown, _) => format!(
-            "Scale to zero: advice in {} (it needs {} of data); idle {} of the time so far ({by})",
-            duration(z.ready_in_seconds.unwrap_or(0.0)),
-            duration(autoscale::MIN_DATA),
-            share(z.idle_share)
+            "Scale to zero: advice in {}, once it has {} of data{}",
+            wait(z.ready_in_seconds.unwrap_or(0.0)),
+            wait(autoscale::MIN_DATA),
+            z.idle_share
+                .map(|x| format!("; idle {} of the time so far ({by})", share(Some(x))))
+                .unwrap_or_default()
         ),
         (Idle::Candidate, _) => format!(
             "Scale to zero: candidate — idle {} of the time ({by}), {} in stretches of {long} \
@@ -288,8 +329,73 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            autoscaling(&a, Currency::USD),
-            "Autoscaling: advice in 12.0 h (it needs 12.0 h of CPU usage; 2 min so far)"
+            autoscaling(&a, Currency::USD, 1),
+            "Autoscaling: advice in 12 h, once it has 12 h of CPU usage (2 min so far)"
+        );
+        let z = ScaleToZero {
+            data_seconds: 40.0,
+            ready_in_seconds: Some(autoscale::MIN_DATA - 40.0),
+            ..Default::default()
+        };
+        // No minute finished yet: no idle share to quote.
+        assert_eq!(
+            scale_to_zero(&z),
+            "Scale to zero: advice in 12 h, once it has 12 h of data"
+        );
+        assert_eq!(wait(40.0), "40 s");
+        assert_eq!(wait(11.5 * 3600.0), "11.5 h");
+        assert_eq!(wait(3.0 * 86400.0), "3 days");
+    }
+
+    fn worthwhile(min_replicas: u32, max_replicas: u32) -> Autoscaling {
+        Autoscaling {
+            verdict: Scale::Worthwhile,
+            reason: ScaleReason::LoadFollows,
+            peak_hour_p90_cores: Some(0.9),
+            peak_to_trough: Some(8.1),
+            savings_ratio: Some(0.415),
+            savings_per_month: Some(40.92),
+            hpa: Some(autoscale::Hpa {
+                target_cpu_utilization_percent: 70,
+                min_replicas,
+                max_replicas,
+                cpu_request_cores: 1.0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The HPA sketch and its money (here for 3 replicas), and the memory warning.
+    #[test]
+    fn a_worthwhile_autoscaler_comes_with_its_hpa_and_its_money() {
+        let mut a = worthwhile(1, 4);
+        assert_eq!(
+            autoscaling(&a, Currency::new("EUR").unwrap(), 3),
+            "Autoscaling: worthwhile — the busiest hour's p90 CPU (900m) is 8.1× the quietest; \
+             an ideal autoscaler would save 42% of a peak-sized allocation, about 41 EUR a \
+             month for the 3 replicas. Start from an HPA at 70% CPU, 1 to 4 replicas of 1 core \
+             requested each"
+        );
+        a.memory_bound = true;
+        assert!(autoscaling(&a, Currency::USD, 1).ends_with(
+            "1 core requested each. Memory costs more than CPU here: an HPA on CPU will not \
+             reduce memory cost"
+        ));
+    }
+
+    /// One replica covers the peak at the current request (the replay of the idle
+    /// day: 300m at peak on a 500m request): no "1 to 1 replicas" sketch.
+    #[test]
+    fn an_hpa_with_nothing_to_scale_says_so() {
+        let text = autoscaling(&worthwhile(1, 1), Currency::USD, 1);
+        assert!(!text.contains("1 to 1"), "{text}");
+        assert!(
+            text.ends_with(
+                ". But at 1 core requested per replica, 1 replica at 70% CPU carries the \
+                 busiest hour: an HPA would have nothing to scale until each replica \
+                 requests less"
+            ),
+            "{text}"
         );
     }
 }
