@@ -44,6 +44,17 @@ fn percent(x: Option<f64>) -> String {
     format!("{:.0}%", x.unwrap_or(0.0) * 100.0)
 }
 
+/// A configured threshold as it was most likely written: `10 s`, `1.5 s`, `250 ms`.
+fn setting(seconds: f64) -> String {
+    let s = millis(seconds);
+    match s.strip_suffix(" s") {
+        Some(n) if n.contains('.') => {
+            format!("{} s", n.trim_end_matches('0').trim_end_matches('.'))
+        }
+        _ => s,
+    }
+}
+
 /// `500m`, `2 cores`.
 fn limit(cores: f64) -> String {
     super::cost::cores(cores)
@@ -87,7 +98,8 @@ pub fn time_per_request(t: &TimePerRequest) -> Line {
         ),
         Bound::Mixed => format!(
             "mixed: of a request's {mean}, {} on a CPU, {} waiting for one, {} waiting on \
-             other things ({waits})",
+             other things ({waits}). More CPU would shorten the first two parts; more \
+             workers would carry more load through the last",
             percent(t.share(t.on_cpu_seconds)),
             percent(t.share(t.cpu_wait_seconds)),
             percent(t.share(t.other_seconds))
@@ -155,7 +167,7 @@ pub fn startup(s: &Startup) -> Option<Line> {
             " — slow (over {}): a new replica serves that late, so autoscaling lags \
              behind a rise in load, and a scale from zero makes its first request wait \
              as long (a cold start)",
-            millis(s.slow_after_seconds)
+            setting(s.slow_after_seconds)
         ));
     }
     Some(Line {
@@ -181,7 +193,7 @@ pub fn shutdown(s: &Shutdown, slow_after: Duration, kill_after: Duration) -> (St
                 "the app did not exit within {} of SIGTERM and was killed: requests in \
                  flight were dropped and nothing was flushed, at every deploy and scale-down. \
                  Handle SIGTERM: stop accepting, finish the requests in flight, exit",
-                millis(kill_after.as_secs_f64())
+                setting(kill_after.as_secs_f64())
             ),
             true,
         ),
@@ -191,7 +203,7 @@ pub fn shutdown(s: &Shutdown, slow_after: Duration, kill_after: Duration) -> (St
                  scale-down waits that long per pod, and a platform with a shorter grace \
                  period kills it, dropping requests in flight",
                 millis(s.seconds),
-                millis(slow_after.as_secs_f64())
+                setting(slow_after.as_secs_f64())
             ),
             true,
         ),
@@ -256,6 +268,26 @@ mod tests {
         assert!(line.attention);
     }
 
+    /// Neither side dominates: the words still say what each remedy buys.
+    #[test]
+    fn a_mixed_split_says_what_more_cpu_and_more_workers_would_do() {
+        let t = TimePerRequest {
+            requests: 100,
+            mean_seconds: Some(0.083),
+            on_cpu_seconds: Some(0.015),
+            cpu_wait_seconds: Some(0.02),
+            other_seconds: Some(0.048),
+            bound: Bound::Mixed,
+            ..Default::default()
+        };
+        assert_eq!(
+            time_per_request(&t).text,
+            "Request time: mixed: of a request's 83 ms, 18% on a CPU, 24% waiting for one, \
+             58% waiting on other things (database, APIs, disk). More CPU would shorten the \
+             first two parts; more workers would carry more load through the last"
+        );
+    }
+
     #[test]
     fn threads_held_to_one_core_are_told_to_use_processes() {
         let o = OneCore {
@@ -297,7 +329,9 @@ mod tests {
         assert!(startup(&slow)
             .unwrap()
             .text
-            .contains(" — slow (over 10.00 s): "));
+            .contains(" — slow (over 10 s): "));
+        assert_eq!(setting(1.5), "1.5 s");
+        assert_eq!(setting(0.25), "250 ms");
         let ten = Duration::from_secs(10);
         let exit = |seconds, exited_by| Shutdown { seconds, exited_by };
         assert_eq!(
@@ -307,7 +341,7 @@ mod tests {
         assert!(shutdown(&exit(12.0, ExitedBy::Exit), ten, ten).1);
         let (text, attention) = shutdown(&exit(10.0, ExitedBy::Kill), ten, ten);
         assert!(
-            attention && text.contains("was killed: requests in flight"),
+            attention && text.starts_with("the app did not exit within 10 s of SIGTERM and was killed: requests in flight"),
             "{text}"
         );
     }
