@@ -247,7 +247,7 @@ pub fn scale_to_zero(z: &ScaleToZero) -> String {
         ),
         (_, IdleReason::ShortStretches) => format!(
             "Scale to zero: not a candidate — idle {} of the time ({by}), but only {} in \
-             stretches of {long} or more",
+             stretches of {long} or more; longest {stretches}",
             share(z.idle_share),
             share(z.long_idle_share)
         ),
@@ -345,6 +345,29 @@ mod tests {
         assert_eq!(wait(40.0), "40 s");
         assert_eq!(wait(11.5 * 3600.0), "11.5 h");
         assert_eq!(wait(3.0 * 86400.0), "3 days");
+    }
+
+    /// Idle often but briefly: the longest stretches show how brief.
+    #[test]
+    fn short_idle_stretches_are_quoted() {
+        let stretch = |seconds| idle::Stretch {
+            start_offset_seconds: 0.0,
+            seconds,
+        };
+        let z = ScaleToZero {
+            verdict: Idle::NotACandidate,
+            reason: IdleReason::ShortStretches,
+            basis: Basis::Requests,
+            idle_share: Some(0.5),
+            long_idle_share: Some(0.0),
+            longest_idle: vec![stretch(600.0), stretch(600.0), stretch(540.0)],
+            ..Default::default()
+        };
+        assert_eq!(
+            scale_to_zero(&z),
+            "Scale to zero: not a candidate — idle 50% of the time (minutes without a request), \
+             but only 0% in stretches of 30 min or more; longest 10 min, 10 min, 9 min"
+        );
     }
 
     fn worthwhile(min_replicas: u32, max_replicas: u32) -> Autoscaling {
