@@ -179,15 +179,25 @@ pub fn autoscaling(a: &Autoscaling, currency: Currency, replicas: u32) -> String
                 .unwrap_or_default()
         ),
     };
-    match &a.hpa {
-        Some(h) if h.max_replicas > h.min_replicas => s.push_str(&format!(
+    s.push_str(&hpa(a.hpa.as_ref()));
+    if a.memory_bound && a.verdict == Scale::Worthwhile {
+        s.push_str(". Memory costs more than CPU here: an HPA on CPU will not reduce memory cost");
+    }
+    s
+}
+
+/// Where to start, when worthwhile: the HPA sketch, or why one would have nothing
+/// to scale (one replica carries the peak at the current request).
+fn hpa(h: Option<&autoscale::Hpa>) -> String {
+    match h {
+        Some(h) if h.max_replicas > h.min_replicas => format!(
             ". Start from an HPA at {}% CPU, {} to {} replicas of {} requested each",
             h.target_cpu_utilization_percent,
             h.min_replicas,
             h.max_replicas,
             cores(h.cpu_request_cores)
-        )),
-        Some(h) => s.push_str(&format!(
+        ),
+        Some(h) => format!(
             ". But at {} requested per replica, {} at {}% CPU {} the busiest hour: an \
              HPA would have nothing to scale until each replica requests less",
             cores(h.cpu_request_cores),
@@ -198,13 +208,9 @@ pub fn autoscaling(a: &Autoscaling, currency: Currency, replicas: u32) -> String
             } else {
                 "carry"
             }
-        )),
-        None => {}
+        ),
+        None => String::new(),
     }
-    if a.memory_bound && a.verdict == Scale::Worthwhile {
-        s.push_str(". Memory costs more than CPU here: an HPA on CPU will not reduce memory cost");
-    }
-    s
 }
 
 /// ` for the 3 replicas` after a workload-wide figure; empty for one.
