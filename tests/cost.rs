@@ -175,6 +175,10 @@ fn the_demo_prices_at_once_and_says_when_the_scaling_advice_comes() {
     // 730 + 0.25 × 0.004237 × 730 = 11.538015 + 0.77325 = 12.311268 a month.
     let request = num(&v["cost"]["per_month"]["request"]["total"]);
     assert!((request - 12.311268).abs() < 1e-5, "{}", v["cost"]);
+    // No waste is claimed before the sizing has judged (its first minute).
+    if v["sizing"]["cpu"]["allocation"] == "unknown" {
+        assert!(v["cost"]["waste_cpu_cores"].is_null(), "{}", v["cost"]);
+    }
     for advice in [&v["autoscaling"], &v["scale_to_zero"]] {
         assert_eq!(advice["verdict"], "unknown", "{advice}");
         let left = num(&advice["ready_in_seconds"]) + num(&advice["data_seconds"]);

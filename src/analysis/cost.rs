@@ -187,14 +187,16 @@ pub fn cost(
         return None;
     }
     // A resource judged under-allocated (throttled, starved, near its limit,
-    // OOM-killed) wastes nothing, whatever its recommendation says.
+    // OOM-killed) wastes nothing, whatever its recommendation says; one not judged
+    // yet (too little data) claims no waste: its early recommendation can still
+    // turn into an under-allocation.
     let above = |req: Option<f64>, rec: Option<f64>, state: AllocationVerdict| {
         let waste = (req? - rec?).max(0.0);
-        Some(if state == AllocationVerdict::Under {
-            0.0
-        } else {
-            waste
-        })
+        match state {
+            AllocationVerdict::Unknown => None,
+            AllocationVerdict::Under => Some(0.0),
+            AllocationVerdict::Over | AllocationVerdict::Ok => Some(waste),
+        }
     };
     let waste_cpu_cores = above(cpu_req, cpu_rec, sizing.cpu.allocation.0);
     let waste_memory_bytes = above(mem_req, mem_rec, sizing.memory.allocation.0);
@@ -238,10 +240,13 @@ mod tests {
 
     const MIB: f64 = 1048576.0;
 
+    /// A sizing judged over-allocated, with these recommendations.
     fn sized(cpu_rec: f64, mem_rec: f64) -> SizingVerdict {
         let mut v = SizingVerdict::default();
         v.cpu.recommended_request_cores = Some(cpu_rec);
         v.memory.recommended_request_bytes = Some(mem_rec);
+        v.cpu.allocation.0 = AllocationVerdict::Over;
+        v.memory.allocation.0 = AllocationVerdict::Over;
         v
     }
 
@@ -321,6 +326,26 @@ mod tests {
         assert_eq!(c.waste_per_month.total, Some(0.0));
         // No usage known: no efficiency.
         assert_eq!(c.efficiency, None);
+    }
+
+    /// Before the sizing has judged (the demo's first minute), the early
+    /// recommendation claims no waste: the demo said "over-allocated: 440m" for a
+    /// minute, then judged its CPU under-allocated. The requests are priced at once.
+    #[test]
+    fn no_waste_is_claimed_before_the_sizing_judges() {
+        let alloc = Allocated {
+            cpu_request: Some(0.5),
+            memory_request: Some(256.0 * MIB),
+            ..Default::default()
+        };
+        let mut early = sized(0.06, 74.0 * MIB);
+        early.cpu.allocation.0 = AllocationVerdict::Unknown;
+        early.memory.allocation.0 = AllocationVerdict::Unknown;
+        let c = cost(&CostConfig::default(), &alloc, &early, MeanUsage::default()).unwrap();
+        assert_eq!((c.waste_cpu_cores, c.waste_memory_bytes), (None, None));
+        assert_eq!(c.waste_per_month.total, None);
+        // 0.5 × 0.031611 × 730 + 0.25 × 0.004237 × 730 = 11.538015 + 0.77325.
+        assert!(close(c.per_month.request.total, 12.3112675));
     }
 
     /// A limit without a request is billed as the request (Kubernetes' default);
