@@ -18,15 +18,21 @@ use std::time::{Duration, Instant};
 
 use util::Outrider;
 
-/// `server.py MODE PORTFILE`: MODE `sleep` sleeps 100 ms in the handler, `burn`
-/// spins 50 ms of the thread's CPU time; each request is logged as an nginx line
-/// with `rt=` on stdout.
+/// `server.py MODE PORTFILE [HOST:PORT]`: MODE `sleep` sleeps 100 ms in the handler,
+/// `burn` spins 50 ms of the thread's CPU time; each request is logged as an nginx
+/// line with `rt=` on stdout. With HOST:PORT it holds a connection there open (a
+/// database it would wait on).
 const SERVER_PY: &str = r#"
 import http.server, os, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
 
 mode, port_file = sys.argv[1], sys.argv[2]
 lock = threading.Lock()
+held = []
+if len(sys.argv) > 3:
+    import socket
+    host, port = sys.argv[3].rsplit(":", 1)
+    held.append(socket.create_connection((host, int(port))))
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
@@ -116,6 +122,16 @@ fn drive(port: u16, clients: usize) {
 /// Wraps the server (behind `prefix`, e.g. `taskset -c 0`), drives it, and returns
 /// the time per request once every request is counted, and `/summary.txt`.
 fn run(mode: &str, prefix: &[&str], clients: usize) -> (serde_json::Value, String) {
+    run_holding(mode, prefix, clients, None)
+}
+
+/// [`run`], the server holding a connection to `hold` (`HOST:PORT`) open.
+fn run_holding(
+    mode: &str,
+    prefix: &[&str],
+    clients: usize,
+    hold: Option<&str>,
+) -> (serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("port");
     let py = python();
@@ -128,7 +144,9 @@ fn run(mode: &str, prefix: &[&str], clients: usize) -> (serde_json::Value, Strin
         mode,
         port_file.to_str().unwrap(),
     ]);
-    let o = Outrider::with_config("[sampling]\ninterval = \"200ms\"\n", &[], &argv);
+    argv.extend(hold);
+    let config = "[sampling]\ninterval = \"200ms\"\nconnections_interval = \"1s\"\n";
+    let o = Outrider::with_config(config, &[], &argv);
     drive(port(&port_file), clients);
     let status = o.wait_status(&format!("{REQUESTS} requests split"), |s| {
         let t = &s["snapshot"]["targets"][0]["verdicts"]["requests"]["time_per_request"];
@@ -165,6 +183,22 @@ fn a_sleeping_handler_is_io_bound() {
         summary.contains("Request time: I/O-bound: ")
             && summary
                 .contains("More CPU will not make it faster; more workers will carry more load"),
+        "{summary}"
+    );
+}
+
+/// A server that holds a connection to port 5432 open: the words name postgres as
+/// the likely wait. The listener is on 127.0.0.77, so a postgres on the machine's
+/// 127.0.0.1:5432 is no obstacle.
+#[test]
+fn an_io_bound_app_holding_a_database_connection_names_it() {
+    let db = std::net::TcpListener::bind("127.0.0.77:5432").expect("bind 127.0.0.77:5432");
+    let (t, summary) = run_holding("sleep", &[], 4, Some("127.0.0.77:5432"));
+    drop(db);
+    assert_eq!(t["bound"], "io", "{t}");
+    assert_eq!(t["likely_waits"], serde_json::json!(["postgres"]), "{t}");
+    assert!(
+        summary.contains("is spent waiting (likely on postgres, which it holds connections to)"),
         "{summary}"
     );
 }
