@@ -438,9 +438,11 @@ impl Sizing {
         } else {
             peak
         };
-        m.recommended_request_bytes =
-            Some((basis * c.memory_request_factor).max(c.memory_request_floor));
-        m.recommended_limit_bytes = Some(basis * c.memory_limit_factor);
+        let request = (basis * c.memory_request_factor).max(c.memory_request_floor);
+        m.recommended_request_bytes = Some(request);
+        // Never below the request: Kubernetes rejects a pod whose limit is under its
+        // request, which the request's floor would otherwise give a small app.
+        m.recommended_limit_bytes = Some((basis * c.memory_limit_factor).max(request));
     }
 
     fn memory_state(&self, v: &MemoryVerdict, a: &Allocated) -> (AllocationVerdict, String) {
@@ -589,6 +591,17 @@ mod tests {
         let p99 = s.cpu_quantile(0.99).unwrap();
         assert!((p50 - 0.1).abs() / 0.1 < 0.06, "p50 {p50}");
         assert!((p99 - 1.0).abs() < 0.06, "p99 {p99}");
+    }
+
+    #[test]
+    fn a_small_app_gets_a_limit_no_lower_than_its_floored_request() {
+        // Peak 20 MiB: the request is the 32 MiB floor (20 × 1.15 = 23 MiB is below
+        // it) and the limit, 20 × 1.3 = 26 MiB by the factor, is raised to 32 MiB.
+        let mut s = Sizing::new(SizingConfig::default());
+        feed(&mut s, 3600.0, |_| 0.04, 20.0 * MIB);
+        let v = s.verdict(&Allocated::default());
+        assert_eq!(v.memory.recommended_request_bytes, Some(32.0 * MIB));
+        assert_eq!(v.memory.recommended_limit_bytes, Some(32.0 * MIB));
     }
 
     #[test]
