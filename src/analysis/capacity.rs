@@ -278,8 +278,13 @@ pub fn worker_hint(
     let cpu_workers = ((cfg.workers_per_core * cores - 1e-9).ceil() as u64).max(1);
     let mib = |b: f64| b / 1048576.0;
     let mut reasoning = format!(
-        "{} × {} ({cores_words}) = {} for CPU",
+        "{} {} per core × {} ({cores_words}) = {} for CPU",
         cfg.workers_per_core,
+        if cfg.workers_per_core == 1.0 {
+            "worker"
+        } else {
+            "workers"
+        },
         crate::analysis::sizing::cores(cores),
         count(cpu_workers, "worker")
     );
