@@ -31,7 +31,9 @@ pub struct RawAlerts {
     pub labels: BTreeMap<String, String>,
     /// Per-rule overrides, by rule name.
     pub rules: BTreeMap<String, RawRule>,
-    /// The `generatorURL` of alerts; empty: `http://<http.listen>/`.
+    /// The `generatorURL` of alerts; empty: `http://<http.listen>/`. `check-config`
+    /// hides its user, password, query and fragment (they may be credentials).
+    #[serde(serialize_with = "redact_external_url")]
     pub external_url: String,
     /// Where undelivered notifications are kept across restarts; empty: nowhere.
     pub spool_dir: String,
@@ -279,6 +281,26 @@ fn redact_url<S: serde::Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S
     s.serialize_str(&shown)
 }
 
+/// `alerts.external_url` as `check-config` shows it: scheme, host and path, with
+/// `user:password@` and the query and fragment (a token) as `<redacted>`.
+#[allow(clippy::ptr_arg)] // serde's serialize_with takes the field's own type
+fn redact_external_url<S: serde::Serializer>(u: &String, s: S) -> Result<S::Ok, S::Error> {
+    let (scheme, rest) = match u.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), u.as_str()),
+    };
+    let (rest, tail) = match rest.find(['?', '#']) {
+        Some(i) => (&rest[..i], format!("?{REDACTED}")),
+        None => (rest, String::new()),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{REDACTED}@{host}"),
+        None => authority.to_string(),
+    };
+    s.serialize_str(&format!("{scheme}{host}{path}{tail}"))
+}
+
 /// A value given inline or in a file (trailing newline trimmed), never both.
 fn inline_or_file(
     key: &str,
@@ -292,16 +314,44 @@ fn inline_or_file(
             None
         }
         (Some(v), None) => Some(v.clone()),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
+        (None, Some(path)) => match read_secret_file(path) {
             Ok(v) => Some(v.trim_end_matches(['\n', '\r']).to_string()),
             Err(e) => {
                 // The path is fine to show; the content never is.
-                errors.push(format!("{key}_file: cannot read {path}: {e}"));
+                errors.push(format!("{key}_file: {e}"));
                 None
             }
         },
         (None, None) => None,
     }
+}
+
+/// A token, password, key or URL is far smaller: a file past this is a mistake.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 << 10;
+
+/// A `*_file` key's file: a regular file (a FIFO or a device such as /dev/zero
+/// would hang the start or never end) of at most [`MAX_SECRET_FILE_BYTES`]. The
+/// error names the path, never the content.
+fn read_secret_file(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read {path}: {e}");
+    // Checked before the open: opening a FIFO blocks until a writer comes.
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{path} is not a regular file (a FIFO, device or directory cannot be read whole)"
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(format!("{path} is over 64 KiB, too large for a secret"));
+    }
+    // std's words, as read_to_string gave them.
+    String::from_utf8(bytes)
+        .map_err(|_| format!("cannot read {path}: stream did not contain valid UTF-8"))
 }
 
 /// Checks `[[receivers]]`.
