@@ -117,6 +117,10 @@ fn summary(shared: &Shared) -> String {
     if !shared.ready() {
         s.push_str("No complete sample yet.\n");
     }
+    // First: a failing log must not pass for a quiet app (as on the status page).
+    for f in &snap.log_read_failures {
+        let _ = writeln!(s, "{}", words::log_unreadable(&f.stream, &f.path, &f.error));
+    }
     for t in &snap.targets {
         summary_target(&mut s, t);
     }

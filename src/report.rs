@@ -19,7 +19,7 @@ use crate::analysis::TargetStatus;
 use crate::analysis::Verdicts;
 use crate::config::Config;
 use crate::run::{run_with, streams_for, Mode};
-use crate::state::Shared;
+use crate::state::{LogReadFailure, Shared, Snapshot};
 use crate::words;
 
 /// The report of one run.
@@ -59,6 +59,29 @@ pub struct StreamReport {
     pub name: String,
     pub lines: u64,
     pub bytes: u64,
+    /// Its log files that could not be read at the end: their lines are missing
+    /// from the counts (also a point of attention).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<LogReadFailure>,
+}
+
+/// Each stream's counts, with the files of it failing in `snap`.
+fn stream_reports(shared: &Shared, snap: &Snapshot) -> Vec<StreamReport> {
+    shared
+        .streams()
+        .iter()
+        .map(|s| StreamReport {
+            name: s.name.clone(),
+            lines: s.lines(),
+            bytes: s.bytes(),
+            unreadable: snap
+                .log_read_failures
+                .iter()
+                .filter(|f| f.stream == s.name)
+                .cloned()
+                .collect(),
+        })
+        .collect()
 }
 
 /// A report's duration is its leak window, and caps the sizing verdict's minimum
@@ -117,18 +140,13 @@ pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyho
         .clone()
         .unwrap_or_else(|| shared.snapshot());
     let targets: Vec<TargetReport> = snap.targets.iter().map(target_report).collect();
-    let streams = shared
-        .streams()
-        .iter()
-        .map(|s| StreamReport {
-            name: s.name.clone(),
-            lines: s.lines(),
-            bytes: s.bytes(),
-        })
-        .collect();
+    let streams = stream_reports(&shared, &snap);
     let mut attention = Vec::new();
     for t in &snap.targets {
         attention.extend(words::attention(&t.name, t.restarts, t.verdicts.as_ref()));
+    }
+    for f in &snap.log_read_failures {
+        attention.push(words::log_unreadable(&f.stream, &f.path, &f.error));
     }
     // Stopped by us when time was up (SIGTERM: 143) is not the app failing.
     let stopped_by_us = time_up.load(std::sync::atomic::Ordering::Relaxed);
@@ -248,6 +266,9 @@ pub fn render(r: &Report) -> String {
             let _ = write!(s, " {} {};", st.name, words::count(st.lines, "line"));
         }
         s.push('\n');
+        for f in r.streams.iter().flat_map(|st| &st.unreadable) {
+            let _ = writeln!(s, "{}", words::log_unreadable(&f.stream, &f.path, &f.error));
+        }
     }
     if let Some(line) = &r.requests {
         let _ = writeln!(s, "requests: {line}");

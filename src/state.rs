@@ -87,11 +87,13 @@ impl Shared {
 
     /// Publishes a complete sample; the first one makes `/readyz` answer 200. The
     /// streams' failed log reads join the sample's (`read_errors["log"]`, present
-    /// once a stream follows files) with the files failing now.
+    /// once a stream follows files or a pipe read failed) with the files failing now.
     pub fn publish(&self, mut snapshot: Snapshot) {
         for st in &self.streams {
+            if let Some(n) = st.read_errors() {
+                *snapshot.read_errors.entry("log").or_default() += n;
+            }
             let Some(tail) = st.tail() else { continue };
-            *snapshot.read_errors.entry("log").or_default() += tail.read_errors();
             for (path, error) in tail.failing() {
                 snapshot.log_read_failures.push(LogReadFailure {
                     stream: st.name.clone(),

@@ -38,11 +38,11 @@ fn an_unreadable_log_is_counted_and_named_on_the_status_page() {
         failure["error"].as_str().unwrap().contains("os error"),
         "{status:#}"
     );
+    let named = format!("log stream app: cannot read {path}");
     let page = util::get(outrider.addr, "/", None).1;
-    assert!(
-        page.contains(&format!("log stream app: cannot read {path}")),
-        "{page}"
-    );
+    assert!(page.contains(&named), "{page}");
+    let summary = util::get(outrider.addr, "/summary.txt", None).1;
+    assert!(summary.contains(&named), "{summary}");
     // Counted once, not once per poll (4 a second).
     std::thread::sleep(Duration::from_secs(1));
     let again = outrider
@@ -52,6 +52,52 @@ fn an_unreadable_log_is_counted_and_named_on_the_status_page() {
         again, errors,
         "a failing file counts once until it reads again"
     );
+    let _ = app.kill();
+    let _ = app.wait();
+}
+
+/// `outrider report` names the failing log too, in its text and JSON, and counts
+/// it as needing attention (exit 1): its stream's counts lack that file's lines.
+#[test]
+fn a_report_names_an_unreadable_log_and_needs_attention() {
+    let mut app = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let pid = app.id().to_string();
+    let path = format!("/proc/{pid}/mem");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(
+        &config,
+        format!("[[logs]]\nname = \"app\"\npath = {path:?}\n"),
+    )
+    .unwrap();
+    let report = |json: bool| {
+        let mut cmd = std::process::Command::new(util::BIN);
+        cmd.args(["report", "--for", "2s", "--interval", "200ms", "--config"])
+            .arg(&config)
+            .args(["--pid", &pid]);
+        if json {
+            cmd.arg("--json");
+        }
+        util::group::output(&mut cmd)
+    };
+    let named = format!("log stream app: cannot read {path}");
+    let out = report(false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(
+        text.matches(&named).count(),
+        2,
+        "in the output and attention: {text}"
+    );
+    let out = report(true);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stream = &v["streams"][0];
+    assert_eq!(stream["name"], "app", "{v:#}");
+    assert_eq!(stream["unreadable"][0]["path"], path.as_str(), "{v:#}");
+    assert!(v["attention"].to_string().contains(&named), "{v:#}");
     let _ = app.kill();
     let _ = app.wait();
 }

@@ -147,6 +147,98 @@ fn check_config_redacts_every_secret() {
     assert!(out.contains("password = \"<redacted>\""), "{out}");
 }
 
+/// `alerts.external_url` (the alerts' generatorURL) may carry credentials too:
+/// `check-config` shows its scheme, host and path, never its user, password or query.
+#[test]
+fn check_config_redacts_the_external_url() {
+    let text = format!(
+        "[alerts]\nexternal_url = \"https://ops:{SECRET}@outrider.example.com/pod/a?token={SECRET}#{SECRET}\"\n"
+    );
+    let (code, out, err) = check(&text, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_no_secret("check-config", &(out.clone() + &err));
+    assert!(
+        out.contains("external_url = \"https://<redacted>@outrider.example.com/pod/a?<redacted>\""),
+        "{out}"
+    );
+    // A plain one is shown as it is.
+    let (_, out, _) = check("[alerts]\nexternal_url = \"http://o:9717/\"\n", &[]);
+    assert!(out.contains("external_url = \"http://o:9717/\""), "{out}");
+}
+
+/// A `*_file` key naming a FIFO or /dev/zero used to hang the start (the whole file
+/// was read); now it is refused at once, as is a file past 64 KiB, with the key and
+/// path named and never the content.
+#[test]
+fn secret_files_that_are_no_files_or_too_large_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let big = dir.path().join("big");
+    std::fs::write(&big, SECRET.repeat(64 * 1024 / SECRET.len() + 1)).unwrap();
+    let fits = dir.path().join("fits");
+    std::fs::write(&fits, format!("{SECRET}\n")).unwrap();
+    // Receiver n with `key` naming `path` (and a url, unless that is the key).
+    let receiver = |n: usize, key: &str, path: &std::path::Path| {
+        let url = if key == "url_file" {
+            ""
+        } else {
+            "url = \"http://127.0.0.1:1/\"\n"
+        };
+        format!(
+            "[[receivers]]\nname = \"w{n}\"\nkind = \"webhook\"\n{url}{key} = {:?}\n",
+            path.display().to_string()
+        )
+    };
+    let text = [
+        receiver(0, "bearer_token_file", std::path::Path::new("/dev/zero")),
+        receiver(1, "secret_file", &fifo),
+        receiver(2, "url_file", &big),
+        receiver(3, "secret_file", &fits),
+    ]
+    .concat();
+    let config = dir.path().join("outrider.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("check-config hangs on a FIFO or /dev/zero");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let (code, out, err) = (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(code, Some(64), "{out}{err}");
+    assert_no_secret("errors", &(out + &err));
+    for want in [
+        "receivers[0].bearer_token_file: /dev/zero is not a regular file".to_string(),
+        format!(
+            "receivers[1].secret_file: {} is not a regular file",
+            fifo.display()
+        ),
+        format!("receivers[2].url_file: {} is over 64 KiB", big.display()),
+    ] {
+        assert!(err.contains(&want), "{want} missing from:\n{err}");
+    }
+    assert!(!err.contains("receivers[3]"), "a small file is fine: {err}");
+}
+
 #[test]
 fn a_non_utf8_environment_is_no_panic() {
     let junk = OsStr::from_bytes(b"\xff\xfe");

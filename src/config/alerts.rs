@@ -24,6 +24,9 @@ use crate::alerts::rules::{RuleConfig, RuleName, Thresholds, Unit};
 use crate::alerts::AlertsConfig;
 use crate::units::{expand_env, parse_duration, valid_label_value, Scalar};
 
+mod secrets;
+use secrets::{inline_or_file, redact, redact_external_url, redact_map, redact_url};
+
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RawAlerts {
@@ -31,7 +34,9 @@ pub struct RawAlerts {
     pub labels: BTreeMap<String, String>,
     /// Per-rule overrides, by rule name.
     pub rules: BTreeMap<String, RawRule>,
-    /// The `generatorURL` of alerts; empty: `http://<http.listen>/`.
+    /// The `generatorURL` of alerts; empty: `http://<http.listen>/`. `check-config`
+    /// hides its user, password, query and fragment (they may be credentials).
+    #[serde(serialize_with = "redact_external_url")]
     pub external_url: String,
     /// Where undelivered notifications are kept across restarts; empty: nowhere.
     pub spool_dir: String,
@@ -247,61 +252,6 @@ fn grouping(
         errors,
     );
     (by, wait, interval)
-}
-
-const REDACTED: &str = "<redacted>";
-
-fn redact<S: serde::Serializer>(_: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(REDACTED)
-}
-
-fn redact_map<S: serde::Serializer>(m: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut out = s.serialize_map(Some(m.len()))?;
-    for k in m.keys() {
-        out.serialize_entry(k, REDACTED)?;
-    }
-    out.end()
-}
-
-fn redact_url<S: serde::Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    let u = u.as_deref().unwrap_or("");
-    let shown = match u.find("://") {
-        Some(i) => {
-            let rest = &u[i + 3..];
-            let host = rest.split(['/', '?']).next().unwrap_or("");
-            // user:password@ in the authority is a secret too.
-            let host = host.rsplit('@').next().unwrap_or(host);
-            format!("{}://{host}/{REDACTED}", &u[..i])
-        }
-        None => REDACTED.to_string(),
-    };
-    s.serialize_str(&shown)
-}
-
-/// A value given inline or in a file (trailing newline trimmed), never both.
-fn inline_or_file(
-    key: &str,
-    inline: &Option<String>,
-    file: &Option<String>,
-    errors: &mut Vec<String>,
-) -> Option<String> {
-    match (inline, file) {
-        (Some(_), Some(_)) => {
-            errors.push(format!("{key}: set it or {key}_file, not both"));
-            None
-        }
-        (Some(v), None) => Some(v.clone()),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(v) => Some(v.trim_end_matches(['\n', '\r']).to_string()),
-            Err(e) => {
-                // The path is fine to show; the content never is.
-                errors.push(format!("{key}_file: cannot read {path}: {e}"));
-                None
-            }
-        },
-        (None, None) => None,
-    }
 }
 
 /// Checks `[[receivers]]`.

@@ -43,6 +43,9 @@ pub struct StreamStats {
     counts: Mutex<ScanCounts>,
     rotations: AtomicU64,
     truncations: AtomicU64,
+    /// Failed reads of the pipe (the wrapped app's stdout or stderr, stdin): each
+    /// ends the stream, so it is 0 or 1 per source.
+    pipe_read_errors: AtomicU64,
     /// The follower's counters, for a stream read from files.
     tail: std::sync::OnceLock<Arc<tail::TailStats>>,
 }
@@ -54,6 +57,7 @@ impl StreamStats {
             counts: Mutex::new(ScanCounts::default()),
             rotations: AtomicU64::new(0),
             truncations: AtomicU64::new(0),
+            pipe_read_errors: AtomicU64::new(0),
             tail: std::sync::OnceLock::new(),
         })
     }
@@ -100,6 +104,17 @@ impl StreamStats {
     pub fn tail(&self) -> Option<&Arc<tail::TailStats>> {
         self.tail.get()
     }
+
+    /// Failed reads of the stream for `outrider_read_errors_total{source="log"}`:
+    /// the follower's (files) and the pipe's. `None` for a pipe that has not
+    /// failed, so a wrapped app whose output reads fine has no such series.
+    pub fn read_errors(&self) -> Option<u64> {
+        let pipe = self.pipe_read_errors.load(Ordering::Relaxed);
+        match self.tail() {
+            Some(tail) => Some(tail.read_errors() + pipe),
+            None => (pipe > 0).then_some(pipe),
+        }
+    }
 }
 
 /// How every stream's lines are read: one classifier (built from the user's rules)
@@ -144,6 +159,7 @@ pub async fn pump<R, W>(
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
+                    stats.pipe_read_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(stream = %stats.name, error = %e, "reading the app's output failed; stream closed");
                     break;
                 }
@@ -270,5 +286,24 @@ mod tests {
         assert_eq!(c.lines, 3);
         assert_eq!(c.bytes, input.len() as u64);
         assert_eq!(c.events.get(classify::Severity::Error), 1);
+        assert_eq!(stats.read_errors(), None, "no failed read, no series");
+    }
+
+    /// A read that fails (a directory read as a file: EISDIR, a real error from the
+    /// kernel) is counted for `outrider_read_errors_total{source="log"}`.
+    #[tokio::test]
+    async fn a_failed_pipe_read_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = tokio::fs::File::open(dir.path()).await.unwrap();
+        let stats = StreamStats::new("stdout");
+        pump(
+            reader,
+            None::<tokio::io::Sink>,
+            stats.clone(),
+            LogSettings::default(),
+            LogFormat::Plain,
+        )
+        .await;
+        assert_eq!(stats.read_errors(), Some(1));
     }
 }

@@ -6,7 +6,12 @@
 //! refused. At start the files are read back, oldest first, into the queue. The spool
 //! holds no more than the queue does (`queue_capacity`): older files beyond that are
 //! removed and counted as dropped. A file that cannot be read or parsed is logged and
-//! removed, never fatal. Writes (with their fsync) and removals go to a thread of the
+//! removed, never fatal, and so is a temp file left by a crash or a failed write.
+//! A write that fails (a full or read-only volume) leaves the notification in memory
+//! only: it is still delivered when the receiver answers, but lost if Outrider
+//! restarts first. The first failure is logged (an error), later ones are only
+//! counted until a write succeeds again, which is logged with their number: a full
+//! disk gives two lines, not one per notification. Writes (with their fsync) and removals go to a thread of the
 //! spool's own, in order, through a bounded queue: the runtime is single-threaded,
 //! and an fsync on a slow volume must not hold up the tick, the scrapes or the log
 //! pumps. The thread holds a token (`run` gives a clone of its drain's sender, see
@@ -72,14 +77,16 @@ struct Writer {
 }
 
 impl Writer {
-    fn start() -> Option<Writer> {
+    /// The thread for the spool at `dir` (named in its log lines).
+    fn start(dir: PathBuf) -> Option<Writer> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Op>(QUEUED_OPS);
         let thread = std::thread::Builder::new()
             .name("outrider-spool".into())
             .spawn(move || {
                 let mut held = Vec::new();
+                let mut failing = Failing::new(dir);
                 for op in rx {
-                    run(op, &mut held);
+                    run(op, &mut held, &mut failing);
                 }
             })
             .map_err(|e| tracing::warn!(error = %e, "no spool thread: spool writes will block"))
@@ -119,23 +126,64 @@ impl Drop for Writer {
 }
 
 /// Does `op`; a token is kept in `held` until the thread ends.
-fn run(op: Op, held: &mut Vec<Box<dyn Send>>) {
+fn run(op: Op, held: &mut Vec<Box<dyn Send>>, failing: &mut Failing) {
     match op {
         Op::Hold(token) => held.push(token),
-        Op::Write { tmp, path, bytes } => {
-            if let Err(e) = write_atomically(&tmp, &path, &bytes) {
-                tracing::warn!(file = %path.display(), error = %e, "cannot spool a notification; it is kept in memory only");
-            }
-        }
+        Op::Write { tmp, path, bytes } => match write_atomically(&tmp, &path, &bytes) {
+            Ok(()) => failing.succeeded(),
+            Err(e) => failing.failed(&e),
+        },
         Op::Remove(path) => remove(&path),
     }
 }
 
+/// An episode of failing writes (a full or read-only volume): its first failure is
+/// logged, the others counted and told when a write succeeds again, so a full disk
+/// costs two log lines, not one per notification.
+#[derive(Debug)]
+struct Failing {
+    dir: PathBuf,
+    /// Writes failed since the last that succeeded.
+    writes: u64,
+}
+
+impl Failing {
+    fn new(dir: PathBuf) -> Self {
+        Failing { dir, writes: 0 }
+    }
+
+    fn failed(&mut self, e: &std::io::Error) {
+        if self.writes == 0 {
+            tracing::error!(
+                dir = %self.dir.display(),
+                error = %e,
+                until = "a write succeeds: later failures are counted, not logged",
+                "cannot spool a notification; it is kept in memory only (delivered if the receiver answers, lost if Outrider restarts first)"
+            );
+        }
+        self.writes += 1;
+    }
+
+    fn succeeded(&mut self) {
+        if self.writes > 0 {
+            tracing::info!(dir = %self.dir.display(), failed_writes = self.writes, "the alert spool is written again");
+            self.writes = 0;
+        }
+    }
+}
+
+/// Temp file, fsync, rename; on failure the temp file is removed (on a full volume
+/// a half-written one would keep its blocks).
 fn write_atomically(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(tmp, path)
+    let written = std::fs::File::create(tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(tmp, path)
+    });
+    if written.is_err() {
+        remove(tmp);
+    }
+    written
 }
 
 impl Spool {
@@ -145,9 +193,9 @@ impl Spool {
         let dir = base.join(format!("receiver-{receiver}"));
         std::fs::create_dir_all(&dir)?;
         Ok(Spool {
+            writer: Writer::start(dir.clone()),
             dir,
             seq: 0,
-            writer: Writer::start(),
         })
     }
 
@@ -161,19 +209,21 @@ impl Spool {
     }
 
     /// The spooled notifications, oldest first, at most `capacity`; the rest (and
-    /// the unreadable) are removed. Returns them with their files, and how many were
-    /// dropped for room.
+    /// the unreadable, and temp files) are removed. Returns them with their files,
+    /// and how many were dropped for room.
     pub fn load(&mut self, capacity: usize) -> (Vec<(Message, PathBuf)>, u64) {
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(&self.dir) {
+        let (mut files, temps): (Vec<PathBuf>, Vec<PathBuf>) = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect(),
+                .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "tmp"))
+                .partition(|p| p.extension().is_some_and(|x| x == "json")),
             Err(e) => {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "cannot read the alert spool");
                 return (Vec::new(), 0);
             }
         };
+        // Left by a crash mid-write: no notification, only blocks a full volume needs.
+        temps.iter().for_each(|p| remove(p));
         // Names are <unix ms>-<seq>, zero-padded: name order is age order.
         files.sort();
         let mut out = Vec::new();
@@ -324,6 +374,7 @@ mod tests {
             .filter(|n| n.ends_with(".json"))
             .collect();
         assert_eq!(left.len(), 2, "corrupt and surplus files removed: {left:?}");
+        assert!(!rdir.join(".x.json.tmp").exists(), "the temp file removed");
         // New files sort after the loaded ones.
         let next = again.write(&message(9)).unwrap();
         assert!(next > loaded[1].1);
