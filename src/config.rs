@@ -152,7 +152,7 @@ pub fn load(
 ) -> Result<(RawConfig, Config), ConfigErrors> {
     let text = match file {
         None => None,
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+        Some(path) => Some(read_config_file(path).map_err(|e| {
             ConfigErrors(vec![format!(
                 "config file {}: cannot read it: {e}",
                 path.display()
@@ -160,6 +160,24 @@ pub fn load(
         })?),
     };
     load_text(file.zip(text.as_deref()), env, overrides)
+}
+
+/// The most a config file may hold: ours is a few KiB; a path such as /dev/zero
+/// must end in an error, not fill memory. (A pipe, `--config <(envsubst < f)`,
+/// is read as usual.)
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+fn read_config_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::other("over 4 MiB, too large for a config file"));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Error::new(ErrorKind::InvalidData, "stream did not contain valid UTF-8"))
 }
 
 /// [`load`] with the file's text given (path and text): the fuzz target's entry,

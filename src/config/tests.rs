@@ -70,6 +70,22 @@ fn every_error_is_listed_with_its_key() {
 }
 
 #[test]
+fn an_endless_config_file_is_an_error_not_a_hang() {
+    // /dev/zero never ends: read whole, it would fill memory.
+    let errors = load(
+        Some(Path::new("/dev/zero")),
+        Vec::new(),
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .0;
+    assert_eq!(
+        errors,
+        ["config file /dev/zero: cannot read it: over 4 MiB, too large for a config file"]
+    );
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let errors = load(
         Some(Path::new("/nonexistent/outrider.toml")),
