@@ -35,9 +35,12 @@
 //!    the window.
 //!
 //! Once given, a verdict holds until growth has clearly stopped: until the Theil-Sen
-//! rate of the recent segment's eroded floors falls below [`HOLD_SHARE`] of
-//! `min_rate` (or a restart clears the history). A steady leak gets one verdict,
-//! and one all-clear after it is fixed, however its noise plays with the tests.
+//! rate of the recent half window's eroded floors falls below [`HOLD_SHARE`] of
+//! `min_rate` *and* that window no longer climbs (its last third's highest eroded
+//! floor under [`HOLD_STEP_SHARE`] of `min_growth` above its first third's trough: a JVM's staircase
+//! of heap commits is flat for up to 20 min between steps), or a restart clears the
+//! history. A steady leak gets one verdict, and one all-clear after it is fixed,
+//! however its noise or its steps play with the tests.
 //!
 //! What this cannot tell apart: growth that keeps a steady pace for longer than the
 //! span the verdict reads is a leak until it stops (a ramp of a sawtooth or a load
@@ -62,6 +65,10 @@ pub const MIN_PERSISTENCE: f64 = 0.7;
 /// would have to measure at half its pace to lose its verdict, so noise does not
 /// turn one leak into a string of alerts.
 pub const HOLD_SHARE: f64 = 0.5;
+/// A verdict given also holds while the recent half window's last third reaches
+/// this share of `min_growth` above its first third's trough (see
+/// `TrendTracker::climbing`): a staircase of heap commits is still climbing.
+pub const HOLD_STEP_SHARE: f64 = 0.5;
 /// The rise from the middle third's trough to the last third's must be at least
 /// this share of the rise from the first third's: growth still going on at the end
 /// of the segment, not a cache fill at its start followed by a JVM's small heap
@@ -210,9 +217,10 @@ impl TrendTracker {
                 let (rate, fresh) = self.evaluate_buckets();
                 // Hysteresis: a new verdict needs every test; one that stands needs
                 // only growth at half the threshold rate over the recent segment
-                // (the rate given when there is no fresh verdict).
+                // (the rate given when there is no fresh verdict), or a staircase
+                // still climbing across it.
                 let still = rate.is_some_and(|r| r >= HOLD_SHARE * self.cfg.min_rate);
-                self.held = fresh || (self.held && still);
+                self.held = fresh || (self.held && (still || self.climbing()));
                 self.cached = Some((rate, self.held));
                 (rate, self.held)
             }
@@ -222,6 +230,37 @@ impl TrendTracker {
             suspected,
             current,
         }
+    }
+
+    /// A staircase still climbing across the recent half window: the highest of its
+    /// last third's eroded floors stands [`HOLD_STEP_SHARE`] of `min_growth` or more
+    /// above its first third's trough. A JVM's RSS follows G1's heap commits, flat
+    /// for up to 20 min between steps: the Theil-Sen rate of a segment that is
+    /// mostly one plateau is nil, while a window longer than the step spacing always
+    /// holds a step between its first trough and its last level (the last third's
+    /// trough would not do: a step inside that third leaves its trough below it).
+    /// A fixed leak's floors level off, and the window's first trough comes within
+    /// the share of the level once the window starts that share's growth before the
+    /// fix.
+    fn climbing(&self) -> bool {
+        let n = self.done.len();
+        if n < MIN_BUCKETS {
+            return false;
+        }
+        let half = (n / 2).max(HALF).min(n);
+        let raw: Vec<(f64, f64)> = self
+            .done
+            .iter()
+            .skip(n - half)
+            .map(|b| (b.start, b.min))
+            .collect();
+        let low = eroded(&raw);
+        let [first, ..] = troughs::<3>(&low);
+        let top = low[2 * half / 3..]
+            .iter()
+            .map(|p| p.1)
+            .fold(f64::NEG_INFINITY, f64::max);
+        top - first >= HOLD_STEP_SHARE * self.cfg.min_growth
     }
 
     /// (rate, suspected) from the completed buckets.
@@ -588,6 +627,37 @@ mod tests {
             let (first, _) = run(3.0 * 3600.0, f);
             assert_eq!(first, None, "{name} raised a false alarm");
         }
+    }
+
+    /// A leak whose RSS climbs in a JVM's steps (20 MiB every 20 min, flat
+    /// between) keeps its verdict on the plateaus, and loses it once after the
+    /// steps stop (the rate alone let it go on the first plateau).
+    #[test]
+    fn a_staircase_keeps_its_verdict_until_it_stops() {
+        let mut tr = TrendTracker::new(memory());
+        let steps = |t: f64| (t.min(4.0 * 3600.0) / 1200.0).floor() * 20.0 * MIB;
+        // Found on a steady ramp first, then the ramp turns into steps.
+        let level = |t: f64| {
+            let ramp = t.min(1800.0) / 30.0 * MIB;
+            200.0 * MIB + ramp + steps((t - 1800.0).max(0.0)) + noise(t) * MIB
+        };
+        let (mut changes, mut was) = (Vec::new(), false);
+        let mut t = 0.0;
+        while t <= 6.0 * 3600.0 {
+            tr.push(t, level(t));
+            let now = tr.evaluate().suspected;
+            if now != was {
+                changes.push((t, now));
+            }
+            was = now;
+            t += 5.0;
+        }
+        let stop = 1800.0 + 4.0 * 3600.0;
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes[0].1 && changes[0].0 < 1800.0, "{changes:?}");
+        // The last step is 20 min before `stop`; half a window of flat floors after it.
+        assert!(!changes[1].1 && changes[1].0 > stop, "{changes:?}");
+        assert!(changes[1].0 - stop <= 1800.0, "{changes:?}");
     }
 
     #[test]
