@@ -130,6 +130,8 @@ pub struct EventAssembler {
     /// `flush_after` past the last line: a line at or after it never joins the held
     /// event. Kept as an instant so a line costs one comparison, not a subtraction.
     quiet_at: Option<Instant>,
+    /// The instant of the last line, whose deadline `quiet_at` is.
+    last_now: Option<Instant>,
     counts: EventCounts,
 }
 
@@ -145,6 +147,7 @@ impl EventAssembler {
             flush_after,
             held: None,
             quiet_at: None,
+            last_now: None,
             counts: EventCounts::default(),
         }
     }
@@ -152,9 +155,17 @@ impl EventAssembler {
     /// One line (without its newline) and the severity [`super::classify`] gave it,
     /// arriving at `now`. Lines a user rule ignores should not be pushed.
     pub fn push(&mut self, line: &[u8], severity: Severity, now: Instant) {
-        self.flush_if_idle(now);
-        // An instant too far to add to (`None`) never comes.
-        self.quiet_at = now.checked_add(self.flush_after);
+        // Lines come in chunks read at one instant: the deadline only moves when the
+        // instant does (an addition per line was 4% of a scan's instructions).
+        if self.last_now != Some(now) {
+            self.flush_if_idle(now);
+            // An instant too far to add to (`None`) never comes.
+            self.quiet_at = now.checked_add(self.flush_after);
+            self.last_now = Some(now);
+        } else if self.flush_after.is_zero() {
+            // The same instant is at the deadline only when there is no delay.
+            self.close();
+        }
         if let Some(held) = &mut self.held {
             if continues(held, line) {
                 return;

@@ -237,3 +237,18 @@ fn counts_add_up() {
         r#"{"error":2,"warning":3,"info":4,"debug":5,"unknown":6}"#
     );
 }
+
+#[test]
+fn with_no_flush_delay_no_line_joins_another_even_at_one_instant() {
+    // The deadline is kept per instant (one addition per chunk, not per line): a
+    // zero delay must still close every event at the next line, as it did per line.
+    let t0 = Instant::now();
+    let mut g = EventAssembler::new(Duration::ZERO);
+    g.push(b"ERROR failed", Severity::Error, t0);
+    g.push(b"Traceback (most recent call last):", Severity::Error, t0);
+    assert_eq!(g.counts().error, 1, "the head, closed by the next line");
+    g.push(b"  File \"x.py\", line 1", Severity::Unknown, t0);
+    g.push(b"OSError: boom", Severity::Error, t0);
+    g.finish();
+    assert_eq!(g.counts(), counts(3, 0, 0, 0, 1));
+}
