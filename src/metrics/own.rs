@@ -98,8 +98,7 @@ pub(super) fn process(fams: &mut Vec<Family<'_>>) {
     // twentieth of Outrider's CPU at 1 s scrapes (docs/performance.md). The kept
     // directory is the process' own (not a thread's), and the fd count is the one
     // a fresh handle gave: that handle was open while it counted too.
-    static ME: std::sync::OnceLock<Option<procfs::process::Process>> =
-        std::sync::OnceLock::new();
+    static ME: std::sync::OnceLock<Option<procfs::process::Process>> = std::sync::OnceLock::new();
     let Some(me) = ME
         .get_or_init(|| procfs::process::Process::myself().ok())
         .as_ref()

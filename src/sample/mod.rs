@@ -237,7 +237,11 @@ impl Sampler {
         let alive: PidSet<Identity> = list.iter().map(|e| e.identity()).collect();
         self.grouper.forget_gone(&alive);
         self.remember_outsiders(&list, &assignment);
-        self.members = assignment.iter().flatten().map(|&i| list[i].identity()).collect();
+        self.members = assignment
+            .iter()
+            .flatten()
+            .map(|&i| list[i].identity())
+            .collect();
         self.name_group_down = self.groups.iter().zip(&assignment).any(|(g, m)| {
             m.is_empty()
                 && matches!(
@@ -728,16 +732,24 @@ mod tests {
         assert!(s.by_pid, "without a listing");
 
         s.listed_at = Some(Instant::now() - NAME_GROUPS_RELIST);
-        assert_eq!(processes(&mut s), 4, "the other instance and its child, listed");
+        assert_eq!(
+            processes(&mut s),
+            4,
+            "the other instance and its child, listed"
+        );
         assert!(!s.by_pid);
 
-        let _ = Command::new("pkill").args(["-P", &a.id().to_string()]).status();
+        let _ = Command::new("pkill")
+            .args(["-P", &a.id().to_string()])
+            .status();
         a.kill().unwrap();
         a.wait().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(200));
         assert_eq!(processes(&mut s), 2, "a member gone: listed at once");
         assert!(!s.by_pid);
-        let _ = Command::new("pkill").args(["-P", &b.id().to_string()]).status();
+        let _ = Command::new("pkill")
+            .args(["-P", &b.id().to_string()])
+            .status();
         b.kill().unwrap();
         b.wait().unwrap();
     }

@@ -181,8 +181,7 @@ impl ProcessGroups {
         list: &[ProcEntry],
         errors: &mut ReadErrors,
     ) -> Vec<Vec<usize>> {
-        let by_pid: PidMap<i32, usize> =
-            list.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
+        let by_pid: PidMap<i32, usize> = list.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
         // Pid files are read once per tick, not once per process.
         let pid_files: Vec<Option<i32>> = groups
             .iter()
