@@ -124,7 +124,13 @@ def run_scenario(name, binary, workdir, group_size, seconds, exporter, interval=
     try:
         for p in ports.values():
             wait_up(p)
-        time.sleep(settle)  # let both settle: first scrapes, group formed
+        # Let both settle (first scrapes, group formed), scraped as in the run: an
+        # idle kept-alive connection would be closed.
+        end = time.time() + settle
+        while time.time() < end:
+            for p in ports.values():
+                scrape(p)
+            time.sleep(min(period, max(0.0, end - time.time())))
         # Check both see the whole group.
         _, body = scrape(o_port)
         line = [l for l in body.decode().splitlines() if l.startswith("outrider_target_processes{")]
