@@ -14,7 +14,11 @@ Outrider's demo app under the name `benchapp`, so both exporters select it the
 same way: by comm, scanning all of /proc.
 
 Usage: python3 scripts/bench_steady.py [--seconds 60] [--binary target/release/outrider]
-           [--interval 1s|100ms] [--only one|group]
+           [--interval 1s|100ms] [--only one|group] [--settle 3]
+
+`--settle` is how long both run before the measurement starts. Outrider scans a
+new target's connections on every tick for its first 120 s while it has no
+listener (the start-up watch); `--settle 125` measures past it.
 Needs Debian's prometheus-process-exporter (apt-get install prometheus-process-exporter).
 """
 
@@ -93,7 +97,7 @@ def parse_interval(text):
     return int(text.rstrip("s"))
 
 
-def run_scenario(name, binary, workdir, group_size, seconds, exporter, interval="1s"):
+def run_scenario(name, binary, workdir, group_size, seconds, exporter, interval="1s", settle=3):
     period = parse_interval(interval)
     app = os.path.join(workdir, "benchapp")
     target = subprocess.Popen(
@@ -120,7 +124,13 @@ def run_scenario(name, binary, workdir, group_size, seconds, exporter, interval=
     try:
         for p in ports.values():
             wait_up(p)
-        time.sleep(3)  # let both settle: first scrapes, group formed
+        # Let both settle (first scrapes, group formed), scraped as in the run: an
+        # idle kept-alive connection would be closed.
+        end = time.time() + settle
+        while time.time() < end:
+            for p in ports.values():
+                scrape(p)
+            time.sleep(min(period, max(0.0, end - time.time())))
         # Check both see the whole group.
         _, body = scrape(o_port)
         line = [l for l in body.decode().splitlines() if l.startswith("outrider_target_processes{")]
@@ -179,6 +189,8 @@ def main():
     ap.add_argument("--interval", default="1s",
                     help="Outrider's tick and the scrape period of both: 1s, 100ms")
     ap.add_argument("--only", choices=["one", "group"], help="run one scenario")
+    ap.add_argument("--settle", type=float, default=3,
+                    help="seconds both run before measuring (125: past the start-up watch)")
     args = ap.parse_args()
     exporter = shutil.which("prometheus-process-exporter")
     if not exporter:
@@ -190,9 +202,11 @@ def main():
         shutil.copy(binary, os.path.join(d, "benchapp"))
         print(f"outrider {binary}; process-exporter {exporter} (its defaults: -threads, -gather-smaps)")
         if args.only != "group":
-            run_scenario("one target", binary, d, 1, args.seconds, exporter, args.interval)
+            run_scenario("one target", binary, d, 1, args.seconds, exporter, args.interval,
+                         args.settle)
         if args.only != "one":
-            run_scenario("group of 120", binary, d, 120, args.seconds, exporter, args.interval)
+            run_scenario("group of 120", binary, d, 120, args.seconds, exporter, args.interval,
+                         args.settle)
 
 
 if __name__ == "__main__":

@@ -156,9 +156,11 @@ pub fn to_prometheus_text(open: &str) -> String {
         }
         if let Some(rest) = line.strip_prefix("# HELP ") {
             let name = rest.split(' ').next().unwrap_or("");
-            let is_counter = lines
-                .peek()
-                .is_some_and(|next| *next == format!("# TYPE {name} counter"));
+            let is_counter = lines.peek().is_some_and(|next| {
+                next.strip_prefix("# TYPE ")
+                    .and_then(|t| t.strip_prefix(name))
+                    == Some(" counter")
+            });
             if is_counter {
                 let help = &rest[name.len()..];
                 let _ = writeln!(out, "# HELP {name}_total{help}");

@@ -94,7 +94,7 @@ pub(super) fn families<'a>(
 
 /// Outrider's own `process_*` metrics, read at scrape time as client libraries do.
 pub(super) fn process(fams: &mut Vec<Family<'_>>) {
-    let Ok(me) = procfs::process::Process::myself() else {
+    let Some(me) = myself() else {
         return;
     };
     let mut add =
@@ -163,4 +163,14 @@ pub(super) fn process(fams: &mut Vec<Family<'_>>) {
         "Maximum number of open file descriptors.",
         max,
     );
+}
+
+/// `/proc/self`, opened once and kept: opening it on every scrape was about a
+/// twentieth of Outrider's CPU at 1 s scrapes (docs/performance.md). The kept
+/// directory is the process' own (not a thread's), and the fd count is the one a
+/// fresh handle gave: that handle was open while it counted too.
+fn myself() -> Option<&'static procfs::process::Process> {
+    static ME: std::sync::OnceLock<Option<procfs::process::Process>> = std::sync::OnceLock::new();
+    ME.get_or_init(|| procfs::process::Process::myself().ok())
+        .as_ref()
 }

@@ -7,6 +7,7 @@
 //! - [`sockets`]: TCP connections by state and service, scanned at a lower rate
 //! - [`target`]: choosing and grouping processes; identity, restarts, counters
 //! - [`workers`]: pre-fork servers (master, workers) and their PSS, at a low rate
+//! - [`pid_hash`]: a cheap hasher for the per-tick maps keyed by pids
 //!
 //! The [`Sampler`] owns every piece of state that must survive between ticks (group
 //! totals, restarts, cached cgroup directories, files kept open). It does blocking
@@ -14,12 +15,13 @@
 
 pub mod allocation;
 pub mod cgroup;
+pub mod pid_hash;
 pub mod process;
 pub mod sockets;
 pub mod target;
 pub mod workers;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,6 +30,7 @@ use serde::Serialize;
 use allocation::Allocation;
 use allocation::ResourceSpec;
 use cgroup::CgroupReading;
+use pid_hash::{PidMap, PidSet};
 use process::{Identity, ProcEntry, ProcReader, ReadErrors};
 use target::{Counters, GroupSpec, GroupState, ProcessGroups, Selector, TargetSpec};
 
@@ -111,7 +114,7 @@ pub struct Sampler {
     ticks_per_second: f64,
     page_size: u64,
     /// Resolved cgroup directories per main process identity.
-    cgroup_dirs: HashMap<Identity, Result<cgroup::Location, String>>,
+    cgroup_dirs: PidMap<Identity, Result<cgroup::Location, String>>,
     /// Each group's cgroup as last resolved (by index in `groups`) and the main
     /// process it was resolved for, read while the group is down: the OOM kill that
     /// ended it is counted after it is gone. Kept through Outrider's own root when
@@ -123,16 +126,19 @@ pub struct Sampler {
     cgroup_files: cgroup::Files,
     /// Processes in no group, with when their `stat` was read: re-read only every
     /// [`OUTSIDER_RECHECK`] (new pids are always read at once).
-    outsiders: HashMap<i32, (ProcEntry, Instant)>,
+    outsiders: PidMap<i32, (ProcEntry, Instant)>,
     /// When /proc was last listed in full, and whether this tick's list was made
-    /// without listing it (see [`Sampler::list_by_pid`]).
+    /// without listing it (see [`Sampler::list_between`]).
     listed_at: Option<Instant>,
     by_pid: bool,
-    /// Last tick's members, read again by [`Sampler::list_by_pid`].
-    member_pids: Vec<i32>,
+    /// Last tick's members, read again by [`Sampler::list_between`].
+    members: Vec<Identity>,
+    /// Whether a group chosen by name had no member last tick: /proc is then
+    /// listed in full (see [`Sampler::list_between`]).
+    name_group_down: bool,
     /// Soft fd limit per member and when it was read: limits rarely change and
     /// `limits` is costly for the kernel to format, so it is re-read once a minute.
-    max_fds: HashMap<Identity, (Option<u64>, Instant)>,
+    max_fds: PidMap<Identity, (Option<u64>, Instant)>,
     /// When connections are scanned, and the latest figures.
     connections: sockets::ConnectionScans,
     /// PSS of pre-fork masters and workers, read at `sampling.pss_interval`.
@@ -144,16 +150,23 @@ pub struct Sampler {
 
 /// How long a process outside every group is trusted to stay so before its `stat`
 /// is read again. Reading `stat` of every visible process is most of a tick's cost
-/// for a small group; a process joins a group on its own (new pid, or a member's
-/// child) without waiting. Only a process that `exec`s into a match, or a pid
-/// reused within this window, is seen up to this late.
+/// for a small group; a process joins a group on its own (a new pid, a member's
+/// child) without waiting for it, a new pid at the next listing (every tick, or
+/// see [`Sampler::list_between`]). Only a process that `exec`s into a match, or a
+/// pid reused within this window, is seen up to this late.
 const OUTSIDER_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long /proc goes without a full listing when every group is chosen by pid
-/// (see [`Sampler::list_by_pid`]). Such a group is found whole without it, so the
+/// (see [`Sampler::list_between`]). Such a group is found whole without it, so the
 /// listing only refreshes processes that cannot join a group: a safety net. At
 /// 1 s ticks a listing every 10 s was a fifth of a tick's CPU (docs/performance.md).
 const PID_GROUPS_RELIST: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long /proc goes without a full listing when a group is chosen by name and
+/// every such group is up (see [`Sampler::list_between`]): how late a new matching
+/// process that is not a member's descendant may be found. The trust already given
+/// an outsider ([`OUTSIDER_RECHECK`]): one that `exec`s into a match is seen as late.
+const NAME_GROUPS_RELIST: std::time::Duration = OUTSIDER_RECHECK;
 
 /// How long a process' soft fd limit is trusted before it is read again.
 const LIMITS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -176,11 +189,12 @@ impl Sampler {
             reader: ProcReader::new(&proc_root),
             cgroup_files: cgroup::Files::default(),
             pss: workers::PssSampler::new(&proc_root, None),
-            outsiders: HashMap::new(),
+            outsiders: PidMap::default(),
             listed_at: None,
             by_pid: false,
-            member_pids: Vec::new(),
-            max_fds: HashMap::new(),
+            members: Vec::new(),
+            name_group_down: false,
+            max_fds: PidMap::default(),
             grouper: ProcessGroups::new(&proc_root, self_pid),
             last_cgroup: vec![None; specs.len()],
             groups: specs.into_iter().map(GroupState::new).collect(),
@@ -190,7 +204,7 @@ impl Sampler {
             boot_time,
             ticks_per_second: process::ticks_per_second() as f64,
             page_size: process::page_size(),
-            cgroup_dirs: HashMap::new(),
+            cgroup_dirs: PidMap::default(),
             connections: sockets::ConnectionScans::default(),
             self_pid,
         }
@@ -220,10 +234,24 @@ impl Sampler {
         let list = self.list_processes();
         let specs: Vec<GroupSpec> = self.groups.iter().map(|g| g.spec.clone()).collect();
         let assignment = self.grouper.assign(&specs, &list, &mut self.errors);
-        let alive: HashSet<Identity> = list.iter().map(|e| e.identity()).collect();
+        let alive: PidSet<Identity> = list.iter().map(|e| e.identity()).collect();
         self.grouper.forget_gone(&alive);
         self.remember_outsiders(&list, &assignment);
-        self.member_pids = assignment.iter().flatten().map(|&i| list[i].pid).collect();
+        self.members = assignment
+            .iter()
+            .flatten()
+            .map(|&i| list[i].identity())
+            .collect();
+        self.name_group_down = self.groups.iter().zip(&assignment).any(|(g, m)| {
+            m.is_empty()
+                && matches!(
+                    &g.spec,
+                    GroupSpec::Configured(TargetSpec {
+                        selector: Selector::Match { .. },
+                        ..
+                    })
+                )
+        });
         let allocation_base = allocation::configured(&self.resources, &mut self.errors);
 
         let mut targets = Vec::with_capacity(self.groups.len());
@@ -265,7 +293,7 @@ impl Sampler {
     /// failed listing is counted and reads as no processes at all.
     fn list_processes(&mut self) -> Vec<ProcEntry> {
         self.by_pid = false;
-        if let Some(list) = self.list_by_pid() {
+        if let Some(list) = self.list_between() {
             self.by_pid = true;
             return list;
         }
@@ -287,36 +315,61 @@ impl Sampler {
         }
     }
 
-    /// Between full listings (one per [`PID_GROUPS_RELIST`]), when every group is
-    /// chosen by pid: those pids, last tick's members and their descendants read
-    /// afresh, every other process as last read. Listing /proc was most of a tick's
-    /// cost, and only a pid's own descendants can join its group, so the groups come
-    /// out as a full listing would make them; an outsider that exits stays listed
-    /// until the next one. `None`: list in full.
-    fn list_by_pid(&mut self) -> Option<Vec<ProcEntry>> {
-        if self.listed_at?.elapsed() >= PID_GROUPS_RELIST {
-            return None;
-        }
-        let mut roots = self.member_pids.clone();
-        let mut descend = false;
+    /// Between full listings, when every group is chosen by pid or by name: the
+    /// selected pids, last tick's members and their descendants read afresh (through
+    /// `children` files), every other process as last read. Listing /proc was most
+    /// of a tick's cost. `None`: list in full.
+    ///
+    /// Only a pid's own descendants can join its group, so pid-chosen groups come
+    /// out as a full listing would make them; /proc is listed once per
+    /// [`PID_GROUPS_RELIST`] as a safety net. A name-chosen group (comm, exe, command
+    /// line) is followed only while it is whole: /proc is listed in full every
+    /// [`NAME_GROUPS_RELIST`], and at once when such a group had no member last tick
+    /// or a member of last tick is gone (a restart may have started its successor
+    /// anywhere). So a new matching process that is not a member's descendant is
+    /// found up to [`NAME_GROUPS_RELIST`] late while its group is up, at once while
+    /// it is down. An outsider that exits stays listed until the next listing.
+    fn list_between(&mut self) -> Option<Vec<ProcEntry>> {
+        let mut roots: Vec<i32> = self.members.iter().map(|id| id.pid).collect();
+        let (mut descend, mut by_name) = (false, false);
         for g in &self.groups {
             let GroupSpec::Configured(TargetSpec {
-                selector: Selector::Pid(pid),
-                children,
-                ..
+                selector, children, ..
             }) = &g.spec
             else {
                 return None;
             };
-            roots.push(*pid);
-            descend |= *children;
+            match selector {
+                Selector::Pid(pid) => {
+                    roots.push(*pid);
+                    descend |= *children;
+                }
+                // A member's child may match by name whatever `children` says.
+                Selector::Match { .. } => (descend, by_name) = (true, true),
+                Selector::PidFile(_) => return None,
+            }
+        }
+        let relist = if by_name {
+            NAME_GROUPS_RELIST
+        } else {
+            PID_GROUPS_RELIST
+        };
+        if self.listed_at?.elapsed() >= relist || (by_name && self.name_group_down) {
+            return None;
         }
         let mut list = self.reader.descendants(&roots, descend, &mut self.errors)?;
-        let fresh: HashSet<i32> = list.iter().map(|e| e.pid).collect();
+        let fresh: PidMap<i32, (u64, bool)> = list
+            .iter()
+            .map(|e| (e.pid, (e.start_ticks, e.zombie)))
+            .collect();
+        let gone = |id: &Identity| fresh.get(&id.pid) != Some(&(id.start_ticks, false));
+        if by_name && self.members.iter().any(gone) {
+            return None;
+        }
         let kept = self
             .outsiders
             .iter()
-            .filter(|(pid, _)| !fresh.contains(pid));
+            .filter(|(pid, _)| !fresh.contains_key(pid));
         list.extend(kept.map(|(_, (e, _))| e.clone()));
         list.sort_unstable_by_key(|e| e.pid);
         Some(list)
@@ -330,7 +383,7 @@ impl Sampler {
         g: usize,
         list: &[ProcEntry],
         members: &[usize],
-        alive: &HashSet<Identity>,
+        alive: &PidSet<Identity>,
     ) -> Option<TargetSample> {
         let main = target::main_process(&self.groups[g].spec, list, members);
         let main_id = main.map(|i| list[i].identity());
@@ -357,7 +410,7 @@ impl Sampler {
         if let (Some(boot), Some(ticks)) = (self.boot_time, oldest) {
             snap.start_time_seconds = Some(boot + ticks as f64 / self.ticks_per_second);
         }
-        let member_pids: HashSet<i32> = members.iter().map(|&i| list[i].pid).collect();
+        let member_pids: PidSet<i32> = members.iter().map(|&i| list[i].pid).collect();
         match main_id {
             Some(id) => self.read_cgroup(g, id, &member_pids, &mut snap),
             None => self.read_last_cgroup(g, &mut snap),
@@ -413,7 +466,7 @@ impl Sampler {
         &mut self,
         g: usize,
         id: Identity,
-        members: &HashSet<i32>,
+        members: &PidSet<i32>,
         snap: &mut TargetSample,
     ) {
         match self.cgroup_of(id, &snap.name) {
@@ -440,7 +493,7 @@ impl Sampler {
             tracing::info!(target_name = %snap.name, dirs = %location.describe(), "the app's cgroup is gone");
             return;
         }
-        snap.cgroup = Some(self.read_at(&location, &HashSet::new()));
+        snap.cgroup = Some(self.read_at(&location, &PidSet::default()));
         self.last_cgroup[g] = Some((id, location));
     }
 
@@ -478,7 +531,7 @@ impl Sampler {
 
     /// The reading at `location`, failed files counted; `members` (and Outrider)
     /// are not "other processes".
-    fn read_at(&mut self, location: &cgroup::Location, members: &HashSet<i32>) -> CgroupReading {
+    fn read_at(&mut self, location: &cgroup::Location, members: &PidSet<i32>) -> CgroupReading {
         let (mut reading, failures) = cgroup::read_with(location, &mut self.cgroup_files);
         let mut members: Vec<i32> = members.iter().copied().collect();
         members.sort_unstable();
@@ -492,11 +545,11 @@ impl Sampler {
     }
 
     /// Drops what is kept for main processes, members and targets no longer seen.
-    fn forget_departed(&mut self, targets: &[TargetSample], alive: &HashSet<Identity>) {
-        let live_mains: HashSet<Identity> = self.groups.iter().filter_map(|g| g.main).collect();
+    fn forget_departed(&mut self, targets: &[TargetSample], alive: &PidSet<Identity>) {
+        let live_mains: PidSet<Identity> = self.groups.iter().filter_map(|g| g.main).collect();
         self.cgroup_dirs.retain(|id, _| live_mains.contains(id));
         self.max_fds.retain(|id, _| alive.contains(id));
-        let seen: HashSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        let seen: PidSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
         self.pss.retain(&seen);
     }
 
@@ -508,7 +561,7 @@ impl Sampler {
             member[i] = true;
         }
         let now = Instant::now();
-        let mut next = HashMap::with_capacity(list.len());
+        let mut next = PidMap::with_capacity_and_hasher(list.len(), Default::default());
         for (i, e) in list.iter().enumerate() {
             if member[i] {
                 continue;
@@ -636,6 +689,69 @@ mod tests {
         assert!(snap.cgroup.is_none());
         assert!(s.last_cgroup[0].is_none(), "forgotten");
         assert!(s.errors.counts.is_empty(), "{:?}", s.errors.counts);
+    }
+
+    /// A group chosen by name is followed between listings: a member's new child
+    /// joins without a listing; a matching process that is no member's descendant
+    /// waits for the next listing; a member's exit lists /proc at once.
+    #[test]
+    fn a_group_chosen_by_name_is_followed_between_listings() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("t17n{}", std::process::id() % 100_000);
+        let sh = dir.path().join(&name);
+        std::fs::copy("/bin/sh", &sh).unwrap();
+        let start = |script: &str| {
+            Command::new(&sh)
+                .args(["-c", script])
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let spec = GroupSpec::Configured(TargetSpec {
+            name: Some("app".into()),
+            selector: Selector::Match {
+                comm: Some(name.clone()),
+                exe: None,
+                cmdline: None,
+            },
+            children: true,
+        });
+        let mut s = Sampler::new("/proc".into(), vec![spec], ResourceSpec::default(), 1);
+        let mut a = start("read x; sleep 100 & wait");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let processes = |s: &mut Sampler| s.sample().targets[0].processes;
+        assert_eq!(processes(&mut s), 1, "the first tick lists /proc");
+        assert!(!s.by_pid);
+
+        a.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        let mut b = start("sleep 100 & wait");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(processes(&mut s), 2, "the member's child, from `children`");
+        assert!(s.by_pid, "without a listing");
+
+        s.listed_at = Some(Instant::now() - NAME_GROUPS_RELIST);
+        assert_eq!(
+            processes(&mut s),
+            4,
+            "the other instance and its child, listed"
+        );
+        assert!(!s.by_pid);
+
+        let _ = Command::new("pkill")
+            .args(["-P", &a.id().to_string()])
+            .status();
+        a.kill().unwrap();
+        a.wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(processes(&mut s), 2, "a member gone: listed at once");
+        assert!(!s.by_pid);
+        let _ = Command::new("pkill")
+            .args(["-P", &b.id().to_string()])
+            .status();
+        b.kill().unwrap();
+        b.wait().unwrap();
     }
 
     /// The app's cgroup is kept through Outrider's own root when they share their

@@ -6,12 +6,14 @@
 //! that cannot be read is counted in [`ReadErrors`] and the process is kept with what
 //! could be read.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use procfs::process::Process;
 use procfs::ProcError;
+
+use super::pid_hash::{PidMap, PidSet};
 
 /// Kernel threads carry this flag in `stat`; they never belong to an app.
 const PF_KTHREAD: u32 = 0x0020_0000;
@@ -148,6 +150,8 @@ pub struct ProcReader {
     /// Always at least [`READ_CHUNK`] long: its first bytes hold the last file read.
     buf: Vec<u8>,
     kept: Kept,
+    /// Thread ids listed this tick, by pid (see [`ProcReader::tids`]).
+    tids: PidMap<i32, Vec<String>>,
 }
 
 /// Files of processes kept open between ticks and read again from offset 0
@@ -161,7 +165,7 @@ pub struct ProcReader {
 #[derive(Debug)]
 struct Kept {
     /// By path: the file, and whether it was read since the last sweep.
-    open: HashMap<String, (File, bool)>,
+    open: PidMap<String, (File, bool)>,
     max: usize,
 }
 
@@ -175,9 +179,10 @@ impl ProcReader {
             path: String::with_capacity(64),
             buf: vec![0; READ_CHUNK],
             kept: Kept {
-                open: HashMap::new(),
+                open: PidMap::default(),
                 max: keep_max(),
             },
+            tids: PidMap::default(),
         }
     }
 
@@ -216,6 +221,21 @@ impl ProcReader {
     /// longer watched). Called once per tick.
     pub fn sweep(&mut self) {
         self.kept.open.retain(|_, (_, used)| std::mem::take(used));
+        self.tids.clear();
+    }
+
+    /// The thread ids of `pid`, listed once per tick (between sweeps): both its
+    /// `children` files and its threads' `schedstat` need them.
+    fn tids(&mut self, pid: i32) -> std::io::Result<Vec<String>> {
+        if let Some(t) = self.tids.get(&pid) {
+            return Ok(t.clone());
+        }
+        self.set_path(pid, "task");
+        let tids: Vec<String> = std::fs::read_dir(&self.path)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        self.tids.insert(pid, tids.clone());
+        Ok(tids)
     }
 
     fn set_path(&mut self, pid: i32, name: &str) {
@@ -305,11 +325,7 @@ impl ProcReader {
             let text = self.read(entry.pid, "schedstat")?;
             return Ok(parse_run_delay(text));
         }
-        self.set_path(entry.pid, "task");
-        let tids: Vec<String> = std::fs::read_dir(&self.path)?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
+        let tids = self.tids(entry.pid)?;
         let mut total = None;
         for tid in tids {
             // A thread that exits while we walk the list is normal.
@@ -333,7 +349,7 @@ impl ProcReader {
         errors: &mut ReadErrors,
     ) -> Option<Vec<ProcEntry>> {
         let mut todo = roots.to_vec();
-        let mut seen = HashSet::new();
+        let mut seen = PidSet::default();
         let (mut out, mut failed) = (Vec::new(), Vec::new());
         while let Some(pid) = todo.pop() {
             if !seen.insert(pid) {
@@ -368,10 +384,7 @@ impl ProcReader {
         let tids: Vec<String> = if entry.threads <= 1 {
             vec![entry.pid.to_string()]
         } else {
-            self.set_path(entry.pid, "task");
-            std::fs::read_dir(&self.path)?
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect()
+            self.tids(entry.pid)?
         };
         for tid in tids {
             let text = self.read_kept(entry.pid, &format!("task/{tid}/children"), false)?;

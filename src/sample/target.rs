@@ -13,7 +13,7 @@
 //! that exits leaves what it added. So the totals only grow, and pid reuse never
 //! mixes two processes' numbers.
 
-use std::collections::{HashMap, HashSet};
+use super::pid_hash::{PidMap, PidSet};
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -99,7 +99,7 @@ pub struct GroupState {
     pub name: Option<String>,
     pub totals: Counters,
     /// Last counters seen per member identity; pruned when the process is gone.
-    last: HashMap<Identity, Counters>,
+    last: PidMap<Identity, Counters>,
     pub main: Option<Identity>,
     pub restarts: u64,
 }
@@ -114,7 +114,7 @@ impl GroupState {
             spec,
             name,
             totals: Counters::default(),
-            last: HashMap::new(),
+            last: PidMap::default(),
             main: None,
             restarts: 0,
         }
@@ -122,7 +122,7 @@ impl GroupState {
 
     /// Folds this tick's member counters into the totals. `alive` is every identity
     /// in the process list, so a member whose reads failed this tick keeps its place.
-    pub fn account(&mut self, members: &[(Identity, Counters)], alive: &HashSet<Identity>) {
+    pub fn account(&mut self, members: &[(Identity, Counters)], alive: &PidSet<Identity>) {
         for (id, cur) in members {
             match self.last.get(id) {
                 Some(prev) => {
@@ -138,7 +138,7 @@ impl GroupState {
 
     /// Notes the group's main process; a new main while the old one is gone is a
     /// restart (a group that was empty and comes back counts too).
-    pub fn observe_main(&mut self, main: Option<Identity>, alive: &HashSet<Identity>) {
+    pub fn observe_main(&mut self, main: Option<Identity>, alive: &PidSet<Identity>) {
         if let Some(new) = main {
             if let Some(old) = self.main {
                 if old != new && !alive.contains(&old) {
@@ -162,7 +162,7 @@ struct Facts {
 pub struct ProcessGroups {
     proc_root: PathBuf,
     self_pid: i32,
-    facts: HashMap<Identity, Facts>,
+    facts: PidMap<Identity, Facts>,
 }
 
 impl ProcessGroups {
@@ -170,7 +170,7 @@ impl ProcessGroups {
         ProcessGroups {
             proc_root: proc_root.to_path_buf(),
             self_pid,
-            facts: HashMap::new(),
+            facts: PidMap::default(),
         }
     }
 
@@ -181,8 +181,7 @@ impl ProcessGroups {
         list: &[ProcEntry],
         errors: &mut ReadErrors,
     ) -> Vec<Vec<usize>> {
-        let by_pid: HashMap<i32, usize> =
-            list.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
+        let by_pid: PidMap<i32, usize> = list.iter().enumerate().map(|(i, e)| (e.pid, i)).collect();
         // Pid files are read once per tick, not once per process.
         let pid_files: Vec<Option<i32>> = groups
             .iter()
@@ -255,7 +254,7 @@ impl ProcessGroups {
     }
 
     /// Drops cached facts of processes no longer listed (the tick's `alive` set).
-    pub fn forget_gone(&mut self, alive: &HashSet<Identity>) {
+    pub fn forget_gone(&mut self, alive: &PidSet<Identity>) {
         self.facts.retain(|id, _| alive.contains(id));
     }
 
@@ -373,7 +372,7 @@ pub fn main_process(spec: &GroupSpec, list: &[ProcEntry], members: &[usize]) -> 
             return Some(i);
         }
     }
-    let pids: HashSet<i32> = members.iter().map(|&i| list[i].pid).collect();
+    let pids: PidSet<i32> = members.iter().map(|&i| list[i].pid).collect();
     members
         .iter()
         .copied()

@@ -21,6 +21,8 @@
 //! - [`PssSampler`]: rate-limited PSS readings per target → [`Workers`]
 
 use std::collections::HashMap;
+
+use super::pid_hash::{PidMap, PidSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -94,8 +96,9 @@ pub struct Detected {
 pub fn detect(members: &[&ProcEntry]) -> Option<Detected> {
     // Linear in the group: children by (parent, comm), parents by pid. Zombies
     // have exited (and have no smaps): they are not workers.
-    let mut children: HashMap<(i32, &str), Vec<usize>> = HashMap::new();
-    let mut by_pid: HashMap<i32, usize> = HashMap::with_capacity(members.len());
+    let mut children: PidMap<(i32, &str), Vec<usize>> = PidMap::default();
+    let mut by_pid: PidMap<i32, usize> =
+        PidMap::with_capacity_and_hasher(members.len(), Default::default());
     for (i, e) in members.iter().enumerate() {
         if e.zombie {
             continue;
@@ -232,7 +235,7 @@ impl PssSampler {
     }
 
     /// Forgets targets not seen this tick.
-    pub fn retain(&mut self, seen: &std::collections::HashSet<&str>) {
+    pub fn retain(&mut self, seen: &PidSet<&str>) {
         self.per_target.retain(|k, _| seen.contains(k.as_str()));
     }
 }

@@ -20,7 +20,7 @@ pub mod discover;
 pub mod v1;
 pub mod v2;
 
-use std::collections::HashMap;
+use super::pid_hash::PidMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -141,11 +141,11 @@ pub type Failures = Vec<(String, std::io::Error)>;
 /// ([`Files::other_processes`]).
 #[derive(Debug, Default)]
 pub struct Files {
-    open: HashMap<PathBuf, (File, bool)>,
+    open: PidMap<PathBuf, (File, bool)>,
     failures: Failures,
     buf: Vec<u8>,
     /// By `cgroup.procs` directory: the last count and what it was made with.
-    counted: HashMap<PathBuf, Counted>,
+    counted: PidMap<PathBuf, Counted>,
 }
 
 /// One count of a cgroup's other processes.

@@ -125,14 +125,14 @@ fn totals_never_go_backwards_when_members_exit() {
     let mut s = GroupState::new(spec("app", comm("app"), true));
     let a = id(10, 100);
     let b = id(11, 101);
-    let alive: HashSet<Identity> = [a, b].into();
+    let alive: PidSet<Identity> = [a, b].into_iter().collect();
     s.account(&[(a, counters(5.0, 100)), (b, counters(2.0, 50))], &alive);
     assert_eq!(s.totals.user_seconds, 7.0);
     s.account(&[(a, counters(6.0, 150)), (b, counters(3.0, 60))], &alive);
     assert_eq!(s.totals.user_seconds, 9.0);
     assert_eq!(s.totals.read_bytes, 210);
     // b exits: its share stays in the totals.
-    let alive: HashSet<Identity> = [a].into();
+    let alive: PidSet<Identity> = [a].into_iter().collect();
     s.account(&[(a, counters(6.5, 150))], &alive);
     assert_eq!(s.totals.user_seconds, 9.5);
     assert_eq!(s.totals.read_bytes, 210);
@@ -143,11 +143,11 @@ fn pid_reuse_is_a_new_process_not_a_drop() {
     let mut s = GroupState::new(spec("app", Selector::Pid(10), true));
     let old = id(10, 100);
     let new = id(10, 900);
-    s.observe_main(Some(old), &[old].into());
-    s.account(&[(old, counters(50.0, 1000))], &[old].into());
+    s.observe_main(Some(old), &[old].into_iter().collect());
+    s.account(&[(old, counters(50.0, 1000))], &[old].into_iter().collect());
     // Same pid, new start time, small counters: added in full, never subtracted.
-    s.observe_main(Some(new), &[new].into());
-    s.account(&[(new, counters(1.0, 10))], &[new].into());
+    s.observe_main(Some(new), &[new].into_iter().collect());
+    s.account(&[(new, counters(1.0, 10))], &[new].into_iter().collect());
     assert_eq!(s.totals.user_seconds, 51.0);
     assert_eq!(s.totals.read_bytes, 1010);
     assert_eq!(s.restarts, 1);
@@ -157,7 +157,7 @@ fn pid_reuse_is_a_new_process_not_a_drop() {
 fn a_member_whose_reads_failed_once_is_not_counted_twice() {
     let mut s = GroupState::new(spec("app", comm("app"), true));
     let a = id(10, 100);
-    let alive: HashSet<Identity> = [a].into();
+    let alive: PidSet<Identity> = [a].into_iter().collect();
     s.account(&[(a, counters(5.0, 0))], &alive);
     s.account(&[], &alive); // listed, but its details could not be read this tick
     s.account(&[(a, counters(6.0, 0))], &alive);
@@ -169,16 +169,16 @@ fn restarts_count_replacements_and_returns_only() {
     let mut s = GroupState::new(spec("app", comm("app"), true));
     let a = id(10, 100);
     let b = id(12, 300);
-    s.observe_main(Some(a), &[a].into());
-    s.observe_main(Some(a), &[a].into());
+    s.observe_main(Some(a), &[a].into_iter().collect());
+    s.observe_main(Some(a), &[a].into_iter().collect());
     assert_eq!(s.restarts, 0);
     // The group empties, then comes back as a new process: one restart.
-    s.observe_main(None, &HashSet::new());
-    s.observe_main(Some(b), &[b].into());
+    s.observe_main(None, &PidSet::default());
+    s.observe_main(Some(b), &[b].into_iter().collect());
     assert_eq!(s.restarts, 1);
     // A new main while the old is still alive (a handover) is not a restart.
     let c = id(13, 400);
-    s.observe_main(Some(c), &[b, c].into());
+    s.observe_main(Some(c), &[b, c].into_iter().collect());
     assert_eq!(s.restarts, 1);
 }
 
