@@ -170,7 +170,12 @@ pub(super) fn process(fams: &mut Vec<Family<'_>>) {
 /// directory is the process' own (not a thread's), and the fd count is the one a
 /// fresh handle gave: that handle was open while it counted too.
 fn myself() -> Option<&'static procfs::process::Process> {
-    static ME: std::sync::OnceLock<Option<procfs::process::Process>> = std::sync::OnceLock::new();
-    ME.get_or_init(|| procfs::process::Process::myself().ok())
-        .as_ref()
+    // Kept once opened; a failed open (fds exhausted for a moment) is tried again
+    // at the next scrape rather than leaving the process_* families absent for good.
+    static ME: std::sync::OnceLock<procfs::process::Process> = std::sync::OnceLock::new();
+    if let Some(me) = ME.get() {
+        return Some(me);
+    }
+    let me = procfs::process::Process::myself().ok()?;
+    Some(ME.get_or_init(|| me))
 }
