@@ -276,15 +276,12 @@ pub fn worker_hint(
     };
     // The epsilon keeps 2 × 0.5 at 1, not 2, after float rounding.
     let cpu_workers = ((cfg.workers_per_core * cores - 1e-9).ceil() as u64).max(1);
-    let mib = |b: f64| b / 1048576.0;
+    let per_core = match cfg.workers_per_core {
+        w if w == 1.0 => "1 worker".to_string(),
+        w => format!("{w} workers"),
+    };
     let mut reasoning = format!(
-        "{} {} per core × {} ({cores_words}) = {} for CPU",
-        cfg.workers_per_core,
-        if cfg.workers_per_core == 1.0 {
-            "worker"
-        } else {
-            "workers"
-        },
+        "{per_core} per core × {} ({cores_words}) = {} for CPU",
         crate::analysis::sizing::cores(cores),
         count(cpu_workers, "worker")
     );
@@ -300,27 +297,7 @@ pub fn worker_hint(
             None
         }
         (Some((limit, _)), Some(per_worker)) => {
-            let master = w.master_pss_bytes.unwrap_or(0) as f64;
-            let budget = limit as f64 * cfg.memory_margin - master - w.other_rss_bytes as f64;
-            let fits = if per_worker == 0 {
-                u64::MAX
-            } else {
-                (budget / per_worker as f64).floor().max(0.0) as u64
-            };
-            reasoning.push_str(&format!(
-                "; the memory limit {:.1} MiB × {} less the master's {:.1} MiB PSS and {:.1} MiB of other processes leaves {:.1} MiB, room for {} of {:.1} MiB PSS each",
-                mib(limit as f64),
-                cfg.memory_margin,
-                mib(master),
-                mib(w.other_rss_bytes as f64),
-                mib(budget),
-                count(fits, "worker"),
-                mib(per_worker as f64),
-            ));
-            if fits == 0 {
-                reasoning.push_str(" (not even one: raise the memory limit)");
-            }
-            Some(fits.max(1))
+            Some(memory_fit(w, limit, per_worker, cfg, &mut reasoning))
         }
     };
     let (recommended_workers, bound_by) = match memory_workers {
@@ -342,6 +319,39 @@ pub fn worker_hint(
         bound_by,
         reasoning,
     }
+}
+
+/// How many workers of `per_worker` PSS fit in the memory limit (at least 1), with
+/// the arithmetic appended to `reasoning`.
+fn memory_fit(
+    w: &Workers,
+    limit: u64,
+    per_worker: u64,
+    cfg: &CapacityConfig,
+    reasoning: &mut String,
+) -> u64 {
+    let mib = |b: f64| b / 1048576.0;
+    let master = w.master_pss_bytes.unwrap_or(0) as f64;
+    let budget = limit as f64 * cfg.memory_margin - master - w.other_rss_bytes as f64;
+    let fits = if per_worker == 0 {
+        u64::MAX
+    } else {
+        (budget / per_worker as f64).floor().max(0.0) as u64
+    };
+    reasoning.push_str(&format!(
+        "; the memory limit {:.1} MiB × {} less the master's {:.1} MiB PSS and {:.1} MiB of other processes leaves {:.1} MiB, room for {} of {:.1} MiB PSS each",
+        mib(limit as f64),
+        cfg.memory_margin,
+        mib(master),
+        mib(w.other_rss_bytes as f64),
+        mib(budget),
+        count(fits, "worker"),
+        mib(per_worker as f64),
+    ));
+    if fits == 0 {
+        reasoning.push_str(" (not even one: raise the memory limit)");
+    }
+    fits.max(1)
 }
 
 #[cfg(test)]
