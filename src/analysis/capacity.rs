@@ -276,10 +276,8 @@ pub fn worker_hint(
     };
     // The epsilon keeps 2 × 0.5 at 1, not 2, after float rounding.
     let cpu_workers = ((cfg.workers_per_core * cores - 1e-9).ceil() as u64).max(1);
-    let per_core = match cfg.workers_per_core {
-        w if w == 1.0 => "1 worker".to_string(),
-        w => format!("{w} workers"),
-    };
+    let wpc = cfg.workers_per_core;
+    let per_core = format!("{wpc} worker{}", if wpc == 1.0 { "" } else { "s" });
     let mut reasoning = format!(
         "{per_core} per core × {} ({cores_words}) = {} for CPU",
         crate::analysis::sizing::cores(cores),
