@@ -800,6 +800,19 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
+        // `sleep` opens and closes files while it starts (the loader, the locale):
+        // wait until it has slept a while, so its fd count holds still.
+        let state = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            stat[stat.rfind(')').unwrap() + 2..].chars().next()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut asleep = 0;
+        while asleep < 5 {
+            assert!(std::time::Instant::now() < deadline, "sleep never slept");
+            asleep = if state() == Some('S') { asleep + 1 } else { 0 };
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let mut r = ProcReader::new(Path::new("/proc"));
         let mut errors = ReadErrors::default();
         let e = r.read_entry(pid).unwrap();
