@@ -30,6 +30,10 @@ fn every_labelled_trace_gets_its_verdicts() {
                 (false, Some(t)) => {
                     failures.push(format!("{name}: false {kind} leak alarm at {t}"))
                 }
+                (true, Some(t)) if t < onset => failures.push(format!(
+                    "{name}: {kind} leak found {:.0} s before its onset",
+                    onset - t
+                )),
                 (true, Some(t)) => {
                     if let Some(max) = label["max_latency"].as_f64() {
                         if t - onset > max {
