@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 use super::cost::{CostConfig, MeanUsage, HOURS_PER_MONTH};
+use super::minutes::{CpuMinute, MinuteClock};
 
-const MINUTE: f64 = 60.0;
 const HOUR: f64 = 3600.0;
 /// Data before any autoscaling or scale-to-zero verdict: half a day, so a daily
 /// cycle has shown its peak or its trough at least once.
@@ -56,10 +56,9 @@ impl Hour {
 #[derive(Debug, Clone)]
 pub struct Hours {
     window: f64,
-    first_t: Option<f64>,
-    last_t: f64,
-    /// The minute being filled: its index since the first sample, CPU seconds, span.
-    minute: (i64, f64, f64),
+    clock: MinuteClock,
+    /// The minute being filled.
+    minute: CpuMinute,
     /// The current hour's finished minutes' mean cores.
     minutes: Vec<f64>,
     current: Hour,
@@ -70,9 +69,8 @@ impl Hours {
     pub fn new(window: f64) -> Self {
         Hours {
             window,
-            first_t: None,
-            last_t: 0.0,
-            minute: (0, 0.0, 0.0),
+            clock: MinuteClock::default(),
+            minute: CpuMinute::default(),
             minutes: Vec::with_capacity(60),
             current: Hour::default(),
             done: VecDeque::new(),
@@ -88,25 +86,19 @@ impl Hours {
 
     /// Seconds since the first sample.
     pub fn data_seconds(&self) -> f64 {
-        self.first_t.map_or(0.0, |f| self.last_t - f)
+        self.clock.data_seconds()
     }
 
     /// One tick: `cores` used over the `dt` seconds ending at `t`, and memory now.
     pub fn push(&mut self, t: f64, dt: f64, cores: Option<f64>, memory_bytes: f64) {
-        let first = *self.first_t.get_or_insert(t);
-        if t < self.last_t {
+        let Some(minute) = self.clock.minute(t, dt) else {
             return;
-        }
-        self.last_t = t;
-        // The interval's middle: a tick covers the `dt` seconds before `t`.
-        let minute = ((t - dt.max(0.0) / 2.0 - first) / MINUTE).floor().max(0.0) as i64;
-        if minute != self.minute.0 {
+        };
+        if minute != self.minute.index {
             self.close_minute(minute);
         }
-        if let Some(c) = cores.filter(|c| c.is_finite() && *c >= 0.0 && dt > 0.0) {
-            self.minute.1 += c * dt;
-            self.minute.2 += dt;
-            self.current.cpu_seconds += c * dt;
+        if let Some(cpu_seconds) = self.minute.add(cores, dt) {
+            self.current.cpu_seconds += cpu_seconds;
             self.current.cpu_span += dt;
         }
         if memory_bytes.is_finite() && memory_bytes > 0.0 && dt > 0.0 {
@@ -117,11 +109,8 @@ impl Hours {
 
     /// Ends the minute being filled; starts `next`, closing the hour if it ends.
     fn close_minute(&mut self, next: i64) {
-        let (_, cpu, span) = self.minute;
-        if span > 0.0 {
-            self.minutes.push(cpu / span);
-        }
-        self.minute = (next, 0.0, 0.0);
+        self.minutes.extend(self.minute.mean_cores());
+        self.minute = CpuMinute::new(next);
         let hour = next.div_euclid(60);
         if hour != self.current.index {
             let mut finished = std::mem::take(&mut self.current);

@@ -12,8 +12,8 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 use super::autoscale::MIN_DATA;
+use super::minutes::{CpuMinute, MinuteClock, MINUTE};
 
-const MINUTE: f64 = 60.0;
 /// Under this many cores a minute without access lines is idle.
 pub const IDLE_CORES: f64 = 0.01;
 /// An idle stretch this long saves something: KEDA's default cooldown (300 s)
@@ -99,10 +99,10 @@ pub struct ScaleToZero {
 #[derive(Debug, Clone)]
 pub struct Idle {
     window_minutes: i64,
-    first_t: Option<f64>,
-    last_t: f64,
-    /// The minute being filled: index, CPU seconds, span, requests at its start.
-    minute: (i64, f64, f64, Option<f64>),
+    clock: MinuteClock,
+    /// The minute being filled, and the request count at its start.
+    minute: CpuMinute,
+    minute_requests: Option<f64>,
     /// The latest cumulative request count.
     requests: Option<f64>,
     /// An access line was seen: requests, not CPU, decide.
@@ -120,9 +120,9 @@ impl Idle {
     pub fn new(window: f64) -> Self {
         Idle {
             window_minutes: (window / MINUTE).ceil().max(1.0) as i64,
-            first_t: None,
-            last_t: 0.0,
-            minute: (0, 0.0, 0.0, None),
+            clock: MinuteClock::default(),
+            minute: CpuMinute::default(),
+            minute_requests: None,
             requests: None,
             saw_requests: false,
             bits: VecDeque::new(),
@@ -142,41 +142,35 @@ impl Idle {
     /// One tick: `cores` over the `dt` seconds ending at `t`, and the cumulative
     /// access lines attributed to the target (`None`: not known).
     pub fn push(&mut self, t: f64, dt: f64, cores: Option<f64>, requests: Option<f64>) {
-        let first = *self.first_t.get_or_insert(t);
-        if t < self.last_t {
+        let Some(minute) = self.clock.minute(t, dt) else {
             return;
-        }
-        self.last_t = t;
-        let minute = ((t - dt.max(0.0) / 2.0 - first) / MINUTE).floor().max(0.0) as i64;
-        if minute != self.minute.0 {
+        };
+        if minute != self.minute.index {
             self.close_minute(minute);
         }
-        if let Some(c) = cores.filter(|c| c.is_finite() && *c >= 0.0 && dt > 0.0) {
-            self.minute.1 += c * dt;
-            self.minute.2 += dt;
-        }
+        self.minute.add(cores, dt);
         if let Some(r) = requests {
             self.saw_requests |= r > 0.0;
-            if self.minute.3.is_none() {
+            if self.minute_requests.is_none() {
                 // The first count of the minute: the previous tick's, if any.
-                self.minute.3 = Some(self.requests.unwrap_or(r));
+                self.minute_requests = Some(self.requests.unwrap_or(r));
             }
             self.requests = Some(r);
         }
-        self.verdict.data_seconds = t - first;
+        self.verdict.data_seconds = self.clock.data_seconds();
     }
 
     fn close_minute(&mut self, next: i64) {
-        let (_, cpu, span, start) = self.minute;
-        let by_requests = match (start, self.requests) {
+        let by_requests = match (self.minute_requests, self.requests) {
             (Some(a), Some(b)) => Some(b <= a),
             _ => None,
         };
-        let by_cpu = (span > 0.0).then(|| cpu / span < IDLE_CORES);
+        let by_cpu = self.minute.mean_cores().map(|c| c < IDLE_CORES);
         if let Some(either) = by_requests.or(by_cpu) {
             self.set(by_requests.unwrap_or(either), by_cpu.unwrap_or(either));
         }
-        self.minute = (next, 0.0, 0.0, self.requests);
+        self.minute = CpuMinute::new(next);
+        self.minute_requests = self.requests;
         self.verdict = self.judge();
     }
 
@@ -212,7 +206,7 @@ impl Idle {
         if self.saw_requests {
             v.basis = Basis::Requests;
         }
-        v.data_seconds = self.first_t.map_or(0.0, |f| self.last_t - f);
+        v.data_seconds = self.clock.data_seconds();
         v.ready_in_seconds = (v.data_seconds < MIN_DATA).then_some(MIN_DATA - v.data_seconds);
         v
     }
@@ -255,7 +249,7 @@ impl Idle {
         v.idle_share = Some(idle as f64 / total as f64);
         v.long_idle_share = Some(long as f64 / total as f64);
         v.longest_idle = stretches;
-        let data = self.first_t.map_or(0.0, |f| self.last_t - f);
+        let data = self.clock.data_seconds();
         (v.verdict, v.reason) = if data < MIN_DATA {
             (Verdict::Unknown, Reason::NeedsMoreData)
         } else if idle as f64 / (total as f64) < MIN_IDLE_SHARE {

@@ -22,6 +22,7 @@ pub mod capacity;
 pub mod cost;
 pub mod idle;
 pub mod latency;
+pub mod minutes;
 pub mod requests;
 pub mod sizing;
 pub mod startup;
