@@ -128,7 +128,13 @@ pub(super) fn skip_ansi(s: &[u8], i: usize) -> usize {
 
 pub(super) fn token_marker(line: &[u8], start: usize, end: usize) -> Option<Severity> {
     let token = &line[start..end];
-    if !token[0].is_ascii_alphabetic() {
+    // Most tokens are turned away here: a level word is 3 to 9 letters long and
+    // starts with one of these letters; a longer token can end in `Exception`.
+    let level_initial = matches!(
+        token[0] | 0x20,
+        b'a' | b'c' | b'd' | b'e' | b'f' | b'i' | b'n' | b'p' | b's' | b't' | b'w'
+    );
+    if !token[0].is_ascii_alphabetic() || token.len() < 3 || (token.len() <= 9 && !level_initial) {
         return None;
     }
     let upper = token.iter().all(u8::is_ascii_uppercase);
