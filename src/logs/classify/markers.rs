@@ -52,7 +52,10 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
             i += 1;
         }
         if i >= head {
-            break;
+            // Exactly at the head: the skip loops stopped there, maybe in a token.
+            return (i == head)
+                .then(|| passed_over_at_head(line, head))
+                .flatten();
         }
         let class = BYTE_CLASS[usize::from(line[i])];
         opened = false;
@@ -62,11 +65,44 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
             i += 1;
             opened = true;
         } else if i > 0 && BYTE_CLASS[usize::from(line[i - 1])] & WORD != 0 {
-            // A capital inside a lower-case token (`errorHandler`): not a start.
-            i = token_end(line, i);
+            // A capital inside a token whose start was passed over: the token is
+            // looked at only when it starts with a capital (`RuntimeException`), not
+            // when it starts in lower case (`errorHandler`).
+            let start = line[..i]
+                .iter()
+                .rposition(|&b| BYTE_CLASS[usize::from(b)] & WORD == 0)
+                .map_or(0, |p| p + 1);
+            let end = token_end(line, i);
+            if BYTE_CLASS[usize::from(line[start])] & UPPER != 0 {
+                if let Some(s) = token_marker(line, start, end) {
+                    return Some(s);
+                }
+            }
+            i = end;
         }
     }
     None
+}
+
+/// The token that runs past the head, when the scan passed over its start up to
+/// the head: it is looked at when it starts with a capital, for its `Exception`
+/// may lie past the head.
+fn passed_over_at_head(line: &[u8], head: usize) -> Option<Severity> {
+    let word = |at: usize| {
+        line.get(at)
+            .is_some_and(|&b| BYTE_CLASS[usize::from(b)] & WORD != 0)
+    };
+    if head == 0 || !word(head - 1) || !word(head) {
+        return None;
+    }
+    let start = line[..head]
+        .iter()
+        .rposition(|&b| BYTE_CLASS[usize::from(b)] & WORD == 0)
+        .map_or(0, |p| p + 1);
+    if BYTE_CLASS[usize::from(line[start])] & UPPER == 0 {
+        return None;
+    }
+    token_marker(line, start, token_end(line, head))
 }
 
 /// Just past the token (run of word bytes) that starts at `start`.
@@ -83,8 +119,12 @@ pub(super) const UPPER: u8 = 2;
 /// Can precede a level word in a level position: `[`, `<`, `(`, `|`, tab.
 pub(super) const OPENER: u8 = 4;
 pub(super) const ESC: u8 = 8;
-/// Where the text-marker scan stops to look.
-const CANDIDATE: u8 = UPPER | OPENER | ESC;
+/// A capital that can start a level word (`ERROR`, `Warn`, …) or `Exception`.
+const INITIAL: u8 = 16;
+/// Where the text-marker scan stops to look. Other capitals (`GET`, `HTTP`,
+/// `Mozilla`) cannot start a marker: a token that starts with one is a marker only
+/// when it ends in `Exception`, and the scan stops at that `E`.
+const CANDIDATE: u8 = INITIAL | OPENER | ESC;
 
 /// Byte classes for the tokenizer: one table load per byte in the hot loop.
 pub(super) static BYTE_CLASS: [u8; 256] = {
@@ -97,6 +137,12 @@ pub(super) static BYTE_CLASS: [u8; 256] = {
         }
         if b.is_ascii_uppercase() {
             table[i] |= UPPER;
+        }
+        if matches!(
+            b,
+            b'A' | b'C' | b'D' | b'E' | b'F' | b'I' | b'N' | b'P' | b'S' | b'T' | b'W'
+        ) {
+            table[i] |= INITIAL;
         }
         if matches!(b, b'[' | b'<' | b'(' | b'|' | b'\t') {
             table[i] |= OPENER;
@@ -126,17 +172,25 @@ pub(super) fn skip_ansi(s: &[u8], i: usize) -> usize {
     j.min(s.len())
 }
 
+#[inline]
 pub(super) fn token_marker(line: &[u8], start: usize, end: usize) -> Option<Severity> {
-    let token = &line[start..end];
-    // Most tokens are turned away here: a level word is 3 to 9 letters long and
-    // starts with one of these letters; a longer token can end in `Exception`.
+    // Most tokens are turned away here, without a call: a level word is 3 to 9
+    // letters long and starts with one of these letters; a longer token can end in
+    // `Exception`.
+    let (first, len) = (line[start], end - start);
     let level_initial = matches!(
-        token[0] | 0x20,
+        first | 0x20,
         b'a' | b'c' | b'd' | b'e' | b'f' | b'i' | b'n' | b'p' | b's' | b't' | b'w'
     );
-    if !token[0].is_ascii_alphabetic() || token.len() < 3 || (token.len() <= 9 && !level_initial) {
+    if !first.is_ascii_alphabetic() || len < 3 || (len <= 9 && !level_initial) {
         return None;
     }
+    word_marker(line, start, end)
+}
+
+/// [`token_marker`] of a token that may be a level word or end in `Exception`.
+fn word_marker(line: &[u8], start: usize, end: usize) -> Option<Severity> {
+    let token = &line[start..end];
     let upper = token.iter().all(u8::is_ascii_uppercase);
     // Cheap position test first: most tokens are ordinary lower-case words.
     let severity = if upper || level_position(line, start, end) {
