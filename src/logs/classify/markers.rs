@@ -35,7 +35,8 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
             i = end;
         }
         // Ordinary words, digits and punctuation, most of a line, are passed over in
-        // a tight loop: only a capital, an opener or an escape can lead to a marker.
+        // a tight loop: only an opener, an escape or a capital that can start a
+        // marker (`CANDIDATE`) can lead to one.
         // Eight bytes at a time first: independent loads, one test. (Sixteen bytes
         // by comparisons the compiler vectorises took more instructions: issue 17.)
         while i + 8 <= head {
@@ -48,8 +49,11 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
             }
             i += 8;
         }
-        while i < head && BYTE_CLASS[usize::from(line[i])] & CANDIDATE == 0 {
-            i += 1;
+        if let Some(rest) = line.get(i..head) {
+            i += rest
+                .iter()
+                .position(|&b| BYTE_CLASS[usize::from(b)] & CANDIDATE != 0)
+                .unwrap_or(rest.len());
         }
         if i >= head {
             // Exactly at the head: the skip loops stopped there, maybe in a token.
@@ -172,7 +176,7 @@ pub(super) fn skip_ansi(s: &[u8], i: usize) -> usize {
     j.min(s.len())
 }
 
-#[inline]
+#[inline(always)]
 pub(super) fn token_marker(line: &[u8], start: usize, end: usize) -> Option<Severity> {
     // Most tokens are turned away here, without a call: a level word is 3 to 9
     // letters long and starts with one of these letters; a longer token can end in
