@@ -69,18 +69,10 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
             i += 1;
             opened = true;
         } else if i > 0 && BYTE_CLASS[usize::from(line[i - 1])] & WORD != 0 {
-            // A capital inside a token whose start was passed over: the token is
-            // looked at only when it starts with a capital (`RuntimeException`), not
-            // when it starts in lower case (`errorHandler`).
-            let start = line[..i]
-                .iter()
-                .rposition(|&b| BYTE_CLASS[usize::from(b)] & WORD == 0)
-                .map_or(0, |p| p + 1);
+            // A capital inside a token whose start was passed over.
             let end = token_end(line, i);
-            if BYTE_CLASS[usize::from(line[start])] & UPPER != 0 {
-                if let Some(s) = token_marker(line, start, end) {
-                    return Some(s);
-                }
+            if let Some(s) = passed_over_token(line, i, end) {
+                return Some(s);
             }
             i = end;
         }
@@ -89,8 +81,8 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
 }
 
 /// The token that runs past the head, when the scan passed over its start up to
-/// the head: it is looked at when it starts with a capital, for its `Exception`
-/// may lie past the head.
+/// the head: looked at as in [`passed_over_token`], for its `Exception` may lie
+/// past the head.
 fn passed_over_at_head(line: &[u8], head: usize) -> Option<Severity> {
     let word = |at: usize| {
         line.get(at)
@@ -99,14 +91,21 @@ fn passed_over_at_head(line: &[u8], head: usize) -> Option<Severity> {
     if head == 0 || !word(head - 1) || !word(head) {
         return None;
     }
-    let start = line[..head]
+    passed_over_token(line, head, token_end(line, head))
+}
+
+/// The token that holds `line[at]` and ends at `end`, whose start the scan passed
+/// over: it is looked at only when it starts with a capital (`RuntimeException`),
+/// not when it starts in lower case (`errorHandler`).
+fn passed_over_token(line: &[u8], at: usize, end: usize) -> Option<Severity> {
+    let start = line[..at]
         .iter()
         .rposition(|&b| BYTE_CLASS[usize::from(b)] & WORD == 0)
         .map_or(0, |p| p + 1);
     if BYTE_CLASS[usize::from(line[start])] & UPPER == 0 {
         return None;
     }
-    token_marker(line, start, token_end(line, head))
+    token_marker(line, start, end)
 }
 
 /// Just past the token (run of word bytes) that starts at `start`.
