@@ -34,27 +34,7 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
             }
             i = end;
         }
-        // Ordinary words, digits and punctuation, most of a line, are passed over in
-        // a tight loop: only an opener, an escape or a capital that can start a
-        // marker (`CANDIDATE`) can lead to one.
-        // Eight bytes at a time first: independent loads, one test. (Sixteen bytes
-        // by comparisons the compiler vectorises took more instructions: issue 17.)
-        while i + 8 <= head {
-            let chunk: &[u8; 8] = line[i..i + 8].try_into().expect("eight bytes");
-            let classes = chunk
-                .iter()
-                .fold(0, |any, &b| any | BYTE_CLASS[usize::from(b)]);
-            if classes & CANDIDATE != 0 {
-                break;
-            }
-            i += 8;
-        }
-        if let Some(rest) = line.get(i..head) {
-            i += rest
-                .iter()
-                .position(|&b| BYTE_CLASS[usize::from(b)] & CANDIDATE != 0)
-                .unwrap_or(rest.len());
-        }
+        i = next_candidate(line, i, head);
         if i >= head {
             // Exactly at the head: the skip loops stopped there, maybe in a token.
             return (i == head)
@@ -78,6 +58,37 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
         }
     }
     None
+}
+
+/// The first byte at or after `i` (before `head`) where the text-marker scan stops
+/// to look, or `head`; `i` when `i` is past the head.
+///
+/// Ordinary words, digits and punctuation, most of a line, are passed over in a
+/// tight loop: only an opener, an escape or a capital that can start a marker
+/// (`CANDIDATE`) can lead to one. Eight bytes at a time first: independent loads,
+/// one test. (Sixteen bytes by comparisons the compiler vectorises took more
+/// instructions: issue 17.)
+#[inline(always)]
+fn next_candidate(line: &[u8], mut i: usize, head: usize) -> usize {
+    while i + 8 <= head {
+        let chunk: &[u8; 8] = line[i..i + 8].try_into().expect("eight bytes");
+        let classes = chunk
+            .iter()
+            .fold(0, |any, &b| any | BYTE_CLASS[usize::from(b)]);
+        if classes & CANDIDATE != 0 {
+            break;
+        }
+        i += 8;
+    }
+    match line.get(i..head) {
+        Some(rest) => {
+            i + rest
+                .iter()
+                .position(|&b| BYTE_CLASS[usize::from(b)] & CANDIDATE != 0)
+                .unwrap_or(rest.len())
+        }
+        None => i,
+    }
 }
 
 /// The token that runs past the head, when the scan passed over its start up to
