@@ -342,12 +342,19 @@ struct JsonFields {
 
 /// Walks the top-level keys of a line that is a JSON object, without building it:
 /// a malformed or cut line yields what was read before the damage.
+#[inline]
 fn json_fields(line: &[u8]) -> JsonFields {
-    let mut fields = JsonFields::default();
+    // Most lines are not JSON: they are turned away here, without a call.
     let start = skip_ws(line, 0);
     if line.get(start) != Some(&b'{') {
-        return fields;
+        return JsonFields::default();
     }
+    json_object_fields(line, start)
+}
+
+/// [`json_fields`] of the object at `line[start]`.
+fn json_object_fields(line: &[u8], start: usize) -> JsonFields {
+    let mut fields = JsonFields::default();
     // The access parser walks a JSON line trimmed of whitespace: its walk is this
     // one when there is none, and then this one can tell it where the duration is.
     let as_access = start == 0 && !line.last().is_some_and(u8::is_ascii_whitespace);
@@ -444,9 +451,12 @@ fn skip_ws(s: &[u8], mut i: usize) -> usize {
 /// Index just past the closing quote of the string whose body starts at `i`.
 fn string_end(s: &[u8], mut i: usize) -> Option<usize> {
     // A byte loop over the first bytes was tried here: it cost more than the search,
-    // and so did sixteen bytes compared at once and made a mask (issue 17).
+    // and so did sixteen bytes compared at once and made a mask (issue 17). The
+    // searcher is built once: short strings are searched inline, without dispatch.
+    static QUOTE_OR_ESCAPE: std::sync::LazyLock<crate::logs::bytes::TwoBytes> =
+        std::sync::LazyLock::new(|| crate::logs::bytes::TwoBytes::new(b'"', b'\\'));
     loop {
-        let j = i + memchr::memchr2(b'"', b'\\', s.get(i..)?)?;
+        let j = i + QUOTE_OR_ESCAPE.find(s.get(i..)?)?;
         if s[j] == b'"' {
             return Some(j + 1);
         }

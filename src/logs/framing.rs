@@ -22,7 +22,9 @@
 //! no allocation; a line that arrives whole inside one chunk is handed out straight
 //! from the chunk without a copy.
 
-use memchr::{memchr, memchr2, memchr_iter};
+use memchr::{memchr, memchr2};
+
+use super::bytes::Byte;
 
 /// The largest logical line handed out whole (64 KiB).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
@@ -95,6 +97,8 @@ pub struct Framer {
     partial: [Partial; 3],
     /// A docker `log` value, unescaped.
     decoded: Vec<u8>,
+    /// Finds the `\n`s.
+    newline: Byte,
 }
 
 impl Framer {
@@ -107,6 +111,7 @@ impl Framer {
             physical_truncated: false,
             partial: Default::default(),
             decoded: Vec::new(),
+            newline: Byte::new(b'\n'),
         }
     }
 
@@ -117,10 +122,10 @@ impl Framer {
 
     /// Frames `chunk`, calling `out` for every line it completes.
     pub fn feed(&mut self, chunk: &[u8], out: &mut impl FnMut(Line<'_>)) {
-        // One searcher over the whole chunk, its state kept from line to line: a
-        // `memchr` per line paid its dispatch and set-up on every line (issue 17).
+        // One searcher, built once, called directly: `memchr` paid its dispatch on
+        // every line (issue 17).
         let mut start = 0;
-        for i in memchr_iter(b'\n', chunk) {
+        while let Some(i) = self.newline.find(&chunk[start..]).map(|i| start + i) {
             let line = &chunk[start..i];
             start = i + 1;
             if self.physical.is_empty() && !self.physical_truncated {

@@ -13,6 +13,7 @@
 //! stream's [`StreamStats`].
 
 pub mod access;
+mod bytes;
 pub mod classify;
 pub mod events;
 pub mod framing;

@@ -34,25 +34,12 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
             }
             i = end;
         }
-        // Ordinary words, digits and punctuation, most of a line, are passed over in
-        // a tight loop: only a capital, an opener or an escape can lead to a marker.
-        // Eight bytes at a time first: independent loads, one test. (Sixteen bytes
-        // by comparisons the compiler vectorises took more instructions: issue 17.)
-        while i + 8 <= head {
-            let chunk: &[u8; 8] = line[i..i + 8].try_into().expect("eight bytes");
-            let classes = chunk
-                .iter()
-                .fold(0, |any, &b| any | BYTE_CLASS[usize::from(b)]);
-            if classes & CANDIDATE != 0 {
-                break;
-            }
-            i += 8;
-        }
-        while i < head && BYTE_CLASS[usize::from(line[i])] & CANDIDATE == 0 {
-            i += 1;
-        }
+        i = next_candidate(line, i, head);
         if i >= head {
-            break;
+            // Exactly at the head: the skip loops stopped there, maybe in a token.
+            return (i == head)
+                .then(|| passed_over_at_head(line, head))
+                .flatten();
         }
         let class = BYTE_CLASS[usize::from(line[i])];
         opened = false;
@@ -62,11 +49,74 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
             i += 1;
             opened = true;
         } else if i > 0 && BYTE_CLASS[usize::from(line[i - 1])] & WORD != 0 {
-            // A capital inside a lower-case token (`errorHandler`): not a start.
-            i = token_end(line, i);
+            // A capital inside a token whose start was passed over.
+            let end = token_end(line, i);
+            if let Some(s) = passed_over_token(line, i, end) {
+                return Some(s);
+            }
+            i = end;
         }
     }
     None
+}
+
+/// The first byte at or after `i` (before `head`) where the text-marker scan stops
+/// to look, or `head`; `i` when `i` is past the head.
+///
+/// Ordinary words, digits and punctuation, most of a line, are passed over in a
+/// tight loop: only an opener, an escape or a capital that can start a marker
+/// (`CANDIDATE`) can lead to one. Eight bytes at a time first: independent loads,
+/// one test. (Sixteen bytes by comparisons the compiler vectorises took more
+/// instructions: issue 17.)
+#[inline(always)]
+fn next_candidate(line: &[u8], mut i: usize, head: usize) -> usize {
+    while i + 8 <= head {
+        let chunk: &[u8; 8] = line[i..i + 8].try_into().expect("eight bytes");
+        let classes = chunk
+            .iter()
+            .fold(0, |any, &b| any | BYTE_CLASS[usize::from(b)]);
+        if classes & CANDIDATE != 0 {
+            break;
+        }
+        i += 8;
+    }
+    match line.get(i..head) {
+        Some(rest) => {
+            i + rest
+                .iter()
+                .position(|&b| BYTE_CLASS[usize::from(b)] & CANDIDATE != 0)
+                .unwrap_or(rest.len())
+        }
+        None => i,
+    }
+}
+
+/// The token that runs past the head, when the scan passed over its start up to
+/// the head: looked at as in [`passed_over_token`], for its `Exception` may lie
+/// past the head.
+fn passed_over_at_head(line: &[u8], head: usize) -> Option<Severity> {
+    let word = |at: usize| {
+        line.get(at)
+            .is_some_and(|&b| BYTE_CLASS[usize::from(b)] & WORD != 0)
+    };
+    if head == 0 || !word(head - 1) || !word(head) {
+        return None;
+    }
+    passed_over_token(line, head, token_end(line, head))
+}
+
+/// The token that holds `line[at]` and ends at `end`, whose start the scan passed
+/// over: it is looked at only when it starts with a capital (`RuntimeException`),
+/// not when it starts in lower case (`errorHandler`).
+fn passed_over_token(line: &[u8], at: usize, end: usize) -> Option<Severity> {
+    let start = line[..at]
+        .iter()
+        .rposition(|&b| BYTE_CLASS[usize::from(b)] & WORD == 0)
+        .map_or(0, |p| p + 1);
+    if BYTE_CLASS[usize::from(line[start])] & UPPER == 0 {
+        return None;
+    }
+    token_marker(line, start, end)
 }
 
 /// Just past the token (run of word bytes) that starts at `start`.
@@ -83,8 +133,12 @@ pub(super) const UPPER: u8 = 2;
 /// Can precede a level word in a level position: `[`, `<`, `(`, `|`, tab.
 pub(super) const OPENER: u8 = 4;
 pub(super) const ESC: u8 = 8;
-/// Where the text-marker scan stops to look.
-const CANDIDATE: u8 = UPPER | OPENER | ESC;
+/// A capital that can start a level word (`ERROR`, `Warn`, …) or `Exception`.
+const INITIAL: u8 = 16;
+/// Where the text-marker scan stops to look. Other capitals (`GET`, `HTTP`,
+/// `Mozilla`) cannot start a marker: a token that starts with one is a marker only
+/// when it ends in `Exception`, and the scan stops at that `E`.
+const CANDIDATE: u8 = INITIAL | OPENER | ESC;
 
 /// Byte classes for the tokenizer: one table load per byte in the hot loop.
 pub(super) static BYTE_CLASS: [u8; 256] = {
@@ -97,6 +151,12 @@ pub(super) static BYTE_CLASS: [u8; 256] = {
         }
         if b.is_ascii_uppercase() {
             table[i] |= UPPER;
+        }
+        if matches!(
+            b,
+            b'A' | b'C' | b'D' | b'E' | b'F' | b'I' | b'N' | b'P' | b'S' | b'T' | b'W'
+        ) {
+            table[i] |= INITIAL;
         }
         if matches!(b, b'[' | b'<' | b'(' | b'|' | b'\t') {
             table[i] |= OPENER;
@@ -126,11 +186,25 @@ pub(super) fn skip_ansi(s: &[u8], i: usize) -> usize {
     j.min(s.len())
 }
 
+#[inline(always)]
 pub(super) fn token_marker(line: &[u8], start: usize, end: usize) -> Option<Severity> {
-    let token = &line[start..end];
-    if !token[0].is_ascii_alphabetic() {
+    // Most tokens are turned away here, without a call: a level word is 3 to 9
+    // letters long and starts with one of these letters; a longer token can end in
+    // `Exception`.
+    let (first, len) = (line[start], end - start);
+    let level_initial = matches!(
+        first | 0x20,
+        b'a' | b'c' | b'd' | b'e' | b'f' | b'i' | b'n' | b'p' | b's' | b't' | b'w'
+    );
+    if !first.is_ascii_alphabetic() || len < 3 || (len <= 9 && !level_initial) {
         return None;
     }
+    word_marker(line, start, end)
+}
+
+/// [`token_marker`] of a token that may be a level word or end in `Exception`.
+fn word_marker(line: &[u8], start: usize, end: usize) -> Option<Severity> {
+    let token = &line[start..end];
     let upper = token.iter().all(u8::is_ascii_uppercase);
     // Cheap position test first: most tokens are ordinary lower-case words.
     let severity = if upper || level_position(line, start, end) {

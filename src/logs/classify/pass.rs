@@ -9,12 +9,16 @@ use memchr::memmem;
 use std::sync::LazyLock;
 
 use super::{Severity, StatusClass};
+use crate::logs::bytes::{Byte, TwoBytes};
 
 /// logfmt keys of a level, in order of precedence.
 const LOGFMT_KEYS: [&[u8]; 3] = [b"level", b"lvl", b"severity"];
 // Built once: building a searcher per line cost more than the search.
 static HTTP_VERSION: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"HTTP/"));
+static EQ_OR_H: LazyLock<TwoBytes> = LazyLock::new(|| TwoBytes::new(b'=', b'H'));
+static EQ: LazyLock<Byte> = LazyLock::new(|| Byte::new(b'='));
+static QUOTE: LazyLock<Byte> = LazyLock::new(|| Byte::new(b'"'));
 
 /// What the pass found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,8 +44,8 @@ pub(super) fn level_and_status(line: &[u8], want_level: bool, want_http: bool) -
     while level_open || http_open {
         let rest = &line[from..];
         let hit = match (level_open, http_open) {
-            (true, true) => memchr::memchr2(b'=', b'H', rest),
-            (true, false) => memchr::memchr(b'=', rest),
+            (true, true) => EQ_OR_H.find(rest),
+            (true, false) => EQ.find(rest),
             _ => HTTP_VERSION.find(rest),
         };
         let Some(at) = hit.map(|h| from + h) else {
@@ -89,7 +93,7 @@ impl Logfmt {
         }
         let value = &line[eq + 1..];
         let value = match value.strip_prefix(b"\"") {
-            Some(quoted) => &quoted[..memchr::memchr(b'"', quoted).unwrap_or(quoted.len())],
+            Some(quoted) => &quoted[..QUOTE.find(quoted).unwrap_or(quoted.len())],
             None => {
                 &value[..value
                     .iter()

@@ -301,7 +301,7 @@ fn the_fast_text_scan_agrees_with_the_bytewise_one() {
     // Lines built from pieces that exercise every branch: capitals inside and at the
     // start of tokens, openers, ANSI codes (with upper-case final bytes), counts,
     // and the 256-byte head boundary.
-    const PIECES: [&str; 31] = [
+    const PIECES: [&str; 40] = [
         "\u{1}",
         "é",
         "Handler_2",
@@ -333,6 +333,16 @@ fn the_fast_text_scan_agrees_with_the_bytewise_one() {
         "2024-05-01",
         "_",
         "Traceback",
+        // Capitals that cannot start a level word, before and inside tokens.
+        "RuntimeException",
+        "GetError",
+        "Mozilla",
+        "X11",
+        "myError",
+        "HTTP",
+        "xException",
+        "Exception",
+        "GetWARN",
     ];
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = |n: usize| {
