@@ -298,6 +298,7 @@ impl Sampler {
             return list;
         }
         self.listed_at = Some(Instant::now());
+        self.reader.forget_threads();
         let outsiders = &self.outsiders;
         let reuse = |pid: i32| {
             outsiders

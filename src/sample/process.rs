@@ -150,8 +150,8 @@ pub struct ProcReader {
     /// Always at least [`READ_CHUNK`] long: its first bytes hold the last file read.
     buf: Vec<u8>,
     kept: Kept,
-    /// Thread ids listed this tick, by pid (see [`ProcReader::tids`]).
-    tids: PidMap<i32, Vec<String>>,
+    /// Thread ids by pid, kept between ticks (see [`ProcReader::tids`]).
+    tids: PidMap<i32, Tasks>,
 }
 
 /// Files of processes kept open between ticks and read again from offset 0
@@ -167,6 +167,18 @@ struct Kept {
     /// By path: the file, and whether it was read since the last sweep.
     open: PidMap<String, (File, bool)>,
     max: usize,
+}
+
+/// A process' thread ids as last listed (`task/`), kept between ticks: listing
+/// `task/` every tick was about a fifth of the tick's CPU for the steady bench's
+/// four-threaded app (docs/performance.md).
+#[derive(Debug)]
+struct Tasks {
+    /// Start time of the process listed: a reused pid is listed afresh.
+    start_ticks: u64,
+    tids: std::sync::Arc<[String]>,
+    /// Read since the last sweep.
+    used: bool,
 }
 
 /// The first read of a file asks for this much.
@@ -221,21 +233,43 @@ impl ProcReader {
     /// longer watched). Called once per tick.
     pub fn sweep(&mut self) {
         self.kept.open.retain(|_, (_, used)| std::mem::take(used));
+        self.tids.retain(|_, t| std::mem::take(&mut t.used));
+    }
+
+    /// Forgets every kept thread list: the next read of each lists `task/` again.
+    /// Called at each full listing of /proc, which bounds how long a stale list
+    /// can last (see [`ProcReader::tids`]).
+    pub fn forget_threads(&mut self) {
         self.tids.clear();
     }
 
-    /// The thread ids of `pid`, listed once per tick (between sweeps): both its
-    /// `children` files and its threads' `schedstat` need them.
-    fn tids(&mut self, pid: i32) -> std::io::Result<Vec<String>> {
-        if let Some(t) = self.tids.get(&pid) {
-            return Ok(t.clone());
+    /// The thread ids of `entry` (its `children` files and its threads' `schedstat`
+    /// need them) and whether they come from an earlier listing. `task/` is listed
+    /// again when the list is of another process (a reused pid) or its length is
+    /// not this tick's thread count in `stat`. With the count unchanged the list can
+    /// still be stale when one thread exited and another started: the gone thread's
+    /// `schedstat` then fails and [`ProcReader::run_delay`] lists again, in the same
+    /// tick; a `children` file of a gone thread reads empty, so a child forked by
+    /// the new thread in that tick is found at the next tick (or at the next full
+    /// listing, for a process whose `schedstat` is not read).
+    fn tids(&mut self, entry: &ProcEntry) -> std::io::Result<(std::sync::Arc<[String]>, bool)> {
+        if let Some(t) = self.tids.get_mut(&entry.pid) {
+            if t.start_ticks == entry.start_ticks && t.tids.len() as u64 == entry.threads {
+                t.used = true;
+                return Ok((t.tids.clone(), true));
+            }
         }
-        self.set_path(pid, "task");
-        let tids: Vec<String> = std::fs::read_dir(&self.path)?
+        self.set_path(entry.pid, "task");
+        let tids: std::sync::Arc<[String]> = std::fs::read_dir(&self.path)?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect();
-        self.tids.insert(pid, tids.clone());
-        Ok(tids)
+        let t = Tasks {
+            start_ticks: entry.start_ticks,
+            tids: tids.clone(),
+            used: true,
+        };
+        self.tids.insert(entry.pid, t);
+        Ok((tids, false))
     }
 
     fn set_path(&mut self, pid: i32, name: &str) {
@@ -319,23 +353,38 @@ impl ProcReader {
     }
 
     /// Run-queue wait summed over threads. A single-threaded process' own
-    /// `schedstat` is its only thread's, which saves listing `task/`.
+    /// `schedstat` is its only thread's, which saves listing `task/`. A thread of a
+    /// kept list that cannot be read is gone: `task/` is listed again and the sum
+    /// made afresh (see [`ProcReader::tids`]).
     fn run_delay(&mut self, entry: &ProcEntry) -> std::io::Result<Option<u64>> {
         if entry.threads <= 1 {
             let text = self.read(entry.pid, "schedstat")?;
             return Ok(parse_run_delay(text));
         }
-        let tids = self.tids(entry.pid)?;
-        let mut total = None;
-        for tid in tids {
-            // A thread that exits while we walk the list is normal.
-            if let Ok(text) = self.read(entry.pid, &format!("task/{tid}/schedstat")) {
-                if let Some(v) = parse_run_delay(text) {
-                    total = Some(total.unwrap_or(0) + v);
+        let mut path = String::with_capacity(32);
+        loop {
+            let (tids, kept) = self.tids(entry)?;
+            let (mut total, mut failed) = (None, false);
+            for tid in tids.iter() {
+                path.clear();
+                path.push_str("task/");
+                path.push_str(tid);
+                path.push_str("/schedstat");
+                // A thread that exits while we walk a fresh list is normal.
+                match self.read(entry.pid, &path) {
+                    Ok(text) => {
+                        if let Some(v) = parse_run_delay(text) {
+                            total = Some(total.unwrap_or(0) + v);
+                        }
+                    }
+                    Err(_) => failed = true,
                 }
             }
+            if !(kept && failed) {
+                return Ok(total);
+            }
+            self.tids.remove(&entry.pid);
         }
-        Ok(total)
     }
 
     /// `stat` of `roots` and, with `descend`, of all their descendants, found
@@ -381,12 +430,12 @@ impl ProcReader {
         if entry.threads > CHILDREN_MAX_THREADS {
             return Ok(false);
         }
-        let tids: Vec<String> = if entry.threads <= 1 {
-            vec![entry.pid.to_string()]
+        let tids: std::sync::Arc<[String]> = if entry.threads <= 1 {
+            std::sync::Arc::new([entry.pid.to_string()])
         } else {
-            self.tids(entry.pid)?
+            self.tids(entry)?.0
         };
-        for tid in tids {
+        for tid in tids.iter() {
             let text = self.read_kept(entry.pid, &format!("task/{tid}/children"), false)?;
             out.extend(parse_children(text));
         }
@@ -407,7 +456,7 @@ impl ProcReader {
     /// Open fds: the size of the fd directory on Linux 6.2+ (a `stat` of the
     /// directory kept open, a descriptor that fails once the process is gone),
     /// else its entries counted.
-    fn open_fds(&mut self, pid: i32) -> std::io::Result<u64> {
+    pub fn open_fds(&mut self, pid: i32) -> std::io::Result<u64> {
         self.set_path(pid, "fd");
         if let Some((dir, used)) = self.kept.open.get_mut(self.path.as_str()) {
             *used = true;
@@ -847,5 +896,54 @@ mod tests {
         r.sweep();
         r.sweep();
         assert!(r.kept.open.is_empty(), "{:?}", r.kept.open.keys());
+    }
+
+    /// A kept thread list serves while the thread count holds, and is listed again
+    /// in the same tick when a thread has gone and another started (the count
+    /// unchanged): the gone thread's `schedstat` fails.
+    #[test]
+    fn a_kept_thread_list_is_listed_again_when_a_thread_is_replaced() {
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        // One thread besides the main one, replaced by a new one on each line in;
+        // it ends with its stdin (a daemon thread), should the test fail first.
+        let script = "import sys, threading\n\
+            def start():\n    e = threading.Event()\n    t = threading.Thread(target=e.wait, daemon=True)\n    t.start()\n    return e, t\n\
+            e, t = start()\n\
+            print(t.native_id, flush=True)\n\
+            for line in sys.stdin:\n    n = start()\n    e.set()\n    t.join()\n    e, t = n\n    print(t.native_id, flush=True)\n";
+        let mut py = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = py.id() as i32;
+        let mut out = std::io::BufReader::new(py.stdout.take().unwrap());
+        let mut next_tid = || {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            line.trim().to_string()
+        };
+        let first = next_tid();
+        let mut r = ProcReader::new(Path::new("/proc"));
+        let e = r.read_entry(pid).unwrap();
+        assert_eq!(e.threads, 2);
+        assert!(r.run_delay(&e).unwrap().is_some());
+        let (tids, kept) = r.tids(&e).unwrap();
+        assert!(kept, "kept from the first listing");
+        assert!(tids.contains(&first), "{tids:?}");
+
+        py.stdin.as_mut().unwrap().write_all(b"next\n").unwrap();
+        let second = next_tid();
+        let e = r.read_entry(pid).unwrap();
+        assert_eq!(e.threads, 2, "replaced, not added");
+        assert!(r.run_delay(&e).unwrap().is_some());
+        let (tids, kept) = r.tids(&e).unwrap();
+        assert!(kept);
+        assert!(tids.contains(&second), "listed again: {tids:?}");
+        assert!(!tids.contains(&first), "{tids:?}");
+        py.kill().unwrap();
+        py.wait().unwrap();
     }
 }
