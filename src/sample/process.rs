@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use procfs::process::Process;
 use procfs::ProcError;
@@ -161,13 +162,29 @@ pub struct ProcReader {
 /// (`ESRCH`, `ENOENT`), even when its pid is reused. A failed read is tried again
 /// on a fresh open, so every answer is the one a fresh open would give. Files not
 /// read during a tick are closed by [`ProcReader::sweep`]; at most `max` are kept,
-/// a quarter of Outrider's own fd limit.
+/// a quarter of Outrider's own fd limit. A full listing's `stat` files (of
+/// processes in no group, read again only at a later listing) are the exception:
+/// up to [`LINGER_MAX`] of them stay open unread until `linger` after the listing
+/// that last read them.
 #[derive(Debug)]
 struct Kept {
-    /// By path: the file, and whether it was read since the last sweep.
-    open: PidMap<String, (File, bool)>,
+    /// By path: the file, whether it was read since the last sweep, and until when
+    /// it stays open unread (a listing's).
+    open: PidMap<String, (File, bool, Option<Instant>)>,
     max: usize,
+    /// While [`ProcReader::list`] reads: until when its new files stay open unread.
+    linger: Option<Instant>,
+    /// How many kept files have a `linger` time.
+    lingering: usize,
 }
+
+/// The most `stat` files a listing keeps open unread. Closing them after each
+/// listing was 8% of the tick thread's CPU at 1 s ticks, one process watched among
+/// ~90, and opening them again most of the listing's 4% (docs/performance.md); each
+/// kept one holds a descriptor and the kernel's page-sized read buffer, so this
+/// bounds that to 1 MiB on a host of many processes (the rest are opened and
+/// closed as before).
+const LINGER_MAX: usize = 256;
 
 /// A process' thread ids as last listed (`task/`), kept between ticks: listing
 /// `task/` every tick was about a fifth of the tick's CPU for the steady bench's
@@ -193,6 +210,8 @@ impl ProcReader {
             kept: Kept {
                 open: PidMap::default(),
                 max: keep_max(),
+                linger: None,
+                lingering: 0,
             },
             tids: PidMap::default(),
         }
@@ -214,17 +233,24 @@ impl ProcReader {
         let Self {
             path, buf, kept, ..
         } = self;
-        if let Some((f, used)) = kept.open.get_mut(path.as_str()) {
+        if let Some((f, used, until)) = kept.open.get_mut(path.as_str()) {
             *used = true;
+            if until.is_some() && kept.linger.is_some() {
+                *until = kept.linger;
+            }
             if let Ok(n) = read_at_start(f, buf, one_record) {
                 return Ok(&buf[..n]);
             }
-            kept.open.remove(path.as_str());
+            if let Some((_, _, Some(_))) = kept.open.remove(path.as_str()) {
+                kept.lingering -= 1;
+            }
         }
         let f = File::open(path.as_str())?;
         let n = read_at_start(&f, buf, one_record)?;
+        let linger = kept.linger.filter(|_| kept.lingering < LINGER_MAX);
         if kept.open.len() < kept.max {
-            kept.open.insert(path.clone(), (f, true));
+            kept.lingering += usize::from(linger.is_some());
+            kept.open.insert(path.clone(), (f, true, linger));
         }
         Ok(&buf[..n])
     }
@@ -232,7 +258,14 @@ impl ProcReader {
     /// Closes the kept files not read since the last sweep (processes gone or no
     /// longer watched). Called once per tick.
     pub fn sweep(&mut self) {
-        self.kept.open.retain(|_, (_, used)| std::mem::take(used));
+        let now = Instant::now();
+        let mut lingering = 0;
+        self.kept.open.retain(|_, (_, used, until)| {
+            let keep = std::mem::take(used) || until.is_some_and(|t| now < t);
+            lingering += usize::from(keep && until.is_some());
+            keep
+        });
+        self.kept.lingering = lingering;
         self.tids.retain(|_, t| std::mem::take(&mut t.used));
     }
 
@@ -280,8 +313,21 @@ impl ProcReader {
 
     /// `stat` of every process under the root, except where `reuse` hands back a
     /// recent entry for a pid. Processes that vanish while we look are skipped
-    /// silently; other failures are counted.
+    /// silently; other failures are counted. The `stat` files it opens stay open
+    /// for `linger` (see [`Kept`]): the next listing reads them again.
     pub fn list(
+        &mut self,
+        errors: &mut ReadErrors,
+        reuse: impl Fn(i32) -> Option<ProcEntry>,
+        linger: std::time::Duration,
+    ) -> std::io::Result<Vec<ProcEntry>> {
+        self.kept.linger = Some(Instant::now() + linger);
+        let out = self.list_all(errors, reuse);
+        self.kept.linger = None;
+        out
+    }
+
+    fn list_all(
         &mut self,
         errors: &mut ReadErrors,
         reuse: impl Fn(i32) -> Option<ProcEntry>,
@@ -458,7 +504,7 @@ impl ProcReader {
     /// else its entries counted.
     pub fn open_fds(&mut self, pid: i32) -> std::io::Result<u64> {
         self.set_path(pid, "fd");
-        if let Some((dir, used)) = self.kept.open.get_mut(self.path.as_str()) {
+        if let Some((dir, used, _)) = self.kept.open.get_mut(self.path.as_str()) {
             *used = true;
             match dir.metadata() {
                 Ok(m) if m.len() > 0 => return Ok(m.len()),
@@ -474,7 +520,7 @@ impl ProcReader {
         // Opening it asks for more than its size did (ptrace access): another
         // user's process is counted by path, as before.
         if let (true, Ok(dir)) = (self.kept.open.len() < self.kept.max, File::open(&self.path)) {
-            self.kept.open.insert(self.path.clone(), (dir, true));
+            self.kept.open.insert(self.path.clone(), (dir, true, None));
         }
         Ok(size)
     }
@@ -770,7 +816,9 @@ mod tests {
         std::fs::write(root.join("43/stat"), "garbage").unwrap();
         std::fs::create_dir(root.join("self")).unwrap(); // not a pid: skipped
         let mut errors = ReadErrors::default();
-        let list = ProcReader::new(root).list(&mut errors, |_| None).unwrap();
+        let list = ProcReader::new(root)
+            .list(&mut errors, |_| None, std::time::Duration::ZERO)
+            .unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(&*list[0].comm, "app");
         assert_eq!(
@@ -779,6 +827,41 @@ mod tests {
             "the unparsable one is counted"
         );
         assert_eq!(boot_time(root).unwrap(), 1700000000);
+    }
+
+    /// A listing's `stat` files stay open unread until their linger time has
+    /// passed, up to [`LINGER_MAX`] of them; a file read between listings is
+    /// closed at the first sweep it went unread, as before.
+    #[test]
+    fn a_listings_files_linger_until_the_next_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let pids = 10..(10 + LINGER_MAX as i32 + 5);
+        for pid in pids.clone() {
+            std::fs::create_dir(root.join(pid.to_string())).unwrap();
+            let stat = format!("{pid} (p) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 5 1000 10 0\n");
+            std::fs::write(root.join(format!("{pid}/stat")), stat).unwrap();
+        }
+        let mut r = ProcReader::new(root);
+        r.kept.max = 1000;
+        let mut errors = ReadErrors::default();
+        let linger = std::time::Duration::from_millis(300);
+        let list = r.list(&mut errors, |_| None, linger).unwrap();
+        assert_eq!(list.len(), pids.len());
+        assert!(errors.counts.is_empty(), "{:?}", errors.counts);
+        assert_eq!(r.kept.open.len(), pids.len(), "all kept for this tick");
+        r.sweep();
+        r.sweep();
+        assert_eq!(r.kept.open.len(), LINGER_MAX, "unread, still open");
+        assert_eq!(r.kept.lingering, LINGER_MAX);
+        std::thread::sleep(linger);
+        r.sweep();
+        assert!(r.kept.open.is_empty(), "{:?}", r.kept.open.len());
+
+        r.read_entry(10).unwrap();
+        r.sweep();
+        r.sweep();
+        assert!(r.kept.open.is_empty(), "read between listings: closed");
     }
 
     /// A pid's descendants are found through each thread's `children` file; a
