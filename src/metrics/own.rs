@@ -162,8 +162,8 @@ pub(super) fn process(fams: &mut Vec<Family<'_>>) {
 /// Outrider's own `/proc/<pid>/` files, read through the sampler's reader: `stat`
 /// and the fd directory kept open between scrapes (one `pread`, one `statx`), as
 /// the tick keeps a member's. procfs opened and parsed every field of `stat` and
-/// `limits` on each scrape: together about a third of answering `/metrics`
-/// (docs/performance.md). A failed read is tried again on a fresh open at the next
+/// `limits`, and listed `fd/`, on each scrape: together about a third of
+/// answering `/metrics` (docs/performance.md). A failed read is tried again on a fresh open at the next
 /// scrape, so a moment without fds does not leave the families absent for good.
 struct Myself {
     reader: crate::sample::process::ProcReader,
