@@ -92,11 +92,11 @@ pub(super) fn families<'a>(
     fams.extend([build, took, errors]);
 }
 
-/// Outrider's own `process_*` metrics, read at scrape time as client libraries do.
+/// Outrider's own `process_*` metrics, read at scrape time as client libraries do
+/// (the soft fd limit at most a minute old: see [`Myself`]).
 pub(super) fn process(fams: &mut Vec<Family<'_>>) {
-    let Some(me) = myself() else {
-        return;
-    };
+    let mut me = MYSELF.lock().unwrap_or_else(|e| e.into_inner());
+    let me = me.get_or_insert_with(Myself::new);
     let mut add =
         |kind: fn(&'static str, &'static str) -> Family<'static>, name, help, v: Option<Num>| {
             if let Some(v) = v {
@@ -105,32 +105,33 @@ pub(super) fn process(fams: &mut Vec<Family<'_>>) {
                 fams.push(f);
             }
         };
-    let tps = procfs::ticks_per_second() as f64;
-    let stat = me.stat().ok();
+    let tps = crate::sample::process::ticks_per_second() as f64;
+    let stat = me.reader.read_entry(me.pid).ok();
     add(
         Family::counter,
         "process_cpu_seconds",
         "Total user and system CPU time spent in seconds.",
         stat.as_ref()
-            .map(|s| Num::F((s.utime + s.stime) as f64 / tps)),
+            .map(|s| Num::F((s.user_ticks + s.system_ticks) as f64 / tps)),
     );
     add(
         Family::gauge,
         "process_resident_memory_bytes",
         "Resident memory size in bytes.",
-        stat.as_ref().map(|s| Num::U(s.rss * procfs::page_size())),
+        stat.as_ref()
+            .map(|s| Num::U(s.rss_pages * crate::sample::process::page_size())),
     );
     add(
         Family::gauge,
         "process_virtual_memory_bytes",
         "Virtual memory size in bytes.",
-        stat.as_ref().map(|s| Num::U(s.vsize)),
+        stat.as_ref().map(|s| Num::U(s.vsize_bytes)),
     );
     add(
         Family::gauge,
         "process_threads",
         "Number of OS threads in the process.",
-        stat.as_ref().map(|s| Num::U(s.num_threads.max(0) as u64)),
+        stat.as_ref().map(|s| Num::U(s.threads)),
     );
     // Boot time never changes: read /proc/stat once, not on every scrape.
     static BOOT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
@@ -142,40 +143,61 @@ pub(super) fn process(fams: &mut Vec<Family<'_>>) {
         "Start time of the process since unix epoch in seconds.",
         stat.as_ref()
             .zip(boot)
-            .map(|(s, b)| Num::F(b as f64 + s.starttime as f64 / tps)),
+            .map(|(s, b)| Num::F(b as f64 + s.start_ticks as f64 / tps)),
     );
     add(
         Family::gauge,
         "process_open_fds",
         "Number of open file descriptors.",
-        me.fd_count().ok().map(|n| Num::U(n as u64)),
+        me.reader.open_fds(me.pid).ok().map(Num::U),
     );
-    let max = me
-        .limits()
-        .ok()
-        .and_then(|l| match l.max_open_files.soft_limit {
-            procfs::process::LimitValue::Value(v) => Some(Num::U(v)),
-            procfs::process::LimitValue::Unlimited => None,
-        });
     add(
         Family::gauge,
         "process_max_fds",
         "Maximum number of open file descriptors.",
-        max,
+        me.max_fds().map(Num::U),
     );
 }
 
-/// `/proc/self`, opened once and kept: opening it on every scrape was about a
-/// twentieth of Outrider's CPU at 1 s scrapes (docs/performance.md). The kept
-/// directory is the process' own (not a thread's), and the fd count is the one a
-/// fresh handle gave: that handle was open while it counted too.
-fn myself() -> Option<&'static procfs::process::Process> {
-    // Kept once opened; a failed open (fds exhausted for a moment) is tried again
-    // at the next scrape rather than leaving the process_* families absent for good.
-    static ME: std::sync::OnceLock<procfs::process::Process> = std::sync::OnceLock::new();
-    if let Some(me) = ME.get() {
-        return Some(me);
+/// Outrider's own `/proc/<pid>/` files, read through the sampler's reader: `stat`
+/// and the fd directory kept open between scrapes (one `pread`, one `statx`), as
+/// the tick keeps a member's. procfs opened and parsed every field of `stat` and
+/// `limits`, and listed `fd/`, on each scrape: together about a third of
+/// answering `/metrics` (docs/performance.md). A failed read is tried again on a fresh open at the next
+/// scrape, so a moment without fds does not leave the families absent for good.
+struct Myself {
+    reader: crate::sample::process::ProcReader,
+    pid: i32,
+    /// The soft fd limit (`None`: unlimited) and when it was read.
+    max_fds: Option<(Option<u64>, std::time::Instant)>,
+}
+
+static MYSELF: std::sync::Mutex<Option<Myself>> = std::sync::Mutex::new(None);
+
+/// How long the soft fd limit is trusted: Outrider sets its own once, at start
+/// (`http::raise_fd_limit`), and `limits` is dear for the kernel to format (the
+/// sampler trusts a member's as long).
+const LIMITS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Myself {
+    fn new() -> Self {
+        Myself {
+            reader: crate::sample::process::ProcReader::new(std::path::Path::new("/proc")),
+            pid: std::process::id() as i32,
+            max_fds: None,
+        }
     }
-    let me = procfs::process::Process::myself().ok()?;
-    Some(ME.get_or_init(|| me))
+
+    /// The soft fd limit, read again once [`LIMITS_TTL`] old; `None` when unlimited
+    /// or unreadable.
+    fn max_fds(&mut self) -> Option<u64> {
+        match self.max_fds {
+            Some((v, at)) if at.elapsed() < LIMITS_TTL => v,
+            _ => {
+                let v = self.reader.read_max_fds(self.pid).ok()?;
+                self.max_fds = Some((v, std::time::Instant::now()));
+                v
+            }
+        }
+    }
 }

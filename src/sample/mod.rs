@@ -168,6 +168,12 @@ const PID_GROUPS_RELIST: std::time::Duration = std::time::Duration::from_secs(60
 /// an outsider ([`OUTSIDER_RECHECK`]): one that `exec`s into a match is seen as late.
 const NAME_GROUPS_RELIST: std::time::Duration = OUTSIDER_RECHECK;
 
+/// How long a `stat` file a full listing opened stays open unread: past the next
+/// listing that reads it again (an outsider is read again once [`OUTSIDER_RECHECK`]
+/// old, and listings are at most [`PID_GROUPS_RELIST`] apart). See
+/// `process::Kept`.
+const LISTED_LINGER: std::time::Duration = PID_GROUPS_RELIST.saturating_add(OUTSIDER_RECHECK);
+
 /// How long a process' soft fd limit is trusted before it is read again.
 const LIMITS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -298,6 +304,7 @@ impl Sampler {
             return list;
         }
         self.listed_at = Some(Instant::now());
+        self.reader.forget_threads();
         let outsiders = &self.outsiders;
         let reuse = |pid: i32| {
             outsiders
@@ -305,7 +312,7 @@ impl Sampler {
                 .filter(|(_, at)| at.elapsed() < OUTSIDER_RECHECK)
                 .map(|(e, _)| e.clone())
         };
-        match self.reader.list(&mut self.errors, reuse) {
+        match self.reader.list(&mut self.errors, reuse, LISTED_LINGER) {
             Ok(l) => l,
             Err(e) => {
                 self.errors

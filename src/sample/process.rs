@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use procfs::process::Process;
 use procfs::ProcError;
@@ -150,8 +151,8 @@ pub struct ProcReader {
     /// Always at least [`READ_CHUNK`] long: its first bytes hold the last file read.
     buf: Vec<u8>,
     kept: Kept,
-    /// Thread ids listed this tick, by pid (see [`ProcReader::tids`]).
-    tids: PidMap<i32, Vec<String>>,
+    /// Thread ids by pid, kept between ticks (see [`ProcReader::tids`]).
+    tids: PidMap<i32, Tasks>,
 }
 
 /// Files of processes kept open between ticks and read again from offset 0
@@ -161,12 +162,40 @@ pub struct ProcReader {
 /// (`ESRCH`, `ENOENT`), even when its pid is reused. A failed read is tried again
 /// on a fresh open, so every answer is the one a fresh open would give. Files not
 /// read during a tick are closed by [`ProcReader::sweep`]; at most `max` are kept,
-/// a quarter of Outrider's own fd limit.
+/// a quarter of Outrider's own fd limit. A full listing's `stat` files (of
+/// processes in no group, read again only at a later listing) are the exception:
+/// up to [`LINGER_MAX`] of them stay open unread until `linger` after the listing
+/// that last read them.
 #[derive(Debug)]
 struct Kept {
-    /// By path: the file, and whether it was read since the last sweep.
-    open: PidMap<String, (File, bool)>,
+    /// By path: the file, whether it was read since the last sweep, and until when
+    /// it stays open unread (a listing's).
+    open: PidMap<String, (File, bool, Option<Instant>)>,
     max: usize,
+    /// While [`ProcReader::list`] reads: until when its new files stay open unread.
+    linger: Option<Instant>,
+    /// How many kept files have a `linger` time.
+    lingering: usize,
+}
+
+/// The most `stat` files a listing keeps open unread. Closing them after each
+/// listing was 8% of the tick thread's CPU at 1 s ticks, one process watched among
+/// ~90, and opening them again most of the listing's 4% (docs/performance.md); each
+/// kept one holds a descriptor and the kernel's page-sized read buffer, so this
+/// bounds that to 1 MiB on a host of many processes (the rest are opened and
+/// closed as before).
+const LINGER_MAX: usize = 256;
+
+/// A process' thread ids as last listed (`task/`), kept between ticks: listing
+/// `task/` every tick was about a fifth of the tick's CPU for the steady bench's
+/// four-threaded app (docs/performance.md).
+#[derive(Debug)]
+struct Tasks {
+    /// Start time of the process listed: a reused pid is listed afresh.
+    start_ticks: u64,
+    tids: std::sync::Arc<[String]>,
+    /// Read since the last sweep.
+    used: bool,
 }
 
 /// The first read of a file asks for this much.
@@ -181,6 +210,8 @@ impl ProcReader {
             kept: Kept {
                 open: PidMap::default(),
                 max: keep_max(),
+                linger: None,
+                lingering: 0,
             },
             tids: PidMap::default(),
         }
@@ -202,17 +233,24 @@ impl ProcReader {
         let Self {
             path, buf, kept, ..
         } = self;
-        if let Some((f, used)) = kept.open.get_mut(path.as_str()) {
+        if let Some((f, used, until)) = kept.open.get_mut(path.as_str()) {
             *used = true;
+            if until.is_some() && kept.linger.is_some() {
+                *until = kept.linger;
+            }
             if let Ok(n) = read_at_start(f, buf, one_record) {
                 return Ok(&buf[..n]);
             }
-            kept.open.remove(path.as_str());
+            if let Some((_, _, Some(_))) = kept.open.remove(path.as_str()) {
+                kept.lingering -= 1;
+            }
         }
         let f = File::open(path.as_str())?;
         let n = read_at_start(&f, buf, one_record)?;
+        let linger = kept.linger.filter(|_| kept.lingering < LINGER_MAX);
         if kept.open.len() < kept.max {
-            kept.open.insert(path.clone(), (f, true));
+            kept.lingering += usize::from(linger.is_some());
+            kept.open.insert(path.clone(), (f, true, linger));
         }
         Ok(&buf[..n])
     }
@@ -220,22 +258,51 @@ impl ProcReader {
     /// Closes the kept files not read since the last sweep (processes gone or no
     /// longer watched). Called once per tick.
     pub fn sweep(&mut self) {
-        self.kept.open.retain(|_, (_, used)| std::mem::take(used));
+        let now = Instant::now();
+        let mut lingering = 0;
+        self.kept.open.retain(|_, (_, used, until)| {
+            let keep = std::mem::take(used) || until.is_some_and(|t| now < t);
+            lingering += usize::from(keep && until.is_some());
+            keep
+        });
+        self.kept.lingering = lingering;
+        self.tids.retain(|_, t| std::mem::take(&mut t.used));
+    }
+
+    /// Forgets every kept thread list: the next read of each lists `task/` again.
+    /// Called at each full listing of /proc, which bounds how long a stale list
+    /// can last (see [`ProcReader::tids`]).
+    pub fn forget_threads(&mut self) {
         self.tids.clear();
     }
 
-    /// The thread ids of `pid`, listed once per tick (between sweeps): both its
-    /// `children` files and its threads' `schedstat` need them.
-    fn tids(&mut self, pid: i32) -> std::io::Result<Vec<String>> {
-        if let Some(t) = self.tids.get(&pid) {
-            return Ok(t.clone());
+    /// The thread ids of `entry` (its `children` files and its threads' `schedstat`
+    /// need them) and whether they come from an earlier listing. `task/` is listed
+    /// again when the list is of another process (a reused pid) or its length is
+    /// not this tick's thread count in `stat`. With the count unchanged the list can
+    /// still be stale when one thread exited and another started: the gone thread's
+    /// `schedstat` then fails and [`ProcReader::run_delay`] lists again, in the same
+    /// tick; a `children` file of a gone thread reads empty, so a child forked by
+    /// the new thread in that tick is found at the next tick (or at the next full
+    /// listing, for a process whose `schedstat` is not read).
+    fn tids(&mut self, entry: &ProcEntry) -> std::io::Result<(std::sync::Arc<[String]>, bool)> {
+        if let Some(t) = self.tids.get_mut(&entry.pid) {
+            if t.start_ticks == entry.start_ticks && t.tids.len() as u64 == entry.threads {
+                t.used = true;
+                return Ok((t.tids.clone(), true));
+            }
         }
-        self.set_path(pid, "task");
-        let tids: Vec<String> = std::fs::read_dir(&self.path)?
+        self.set_path(entry.pid, "task");
+        let tids: std::sync::Arc<[String]> = std::fs::read_dir(&self.path)?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect();
-        self.tids.insert(pid, tids.clone());
-        Ok(tids)
+        let t = Tasks {
+            start_ticks: entry.start_ticks,
+            tids: tids.clone(),
+            used: true,
+        };
+        self.tids.insert(entry.pid, t);
+        Ok((tids, false))
     }
 
     fn set_path(&mut self, pid: i32, name: &str) {
@@ -246,8 +313,21 @@ impl ProcReader {
 
     /// `stat` of every process under the root, except where `reuse` hands back a
     /// recent entry for a pid. Processes that vanish while we look are skipped
-    /// silently; other failures are counted.
+    /// silently; other failures are counted. The `stat` files it opens stay open
+    /// for `linger` (see [`Kept`]): the next listing reads them again.
     pub fn list(
+        &mut self,
+        errors: &mut ReadErrors,
+        reuse: impl Fn(i32) -> Option<ProcEntry>,
+        linger: std::time::Duration,
+    ) -> std::io::Result<Vec<ProcEntry>> {
+        self.kept.linger = Some(Instant::now() + linger);
+        let out = self.list_all(errors, reuse);
+        self.kept.linger = None;
+        out
+    }
+
+    fn list_all(
         &mut self,
         errors: &mut ReadErrors,
         reuse: impl Fn(i32) -> Option<ProcEntry>,
@@ -319,23 +399,38 @@ impl ProcReader {
     }
 
     /// Run-queue wait summed over threads. A single-threaded process' own
-    /// `schedstat` is its only thread's, which saves listing `task/`.
+    /// `schedstat` is its only thread's, which saves listing `task/`. A thread of a
+    /// kept list that cannot be read is gone: `task/` is listed again and the sum
+    /// made afresh (see [`ProcReader::tids`]).
     fn run_delay(&mut self, entry: &ProcEntry) -> std::io::Result<Option<u64>> {
         if entry.threads <= 1 {
             let text = self.read(entry.pid, "schedstat")?;
             return Ok(parse_run_delay(text));
         }
-        let tids = self.tids(entry.pid)?;
-        let mut total = None;
-        for tid in tids {
-            // A thread that exits while we walk the list is normal.
-            if let Ok(text) = self.read(entry.pid, &format!("task/{tid}/schedstat")) {
-                if let Some(v) = parse_run_delay(text) {
-                    total = Some(total.unwrap_or(0) + v);
+        let mut path = String::with_capacity(32);
+        loop {
+            let (tids, kept) = self.tids(entry)?;
+            let (mut total, mut failed) = (None, false);
+            for tid in tids.iter() {
+                path.clear();
+                path.push_str("task/");
+                path.push_str(tid);
+                path.push_str("/schedstat");
+                // A thread that exits while we walk a fresh list is normal.
+                match self.read(entry.pid, &path) {
+                    Ok(text) => {
+                        if let Some(v) = parse_run_delay(text) {
+                            total = Some(total.unwrap_or(0) + v);
+                        }
+                    }
+                    Err(_) => failed = true,
                 }
             }
+            if !(kept && failed) {
+                return Ok(total);
+            }
+            self.tids.remove(&entry.pid);
         }
-        Ok(total)
     }
 
     /// `stat` of `roots` and, with `descend`, of all their descendants, found
@@ -381,12 +476,12 @@ impl ProcReader {
         if entry.threads > CHILDREN_MAX_THREADS {
             return Ok(false);
         }
-        let tids: Vec<String> = if entry.threads <= 1 {
-            vec![entry.pid.to_string()]
+        let tids: std::sync::Arc<[String]> = if entry.threads <= 1 {
+            std::sync::Arc::new([entry.pid.to_string()])
         } else {
-            self.tids(entry.pid)?
+            self.tids(entry)?.0
         };
-        for tid in tids {
+        for tid in tids.iter() {
             let text = self.read_kept(entry.pid, &format!("task/{tid}/children"), false)?;
             out.extend(parse_children(text));
         }
@@ -407,9 +502,9 @@ impl ProcReader {
     /// Open fds: the size of the fd directory on Linux 6.2+ (a `stat` of the
     /// directory kept open, a descriptor that fails once the process is gone),
     /// else its entries counted.
-    fn open_fds(&mut self, pid: i32) -> std::io::Result<u64> {
+    pub fn open_fds(&mut self, pid: i32) -> std::io::Result<u64> {
         self.set_path(pid, "fd");
-        if let Some((dir, used)) = self.kept.open.get_mut(self.path.as_str()) {
+        if let Some((dir, used, _)) = self.kept.open.get_mut(self.path.as_str()) {
             *used = true;
             match dir.metadata() {
                 Ok(m) if m.len() > 0 => return Ok(m.len()),
@@ -425,7 +520,7 @@ impl ProcReader {
         // Opening it asks for more than its size did (ptrace access): another
         // user's process is counted by path, as before.
         if let (true, Ok(dir)) = (self.kept.open.len() < self.kept.max, File::open(&self.path)) {
-            self.kept.open.insert(self.path.clone(), (dir, true));
+            self.kept.open.insert(self.path.clone(), (dir, true, None));
         }
         Ok(size)
     }
@@ -721,7 +816,9 @@ mod tests {
         std::fs::write(root.join("43/stat"), "garbage").unwrap();
         std::fs::create_dir(root.join("self")).unwrap(); // not a pid: skipped
         let mut errors = ReadErrors::default();
-        let list = ProcReader::new(root).list(&mut errors, |_| None).unwrap();
+        let list = ProcReader::new(root)
+            .list(&mut errors, |_| None, std::time::Duration::ZERO)
+            .unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(&*list[0].comm, "app");
         assert_eq!(
@@ -730,6 +827,41 @@ mod tests {
             "the unparsable one is counted"
         );
         assert_eq!(boot_time(root).unwrap(), 1700000000);
+    }
+
+    /// A listing's `stat` files stay open unread until their linger time has
+    /// passed, up to [`LINGER_MAX`] of them; a file read between listings is
+    /// closed at the first sweep it went unread, as before.
+    #[test]
+    fn a_listings_files_linger_until_the_next_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let pids = 10..(10 + LINGER_MAX as i32 + 5);
+        for pid in pids.clone() {
+            std::fs::create_dir(root.join(pid.to_string())).unwrap();
+            let stat = format!("{pid} (p) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 5 1000 10 0\n");
+            std::fs::write(root.join(format!("{pid}/stat")), stat).unwrap();
+        }
+        let mut r = ProcReader::new(root);
+        r.kept.max = 1000;
+        let mut errors = ReadErrors::default();
+        let linger = std::time::Duration::from_millis(300);
+        let list = r.list(&mut errors, |_| None, linger).unwrap();
+        assert_eq!(list.len(), pids.len());
+        assert!(errors.counts.is_empty(), "{:?}", errors.counts);
+        assert_eq!(r.kept.open.len(), pids.len(), "all kept for this tick");
+        r.sweep();
+        r.sweep();
+        assert_eq!(r.kept.open.len(), LINGER_MAX, "unread, still open");
+        assert_eq!(r.kept.lingering, LINGER_MAX);
+        std::thread::sleep(linger);
+        r.sweep();
+        assert!(r.kept.open.is_empty(), "{:?}", r.kept.open.len());
+
+        r.read_entry(10).unwrap();
+        r.sweep();
+        r.sweep();
+        assert!(r.kept.open.is_empty(), "read between listings: closed");
     }
 
     /// A pid's descendants are found through each thread's `children` file; a
@@ -847,5 +979,54 @@ mod tests {
         r.sweep();
         r.sweep();
         assert!(r.kept.open.is_empty(), "{:?}", r.kept.open.keys());
+    }
+
+    /// A kept thread list serves while the thread count holds, and is listed again
+    /// in the same tick when a thread has gone and another started (the count
+    /// unchanged): the gone thread's `schedstat` fails.
+    #[test]
+    fn a_kept_thread_list_is_listed_again_when_a_thread_is_replaced() {
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        // One thread besides the main one, replaced by a new one on each line in;
+        // it ends with its stdin (a daemon thread), should the test fail first.
+        let script = "import sys, threading\n\
+            def start():\n    e = threading.Event()\n    t = threading.Thread(target=e.wait, daemon=True)\n    t.start()\n    return e, t\n\
+            e, t = start()\n\
+            print(t.native_id, flush=True)\n\
+            for line in sys.stdin:\n    n = start()\n    e.set()\n    t.join()\n    e, t = n\n    print(t.native_id, flush=True)\n";
+        let mut py = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = py.id() as i32;
+        let mut out = std::io::BufReader::new(py.stdout.take().unwrap());
+        let mut next_tid = || {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            line.trim().to_string()
+        };
+        let first = next_tid();
+        let mut r = ProcReader::new(Path::new("/proc"));
+        let e = r.read_entry(pid).unwrap();
+        assert_eq!(e.threads, 2);
+        assert!(r.run_delay(&e).unwrap().is_some());
+        let (tids, kept) = r.tids(&e).unwrap();
+        assert!(kept, "kept from the first listing");
+        assert!(tids.contains(&first), "{tids:?}");
+
+        py.stdin.as_mut().unwrap().write_all(b"next\n").unwrap();
+        let second = next_tid();
+        let e = r.read_entry(pid).unwrap();
+        assert_eq!(e.threads, 2, "replaced, not added");
+        assert!(r.run_delay(&e).unwrap().is_some());
+        let (tids, kept) = r.tids(&e).unwrap();
+        assert!(kept);
+        assert!(tids.contains(&second), "listed again: {tids:?}");
+        assert!(!tids.contains(&first), "{tids:?}");
+        py.kill().unwrap();
+        py.wait().unwrap();
     }
 }
