@@ -653,24 +653,6 @@ mod tests {
                     300.0 * MIB + 50.0 * MIB * (1.0 - (-d / 480.0).exp()) + noise(t) * MIB
                 }),
             ),
-            // Flat for an hour, then warm-ups that a half-window segment starting
-            // before them saw as plain growth, its halves' pace diluted by the flat
-            // minutes (scripts/leak_stress.py: flagged at 82 and 70 min before
-            // the pace was also asked of the growth from where it began).
-            (
-                "late 10 MiB warm-up",
-                Box::new(|t| {
-                    let d = (t - 3600.0).max(0.0);
-                    200.0 * MIB + 10.0 * MIB * (1.0 - (-d / 480.0).exp()) + noise(t) * MIB
-                }),
-            ),
-            (
-                "late 100 MiB warm-up",
-                Box::new(|t| {
-                    let d = (t - 3600.0).max(0.0);
-                    200.0 * MIB + 100.0 * MIB * (1.0 - (-d / 900.0).exp()) + noise(t) * MIB
-                }),
-            ),
         ];
         for (name, f) in cases {
             let (first, _) = run(3.0 * 3600.0, f);
