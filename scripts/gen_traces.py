@@ -160,6 +160,14 @@ def runtime_traces(L):
     write_rss("rt-leak-0.25mib", 180, lambda t, r: (300 + max(0.0, t - 600) / 60 * 0.25) * MIB + noise(r, 1),
               {"memory_leak": True, "leak_onset": 600, "max_latency": 1800,
                "note": "0.25 MiB/min from 10 min, 1 MiB noise"}, L, 46)
+    # Warm-ups that begin after a flat hour (a cache or pool filling once traffic
+    # arrives): 10 MiB with an 8-min time constant, 100 MiB with 15 min.
+    for amp, tau, seed in ((10, 8, 48), (100, 15, 49)):
+        write_rss(f"rt-late-warmup-{amp}mib", 150,
+                  lambda t, r, a=amp, k=tau: (200 + a * (1 - math.exp(-max(0.0, t - 3600) / (k * 60)))) * MIB
+                  + noise(r, 1),
+                  {"note": f"flat for an hour, then a {amp} MiB warm-up with a {tau}-min time constant, 1 MiB noise"},
+                  L, seed)
     write_rss("rt-leak-first-minute", 90, lambda t, r: (120 + max(0.0, t - 30) / 60) * MIB + noise(r, 1),
               {"memory_leak": True, "leak_onset": 30, "max_latency": 1200,
                "note": "1 MiB/min from 30 s after the start, 1 MiB noise"}, L, 47)

@@ -91,6 +91,11 @@ fn runtime_shapes_get_no_false_verdict_and_leaks_are_found_in_time() {
         ("rt-jvm-heap-expands-then-flat", None),
         // Fills at a falling rate to a 64 MiB cap, then churns.
         ("rt-cache-fills-and-caps", None),
+        // Flat for an hour, then a 10 MiB warm-up (8-min time constant) and a
+        // 100 MiB one (15 min): flagged at 81-82 min before the pace was asked of
+        // the growth from where it began (`scripts/leak_stress.py`).
+        ("rt-late-warmup-10mib", None),
+        ("rt-late-warmup-100mib", None),
         // 1 MiB/min under a 2-min sawtooth: found 8-14 min after onset (was 20-25
         // with no verdict before half a window).
         ("rt-leak-1mib-sawtooth-fixed", Some(15.0 * 60.0)),

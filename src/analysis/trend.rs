@@ -17,7 +17,9 @@
 //! 2. a Theil-Sen slope of the eroded floors of at least `min_rate`;
 //! 3. a rate in the second half of the segment at least `MIN_PERSISTENCE^(k/HALF)`
 //!    of the first half's ([`MIN_PERSISTENCE`] from half a window), and likewise in
-//!    its last quarter against the quarter before: a leak keeps its pace, while a
+//!    its last quarter against the quarter before, and in the halves of the growth
+//!    from where it began when it began inside the segment (flat minutes before a
+//!    warm-up dilute the first half's rate): a leak keeps its pace, while a
 //!    warm-up, a cache filling at a falling rate of new keys and a JVM heap
 //!    expanding toward its new size all slow down (the exponent makes the slowest
 //!    warm-up that passes the same, a 42-min time constant, whatever the span);
@@ -326,8 +328,15 @@ impl TrendTracker {
             ra <= 0.0 || rb >= persistence * ra
         };
         let q = seg / 4;
+        // And from where the growth began, if it began inside the segment: a
+        // warm-up that starts after flat minutes slows down from there, which the
+        // halves' rates, diluted by the flat minutes, may not show.
+        let grown = &floors[growth_start(floors, self.cfg.min_growth / 10.0)..];
         let persists = keeps(&floors[..seg / 2], &floors[seg / 2..])
-            && keeps(&floors[seg - 2 * q..seg - q], &floors[seg - q..]);
+            && keeps(&floors[seg - 2 * q..seg - q], &floors[seg - q..])
+            && (grown.len() < MIN_BUCKETS / 2
+                || grown.len() == seg
+                || keeps(&grown[..grown.len() / 2], &grown[grown.len() / 2..]));
         let plain = seg >= HALF && growth >= self.cfg.min_growth;
         (persists && (plain || self.beyond_doubt(floors, before, persistence))).then_some(rate)
     }
@@ -409,6 +418,28 @@ fn still_growing(raw: &[(f64, f64)], low: &[(f64, f64)], rate: f64) -> bool {
     let sigma = scatter(recent, theil_sen(recent));
     let se = (slope_error(a, sigma) * p).hypot(slope_error(b, sigma));
     rb >= p * ra - se
+}
+
+/// Where growth began in a segment's eroded floors: the last bucket still within
+/// `slack`, or three robust standard deviations of the floors' noise if more, of
+/// the segment's starting level (the median of its first three floors). The noise
+/// is read from the bucket-to-bucket differences (1.4826 x their MAD over the root
+/// of two), which a steady rise leaves alone.
+fn growth_start(low: &[(f64, f64)], slack: f64) -> usize {
+    let mut first: Vec<f64> = low[..low.len().min(3)].iter().map(|p| p.1).collect();
+    let mid = first.len() / 2;
+    let base = *first.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let mut steps: Vec<f64> = low.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    let noise = if steps.is_empty() {
+        0.0
+    } else {
+        let m = steps.len() / 2;
+        let centre = *steps.select_nth_unstable_by(m, f64::total_cmp).1;
+        let mut dev: Vec<f64> = steps.iter().map(|d| (d - centre).abs()).collect();
+        1.4826 * *dev.select_nth_unstable_by(m, f64::total_cmp).1 / std::f64::consts::SQRT_2
+    };
+    let slack = slack.max(3.0 * noise);
+    low.iter().rposition(|p| p.1 <= base + slack).unwrap_or(0)
 }
 
 /// The share of the first half's rate the second half must keep, for a segment of
