@@ -72,8 +72,27 @@ mod tests {
 
     #[test]
     fn searches_agree_with_memchr() {
+        agree(Byte::new(b'='), TwoBytes::new(b'"', b'\\'));
+    }
+
+    /// The fallback where the CPU has no AVX2 (this machine has it, so the searchers
+    /// are built without it here).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn searches_without_avx2_agree_with_memchr() {
+        let eq = Byte {
+            needle: b'=',
+            avx2: None,
+        };
+        let quote_or_escape = TwoBytes {
+            needles: (b'"', b'\\'),
+            avx2: None,
+        };
+        agree(eq, quote_or_escape);
+    }
+
+    fn agree(eq: Byte, quote_or_escape: TwoBytes) {
         // Every length around the 16- and 32-byte vector widths, needle anywhere.
-        let (eq, quote_or_escape) = (Byte::new(b'='), TwoBytes::new(b'"', b'\\'));
         for len in 0..80 {
             for at in 0..=len {
                 let mut s = vec![b'a'; len];
