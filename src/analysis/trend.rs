@@ -19,7 +19,8 @@
 //!    of the first half's ([`MIN_PERSISTENCE`] from half a window), and likewise in
 //!    its last quarter against the quarter before, and in the halves of the growth
 //!    from where it began when it began inside the segment (flat minutes before a
-//!    warm-up dilute the first half's rate): a leak keeps its pace, while a
+//!    warm-up dilute the first half's rate; the share there is the one for the
+//!    growth's own span): a leak keeps its pace, while a
 //!    warm-up, a cache filling at a falling rate of new keys and a JVM heap
 //!    expanding toward its new size all slow down (the exponent makes the slowest
 //!    warm-up that passes the same, a 42-min time constant, whatever the span);
@@ -320,23 +321,31 @@ impl TrendTracker {
         if rate < self.cfg.min_rate || mann_kendall_z(raw.iter().map(|p| p.1)) < MK_Z {
             return None;
         }
+        let grown = &floors[growth_start(floors, self.cfg.min_growth / 10.0)..];
+        let g = grown.len();
+        let persistence_of_growth = persistence(g);
         let persistence = persistence(seg);
         // Keeps its pace: second half against first, last quarter against the one
         // before (a warm-up that started mid-segment decelerates there).
-        let keeps = |a: &[(f64, f64)], b: &[(f64, f64)]| {
+        let keeps = |a: &[(f64, f64)], b: &[(f64, f64)], share: f64| {
             let (ra, rb) = (theil_sen(a), theil_sen(b));
-            ra <= 0.0 || rb >= persistence * ra
+            ra <= 0.0 || rb >= share * ra
         };
         let q = seg / 4;
         // And from where the growth began, if it began inside the segment: a
         // warm-up that starts after flat minutes slows down from there, which the
-        // halves' rates, diluted by the flat minutes, may not show.
-        let grown = &floors[growth_start(floors, self.cfg.min_growth / 10.0)..];
-        let persists = keeps(&floors[..seg / 2], &floors[seg / 2..])
-            && keeps(&floors[seg - 2 * q..seg - q], &floors[seg - q..])
-            && (grown.len() < MIN_BUCKETS / 2
-                || grown.len() == seg
-                || keeps(&grown[..grown.len() / 2], &grown[grown.len() / 2..]));
+        // halves' rates, diluted by the flat minutes, may not show. The share asked
+        // there is the one for the growth's own span: the shorter the span, the
+        // less a warm-up slows across it, so the closer to its pace a leak's must be.
+        let persists = keeps(&floors[..seg / 2], &floors[seg / 2..], persistence)
+            && keeps(
+                &floors[seg - 2 * q..seg - q],
+                &floors[seg - q..],
+                persistence,
+            )
+            && (g < MIN_BUCKETS / 2
+                || g == seg
+                || keeps(&grown[..g / 2], &grown[g / 2..], persistence_of_growth));
         let plain = seg >= HALF && growth >= self.cfg.min_growth;
         (persists && (plain || self.beyond_doubt(floors, before, persistence))).then_some(rate)
     }
