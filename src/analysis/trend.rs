@@ -438,14 +438,11 @@ fn growth_start(low: &[(f64, f64)], slack: f64) -> usize {
     let mut first: Vec<f64> = low[..low.len().min(3)].iter().map(|p| p.1).collect();
     let mid = first.len() / 2;
     let base = *first.select_nth_unstable_by(mid, f64::total_cmp).1;
-    let mut steps: Vec<f64> = low.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    let steps: Vec<f64> = low.windows(2).map(|w| w[1].1 - w[0].1).collect();
     let noise = if steps.is_empty() {
         0.0
     } else {
-        let m = steps.len() / 2;
-        let centre = *steps.select_nth_unstable_by(m, f64::total_cmp).1;
-        let mut dev: Vec<f64> = steps.iter().map(|d| (d - centre).abs()).collect();
-        1.4826 * *dev.select_nth_unstable_by(m, f64::total_cmp).1 / std::f64::consts::SQRT_2
+        robust_sigma(steps) / std::f64::consts::SQRT_2
     };
     let slack = slack.max(3.0 * noise);
     low.iter().rposition(|p| p.1 <= base + slack).unwrap_or(0)
@@ -491,13 +488,19 @@ fn eroded(raw: &[(f64, f64)]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// The scatter of points about a line of slope `rate`: 1.4826 times the median
-/// absolute deviation of the residuals (the standard deviation for normal noise).
+/// The scatter of points about a line of slope `rate`: the [`robust_sigma`] of the
+/// residuals.
 fn scatter(points: &[(f64, f64)], rate: f64) -> f64 {
-    let mut r: Vec<f64> = points.iter().map(|p| p.1 - rate * p.0).collect();
-    let mid = r.len() / 2;
-    let centre = *r.select_nth_unstable_by(mid, f64::total_cmp).1;
-    let mut dev: Vec<f64> = r.iter().map(|v| (v - centre).abs()).collect();
+    robust_sigma(points.iter().map(|p| p.1 - rate * p.0).collect())
+}
+
+/// 1.4826 times the median absolute deviation of `values` from their median: the
+/// standard deviation for normal noise, which a few outliers leave alone. Not
+/// empty.
+fn robust_sigma(mut values: Vec<f64>) -> f64 {
+    let mid = values.len() / 2;
+    let centre = *values.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let mut dev: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
     1.4826 * *dev.select_nth_unstable_by(mid, f64::total_cmp).1
 }
 
