@@ -338,13 +338,17 @@ fn write_labels(out: &mut String, labels: &[(&str, &str)], first: Option<(&str, 
         }
         out.push_str(k);
         out.push_str("=\"");
-        for c in v.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
+        if v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
             }
+        } else {
+            out.push_str(v);
         }
         out.push('"');
     }
