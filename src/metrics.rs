@@ -3,9 +3,10 @@
 //!
 //! The sampler publishes a [`Snapshot`](crate::state::Snapshot); a prometheus-client [`Collector`] renders it
 //! on each scrape, so a value that became unknown disappears instead of going stale,
-//! and the tick never touches the registry. prometheus-client writes OpenMetrics;
-//! [`to_prometheus_text`] turns that into the classic text format (0.0.4) that
-//! scrapers get unless they ask for OpenMetrics or protobuf.
+//! and the tick never touches the registry. prometheus-client writes the protobuf
+//! exposition; the two text formats (the classic 0.0.4 that scrapers get unless they
+//! ask for another, and OpenMetrics) are written here from the same rows, as
+//! prometheus-client would write them (the golden files hold both).
 //!
 //! # Layout
 //! - this file: the formats, the family builder, and the order of the families
@@ -25,7 +26,7 @@
 //! - [`connections`] — TCP sockets by state and service, scans
 //! - [`protobuf`] — the protobuf exposition and the native histogram's spans
 
-use std::fmt::{self, Write};
+use std::fmt;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -114,26 +115,51 @@ impl Exposition {
 /// The registry with Outrider's collector in it.
 #[derive(Debug)]
 pub struct Metrics {
+    /// Outrider's collector (and the server's), for the protobuf exposition.
     registry: Registry,
+    shared: Arc<Shared>,
+    server: Option<Arc<ServerStats>>,
 }
 
 impl Metrics {
     pub fn new(shared: Arc<Shared>) -> Self {
         let mut registry = Registry::default();
-        registry.register_collector(Box::new(SnapshotCollector { shared }));
-        Metrics { registry }
+        registry.register_collector(Box::new(SnapshotCollector {
+            shared: shared.clone(),
+        }));
+        Metrics {
+            registry,
+            shared,
+            server: None,
+        }
     }
 
     /// One scrape's body in a text format (the classic text for `Protobuf`, whose
-    /// body is binary: see [`Metrics::body`]).
+    /// body is binary: see [`Metrics::body`]). Written directly from the families'
+    /// rows, in one pass: prometheus-client's encoder (kept for protobuf) wrote
+    /// OpenMetrics through a `dyn Write` per piece, which then had to be turned
+    /// into the classic format line by line.
     pub fn render(&self, format: Exposition) -> String {
-        let mut open = String::with_capacity(16 * 1024);
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut open, &self.registry);
-        match format {
-            Exposition::OpenMetrics => open,
-            Exposition::Prometheus | Exposition::Protobuf => to_prometheus_text(&open),
+        let text = match format {
+            Exposition::OpenMetrics => Text::OpenMetrics,
+            Exposition::Prometheus | Exposition::Protobuf => Text::Prometheus,
+        };
+        let mut out = String::with_capacity(16 * 1024);
+        with_families(&self.shared, |fams, streams| {
+            for f in fams {
+                f.write(&mut out, text);
+            }
+            logs::write_request_durations(&mut out, streams);
+        });
+        if let Some(server) = &self.server {
+            for f in own::server_families(server) {
+                f.write(&mut out, text);
+            }
         }
+        if text == Text::OpenMetrics {
+            out.push_str("# EOF\n");
+        }
+        out
     }
 
     /// One scrape's body in any format; `Err` says why the protobuf encoder failed.
@@ -145,34 +171,12 @@ impl Metrics {
     }
 }
 
-/// OpenMetrics → Prometheus text 0.0.4: counters are named with `_total` in HELP and
-/// TYPE, and the `# EOF` marker goes.
-pub fn to_prometheus_text(open: &str) -> String {
-    let mut out = String::with_capacity(open.len());
-    let mut lines = open.lines().peekable();
-    while let Some(line) = lines.next() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            let name = rest.split(' ').next().unwrap_or("");
-            let is_counter = lines.peek().is_some_and(|next| {
-                next.strip_prefix("# TYPE ")
-                    .and_then(|t| t.strip_prefix(name))
-                    == Some(" counter")
-            });
-            if is_counter {
-                let help = &rest[name.len()..];
-                let _ = writeln!(out, "# HELP {name}_total{help}");
-                let _ = writeln!(out, "# TYPE {name}_total counter");
-                lines.next();
-                continue;
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
+/// The two text formats: they differ in a counter's name in HELP and TYPE (the
+/// classic format names it with `_total`, as its samples) and OpenMetrics' `# EOF`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text {
+    Prometheus,
+    OpenMetrics,
 }
 
 /// A value as it came: whole numbers stay whole in the output.
@@ -182,7 +186,30 @@ enum Num {
     F(f64),
 }
 
-type Labels<'a> = Vec<(&'static str, &'a str)>;
+/// The most labels a row has.
+const MAX_LABELS: usize = 3;
+
+/// A row's labels, kept inline: no allocation per row.
+#[derive(Debug, Clone, Copy)]
+struct Labels<'a> {
+    pairs: [(&'static str, &'a str); MAX_LABELS],
+    len: usize,
+}
+
+impl<'a> Labels<'a> {
+    fn as_slice(&self) -> &[(&'static str, &'a str)] {
+        &self.pairs[..self.len]
+    }
+}
+
+impl<'a, const N: usize> From<[(&'static str, &'a str); N]> for Labels<'a> {
+    fn from(given: [(&'static str, &'a str); N]) -> Self {
+        const { assert!(N <= MAX_LABELS) };
+        let mut pairs = [("", ""); MAX_LABELS];
+        pairs[..N].copy_from_slice(&given);
+        Labels { pairs, len: N }
+    }
+}
 
 /// Rows of one family, then written in one go (no family is written without rows).
 struct Family<'a> {
@@ -211,13 +238,13 @@ impl<'a> Family<'a> {
         }
     }
 
-    fn add(&mut self, labels: Labels<'a>, v: Num) {
-        self.rows.push((labels, v));
+    fn add(&mut self, labels: impl Into<Labels<'a>>, v: Num) {
+        self.rows.push((labels.into(), v));
     }
 
-    fn add_opt<T: Into<Opt>>(&mut self, labels: Labels<'a>, v: T) {
+    fn add_opt<T: Into<Opt>>(&mut self, labels: impl Into<Labels<'a>>, v: T) {
         if let Some(n) = v.into().0 {
-            self.rows.push((labels, n));
+            self.rows.push((labels.into(), n));
         }
     }
 
@@ -229,7 +256,7 @@ impl<'a> Family<'a> {
         value: impl Fn(T) -> V,
     ) -> Self {
         for (name, t) in targets {
-            self.add_opt(vec![("target", name)], value(t));
+            self.add_opt([("target", name)], value(t));
         }
         self
     }
@@ -244,7 +271,7 @@ impl<'a> Family<'a> {
     ) -> Self {
         for (name, t) in targets {
             for (label, v) in rows(t) {
-                self.add_opt(vec![("target", name), (key, label)], v);
+                self.add_opt([("target", name), (key, label)], v);
             }
         }
         self
@@ -255,16 +282,85 @@ impl<'a> Family<'a> {
             return Ok(());
         }
         let mut m = enc.encode_descriptor(self.name, self.help, None, self.kind)?;
-        if let [(labels, v)] = self.rows.as_slice() {
-            if labels.is_empty() {
-                // A family without labels: no `{}` after the name.
-                return encode_value(self.kind, *v, m);
-            }
+        if self.bare() {
+            return encode_value(self.kind, self.rows[0].1, m);
         }
         for (labels, v) in &self.rows {
-            encode_value(self.kind, *v, m.encode_family(labels)?)?;
+            encode_value(self.kind, *v, m.encode_family(&labels.as_slice())?)?;
         }
         Ok(())
+    }
+
+    /// A family of one row without labels: no `{}` after the name.
+    fn bare(&self) -> bool {
+        matches!(self.rows.as_slice(), [(labels, _)] if labels.len == 0)
+    }
+
+    /// The family in a text format, as prometheus-client writes OpenMetrics (and
+    /// the classic format names a counter with `_total` in HELP and TYPE too).
+    fn write(&self, out: &mut String, text: Text) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let counter = matches!(self.kind, MetricType::Counter);
+        let sample_suffix = if counter { "_total" } else { "" };
+        let head_suffix = if text == Text::Prometheus {
+            sample_suffix
+        } else {
+            ""
+        };
+        for (head, tail) in [("# HELP ", self.help), ("# TYPE ", self.kind.as_str())] {
+            for part in [head, self.name, head_suffix, " ", tail, "\n"] {
+                out.push_str(part);
+            }
+        }
+        let bare = self.bare();
+        for (labels, v) in &self.rows {
+            out.push_str(self.name);
+            out.push_str(sample_suffix);
+            if !bare {
+                write_labels(out, labels.as_slice(), None);
+            }
+            out.push(' ');
+            write_num(out, *v);
+            out.push('\n');
+        }
+    }
+}
+
+/// `{k="v",…}`, `first` (a histogram bucket's `le`) before the others; values
+/// escaped as the text formats want (backslash, double quote, newline).
+fn write_labels(out: &mut String, labels: &[(&str, &str)], first: Option<(&str, &str)>) {
+    out.push('{');
+    for (i, (k, v)) in first.iter().chain(labels).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        if v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '"' => out.push_str("\\\""),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+        } else {
+            out.push_str(v);
+        }
+        out.push('"');
+    }
+    out.push('}');
+}
+
+/// A value as prometheus-client writes it: integers as they are, floats by `dtoa`
+/// (its shortest form, `1e20`, `0.0`, `NaN`, `inf`).
+fn write_num(out: &mut String, v: Num) {
+    match v {
+        Num::U(x) => out.push_str(itoa::Buffer::new().format(x)),
+        Num::F(x) => out.push_str(dtoa::Buffer::new().format(x)),
     }
 }
 
@@ -308,40 +404,49 @@ struct SnapshotCollector {
 }
 
 impl Collector for SnapshotCollector {
-    /// Every family, in the exposition's order (the golden files in `metrics/` fix
-    /// it): the target's, the container's, the allocation, the verdicts, capacity,
-    /// the app's output, alerts, actions, Outrider's own, connections, `process_*`, and last
-    /// the request-duration histogram.
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
-        let snap = self.shared.snapshot();
-        let streams = self.shared.streams();
-        let receivers = self.shared.receivers();
-        let verdicts = snap
-            .targets
-            .iter()
-            .filter_map(|t| Some((t.name.as_str(), t.verdicts.as_ref()?)));
-        let sampled = (snap.taken_at_unix > 0.0).then_some(snap.sample_duration_seconds);
-
-        let mut fams: Vec<Family> = Vec::with_capacity(80);
-        target::families(&snap.targets, &mut fams);
-        container::families(&snap.targets, &mut fams);
-        target::allocation(&snap.targets, &mut fams);
-        verdicts::families(verdicts.clone(), &mut fams);
-        cost::families(verdicts.clone(), &mut fams);
-        capacity::families(&snap, &mut fams);
-        requests::families(verdicts, &mut fams);
-        logs::families(snap.logs.as_ref(), streams, &mut fams);
-        alerts::families(&snap, &receivers, &mut fams);
-        actions::families(&snap.actions, &mut fams);
-        own::families(sampled, &snap.read_errors, &mut fams);
-        connections::families(&mut fams, &snap);
-        own::process(&mut fams);
-
-        for f in &fams {
-            f.encode(&mut enc)?;
-        }
-        logs::request_durations(&mut enc, streams)
+        with_families(&self.shared, |fams, streams| {
+            for f in fams {
+                f.encode(&mut enc)?;
+            }
+            logs::request_durations(&mut enc, streams)
+        })
     }
+}
+
+/// Every family, in the exposition's order (the golden files in `metrics/` fix
+/// it), handed to `write` with the streams for the request-duration histogram,
+/// which comes last: the target's, the container's, the allocation, the verdicts,
+/// capacity, the app's output, alerts, actions, Outrider's own, connections and
+/// `process_*`.
+fn with_families<R>(
+    shared: &Shared,
+    write: impl FnOnce(&[Family], &[Arc<crate::logs::StreamStats>]) -> R,
+) -> R {
+    let snap = shared.snapshot();
+    let streams = shared.streams();
+    let receivers = shared.receivers();
+    let verdicts = snap
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.name.as_str(), t.verdicts.as_ref()?)));
+    let sampled = (snap.taken_at_unix > 0.0).then_some(snap.sample_duration_seconds);
+
+    let mut fams: Vec<Family> = Vec::with_capacity(80);
+    target::families(&snap.targets, &mut fams);
+    container::families(&snap.targets, &mut fams);
+    target::allocation(&snap.targets, &mut fams);
+    verdicts::families(verdicts.clone(), &mut fams);
+    cost::families(verdicts.clone(), &mut fams);
+    capacity::families(&snap, &mut fams);
+    requests::families(verdicts, &mut fams);
+    logs::families(snap.logs.as_ref(), streams, &mut fams);
+    alerts::families(&snap, &receivers, &mut fams);
+    actions::families(&snap.actions, &mut fams);
+    own::families(sampled, &snap.read_errors, &mut fams);
+    connections::families(&mut fams, &snap);
+    own::process(&mut fams);
+    write(&fams, streams)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub(super) fn families<'a>(counts: &'a [ActionCount], fams: &mut Vec<Family<'a>>
     );
     for c in counts {
         f.add(
-            vec![
+            [
                 ("target", c.target.as_str()),
                 ("action", c.action.as_str()),
                 ("result", c.result.as_str()),

@@ -17,7 +17,7 @@ pub(super) fn families<'a>(
     );
     for a in &snap.alerts {
         alerts.add(
-            vec![
+            [
                 ("alertname", a.alertname),
                 ("target", a.target.as_str()),
                 ("state", a.state.as_str()),
@@ -43,11 +43,11 @@ pub(super) fn families<'a>(
             ("rate_limited", &r.rate_limited),
         ] {
             notes.add(
-                vec![("receiver", n), ("result", result)],
+                [("receiver", n), ("result", result)],
                 Num::U(v.load(Relaxed)),
             );
         }
-        queue.add(vec![("receiver", n)], Num::U(r.queued.load(Relaxed)));
+        queue.add([("receiver", n)], Num::U(r.queued.load(Relaxed)));
     }
     fams.extend([alerts, notes, queue]);
 }

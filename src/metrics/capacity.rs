@@ -32,7 +32,7 @@ pub(super) fn families<'a>(snap: &'a Snapshot, fams: &mut Vec<Family<'a>>) {
         "Requests per second the CPU request or limit carries at the observed CPU cost per request.",
     );
     for t in &snap.targets {
-        let l = || vec![("target", t.name.as_str())];
+        let l = || [("target", t.name.as_str())];
         if let Some(w) = &t.workers {
             workers.add(l(), Num::U(w.workers));
             pss.add_opt(l(), w.worker_pss_bytes);
@@ -44,7 +44,7 @@ pub(super) fn families<'a>(snap: &'a Snapshot, fams: &mut Vec<Family<'a>>) {
                 ("request", c.requests_per_second_at_cpu_request),
                 ("limit", c.requests_per_second_at_cpu_limit),
             ] {
-                carry.add_opt(vec![("target", t.name.as_str()), ("allocation", a)], v);
+                carry.add_opt([("target", t.name.as_str()), ("allocation", a)], v);
             }
             if let Some(h) = &c.worker_hint {
                 hint.add(l(), Num::U(h.recommended_workers));

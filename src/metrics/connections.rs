@@ -26,14 +26,14 @@ pub(super) fn families<'a>(fams: &mut Vec<Family<'a>>, snap: &'a crate::state::S
         let name = t.name.as_str();
         if let Some(c) = &t.connections {
             for (state, n) in c.by_state() {
-                states.add(vec![("target", name), ("state", state)], Num::U(n));
+                states.add([("target", name), ("state", state)], Num::U(n));
             }
             for (service, n) in c.established_by_service.rows() {
-                services.add(vec![("target", name), ("service", service)], Num::U(n));
+                services.add([("target", name), ("service", service)], Num::U(n));
             }
         }
         if let Some(v) = &t.verdicts {
-            growth.add_opt(vec![("target", name)], v.connection_leak.growth_per_second);
+            growth.add_opt([("target", name)], v.connection_leak.growth_per_second);
         }
     }
     fams.extend([states, services, growth]);
@@ -42,13 +42,13 @@ pub(super) fn families<'a>(fams: &mut Vec<Family<'a>>, snap: &'a crate::state::S
             "outrider_connection_scans",
             "Connection scans run (at most one per sampling.connections_interval).",
         );
-        scans.add(vec![], Num::U(s.scans));
+        scans.add([], Num::U(s.scans));
         let mut took = Family::gauge(
             "outrider_connection_scan_duration_seconds",
             "Time the last connection scan took.",
         );
         if s.scans > 0 {
-            took.add(vec![], Num::F(s.last_duration_seconds));
+            took.add([], Num::F(s.last_duration_seconds));
         }
         fams.extend([scans, took]);
     }

@@ -107,7 +107,7 @@ fn pressure<'a>(read: &[(&'a str, &'a CgroupReading)]) -> Family<'a> {
     for &(name, cg) in read {
         for &(resource, kind, secs) in &cg.pressure {
             psi.add(
-                vec![("target", name), ("resource", resource), ("kind", kind)],
+                [("target", name), ("resource", resource), ("kind", kind)],
                 Num::F(secs),
             );
         }

@@ -24,7 +24,7 @@ pub(super) fn families<'a>(
         ] {
             for (resource, x) in [("cpu", f.cpu), ("memory", f.memory)] {
                 per_hour.add_opt(
-                    vec![("target", name), ("resource", resource), ("basis", basis)],
+                    [("target", name), ("resource", resource), ("basis", basis)],
                     x,
                 );
             }
@@ -53,7 +53,7 @@ fn autoscaling<'a>(
     for (name, v) in verdicts.clone() {
         for s in autoscale::Verdict::ALL {
             state.add(
-                vec![("target", name), ("verdict", s.as_str())],
+                [("target", name), ("verdict", s.as_str())],
                 Num::U((s == v.autoscaling.verdict) as u64),
             );
         }
@@ -89,7 +89,7 @@ fn scale_to_zero<'a>(
     for (name, v) in verdicts.clone() {
         for s in idle::Verdict::ALL {
             state.add(
-                vec![("target", name), ("verdict", s.as_str())],
+                [("target", name), ("verdict", s.as_str())],
                 Num::U((s == v.scale_to_zero.verdict) as u64),
             );
         }

@@ -57,18 +57,18 @@ fn per_stream(streams: &[Arc<StreamStats>]) -> [Family<'_>; 7] {
     );
     for s in streams {
         let c = s.counts();
-        let st = || vec![("stream", s.name.as_str())];
+        let st = || [("stream", s.name.as_str())];
         lines.add(st(), Num::U(c.lines));
         bytes.add(st(), Num::U(c.bytes));
         for sev in crate::logs::classify::Severity::ALL {
             events.add(
-                vec![("stream", s.name.as_str()), ("severity", sev.as_str())],
+                [("stream", s.name.as_str()), ("severity", sev.as_str())],
                 Num::U(c.events.get(sev)),
             );
         }
         for class in crate::logs::classify::StatusClass::ALL {
             http.add(
-                vec![("stream", s.name.as_str()), ("code_class", class.as_str())],
+                [("stream", s.name.as_str()), ("code_class", class.as_str())],
                 Num::U(c.http.get(class)),
             );
         }
@@ -110,17 +110,17 @@ fn windowed(rates: Option<&LogRates>) -> [Family<'static>; 5] {
         "Request duration percentiles over analysis.latency_window (within 2%), all streams; absent without durations."
     );
     if let Some(r) = rates {
-        epm.add(vec![], Num::F(r.errors_per_minute));
-        eratio.add_opt(vec![], r.error_ratio);
-        r5xx.add_opt(vec![], r.http_5xx_ratio);
-        rps.add(vec![], Num::F(r.requests_per_second));
+        epm.add([], Num::F(r.errors_per_minute));
+        eratio.add_opt([], r.error_ratio);
+        r5xx.add_opt([], r.http_5xx_ratio);
+        rps.add([], Num::F(r.requests_per_second));
         if let Some(l) = &r.latency {
             for (q, v) in [
                 ("50", l.p50_seconds),
                 ("95", l.p95_seconds),
                 ("99", l.p99_seconds),
             ] {
-                dq.add(vec![("percentile", q)], Num::F(v));
+                dq.add([("percentile", q)], Num::F(v));
             }
         }
     }
@@ -134,22 +134,13 @@ pub(super) fn request_durations(
     enc: &mut DescriptorEncoder,
     streams: &[Arc<crate::logs::StreamStats>],
 ) -> fmt::Result {
-    let mut total = crate::logs::latency::LatencyCounts::default();
-    for s in streams {
-        total.add(&s.counts().latency);
-    }
-    if total.bounds.is_empty() {
+    let Some(total) = durations(streams) else {
         return Ok(());
-    }
-    let mut m = enc.encode_descriptor(
-        "outrider_http_request_duration_seconds",
-        "Durations of the requests in the app's access log, by status class.",
-        None,
-        MetricType::Histogram,
-    )?;
+    };
+    let mut m = enc.encode_descriptor(DURATIONS, DURATIONS_HELP, None, MetricType::Histogram)?;
     for class in crate::logs::classify::StatusClass::ALL {
         let h = total.class(class);
-        let labels = vec![("code_class", class.as_str())];
+        let labels = [("code_class", class.as_str())];
         let sparse = super::protobuf::Sparse::of(&h.native);
         m.encode_family(&labels)?
             .encode_histogram_with_native::<prometheus_client::encoding::NoLabelSet>(
@@ -161,4 +152,60 @@ pub(super) fn request_durations(
             )?;
     }
     Ok(())
+}
+
+/// The same histogram in the text formats (the same in both), as
+/// prometheus-client writes it: per class the sum, the count, then the
+/// cumulative buckets with `le` first.
+pub(super) fn write_request_durations(out: &mut String, streams: &[Arc<crate::logs::StreamStats>]) {
+    let Some(total) = durations(streams) else {
+        return;
+    };
+    for (head, tail) in [("# HELP ", DURATIONS_HELP), ("# TYPE ", "histogram")] {
+        for part in [head, DURATIONS, " ", tail, "\n"] {
+            out.push_str(part);
+        }
+    }
+    for class in crate::logs::classify::StatusClass::ALL {
+        let h = total.class(class);
+        let labels = [("code_class", class.as_str())];
+        for (suffix, v) in [("_sum", Num::F(h.sum)), ("_count", Num::U(h.count))] {
+            out.push_str(DURATIONS);
+            out.push_str(suffix);
+            super::write_labels(out, &labels, None);
+            out.push(' ');
+            super::write_num(out, v);
+            out.push('\n');
+        }
+        let mut cumulative = 0;
+        for (bound, n) in total.class_buckets(class) {
+            cumulative += n;
+            let mut le = dtoa::Buffer::new();
+            let le = if bound == f64::INFINITY {
+                "+Inf"
+            } else {
+                le.format(bound)
+            };
+            out.push_str(DURATIONS);
+            out.push_str("_bucket");
+            super::write_labels(out, &labels, Some(("le", le)));
+            out.push(' ');
+            super::write_num(out, Num::U(cumulative));
+            out.push('\n');
+        }
+    }
+}
+
+const DURATIONS: &str = "outrider_http_request_duration_seconds";
+const DURATIONS_HELP: &str = "Durations of the requests in the app's access log, by status class.";
+
+/// Every stream's durations summed; `None` before any was read.
+fn durations(
+    streams: &[Arc<crate::logs::StreamStats>],
+) -> Option<crate::logs::latency::LatencyCounts> {
+    let mut total = crate::logs::latency::LatencyCounts::default();
+    for s in streams {
+        total.add(&s.counts().latency);
+    }
+    (!total.bounds.is_empty()).then_some(total)
 }

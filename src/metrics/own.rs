@@ -30,8 +30,10 @@ pub struct ServerStats {
 impl Metrics {
     /// Adds the server's connection families, after every other.
     pub fn with_server(mut self, stats: Arc<ServerStats>) -> Self {
-        self.registry
-            .register_collector(Box::new(ServerCollector { stats }));
+        self.registry.register_collector(Box::new(ServerCollector {
+            stats: stats.clone(),
+        }));
+        self.server = Some(stats);
         self
     }
 }
@@ -43,27 +45,31 @@ struct ServerCollector {
 
 impl Collector for ServerCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
-        let s = &self.stats;
-        let mut open = Family::gauge(
-            "outrider_http_connections",
-            "Client connections open on the HTTP port.",
-        );
-        open.add(vec![], Num::U(s.open.load(Ordering::Relaxed)));
-        let mut limit = Family::gauge(
-            "outrider_http_max_connections",
-            "The most client connections kept open: http.max_connections, held to half the fd limit.",
-        );
-        limit.add(vec![], Num::U(s.limit.load(Ordering::Relaxed)));
-        let mut shed = Family::counter(
-            "outrider_http_connections_shed",
-            "Client connections closed to make room for a new one (the limit reached, or no fd left to accept with): the least recently active goes.",
-        );
-        shed.add(vec![], Num::U(s.shed.load(Ordering::Relaxed)));
-        for f in [open, limit, shed] {
+        for f in server_families(&self.stats) {
             f.encode(&mut enc)?;
         }
         Ok(())
     }
+}
+
+/// The server's connection families: open now, the most kept, shed.
+pub(super) fn server_families(s: &ServerStats) -> [Family<'static>; 3] {
+    let mut open = Family::gauge(
+        "outrider_http_connections",
+        "Client connections open on the HTTP port.",
+    );
+    open.add([], Num::U(s.open.load(Ordering::Relaxed)));
+    let mut limit = Family::gauge(
+        "outrider_http_max_connections",
+        "The most client connections kept open: http.max_connections, held to half the fd limit.",
+    );
+    limit.add([], Num::U(s.limit.load(Ordering::Relaxed)));
+    let mut shed = Family::counter(
+        "outrider_http_connections_shed",
+        "Client connections closed to make room for a new one (the limit reached, or no fd left to accept with): the least recently active goes.",
+    );
+    shed.add([], Num::U(s.shed.load(Ordering::Relaxed)));
+    [open, limit, shed]
 }
 
 /// Appends `outrider_build_info`, `outrider_sample_duration_seconds` (absent before
@@ -74,20 +80,20 @@ pub(super) fn families<'a>(
     fams: &mut Vec<Family<'a>>,
 ) {
     let mut build = Family::gauge("outrider_build_info", "Always 1; the version is a label.");
-    build.add(vec![("version", env!("CARGO_PKG_VERSION"))], Num::U(1));
+    build.add([("version", env!("CARGO_PKG_VERSION"))], Num::U(1));
     let mut took = Family::gauge(
         "outrider_sample_duration_seconds",
         "Time the last sampling pass took.",
     );
     if let Some(seconds) = sampled {
-        took.add(vec![], Num::F(seconds));
+        took.add([], Num::F(seconds));
     }
     let mut errors = Family::counter(
         "outrider_read_errors",
         "Reads of /proc, cgroup or downward API files that failed (not counting vanished processes), by source.",
     );
     for (source, n) in read_errors {
-        errors.add(vec![("source", source)], Num::U(*n));
+        errors.add([("source", *source)], Num::U(*n));
     }
     fams.extend([build, took, errors]);
 }
@@ -101,7 +107,7 @@ pub(super) fn process(fams: &mut Vec<Family<'_>>) {
         |kind: fn(&'static str, &'static str) -> Family<'static>, name, help, v: Option<Num>| {
             if let Some(v) = v {
                 let mut f = kind(name, help);
-                f.add(vec![], v);
+                f.add([], v);
                 fams.push(f);
             }
         };

@@ -25,7 +25,7 @@ pub(super) fn families<'a>(
         if let Some(r) = v.requests.as_ref().map(|r| &r.time_per_request) {
             if r.bound != Bound::Unknown {
                 for (part, value) in r.parts() {
-                    time.add_opt(vec![("target", name), ("part", part)], value);
+                    time.add_opt([("target", name), ("part", part)], value);
                 }
             }
         }
@@ -33,7 +33,7 @@ pub(super) fn families<'a>(
             ("listening", v.startup.listening_seconds),
             ("first_request", v.startup.first_request_seconds),
         ] {
-            startup.add_opt(vec![("target", name), ("until", until)], value);
+            startup.add_opt([("target", name), ("until", until)], value);
         }
     }
     fams.extend([time, startup]);

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
 use prost::Message;
+use std::fmt::Write;
 
 use super::*;
 use crate::actions::{Action, ActionCount, Outcome};
@@ -33,6 +34,37 @@ use crate::sample::sockets::{ByService, Connections, ScanStats};
 use crate::sample::workers::{ServerKind, Workers};
 use crate::sample::{CountersView, TargetSample};
 use crate::state::Snapshot;
+
+/// OpenMetrics → Prometheus text 0.0.4: counters are named with `_total` in HELP and
+/// TYPE, and the `# EOF` marker goes: the old way to the classic format, the oracle
+/// [`Metrics::render`] is held to.
+fn to_prometheus_text(open: &str) -> String {
+    let mut out = String::with_capacity(open.len());
+    let mut lines = open.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap_or("");
+            let is_counter = lines.peek().is_some_and(|next| {
+                next.strip_prefix("# TYPE ")
+                    .and_then(|t| t.strip_prefix(name))
+                    == Some(" counter")
+            });
+            if is_counter {
+                let help = &rest[name.len()..];
+                let _ = writeln!(out, "# HELP {name}_total{help}");
+                let _ = writeln!(out, "# TYPE {name}_total counter");
+                lines.next();
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
 
 #[test]
 fn counters_get_total_in_prometheus_text() {
@@ -485,6 +517,47 @@ fn the_openmetrics_scrape_matches_the_golden_file() {
         include_str!("golden.openmetrics"),
         "golden.openmetrics",
     );
+}
+
+/// What prometheus-client's own text encoder writes for `m`'s registry: the way
+/// both text formats were made before `Metrics::render` wrote them itself.
+fn via_prometheus_client(m: &Metrics) -> String {
+    let mut open = String::new();
+    prometheus_client::encoding::text::encode(&mut open, &m.registry).unwrap();
+    open
+}
+
+/// The golden snapshot with a name that needs escaping, floats dtoa writes in its
+/// own way (1e20 in full, 1e-7, NaN, inf, -0.0), and no streams, receivers or
+/// server.
+fn odd_metrics() -> Metrics {
+    let mut snap = rich_snapshot();
+    let t = &mut snap.targets[0].sample;
+    t.name = "we\"b\\x\ny".into();
+    t.counters.cpu_user_seconds = 1e20;
+    t.counters.cpu_system_seconds = 1e-7;
+    t.counters.cpu_wait_seconds = f64::NAN;
+    t.start_time_seconds = Some(f64::INFINITY);
+    snap.sample_duration_seconds = -0.0;
+    let shared = Arc::new(Shared::new(Vec::new()));
+    shared.publish(snap);
+    Metrics::new(shared)
+}
+
+#[test]
+fn the_text_formats_are_written_as_prometheus_client_writes_them() {
+    for (m, what) in [(golden_metrics(), "golden"), (odd_metrics(), "odd")] {
+        let open = masked(&via_prometheus_client(&m));
+        assert!(open.contains("le=\"+Inf\"") || what == "odd");
+        assert!(open.contains("target=\"we\\\"b\\\\x\\ny\"") || what == "golden");
+        assert!(open.contains(" inf\n") && open.contains(" NaN\n") || what == "golden");
+        assert_eq!(masked(&m.render(Exposition::OpenMetrics)), open, "{what}");
+        assert_eq!(
+            masked(&m.render(Exposition::Prometheus)),
+            to_prometheus_text(&open),
+            "{what}"
+        );
+    }
 }
 
 /// `name{labels}` → value of every sample line in a text body; `le` written the

@@ -122,7 +122,7 @@ fn allocation<'a>(verdicts: impl Iterator<Item = (&'a str, &'a Verdicts)>) -> Fa
         ] {
             for s in AllocationVerdict::ALL {
                 alloc.add(
-                    vec![("target", name), ("resource", r), ("state", s.as_str())],
+                    [("target", name), ("resource", r), ("state", s.as_str())],
                     Num::U((s == state) as u64),
                 );
             }

@@ -454,3 +454,39 @@ fn other_processes_are_counted_again_when_members_change_or_the_count_is_old() {
     files.sweep();
     assert!(files.counted.is_empty(), "not read since: forgotten");
 }
+
+#[test]
+fn a_flat_keyed_value_is_the_first_whole_key_at_a_line_start_with_a_number() {
+    let s =
+        "total_inactive_file 5\ninactive_file_x 9\ninactive_file 3\nnr_periods x\nnr_periods 7\n";
+    assert_eq!(flat_keyed(s, "inactive_file"), Some(3));
+    assert_eq!(flat_keyed(s, "total_inactive_file"), Some(5));
+    assert_eq!(flat_keyed(s, "inactive_file_x"), Some(9));
+    assert_eq!(
+        flat_keyed(s, "nr_periods"),
+        Some(7),
+        "a value that is no number is passed over"
+    );
+    assert_eq!(
+        flat_keyed(s, "file"),
+        None,
+        "only a whole key at a line's start"
+    );
+    assert_eq!(flat_keyed(s, "nr_throttled"), None);
+    assert_eq!(
+        flat_keyed("max 4", "max"),
+        Some(4),
+        "the last line without its newline"
+    );
+    assert_eq!(flat_keyed("oom_kill 2\r\n", "oom_kill"), Some(2));
+    assert_eq!(flat_keyed("", "max"), None);
+    // The kernel's own v1 file: the hierarchical figure, not the local one.
+    let v1 = kernel("v1/memory.stat");
+    let expected = v1
+        .lines()
+        .find_map(|l| l.strip_prefix("total_inactive_file "));
+    assert_eq!(
+        flat_keyed(&v1, "total_inactive_file"),
+        expected.and_then(|v| v.parse().ok())
+    );
+}
