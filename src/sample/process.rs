@@ -153,6 +153,11 @@ pub struct ProcReader {
     kept: Kept,
     /// Thread ids by pid, kept between ticks (see [`ProcReader::tids`]).
     tids: PidMap<i32, Tasks>,
+    /// Children by pid as last read between listings, and the newest pid of the
+    /// host (`loadavg`) read before them (see [`ProcReader::descendants`]).
+    kids: PidMap<i32, (u64, Vec<i32>)>,
+    kids_mark: Option<u32>,
+    loadavg: Option<File>,
 }
 
 /// Files of processes kept open between ticks and read again from offset 0
@@ -214,6 +219,9 @@ impl ProcReader {
                 lingering: 0,
             },
             tids: PidMap::default(),
+            kids: PidMap::default(),
+            kids_mark: None,
+            loadavg: None,
         }
     }
 
@@ -437,12 +445,30 @@ impl ProcReader {
     /// through `children` files rather than by listing the root. `None` when that
     /// cannot be done (see [`ProcReader::children`]): the caller lists instead.
     /// Failed reads are counted only when the answer is used.
+    ///
+    /// The `children` files (one per thread, a fifth of a steady tick's CPU for a
+    /// four-threaded app) are read again only when a process has been created
+    /// since they were last read: the last field of `loadavg`, the newest pid in
+    /// Outrider's pid namespace (which holds every process it can see), read
+    /// before them, is the same as last time. A child that exits or is reaped
+    /// needs no new pid and is skipped as gone, as a fresh read would; a thread
+    /// that exits hands its children to another of its process' threads, still in
+    /// the list. One case reads late: a process that becomes a member's child by
+    /// being reparented to it (a member that is a child subreaper, such as `tini`,
+    /// when its grandchild's parent exits) is found at the next full listing.
     pub fn descendants(
         &mut self,
         roots: &[i32],
         descend: bool,
         errors: &mut ReadErrors,
     ) -> Option<Vec<ProcEntry>> {
+        let mark = if descend { self.newest_pid() } else { None };
+        let mut kids = std::mem::take(&mut self.kids);
+        if mark.is_none() || mark != self.kids_mark {
+            kids.clear();
+        }
+        self.kids_mark = None;
+        let mut fresh = PidMap::default();
         let mut todo = roots.to_vec();
         let mut seen = PidSet::default();
         let (mut out, mut failed) = (Vec::new(), Vec::new());
@@ -452,8 +478,19 @@ impl ProcReader {
             }
             match self.read_entry(pid) {
                 Ok(e) => {
-                    if descend && !self.children(&e, &mut todo).ok()? {
-                        return None;
+                    if descend {
+                        let list = match kids.remove(&pid) {
+                            Some((start, list)) if start == e.start_ticks => list,
+                            _ => {
+                                let mut list = Vec::new();
+                                if !self.children(&e, &mut list).ok()? {
+                                    return None;
+                                }
+                                list
+                            }
+                        };
+                        todo.extend_from_slice(&list);
+                        fresh.insert(pid, (e.start_ticks, list));
                     }
                     out.push(e);
                 }
@@ -464,7 +501,20 @@ impl ProcReader {
         for f in failed {
             errors.record("stat", &f);
         }
+        (self.kids, self.kids_mark) = (fresh, mark);
         Some(out)
+    }
+
+    /// The newest pid in Outrider's pid namespace: the last field of
+    /// `<root>/loadavg`, through a kept descriptor. `None` when it cannot be read
+    /// (a fixture root without one): the `children` files are then always read.
+    fn newest_pid(&mut self) -> Option<u32> {
+        if self.loadavg.is_none() {
+            self.loadavg = File::open(self.root.join("loadavg")).ok();
+        }
+        let n = read_at_start(self.loadavg.as_ref()?, &mut self.buf, true).ok()?;
+        let text = std::str::from_utf8(&self.buf[..n]).ok()?;
+        text.split_ascii_whitespace().nth(4)?.parse().ok()
     }
 
     /// Appends the children of `entry` to `out`, from each thread's
@@ -920,6 +970,100 @@ mod tests {
                 .is_none(),
             "no children file"
         );
+    }
+
+    /// Between listings the `children` files are read again only once a process
+    /// has been created (the newest pid in `loadavg` moved): a child that appears
+    /// with the newest pid unchanged is not looked for, one that appears with it
+    /// moved is found.
+    #[test]
+    fn children_are_read_again_only_when_a_pid_was_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let proc = |pid: i32, children: &str| {
+            let at = root.join(pid.to_string());
+            std::fs::create_dir_all(at.join(format!("task/{pid}"))).unwrap();
+            let stat =
+                format!("{pid} (p{pid}) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 0 1 0\n");
+            std::fs::write(at.join("stat"), stat).unwrap();
+            std::fs::write(at.join(format!("task/{pid}/children")), children).unwrap();
+        };
+        let newest = |pid: i32| {
+            let text = format!("0.06 0.02 0.00 1/123 {pid}\n");
+            std::fs::write(root.join("loadavg"), text).unwrap();
+        };
+        newest(11);
+        proc(10, "11 ");
+        proc(11, "");
+        let mut errors = ReadErrors::default();
+        let mut reader = ProcReader::new(root);
+        let mut pids = || {
+            let list = reader.descendants(&[10], true, &mut errors).expect("found");
+            let mut p: Vec<i32> = list.iter().map(|e| e.pid).collect();
+            p.sort_unstable();
+            p
+        };
+        assert_eq!(pids(), [10, 11]);
+        // A fixture can change a children file without a new pid; the kernel cannot.
+        proc(12, "");
+        proc(11, "12 ");
+        assert_eq!(
+            pids(),
+            [10, 11],
+            "no pid created: the children as last read"
+        );
+        newest(12);
+        assert_eq!(pids(), [10, 11, 12], "a pid created: read again");
+        std::fs::remove_file(root.join("loadavg")).unwrap();
+        let mut reader = ProcReader::new(root);
+        proc(11, "");
+        let list = reader.descendants(&[10], true, &mut errors).expect("found");
+        assert_eq!(list.len(), 2, "no loadavg: read every time");
+        assert!(errors.counts.is_empty(), "{:?}", errors.counts);
+    }
+
+    /// On the real /proc: a shell's two children found, and once one is killed and
+    /// reaped (no pid created for that), it is gone from the next answer.
+    #[test]
+    fn a_reaped_child_is_gone_from_the_descendants() {
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "sleep 100 & sleep 100 & wait"])
+            .spawn()
+            .unwrap();
+        let pid = sh.id() as i32;
+        let mut reader = ProcReader::new(Path::new("/proc"));
+        let mut errors = ReadErrors::default();
+        let mut kids = |reader: &mut ProcReader| -> Vec<i32> {
+            let list = reader
+                .descendants(&[pid], true, &mut errors)
+                .expect("found");
+            list.iter().map(|e| e.pid).filter(|&p| p != pid).collect()
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let mut found = kids(&mut reader);
+        while found.len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            found = kids(&mut reader);
+        }
+        assert_eq!(found.len(), 2, "both sleeps: {found:?}");
+        let victim = found[0];
+        std::process::Command::new("kill")
+            .arg(victim.to_string())
+            .status()
+            .unwrap();
+        let mut left = kids(&mut reader);
+        while left.contains(&victim) && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            left = kids(&mut reader);
+        }
+        for p in &found[1..] {
+            let _ = std::process::Command::new("kill")
+                .arg(p.to_string())
+                .status();
+        }
+        let _ = sh.kill();
+        let _ = sh.wait();
+        assert_eq!(left, [found[1]], "the killed one reaped and gone");
     }
 
     /// Files read every tick stay open and give what a fresh open would: new
