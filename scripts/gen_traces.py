@@ -143,6 +143,17 @@ def runtime_traces(L):
         return (180 + min(warm, 136) + grown) * MIB + noise(r, 1)
     write_rss("rt-jvm-heap-expands-then-flat", 100, jvm,
               {"note": "JVM-like: cache fills 180 -> 316 MiB in 15 min, G1 heap steps 316 -> 362 MiB over 45 min, flat 40 min"}, L, 43)
+    # JVM: G1 expands the heap toward -Xmx with no cache before it: eight steps,
+    # 7 min apart (+-20%), each 0.85 of the one before (180 -> 270 MiB over 50 min,
+    # each step touched within 30 s), from 5 min; flat after. The steps' rise is as
+    # steady as a leak's across a segment; their shrinking sizes tell them apart.
+    g1 = g1_steps(300, 90, 8, 420, 0.85, 56)
+
+    def jvm_steps(t, r):
+        return (180 + sum(size * min(1.0, (t - at) / 30) for at, size in g1 if t >= at)) * MIB + noise(r, 1)
+    write_rss("rt-jvm-g1-shrinking-steps", 120, jvm_steps,
+              {"note": "JVM-like: G1 heap steps 180 -> 270 MiB, 8 steps 7 min apart each 0.85 of the one before, then flat"},
+              L, 57)
     # A cache that fills and caps: keys arrive at a falling rate of new ones
     # (1 - e^(-t/15 min)), the cache holds at most 64 MiB (reached at 24 min),
     # then evicts as it adds: +-2 MiB of churn.

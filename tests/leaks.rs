@@ -89,6 +89,9 @@ fn runtime_shapes_get_no_false_verdict_and_leaks_are_found_in_time() {
         ("rt-node-bounded-sawtooth", None),
         // G1-like steps 316 -> 362 MiB over 45 min, then flat.
         ("rt-jvm-heap-expands-then-flat", None),
+        // G1-like steps 180 -> 270 MiB, eight 7 min apart, each 0.85 of the one
+        // before: flagged at 26.5-31.75 min from every start before the staircase veto.
+        ("rt-jvm-g1-shrinking-steps", None),
         // Fills at a falling rate to a 64 MiB cap, then churns.
         ("rt-cache-fills-and-caps", None),
         // Flat for an hour, then a 10 MiB warm-up (8-min time constant) and a

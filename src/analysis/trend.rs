@@ -37,6 +37,12 @@
 //!    every quarter's trough above the one before, and a level not seen before in
 //!    the window.
 //!
+//! 6. not a staircase of shrinking steps (`staircase`): a managed heap that
+//!    expands in commits, each a share of what is left (G1 toward `-Xmx`), climbs
+//!    as steadily as a leak across a segment but settles; when three or more steps
+//!    in the window make three quarters of the segment's rise and the last four
+//!    shrink by 5% a step or more, no fresh verdict is given.
+//!
 //! Once given, a verdict holds until growth has clearly stopped: until the Theil-Sen
 //! rate of the recent half window's eroded floors falls below [`HOLD_SHARE`] of
 //! `min_rate` *and* that window no longer climbs (its last third's highest eroded
@@ -53,6 +59,8 @@
 //! bounded: [`BUCKETS`] buckets whatever the window length.
 
 use std::collections::VecDeque;
+
+mod staircase;
 
 /// Buckets per window.
 pub const BUCKETS: usize = 60;
@@ -289,8 +297,11 @@ impl TrendTracker {
         // a flat start that hides a warm-up slowing down.
         let short = MIN_BUCKETS..HALF.min(n);
         let long = (n >= HALF).then_some(half).into_iter();
+        // A staircase of shrinking steps is a heap settling (item 6 above).
+        let steps = staircase::steps(&low, self.cfg.min_growth / 10.0);
         for k in short.chain(long).chain((n > half).then_some(n)) {
-            if let Some(rate) = self.judge(&raw[n - k..], &low[n - k..], &low[..n - k]) {
+            let judged = self.judge(&raw[n - k..], &low[n - k..], &low[..n - k]);
+            if let Some(rate) = judged.filter(|_| !staircase::shrinking(&steps, &low, n - k)) {
                 return (Some(rate), true);
             }
         }
@@ -701,6 +712,25 @@ mod tests {
         // The last step is 20 min before `stop`; half a window of flat floors after it.
         assert!(!changes[1].1 && changes[1].0 > stop, "{changes:?}");
         assert!(changes[1].0 - stop <= 1800.0, "{changes:?}");
+    }
+
+    /// G1 expanding the heap toward `-Xmx`: eight steps 7 min apart, each 0.85 of
+    /// the one before (90 MiB in all), flat between and after. Across 20-30 min it
+    /// climbs as steadily as a leak; its shrinking steps say it is settling. The
+    /// same steps kept at one size are a leak.
+    #[test]
+    fn shrinking_steps_are_a_heap_settling_and_even_ones_a_leak() {
+        let first = 90.0 * (1.0 - 0.85) / (1.0 - 0.85f64.powi(8));
+        let level = |t: f64, ratio: f64| {
+            let done = ((t - 300.0) / 420.0).floor() + 1.0;
+            let k = done.clamp(0.0, 8.0) as i32;
+            let grown: f64 = (0..k).map(|i| first * ratio.powi(i)).sum();
+            300.0 * MIB + grown * MIB + noise(t) * MIB
+        };
+        let (settling, _) = run(3.0 * 3600.0, |t| level(t, 0.85));
+        assert_eq!(settling, None, "shrinking steps flagged");
+        let (even, _) = run(3.0 * 3600.0, |t| level(t, 1.0));
+        assert!(even.is_some(), "even steps missed");
     }
 
     #[test]
