@@ -168,8 +168,10 @@ pub struct Line {
     pub attention: bool,
 }
 
-/// `Memory: leak suspected, trend +1.20 MiB/min, limit reached in about 3.5 h`, or
-/// `Threads: no leak, trend +0.00 per minute`.
+/// `Memory: leak suspected, trend +1.20 MiB/min, limit reached in about 3.5 h`,
+/// `Threads: no leak, trend +0.00 per minute`, or, while growth comes in steps
+/// that each shrink, `Memory: no leak, trend +0.40 MiB/min, in steps that each
+/// shrink: the heap settling toward its size`.
 pub fn leak(what: Watched, l: &Leak) -> Line {
     let trend = l
         .growth_per_second
@@ -181,6 +183,15 @@ pub fn leak(what: Watched, l: &Leak) -> Line {
             .map(|s| format!(", limit reached in about {}", duration(s)))
             .unwrap_or_default();
         format!("{}: leak suspected, {trend}{ttl}", what.title())
+    } else if l.settling {
+        let what_settles = match what {
+            Watched::Memory => "the heap",
+            _ => "a pool",
+        };
+        format!(
+            "{}: no leak, {trend}, in steps that each shrink: {what_settles} settling toward its size",
+            what.title()
+        )
     } else {
         format!("{}: no leak, {trend}", what.title())
     };
@@ -359,6 +370,7 @@ mod tests {
             suspected: true,
             growth_per_second: Some(MIB / 60.0),
             time_to_limit_seconds: Some(2.0 * 3600.0),
+            settling: false,
         };
         let line = leak(Watched::Memory, &l);
         assert_eq!(
@@ -373,6 +385,26 @@ mod tests {
             "File descriptors: no leak, not enough history for a trend yet"
         );
         assert!(!line.attention);
+        let settling = Leak {
+            growth_per_second: Some(0.4 * MIB / 60.0),
+            settling: true,
+            ..Leak::default()
+        };
+        let line = leak(Watched::Memory, &settling);
+        assert_eq!(
+            line.text,
+            "Memory: no leak, trend +0.40 MiB/min, in steps that each shrink: the heap settling toward its size"
+        );
+        assert!(!line.attention);
+        let fds = Leak {
+            growth_per_second: Some(0.5 / 60.0),
+            ..settling
+        };
+        let line = leak(Watched::Fds, &fds);
+        assert_eq!(
+            line.text,
+            "File descriptors: no leak, trend +0.50 per minute, in steps that each shrink: a pool settling toward its size"
+        );
     }
 
     #[test]

@@ -228,6 +228,9 @@ pub struct Leak {
     pub growth_per_second: Option<f64>,
     /// Seconds until the limit at the current trend; `None` without a limit or growth.
     pub time_to_limit_seconds: Option<f64>,
+    /// Not suspected: the growth comes in steps that each shrink, a runtime's
+    /// heap settling toward its size.
+    pub settling: bool,
 }
 
 /// Everything the analysis says about one target now.
@@ -465,6 +468,7 @@ fn leak(v: TrendVerdict, limit: Option<f64>) -> Leak {
         suspected: v.suspected,
         growth_per_second: v.rate_per_second,
         time_to_limit_seconds,
+        settling: v.settling,
     }
 }
 

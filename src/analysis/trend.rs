@@ -124,6 +124,9 @@ pub struct TrendVerdict {
     /// `None` until there are enough buckets.
     pub rate_per_second: Option<f64>,
     pub suspected: bool,
+    /// Not suspected while the floors climb in steps that each shrink: a
+    /// runtime's heap settling toward its size (`staircase`).
+    pub settling: bool,
     /// The latest value seen.
     pub current: f64,
 }
@@ -140,7 +143,7 @@ pub struct TrendTracker {
     /// fall into the same buckets and get the same verdicts.
     origin: Option<f64>,
     /// The verdict over the completed buckets: it changes only when one completes.
-    cached: Option<(Option<f64>, bool)>,
+    cached: Option<(Option<f64>, bool, bool)>,
     /// A leak verdict stands: it holds while the recent rate stays at or above
     /// `HOLD_SHARE` of `min_rate`.
     held: bool,
@@ -222,23 +225,25 @@ impl TrendTracker {
 
     pub fn evaluate(&mut self) -> TrendVerdict {
         let current = self.current.map(|b| b.last).unwrap_or(0.0);
-        let (rate_per_second, suspected) = match self.cached {
+        let (rate_per_second, suspected, settling) = match self.cached {
             Some(c) => c,
             None => {
-                let (rate, fresh) = self.evaluate_buckets();
+                let (rate, fresh, settling) = self.evaluate_buckets();
                 // Hysteresis: a new verdict needs every test; one that stands needs
                 // only growth at half the threshold rate over the recent segment
                 // (the rate given when there is no fresh verdict), or a staircase
                 // still climbing across it.
                 let still = rate.is_some_and(|r| r >= HOLD_SHARE * self.cfg.min_rate);
                 self.held = fresh || (self.held && (still || self.climbing()));
-                self.cached = Some((rate, self.held));
-                (rate, self.held)
+                let settling = settling && !self.held;
+                self.cached = Some((rate, self.held, settling));
+                (rate, self.held, settling)
             }
         };
         TrendVerdict {
             rate_per_second,
             suspected,
+            settling,
             current,
         }
     }
@@ -274,11 +279,13 @@ impl TrendTracker {
         top - first >= HOLD_STEP_SHARE * self.cfg.min_growth
     }
 
-    /// (rate, suspected) from the completed buckets.
-    fn evaluate_buckets(&self) -> (Option<f64>, bool) {
+    /// (rate, suspected, settling) from the completed buckets: settling when a
+    /// segment that passed every other test, or the recent half, climbs by a
+    /// staircase of shrinking steps.
+    fn evaluate_buckets(&self) -> (Option<f64>, bool, bool) {
         let n = self.done.len();
         if n < MIN_BUCKETS {
-            return (None, false);
+            return (None, false, false);
         }
         let raw: Vec<(f64, f64)> = self
             .done
@@ -299,13 +306,17 @@ impl TrendTracker {
         let long = (n >= HALF).then_some(half).into_iter();
         // A staircase of shrinking steps is a heap settling (item 6 above).
         let steps = staircase::steps(&low, self.cfg.min_growth / 10.0);
+        let mut vetoed = false;
         for k in short.chain(long).chain((n > half).then_some(n)) {
-            let judged = self.judge(&raw[n - k..], &low[n - k..], &low[..n - k]);
-            if let Some(rate) = judged.filter(|_| !staircase::shrinking(&steps, &low, n - k)) {
-                return (Some(rate), true);
+            if let Some(rate) = self.judge(&raw[n - k..], &low[n - k..], &low[..n - k]) {
+                if !staircase::shrinking(&steps, &low, n - k) {
+                    return (Some(rate), true, false);
+                }
+                vetoed = true;
             }
         }
-        (Some(theil_sen(&low[n - half..])), false)
+        let settling = vetoed || staircase::shrinking(&steps, &low, n - half);
+        (Some(theil_sen(&low[n - half..])), false, settling)
     }
 
     /// The Theil-Sen rate of one segment if it is a leak: its floors, `raw`, the
@@ -729,6 +740,26 @@ mod tests {
         };
         let (settling, _) = run(3.0 * 3600.0, |t| level(t, 0.85));
         assert_eq!(settling, None, "shrinking steps flagged");
+        // Said so while it climbs (from its third step), not once it is flat.
+        let mut tr = TrendTracker::new(memory());
+        let mut said = Vec::new();
+        let mut t = 0.0;
+        while t <= 3.0 * 3600.0 {
+            tr.push(t, level(t, 0.85));
+            if tr.evaluate().settling {
+                said.push(t);
+            }
+            t += 5.0;
+        }
+        let (from, to) = (said[0], said[said.len() - 1]);
+        assert!(
+            from > 300.0 + 2.0 * 420.0 && from < 300.0 + 4.0 * 420.0,
+            "{from}"
+        );
+        assert!(
+            to > 300.0 + 7.0 * 420.0 && to < 300.0 + 7.0 * 420.0 + 3600.0,
+            "{to}"
+        );
         let (even, _) = run(3.0 * 3600.0, |t| level(t, 1.0));
         assert!(even.is_some(), "even steps missed");
     }

@@ -232,21 +232,25 @@ fn rich_verdicts() -> Verdicts {
             suspected: true,
             growth_per_second: Some(1024.0),
             time_to_limit_seconds: Some(3600.0),
+            settling: false,
         },
         fd_leak: Leak {
             suspected: false,
             growth_per_second: Some(0.5),
             time_to_limit_seconds: Some(1920.0),
+            settling: false,
         },
         thread_leak: Leak {
             suspected: false,
             growth_per_second: Some(0.0),
             time_to_limit_seconds: None,
+            settling: false,
         },
         connection_leak: Leak {
             suspected: true,
             growth_per_second: Some(0.25),
             time_to_limit_seconds: None,
+            settling: false,
         },
         sizing: SizingVerdict {
             cpu: CpuVerdict {
