@@ -21,10 +21,15 @@
 //! Buffers are owned by the [`Framer`] and reused, so a steady stream of lines costs
 //! no allocation; a line that arrives whole inside one chunk is handed out straight
 //! from the chunk without a copy.
+//!
+//! A plain line handed out straight from its chunk also carries its [`Marks`]: where
+//! its `=` and `H` bytes are. One search over the chunk finds them with the `\n`s,
+//! so classification does not search the line again for its logfmt level and its
+//! access status (issue 17).
 
 use memchr::{memchr, memchr2};
 
-use super::bytes::Byte;
+use super::bytes::{Byte, ThreeBytes};
 
 /// The largest logical line handed out whole (64 KiB).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
@@ -58,6 +63,76 @@ impl Stream {
     }
 }
 
+/// How many `=`/`H` positions a line's [`Marks`] hold: a line of many `=` is
+/// marked up to here, and the rest of it is searched as before, so it costs no more
+/// than it did.
+pub const MAX_MARKS: usize = 32;
+
+/// Where the `=` and `H` bytes of one line are, as offsets from its start, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marks {
+    at: [u32; MAX_MARKS],
+    len: usize,
+    /// Every `=` and `H` before this offset is in `at`; the line was not looked at
+    /// from here on (`usize::MAX`: the whole line was).
+    complete_to: usize,
+}
+
+impl Default for Marks {
+    fn default() -> Self {
+        Marks {
+            at: [0; MAX_MARKS],
+            len: 0,
+            complete_to: usize::MAX,
+        }
+    }
+}
+
+impl Marks {
+    /// The marks of `line` found byte by byte (what the framer's search finds).
+    pub fn of(line: &[u8]) -> Marks {
+        let mut marks = Marks::default();
+        for (i, &b) in line.iter().enumerate() {
+            if (b == b'=' || b == b'H') && !marks.push(i) {
+                break;
+            }
+        }
+        marks
+    }
+
+    /// The offsets of the `=` and `H` found, in order.
+    pub fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        self.at[..self.len].iter().map(|&o| o as usize)
+    }
+
+    /// Where the line was no longer looked at: `usize::MAX` when it was to its end.
+    pub fn complete_to(&self) -> usize {
+        self.complete_to
+    }
+
+    /// Adds the mark at `offset`; `false` when there is no room (or the offset is
+    /// too far), and then the line is marked only up to it.
+    #[inline]
+    fn push(&mut self, offset: usize) -> bool {
+        match u32::try_from(offset) {
+            Ok(o) if self.len < MAX_MARKS => {
+                self.at[self.len] = o;
+                self.len += 1;
+                true
+            }
+            _ => {
+                self.complete_to = offset;
+                false
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.complete_to = usize::MAX;
+    }
+}
+
 /// One logical line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
@@ -69,6 +144,9 @@ pub struct Line<'a> {
     /// The line was longer than the cap: `bytes` is its first cap bytes, the rest
     /// was dropped. Counted in `outrider_log_oversized_lines_total`.
     pub oversized: bool,
+    /// Where the line's `=` and `H` are, when the framer found them (a plain line
+    /// whole in one chunk); offsets past `bytes` are to be ignored.
+    pub marks: Option<&'a Marks>,
 }
 
 /// A line of a runtime format that is still arriving in pieces.
@@ -99,6 +177,8 @@ pub struct Framer {
     decoded: Vec<u8>,
     /// Finds the `\n`s.
     newline: Byte,
+    /// Finds the `\n`s with the `=` and `H` of plain lines.
+    newline_or_mark: ThreeBytes,
 }
 
 impl Framer {
@@ -112,6 +192,7 @@ impl Framer {
             partial: Default::default(),
             decoded: Vec::new(),
             newline: Byte::new(b'\n'),
+            newline_or_mark: ThreeBytes::new(b'\n', b'=', b'H'),
         }
     }
 
@@ -125,24 +206,67 @@ impl Framer {
         // One searcher, built once, called directly: `memchr` paid its dispatch on
         // every line (issue 17).
         let mut start = 0;
-        while let Some(i) = self.newline.find(&chunk[start..]).map(|i| start + i) {
-            let line = &chunk[start..i];
+        if !self.physical.is_empty() || self.physical_truncated {
+            // The line begun in an earlier chunk: joined, then framed without marks.
+            let Some(i) = self.newline.find(chunk) else {
+                self.append_physical(chunk);
+                return;
+            };
+            self.append_physical(&chunk[..i]);
+            let buf = std::mem::take(&mut self.physical);
+            let truncated = std::mem::take(&mut self.physical_truncated);
+            self.physical_line(&buf, truncated, None, out);
+            self.physical = buf;
+            self.physical.clear();
             start = i + 1;
-            if self.physical.is_empty() && !self.physical_truncated {
-                // The whole line is in this chunk: frame it in place.
-                let cap = self.physical_cap();
-                let truncated = line.len() > cap;
-                self.physical_line(&line[..line.len().min(cap)], truncated, out);
-            } else {
-                self.append_physical(line);
-                let buf = std::mem::take(&mut self.physical);
-                let truncated = std::mem::take(&mut self.physical_truncated);
-                self.physical_line(&buf, truncated, out);
-                self.physical = buf;
-                self.physical.clear();
+        }
+        if matches!(self.format, LogFormat::Plain | LogFormat::Auto) {
+            start = self.feed_marked(chunk, start, out);
+        } else {
+            while let Some(i) = self.newline.find(&chunk[start..]).map(|i| start + i) {
+                self.whole_line(&chunk[start..i], None, out);
+                start = i + 1;
             }
         }
         self.append_physical(&chunk[start..]);
+    }
+
+    /// The lines of `chunk` from `start` framed with their [`Marks`], found by one
+    /// search for `\n`, `=` and `H`; returns where the unterminated rest begins.
+    fn feed_marked(
+        &mut self,
+        chunk: &[u8],
+        mut start: usize,
+        out: &mut impl FnMut(Line<'_>),
+    ) -> usize {
+        let mut marks = Marks::default();
+        let mut from = start;
+        while let Some(mut i) = self.newline_or_mark.find(&chunk[from..]).map(|i| from + i) {
+            if chunk[i] != b'\n' {
+                if marks.push(i - start) {
+                    from = i + 1;
+                    continue;
+                }
+                // Marked as far as there was room: only the line's end is searched for.
+                match self.newline.find(&chunk[i..]) {
+                    Some(n) => i += n,
+                    None => break,
+                }
+            }
+            self.whole_line(&chunk[start..i], Some(&marks), out);
+            marks.clear();
+            start = i + 1;
+            from = start;
+        }
+        start
+    }
+
+    /// A physical line that lies whole in the chunk: framed in place.
+    #[inline]
+    fn whole_line(&mut self, line: &[u8], marks: Option<&Marks>, out: &mut impl FnMut(Line<'_>)) {
+        let cap = self.physical_cap();
+        let truncated = line.len() > cap;
+        self.physical_line(&line[..line.len().min(cap)], truncated, marks, out);
     }
 
     /// End of stream: hands out a last unterminated line and any line still in
@@ -151,13 +275,13 @@ impl Framer {
         if !self.physical.is_empty() || self.physical_truncated {
             let buf = std::mem::take(&mut self.physical);
             let truncated = std::mem::take(&mut self.physical_truncated);
-            self.physical_line(&buf, truncated, out);
+            self.physical_line(&buf, truncated, None, out);
             self.physical = buf;
             self.physical.clear();
         }
         for (slot, stream) in self.partial.iter_mut().zip(SLOT_STREAMS) {
             if slot.open {
-                emit(&slot.buf, stream, slot.oversized, out);
+                emit(&slot.buf, stream, slot.oversized, None, out);
                 slot.buf.clear();
                 slot.oversized = false;
                 slot.open = false;
@@ -189,14 +313,23 @@ impl Framer {
         }
     }
 
-    /// One physical line, without its `\n`; `truncated` when bytes were dropped.
-    fn physical_line(&mut self, line: &[u8], truncated: bool, out: &mut impl FnMut(Line<'_>)) {
+    /// One physical line, without its `\n`; `truncated` when bytes were dropped;
+    /// `marks` its own, when found (used for a plain line).
+    fn physical_line(
+        &mut self,
+        line: &[u8],
+        truncated: bool,
+        marks: Option<&Marks>,
+        out: &mut impl FnMut(Line<'_>),
+    ) {
         if self.format == LogFormat::Auto && !line.is_empty() {
             self.format = detect(line);
         }
         let max = self.max_line_bytes;
         match self.format {
-            LogFormat::Auto | LogFormat::Plain => emit_capped(line, None, truncated, max, out),
+            LogFormat::Auto | LogFormat::Plain => {
+                emit_capped(line, None, truncated, max, marks, out)
+            }
             LogFormat::Cri => match parse_cri(line) {
                 Some((stream, last, message)) => piece(
                     &mut self.partial[slot(Some(stream))],
@@ -207,11 +340,11 @@ impl Framer {
                     max,
                     out,
                 ),
-                None => emit_capped(line, None, truncated, max, out),
+                None => emit_capped(line, None, truncated, max, None, out),
             },
             LogFormat::Docker => {
                 let Some(body) = line.strip_prefix(DOCKER_PREFIX) else {
-                    return emit_capped(line, None, truncated, max, out);
+                    return emit_capped(line, None, truncated, max, None, out);
                 };
                 self.decoded.clear();
                 let (stream, last, cut) = match decode_json_string(body, &mut self.decoded) {
@@ -264,12 +397,19 @@ fn detect(line: &[u8]) -> LogFormat {
     }
 }
 
-fn emit(bytes: &[u8], stream: Option<Stream>, oversized: bool, out: &mut impl FnMut(Line<'_>)) {
+fn emit(
+    bytes: &[u8],
+    stream: Option<Stream>,
+    oversized: bool,
+    marks: Option<&Marks>,
+    out: &mut impl FnMut(Line<'_>),
+) {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     out(Line {
         bytes,
         stream,
         oversized,
+        marks,
     });
 }
 
@@ -278,12 +418,13 @@ fn emit_capped(
     stream: Option<Stream>,
     truncated: bool,
     max: usize,
+    marks: Option<&Marks>,
     out: &mut impl FnMut(Line<'_>),
 ) {
     if bytes.len() > max {
-        emit(&bytes[..max], stream, true, out);
+        emit(&bytes[..max], stream, true, marks, out);
     } else {
-        emit(bytes, stream, truncated, out);
+        emit(bytes, stream, truncated, marks, out);
     }
 }
 
@@ -299,7 +440,7 @@ fn piece(
 ) {
     if last && !partial.open {
         // The common case, a line in one piece: no copy.
-        return emit_capped(message, stream, truncated, max, out);
+        return emit_capped(message, stream, truncated, max, None, out);
     }
     partial.open = true;
     partial.oversized |= truncated;
@@ -311,7 +452,7 @@ fn piece(
         partial.buf.extend_from_slice(message);
     }
     if last {
-        emit(&partial.buf, stream, partial.oversized, out);
+        emit(&partial.buf, stream, partial.oversized, None, out);
         partial.buf.clear();
         partial.oversized = false;
         partial.open = false;

@@ -2,6 +2,7 @@
 
 use super::super::{Classifier, Severity, StatusClass};
 use super::level_and_status;
+use crate::logs::framing::{Marks, MAX_MARKS};
 
 // The two searches as they were before the pass, kept as the reference.
 
@@ -146,14 +147,14 @@ fn the_pass_agrees_with_the_two_searches() {
         let level = logfmt_level_reference(line);
         let http = access_line_status_reference(line);
         let shown = || String::from_utf8_lossy(line).into_owned();
-        let both = level_and_status(line, true, true);
+        let both = level_and_status(line, true, true, None);
         assert_eq!((both.level, both.http), (level, http), "{}", shown());
         assert_eq!(both.has_eq, Some(line.contains(&b'=')), "{}", shown());
         let first_http = memchr::memmem::find(line, b"HTTP/");
         assert_eq!(both.first_http, first_http, "{}", shown());
-        let level_only = level_and_status(line, true, false);
+        let level_only = level_and_status(line, true, false, None);
         assert_eq!((level_only.level, level_only.http), (level, None));
-        let http_only = level_and_status(line, false, true);
+        let http_only = level_and_status(line, false, true, None);
         assert_eq!((http_only.level, http_only.http), (None, http));
         assert_eq!(http_only.has_eq, None);
     });
@@ -174,4 +175,66 @@ fn durations_read_with_what_the_pass_found_are_the_same() {
     });
     // The pieces make lines with durations, JSON and not.
     assert!(with_duration.iter().all(|&n| n > 100), "{with_duration:?}");
+}
+
+/// Lines whose `=` and `H` overflow [`MAX_MARKS`], or lie past a cut: the pass must
+/// read the marks and then search the rest of the line.
+fn hostile_lines() -> Vec<Vec<u8>> {
+    let mut lines = vec![
+        vec![b'='; 1 << 20],
+        vec![b'H'; 1 << 16],
+        [&b"x=1 "[..]; 40].concat(),
+        [&[&b"a=b "[..]; 31].concat()[..], b"level=error"].concat(),
+        [&[&b"a=b "[..]; 32].concat()[..], b"level=error"].concat(),
+        [&[&b"a=b "[..]; 33].concat()[..], b"lvl=warn level=info"].concat(),
+        [&[&b"H"[..]; 31].concat()[..], b"GET / HTTP/1.1\" 500 0"].concat(),
+        [&[&b"H"[..]; 32].concat()[..], b" \"GET / HTTP/1.1\" 404 0"].concat(),
+        [
+            &[&b"H="[..]; 20].concat()[..],
+            b" \"GET / HTTP/1.1\" 301 severity=error",
+        ]
+        .concat(),
+        b"HTTP/1.1\" 200 level=debug".to_vec(),
+    ];
+    lines.push([&lines[0][..1000], b" level=warn HTTP/2\" 503"].concat());
+    lines
+}
+
+/// Every way of asking, with and without the line's marks: the same answers.
+fn agree_with_marks(line: &[u8], marks: &Marks) {
+    for (level, http) in [(true, true), (true, false), (false, true), (false, false)] {
+        assert_eq!(
+            level_and_status(line, level, http, Some(marks)),
+            level_and_status(line, level, http, None),
+            "{level} {http} {}",
+            String::from_utf8_lossy(&line[..line.len().min(200)])
+        );
+    }
+}
+
+#[test]
+fn the_pass_with_marks_agrees_with_the_search() {
+    random_lines(200_000, |line| agree_with_marks(line, &Marks::of(line)));
+    for line in hostile_lines() {
+        let marks = Marks::of(&line);
+        assert!(marks.offsets().count() <= MAX_MARKS);
+        agree_with_marks(&line, &marks);
+    }
+}
+
+#[test]
+fn marks_past_the_line_are_ignored() {
+    // The framer's marks are those of the physical line: a cut line (at the cap, or
+    // its `\r` dropped) is shorter than what was marked.
+    let tail: &[u8] = b"=H level=error \"GET / HTTP/1.1\" 500\r";
+    random_lines(50_000, |line| {
+        let physical = [line, tail].concat();
+        agree_with_marks(line, &Marks::of(&physical));
+    });
+    for line in hostile_lines() {
+        let marks = Marks::of(&line);
+        for cut in [0, 1, 30, 31, 32, 33, 64, line.len() / 2] {
+            agree_with_marks(&line[..cut.min(line.len())], &marks);
+        }
+    }
 }
