@@ -253,7 +253,22 @@ impl Framer {
                     None => break,
                 }
             }
-            self.whole_line(&chunk[start..i], Some(&marks), out);
+            let line = &chunk[start..i];
+            if self.format == LogFormat::Plain {
+                // What `whole_line` does for a plain line (its cap is the line cap),
+                // without its calls: most lines of most sources come this way.
+                let max = self.max_line_bytes;
+                let oversized = line.len() > max;
+                emit(
+                    &line[..line.len().min(max)],
+                    None,
+                    oversized,
+                    Some(&marks),
+                    out,
+                );
+            } else {
+                self.whole_line(line, Some(&marks), out);
+            }
             marks.clear();
             start = i + 1;
             from = start;
@@ -397,6 +412,7 @@ fn detect(line: &[u8]) -> LogFormat {
     }
 }
 
+#[inline]
 fn emit(
     bytes: &[u8],
     stream: Option<Stream>,
