@@ -195,6 +195,11 @@ fn hostile_lines() -> Vec<Vec<u8>> {
         ]
         .concat(),
         b"HTTP/1.1\" 200 level=debug".to_vec(),
+        b"level=error".to_vec(),
+        b"a=1 level=error".to_vec(),
+        b"a=1 b=2 lvl=warn level=info".to_vec(),
+        b"H \"GET / HTTP/1.1\" 200".to_vec(),
+        b"x=1 \"GET / HTTP/1.1\" 200 level=warn".to_vec(),
     ];
     lines.push([&lines[0][..1000], b" level=warn HTTP/2\" 503"].concat());
     lines
