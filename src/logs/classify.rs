@@ -261,22 +261,19 @@ impl Classifier {
         self.classify_marked(line, None)
     }
 
-    /// [`Self::classify_and_request`] of a line whose `=` and `H` the framer found
-    /// (`marks`), so they are not searched for again. The same answers.
+    /// [`Self::classify_and_request`] of a line with no `=` or `H` before
+    /// `unmarked_to` (as the framer found: [`super::framing::Line::unmarked_to`]),
+    /// so that part is not searched for them again. The same answers.
     pub fn classify_marked(
         &self,
         line: &[u8],
-        marks: Option<&super::framing::Marks>,
+        unmarked_to: Option<usize>,
     ) -> (Classification, Option<(StatusClass, f64)>) {
-        let (c, found) = self.classify_found(line, marks);
+        let (c, found) = self.classify_found(line, unmarked_to);
         (c, self.access.request_found(line, c.http, &found))
     }
 
-    fn classify_found(
-        &self,
-        line: &[u8],
-        marks: Option<&super::framing::Marks>,
-    ) -> (Classification, Found) {
+    fn classify_found(&self, line: &[u8], unmarked_to: Option<usize>) -> (Classification, Found) {
         let mut ruled = None;
         if let Some((set, actions)) = &self.rules {
             // The lowest index among matches is the first rule in config order.
@@ -296,7 +293,12 @@ impl Classifier {
         }
         let json = json_fields(line);
         let want_level = ruled.is_none() && json.level.is_none();
-        let pass = pass::level_and_status(line, want_level, json.status.is_none(), marks);
+        let pass = pass::level_and_status(
+            line,
+            want_level,
+            json.status.is_none(),
+            unmarked_to.unwrap_or(0),
+        );
         let severity = ruled
             .or(json.level)
             .or(pass.level)

@@ -22,10 +22,10 @@
 //! no allocation; a line that arrives whole inside one chunk is handed out straight
 //! from the chunk without a copy.
 //!
-//! A plain line handed out straight from its chunk also carries its [`Marks`]: where
-//! its `=` and `H` bytes are. One search over the chunk finds them with the `\n`s,
-//! so classification does not search the line again for its logfmt level and its
-//! access status (issue 17).
+//! A plain line handed out straight from its chunk also tells where its first `=` or
+//! `H` is ([`Line::unmarked_to`]): one search over the chunk finds those with the
+//! `\n`s, so classification does not search a line without them again for its
+//! logfmt level and its access status, nor the start of one with them (issue 17).
 
 use memchr::{memchr, memchr2};
 
@@ -63,79 +63,6 @@ impl Stream {
     }
 }
 
-/// How many `=`/`H` positions a line's [`Marks`] hold; past them only the line's
-/// end is searched for, and the pass searches the rest of the line as before. One
-/// is enough: most lines have none, an access line one `H`. Each further mark costs
-/// the framer a search over the chunk, about what the pass's search over the line
-/// costs, so more do not pay (32 gave 0.3% fewer instructions on the realistic mix
-/// but 45% more on lines of 40 `=`, issue 17).
-pub const MAX_MARKS: usize = 1;
-
-/// Where the `=` and `H` bytes of one line are, as offsets from its start, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Marks {
-    at: [u32; MAX_MARKS],
-    len: usize,
-    /// Every `=` and `H` before this offset is in `at`; the line was not looked at
-    /// from here on (`usize::MAX`: the whole line was).
-    complete_to: usize,
-}
-
-impl Default for Marks {
-    fn default() -> Self {
-        Marks {
-            at: [0; MAX_MARKS],
-            len: 0,
-            complete_to: usize::MAX,
-        }
-    }
-}
-
-impl Marks {
-    /// The marks of `line` found byte by byte (what the framer's search finds).
-    pub fn of(line: &[u8]) -> Marks {
-        let mut marks = Marks::default();
-        for (i, &b) in line.iter().enumerate() {
-            if (b == b'=' || b == b'H') && !marks.push(i) {
-                break;
-            }
-        }
-        marks
-    }
-
-    /// The offsets of the `=` and `H` found, in order.
-    pub fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
-        self.at[..self.len].iter().map(|&o| o as usize)
-    }
-
-    /// Where the line was no longer looked at: `usize::MAX` when it was to its end.
-    pub fn complete_to(&self) -> usize {
-        self.complete_to
-    }
-
-    /// Adds the mark at `offset`; `false` when there is no room (or the offset is
-    /// too far), and then the line is marked only up to it.
-    #[inline]
-    fn push(&mut self, offset: usize) -> bool {
-        match u32::try_from(offset) {
-            Ok(o) if self.len < MAX_MARKS => {
-                self.at[self.len] = o;
-                self.len += 1;
-                true
-            }
-            _ => {
-                self.complete_to = offset;
-                false
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.len = 0;
-        self.complete_to = usize::MAX;
-    }
-}
-
 /// One logical line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
@@ -147,9 +74,10 @@ pub struct Line<'a> {
     /// The line was longer than the cap: `bytes` is its first cap bytes, the rest
     /// was dropped. Counted in `outrider_log_oversized_lines_total`.
     pub oversized: bool,
-    /// Where the line's `=` and `H` are, when the framer found them (a plain line
-    /// whole in one chunk); offsets past `bytes` are to be ignored.
-    pub marks: Option<&'a Marks>,
+    /// No `=` or `H` lies in `bytes` before this offset: where the first one is, or
+    /// the end of the physical line (it may lie past `bytes`). Known for a plain
+    /// line whole in its chunk, found with its end; `None` otherwise.
+    pub unmarked_to: Option<usize>,
 }
 
 /// A line of a runtime format that is still arriving in pieces.
@@ -210,7 +138,7 @@ impl Framer {
         // every line (issue 17).
         let mut start = 0;
         if !self.physical.is_empty() || self.physical_truncated {
-            // The line begun in an earlier chunk: joined, then framed without marks.
+            // The line begun in an earlier chunk: joined, then framed as it always was.
             let Some(i) = self.newline.find(chunk) else {
                 self.append_physical(chunk);
                 return;
@@ -224,7 +152,7 @@ impl Framer {
             start = i + 1;
         }
         if matches!(self.format, LogFormat::Plain | LogFormat::Auto) {
-            start = self.feed_marked(chunk, start, out);
+            start = self.feed_plain(chunk, start, out);
         } else {
             while let Some(i) = self.newline.find(&chunk[start..]).map(|i| start + i) {
                 self.whole_line(&chunk[start..i], None, out);
@@ -234,29 +162,33 @@ impl Framer {
         self.append_physical(&chunk[start..]);
     }
 
-    /// The lines of `chunk` from `start` framed with their [`Marks`], found by one
-    /// search for `\n`, `=` and `H`; returns where the unterminated rest begins.
-    fn feed_marked(
+    /// The lines of `chunk` from `start`, each with where its first `=` or `H` is,
+    /// found by one search for `\n`, `=` and `H`; returns where the unterminated
+    /// rest begins. Past a line's first mark only its end is searched for: a search
+    /// over the chunk per further mark cost about what the pass's search over the
+    /// line does, and lines of many `=` paid both (32 marks kept per line: 45% more
+    /// instructions on lines of 40 `=`; issue 17).
+    fn feed_plain(
         &mut self,
         chunk: &[u8],
         mut start: usize,
         out: &mut impl FnMut(Line<'_>),
     ) -> usize {
-        let mut marks = Marks::default();
-        let mut from = start;
-        while let Some(mut i) = self.newline_or_mark.find(&chunk[from..]).map(|i| from + i) {
-            if chunk[i] != b'\n' {
-                if marks.push(i - start) {
-                    from = i + 1;
-                    continue;
-                }
-                // Marked as far as there was room: only the line's end is searched for.
-                match self.newline.find(&chunk[i..]) {
-                    Some(n) => i += n,
+        while let Some(hit) = self
+            .newline_or_mark
+            .find(&chunk[start..])
+            .map(|i| start + i)
+        {
+            let end = if chunk[hit] == b'\n' {
+                hit
+            } else {
+                match self.newline.find(&chunk[hit..]) {
+                    Some(n) => hit + n,
                     None => break,
                 }
-            }
-            let line = &chunk[start..i];
+            };
+            let line = &chunk[start..end];
+            let unmarked_to = Some(hit - start);
             if self.format == LogFormat::Plain {
                 // What `whole_line` does for a plain line (its cap is the line cap),
                 // without its calls: most lines of most sources come this way.
@@ -266,25 +198,28 @@ impl Framer {
                     &line[..line.len().min(max)],
                     None,
                     oversized,
-                    Some(&marks),
+                    unmarked_to,
                     out,
                 );
             } else {
-                self.whole_line(line, Some(&marks), out);
+                self.whole_line(line, unmarked_to, out);
             }
-            marks.clear();
-            start = i + 1;
-            from = start;
+            start = end + 1;
         }
         start
     }
 
     /// A physical line that lies whole in the chunk: framed in place.
     #[inline]
-    fn whole_line(&mut self, line: &[u8], marks: Option<&Marks>, out: &mut impl FnMut(Line<'_>)) {
+    fn whole_line(
+        &mut self,
+        line: &[u8],
+        unmarked_to: Option<usize>,
+        out: &mut impl FnMut(Line<'_>),
+    ) {
         let cap = self.physical_cap();
         let truncated = line.len() > cap;
-        self.physical_line(&line[..line.len().min(cap)], truncated, marks, out);
+        self.physical_line(&line[..line.len().min(cap)], truncated, unmarked_to, out);
     }
 
     /// End of stream: hands out a last unterminated line and any line still in
@@ -332,12 +267,12 @@ impl Framer {
     }
 
     /// One physical line, without its `\n`; `truncated` when bytes were dropped;
-    /// `marks` its own, when found (used for a plain line).
+    /// `unmarked_to` as in [`Line`] (used for a plain line).
     fn physical_line(
         &mut self,
         line: &[u8],
         truncated: bool,
-        marks: Option<&Marks>,
+        unmarked_to: Option<usize>,
         out: &mut impl FnMut(Line<'_>),
     ) {
         if self.format == LogFormat::Auto && !line.is_empty() {
@@ -346,7 +281,7 @@ impl Framer {
         let max = self.max_line_bytes;
         match self.format {
             LogFormat::Auto | LogFormat::Plain => {
-                emit_capped(line, None, truncated, max, marks, out)
+                emit_capped(line, None, truncated, max, unmarked_to, out)
             }
             LogFormat::Cri => match parse_cri(line) {
                 Some((stream, last, message)) => piece(
@@ -420,7 +355,7 @@ fn emit(
     bytes: &[u8],
     stream: Option<Stream>,
     oversized: bool,
-    marks: Option<&Marks>,
+    unmarked_to: Option<usize>,
     out: &mut impl FnMut(Line<'_>),
 ) {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
@@ -428,7 +363,7 @@ fn emit(
         bytes,
         stream,
         oversized,
-        marks,
+        unmarked_to,
     });
 }
 
@@ -437,13 +372,13 @@ fn emit_capped(
     stream: Option<Stream>,
     truncated: bool,
     max: usize,
-    marks: Option<&Marks>,
+    unmarked_to: Option<usize>,
     out: &mut impl FnMut(Line<'_>),
 ) {
     if bytes.len() > max {
-        emit(&bytes[..max], stream, true, marks, out);
+        emit(&bytes[..max], stream, true, unmarked_to, out);
     } else {
-        emit(bytes, stream, truncated, marks, out);
+        emit(bytes, stream, truncated, unmarked_to, out);
     }
 }
 

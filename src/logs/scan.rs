@@ -152,7 +152,7 @@ fn take_line(
 ) {
     counts.lines += 1;
     counts.oversized_lines += u64::from(line.oversized);
-    let (c, request) = classifier.classify_marked(line.bytes, line.marks);
+    let (c, request) = classifier.classify_marked(line.bytes, line.unmarked_to);
     if c.ignored {
         return;
     }
@@ -271,9 +271,9 @@ no trailing newline ERROR"#;
         );
     }
 
-    /// Lines read whole from a chunk are classified with the framer's marks; lines
-    /// trickled in byte by byte never have any: the counts must be the same, also
-    /// on lines with more `=` and `H` than the marks hold.
+    /// Lines read whole from a chunk are classified knowing where their first `=` or
+    /// `H` is; lines trickled in byte by byte never are: the counts must be the
+    /// same, also on lines of many `=` and `H`.
     #[test]
     fn marked_and_unmarked_lines_count_the_same() {
         let mut input = MIXED.as_bytes().to_vec();

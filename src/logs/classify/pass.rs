@@ -4,15 +4,15 @@
 //! realistic mix those two passes cost more than what they found. Here one search
 //! stops at both (`memchr2` on `=` and `H`), and each is dropped once answered.
 //! The answers are those of the two searches (checked against them in the tests).
-//! When the framer found the line's `=` and `H` already ([`Marks`]), those are read
-//! instead, and the line is searched only past where they end.
+//! The search starts where the framer found the line's first `=` or `H`
+//! ([`crate::logs::framing::Line::unmarked_to`]): a line without them is not
+//! searched at all.
 
 use memchr::memmem;
 use std::sync::LazyLock;
 
 use super::{Severity, StatusClass};
 use crate::logs::bytes::{Byte, TwoBytes};
-use crate::logs::framing::Marks;
 
 /// logfmt keys of a level, in order of precedence.
 const LOGFMT_KEYS: [&[u8]; 3] = [b"level", b"lvl", b"severity"];
@@ -38,43 +38,20 @@ pub(super) struct Pass {
 }
 
 /// Reads the logfmt level when `want_level` and the access status when `want_http`;
-/// `marks`, when given, are the line's `=` and `H` (offsets past it ignored).
+/// no `=` or `H` lies before `unmarked_to` (0 when nothing is known, past the line's
+/// end when it has none).
 pub(super) fn level_and_status(
     line: &[u8],
     want_level: bool,
     want_http: bool,
-    marks: Option<&Marks>,
+    unmarked_to: usize,
 ) -> Pass {
     let mut pass = Pass::default();
     let mut logfmt = Logfmt::default();
     let (mut level_open, mut http_open) = (want_level, want_http);
     let mut saw_eq = false;
-    let mut from = 0;
-    if let Some(marks) = marks {
-        for at in marks.offsets() {
-            if at >= line.len() || !(level_open || http_open) {
-                break;
-            }
-            if line[at] == b'=' {
-                if level_open {
-                    saw_eq = true;
-                    if let Some(s) = logfmt.at_eq(line, at) {
-                        pass.level = Some(s);
-                        level_open = false;
-                    }
-                }
-            } else if http_open && line[at..].starts_with(b"HTTP/") {
-                pass.first_http = pass.first_http.or(Some(at));
-                if let Some(found) = status_at(line, at) {
-                    pass.http = found;
-                    http_open = false;
-                }
-            }
-        }
-        // What lies past the marks is searched as below; a line marked to its end
-        // has nothing more to find.
-        from = marks.complete_to().min(line.len());
-    }
+    let mut from = unmarked_to.min(line.len());
+    // A line without `=` and `H` (most plain lines) is not searched.
     while (level_open || http_open) && from < line.len() {
         let rest = &line[from..];
         let hit = match (level_open, http_open) {
