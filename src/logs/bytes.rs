@@ -8,7 +8,7 @@
 //! directly and handles short haystacks inline. Elsewhere memchr's functions are used.
 
 #[cfg(target_arch = "x86_64")]
-use memchr::arch::x86_64::avx2::memchr::{One, Two};
+use memchr::arch::x86_64::avx2::memchr::{One, Three, Two};
 
 /// Finds one byte.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +66,35 @@ impl TwoBytes {
     }
 }
 
+/// Finds the first of three bytes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ThreeBytes {
+    needles: (u8, u8, u8),
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<Three>,
+}
+
+impl ThreeBytes {
+    pub(super) fn new(a: u8, b: u8, c: u8) -> ThreeBytes {
+        ThreeBytes {
+            needles: (a, b, c),
+            #[cfg(target_arch = "x86_64")]
+            avx2: Three::new(a, b, c),
+        }
+    }
+
+    /// Where any of the bytes first is in `haystack`.
+    #[inline]
+    pub(super) fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(three) = &self.avx2 {
+            return three.find(haystack);
+        }
+        let (a, b, c) = self.needles;
+        memchr::memchr3(a, b, c, haystack)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +102,7 @@ mod tests {
     #[test]
     fn searches_agree_with_memchr() {
         agree(Byte::new(b'='), TwoBytes::new(b'"', b'\\'));
+        agree_three(ThreeBytes::new(b'\n', b'=', b'H'));
     }
 
     /// The fallback where the CPU has no AVX2 (this machine has it, so the searchers
@@ -89,6 +119,26 @@ mod tests {
             avx2: None,
         };
         agree(eq, quote_or_escape);
+        agree_three(ThreeBytes {
+            needles: (b'\n', b'=', b'H'),
+            avx2: None,
+        });
+    }
+
+    fn agree_three(marks: ThreeBytes) {
+        for len in 0..80 {
+            for at in 0..=len {
+                let mut s = vec![b'a'; len];
+                if at < len {
+                    s[at] = [b'\n', b'=', b'H'][at % 3];
+                }
+                assert_eq!(
+                    marks.find(&s),
+                    memchr::memchr3(b'\n', b'=', b'H', &s),
+                    "{len} {at}"
+                );
+            }
+        }
     }
 
     fn agree(eq: Byte, quote_or_escape: TwoBytes) {

@@ -249,7 +249,7 @@ impl Classifier {
     }
 
     pub fn classify(&self, line: &[u8]) -> Classification {
-        self.classify_found(line).0
+        self.classify_found(line, None).0
     }
 
     /// The line's classification and the request it logs (as [`Self::request`]),
@@ -258,11 +258,22 @@ impl Classifier {
         &self,
         line: &[u8],
     ) -> (Classification, Option<(StatusClass, f64)>) {
-        let (c, found) = self.classify_found(line);
+        self.classify_marked(line, None)
+    }
+
+    /// [`Self::classify_and_request`] of a line with no `=` or `H` before
+    /// `unmarked_to` (as the framer found: [`super::framing::Line::unmarked_to`]),
+    /// so that part is not searched for them again. The same answers.
+    pub fn classify_marked(
+        &self,
+        line: &[u8],
+        unmarked_to: Option<usize>,
+    ) -> (Classification, Option<(StatusClass, f64)>) {
+        let (c, found) = self.classify_found(line, unmarked_to);
         (c, self.access.request_found(line, c.http, &found))
     }
 
-    fn classify_found(&self, line: &[u8]) -> (Classification, Found) {
+    fn classify_found(&self, line: &[u8], unmarked_to: Option<usize>) -> (Classification, Found) {
         let mut ruled = None;
         if let Some((set, actions)) = &self.rules {
             // The lowest index among matches is the first rule in config order.
@@ -282,7 +293,12 @@ impl Classifier {
         }
         let json = json_fields(line);
         let want_level = ruled.is_none() && json.level.is_none();
-        let pass = pass::level_and_status(line, want_level, json.status.is_none());
+        let pass = pass::level_and_status(
+            line,
+            want_level,
+            json.status.is_none(),
+            unmarked_to.unwrap_or(0),
+        );
         let severity = ruled
             .or(json.level)
             .or(pass.level)

@@ -21,13 +21,25 @@
 //! Buffers are owned by the [`Framer`] and reused, so a steady stream of lines costs
 //! no allocation; a line that arrives whole inside one chunk is handed out straight
 //! from the chunk without a copy.
+//!
+//! A plain line handed out straight from its chunk also tells where its first `=` or
+//! `H` is ([`Line::unmarked_to`]): one search over the chunk finds those with the
+//! `\n`s, so classification does not search a line without them again for its
+//! logfmt level and its access status, nor the start of one with them (issue 17).
 
 use memchr::{memchr, memchr2};
 
-use super::bytes::Byte;
+use super::bytes::{Byte, ThreeBytes};
 
 /// The largest logical line handed out whole (64 KiB).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Finds the `\n`s with the `=` and `H` of plain lines. One for all framers: a
+/// searcher keeps its needles as vectors (about 150 bytes, aligned to 32), which
+/// each of 10,000 followed files would carry (4–7 MiB more peak RSS in
+/// `scripts/bench_hostile_logs.py`'s `cri-glob` case as a field).
+static NEWLINE_OR_MARK: std::sync::LazyLock<ThreeBytes> =
+    std::sync::LazyLock::new(|| ThreeBytes::new(b'\n', b'=', b'H'));
 
 /// Room for the wrapping around a capped message: a CRI header is ~45 bytes.
 const HEADER_ROOM: usize = 256;
@@ -69,6 +81,10 @@ pub struct Line<'a> {
     /// The line was longer than the cap: `bytes` is its first cap bytes, the rest
     /// was dropped. Counted in `outrider_log_oversized_lines_total`.
     pub oversized: bool,
+    /// No `=` or `H` lies in `bytes` before this offset: where the first one is, or
+    /// the end of the physical line (it may lie past `bytes`). Known for a plain
+    /// line whole in its chunk, found with its end; `None` otherwise.
+    pub unmarked_to: Option<usize>,
 }
 
 /// A line of a runtime format that is still arriving in pieces.
@@ -125,24 +141,86 @@ impl Framer {
         // One searcher, built once, called directly: `memchr` paid its dispatch on
         // every line (issue 17).
         let mut start = 0;
-        while let Some(i) = self.newline.find(&chunk[start..]).map(|i| start + i) {
-            let line = &chunk[start..i];
+        if !self.physical.is_empty() || self.physical_truncated {
+            // The line begun in an earlier chunk: joined, then framed as it always was.
+            let Some(i) = self.newline.find(chunk) else {
+                self.append_physical(chunk);
+                return;
+            };
+            self.append_physical(&chunk[..i]);
+            let buf = std::mem::take(&mut self.physical);
+            let truncated = std::mem::take(&mut self.physical_truncated);
+            self.physical_line(&buf, truncated, None, out);
+            self.physical = buf;
+            self.physical.clear();
             start = i + 1;
-            if self.physical.is_empty() && !self.physical_truncated {
-                // The whole line is in this chunk: frame it in place.
-                let cap = self.physical_cap();
-                let truncated = line.len() > cap;
-                self.physical_line(&line[..line.len().min(cap)], truncated, out);
-            } else {
-                self.append_physical(line);
-                let buf = std::mem::take(&mut self.physical);
-                let truncated = std::mem::take(&mut self.physical_truncated);
-                self.physical_line(&buf, truncated, out);
-                self.physical = buf;
-                self.physical.clear();
+        }
+        if matches!(self.format, LogFormat::Plain | LogFormat::Auto) {
+            start = self.feed_plain(chunk, start, out);
+        } else {
+            while let Some(i) = self.newline.find(&chunk[start..]).map(|i| start + i) {
+                self.whole_line(&chunk[start..i], None, out);
+                start = i + 1;
             }
         }
         self.append_physical(&chunk[start..]);
+    }
+
+    /// The lines of `chunk` from `start`, each with where its first `=` or `H` is,
+    /// found by one search for `\n`, `=` and `H`; returns where the unterminated
+    /// rest begins. Past a line's first mark only its end is searched for: a search
+    /// over the chunk per further mark cost about what the pass's search over the
+    /// line does, and lines of many `=` paid both (32 marks kept per line: 45% more
+    /// instructions on lines of 40 `=`; issue 17).
+    fn feed_plain(
+        &mut self,
+        chunk: &[u8],
+        mut start: usize,
+        out: &mut impl FnMut(Line<'_>),
+    ) -> usize {
+        let newline_or_mark: &ThreeBytes = &NEWLINE_OR_MARK;
+        while let Some(hit) = newline_or_mark.find(&chunk[start..]).map(|i| start + i) {
+            let end = if chunk[hit] == b'\n' {
+                hit
+            } else {
+                match self.newline.find(&chunk[hit..]) {
+                    Some(n) => hit + n,
+                    None => break,
+                }
+            };
+            let line = &chunk[start..end];
+            let unmarked_to = Some(hit - start);
+            if self.format == LogFormat::Plain {
+                // What `whole_line` does for a plain line (its cap is the line cap),
+                // without its calls: most lines of most sources come this way.
+                let max = self.max_line_bytes;
+                let oversized = line.len() > max;
+                emit(
+                    &line[..line.len().min(max)],
+                    None,
+                    oversized,
+                    unmarked_to,
+                    out,
+                );
+            } else {
+                self.whole_line(line, unmarked_to, out);
+            }
+            start = end + 1;
+        }
+        start
+    }
+
+    /// A physical line that lies whole in the chunk: framed in place.
+    #[inline]
+    fn whole_line(
+        &mut self,
+        line: &[u8],
+        unmarked_to: Option<usize>,
+        out: &mut impl FnMut(Line<'_>),
+    ) {
+        let cap = self.physical_cap();
+        let truncated = line.len() > cap;
+        self.physical_line(&line[..line.len().min(cap)], truncated, unmarked_to, out);
     }
 
     /// End of stream: hands out a last unterminated line and any line still in
@@ -151,13 +229,13 @@ impl Framer {
         if !self.physical.is_empty() || self.physical_truncated {
             let buf = std::mem::take(&mut self.physical);
             let truncated = std::mem::take(&mut self.physical_truncated);
-            self.physical_line(&buf, truncated, out);
+            self.physical_line(&buf, truncated, None, out);
             self.physical = buf;
             self.physical.clear();
         }
         for (slot, stream) in self.partial.iter_mut().zip(SLOT_STREAMS) {
             if slot.open {
-                emit(&slot.buf, stream, slot.oversized, out);
+                emit(&slot.buf, stream, slot.oversized, None, out);
                 slot.buf.clear();
                 slot.oversized = false;
                 slot.open = false;
@@ -189,14 +267,23 @@ impl Framer {
         }
     }
 
-    /// One physical line, without its `\n`; `truncated` when bytes were dropped.
-    fn physical_line(&mut self, line: &[u8], truncated: bool, out: &mut impl FnMut(Line<'_>)) {
+    /// One physical line, without its `\n`; `truncated` when bytes were dropped;
+    /// `unmarked_to` as in [`Line`] (used for a plain line).
+    fn physical_line(
+        &mut self,
+        line: &[u8],
+        truncated: bool,
+        unmarked_to: Option<usize>,
+        out: &mut impl FnMut(Line<'_>),
+    ) {
         if self.format == LogFormat::Auto && !line.is_empty() {
             self.format = detect(line);
         }
         let max = self.max_line_bytes;
         match self.format {
-            LogFormat::Auto | LogFormat::Plain => emit_capped(line, None, truncated, max, out),
+            LogFormat::Auto | LogFormat::Plain => {
+                emit_capped(line, None, truncated, max, unmarked_to, out)
+            }
             LogFormat::Cri => match parse_cri(line) {
                 Some((stream, last, message)) => piece(
                     &mut self.partial[slot(Some(stream))],
@@ -207,11 +294,11 @@ impl Framer {
                     max,
                     out,
                 ),
-                None => emit_capped(line, None, truncated, max, out),
+                None => emit_capped(line, None, truncated, max, None, out),
             },
             LogFormat::Docker => {
                 let Some(body) = line.strip_prefix(DOCKER_PREFIX) else {
-                    return emit_capped(line, None, truncated, max, out);
+                    return emit_capped(line, None, truncated, max, None, out);
                 };
                 self.decoded.clear();
                 let (stream, last, cut) = match decode_json_string(body, &mut self.decoded) {
@@ -264,12 +351,20 @@ fn detect(line: &[u8]) -> LogFormat {
     }
 }
 
-fn emit(bytes: &[u8], stream: Option<Stream>, oversized: bool, out: &mut impl FnMut(Line<'_>)) {
+#[inline]
+fn emit(
+    bytes: &[u8],
+    stream: Option<Stream>,
+    oversized: bool,
+    unmarked_to: Option<usize>,
+    out: &mut impl FnMut(Line<'_>),
+) {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     out(Line {
         bytes,
         stream,
         oversized,
+        unmarked_to,
     });
 }
 
@@ -278,12 +373,13 @@ fn emit_capped(
     stream: Option<Stream>,
     truncated: bool,
     max: usize,
+    unmarked_to: Option<usize>,
     out: &mut impl FnMut(Line<'_>),
 ) {
     if bytes.len() > max {
-        emit(&bytes[..max], stream, true, out);
+        emit(&bytes[..max], stream, true, unmarked_to, out);
     } else {
-        emit(bytes, stream, truncated, out);
+        emit(bytes, stream, truncated, unmarked_to, out);
     }
 }
 
@@ -299,7 +395,7 @@ fn piece(
 ) {
     if last && !partial.open {
         // The common case, a line in one piece: no copy.
-        return emit_capped(message, stream, truncated, max, out);
+        return emit_capped(message, stream, truncated, max, None, out);
     }
     partial.open = true;
     partial.oversized |= truncated;
@@ -311,7 +407,7 @@ fn piece(
         partial.buf.extend_from_slice(message);
     }
     if last {
-        emit(&partial.buf, stream, partial.oversized, out);
+        emit(&partial.buf, stream, partial.oversized, None, out);
         partial.buf.clear();
         partial.oversized = false;
         partial.open = false;

@@ -152,7 +152,7 @@ fn take_line(
 ) {
     counts.lines += 1;
     counts.oversized_lines += u64::from(line.oversized);
-    let (c, request) = classifier.classify_and_request(line.bytes);
+    let (c, request) = classifier.classify_marked(line.bytes, line.unmarked_to);
     if c.ignored {
         return;
     }
@@ -269,6 +269,46 @@ no trailing newline ERROR"#;
                 ..whole
             }
         );
+    }
+
+    /// Lines read whole from a chunk are classified knowing where their first `=` or
+    /// `H` is; lines trickled in byte by byte never are: the counts must be the
+    /// same, also on lines of many `=` and `H`.
+    #[test]
+    fn marked_and_unmarked_lines_count_the_same() {
+        let mut input = MIXED.as_bytes().to_vec();
+        input.push(b'\n');
+        for line in [
+            "=".repeat(70_000),
+            "H".repeat(5000),
+            format!("{}level=error", "a=b ".repeat(40)),
+            format!("{}lvl=warn msg=x", "k=v ".repeat(31)),
+            format!("{}\"GET / HTTP/1.1\" 503 0", "H".repeat(40)),
+            format!(
+                "{} 10.0.0.1 \"GET / HTTP/1.1\" 404 0 rt=0.5",
+                "x=1 H ".repeat(20)
+            ),
+            "ts=1 level=info msg=\"ok\" duration=12ms".into(),
+            "10.0.0.1 - - [x] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\" rt=0.120".into(),
+        ] {
+            input.extend_from_slice(line.as_bytes());
+            input.extend_from_slice(b"\r\n");
+        }
+        let input = input.repeat(3);
+        let whole = scan(&input[..], &Classifier::default()).unwrap();
+        let trickled = scan(Trickle(&input), &Classifier::default()).unwrap();
+        assert_eq!(
+            ScanCounts {
+                seconds: 0.0,
+                ..trickled
+            },
+            ScanCounts {
+                seconds: 0.0,
+                ..whole
+            }
+        );
+        assert_eq!(whole.events.error, 3 * 3, "{:?}", whole.events);
+        assert_eq!(whole.http.server_error, 3 * 2, "{:?}", whole.http);
     }
 
     #[test]

@@ -25,14 +25,27 @@ pub(super) fn text_marker(line: &[u8]) -> Option<Severity> {
     while i < head {
         let class = BYTE_CLASS[usize::from(line[i])];
         if class & WORD != 0 {
-            // A token is read whole even when it runs past the head.
-            let end = token_end(line, i);
-            if class & UPPER != 0 || opened {
+            if (class & UPPER != 0 || opened) && line[i].is_ascii_alphabetic() {
+                // A token is read whole even when it runs past the head.
+                let end = token_end(line, i);
                 if let Some(s) = token_marker(line, i, end) {
                     return Some(s);
                 }
+                i = end;
+            } else if i == 0 || BYTE_CLASS[usize::from(line[i - 1])] & WORD == 0 {
+                // No marker starts here (a digit, `_`, a lower-case word outside a
+                // level position): passing its first byte is enough. The skip below
+                // passes the rest; a capital it stops at inside the token is one
+                // whose token's start was passed over, and such a token, not
+                // starting with a capital, is no marker. Reading the token's end
+                // cost more (`2024` starts most lines).
+                i += 1;
+            } else {
+                // Right after an ANSI code whose final byte is a letter (`\x1b[K`):
+                // looking back from a capital inside would take that letter for the
+                // token's start.
+                i = token_end(line, i);
             }
-            i = end;
         }
         i = next_candidate(line, i, head);
         if i >= head {

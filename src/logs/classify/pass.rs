@@ -4,6 +4,9 @@
 //! realistic mix those two passes cost more than what they found. Here one search
 //! stops at both (`memchr2` on `=` and `H`), and each is dropped once answered.
 //! The answers are those of the two searches (checked against them in the tests).
+//! The search starts where the framer found the line's first `=` or `H`
+//! ([`crate::logs::framing::Line::unmarked_to`]): a line without them is not
+//! searched at all.
 
 use memchr::memmem;
 use std::sync::LazyLock;
@@ -34,14 +37,22 @@ pub(super) struct Pass {
     pub has_eq: Option<bool>,
 }
 
-/// Reads the logfmt level when `want_level` and the access status when `want_http`.
-pub(super) fn level_and_status(line: &[u8], want_level: bool, want_http: bool) -> Pass {
+/// Reads the logfmt level when `want_level` and the access status when `want_http`;
+/// no `=` or `H` lies before `unmarked_to` (0 when nothing is known, past the line's
+/// end when it has none).
+pub(super) fn level_and_status(
+    line: &[u8],
+    want_level: bool,
+    want_http: bool,
+    unmarked_to: usize,
+) -> Pass {
     let mut pass = Pass::default();
     let mut logfmt = Logfmt::default();
     let (mut level_open, mut http_open) = (want_level, want_http);
     let mut saw_eq = false;
-    let mut from = 0;
-    while level_open || http_open {
+    let mut from = unmarked_to.min(line.len());
+    // A line without `=` and `H` (most plain lines) is not searched.
+    while (level_open || http_open) && from < line.len() {
         let rest = &line[from..];
         let hit = match (level_open, http_open) {
             (true, true) => EQ_OR_H.find(rest),

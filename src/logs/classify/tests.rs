@@ -301,7 +301,7 @@ fn the_fast_text_scan_agrees_with_the_bytewise_one() {
     // Lines built from pieces that exercise every branch: capitals inside and at the
     // start of tokens, openers, ANSI codes (with upper-case final bytes), counts,
     // and the 256-byte head boundary.
-    const PIECES: [&str; 40] = [
+    const PIECES: [&str; 43] = [
         "\u{1}",
         "é",
         "Handler_2",
@@ -343,6 +343,11 @@ fn the_fast_text_scan_agrees_with_the_bytewise_one() {
         "xException",
         "Exception",
         "GetWARN",
+        // Tokens that start with a digit or `_` and hold a capital that can start a
+        // marker: passed over from their first byte.
+        "7",
+        "1ERROR",
+        "_Warn",
     ];
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = |n: usize| {

@@ -250,3 +250,79 @@ fn decode_json_string_reports_the_closing_quote() {
     assert_eq!(decode_json_string(br#"unterminated\"#, &mut out), None);
     assert_eq!(out, b"unterminated");
 }
+
+/// Plain lines with and without `=` and `H`, early and late in them.
+fn marked_input() -> Vec<u8> {
+    let mut input = Vec::new();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for n in 0..3000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = (state % 300) as usize;
+        let rare = state % 3 == 0;
+        for k in 0..len {
+            let r = (state >> (k % 50)) as usize + k * 7 + n;
+            input.push(match r % if rare { 200 } else { 11 } {
+                0 => b'=',
+                1 => b'H',
+                2 => b' ',
+                3 => b'\r',
+                _ => b'a' + (r % 26) as u8,
+            });
+        }
+        input.push(b'\n');
+    }
+    input.extend_from_slice(&[b'='; 5000]);
+    input.extend_from_slice(b"\nlast H= unterminated");
+    input
+}
+
+#[test]
+fn plain_lines_tell_where_their_first_mark_is() {
+    for chunk in [0, 1, 7, 64, 4096] {
+        let mut framer = Framer::new(LogFormat::Auto, 1024);
+        let (mut told, mut lines) = (0, 0);
+        let mut out = |l: Line<'_>| {
+            lines += 1;
+            if let Some(at) = l.unmarked_to {
+                told += 1;
+                // The offset is the physical line's: of the bytes, or past them
+                // (the `\r` dropped, the cut).
+                let first = memchr::memchr2(b'=', b'H', l.bytes).unwrap_or(l.bytes.len());
+                assert_eq!(
+                    at.min(l.bytes.len()),
+                    first,
+                    "{}",
+                    String::from_utf8_lossy(l.bytes)
+                );
+            }
+        };
+        let input = marked_input();
+        if chunk == 0 {
+            framer.feed(&input, &mut out);
+        } else {
+            for c in input.chunks(chunk) {
+                framer.feed(c, &mut out);
+            }
+        }
+        framer.finish(&mut out);
+        assert_eq!(lines, 3002, "chunks of {chunk}");
+        // Whole, only the unterminated last line is not told; in 4 KiB chunks, the
+        // ~110 lines across a chunk's end neither.
+        match chunk {
+            0 => assert_eq!(told, 3001),
+            4096 => assert!((2850..3000).contains(&told), "{told} told"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn runtime_formats_are_not_told() {
+    let input = b"2024-01-01T00:00:00.000000000Z stdout F a=b H\n{\"log\":\"x=1\\n\",\"stream\":\"stdout\"}\n";
+    for format in [LogFormat::Cri, LogFormat::Docker] {
+        let mut framer = Framer::new(format, 1024);
+        framer.feed(input, &mut |l: Line<'_>| assert_eq!(l.unmarked_to, None));
+    }
+}

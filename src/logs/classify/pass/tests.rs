@@ -146,14 +146,14 @@ fn the_pass_agrees_with_the_two_searches() {
         let level = logfmt_level_reference(line);
         let http = access_line_status_reference(line);
         let shown = || String::from_utf8_lossy(line).into_owned();
-        let both = level_and_status(line, true, true);
+        let both = level_and_status(line, true, true, 0);
         assert_eq!((both.level, both.http), (level, http), "{}", shown());
         assert_eq!(both.has_eq, Some(line.contains(&b'=')), "{}", shown());
         let first_http = memchr::memmem::find(line, b"HTTP/");
         assert_eq!(both.first_http, first_http, "{}", shown());
-        let level_only = level_and_status(line, true, false);
+        let level_only = level_and_status(line, true, false, 0);
         assert_eq!((level_only.level, level_only.http), (level, None));
-        let http_only = level_and_status(line, false, true);
+        let http_only = level_and_status(line, false, true, 0);
         assert_eq!((http_only.level, http_only.http), (None, http));
         assert_eq!(http_only.has_eq, None);
     });
@@ -174,4 +174,74 @@ fn durations_read_with_what_the_pass_found_are_the_same() {
     });
     // The pieces make lines with durations, JSON and not.
     assert!(with_duration.iter().all(|&n| n > 100), "{with_duration:?}");
+}
+
+/// Where the first `=` or `H` of `line` is, or its length: what the framer finds.
+fn first_mark(line: &[u8]) -> usize {
+    memchr::memchr2(b'=', b'H', line).unwrap_or(line.len())
+}
+
+/// Lines of many `=` and `H`, and lines whose first one comes late or early.
+fn hostile_lines() -> Vec<Vec<u8>> {
+    let mut lines = vec![
+        vec![b'='; 1 << 20],
+        vec![b'H'; 1 << 16],
+        [&b"x=1 "[..]; 40].concat(),
+        [&[&b"a=b "[..]; 33].concat()[..], b"lvl=warn level=info"].concat(),
+        [&[&b"H"[..]; 32].concat()[..], b" \"GET / HTTP/1.1\" 404 0"].concat(),
+        [
+            &[&b"H="[..]; 20].concat()[..],
+            b" \"GET / HTTP/1.1\" 301 severity=error",
+        ]
+        .concat(),
+        [&[&b"x"[..]; 300].concat()[..], b" level=error"].concat(),
+        b"HTTP/1.1\" 200 level=debug".to_vec(),
+        b"level=error".to_vec(),
+        b"a=1 level=error".to_vec(),
+        b"a=1 b=2 lvl=warn level=info".to_vec(),
+        b"H \"GET / HTTP/1.1\" 200".to_vec(),
+        b"x=1 \"GET / HTTP/1.1\" 200 level=warn".to_vec(),
+        b"no marks at all".to_vec(),
+        Vec::new(),
+    ];
+    lines.push([&lines[0][..1000], b" level=warn HTTP/2\" 503"].concat());
+    lines
+}
+
+/// Every way of asking, from the line's start and from its first mark (`unmarked_to`,
+/// maybe past the line): the same answers.
+fn agree_from(line: &[u8], unmarked_to: usize) {
+    for (level, http) in [(true, true), (true, false), (false, true), (false, false)] {
+        assert_eq!(
+            level_and_status(line, level, http, unmarked_to),
+            level_and_status(line, level, http, 0),
+            "{level} {http} from {unmarked_to}: {}",
+            String::from_utf8_lossy(&line[..line.len().min(200)])
+        );
+    }
+}
+
+#[test]
+fn the_pass_from_the_first_mark_agrees_with_the_whole_search() {
+    random_lines(200_000, |line| agree_from(line, first_mark(line)));
+    for line in hostile_lines() {
+        agree_from(&line, first_mark(&line));
+    }
+}
+
+#[test]
+fn a_first_mark_past_a_cut_line_is_its_end() {
+    // The framer's offset is that of the physical line: a cut line (at the cap, or
+    // its `\r` dropped) may be shorter than it.
+    let tail: &[u8] = b"=H level=error \"GET / HTTP/1.1\" 500\r";
+    random_lines(50_000, |line| {
+        let physical = [line, tail].concat();
+        agree_from(line, first_mark(&physical));
+    });
+    for line in hostile_lines() {
+        for cut in [0, 1, 30, 31, 32, 33, 64, line.len() / 2] {
+            let cut = cut.min(line.len());
+            agree_from(&line[..cut], first_mark(&line));
+        }
+    }
 }
