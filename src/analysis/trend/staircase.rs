@@ -10,17 +10,17 @@
 //! it fills) keeps their size, a settling heap's shrink.
 //!
 //! Steps are read from the eroded floors: runs of bucket-to-bucket rises above the
-//! floors' own drift by [`STEP_Z`] robust standard deviations of the rises (and by
-//! the least growth that counts), two runs one step when a single floor stands
-//! between them (a plateau is two floors or more; a leak's ramp that its noise
-//! breaks into runs is not a staircase). A step's size is the rise from the plateau before
-//! it to the plateau after it ([`PLATEAU`] floors each, their medians), less the
-//! drift between them, so a leak's steady climb under its steps is not counted as
-//! steps. A staircase vetoes a fresh verdict only when the window holds
-//! [`MIN_STEPS`] steps or more, the steps make [`STAIRCASE_SHARE`] or more of the
-//! segment's rise, and the last [`RECENT_STEPS`] shrink by [`SHRINK`] or more a
-//! step (the median pairwise slope of their logarithms): a standing verdict is held by
-//! its own rules, and a leak whose steps keep their size is never vetoed.
+//! recent half window's drift by [`STEP_Z`] robust standard deviations of the rises
+//! (and by the least growth that counts), two runs one step when a single floor
+//! stands between them (a plateau is two floors or more; a leak's ramp that its
+//! noise breaks into runs is not a staircase). A step's size is the rise from the
+//! plateau before it to the plateau after it ([`PLATEAU`] floors each, their
+//! medians), less the drift between them, so a leak's steady climb under its steps
+//! is not counted as steps. A staircase vetoes a fresh verdict only when the window
+//! holds [`MIN_STEPS`] steps or more, the steps make [`STAIRCASE_SHARE`] or more of
+//! the segment's rise, and the last [`RECENT_STEPS`] shrink by [`SHRINK`] or more a
+//! step (the median pairwise slope of their logarithms): a standing verdict is held
+//! by its own rules, and a leak whose steps keep their size is never vetoed.
 
 use super::{robust_sigma, HALF};
 
