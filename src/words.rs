@@ -7,7 +7,7 @@
 //!   request lines of the status page, `/summary.txt` and `outrider report`
 //! - [`alert`]: each alert rule's `summary` and `description`
 //! - [`cost`]: the money, autoscaling and scale-to-zero lines
-//! - [`requests`]: where a request's time goes, start-up and shutdown
+//! - [`requests`](mod@requests): where a request's time goes, start-up and shutdown
 //!
 //! Numbers always carry their unit (`MiB/min`, `per minute`, `ms`, `m` for
 //! millicores), and counts read as English: `1 worker`, `3 workers`.
