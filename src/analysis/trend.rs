@@ -436,8 +436,7 @@ impl TrendTracker {
 /// whose earlier flat part hides it from the whole segment's halves).
 fn still_growing(raw: &[(f64, f64)], low: &[(f64, f64)], rate: f64) -> bool {
     let mut offsets: Vec<f64> = raw.iter().map(|p| p.1 - rate * p.0).collect();
-    let mid = offsets.len() / 2;
-    let centre = *offsets.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let centre = median(&mut offsets);
     let newest = raw[raw.len() - 1];
     if newest.1 - rate * newest.0 - centre < -TAIL_Z * scatter(raw, rate) {
         return false;
@@ -458,8 +457,7 @@ fn still_growing(raw: &[(f64, f64)], low: &[(f64, f64)], rate: f64) -> bool {
 /// of two), which a steady rise leaves alone.
 fn growth_start(low: &[(f64, f64)], slack: f64) -> usize {
     let mut first: Vec<f64> = low[..low.len().min(3)].iter().map(|p| p.1).collect();
-    let mid = first.len() / 2;
-    let base = *first.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let base = median(&mut first);
     let steps: Vec<f64> = low.windows(2).map(|w| w[1].1 - w[0].1).collect();
     let noise = if steps.is_empty() {
         0.0
@@ -520,10 +518,16 @@ fn scatter(points: &[(f64, f64)], rate: f64) -> f64 {
 /// standard deviation for normal noise, which a few outliers leave alone. Not
 /// empty.
 fn robust_sigma(mut values: Vec<f64>) -> f64 {
-    let mid = values.len() / 2;
-    let centre = *values.select_nth_unstable_by(mid, f64::total_cmp).1;
+    let centre = median(&mut values);
     let mut dev: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
-    1.4826 * *dev.select_nth_unstable_by(mid, f64::total_cmp).1
+    1.4826 * median(&mut dev)
+}
+
+/// The median of `values` (the upper one of an even count), reordering them. Not
+/// empty.
+fn median(values: &mut [f64]) -> f64 {
+    let mid = values.len() / 2;
+    *values.select_nth_unstable_by(mid, f64::total_cmp).1
 }
 
 /// The standard error of a least-squares slope through `points` whose scatter is
@@ -553,9 +557,7 @@ pub fn theil_sen(points: &[(f64, f64)]) -> f64 {
     if slopes.is_empty() {
         return 0.0;
     }
-    let mid = slopes.len() / 2;
-    let (_, m, _) = slopes.select_nth_unstable_by(mid, f64::total_cmp);
-    *m
+    median(&mut slopes)
 }
 
 /// Mann-Kendall z statistic (with the continuity correction); positive for an

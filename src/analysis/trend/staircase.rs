@@ -22,7 +22,7 @@
 //! step (the median pairwise slope of their logarithms): a standing verdict is held
 //! by its own rules, and a leak whose steps keep their size is never vetoed.
 
-use super::{robust_sigma, HALF};
+use super::{median, robust_sigma, HALF};
 
 /// Fewest steps in the window for a staircase.
 pub const MIN_STEPS: usize = 3;
@@ -63,7 +63,7 @@ pub fn steps(low: &[(f64, f64)], least: f64) -> Vec<Step> {
     // the lesser of the whole window's and the recent half's (a fill early in the
     // window, or a ramp late in it, makes one of them too wide).
     let recent = &rises[rises.len().saturating_sub(HALF)..];
-    let drift = median(recent.to_vec());
+    let drift = median(&mut recent.to_vec());
     let sigma = robust_sigma(rises.clone()).min(robust_sigma(recent.to_vec()));
     let threshold = drift + (STEP_Z * sigma).max(least);
     // Runs of steep rises, joined across a single floor between them: a plateau
@@ -116,7 +116,7 @@ fn measure(found: &mut [Step], low: &[(f64, f64)], drift: f64) {
         let after = step.to..=(step.to + PLATEAU - 1).min(ceiling);
         let centre = |r: &std::ops::RangeInclusive<usize>| (r.start() + r.end()) as f64 / 2.0;
         let level = |r: &std::ops::RangeInclusive<usize>| {
-            median(low[r.clone()].iter().map(|p| p.1).collect())
+            median(&mut low[r.clone()].iter().map(|p| p.1).collect::<Vec<_>>())
         };
         step.size = level(&after) - level(&before) - drift * (centre(&after) - centre(&before));
     }
@@ -129,7 +129,8 @@ pub fn shrinking(steps: &[Step], low: &[(f64, f64)], start: usize) -> bool {
         return false;
     }
     let end = low.len();
-    let level = |from: usize, to: usize| median(low[from..to].iter().map(|p| p.1).collect());
+    let level =
+        |from: usize, to: usize| median(&mut low[from..to].iter().map(|p| p.1).collect::<Vec<_>>());
     let rise = level(end.saturating_sub(PLATEAU).max(start), end)
         - level(start, (start + PLATEAU).min(end));
     // A step that began before the segment counts for the share of its rise
@@ -165,12 +166,6 @@ pub fn shrinking(steps: &[Step], low: &[(f64, f64)], start: usize) -> bool {
         slopes[mid]
     };
     pace < SHRINK.ln()
-}
-
-/// The median of `values` (the upper one of an even count). Not empty.
-fn median(mut values: Vec<f64>) -> f64 {
-    let mid = values.len() / 2;
-    *values.select_nth_unstable_by(mid, f64::total_cmp).1
 }
 
 #[cfg(test)]
