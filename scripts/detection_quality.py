@@ -4,7 +4,9 @@
 Replays every trace with `outrider replay` and prints one row per trace: the label,
 the verdict, when a leak was first detected and the latency after its onset, false
 alarms (a leak verdict at ANY time on a trace labelled leak-free), and whether the
-sizing verdicts agree with the labels; then totals.
+sizing verdicts agree with the labels; then totals, and the median latency of the
+memory leaks of 1 MiB/min and more and of those of 0.25 MiB/min (each label's
+`memory_leak_rate`): the classes of issue 17's goals (15 and 30 min).
 
 With --offsets N, every leak trace is also replayed as if it had started 0, 15, ...,
 15*(N-1) s later (its first rows dropped: the buckets cut the signal elsewhere), and
@@ -66,6 +68,8 @@ def main():
         labels = json.load(f)
     rows, leaks, found, false_alarms, lat_ok, sizing_total, sizing_agree = [], 0, 0, 0, 0, 0, 0
     latencies = []
+    # (MiB/min, latency) of each memory leak found: the issue's goals are per rate.
+    by_rate = []
     with tempfile.TemporaryDirectory() as d:
         for name, lab in sorted(labels.items()):
             if not name.startswith(args.only):
@@ -92,6 +96,8 @@ def main():
                         found += 1
                         lat = at - (lab["leak_onset"] or 0) - first_timestamp(path)
                         latencies.append(lat)
+                        if kind == "memory":
+                            by_rate.append((lab["memory_leak_rate"], lat))
                         ok = lab.get("max_latency") is None or lat <= lab["max_latency"]
                         lat_ok += ok
                         lats = " ".join(f"{(a - (lab['leak_onset'] or 0) - first_timestamp(path)) / 60:.1f}" for a in ats)
@@ -119,6 +125,12 @@ def main():
     if latencies:
         latencies.sort()
         print(f"detection latency after onset: median {latencies[len(latencies) // 2] / 60:.1f} min, max {latencies[-1] / 60:.1f} min")
+    for what, goal, pick in (("1 MiB/min and more", 15, lambda r: r >= 1.0),
+                             ("0.25 MiB/min", 30, lambda r: r == 0.25)):
+        lats = sorted(lat for rate, lat in by_rate if pick(rate))
+        if lats:
+            print(f"memory leaks of {what}: median {lats[len(lats) // 2] / 60:.1f} min over {len(lats)} "
+                  f"(the issue's goal: {goal} min)")
     print(f"false alarms on leak-free traces (at any time): {false_alarms}")
     print(f"sizing verdicts agreeing with labels: {sizing_agree}/{sizing_total}")
     sys.exit(0 if found == leaks and false_alarms == 0 and sizing_agree == sizing_total else 1)

@@ -3,8 +3,9 @@
 
 Each trace is a CSV in the replay format; labels.json says what the analysis must
 conclude: memory_leak / fd_leak (and for leaks, leak_onset: the timestamp growth
-starts, to measure detection latency), cpu_allocation / memory_allocation (null:
-not judged). Run: python3 scripts/gen_traces.py
+starts, to measure detection latency; for memory leaks, memory_leak_rate: MiB a
+minute, the class of issue 17's latency goals), cpu_allocation / memory_allocation
+(null: not judged). Run: python3 scripts/gen_traces.py
 """
 
 import json
@@ -166,10 +167,10 @@ def runtime_traces(L):
         grown = min(max(0.0, t - 600), 4800) / 60
         return (250 + grown + (t % 120) / 120 * 20) * MIB + noise(r, 2)
     write_rss("rt-leak-1mib-sawtooth-fixed", 150, leak_fixed,
-              {"memory_leak": True, "leak_onset": 600, "leak_end": 5400, "max_latency": 900,
+              {"memory_leak": True, "memory_leak_rate": 1.0, "leak_onset": 600, "leak_end": 5400, "max_latency": 900,
                "note": "1 MiB/min from 10 min to 90 min under a 2-min 20 MiB sawtooth and 2 MiB noise, then flat"}, L, 45)
     write_rss("rt-leak-0.25mib", 180, lambda t, r: (300 + max(0.0, t - 600) / 60 * 0.25) * MIB + noise(r, 1),
-              {"memory_leak": True, "leak_onset": 600, "max_latency": 1800,
+              {"memory_leak": True, "memory_leak_rate": 0.25, "leak_onset": 600, "max_latency": 1800,
                "note": "0.25 MiB/min from 10 min, 1 MiB noise"}, L, 46)
     # Warm-ups that begin after a flat hour (a cache or pool filling once traffic
     # arrives): 10 MiB with an 8-min time constant, 100 MiB with 15 min, 30 MiB
@@ -183,7 +184,7 @@ def runtime_traces(L):
                   {"note": f"flat for an hour, then a {amp} MiB warm-up with a {tau}-min time constant, 1 MiB noise"},
                   L, seed)
     write_rss("rt-leak-first-minute", 90, lambda t, r: (120 + max(0.0, t - 30) / 60) * MIB + noise(r, 1),
-              {"memory_leak": True, "leak_onset": 30, "max_latency": 1200,
+              {"memory_leak": True, "memory_leak_rate": 1.0, "leak_onset": 30, "max_latency": 1200,
                "note": "1 MiB/min from 30 s after the start, 1 MiB noise"}, L, 47)
 
 
@@ -256,23 +257,23 @@ def main():
     # --- memory: leaks ---
     for rate, seed in [(1.0, 1), (2.0, 2), (0.5, 3)]:
         write(f"syn-linear-{rate}mib-min", trace(3, lambda t, r, k=rate: 200 * MIB + k * MIB * t / 60 + noise(r, 1), seed=seed),
-              {"memory_leak": True, "leak_onset": 0}, L)
+              {"memory_leak": True, "memory_leak_rate": rate, "leak_onset": 0}, L)
     write("syn-onset-after-flat-hour-1mib", trace(3, lambda t, r: 300 * MIB + max(0, t - 3600) / 60 * MIB + noise(r, 1), seed=4),
-          {"memory_leak": True, "leak_onset": 3600, "max_latency": 900}, L)
+          {"memory_leak": True, "memory_leak_rate": 1.0, "leak_onset": 3600, "max_latency": 900}, L)
     write("syn-onset-after-flat-hour-0.25mib", trace(4, lambda t, r: 300 * MIB + max(0, t - 3600) / 60 * 0.25 * MIB + noise(r, 1), seed=5),
-          {"memory_leak": True, "leak_onset": 3600, "max_latency": 1800}, L)
+          {"memory_leak": True, "memory_leak_rate": 0.25, "leak_onset": 3600, "max_latency": 1800}, L)
     write("syn-staircase", trace(3, lambda t, r: 250 * MIB + (t // 600) * 8 * MIB + noise(r, 0.5), seed=6),
-          {"memory_leak": True, "leak_onset": 0}, L)
+          {"memory_leak": True, "memory_leak_rate": 0.8, "leak_onset": 0}, L)
     write("syn-leak-under-sawtooth", trace(3, lambda t, r: 200 * MIB + t / 60 * 0.5 * MIB + (t % 120) / 120 * 40 * MIB + noise(r, 1), seed=7),
-          {"memory_leak": True, "leak_onset": 0}, L)
+          {"memory_leak": True, "memory_leak_rate": 0.5, "leak_onset": 0}, L)
     write("syn-leak-under-slow-sawtooth", trace(4, lambda t, r: 200 * MIB + t / 60 * 1.0 * MIB + (t % 900) / 900 * 60 * MIB + noise(r, 1), seed=8),
-          {"memory_leak": True, "leak_onset": 0}, L)
+          {"memory_leak": True, "memory_leak_rate": 1.0, "leak_onset": 0}, L)
 
     def crash_loop(t, r):
         run = t % 3000  # the leak OOMs every 50 minutes
         return 150 * MIB + run / 60 * 3 * MIB + noise(r, 1)
     write("syn-crash-loop-leak", trace(4, crash_loop, extra=lambda t, r: {"restarts": t // 3000}, seed=9),
-          {"memory_leak": True, "leak_onset": 0}, L)
+          {"memory_leak": True, "memory_leak_rate": 3.0, "leak_onset": 0}, L)
     # --- memory: not leaks ---
     for amp, seed in [(1, 10), (8, 11)]:
         write(f"syn-flat-noise-{amp}mib", trace(4, lambda t, r, a=amp: 300 * MIB + noise(r, a), seed=seed), {}, L)

@@ -20,6 +20,12 @@ fn every_labelled_trace_gets_its_verdicts() {
         let obs = util::traces::load(name);
         let s = trace::replay(&obs, &cfg);
         let onset = label["leak_onset"].as_f64().unwrap_or(0.0) + obs[0].t;
+        // The rate says which of issue 17's latency goals a memory leak falls
+        // under (`scripts/detection_quality.py` prints the medians per rate).
+        let rate = label["memory_leak_rate"].as_f64();
+        if label["memory_leak"] == true && !rate.is_some_and(|r| r > 0.0) {
+            failures.push(format!("{name}: a memory leak without memory_leak_rate"));
+        }
         for (kind, at) in [
             ("memory", s.memory_leak_first_detected_at),
             ("fd", s.fd_leak_first_detected_at),
