@@ -1163,7 +1163,17 @@ mod tests {
 
         py.stdin.as_mut().unwrap().write_all(b"next\n").unwrap();
         let second = next_tid();
-        let e = r.read_entry(pid).unwrap();
+        // Python's join returns once the thread has run its last Python code; the
+        // kernel thread may still be exiting (CI saw 3 threads here once): wait
+        // for it, up to 2 s.
+        let mut e = r.read_entry(pid).unwrap();
+        for _ in 0..200 {
+            if e.threads == 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            e = r.read_entry(pid).unwrap();
+        }
         assert_eq!(e.threads, 2, "replaced, not added");
         assert!(r.run_delay(&e).unwrap().is_some());
         let (tids, kept) = r.tids(&e).unwrap();
