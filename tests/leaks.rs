@@ -64,9 +64,10 @@ fn started_later(obs: &[Observation], by: f64) -> Vec<Observation> {
 /// issue's goals are 15 min for 1 MiB/min and 30 min for 0.25 MiB/min; the JVM's
 /// and Node's RSS grow in steps (G1 commits heap regions, V8 and malloc grow in
 /// chunks: a plateau of 6-11 min between steps), CPython's start-up ramp lasts 5
-/// minutes, and a JVM under Parallel GC hides its leak in committed heap for half
-/// an hour, so four of the six miss the 15 min, and gunicorn's is at it (per start, in the
-/// comments: `python3 scripts/detection_quality.py --offsets 8 --only real-rt`).
+/// minutes, and a JVM under Parallel GC hides its leak in memory it already holds
+/// for half an hour, so four of the six miss the 15 min and gunicorn's is at it
+/// (per start, in the comments: `python3 scripts/detection_quality.py --offsets 8
+/// --only real-rt`).
 const REAL_LEAKS: [(&str, Option<f64>); 6] = [
     // 0.25 MiB/min from 10 min: 14.8-16.5 min.
     ("real-rt-py-leak-0.25mib", Some(30.0 * 60.0)),
@@ -80,7 +81,7 @@ const REAL_LEAKS: [(&str, Option<f64>); 6] = [
     // 1 MiB/min over gunicorn's two workers from the start: 14.3-15.8 min.
     ("real-rt-gunicorn-leak-1mib", Some(18.0 * 60.0)),
     // 1 MiB/min from 5 min under Parallel GC, which had shrunk the heap after
-    // start-up: the leak fills committed memory first, and RSS stays flat until
+    // start-up: the leak fills memory the JVM already holds, and RSS stays flat until
     // about 38 min. 41.5-42.3 min: 9-10 min after RSS begins to climb.
     ("real-rt-jvm-parallel-leak-1mib", Some(46.0 * 60.0)),
 ];
