@@ -158,6 +158,34 @@ pub struct ProcReader {
     kids: PidMap<i32, (u64, Vec<i32>)>,
     kids_mark: Option<u32>,
     loadavg: Option<File>,
+    /// `status` and `io` figures by pid as last read, and how long they serve
+    /// ([`SLOW_DETAILS_EVERY`]).
+    slow: PidMap<i32, Slow>,
+    slow_every: std::time::Duration,
+}
+
+/// How often a member's `status` (swap, context switches) and `io` (bytes read
+/// and written) are read again; its other files are read every tick. They feed
+/// only the exported counters and the swap gauge, never a verdict, and a scrape
+/// is seldom more often than this. At 1 s ticks, watching a group of 120
+/// processes, the two files were 27-42% of the tick thread's CPU
+/// (docs/performance.md). A new member is read at its first tick; one that exits
+/// loses what it did since its last read, at most this long (was one tick).
+pub const SLOW_DETAILS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One process' `status` and `io` figures as last read.
+#[derive(Debug, Clone, Copy)]
+struct Slow {
+    /// Start time of the process read: a reused pid is read afresh.
+    start_ticks: u64,
+    at: Instant,
+    swap_bytes: Option<u64>,
+    voluntary_switches: Option<u64>,
+    involuntary_switches: Option<u64>,
+    read_bytes: Option<u64>,
+    write_bytes: Option<u64>,
+    /// Used since the last sweep.
+    used: bool,
 }
 
 /// Files of processes kept open between ticks and read again from offset 0
@@ -222,6 +250,8 @@ impl ProcReader {
             kids: PidMap::default(),
             kids_mark: None,
             loadavg: None,
+            slow: PidMap::default(),
+            slow_every: SLOW_DETAILS_EVERY,
         }
     }
 
@@ -230,6 +260,15 @@ impl ProcReader {
     /// end), through a kept descriptor.
     fn read(&mut self, pid: i32, name: &str) -> std::io::Result<&[u8]> {
         self.read_kept(pid, name, true)
+    }
+
+    /// Marks the kept descriptor of `<root>/<pid>/<name>`, if any, as read this
+    /// tick, so that [`ProcReader::sweep`] keeps it open.
+    fn touch(&mut self, pid: i32, name: &str) {
+        self.set_path(pid, name);
+        if let Some((_, used, _)) = self.kept.open.get_mut(self.path.as_str()) {
+            *used = true;
+        }
     }
 
     /// Reads `<root>/<pid>/<name>` into the buffer through its kept descriptor, or
@@ -275,6 +314,7 @@ impl ProcReader {
         });
         self.kept.lingering = lingering;
         self.tids.retain(|_, t| std::mem::take(&mut t.used));
+        self.slow.retain(|_, s| std::mem::take(&mut s.used));
     }
 
     /// Forgets every kept thread list: the next read of each lists `task/` again.
@@ -372,28 +412,11 @@ impl ProcReader {
     pub fn read_details(&mut self, entry: &ProcEntry, errors: &mut ReadErrors) -> Option<Details> {
         let pid = entry.pid;
         let mut d = Details::default();
-        match self.read(pid, "status").map_err(ReadError::from) {
-            Ok(text) => {
-                let s = parse_status(text);
-                d.swap_bytes = s.swap_bytes;
-                d.voluntary_switches = s.voluntary_switches;
-                d.involuntary_switches = s.involuntary_switches;
-            }
-            Err(ReadError::Gone) => return None,
-            Err(e) => errors.record("status", &format!("{}: {e}", self.path)),
-        }
+        self.slow_details(entry, &mut d, errors)?;
         match self.open_fds(pid).map_err(ReadError::from) {
             Ok(n) => d.open_fds = Some(n),
             Err(ReadError::Gone) => return None,
             Err(e) => errors.record("fd", &format!("{}: {e}", self.path)),
-        }
-        match self.read(pid, "io").map_err(ReadError::from) {
-            Ok(text) => {
-                d.read_bytes = keyed_value(text, b"read_bytes:");
-                d.write_bytes = keyed_value(text, b"write_bytes:");
-            }
-            Err(ReadError::Gone) => return None,
-            Err(e) => errors.record("io", &format!("{}: {e}", self.path)),
         }
         d.run_delay_ns = match self.run_delay(entry).map_err(ReadError::from) {
             Ok(v) => v,
@@ -404,6 +427,69 @@ impl ProcReader {
             }
         };
         Some(d)
+    }
+
+    /// `status` and `io` of `entry` into `d`: read again when last read
+    /// [`SLOW_DETAILS_EVERY`] ago or more (or never, or for another process of the
+    /// same pid), else as last read. `None` when the process is gone.
+    fn slow_details(
+        &mut self,
+        entry: &ProcEntry,
+        d: &mut Details,
+        errors: &mut ReadErrors,
+    ) -> Option<()> {
+        let now = Instant::now();
+        let fresh = self.slow.get_mut(&entry.pid).filter(|s| {
+            s.start_ticks == entry.start_ticks && now.duration_since(s.at) < self.slow_every
+        });
+        if let Some(s) = fresh {
+            s.used = true;
+            let kept = *s;
+            // Their kept descriptors stay open for the next read: opening walks
+            // the path, dearer than the read.
+            self.touch(entry.pid, "status");
+            self.touch(entry.pid, "io");
+            let s = kept;
+            *d = Details {
+                swap_bytes: s.swap_bytes,
+                voluntary_switches: s.voluntary_switches,
+                involuntary_switches: s.involuntary_switches,
+                read_bytes: s.read_bytes,
+                write_bytes: s.write_bytes,
+                ..Details::default()
+            };
+            return Some(());
+        }
+        match self.read(entry.pid, "status").map_err(ReadError::from) {
+            Ok(text) => {
+                let s = parse_status(text);
+                d.swap_bytes = s.swap_bytes;
+                d.voluntary_switches = s.voluntary_switches;
+                d.involuntary_switches = s.involuntary_switches;
+            }
+            Err(ReadError::Gone) => return None,
+            Err(e) => errors.record("status", &format!("{}: {e}", self.path)),
+        }
+        match self.read(entry.pid, "io").map_err(ReadError::from) {
+            Ok(text) => {
+                d.read_bytes = keyed_value(text, b"read_bytes:");
+                d.write_bytes = keyed_value(text, b"write_bytes:");
+            }
+            Err(ReadError::Gone) => return None,
+            Err(e) => errors.record("io", &format!("{}: {e}", self.path)),
+        }
+        let slow = Slow {
+            start_ticks: entry.start_ticks,
+            at: now,
+            swap_bytes: d.swap_bytes,
+            voluntary_switches: d.voluntary_switches,
+            involuntary_switches: d.involuntary_switches,
+            read_bytes: d.read_bytes,
+            write_bytes: d.write_bytes,
+            used: true,
+        };
+        self.slow.insert(entry.pid, slow);
+        Some(())
     }
 
     /// Run-queue wait summed over threads. A single-threaded process' own
@@ -1123,6 +1209,63 @@ mod tests {
         r.sweep();
         r.sweep();
         assert!(r.kept.open.is_empty(), "{:?}", r.kept.open.keys());
+    }
+
+    /// `status` and `io` are read at a member's first tick and then once per
+    /// `slow_every`, their files kept open between; the other details every time.
+    #[test]
+    fn status_and_io_are_read_again_once_per_slow_interval() {
+        use std::time::{Duration, Instant};
+        // Switches context a hundred times a second, its own count in `status`.
+        // Killed on the way out, a failed assertion included.
+        struct Killed(std::process::Child);
+        impl Drop for Killed {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let py = Killed(
+            std::process::Command::new("python3")
+                .args(["-c", "import time\nwhile True: time.sleep(0.01)"])
+                .spawn()
+                .unwrap(),
+        );
+        let pid = py.0.id() as i32;
+        let mut r = ProcReader::new(Path::new("/proc"));
+        r.slow_every = Duration::from_millis(400);
+        let mut errors = ReadErrors::default();
+        let mut details = |r: &mut ProcReader| {
+            let e = r.read_entry(pid).unwrap();
+            let d = r.read_details(&e, &mut errors).unwrap();
+            r.sweep();
+            d
+        };
+        let first = details(&mut r);
+        let read_at = Instant::now();
+        assert!(first.voluntary_switches.is_some() && first.read_bytes.is_some());
+        std::thread::sleep(Duration::from_millis(100));
+        let cached = details(&mut r);
+        if read_at.elapsed() < Duration::from_millis(350) {
+            assert_eq!(cached.voluntary_switches, first.voluntary_switches);
+            assert_eq!(cached.read_bytes, first.read_bytes);
+        }
+        assert!(
+            r.kept.open.contains_key(&format!("/proc/{pid}/status"))
+                && r.kept.open.contains_key(&format!("/proc/{pid}/io")),
+            "kept open between reads: {:?}",
+            r.kept.open.keys()
+        );
+        std::thread::sleep(Duration::from_millis(450));
+        let later = details(&mut r);
+        assert!(
+            later.voluntary_switches > first.voluntary_switches,
+            "read again: {:?} then {:?}",
+            first.voluntary_switches,
+            later.voluntary_switches
+        );
+        drop(py);
+        assert!(errors.counts.is_empty(), "{:?}", errors.counts);
     }
 
     /// A kept thread list serves while the thread count holds, and is listed again
