@@ -59,7 +59,7 @@ pub struct Identity {
 }
 
 /// The rest of what a member process reports; `None` where a file could not be read.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Details {
     pub swap_bytes: Option<u64>,
     pub voluntary_switches: Option<u64>,
@@ -178,16 +178,13 @@ pub struct ProcReader {
 pub const SLOW_DETAILS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One process' `status` and `io` figures as last read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Slow {
     /// Start time of the process read: a reused pid is read afresh.
     start_ticks: u64,
     at: Instant,
-    swap_bytes: Option<u64>,
-    voluntary_switches: Option<u64>,
-    involuntary_switches: Option<u64>,
-    read_bytes: Option<u64>,
-    write_bytes: Option<u64>,
+    /// Only the figures of `status` and `io` are set.
+    figures: Details,
     /// Used since the last sweep.
     used: bool,
 }
@@ -448,20 +445,11 @@ impl ProcReader {
         });
         if let Some(s) = fresh {
             s.used = true;
-            let kept = *s;
+            *d = s.figures;
             // Their kept descriptors stay open for the next read: opening walks
             // the path, dearer than the read.
             self.touch(entry.pid, "status");
             self.touch(entry.pid, "io");
-            let s = kept;
-            *d = Details {
-                swap_bytes: s.swap_bytes,
-                voluntary_switches: s.voluntary_switches,
-                involuntary_switches: s.involuntary_switches,
-                read_bytes: s.read_bytes,
-                write_bytes: s.write_bytes,
-                ..Details::default()
-            };
             return Some(());
         }
         match self.read(entry.pid, "status").map_err(ReadError::from) {
@@ -485,11 +473,7 @@ impl ProcReader {
         let slow = Slow {
             start_ticks: entry.start_ticks,
             at: now,
-            swap_bytes: d.swap_bytes,
-            voluntary_switches: d.voluntary_switches,
-            involuntary_switches: d.involuntary_switches,
-            read_bytes: d.read_bytes,
-            write_bytes: d.write_bytes,
+            figures: *d,
             used: true,
         };
         self.slow.insert(entry.pid, slow);
