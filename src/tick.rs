@@ -201,7 +201,7 @@ impl Analysis {
                     memory_limit_bytes: t
                         .cgroup
                         .as_ref()
-                        .and_then(|c| c.memory_limit_bytes)
+                        .and_then(|c| c.binding_memory_limit().map(|(l, _)| l))
                         .or(t.allocation.memory_limit_bytes.map(|l| l.0)),
                 })
             })

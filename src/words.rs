@@ -70,16 +70,25 @@ pub fn usage(t: &TargetStatus) -> Vec<String> {
 }
 
 /// The container's memory as its cgroup has it: `container: working set 48.2 MiB,
-/// limit 128.0 MiB`; a shared cgroup says so, since its figures are not the app's.
+/// limit 128.0 MiB`; a shared cgroup says so, since its figures are not the app's,
+/// and a limit set on an enclosing cgroup says so, since what else runs under that
+/// cgroup counts against it too.
 pub fn container(cg: &CgroupReading) -> String {
+    let limit = match (cg.memory_limit_bytes, cg.memory_enclosing_limit_bytes) {
+        (own, Some(enclosing)) => format!(
+            "limit {} set on an enclosing cgroup{}, shared with whatever else runs under it",
+            mib(enclosing as f64),
+            own.map(|o| format!(" (below its own {})", mib(o as f64)))
+                .unwrap_or_default()
+        ),
+        (Some(own), None) => format!("limit {}", mib(own as f64)),
+        (None, None) => "limit none".into(),
+    };
     let figures = format!(
-        "working set {}, limit {}",
+        "working set {}, {limit}",
         cg.memory_working_set_bytes
             .map(|b| mib(b as f64))
             .unwrap_or_else(|| "unknown".into()),
-        cg.memory_limit_bytes
-            .map(|b| mib(b as f64))
-            .unwrap_or_else(|| "none".into()),
     );
     match cg.other_processes {
         Some(n) if n > 0 => format!(
@@ -472,6 +481,19 @@ mod tests {
         assert_eq!(
             container(&cg),
             "container (shared with 8 other processes): working set 48.0 MiB, limit none"
+        );
+        cg.other_processes = Some(0);
+        cg.memory_enclosing_limit_bytes = Some(200 << 20);
+        assert_eq!(
+            container(&cg),
+            "container: working set 48.0 MiB, limit 200.0 MiB set on an enclosing cgroup, \
+             shared with whatever else runs under it"
+        );
+        cg.memory_limit_bytes = Some(512 << 20);
+        assert_eq!(
+            container(&cg),
+            "container: working set 48.0 MiB, limit 200.0 MiB set on an enclosing cgroup \
+             (below its own 512.0 MiB), shared with whatever else runs under it"
         );
     }
 }

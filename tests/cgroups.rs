@@ -307,6 +307,78 @@ fn a_wrapping_outrider_reads_its_own_v1_cgroup() {
     drop(o);
 }
 
+/// Limits set only on an enclosing cgroup, as a pod-level limit or a systemd
+/// slice's are: the app's own cgroups (children of the limited ones) have none.
+/// The kernel throttles the parent, whose `cpu.stat` counts it while the app's own
+/// stays at 0, and `hierarchical_memory_limit` carries the parent's memory limit
+/// down. Outrider judges the app against those limits, says where they are set,
+/// and shows the parent's throttling.
+#[test]
+fn limits_set_on_an_enclosing_v1_cgroup_bind_the_app() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let (memory_parent, cpu_parent, _) = limited(&mut cg, "enclosing");
+    let memory = cg.make_in(&memory_parent, "app", &[]);
+    let cpu = cg.make_in(&cpu_parent, "app", &[]);
+    let app = spawn_as(
+        &mut in_cgroups(
+            &[memory.as_path(), cpu.as_path()],
+            &[python(), "-c", SPINNER],
+        ),
+        "python3",
+    );
+    let pid = app.pid().to_string();
+    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let t = [("target", "python3")];
+    o.wait_metric("outrider_container_cgroup_available", &t, |v| v == 1.0);
+    let limit = kernel(&memory, "memory.stat", Some("hierarchical_memory_limit"));
+    assert_eq!(limit, 128 * MIB);
+    assert_eq!(o.metric("outrider_container_memory_limit_bytes", &t), None);
+    assert_eq!(
+        o.metric("outrider_container_memory_enclosing_limit_bytes", &t),
+        Some(limit as f64)
+    );
+    assert_eq!(
+        o.metric("outrider_target_memory_limit_bytes", &t),
+        Some(limit as f64)
+    );
+    assert_eq!(o.metric("outrider_container_cpu_limit_cores", &t), None);
+    let cores = o.metric("outrider_container_cpu_enclosing_limit_cores", &t);
+    assert_eq!(cores, Some(0.2));
+    assert_eq!(o.metric("outrider_target_cpu_limit_cores", &t), Some(0.2));
+
+    let status = o.wait_status("the allocation's source", |s| {
+        s["snapshot"]["targets"][0]["allocation"]["memory_limit_bytes"][1] == "enclosing_cgroup"
+    });
+    let allocation = &status["snapshot"]["targets"][0]["allocation"];
+    assert_eq!(
+        allocation["cpu_limit_cores"][1], "enclosing_cgroup",
+        "{allocation}"
+    );
+    let (_, summary) = util::get(o.addr, "/summary.txt", None);
+    assert!(
+        summary.contains(
+            "limit 128.0 MiB set on an enclosing cgroup, shared with whatever else runs under it"
+        ),
+        "{summary}"
+    );
+
+    // The spinner is throttled in the parent: Outrider's figure is the parent's,
+    // never above the kernel's, read after it; the app's own cgroup counts none.
+    let throttled = "outrider_container_cpu_throttled_periods_total";
+    o.wait_metric(throttled, &t, |v| v >= 5.0);
+    let shown = o.metric(throttled, &t).unwrap();
+    let parent = kernel(&cpu_parent, "cpu.stat", Some("nr_throttled"));
+    let own = kernel(&cpu, "cpu.stat", Some("nr_throttled"));
+    assert!(shown <= parent as f64, "outrider {shown}, parent {parent}");
+    assert_eq!(own, 0, "the app's own cgroup counted throttling");
+    eprintln!("enclosing: memory {limit}, cpu {cores:?}; throttled outrider {shown} / parent {parent} / own {own}");
+    drop(o);
+    drop(app);
+}
+
 /// Waits for `file` to exist (the Python parent below starts its child then) and
 /// then for the child's exit, which it writes to `result`.
 const OOM_PARENT: &str = "

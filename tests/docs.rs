@@ -39,6 +39,8 @@ fn full_snapshot() -> Snapshot {
                     memory_limit_bytes: Some(1),
                     memory_limit_hits: Some(0),
                     cpu_limit_cores: Some(1.0),
+                    memory_enclosing_limit_bytes: Some(1),
+                    cpu_enclosing_limit_cores: Some(0.5),
                     cpu_periods: Some(1),
                     cpu_throttled_periods: Some(1),
                     cpu_throttled_seconds: Some(1.0),

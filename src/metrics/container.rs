@@ -57,6 +57,11 @@ fn memory<'a>(read: &[(&'a str, &'a CgroupReading)], fams: &mut Vec<Family<'a>>)
             "Container memory limit (memory.max); absent when unlimited.",
         )
         .per_target(each(), |cg| cg.memory_limit_bytes),
+        Family::gauge(
+            "outrider_container_memory_enclosing_limit_bytes",
+            "Lowest memory limit of a cgroup enclosing the container's, when below its own; it binds the container together with whatever else runs under that cgroup.",
+        )
+        .per_target(each(), |cg| cg.memory_enclosing_limit_bytes),
         Family::counter(
             "outrider_container_memory_limit_hits",
             "Times a memory charge hit the container's limit (v2 memory.events max, v1 memory.failcnt).",
@@ -74,6 +79,11 @@ fn cpu<'a>(read: &[(&'a str, &'a CgroupReading)], fams: &mut Vec<Family<'a>>) {
             "Container CPU limit (cpu.max); absent when unlimited.",
         )
         .per_target(each(), |cg| cg.cpu_limit_cores),
+        Family::gauge(
+            "outrider_container_cpu_enclosing_limit_cores",
+            "Lowest CPU limit of a cgroup enclosing the container's, when below its own; the throttling figures are then that cgroup's.",
+        )
+        .per_target(each(), |cg| cg.cpu_enclosing_limit_cores),
         Family::counter(
             "outrider_container_cpu_periods",
             "CFS enforcement periods elapsed.",

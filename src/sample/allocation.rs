@@ -4,7 +4,8 @@
 //! set), then the downward API directory (files `cpu_request`, `cpu_limit`,
 //! `mem_request`, `mem_limit`, re-read every tick so in-place resizes are followed),
 //! then, for limits only, the cgroup (`cpu.max`, `memory.max`, or v1's
-//! `cpu.cfs_quota_us` and `memory.limit_in_bytes`).
+//! `cpu.cfs_quota_us` and `memory.limit_in_bytes`), or a cgroup enclosing it when
+//! that one's limit is lower (a pod-level limit, a systemd slice's).
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,19 @@ pub enum Source {
     Config,
     DownwardApi,
     Cgroup,
+    /// A cgroup enclosing the app's, whose limit is below the app's own.
+    EnclosingCgroup,
+}
+
+impl Source {
+    /// `cgroup` or `enclosing` from whether an enclosing cgroup sets the limit.
+    fn of_cgroup(enclosing: bool) -> Source {
+        if enclosing {
+            Source::EnclosingCgroup
+        } else {
+            Source::Cgroup
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -77,14 +91,19 @@ pub fn configured(spec: &ResourceSpec, errors: &mut ReadErrors) -> Allocation {
 }
 
 impl Allocation {
-    /// Fills unset limits from the cgroup.
+    /// Fills unset limits from the cgroup: the limit that binds the app, its own
+    /// cgroup's or an enclosing one's, whichever is lower.
     pub fn with_cgroup_fallback(mut self, cgroup: Option<&CgroupReading>) -> Allocation {
         if let Some(cg) = cgroup {
             if self.cpu_limit_cores.is_none() {
-                self.cpu_limit_cores = cg.cpu_limit_cores.map(|v| (v, Source::Cgroup));
+                self.cpu_limit_cores = cg
+                    .binding_cpu_limit()
+                    .map(|(v, e)| (v, Source::of_cgroup(e)));
             }
             if self.memory_limit_bytes.is_none() {
-                self.memory_limit_bytes = cg.memory_limit_bytes.map(|v| (v, Source::Cgroup));
+                self.memory_limit_bytes = cg
+                    .binding_memory_limit()
+                    .map(|(v, e)| (v, Source::of_cgroup(e)));
             }
         }
         self
@@ -147,6 +166,21 @@ mod tests {
         );
         assert_eq!(a.memory_limit_bytes, Some((536870912, Source::Cgroup)));
         assert!(errors.counts.is_empty());
+
+        // A lower limit on an enclosing cgroup is the one that binds.
+        let a = configured(&ResourceSpec::default(), &mut errors).with_cgroup_fallback(Some(
+            &CgroupReading {
+                memory_limit_bytes: Some(536870912),
+                memory_enclosing_limit_bytes: Some(268435456),
+                cpu_enclosing_limit_cores: Some(0.5),
+                ..Default::default()
+            },
+        ));
+        assert_eq!(
+            a.memory_limit_bytes,
+            Some((268435456, Source::EnclosingCgroup))
+        );
+        assert_eq!(a.cpu_limit_cores, Some((0.5, Source::EnclosingCgroup)));
 
         // An in-place resize is followed on the next read.
         std::fs::write(dir.path().join("cpu_limit"), "3000\n").unwrap();

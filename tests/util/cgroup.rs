@@ -23,6 +23,15 @@ impl Cgroups {
         let dir = Path::new(V1)
             .join(hierarchy)
             .join(format!("outrider-test-{}-{name}", std::process::id()));
+        self.make_at(dir, settings)
+    }
+
+    /// `parent/<name>`: a cgroup inside one made here (removed before it).
+    pub fn make_in(&mut self, parent: &Path, name: &str, settings: &[(&str, &str)]) -> PathBuf {
+        self.make_at(parent.join(name), settings)
+    }
+
+    fn make_at(&mut self, dir: PathBuf, settings: &[(&str, &str)]) -> PathBuf {
         std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         self.dirs.push(dir.clone());
         for (file, value) in settings {

@@ -73,6 +73,16 @@ pub struct CgroupReading {
     pub memory_limit_hits: Option<u64>,
     /// `None` when unlimited (v2 `max`, v1 quota `-1`).
     pub cpu_limit_cores: Option<f64>,
+    /// The lowest memory limit of a cgroup enclosing the app's, when it is below
+    /// the app's own or the app has none: it binds the app too, shared with
+    /// whatever else runs under that cgroup (a pod-level limit, a systemd slice's
+    /// `MemoryMax`). v1: `memory.stat` `hierarchical_memory_limit`, which sees
+    /// every ancestor; v2: `memory.max` of each ancestor visible from here.
+    pub memory_enclosing_limit_bytes: Option<u64>,
+    /// The same for the CPU quota (v1 `cpu.cfs_quota_us`, v2 `cpu.max` of each
+    /// visible ancestor). The throttling figures then come from that cgroup's
+    /// `cpu.stat`: its quota is the one that throttles the app.
+    pub cpu_enclosing_limit_cores: Option<f64>,
     pub cpu_periods: Option<u64>,
     pub cpu_throttled_periods: Option<u64>,
     /// v2 `throttled_usec`, v1 `throttled_time` (nanoseconds), in seconds.
@@ -96,6 +106,60 @@ impl CgroupReading {
             _ => self.memory_working_set_bytes,
         }
     }
+
+    /// The memory limit that binds the app, and whether an enclosing cgroup sets
+    /// it: the lower of its own and its enclosing cgroups' limits.
+    pub fn binding_memory_limit(&self) -> Option<(u64, bool)> {
+        binding(self.memory_limit_bytes, self.memory_enclosing_limit_bytes)
+    }
+
+    /// The CPU limit that binds the app, and whether an enclosing cgroup sets it.
+    pub fn binding_cpu_limit(&self) -> Option<(f64, bool)> {
+        binding(self.cpu_limit_cores, self.cpu_enclosing_limit_cores)
+    }
+}
+
+/// `enclosing` (set only when it is the lower) wins over `own`.
+fn binding<T>(own: Option<T>, enclosing: Option<T>) -> Option<(T, bool)> {
+    match (own, enclosing) {
+        (_, Some(e)) => Some((e, true)),
+        (Some(o), None) => Some((o, false)),
+        (None, None) => None,
+    }
+}
+
+/// `enclosing` when it is below `own` (or `own` is unlimited), else `None`.
+fn lower<T: PartialOrd>(own: Option<T>, enclosing: Option<T>) -> Option<T> {
+    enclosing.filter(|e| own.as_ref().is_none_or(|o| e < o))
+}
+
+/// How often the limits of the cgroups enclosing the app's are read again: they
+/// change only when someone resizes a pod or a slice, and a walk reads a file or
+/// two per level.
+const ENCLOSING_EVERY: Duration = Duration::from_secs(10);
+
+/// The lowest limits set on the cgroups enclosing one, as a walk found them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Enclosing {
+    /// The lowest memory limit, bytes.
+    pub memory: Option<u64>,
+    /// The lowest CPU limit in cores, and the cgroup that sets it.
+    pub cpu: Option<(f64, PathBuf)>,
+}
+
+/// The cgroups enclosing `dir` that have the `control` file, nearest first: the
+/// walk stops at a v2 root (no limit files), a v1 hierarchy's root (the one with
+/// `cgroup.sane_behavior`) and the top of what is mounted here (a container's
+/// own cgroup namespace shows no ancestor).
+fn enclosing_dirs<'a>(dir: &'a Path, control: &'a str) -> impl Iterator<Item = &'a Path> + 'a {
+    dir.ancestors()
+        .skip(1)
+        .take_while(move |d| d.join(control).exists() && !d.join("cgroup.sane_behavior").exists())
+}
+
+/// The text of `dir/name`, for a walk: an unreadable ancestor sets no limit.
+fn read_plain(dir: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(name)).ok()
 }
 
 /// Where the app's cgroup files are, as [`discover::resolve`] found them.
@@ -146,6 +210,16 @@ pub struct Files {
     buf: Vec<u8>,
     /// By `cgroup.procs` directory: the last count and what it was made with.
     counted: PidMap<PathBuf, Counted>,
+    /// By the app's cgroup directory: the last walk of its enclosing cgroups.
+    enclosing: PidMap<PathBuf, Walked>,
+}
+
+/// One walk of a cgroup's enclosing cgroups.
+#[derive(Debug)]
+struct Walked {
+    at: Instant,
+    found: Enclosing,
+    used: bool,
 }
 
 /// One count of a cgroup's other processes.
@@ -164,6 +238,26 @@ impl Files {
     pub fn sweep(&mut self) {
         self.open.retain(|_, (_, used)| std::mem::take(used));
         self.counted.retain(|_, c| std::mem::take(&mut c.used));
+        self.enclosing.retain(|_, w| std::mem::take(&mut w.used));
+    }
+
+    /// What `walk` finds in the cgroups enclosing `dir`, walked again once
+    /// [`ENCLOSING_EVERY`] has passed since the last walk.
+    fn enclosing(&mut self, dir: &Path, walk: fn(&Path) -> Enclosing) -> Enclosing {
+        if let Some(w) = self.enclosing.get_mut(dir) {
+            if w.at.elapsed() < ENCLOSING_EVERY {
+                w.used = true;
+                return w.found.clone();
+            }
+        }
+        let found = walk(dir);
+        let walked = Walked {
+            at: Instant::now(),
+            found: found.clone(),
+            used: true,
+        };
+        self.enclosing.insert(dir.to_path_buf(), walked);
+        found
     }
 
     fn read(&mut self, path: &Path) -> std::io::Result<String> {

@@ -198,6 +198,109 @@ fn reads_a_v2_cgroup() {
     assert_eq!(r.pressure, vec![("cpu", "some", 1.0), ("cpu", "full", 0.0)]);
 }
 
+/// A pod-level limit: the container's cgroup has none of its own, its pod's
+/// cgroup has 256 MiB and half a core (and the level above a looser 1 GiB). The
+/// pod's limits bind the app, and its `cpu.stat` is the throttling that counts.
+#[test]
+fn a_v2_limit_set_on_an_enclosing_cgroup_binds_the_app() {
+    let p = Proc::new(
+        "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        "0::/kubepods/pod1/ctr\n",
+    );
+    // The root cgroup has neither limit file: the walk ends below it.
+    p.files("/sys/fs/cgroup", &[("cgroup.procs", "1\n")]);
+    p.files(
+        "/sys/fs/cgroup/kubepods",
+        &[("memory.max", "1073741824\n"), ("cpu.max", "max 100000\n")],
+    );
+    p.files(
+        "/sys/fs/cgroup/kubepods/pod1",
+        &[
+            ("memory.max", "268435456\n"),
+            ("cpu.max", "50000 100000\n"),
+            (
+                "cpu.stat",
+                "usage_usec 9\nnr_periods 400\nnr_throttled 300\nthrottled_usec 7000000\n",
+            ),
+        ],
+    );
+    p.files(
+        "/sys/fs/cgroup/kubepods/pod1/ctr",
+        &[
+            ("memory.current", "104857600\n"),
+            ("memory.max", "max\n"),
+            ("cpu.max", "max 100000\n"),
+            ("cpu.stat", &kernel("v2/cpu.stat")),
+        ],
+    );
+    let (r, failures) = read(&p.resolve().unwrap());
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(r.memory_limit_bytes, None);
+    assert_eq!(r.memory_enclosing_limit_bytes, Some(268435456));
+    assert_eq!(r.binding_memory_limit(), Some((268435456, true)));
+    assert_eq!(r.cpu_limit_cores, None);
+    assert_eq!(r.cpu_enclosing_limit_cores, Some(0.5));
+    assert_eq!(r.binding_cpu_limit(), Some((0.5, true)));
+    assert_eq!(r.cpu_periods, Some(400));
+    assert_eq!(r.cpu_throttled_periods, Some(300));
+    assert_eq!(r.cpu_throttled_seconds, Some(7.0));
+
+    // The container's own limits, when lower, are the ones that bind: no
+    // enclosing figure, the container's own throttling.
+    let ctr = p.at("/sys/fs/cgroup/kubepods/pod1/ctr");
+    std::fs::write(ctr.join("memory.max"), "134217728\n").unwrap();
+    std::fs::write(ctr.join("cpu.max"), "20000 100000\n").unwrap();
+    let (r, _) = read(&p.resolve().unwrap());
+    assert_eq!(r.memory_enclosing_limit_bytes, None);
+    assert_eq!(r.binding_memory_limit(), Some((134217728, false)));
+    assert_eq!(r.cpu_enclosing_limit_cores, None);
+    assert_eq!(r.cpu_throttled_periods, Some(10));
+}
+
+/// v1: `hierarchical_memory_limit` is the lowest limit of the cgroup and its
+/// ancestors, seen even where they are not; the CPU quota is walked.
+#[test]
+fn a_v1_limit_set_on_an_enclosing_cgroup_binds_the_app() {
+    let p = hybrid_host();
+    let memory = p.at("/sys/fs/cgroup/memory/orfix");
+    std::fs::write(
+        memory.join("memory.limit_in_bytes"),
+        "9223372036854771712\n",
+    )
+    .unwrap();
+    let stat = kernel("v1/memory.stat").replace(
+        "hierarchical_memory_limit 134217728",
+        "hierarchical_memory_limit 209715200",
+    );
+    std::fs::write(memory.join("memory.stat"), stat).unwrap();
+    // The app in a child of orfix, which holds the quota; the child has none.
+    let cpu = p.files(
+        "/sys/fs/cgroup/cpu/orfix/app",
+        &[
+            ("cpu.cfs_quota_us", "-1\n"),
+            ("cpu.cfs_period_us", "100000\n"),
+            (
+                "cpu.stat",
+                "nr_periods 5\nnr_throttled 0\nthrottled_time 0\n",
+            ),
+        ],
+    );
+    let mut loc = p.resolve().unwrap();
+    loc.cpu = Some(cpu);
+    let (r, failures) = read(&loc);
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(r.memory_limit_bytes, None);
+    assert_eq!(r.memory_enclosing_limit_bytes, Some(209715200));
+    assert_eq!(r.cpu_limit_cores, None);
+    assert_eq!(r.cpu_enclosing_limit_cores, Some(0.2));
+    // orfix's cpu.stat (the kernel's text), not the child's.
+    assert_ne!(r.cpu_periods, Some(5));
+    assert_eq!(
+        r.cpu_periods,
+        flat_keyed(&kernel("v1/cpu.stat"), "nr_periods")
+    );
+}
+
 #[test]
 fn unlimited_v2_is_none() {
     let dir = tempfile::tempdir().unwrap();
