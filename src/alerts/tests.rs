@@ -654,7 +654,7 @@ fn over_allocation_cost_is_off_by_default_and_names_the_money() {
     assert_eq!(a.annotations["summary"], "app wastes about $102 a month");
     assert!(
         a.annotations["description"].starts_with(
-            "Target app requests 1.4 cores and 600 MiB above what it uses: about $102 a month \
+            "Target app requests 1.4 cores and 600 MiB above what it needs: about $102 a month \
              ($34 per replica, 3 replicas), over the $100 set in waste_per_month."
         ),
         "{}",

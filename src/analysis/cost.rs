@@ -186,16 +186,19 @@ pub fn cost(
     if per_hour.request.total.is_none() && per_hour.usage.total.is_none() {
         return None;
     }
-    // A resource judged under-allocated (throttled, starved, near its limit,
-    // OOM-killed) wastes nothing, whatever its recommendation says; one not judged
-    // yet (too little data) claims no waste: its early recommendation can still
-    // turn into an under-allocation.
+    // Waste is what the sizing verdict calls over-allocation: a resource judged
+    // sized right (its request within the margin the verdict allows) or
+    // under-allocated (throttled, starved, near its limit, OOM-killed) wastes
+    // nothing, whatever its recommendation says, so the cost line never says
+    // "over-allocated" beside a "sized right"; one not judged yet (too little
+    // data) claims no waste: its early recommendation can still turn into an
+    // under-allocation.
     let above = |req: Option<f64>, rec: Option<f64>, state: AllocationVerdict| {
         let waste = (req? - rec?).max(0.0);
         match state {
             AllocationVerdict::Unknown => None,
-            AllocationVerdict::Under => Some(0.0),
-            AllocationVerdict::Over | AllocationVerdict::Ok => Some(waste),
+            AllocationVerdict::Under | AllocationVerdict::Ok => Some(0.0),
+            AllocationVerdict::Over => Some(waste),
         }
     };
     let waste_cpu_cores = above(cpu_req, cpu_rec, sizing.cpu.allocation.0);
@@ -326,6 +329,25 @@ mod tests {
         assert_eq!(c.waste_per_month.total, Some(0.0));
         // No usage known: no efficiency.
         assert_eq!(c.efficiency, None);
+    }
+
+    /// A resource judged sized right wastes nothing: the demo's memory read
+    /// "sized right: peak 150 MiB against a 256 MiB request" beside "Cost:
+    /// over-allocated: 84 MiB above …", the request's margin counted as waste.
+    #[test]
+    fn a_resource_sized_right_wastes_nothing() {
+        let alloc = Allocated {
+            cpu_request: Some(0.5),
+            memory_request: Some(256.0 * MIB),
+            ..Default::default()
+        };
+        let mut right = sized(0.06, 172.0 * MIB);
+        right.memory.allocation.0 = AllocationVerdict::Ok;
+        let c = cost(&CostConfig::default(), &alloc, &right, MeanUsage::default()).unwrap();
+        assert!(close(c.waste_memory_bytes, 0.0));
+        assert!(close(c.waste_cpu_cores, 0.44));
+        // 0.44 × 0.031611 × 730 = 10.1534532: the CPU's waste alone.
+        assert!(close(c.waste_per_month.total, 10.1534532));
     }
 
     /// Before the sizing has judged (the demo's first minute), the early

@@ -196,7 +196,7 @@ pub fn over_allocation_cost(name: &str, c: &Cost, threshold: f64) -> Annotations
     Annotations {
         summary: format!("{name} wastes about {} a month", money(waste)),
         description: format!(
-            "Target {name} requests {what} above what it uses: about {} a month{replicas}, \
+            "Target {name} requests {what} above what it needs: about {} a month{replicas}, \
              over the {} set in waste_per_month. The recommended requests would cost {} a \
              month per replica instead of {}.",
             money(waste),

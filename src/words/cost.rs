@@ -102,7 +102,7 @@ fn workload(per_replica: f64, c: &Cost) -> String {
     }
 }
 
-/// `Cost: over-allocated: 1.4 cores and 600 MiB above what it uses, about $34 a
+/// `Cost: over-allocated: 1.4 cores and 600 MiB above what it needs, about $34 a
 /// month per replica; requests $49, usage $12, recommended $15 a month (efficiency
 /// 25%)`.
 pub fn cost(c: &Cost) -> String {
@@ -117,7 +117,7 @@ pub fn cost(c: &Cost) -> String {
     }
     let mut s = match (above(c), c.waste_per_month.total) {
         (Some(what), Some(waste)) => format!(
-            "Cost: over-allocated: {what} above what it uses, about {} a month per replica{}; ",
+            "Cost: over-allocated: {what} above what it needs, about {} a month per replica{}; ",
             money(waste, c.currency),
             workload(waste, c)
         ),
@@ -305,7 +305,7 @@ mod tests {
         };
         assert_eq!(
             cost(&c),
-            "Cost: over-allocated: 1.4 cores and 600 MiB above what it uses, about $34 a month \
+            "Cost: over-allocated: 1.4 cores and 600 MiB above what it needs, about $34 a month \
              per replica ($102 a month for 3 replicas); requests $49, usage $12, recommended $15 \
              a month per replica (efficiency 25%: usage cost / request cost)"
         );
