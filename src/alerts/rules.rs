@@ -336,7 +336,7 @@ fn memory_near_limit(th: &NearLimit, t: &TargetStatus) -> Option<Finding> {
         .and_then(|v| v.memory_leak.time_to_limit_seconds);
     let near = used / limit > th.usage_share;
     let soon = ttl.is_some_and(|s| s < th.time_to_limit);
-    (near || soon).then(|| words::alert::memory_near_limit(&t.name, used, limit, ttl).into())
+    (near || soon).then(|| words::alert::memory_near_limit(&t.name, used, limit, ttl, near).into())
 }
 
 /// An OOM kill within the window; carries the recommended resources.

@@ -410,7 +410,10 @@ impl Analyzer {
             memory_request: o.memory_request_bytes,
             memory_limit: o.memory_limit_bytes,
         };
-        let sizing = self.sizing.verdict(&alloc);
+        let mut sizing = self.sizing.verdict(&alloc);
+        if memory_leak.suspected {
+            sizing.hold_memory_while_leaking();
+        }
         let (cost, autoscaling, scale_to_zero) = self.spending(o, &usage, &alloc, &sizing);
         Verdicts {
             memory_leak,
@@ -473,18 +476,26 @@ fn leak(v: TrendVerdict, limit: Option<f64>) -> Leak {
 }
 
 /// The recommendation as a pod spec's `resources:` block (no CPU limit: a CPU limit
-/// throttles without saving anything, as krr and the VPA leave it too).
+/// throttles without saving anything, as krr and the VPA leave it too). Without a
+/// memory recommendation (withheld while memory leaks), the CPU request alone.
 fn resources_yaml(v: &SizingVerdict) -> Option<String> {
     let cpu = v.cpu.recommended_request_cores?;
-    let req = v.memory.recommended_request_bytes?;
-    let lim = v.memory.recommended_limit_bytes?;
+    let cpu = format!(
+        "resources:\n  requests:\n    cpu: {}m\n",
+        (cpu * 1000.0).ceil() as u64
+    );
     let mi = |b: f64| format!("{}Mi", (b / 1048576.0).ceil() as u64);
-    Some(format!(
-        "resources:\n  requests:\n    cpu: {}m\n    memory: {}\n  limits:\n    memory: {}\n",
-        (cpu * 1000.0).ceil() as u64,
-        mi(req),
-        mi(lim)
-    ))
+    match (
+        v.memory.recommended_request_bytes,
+        v.memory.recommended_limit_bytes,
+    ) {
+        (Some(req), Some(lim)) => Some(format!(
+            "{cpu}    memory: {}\n  limits:\n    memory: {}\n",
+            mi(req),
+            mi(lim)
+        )),
+        _ => Some(cpu),
+    }
 }
 
 #[cfg(test)]
@@ -571,5 +582,23 @@ mod tests {
             "{yaml}"
         );
         assert_eq!(v.sizing.cpu.allocation.0, sizing::AllocationVerdict::Over);
+        // Memory grows 1.1 MiB a minute: its peak is the leak's, so no memory
+        // verdict and no memory in the block (it was "over-allocated" against the
+        // 512 MiB request, with a smaller limit recommended).
+        assert_eq!(
+            v.sizing.memory.allocation.0,
+            sizing::AllocationVerdict::Unknown
+        );
+        assert!(
+            v.sizing
+                .memory
+                .reason
+                .starts_with("not judged while it leaks: its peak, "),
+            "{}",
+            v.sizing.memory.reason
+        );
+        assert_eq!(v.sizing.memory.recommended_limit_bytes, None);
+        assert_eq!(yaml, "resources:\n  requests:\n    cpu: 58m\n");
+        assert_eq!(v.cost.and_then(|c| c.waste_memory_bytes), None);
     }
 }

@@ -192,6 +192,36 @@ impl Default for AllocationField {
     }
 }
 
+impl SizingVerdict {
+    /// While memory is suspected to leak, its peak measures the leak, not what the
+    /// app needs: a memory verdict of over-allocated or sized right is withheld
+    /// with its recommendation (following it would size the app for minutes of
+    /// growth: the demo, growing 15 MiB a minute, was told 98 MiB would do). An
+    /// under-allocation stands (it is near its limit or was killed), and says that
+    /// more memory only buys time.
+    pub fn hold_memory_while_leaking(&mut self) {
+        let m = &mut self.memory;
+        match m.allocation.0 {
+            AllocationVerdict::Over | AllocationVerdict::Ok => {
+                m.allocation = AllocationField(AllocationVerdict::Unknown);
+                m.reason = format!(
+                    "not judged while it leaks: its peak{} measures the leak, not what it needs",
+                    m.peak_bytes
+                        .map(|p| format!(", {},", bytes(p)))
+                        .unwrap_or_default()
+                );
+                m.recommended_request_bytes = None;
+                m.recommended_limit_bytes = None;
+            }
+            AllocationVerdict::Under => {
+                m.reason
+                    .push_str("; while it leaks, more memory only buys time");
+            }
+            AllocationVerdict::Unknown => {}
+        }
+    }
+}
+
 impl Sizing {
     pub fn new(cfg: SizingConfig) -> Self {
         Sizing {
@@ -825,6 +855,38 @@ mod tests {
             v.cpu.reason.starts_with("p95 CPU 60m is 12% of the 500m request; 69m would do; it waited for a CPU 40% as long as it ran (over 25%) while using less than it is given: the node is busy"),
             "{}",
             v.cpu.reason
+        );
+    }
+
+    #[test]
+    fn a_leak_withholds_an_over_or_right_memory_verdict_and_keeps_an_under() {
+        let mut s = Sizing::new(SizingConfig::default());
+        feed(&mut s, 1200.0, |_| 0.1, 100.0 * MIB);
+        let mut v = s.verdict(&Allocated {
+            memory_request: Some(1024.0 * MIB),
+            ..Default::default()
+        });
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Over);
+        v.hold_memory_while_leaking();
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Unknown);
+        assert_eq!(
+            v.memory.reason,
+            "not judged while it leaks: its peak, 100 MiB, measures the leak, not what it needs"
+        );
+        assert_eq!(v.memory.recommended_request_bytes, None);
+
+        let mut v = s.verdict(&Allocated {
+            memory_limit: Some(105.0 * MIB),
+            ..Default::default()
+        });
+        v.hold_memory_while_leaking();
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Under);
+        assert!(
+            v.memory
+                .reason
+                .ends_with("; while it leaks, more memory only buys time"),
+            "{}",
+            v.memory.reason
         );
     }
 

@@ -96,10 +96,25 @@ pub fn connection_leak(name: &str, l: &Leak, c: &Connections) -> Annotations {
     }
 }
 
-/// `used` of `limit` bytes; `ttl`: seconds to the limit at the current growth.
-pub fn memory_near_limit(name: &str, used: f64, limit: f64, ttl: Option<f64>) -> Annotations {
+/// `used` of `limit` bytes; `ttl`: seconds to the limit at the current growth;
+/// `near`: whether the share used is what fired (else the growth did, and the
+/// summary says when the limit comes rather than calling 15% "near").
+pub fn memory_near_limit(
+    name: &str,
+    used: f64,
+    limit: f64,
+    ttl: Option<f64>,
+    near: bool,
+) -> Annotations {
+    let summary = match ttl {
+        Some(s) if !near => format!(
+            "{name} will reach its memory limit in {} at its current growth",
+            super::duration(s)
+        ),
+        _ => format!("{name} is near its memory limit"),
+    };
     Annotations {
-        summary: format!("{name} is near its memory limit"),
+        summary,
         description: format!(
             "Target {name} uses {} of its {} limit ({:.0}%){}.",
             mib(used),
