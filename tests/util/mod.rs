@@ -28,6 +28,8 @@ pub struct Outrider {
     pub group: Group,
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// Told when stderr reaches its end: every line is then in `stderr`.
+    stderr_done: std::sync::mpsc::Receiver<()>,
     /// Holds the config file of [`Outrider::with_config`].
     _config: Option<tempfile::TempDir>,
 }
@@ -66,6 +68,7 @@ impl Outrider {
         let (tx, rx) = std::sync::mpsc::channel();
         let lines = stderr.clone();
         let err = group.child().stderr.take().unwrap();
+        let (done_tx, stderr_done) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 if line.contains("\"listening\"") {
@@ -75,6 +78,7 @@ impl Outrider {
                 }
                 lines.lock().unwrap().push(line);
             }
+            let _ = done_tx.send(());
         });
         // Drain stdout so a wrapped app never blocks on a full pipe.
         let out = group.child().stdout.take().unwrap();
@@ -91,6 +95,7 @@ impl Outrider {
             group,
             addr,
             stderr,
+            stderr_done,
             _config: None,
         }
     }
@@ -165,8 +170,13 @@ impl Outrider {
     }
 
     /// Waits for Outrider to exit by itself (the rest of its group is killed).
+    /// Waits for Outrider's exit, then (up to 5 s) for the rest of its stderr:
+    /// the reader thread may be lines behind the exit on a loaded machine, and a
+    /// test reading the last line must see the real last line.
     pub fn wait(&mut self) -> std::process::ExitStatus {
-        self.group.wait()
+        let status = self.group.wait();
+        let _ = self.stderr_done.recv_timeout(Duration::from_secs(5));
+        status
     }
 }
 
