@@ -15,7 +15,11 @@ pub struct Startup {
     pub started_at_unix: Option<f64>,
     pub listening_seconds: Option<f64>,
     pub first_request_seconds: Option<f64>,
-    /// Either figure (or the wait so far) is over the `slow_startup` threshold.
+    /// Seconds since the start with no listener yet, while that lasts (scans on).
+    pub waiting_seconds: Option<f64>,
+    /// Either measured figure is over the `slow_startup` threshold. Waiting alone
+    /// is not slow: a job, a queue consumer or a worker never listens, and a
+    /// server that does is judged when it does.
     pub slow: bool,
     /// The threshold, seconds.
     pub slow_after_seconds: f64,
@@ -97,14 +101,9 @@ impl StartupTracker {
         if self.last.first_request_seconds.is_none() && served {
             self.last.first_request_seconds = Some(age);
         }
-        // Still not listening past the threshold is slow already.
-        let waiting =
+        self.last.waiting_seconds =
             (s.listening == Some(0) && self.last.listening_seconds.is_none()).then_some(age);
-        self.last.slow = self
-            .last
-            .seconds()
-            .or(waiting)
-            .is_some_and(|x| x > self.slow_after);
+        self.last.slow = self.last.seconds().is_some_and(|x| x > self.slow_after);
         self.last
     }
 }
@@ -152,9 +151,12 @@ mod tests {
             (u.listening_seconds, u.started_at_unix),
             (None, Some(300.0))
         );
-        assert!(s.observe(&again(311.0, 0)).slow, "11 s without a listener");
+        // 11 s without a listener: waiting, not slow (a job never listens).
+        let u = s.observe(&again(311.0, 0));
+        assert_eq!((u.waiting_seconds, u.slow), (Some(11.0), false));
         let u = s.observe(&again(312.0, 1));
         assert_eq!(u.listening_seconds, Some(12.0));
+        assert_eq!(u.waiting_seconds, None);
         assert!(u.slow);
     }
 

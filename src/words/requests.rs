@@ -155,11 +155,14 @@ pub fn startup(s: &Startup) -> Option<Line> {
     if let Some(f) = s.first_request_seconds {
         parts.push(format!("first request after {}", millis(f)));
     }
-    if parts.is_empty() && !s.slow {
-        return None;
-    }
     if parts.is_empty() {
-        parts.push("not listening yet".into());
+        // Past the threshold with no listener: said, not judged (a job, a queue
+        // consumer or a worker never listens).
+        let waiting = s.waiting_seconds.filter(|w| *w > s.slow_after_seconds)?;
+        parts.push(format!(
+            "no listening socket {} after the start (a server is judged when it listens; a job or worker never does)",
+            setting(waiting)
+        ));
     }
     let mut text = format!("Start-up: {}", parts.join(", "));
     if s.slow {
@@ -330,6 +333,26 @@ mod tests {
             .unwrap()
             .text
             .contains(" — slow (over 10 s): "));
+        // No listener 20 s in: said, and not a matter for attention.
+        let waiting = Startup {
+            waiting_seconds: Some(20.0),
+            slow_after_seconds: 10.0,
+            ..Default::default()
+        };
+        let line = startup(&waiting).unwrap();
+        assert_eq!(
+            line.text,
+            "Start-up: no listening socket 20 s after the start (a server is judged when it \
+             listens; a job or worker never does)"
+        );
+        assert!(!line.attention);
+        assert_eq!(
+            startup(&Startup {
+                waiting_seconds: Some(5.0),
+                ..waiting
+            }),
+            None
+        );
         assert_eq!(setting(1.5), "1.5 s");
         assert_eq!(setting(0.25), "250 ms");
         let ten = Duration::from_secs(10);
