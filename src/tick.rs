@@ -356,10 +356,10 @@ fn log_transitions(transitions: &[Transition]) {
     for t in transitions {
         match t {
             Transition::Fired(a) => {
-                tracing::warn!(alert = a.alertname, target = %a.target, summary = %a.annotations["summary"], "alert firing")
+                tracing::warn!(alert = a.alertname, target_name = %a.target, summary = %a.annotations["summary"], "alert firing")
             }
             Transition::Resolved(a) => {
-                tracing::info!(alert = a.alertname, target = %a.target, "alert resolved")
+                tracing::info!(alert = a.alertname, target_name = %a.target, "alert resolved")
             }
         }
     }

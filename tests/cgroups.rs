@@ -568,6 +568,16 @@ fn a_wrapping_outrider_delivers_its_apps_oom_kill_and_exits_137() {
             .any(|l| l.contains("did not finish within the grace period")),
         "{lines:#?}"
     );
+    // The firing line names the app in a key of its own: a `target` key would be
+    // written twice (the log's own `target` is the module), and log pipelines keep
+    // the last one.
+    let firing_line = lines
+        .iter()
+        .find(|l| l.contains("\"alert firing\"") && l.contains("OOMKilled"))
+        .unwrap_or_else(|| panic!("no alert firing line: {lines:#?}"));
+    assert_eq!(firing_line.matches("\"target\":").count(), 1, "{firing_line}");
+    let firing_line: serde_json::Value = serde_json::from_str(firing_line).unwrap();
+    assert_eq!(firing_line["target_name"], "python3", "{firing_line}");
     let last: serde_json::Value = serde_json::from_str(&last).unwrap();
     assert_eq!(
         last["message"], "the app was OOM-killed at its 64 MiB memory limit",
