@@ -151,6 +151,17 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(EX_USAGE);
             }
+            // A pid that is not there now will not be: say so at once, not after
+            // the whole report's duration.
+            if let Some(pid) = cli.flags.pid {
+                if !config.proc_root.join(pid.to_string()).exists() {
+                    eprintln!(
+                        "outrider: no process {pid} (nothing in {}/{pid}): nothing to report on",
+                        config.proc_root.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            }
             match report_duration(duration) {
                 Ok(d) => report(config, mode, d, *json),
                 Err(code) => code,
@@ -422,6 +433,7 @@ fn report(
         print!("{}", outrider::report::render(&r));
     }
     if r.targets.is_empty() {
+        eprintln!("outrider: no target was seen: nothing was judged");
         ExitCode::from(2)
     } else if r.attention.is_empty() {
         ExitCode::SUCCESS

@@ -255,7 +255,7 @@ pub fn render(r: &Report) -> String {
         words::count(r.samples, "sample")
     );
     if r.targets.is_empty() {
-        s.push_str("\nNo target was seen.\n");
+        s.push_str("\nNo target was seen: nothing was judged.\n");
     }
     for t in &r.targets {
         render_target(&mut s, t);
@@ -276,7 +276,9 @@ pub fn render(r: &Report) -> String {
     if let Some(code) = r.app_exit_code {
         let _ = writeln!(s, "the app exited with code {code}");
     }
-    if r.attention.is_empty() {
+    if r.targets.is_empty() {
+        // Nothing was judged: not "nothing needs attention".
+    } else if r.attention.is_empty() {
         s.push_str("\nNothing needs attention.\n");
     } else {
         s.push_str("\nNeeds attention:\n");

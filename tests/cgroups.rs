@@ -575,7 +575,11 @@ fn a_wrapping_outrider_delivers_its_apps_oom_kill_and_exits_137() {
         .iter()
         .find(|l| l.contains("\"alert firing\"") && l.contains("OOMKilled"))
         .unwrap_or_else(|| panic!("no alert firing line: {lines:#?}"));
-    assert_eq!(firing_line.matches("\"target\":").count(), 1, "{firing_line}");
+    assert_eq!(
+        firing_line.matches("\"target\":").count(),
+        1,
+        "{firing_line}"
+    );
     let firing_line: serde_json::Value = serde_json::from_str(firing_line).unwrap();
     assert_eq!(firing_line["target_name"], "python3", "{firing_line}");
     let last: serde_json::Value = serde_json::from_str(&last).unwrap();

@@ -160,4 +160,21 @@ fn no_target_is_a_usage_error_and_a_bad_command_an_error() {
     assert_eq!(out.status.code(), Some(64));
     let (out, _) = report(&["--for", "1s", "--", "/nonexistent/app"], &[]);
     assert_eq!(out.status.code(), Some(2));
+    // A pid that is not there: said at once (not after the 10 min), and the
+    // report does not say "Nothing needs attention".
+    let gone = i32::MAX.to_string();
+    let started = std::time::Instant::now();
+    let out = Command::new(BIN)
+        .args(["report", "--pid", &gone, "--for", "10m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("no process {gone}")), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
