@@ -334,7 +334,7 @@ impl Sizing {
         // A quantile is its bucket's upper bound: never above the true maximum.
         let q = |p: f64| {
             self.cpu_quantile(p)
-                .map(|x| v.cpu.max_cores.map_or(x, |m| x.min(m.max(CPU_FIRST))))
+                .map(|x| v.cpu.max_cores.map_or(x, |m| x.min(m)))
         };
         v.cpu.p50_cores = q(0.5);
         v.cpu.p90_cores = q(0.9);
@@ -657,6 +657,19 @@ mod tests {
         let p99 = s.cpu_quantile(0.99).unwrap();
         assert!((p50 - 0.1).abs() / 0.1 < 0.06, "p50 {p50}");
         assert!((p99 - 1.0).abs() < 0.06, "p99 {p99}");
+    }
+
+    #[test]
+    fn no_quantile_is_above_the_maximum() {
+        // An app that used no CPU (a sleeping process): every quantile is 0, not
+        // the first bucket's 1m beside "max 0m".
+        let mut s = Sizing::new(SizingConfig::default());
+        feed(&mut s, 600.0, |_| 0.0, 10.0 * MIB);
+        let v = s.verdict(&Allocated::default());
+        assert_eq!(v.cpu.max_cores, Some(0.0));
+        assert_eq!((v.cpu.p50_cores, v.cpu.p99_cores), (Some(0.0), Some(0.0)));
+        // The recommendation keeps its floor.
+        assert!(v.cpu.recommended_request_cores.unwrap() > 0.0);
     }
 
     #[test]
