@@ -14,7 +14,7 @@ pub(super) fn families<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a
     fams.push(
         Family::gauge(
             "outrider_container_cgroup_available",
-            "1 when the app's cgroup v2 is readable, 0 when Outrider works from /proc alone.",
+            "1 when the app's cgroup (v2, v1 or hybrid) is readable, 0 when Outrider works from /proc alone.",
         )
         .per_target(targets.iter().map(|t| (t.name.as_str(), t)), |t| {
             Num::U(t.cgroup.is_some() as u64)

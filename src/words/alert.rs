@@ -63,10 +63,12 @@ fn leak(name: &str, what: &str, l: &Leak, unit: fn(f64) -> String) -> Annotation
         .time_to_limit_seconds
         .map(|s| format!("; the limit is {} away at this rate", super::duration(s)))
         .unwrap_or_default();
+    // "memory grows", "file descriptors grow".
+    let grow = if what.ends_with('s') { "grow" } else { "grows" };
     Annotations {
         summary: format!("{name} may be leaking {what}"),
         description: format!(
-            "Target {name}: {what} grows by {} per minute over the leak window{ttl}.",
+            "Target {name}: {what} {grow} by {} per minute over the leak window{ttl}.",
             unit(rate * 60.0)
         ),
     }
@@ -192,7 +194,7 @@ fn allocation(name: &str, res: &str, verdict: AllocationVerdict, reason: &str) -
     Annotations {
         summary: format!("{name} has too {amount} {res}"),
         description: format!(
-            "{res} of target {name} is {}-allocated: {reason}",
+            "The {res} of target {name} is {}-allocated: {reason}.",
             verdict.as_str()
         ),
     }
