@@ -61,10 +61,10 @@ pub fn usage(t: &TargetStatus) -> Vec<String> {
     phrases.extend(t.cgroup.as_ref().map(|cg| match cg.other_processes {
         Some(n) if n > 0 => format!(
             "{}, shared with {} (memory is judged by the app's own RSS)",
-            cgroup_layout(cg.layout),
+            cgroup_layout(cg),
             count_as(n, "other process", "other processes")
         ),
-        _ => cgroup_layout(cg.layout).to_string(),
+        _ => cgroup_layout(cg).to_string(),
     }));
     phrases
 }
@@ -82,7 +82,7 @@ pub fn container(cg: &CgroupReading) -> String {
                 .unwrap_or_default()
         ),
         (Some(own), None) => format!("limit {}", mib(own as f64)),
-        (None, None) => "limit none".into(),
+        (None, None) => "no cgroup limit".into(),
     };
     let figures = format!(
         "working set {}, {limit}",
@@ -100,11 +100,15 @@ pub fn container(cg: &CgroupReading) -> String {
 }
 
 /// The cgroup layout in words: `cgroup v2`, `cgroup v1`, `cgroup v1 with v2
-/// pressure (hybrid)`.
-pub fn cgroup_layout(layout: Layout) -> &'static str {
-    match layout {
+/// pressure (hybrid)`; a hybrid host whose app has no pressure figures (it is in
+/// the unified hierarchy's root, whose pressure is the whole host's) says so.
+pub fn cgroup_layout(cg: &CgroupReading) -> &'static str {
+    match cg.layout {
         Layout::V2 => "cgroup v2",
         Layout::V1 => "cgroup v1",
+        Layout::Hybrid if cg.pressure.is_empty() => {
+            "cgroup v1 (a hybrid host, no pressure figures for the app's cgroup)"
+        }
         Layout::Hybrid => "cgroup v1 with v2 pressure (hybrid)",
     }
 }
@@ -465,6 +469,20 @@ mod tests {
     }
 
     #[test]
+    fn a_hybrid_host_without_pressure_figures_says_so() {
+        let mut cg = CgroupReading {
+            layout: Layout::Hybrid,
+            ..Default::default()
+        };
+        assert_eq!(
+            cgroup_layout(&cg),
+            "cgroup v1 (a hybrid host, no pressure figures for the app's cgroup)"
+        );
+        cg.pressure = vec![("cpu", "some", 1.0)];
+        assert_eq!(cgroup_layout(&cg), "cgroup v1 with v2 pressure (hybrid)");
+    }
+
+    #[test]
     fn a_shared_container_says_so() {
         let mut cg = CgroupReading {
             memory_working_set_bytes: Some(48 << 20),
@@ -480,7 +498,7 @@ mod tests {
         cg.memory_limit_bytes = None;
         assert_eq!(
             container(&cg),
-            "container (shared with 8 other processes): working set 48.0 MiB, limit none"
+            "container (shared with 8 other processes): working set 48.0 MiB, no cgroup limit"
         );
         cg.other_processes = Some(0);
         cg.memory_enclosing_limit_bytes = Some(200 << 20);
