@@ -139,7 +139,16 @@ pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyho
         .unwrap_or_else(|e| e.into_inner())
         .clone()
         .unwrap_or_else(|| shared.snapshot());
-    let targets: Vec<TargetReport> = snap.targets.iter().map(target_report).collect();
+    let mut targets: Vec<TargetReport> = snap.targets.iter().map(target_report).collect();
+    // Whether each was still running at the end: the last sample's word, unless
+    // the report stopped it itself when its time was up.
+    let stopped_by_us = time_up.load(std::sync::atomic::Ordering::Relaxed);
+    if !stopped_by_us {
+        let last = shared.snapshot();
+        for t in &mut targets {
+            t.up = last.targets.iter().any(|l| l.name == t.name && l.up);
+        }
+    }
     let streams = stream_reports(&shared, &snap);
     let mut attention = Vec::new();
     for t in &snap.targets {
@@ -149,7 +158,6 @@ pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyho
         attention.push(words::log_unreadable(&f.stream, &f.path, &f.error));
     }
     // Stopped by us when time was up (SIGTERM: 143) is not the app failing.
-    let stopped_by_us = time_up.load(std::sync::atomic::Ordering::Relaxed);
     if let Some(code) = outcome
         .app_exit_code
         .filter(|c| *c != 0 && !(stopped_by_us && *c == 143))
