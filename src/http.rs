@@ -121,6 +121,14 @@ fn summary(shared: &Shared) -> String {
     for f in &snap.log_read_failures {
         let _ = writeln!(s, "{}", words::log_unreadable(&f.stream, &f.path, &f.error));
     }
+    // Then what is pending or firing, as the status page lists it.
+    if !snap.alerts.is_empty() {
+        s.push_str("Alerts:\n");
+        for a in words::alerts_in_order(&snap.alerts) {
+            let _ = writeln!(s, "  {}", words::alert_line(a));
+        }
+        s.push('\n');
+    }
     for t in &snap.targets {
         summary_target(&mut s, t);
     }
@@ -181,5 +189,52 @@ fn summary_target(s: &mut String, t: &TargetStatus) {
             let _ = writeln!(s, "  container: not readable ({why})");
         }
         (None, None) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Snapshot;
+
+    fn alert(name: &'static str, fired: bool, summary: &str) -> crate::alerts::Alert {
+        crate::alerts::Alert {
+            alertname: name,
+            target: "web".into(),
+            state: crate::alerts::AlertState::Firing,
+            labels: [("severity".to_string(), "critical".to_string())]
+                .into_iter()
+                .collect(),
+            annotations: [("summary".to_string(), summary.to_string())]
+                .into_iter()
+                .collect(),
+            active_since: 1.8e9,
+            fired_at: fired.then_some(1.8e9),
+            ends_at: None,
+        }
+    }
+
+    /// The summary lists what is pending or firing, firing first, as the status
+    /// page does (it listed none: an OOM kill showed on the page alone).
+    #[test]
+    fn the_summary_lists_the_alerts_firing_first() {
+        let shared = Shared::new(Vec::new());
+        shared.publish(Snapshot {
+            alerts: vec![
+                alert("MemoryNearLimit", false, "web is near its memory limit"),
+                alert("OOMKilled", true, "web was OOM-killed"),
+            ],
+            ..Default::default()
+        });
+        let s = summary(&shared);
+        assert!(
+            s.contains(
+                "Alerts:\n  OOMKilled (firing, critical): web was OOM-killed\n  \
+                 MemoryNearLimit (pending, critical): web is near its memory limit\n"
+            ),
+            "{s}"
+        );
+        shared.publish(Snapshot::default());
+        assert!(!summary(&shared).contains("Alerts:"));
     }
 }

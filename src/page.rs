@@ -67,10 +67,8 @@ fn alerts(h: &mut String, snap: &Snapshot) {
         h.push_str("<p class=\"muted alerts\">No alert is pending or firing.</p>");
         return;
     }
-    let mut list: Vec<&crate::alerts::Alert> = snap.alerts.iter().collect();
-    list.sort_by_key(|a| (a.fired_at.is_none(), a.alertname));
     h.push_str("<section class=\"target alerts\"><h2>Alerts</h2><ul>");
-    for a in list {
+    for a in words::alerts_in_order(&snap.alerts) {
         let firing = a.fired_at.is_some();
         let summary = a
             .annotations
