@@ -157,6 +157,8 @@ pub async fn report(mut config: Config, mode: Mode, duration: Duration) -> anyho
     for f in &snap.log_read_failures {
         attention.push(words::log_unreadable(&f.stream, &f.path, &f.error));
     }
+    // The kernel's OOM kill, said first: it is why the app exited 137.
+    attention.extend(outcome.app_oom_killed.clone());
     // Stopped by us when time was up (SIGTERM: 143) is not the app failing.
     if let Some(code) = outcome
         .app_exit_code

@@ -83,12 +83,15 @@ pub enum RunError {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOutcome {
     /// 0 in sidecar mode; the child's code (or 128+signal) in wrap mode.
     pub exit_code: i32,
     /// The wrapped app's code, when there was one.
     pub app_exit_code: Option<i32>,
+    /// The run's last word when the kernel OOM-killed the wrapped app (also
+    /// logged): `the app was OOM-killed at its 64 MiB memory limit`.
+    pub app_oom_killed: Option<String>,
 }
 
 /// The output streams a run counts: the child's stdout and stderr in wrap mode,
@@ -200,47 +203,53 @@ pub async fn run_with(
     tasks
         .stop_and_drain(stop_tx, done_rx, config.shutdown_grace)
         .await;
-    last_word(&mode, app_end, ending.as_ref(), &config);
+    let app_oom_killed = last_word(&mode, app_end, ending.as_ref(), &config);
     Ok(RunOutcome {
         exit_code: app_exit_code.unwrap_or(0),
         app_exit_code,
+        app_oom_killed,
     })
 }
 
 /// The run's last word in wrap mode: an OOM kill, or how the app shut down.
+/// Returns the OOM kill's words, when that was how the app ended.
 fn last_word(
     mode: &Mode,
     app_end: Option<(i32, Option<wrap::Shutdown>)>,
     ending: Option<&Ending>,
     config: &Config,
-) {
-    if let (Mode::Wrap(spec), Some((code, _)), Some(ending)) = (mode, app_end, ending) {
-        say_if_oom_killed(code, &app_target(spec), ending);
-    }
+) -> Option<String> {
+    let oom = match (mode, app_end, ending) {
+        (Mode::Wrap(spec), Some((code, _)), Some(ending)) => {
+            say_if_oom_killed(code, &app_target(spec), ending)
+        }
+        _ => None,
+    };
     if let Some((code, Some(s))) = app_end {
         say_shutdown(code, &s, config);
     }
+    oom
 }
 
 /// The run's last word when the kernel OOM-killed the app: it died of SIGKILL
 /// (128 + 9) and its cgroup's OOM-kill count rose while Outrider watched. Neither
 /// alone will do: a SIGKILL may come from anyone, and a kill may hit a child the
 /// app survived.
-fn say_if_oom_killed(exit_code: i32, app: &str, ending: &Ending) {
+fn say_if_oom_killed(exit_code: i32, app: &str, ending: &Ending) -> Option<String> {
     const KILLED: i32 = 128 + 9;
-    let Some(k) = ending.oom_killed.iter().find(|k| k.target == app) else {
-        return;
-    };
-    if exit_code == KILLED {
-        tracing::error!(
-            exit_code,
-            target_name = app,
-            oom_kills = k.kills,
-            memory_limit_bytes = k.memory_limit_bytes,
-            "{}",
-            words::app_oom_killed(k.memory_limit_bytes)
-        );
+    let k = ending.oom_killed.iter().find(|k| k.target == app)?;
+    if exit_code != KILLED {
+        return None;
     }
+    let text = words::app_oom_killed(k.memory_limit_bytes);
+    tracing::error!(
+        exit_code,
+        target_name = app,
+        oom_kills = k.kills,
+        memory_limit_bytes = k.memory_limit_bytes,
+        "{text}"
+    );
+    Some(text)
 }
 
 /// The run's last word when the app was told to stop: how long it took, how it

@@ -462,6 +462,51 @@ while True:
     held.append(b'x' * (8 << 20))
 ";
 
+/// `outrider report` around an app the kernel OOM-kills at a 64 MiB limit: the
+/// report says so among what needs attention (it said only "the app exited with
+/// code 137"), and the app is not "running".
+#[test]
+fn a_report_says_its_app_was_oom_killed() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let memory = cg.make(
+        "memory",
+        "oomreport",
+        &[("memory.limit_in_bytes", "67108864")],
+    );
+    let out = in_cgroups(&[&memory], &[BIN])
+        .args([
+            "report",
+            "--for",
+            "60s",
+            "--json",
+            "--",
+            python(),
+            "-c",
+            ALLOCATOR,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(out.status.code(), Some(1), "{v:#}");
+    assert_eq!(v["app_exit_code"], 137, "{v:#}");
+    let attention: Vec<&str> = v["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        attention.contains(&"the app was OOM-killed at its 64 MiB memory limit"),
+        "{attention:?}"
+    );
+    assert_eq!(v["targets"][0]["up"], false, "{v:#}");
+}
+
 /// Whether process `pid` is running (not exited, not a zombie waiting to be reaped).
 fn running(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
