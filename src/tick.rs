@@ -179,7 +179,7 @@ impl Analysis {
     /// first reading is the baseline: kills before Outrider started are not its.
     fn count_oom_kills(&mut self, targets: &[TargetSample]) {
         for t in targets {
-            let Some(now) = t.cgroup.as_ref().and_then(|c| c.oom_kills) else {
+            let Some(now) = t.cgroup.as_ref().and_then(|c| c.app_oom_kills()) else {
                 continue;
             };
             let (last, seen) = self.oom_kills.entry(t.name.clone()).or_insert((now, 0));

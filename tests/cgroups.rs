@@ -507,6 +507,69 @@ fn a_report_says_its_app_was_oom_killed() {
     assert_eq!(v["targets"][0]["up"], false, "{v:#}");
 }
 
+/// Another process in the app's memory cgroup (no member of the target) is
+/// OOM-killed: the kernel counts it in the cgroup, but the app lost no process,
+/// so it is not the app's kill. No OOMKilled alert, no kill in the sizing, and
+/// the status says whose it was. (It fired "python3 was OOM-killed" and
+/// recommended 345Mi for a 27 MiB app.)
+#[test]
+fn another_process_oom_killed_in_a_shared_cgroup_is_not_the_apps() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let memory = cg.make(
+        "memory",
+        "oomshared",
+        &[("memory.limit_in_bytes", "67108864")],
+    );
+    let app = spawn_as(
+        &mut in_cgroups(
+            &[&memory],
+            &[python(), "-c", "import time\nwhile True: time.sleep(1)"],
+        ),
+        "python3",
+    );
+    let pid = app.pid().to_string();
+    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let t = [("target", "python3")];
+    o.wait_metric("outrider_container_oom_kills_total", &t, |v| v == 0.0);
+    // The other process joins; Outrider sees the cgroup shared before it grows.
+    let tmp = tempfile::tempdir().unwrap();
+    let go = tmp.path().join("go");
+    let grower = format!(
+        "import os, time\nwhile not os.path.exists({:?}): time.sleep(0.05)\n{}",
+        go.to_str().unwrap(),
+        ALLOCATOR
+    );
+    let other = spawn_as(
+        &mut in_cgroups(&[&memory], &[python(), "-c", &grower]),
+        "python3",
+    );
+    o.wait_status("the cgroup seen as shared", |s| {
+        s["snapshot"]["targets"][0]["cgroup"]["other_processes"] == 1
+    });
+    std::fs::write(&go, "").unwrap();
+    wait_oom_kills(&memory, 1, Duration::from_secs(30));
+    o.wait_metric("outrider_container_oom_kills_total", &t, |v| v >= 1.0);
+    std::thread::sleep(TICK * 5);
+    let status = o.wait_status("the kill attributed", |s| {
+        s["snapshot"]["targets"][0]["cgroup"]["oom_kills_of_others"] == 1
+    });
+    let target = &status["snapshot"]["targets"][0];
+    assert_eq!(target["up"], true, "{target}");
+    assert_eq!(
+        target["verdicts"]["sizing"]["memory"]["oom_kills"], 0,
+        "{target}"
+    );
+    let firing = [("alertname", "OOMKilled"), ("target", "python3")];
+    let body = o.scrape();
+    assert_eq!(metric(&body, "outrider_alerts", &firing), None, "{body}");
+    drop(other);
+    drop(o);
+    drop(app);
+}
+
 /// Whether process `pid` is running (not exited, not a zombie waiting to be reaped).
 fn running(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

@@ -190,7 +190,7 @@ impl RuleHistory {
             };
             self.cpu_periods = Some((p, th));
         }
-        if let Some(oom) = cg.and_then(|c| c.oom_kills) {
+        if let Some(oom) = cg.and_then(|c| c.app_oom_kills()) {
             if self.oom_kills.is_some_and(|o| oom > o) {
                 self.oom_times.push(now);
             }

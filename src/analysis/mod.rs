@@ -87,7 +87,7 @@ impl Observation {
             cpu_periods: cg.and_then(|c| c.cpu_periods).map(|v| v as f64),
             cpu_throttled_periods: cg.and_then(|c| c.cpu_throttled_periods).map(|v| v as f64),
             cpu_throttled_seconds: cg.and_then(|c| c.cpu_throttled_seconds),
-            oom_kills: cg.and_then(|c| c.oom_kills).map(|v| v as f64),
+            oom_kills: cg.and_then(|c| c.app_oom_kills()).map(|v| v as f64),
             restarts: Some(sample.restarts as f64),
             memory_limit_bytes: a.memory_limit_bytes.map(|v| v.0 as f64),
             cpu_limit_cores: a.cpu_limit_cores.map(|v| v.0),

@@ -158,6 +158,7 @@ fn rich_target() -> TargetStatus {
                 cpu_throttled_periods: Some(30),
                 cpu_throttled_seconds: Some(2.5),
                 oom_kills: Some(1),
+                oom_kills_of_others: 0,
                 pressure: vec![
                     ("cpu", "some", 1.5),
                     ("memory", "some", 0.25),
@@ -313,6 +314,7 @@ fn sparse_target() -> TargetStatus {
                 cpu_throttled_periods: Some(0),
                 cpu_throttled_seconds: None,
                 oom_kills: None,
+                oom_kills_of_others: 0,
                 pressure: vec![],
                 other_processes: None,
             }),

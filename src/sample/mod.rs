@@ -121,6 +121,8 @@ pub struct Sampler {
     /// the app shares it (wrap mode: it is Outrider's own cgroup, still there); a
     /// vanished container's is forgotten once its directories are gone.
     last_cgroup: Vec<Option<(Identity, cgroup::Location)>>,
+    /// Per group: which of its cgroup's OOM kills were its own.
+    oom: Vec<cgroup::OomAttribution>,
     reader: ProcReader,
     /// Cgroup files kept open between ticks.
     cgroup_files: cgroup::Files,
@@ -203,6 +205,7 @@ impl Sampler {
             max_fds: PidMap::default(),
             grouper: ProcessGroups::new(&proc_root, self_pid),
             last_cgroup: vec![None; specs.len()],
+            oom: vec![cgroup::OomAttribution::default(); specs.len()],
             groups: specs.into_iter().map(GroupState::new).collect(),
             proc_root,
             errors: ReadErrors::default(),
@@ -478,7 +481,7 @@ impl Sampler {
     ) {
         match self.cgroup_of(id, &snap.name) {
             Ok(location) => {
-                snap.cgroup = Some(self.read_at(&location, members));
+                snap.cgroup = Some(self.read_at(g, &location, members));
                 if self.last_cgroup[g].as_ref().map(|(kept, _)| *kept) != Some(id) {
                     let kept = self.through_own_root(id.pid, location);
                     self.last_cgroup[g] = Some((id, kept));
@@ -500,7 +503,7 @@ impl Sampler {
             tracing::info!(target_name = %snap.name, dirs = %location.describe(), "the app's cgroup is gone");
             return;
         }
-        snap.cgroup = Some(self.read_at(&location, &PidSet::default()));
+        snap.cgroup = Some(self.read_at(g, &location, &PidSet::default()));
         self.last_cgroup[g] = Some((id, location));
     }
 
@@ -536,15 +539,21 @@ impl Sampler {
         }
     }
 
-    /// The reading at `location`, failed files counted; `members` (and Outrider)
-    /// are not "other processes".
-    fn read_at(&mut self, location: &cgroup::Location, members: &PidSet<i32>) -> CgroupReading {
+    /// Group `g`'s reading at `location`, failed files counted; `members` (and
+    /// Outrider) are not "other processes", and its OOM kills are attributed.
+    fn read_at(
+        &mut self,
+        g: usize,
+        location: &cgroup::Location,
+        members: &PidSet<i32>,
+    ) -> CgroupReading {
         let (mut reading, failures) = cgroup::read_with(location, &mut self.cgroup_files);
         let mut members: Vec<i32> = members.iter().copied().collect();
         members.sort_unstable();
         reading.other_processes =
             self.cgroup_files
                 .other_processes(location, &members, self.self_pid, OUTSIDER_RECHECK);
+        self.oom[g].attribute(&mut reading, &members);
         for (path, e) in failures {
             self.errors.record("cgroup", &format!("{path}: {e}"));
         }

@@ -91,6 +91,11 @@ pub struct CgroupReading {
     pub oom_kills: Option<u64>,
     /// (resource, kind, seconds stalled) from `cpu|memory|io.pressure`.
     pub pressure: Vec<(&'static str, &'static str, f64)>,
+    /// Of `oom_kills`, those attributed to other processes: kills that came while
+    /// the cgroup was shared and none of the target's processes went. A shared
+    /// cgroup's counter counts every process in it, and an app that lost none of
+    /// its processes was not the one killed.
+    pub oom_kills_of_others: u64,
     /// Processes in the cgroup that are neither the target's nor Outrider's own;
     /// `None` when `cgroup.procs` could not be read. Above 0 the cgroup is shared
     /// (a host's session or a machine slice rather than the app's container): its
@@ -107,6 +112,13 @@ impl CgroupReading {
         }
     }
 
+    /// The OOM kills that were the target's: the kernel's count less those of
+    /// other processes sharing the cgroup.
+    pub fn app_oom_kills(&self) -> Option<u64> {
+        self.oom_kills
+            .map(|k| k.saturating_sub(self.oom_kills_of_others))
+    }
+
     /// The memory limit that binds the app, and whether an enclosing cgroup sets
     /// it: the lower of its own and its enclosing cgroups' limits.
     pub fn binding_memory_limit(&self) -> Option<(u64, bool)> {
@@ -116,6 +128,45 @@ impl CgroupReading {
     /// The CPU limit that binds the app, and whether an enclosing cgroup sets it.
     pub fn binding_cpu_limit(&self) -> Option<(f64, bool)> {
         binding(self.cpu_limit_cores, self.cpu_enclosing_limit_cores)
+    }
+}
+
+/// Which of a cgroup's OOM kills were the target's, from one reading to the next.
+/// A rise of the kernel's count is another process' when the cgroup is shared and
+/// every process the target had at the last reading is still there; otherwise (a
+/// cgroup of its own, or a member gone) it is the target's.
+#[derive(Debug, Clone, Default)]
+pub struct OomAttribution {
+    last: Option<u64>,
+    others: u64,
+    /// The target's processes at the last reading, sorted.
+    members: Vec<i32>,
+}
+
+impl OomAttribution {
+    /// Takes this reading and the target's `members` (sorted), and sets the
+    /// reading's [`CgroupReading::oom_kills_of_others`].
+    pub fn attribute(&mut self, r: &mut CgroupReading, members: &[i32]) {
+        if let Some(now) = r.oom_kills {
+            match self.last {
+                // A new cgroup (a restarted container): counted afresh.
+                Some(last) if now < last => self.others = 0,
+                Some(last) if now > last => {
+                    let shared = r.other_processes.is_some_and(|n| n > 0);
+                    let lost = self
+                        .members
+                        .iter()
+                        .any(|p| members.binary_search(p).is_err());
+                    if shared && !lost {
+                        self.others += now - last;
+                    }
+                }
+                _ => {}
+            }
+            self.last = Some(now);
+        }
+        self.members = members.to_vec();
+        r.oom_kills_of_others = self.others;
     }
 }
 
