@@ -59,7 +59,7 @@ pub use logs::{LogSource, LogSpec, RawBuckets, RawLog, RawLogOptions, RawLogRule
 pub use resources::RawResources;
 pub use runtime::{RawHttp, RawLifecycle, RawSampling, DEFAULT_LISTEN};
 pub use sources::env_vars;
-use sources::{apply_env, apply_overrides, parse_table};
+use sources::{apply_env, apply_overrides};
 pub use targets::RawTarget;
 
 /// Every problem found in a configuration, one line each, led by its key path.
@@ -196,9 +196,9 @@ pub fn load_text(
     let mut errors = Vec::new();
     let applied = apply_env(&mut table, env, &mut errors);
     apply_overrides(&mut table, overrides);
-    let raw = parse_table(table, &mut errors)
-        .map_err(|e| errors.push(errors::shape(&e, located, &applied)))
-        .ok();
+    let (raw, shapes, unknown, removed) = sources::parse_every_key(table, located, &applied);
+    errors.extend(shapes);
+    errors.extend(unknown);
     let Some(raw) = raw else {
         return Err(ConfigErrors(errors));
     };
@@ -206,7 +206,10 @@ pub fn load_text(
         Ok(config) if errors.is_empty() => Ok((raw, config)),
         Ok(_) => Err(ConfigErrors(errors)),
         Err(ConfigErrors(more)) => {
-            errors.extend(more);
+            errors.extend(
+                more.into_iter()
+                    .filter(|p| !sources::follows_from_removal(p, &removed)),
+            );
             Err(ConfigErrors(errors))
         }
     }

@@ -53,30 +53,62 @@ pub(super) fn shape(
     file: Option<(&Path, &str)>,
     env: &[(String, String)],
 ) -> String {
-    let message = without_values(e.message());
-    // Without an input the display ends with "in `a.b.c`", the key path.
-    let shown = e.to_string();
-    let key = shown
-        .rsplit_once("in `")
-        .and_then(|(_, k)| k.trim_end().strip_suffix('`'))
-        .map(str::to_string);
+    // A message that began with the value ("`x` is not a whole number") begins
+    // with its verb once the value is cut.
+    let message = without_values(e.message()).trim_start().to_string();
+    let key = key_of(e);
+    // The environment overrides the file: a key it set is its value.
     let mut whence = String::new();
-    if let Some((path, text)) = file {
-        if let Err(fe) = toml::from_str::<super::RawConfig>(text) {
-            if without_values(fe.message()) == message && fe.span().is_some() {
-                whence = format!(" (config file {}{})", path.display(), at(text, fe.span()));
-            }
-        }
-    }
-    if whence.is_empty() {
-        if let Some((var, _)) = env.iter().find(|(_, k)| Some(k) == key.as_ref()) {
-            whence = format!(" (set by {var})");
+    if let Some((var, _)) = env.iter().find(|(_, k)| Some(k) == key.as_ref()) {
+        whence = format!(" (set by {var})");
+    } else if let (Some((path, text)), Some(k)) = (file, &key) {
+        if let Some(span) = span_of(text, k) {
+            whence = format!(" (config file {}{})", path.display(), at(text, Some(span)));
         }
     }
     match key {
         Some(k) => format!("{k}{whence}: {message}"),
         None => format!("configuration{whence}: {message}"),
     }
+}
+
+/// Where the value at `key` (`cost.currency`, `targets.pid`: an array's first
+/// element that has it) is written in the TOML `text`.
+fn span_of(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+    use toml::de::{DeTable, DeValue};
+    fn in_table<'a, 'i>(t: &'a DeTable<'i>, part: &str) -> Option<&'a toml::Spanned<DeValue<'i>>> {
+        t.iter().find(|(k, _)| k.get_ref() == part).map(|(_, v)| v)
+    }
+    fn find<'a, 'i>(
+        v: &'a toml::Spanned<DeValue<'i>>,
+        parts: &[&str],
+    ) -> Option<&'a toml::Spanned<DeValue<'i>>> {
+        let Some((part, rest)) = parts.split_first() else {
+            return Some(v);
+        };
+        match v.get_ref() {
+            DeValue::Table(t) => find(in_table(t, part)?, rest),
+            DeValue::Array(a) => match part.parse::<usize>() {
+                Ok(i) => find(a.get(i)?, rest),
+                Err(_) => a.iter().find_map(|e| find(e, parts)),
+            },
+            _ => None,
+        }
+    }
+    let doc = DeTable::parse(text).ok()?;
+    let parts: Vec<&str> = key.split('.').collect();
+    let (first, rest) = parts.split_first()?;
+    Some(find(in_table(doc.get_ref(), first)?, rest)?.span())
+}
+
+/// The key path of a deserializing error: without an input the display ends
+/// with "in `a.b.c`".
+pub(super) fn key_of(e: &toml::de::Error) -> Option<String> {
+    let shown = e.to_string();
+    shown
+        .rsplit_once("in `")
+        .and_then(|(_, k)| k.trim_end().strip_suffix('`'))
+        .map(str::to_string)
 }
 
 /// A serde or TOML message with every quoted value cut out: `` `…` `` and `"…"`

@@ -24,6 +24,100 @@ pub(super) fn parse_table(
     result
 }
 
+/// [`parse_table`] until every key of the wrong shape is known: deserializing
+/// stops at the first (`currency = 5`), so each one found is taken out of the
+/// table (its default stands in) and the rest is read again, up to a bound.
+/// Returns the config when the rest reads, the shape errors (each with its key and
+/// where it was set), the unknown keys of the last read, and the keys taken out.
+pub(super) fn parse_every_key(
+    mut table: toml::Table,
+    located: Option<(&std::path::Path, &str)>,
+    applied: &[(String, String)],
+) -> (Option<RawConfig>, Vec<String>, Vec<String>, Vec<String>) {
+    const MOST: usize = 64;
+    let mut shapes = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    loop {
+        let mut unknown = Vec::new();
+        let e = match parse_table(table.clone(), &mut unknown) {
+            Ok(raw) => return (Some(raw), shapes, unknown, removed),
+            Err(e) => e,
+        };
+        let key = super::errors::key_of(&e);
+        // A required key taken out (its parent now lacks it) says nothing new.
+        let after_removal = e.message().starts_with("missing field")
+            && key
+                .as_ref()
+                .is_some_and(|k| removed.iter().any(|r| r.starts_with(k.as_str())));
+        if !after_removal {
+            shapes.push(super::errors::shape(&e, located, applied));
+        }
+        match key {
+            Some(k) if !after_removal && shapes.len() < MOST && remove(&mut table, &k) => {
+                removed.push(k)
+            }
+            _ => return (None, shapes, unknown, removed),
+        }
+    }
+}
+
+/// Whether a problem the validation found follows from a key taken out for its
+/// shape: `targets[0]: needs one of pid, …` after `targets.pid` was a string. The
+/// problem's key (before its `:`, indexes dropped) is the taken key's table and
+/// it names the taken key.
+pub(super) fn follows_from_removal(problem: &str, removed: &[String]) -> bool {
+    let Some((key, text)) = problem.split_once(':') else {
+        return false;
+    };
+    let key: String = key
+        .split('[')
+        .map(|s| s.split_once(']').map_or(s, |(_, rest)| rest))
+        .collect();
+    removed.iter().any(|r| match r.rsplit_once('.') {
+        Some((table, leaf)) => {
+            let table: String = table
+                .split('.')
+                .filter(|p| p.parse::<usize>().is_err())
+                .collect::<Vec<_>>()
+                .join(".");
+            key.trim() == table && text.contains(leaf)
+        }
+        None => false,
+    })
+}
+
+/// Takes the value at `key` (`a.b`, `targets.0.pid`; `targets.pid`: from every
+/// element of the array) out of `table`; whether any was there.
+fn remove(table: &mut toml::Table, key: &str) -> bool {
+    fn from(v: &mut toml::Value, parts: &[&str]) -> bool {
+        let Some((part, rest)) = parts.split_first() else {
+            return false;
+        };
+        match v {
+            toml::Value::Table(t) if rest.is_empty() => t.remove(*part).is_some(),
+            toml::Value::Table(t) => t.get_mut(*part).is_some_and(|v| from(v, rest)),
+            toml::Value::Array(a) => match part.parse::<usize>() {
+                Ok(i) => a.get_mut(i).is_some_and(|v| from(v, rest)),
+                // From every element: not `any`, which stops at the first.
+                Err(_) => {
+                    let mut removed = false;
+                    for v in a.iter_mut() {
+                        removed |= from(v, parts);
+                    }
+                    removed
+                }
+            },
+            _ => false,
+        }
+    }
+    let mut whole = toml::Value::Table(std::mem::take(table));
+    let removed = from(&mut whole, &key.split('.').collect::<Vec<_>>());
+    if let toml::Value::Table(t) = whole {
+        *table = t;
+    }
+    removed
+}
+
 /// The process environment as [`super::load`] takes it. A variable that is not
 /// UTF-8 is skipped, unless it is one of ours (`OUTRIDER_…`): that is an error
 /// naming it (never showing its value).

@@ -69,6 +69,31 @@ fn every_error_is_listed_with_its_key() {
     assert_eq!(errors.len(), 9, "{joined}");
 }
 
+/// A value of the wrong type stops deserializing; every one is still listed,
+/// each located in the file, and the problems the rest has after them (it listed
+/// the first type error alone).
+#[test]
+fn every_type_error_is_listed_with_the_rest() {
+    let text = "[cost]\ncurrency = 5\nreplicas = \"many\"\n[sampling]\ninterval = 3\n\
+                [[targets]]\nname = \"a\"\npid = \"x\"\n[analysis]\nleak_window = \"soon\"\nbogus = 1\n";
+    let errors = load_text(text, &[], &Overrides::default()).unwrap_err().0;
+    let joined = errors.join("\n");
+    for needle in [
+        ", line 2, column 12): invalid type: integer, expected a string",
+        "sampling.interval (config file ",
+        ", line 5, column 12): invalid type: integer, expected a string",
+        "targets.pid (config file ",
+        ", line 8, column 7): is not a whole number",
+        "analysis.bogus: unknown key",
+        "analysis.leak_window: \"soon\" is not a duration",
+        "cost.replicas: \"many\" is not a whole number",
+    ] {
+        assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+    }
+    // Not "targets[0]: needs one of pid, …": it has one, of the wrong type.
+    assert_eq!(errors.len(), 6, "{joined}");
+}
+
 #[test]
 fn an_endless_config_file_is_an_error_not_a_hang() {
     // /dev/zero never ends: read whole, it would fill memory.
