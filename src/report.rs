@@ -271,11 +271,12 @@ pub fn render(r: &Report) -> String {
         render_target(&mut s, t);
     }
     if !r.streams.is_empty() {
-        s.push_str("\noutput:");
-        for st in &r.streams {
-            let _ = write!(s, " {} {};", st.name, words::count(st.lines, "line"));
-        }
-        s.push('\n');
+        let each: Vec<String> = r
+            .streams
+            .iter()
+            .map(|st| format!("{} {}", st.name, words::count(st.lines, "line")))
+            .collect();
+        let _ = writeln!(s, "\noutput: {}", each.join("; "));
         for f in r.streams.iter().flat_map(|st| &st.unreadable) {
             let _ = writeln!(s, "{}", words::log_unreadable(&f.stream, &f.path, &f.error));
         }

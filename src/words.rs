@@ -275,7 +275,7 @@ pub fn verdicts(v: &Verdicts) -> Vec<Line> {
 
 /// What in a target deserves a developer's look, one short phrase each, led by the
 /// target's name: `web: restarted 2 times`, `web: memory leak suspected`,
-/// `web: CPU over-allocated (p95 uses …)`.
+/// `web: CPU over-allocated: p95 uses …`.
 pub fn attention(name: &str, restarts: u64, v: Option<&Verdicts>) -> Vec<String> {
     let mut out = Vec::new();
     if restarts > 0 {
@@ -300,7 +300,7 @@ pub fn attention(name: &str, restarts: u64, v: Option<&Verdicts>) -> Vec<String>
     ] {
         if matches!(state, AllocationVerdict::Over | AllocationVerdict::Under) {
             out.push(format!(
-                "{name}: {what} {}-allocated ({reason})",
+                "{name}: {what} {}-allocated: {reason}",
                 state.as_str()
             ));
         }
@@ -467,7 +467,7 @@ mod tests {
             [
                 "web: restarted 1 time",
                 "web: memory leak suspected",
-                "web: CPU over-allocated (idle)"
+                "web: CPU over-allocated: idle"
             ]
         );
         assert!(attention("web", 0, None).is_empty());

@@ -614,14 +614,9 @@ pub fn bytes(b: f64) -> String {
     }
 }
 
+/// As a person would say it (90 s is "1.5 min", not "2 min").
 fn human_duration(s: f64) -> String {
-    if s >= 3600.0 {
-        format!("{:.1} h", s / 3600.0)
-    } else if s >= 60.0 {
-        format!("{:.0} min", s / 60.0)
-    } else {
-        format!("{s:.0} s")
-    }
+    crate::words::cost::wait(s)
 }
 
 #[cfg(test)]

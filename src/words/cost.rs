@@ -46,12 +46,15 @@ pub fn money(amount: f64, currency: Currency) -> String {
     }
 }
 
-/// How long to wait, rounded as a person would say it: `40 s`, `12 min`, `12 h`,
-/// `11.5 h`, `2.5 days`.
+/// How long to wait, rounded as a person would say it: `1.5 s`, `40 s`, `1.5 min`,
+/// `12 min`, `12 h`, `11.5 h`, `2.5 days` (a tenth kept below ten of a unit, so
+/// 90 s is not "2 min").
 pub fn wait(seconds: f64) -> String {
     let trim = |x: f64| format!("{x:.1}").trim_end_matches(".0").to_string();
     match seconds {
-        s if s < 90.0 => format!("{:.0} s", s.max(0.0)),
+        s if s < 10.0 => format!("{} s", trim(s.max(0.0))),
+        s if s < 60.0 => format!("{:.0} s", s),
+        s if s < 600.0 => format!("{} min", trim(s / 60.0)),
         s if s < 90.0 * 60.0 => format!("{:.0} min", s / 60.0),
         s if s < 48.0 * 3600.0 => format!("{} h", trim(s / 3600.0)),
         s => format!("{} days", trim(s / 86400.0)),
@@ -349,6 +352,10 @@ mod tests {
             "Scale to zero: advice in 12 h, once it has 12 h of data"
         );
         assert_eq!(wait(40.0), "40 s");
+        assert_eq!(wait(2.4), "2.4 s");
+        assert_eq!(wait(60.0), "1 min");
+        assert_eq!(wait(90.0), "1.5 min");
+        assert_eq!(wait(600.0), "10 min");
         assert_eq!(wait(11.5 * 3600.0), "11.5 h");
         assert_eq!(wait(3.0 * 86400.0), "3 days");
     }
