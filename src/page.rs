@@ -228,8 +228,9 @@ fn chart(
             series_path(&vals, x, y)
         );
     }
+    let drawn = |v: &f64| *v * 1.1 <= max;
     for (name, color, v) in lines {
-        if let Some(v) = v.filter(|v| *v * 1.1 <= max) {
+        if let Some(v) = v.filter(drawn) {
             let _ = write!(
                 h,
                 "<path class=\"{name}\" d=\"M0,{yy:.1} L{W},{yy:.1}\" stroke=\"{color}\" stroke-dasharray=\"4 3\" vector-effect=\"non-scaling-stroke\"/>",
@@ -247,7 +248,7 @@ fn chart(
         );
     }
     h.push_str("</svg>");
-    chart_key(h, lines, trend.is_some());
+    chart_key(h, lines, max, trend.is_some());
 }
 
 /// The SVG path of a chart's series: one point draws a level line across it.
@@ -270,14 +271,20 @@ fn series_path(vals: &[(f64, f64)], x: impl Fn(f64) -> f64, y: impl Fn(f64) -> f
     d.trim_end().to_string()
 }
 
-/// The key under a chart: each line's name and value, and the trend's style.
-fn chart_key(h: &mut String, lines: &[(&str, &str, Option<f64>)], trend: bool) {
+/// The key under a chart: each line's name and value (a line too far above the
+/// data to draw, `max` being the chart's top, says so), and the trend's style.
+fn chart_key(h: &mut String, lines: &[(&str, &str, Option<f64>)], max: f64, trend: bool) {
     h.push_str("<div class=\"key\">");
     for (name, color, v) in lines {
         if let Some(v) = v {
+            let off = if *v * 1.1 <= max {
+                ""
+            } else {
+                " (above the chart)"
+            };
             let _ = write!(
                 h,
-                "<span style=\"color:{color}\">{name} {}</span>",
+                "<span style=\"color:{color}\">{name} {}{off}</span>",
                 short(*v)
             );
         }
@@ -345,6 +352,22 @@ mod tests {
         assert!(h.contains("<path class=\"series\" d=\"M0.0,"), "{h}");
         assert!(h.contains("class=\"limit\""), "{h}");
         assert!(h.contains("class=\"trend\""), "{h}");
+        assert!(h.contains(">limit 1.0</span>"), "{h}");
+        // A request 40x the data is not drawn: its key says so.
+        let mut far = String::new();
+        chart(
+            &mut far,
+            "CPU",
+            &pts,
+            |p| p.cpu_cores,
+            &[("request", "blue", Some(40.0))],
+            None,
+        );
+        assert!(!far.contains("class=\"request\""), "{far}");
+        assert!(
+            far.contains(">request 40.0 (above the chart)</span>"),
+            "{far}"
+        );
         let mut empty = String::new();
         chart(&mut empty, "CPU", &[], |p| p.cpu_cores, &[], None);
         assert!(empty.contains("no data yet") && !empty.contains("class=\"series\""));
