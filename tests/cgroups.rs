@@ -570,6 +570,55 @@ fn another_process_oom_killed_in_a_shared_cgroup_is_not_the_apps() {
     drop(app);
 }
 
+/// The app moved to another cgroup and its old one removed (as a runtime
+/// re-parents a container): Outrider follows it to the new one at once, instead
+/// of reading the removed directory (every figure gone, "available" still 1).
+#[test]
+fn an_app_moved_out_of_a_removed_cgroup_is_followed() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let old = cg.make(
+        "memory",
+        "moved-from",
+        &[("memory.limit_in_bytes", "104857600")],
+    );
+    let new = cg.make(
+        "memory",
+        "moved-to",
+        &[("memory.limit_in_bytes", "314572800")],
+    );
+    let app = spawn_as(
+        &mut in_cgroups(
+            &[&old],
+            &[python(), "-c", "import time\nwhile True: time.sleep(1)"],
+        ),
+        "python3",
+    );
+    let pid = app.pid().to_string();
+    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let t = [("target", "python3")];
+    o.wait_metric("outrider_container_memory_limit_bytes", &t, |v| {
+        v == 104857600.0
+    });
+    std::fs::write(new.join("cgroup.procs"), &pid).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::remove_dir(&old).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "could not remove {}",
+            old.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    o.wait_metric("outrider_container_memory_limit_bytes", &t, |v| {
+        v == 314572800.0
+    });
+    drop(o);
+    drop(app);
+}
+
 /// Whether process `pid` is running (not exited, not a zombie waiting to be reaped).
 fn running(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

@@ -114,7 +114,7 @@ pub struct Sampler {
     ticks_per_second: f64,
     page_size: u64,
     /// Resolved cgroup directories per main process identity.
-    cgroup_dirs: PidMap<Identity, Result<cgroup::Location, String>>,
+    cgroup_dirs: PidMap<Identity, (Result<cgroup::Location, String>, Instant)>,
     /// Each group's cgroup as last resolved (by index in `groups`) and the main
     /// process it was resolved for, read while the group is down: the OOM kill that
     /// ended it is counted after it is gone. Kept through Outrider's own root when
@@ -620,23 +620,42 @@ impl Sampler {
         }
     }
 
-    /// The cgroup directories of a main process, resolved once per identity; an
-    /// unreachable cgroup is logged once per main process.
+    /// The cgroup directories of a main process, resolved once per identity and
+    /// again every [`CGROUP_RECHECK`] or as soon as they are gone: a process moved
+    /// to another cgroup (or whose cgroup was removed) is followed. An unreachable
+    /// cgroup, and a change of cgroup, is logged once.
     fn cgroup_of(&mut self, id: Identity, target: &str) -> Result<cgroup::Location, String> {
-        let proc_root = &self.proc_root;
-        self.cgroup_dirs
-            .entry(id)
-            .or_insert_with(|| {
-                let r = cgroup::resolve(proc_root, id.pid);
+        let stale = match self.cgroup_dirs.get(&id) {
+            None => true,
+            Some((found, at)) => {
+                at.elapsed() >= CGROUP_RECHECK || found.as_ref().is_ok_and(|l| !still_there(l))
+            }
+        };
+        if stale {
+            let r = cgroup::resolve(&self.proc_root, id.pid);
+            let before = self.cgroup_dirs.get(&id).map(|(f, _)| f);
+            if before != Some(&r) {
                 match &r {
-                    Ok(l) => tracing::info!(target_name = target, layout = l.layout.as_str(), dirs = %l.describe(), "reading the app's cgroup"),
-                    Err(why) => tracing::info!(target_name = target, reason = %why, "app cgroup not reachable; carrying on with /proc alone"),
+                    Ok(l) => {
+                        tracing::info!(target_name = target, layout = l.layout.as_str(), dirs = %l.describe(), "reading the app's cgroup")
+                    }
+                    Err(why) => {
+                        tracing::info!(target_name = target, reason = %why, "app cgroup not reachable; carrying on with /proc alone")
+                    }
                 }
-                r
-            })
-            .clone()
+            }
+            self.cgroup_dirs.insert(id, (r, Instant::now()));
+        }
+        self.cgroup_dirs
+            .get(&id)
+            .map(|(f, _)| f.clone())
+            .unwrap_or_else(|| Err("not resolved".into()))
     }
 }
+
+/// How often a main process' cgroup is resolved again (`/proc/<pid>/cgroup` and
+/// `mountinfo`): a process moved to another cgroup is followed within this.
+const CGROUP_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Whether every directory of `location` still exists (a removed cgroup's do not).
 fn still_there(location: &cgroup::Location) -> bool {
