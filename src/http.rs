@@ -124,8 +124,8 @@ fn summary(shared: &Shared) -> String {
     // Then what is pending or firing, as the status page lists it.
     if !snap.alerts.is_empty() {
         s.push_str("Alerts:\n");
-        for a in words::alerts_in_order(&snap.alerts) {
-            let _ = writeln!(s, "  {}", words::alert_line(a));
+        for a in crate::alerts::in_order(&snap.alerts) {
+            let _ = writeln!(s, "  {}", a.line());
         }
         s.push('\n');
     }

@@ -68,7 +68,7 @@ fn alerts(h: &mut String, snap: &Snapshot) {
         return;
     }
     h.push_str("<section class=\"target alerts\"><h2>Alerts</h2><ul>");
-    for a in words::alerts_in_order(&snap.alerts) {
+    for a in crate::alerts::in_order(&snap.alerts) {
         let firing = a.fired_at.is_some();
         let summary = a
             .annotations

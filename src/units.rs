@@ -29,6 +29,21 @@ impl fmt::Display for Scalar {
     }
 }
 
+/// How long to wait, rounded as a person would say it: `1.5 s`, `40 s`, `1.5 min`,
+/// `12 min`, `12 h`, `11.5 h`, `2.5 days` (a tenth kept below ten of a unit, so
+/// 90 s is not "2 min").
+pub fn spoken(seconds: f64) -> String {
+    let trim = |x: f64| format!("{x:.1}").trim_end_matches(".0").to_string();
+    match seconds {
+        s if s < 10.0 => format!("{} s", trim(s.max(0.0))),
+        s if s < 60.0 => format!("{:.0} s", s),
+        s if s < 600.0 => format!("{} min", trim(s / 60.0)),
+        s if s < 90.0 * 60.0 => format!("{:.0} min", s / 60.0),
+        s if s < 48.0 * 3600.0 => format!("{} h", trim(s / 3600.0)),
+        s => format!("{} days", trim(s / 86400.0)),
+    }
+}
+
 /// Expands `${NAME}` from the environment (the downward API's namespace, pod name,
 /// pod uid and container name build the kubelet's log path).
 pub fn expand_env(s: &str) -> Result<String, String> {

@@ -113,32 +113,6 @@ pub fn cgroup_layout(cg: &CgroupReading) -> &'static str {
     }
 }
 
-/// Pending and firing alerts in the order every surface lists them: firing
-/// first, then by name.
-pub fn alerts_in_order(alerts: &[crate::alerts::Alert]) -> Vec<&crate::alerts::Alert> {
-    let mut list: Vec<&crate::alerts::Alert> = alerts.iter().collect();
-    list.sort_by_key(|a| (a.fired_at.is_none(), a.alertname));
-    list
-}
-
-/// One alert as a line: `OOMKilled (firing, critical): web was OOM-killed`.
-pub fn alert_line(a: &crate::alerts::Alert) -> String {
-    format!(
-        "{} ({}, {}): {}",
-        a.alertname,
-        if a.fired_at.is_some() {
-            "firing"
-        } else {
-            "pending"
-        },
-        a.labels.get("severity").map(String::as_str).unwrap_or(""),
-        a.annotations
-            .get("summary")
-            .map(String::as_str)
-            .unwrap_or("")
-    )
-}
-
 /// The last word of a wrapping run whose app the kernel OOM-killed: `the app was
 /// OOM-killed at its 64 MiB memory limit`.
 pub fn app_oom_killed(memory_limit_bytes: Option<u64>) -> String {

@@ -93,6 +93,29 @@ pub struct Alert {
     pub ends_at: Option<f64>,
 }
 
+impl Alert {
+    /// This alert as a line: `OOMKilled (firing, critical): web was OOM-killed`.
+    pub fn line(&self) -> String {
+        let get = |m: &std::collections::BTreeMap<String, String>, k: &str| {
+            m.get(k).cloned().unwrap_or_default()
+        };
+        crate::words::alert::line(
+            self.alertname,
+            self.fired_at.is_some(),
+            &get(&self.labels, "severity"),
+            &get(&self.annotations, "summary"),
+        )
+    }
+}
+
+/// Pending and firing alerts in the order every surface lists them: firing
+/// first, then by name.
+pub fn in_order(alerts: &[Alert]) -> Vec<&Alert> {
+    let mut list: Vec<&Alert> = alerts.iter().collect();
+    list.sort_by_key(|a| (a.fired_at.is_none(), a.alertname));
+    list
+}
+
 #[cfg(test)]
 impl Alert {
     /// A firing alert for tests: labels alertname, target and severity, a summary,

@@ -616,7 +616,7 @@ pub fn bytes(b: f64) -> String {
 
 /// As a person would say it (90 s is "1.5 min", not "2 min").
 fn human_duration(s: f64) -> String {
-    crate::words::cost::wait(s)
+    crate::units::spoken(s)
 }
 
 #[cfg(test)]

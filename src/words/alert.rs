@@ -98,6 +98,13 @@ pub fn connection_leak(name: &str, l: &Leak, c: &Connections) -> Annotations {
     }
 }
 
+/// One pending or firing alert as a line, on every surface that lists them:
+/// `OOMKilled (firing, critical): web was OOM-killed`.
+pub fn line(alertname: &str, firing: bool, severity: &str, summary: &str) -> String {
+    let state = if firing { "firing" } else { "pending" };
+    format!("{alertname} ({state}, {severity}): {summary}")
+}
+
 /// `used` of `limit` bytes; `ttl`: seconds to the limit at the current growth;
 /// `near`: whether the share used is what fired (else the growth did, and the
 /// summary says when the limit comes rather than calling 15% "near").
