@@ -140,7 +140,8 @@ impl Analysis {
                 if self.recorder.is_some() {
                     rows.push((o, t.name.clone()));
                 }
-                let capacity = self.capacity(&t, now, up, &per_stream.http);
+                let split = verdicts.requests.as_ref().map(|r| &r.time_per_request);
+                let capacity = self.capacity(&t, now, up, &per_stream.http, split);
                 TargetStatus {
                     sample: t,
                     verdicts: Some(verdicts),
@@ -315,6 +316,7 @@ impl Analysis {
         now: f64,
         up: usize,
         http: &[(&str, u64)],
+        split: Option<&analysis::requests::TimePerRequest>,
     ) -> Capacity {
         let (attribution, requests) = analysis::capacity::attribute(&t.name, up, http);
         let cfg = self.capacity_config;
@@ -330,6 +332,7 @@ impl Analysis {
             &t.allocation,
             t.workers.as_ref(),
             self.visible_cpus,
+            split,
         )
     }
 

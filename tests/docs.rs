@@ -186,6 +186,7 @@ fn capacity() -> outrider::analysis::capacity::Capacity {
         &alloc,
         Some(&w),
         2,
+        None,
     );
     t.observe(
         60.0,
@@ -195,6 +196,7 @@ fn capacity() -> outrider::analysis::capacity::Capacity {
         &alloc,
         Some(&w),
         2,
+        None,
     )
 }
 

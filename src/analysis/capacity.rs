@@ -16,8 +16,9 @@
 //! requests are unknown and no figure is given.
 //!
 //! # Worker hint
-//! For a pre-fork server ([`crate::sample::workers`]): start at
-//! `capacity.workers_per_core` (2) × cores, where cores are the CPU limit, else the
+//! For a pre-fork server ([`crate::sample::workers`]): start at workers per core
+//! ([`per_core`]: `capacity.workers_per_core`, 2, or more for a request that waits
+//! on I/O) × cores, where cores are the CPU limit, else the
 //! CPU request, else the CPUs visible to Outrider; then bound it by what fits in the
 //! memory limit: `floor((limit × capacity.memory_margin − master PSS − other
 //! processes' RSS) / mean worker PSS)`, at least 1. Without a memory limit or a PSS
@@ -32,6 +33,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
+use crate::analysis::requests::{Bound, TimePerRequest};
 use crate::sample::allocation::Allocation;
 use crate::sample::workers::Workers;
 use crate::units::count;
@@ -180,6 +182,7 @@ impl CapacityTracker {
         allocation: &Allocation,
         workers: Option<&Workers>,
         visible_cpus: usize,
+        split: Option<&TimePerRequest>,
     ) -> Capacity {
         if attribution != self.attribution {
             self.points.clear();
@@ -237,7 +240,8 @@ impl CapacityTracker {
             requests_per_second_at_cpu_request: rate.zip(cpu_req).map(|(r, c)| r * c),
             requests_per_second_at_cpu_limit: rate.zip(cpu_lim).map(|(r, c)| r * c),
             reason,
-            worker_hint: workers.map(|w| worker_hint(w, allocation, visible_cpus, &self.cfg)),
+            worker_hint: workers
+                .map(|w| worker_hint(w, allocation, visible_cpus, &self.cfg, split)),
         }
     }
 
@@ -264,6 +268,7 @@ pub fn worker_hint(
     a: &Allocation,
     visible_cpus: usize,
     cfg: &CapacityConfig,
+    split: Option<&TimePerRequest>,
 ) -> WorkerHint {
     let (cores, cores_from, cores_words) = match (a.cpu_limit_cores, a.cpu_request_cores) {
         (Some((c, _)), _) => (c, "cpu_limit", "the CPU limit"),
@@ -274,15 +279,14 @@ pub fn worker_hint(
             "CPUs visible to Outrider: no CPU limit or request is known",
         ),
     };
+    let (wpc, mut reasoning) = per_core(cfg, split);
     // The epsilon keeps 2 × 0.5 at 1, not 2, after float rounding.
-    let cpu_workers = ((cfg.workers_per_core * cores - 1e-9).ceil() as u64).max(1);
-    let wpc = cfg.workers_per_core;
-    let per_core = format!("{wpc} worker{}", if wpc == 1.0 { "" } else { "s" });
-    let mut reasoning = format!(
-        "{per_core} per core × {} ({cores_words}) = {} for CPU",
+    let cpu_workers = ((wpc * cores - 1e-9).ceil() as u64).max(1);
+    reasoning.push_str(&format!(
+        " per core × {} ({cores_words}) = {} for CPU",
         crate::analysis::sizing::cores(cores),
         count(cpu_workers, "worker")
-    );
+    ));
     let memory_workers = match (a.memory_limit_bytes, w.worker_pss_bytes) {
         (None, _) => {
             reasoning.push_str("; no memory limit, so memory does not bound it");
@@ -317,6 +321,45 @@ pub fn worker_hint(
         bound_by,
         reasoning,
     }
+}
+
+/// Most workers per core the time split may ask for, in `workers_per_core`s: a
+/// sync worker per in-flight request stops paying past this (memory, context
+/// switches); an app that waits longer wants threads or an async worker.
+pub const MAX_PER_CORE_FACTOR: f64 = 4.0;
+
+/// Workers per core, and its words. A sync worker holds a core only while its
+/// request runs on it: when the time split says a request spends a share `c` of
+/// its time on a CPU, `1 / c` workers keep a core busy (N = cores × (1 + wait /
+/// compute), Goetz's pool size), never under `workers_per_core` nor over
+/// [`MAX_PER_CORE_FACTOR`] times it. Without a judged split, `workers_per_core`.
+fn per_core(cfg: &CapacityConfig, split: Option<&TimePerRequest>) -> (f64, String) {
+    let wpc = cfg.workers_per_core;
+    let plain = |n: f64| format!("{} worker{}", trim(n), if n == 1.0 { "" } else { "s" });
+    let on_cpu = split
+        .filter(|s| s.bound != Bound::Unknown)
+        .and_then(|s| s.share(s.on_cpu_seconds))
+        .filter(|c| *c > 0.0);
+    match on_cpu {
+        Some(c) if 1.0 / c > wpc => {
+            let n = (1.0 / c).min(wpc * MAX_PER_CORE_FACTOR);
+            (
+                n,
+                format!(
+                    "a request spends {:.0}% of its time on a CPU (the time split), so {} (at most {})",
+                    c * 100.0,
+                    plain(n),
+                    plain(wpc * MAX_PER_CORE_FACTOR)
+                ),
+            )
+        }
+        _ => (wpc, plain(wpc)),
+    }
+}
+
+/// `4`, `4.2`: a count of workers per core.
+fn trim(n: f64) -> String {
+    format!("{n:.1}").trim_end_matches(".0").to_string()
 }
 
 /// How many workers of `per_worker` PSS fit in the memory limit (at least 1), with
@@ -384,6 +427,55 @@ mod tests {
         }
     }
 
+    /// The demo's case: an I/O-bound request (24% on a CPU) under a 500m
+    /// request. 2 per core gave 1 worker beside "more workers will carry more
+    /// load"; 1 / 0.24 = 4.2 per core gives 3.
+    #[test]
+    fn an_io_bound_request_asks_more_workers_per_core() {
+        let cfg = CapacityConfig::default();
+        let split = |on_cpu: f64, other: f64, bound| TimePerRequest {
+            on_cpu_seconds: Some(on_cpu),
+            cpu_wait_seconds: Some(0.0),
+            other_seconds: Some(other),
+            bound,
+            ..Default::default()
+        };
+        let io = split(0.024, 0.076, Bound::Io);
+        let a = alloc(Some(0.5), None, None);
+        let h = worker_hint(&workers(0, MIB, 0), &a, 2, &cfg, Some(&io));
+        assert_eq!(h.cpu_workers, 3, "{}", h.reasoning);
+        assert!(
+            h.reasoning.starts_with(
+                "a request spends 24% of its time on a CPU (the time split), so 4.2 workers \
+                 (at most 8 workers) per core × 500m (the CPU request) = 3 workers for CPU"
+            ),
+            "{}",
+            h.reasoning
+        );
+        // Almost all waiting: at most 8 per core.
+        let h = worker_hint(
+            &workers(0, MIB, 0),
+            &a,
+            2,
+            &cfg,
+            Some(&split(0.001, 1.0, Bound::Io)),
+        );
+        assert_eq!(h.cpu_workers, 4, "{}", h.reasoning);
+        // CPU-bound, or not judged: 2 per core.
+        for s in [
+            split(0.09, 0.01, Bound::Cpu),
+            split(0.024, 0.076, Bound::Unknown),
+        ] {
+            let h = worker_hint(&workers(0, MIB, 0), &a, 2, &cfg, Some(&s));
+            assert_eq!(h.cpu_workers, 1, "{}", h.reasoning);
+            assert!(
+                h.reasoning.starts_with("2 workers per core × 500m"),
+                "{}",
+                h.reasoning
+            );
+        }
+    }
+
     #[test]
     fn without_a_memory_limit_cpu_alone_bounds_it() {
         let cfg = CapacityConfig::default();
@@ -392,6 +484,7 @@ mod tests {
             &alloc(Some(1.5), None, None),
             8,
             &cfg,
+            None,
         );
         assert_eq!(h.cores_from, "cpu_request");
         assert_eq!(h.cpu_workers, 3);
@@ -400,7 +493,7 @@ mod tests {
         assert!(h.reasoning.contains("no memory limit"), "{}", h.reasoning);
 
         // Nothing known of the CPU either: the visible CPUs, and it says so.
-        let h = worker_hint(&workers(0, MIB, 0), &alloc(None, None, None), 4, &cfg);
+        let h = worker_hint(&workers(0, MIB, 0), &alloc(None, None, None), 4, &cfg, None);
         assert_eq!((h.cores_from, h.recommended_workers), ("visible_cpus", 8));
         assert!(h.reasoning.contains("CPUs visible"), "{}", h.reasoning);
     }
@@ -412,7 +505,13 @@ mod tests {
         // Memory: 512 MiB × 0.9 = 460.8, less 60.8 master and 100 other = 300 MiB
         // → 300 / 70 = 4.28 → 4 workers.
         let w = workers((60.8 * MIB as f64) as u64, 70 * MIB, 100 * MIB);
-        let h = worker_hint(&w, &alloc(Some(0.5), Some(4.0), Some(512 * MIB)), 2, &cfg);
+        let h = worker_hint(
+            &w,
+            &alloc(Some(0.5), Some(4.0), Some(512 * MIB)),
+            2,
+            &cfg,
+            None,
+        );
         assert_eq!(h.cores_from, "cpu_limit");
         assert_eq!(h.cpu_workers, 8);
         assert_eq!(h.memory_workers, Some(4));
@@ -424,7 +523,7 @@ mod tests {
         );
 
         // A limit too small for even one worker still says 1, and why.
-        let h = worker_hint(&w, &alloc(None, Some(4.0), Some(64 * MIB)), 2, &cfg);
+        let h = worker_hint(&w, &alloc(None, Some(4.0), Some(64 * MIB)), 2, &cfg, None);
         assert_eq!(h.recommended_workers, 1);
         assert!(h.reasoning.contains("not even one"), "{}", h.reasoning);
     }
@@ -436,7 +535,13 @@ mod tests {
             ..Default::default()
         };
         let w = workers(30 * MIB, 40 * MIB, 0);
-        let h = worker_hint(&w, &alloc(Some(0.5), None, Some(2048 * MIB)), 16, &cfg);
+        let h = worker_hint(
+            &w,
+            &alloc(Some(0.5), None, Some(2048 * MIB)),
+            16,
+            &cfg,
+            None,
+        );
         // 2 × 0.5 = 1 worker; memory (2048 × 0.8 − 30) / 40 = 40.2 → 40.
         assert_eq!(h.cpu_workers, 1);
         assert_eq!(h.memory_workers, Some(40));
@@ -470,7 +575,16 @@ mod tests {
         let mut c = None;
         for i in 0..=180 {
             let s = i as f64;
-            c = Some(t.observe(s, Attribution::AllStreams, Some(10 * i), s, &a, None, 2));
+            c = Some(t.observe(
+                s,
+                Attribution::AllStreams,
+                Some(10 * i),
+                s,
+                &a,
+                None,
+                2,
+                None,
+            ));
         }
         let c = c.unwrap();
         assert!((c.window_seconds - 60.0).abs() < 1.0, "{c:?}");
@@ -487,7 +601,7 @@ mod tests {
         );
 
         // The attribution changes: the window restarts, no figure until it fills.
-        let c = t.observe(181.0, Attribution::Unknown, None, 181.0, &a, None, 2);
+        let c = t.observe(181.0, Attribution::Unknown, None, 181.0, &a, None, 2, None);
         assert_eq!(c.requests_per_cpu_second, None);
         assert!(c.reason.contains("unknown"), "{}", c.reason);
     }
@@ -496,11 +610,38 @@ mod tests {
     fn little_cpu_or_no_requests_give_no_figure() {
         let mut t = CapacityTracker::new(CapacityConfig::default());
         let a = Allocation::default();
-        t.observe(0.0, Attribution::AllStreams, Some(0), 0.0, &a, None, 1);
-        let c = t.observe(10.0, Attribution::AllStreams, Some(50), 0.05, &a, None, 1);
+        t.observe(
+            0.0,
+            Attribution::AllStreams,
+            Some(0),
+            0.0,
+            &a,
+            None,
+            1,
+            None,
+        );
+        let c = t.observe(
+            10.0,
+            Attribution::AllStreams,
+            Some(50),
+            0.05,
+            &a,
+            None,
+            1,
+            None,
+        );
         assert_eq!(c.requests_per_cpu_second, None);
         assert!(c.reason.contains("too little CPU"), "{}", c.reason);
-        let c = t.observe(20.0, Attribution::AllStreams, Some(0), 5.0, &a, None, 1);
+        let c = t.observe(
+            20.0,
+            Attribution::AllStreams,
+            Some(0),
+            5.0,
+            &a,
+            None,
+            1,
+            None,
+        );
         assert_eq!(c.requests, Some(0), "counts never go backwards: saturating");
         assert_eq!(c.requests_per_cpu_second, None);
     }
@@ -515,7 +656,16 @@ mod tests {
         // Two hours at 100 ms.
         for i in 0..72_000u64 {
             let s = i as f64 * 0.1;
-            t.observe(s, Attribution::AllStreams, Some(i), s * 0.5, &a, None, 1);
+            t.observe(
+                s,
+                Attribution::AllStreams,
+                Some(i),
+                s * 0.5,
+                &a,
+                None,
+                1,
+                None,
+            );
         }
         assert!(
             t.points.len() <= MAX_POINTS as usize + 4,
@@ -531,6 +681,7 @@ mod tests {
             &a,
             None,
             1,
+            None,
         );
         assert!(
             (c.window_seconds - 3600.0).abs() < 3600.0 / MAX_POINTS + 0.2,
