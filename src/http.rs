@@ -164,7 +164,7 @@ fn summary_target(s: &mut String, t: &TargetStatus) {
     if let Some(c) = &t.connections {
         let _ = writeln!(
             s,
-            "  tcp: {} established, {} close_wait, {} time_wait, {} listen, {} other",
+            "  tcp: {} established, {} close_wait, {} time_wait, {} listening, {} other",
             c.established, c.close_wait, c.time_wait, c.listen, c.other
         );
     }

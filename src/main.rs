@@ -55,7 +55,8 @@ struct Flags {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Watch a built-in misbehaving app: every feature in a minute.
+    /// Watch a built-in misbehaving app: leaks, errors and sizing verdicts within
+    /// minutes (short analysis windows).
     Demo,
     /// Print the effective configuration, or every error in it (exit 64).
     CheckConfig,
@@ -79,7 +80,7 @@ enum Command {
     },
     /// Watch the app for a while, then print usage, trends, verdicts and the
     /// recommended resources; exit 0 when fine, 1 when something needs attention,
-    /// 2 on error. Use with --pid PID or -- CMD ARGS...
+    /// 2 on error, 64 on a usage error. Use with --pid PID or -- CMD ARGS...
     Report {
         /// How long to watch.
         #[arg(long = "for", default_value = "10m", value_name = "DURATION")]

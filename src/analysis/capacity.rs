@@ -221,7 +221,7 @@ impl CapacityTracker {
                 for (what, c) in [("request", cpu_req), ("limit", cpu_lim)] {
                     if let Some(c) = c {
                         s.push_str(&format!(
-                            "; the CPU {what} of {} carries {:.1} req/s at that cost",
+                            "; the CPU {what} of {} carries {:.1} requests/s at that cost",
                             crate::analysis::sizing::cores(c),
                             r * c
                         ));
