@@ -40,6 +40,9 @@ pub struct Report {
 pub struct TargetReport {
     pub name: String,
     pub up: bool,
+    /// Whether any sample saw it alive; when not, its figures are not readings
+    /// (it ended before the first one) and the text says so.
+    pub seen_alive: bool,
     pub processes: u64,
     pub restarts: u64,
     pub cpu_seconds: f64,
@@ -244,6 +247,7 @@ fn target_report(t: &TargetStatus) -> TargetReport {
     TargetReport {
         name: t.name.clone(),
         up: t.up,
+        seen_alive: t.up,
         processes: t.processes,
         restarts: t.restarts,
         cpu_seconds: t.counters.cpu_user_seconds + t.counters.cpu_system_seconds,
@@ -310,6 +314,12 @@ fn render_target(s: &mut String, t: &TargetReport) {
         words::count_as(t.processes, "process", "processes"),
         words::count(t.restarts, "restart")
     );
+    if !t.seen_alive {
+        s.push_str(
+            "  never seen alive: it ended before the first sample, so nothing was measured\n",
+        );
+        return;
+    }
     let _ = writeln!(
         s,
         "  now: {} resident, {}, {}; {:.2} CPU-seconds used",
@@ -350,5 +360,38 @@ fn render_target(s: &mut String, t: &TargetReport) {
         for line in yaml.lines() {
             let _ = writeln!(s, "    {line}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An app that ended before the first sample: the report says nothing was
+    /// measured, not "0.0 MiB resident, 0 fds" as if it had read them.
+    #[test]
+    fn a_target_never_seen_alive_is_given_no_figures() {
+        let t = TargetReport {
+            name: "true".into(),
+            up: false,
+            seen_alive: false,
+            processes: 0,
+            restarts: 0,
+            cpu_seconds: 0.0,
+            resident_memory_bytes: 0,
+            open_fds: 0,
+            max_fds: None,
+            threads: 0,
+            verdicts: None,
+            workers: None,
+            capacity: None,
+        };
+        let mut s = String::new();
+        render_target(&mut s, &t);
+        assert_eq!(
+            s,
+            "\ntrue (exited; 0 processes, 0 restarts)\n  never seen alive: it ended before \
+             the first sample, so nothing was measured\n"
+        );
     }
 }
