@@ -75,8 +75,16 @@ pub fn valid_label_value(s: &str) -> bool {
 
 /// `"5s"`, `"250ms"`, `"1h30m"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{s:?} is not a duration such as 5s, 250ms or 1h30m ({e})"))
+    use humantime::DurationError as E;
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        // A unit it does not know, or a number too large, says something; a
+        // parser's position ("expected number at 0") does not.
+        let why = match e {
+            E::UnknownUnit { .. } | E::NumberOverflow => format!(" ({e})"),
+            _ => String::new(),
+        };
+        format!("{s:?} is not a duration such as 5s, 250ms or 1h30m{why}")
+    })
 }
 
 /// Kubernetes CPU quantity in cores: `"500m"` → 0.5, `"2"` → 2.0, `"0.25"`.

@@ -195,7 +195,7 @@ mod tests {
             [
                 "actions.signl: unknown key",
                 "actions.signal: \"USR9\" is not a signal name such as SIGUSR1",
-                "actions.timeout: \"forever\" is not a duration such as 5s, 250ms or 1h30m (expected number at 0)",
+                "actions.timeout: \"forever\" is not a duration such as 5s, 250ms or 1h30m",
                 "actions.level: must be above 0 and at most 1 (a share of the memory limit)",
             ],
         );
