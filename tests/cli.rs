@@ -69,7 +69,7 @@ fn all_problems_are_listed_at_once() {
     for needle in [
         "http.listen",
         "sampling.interval",
-        "http.colour: unknown key",
+        "http.colour (set by OUTRIDER_HTTP__COLOUR): unknown key",
     ] {
         assert!(err.contains(needle), "{needle} missing: {err}");
     }

@@ -39,7 +39,12 @@ pub(super) fn parse_every_key(
     let mut removed: Vec<String> = Vec::new();
     loop {
         let mut unknown = Vec::new();
-        let e = match parse_table(table.clone(), &mut unknown) {
+        let parsed = parse_table(table.clone(), &mut unknown);
+        let unknown = unknown
+            .into_iter()
+            .map(|u| named_by_env(u, applied))
+            .collect();
+        let e = match parsed {
             Ok(raw) => return (Some(raw), shapes, unknown, removed),
             Err(e) => e,
         };
@@ -58,6 +63,20 @@ pub(super) fn parse_every_key(
             }
             _ => return (None, shapes, unknown, removed),
         }
+    }
+}
+
+/// `foo: unknown key` as `foo (set by OUTRIDER_FOO__BAR): unknown key` when the
+/// environment set it (or a key under it): the user looks for a variable, not a
+/// line of the file.
+fn named_by_env(problem: String, applied: &[(String, String)]) -> String {
+    let Some(key) = problem.strip_suffix(": unknown key") else {
+        return problem;
+    };
+    let under = |k: &str| k == key || k.strip_prefix(key).is_some_and(|r| r.starts_with('.'));
+    match applied.iter().find(|(_, k)| under(k)) {
+        Some((var, _)) => format!("{key} (set by {var}): unknown key"),
+        None => problem,
     }
 }
 

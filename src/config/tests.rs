@@ -155,7 +155,10 @@ fn environment_overrides_file_and_flags_override_environment() {
 fn an_unknown_environment_key_is_an_error() {
     let env = [("OUTRIDER_HTTP__LISTN", "127.0.0.1:2000")];
     let errors = load_text("", &env, &Overrides::default()).unwrap_err().0;
-    assert_eq!(errors, vec!["http.listn: unknown key".to_string()]);
+    assert_eq!(
+        errors,
+        vec!["http.listn (set by OUTRIDER_HTTP__LISTN): unknown key".to_string()]
+    );
 }
 
 #[test]
