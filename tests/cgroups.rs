@@ -619,6 +619,87 @@ fn an_app_moved_out_of_a_removed_cgroup_is_followed() {
     drop(app);
 }
 
+/// A process joins the app's memory cgroup with 120 MiB, holds it 3 s and
+/// leaves: the cgroup's working set is never taken as the app's (it was for up
+/// to 10 s, the recheck of `cgroup.procs`, and set the sizing peak for 24 h). The
+/// recorded trace's working set, the app's own, stays near the app's RSS.
+#[test]
+fn a_neighbour_joining_the_cgroup_is_never_counted_as_the_app() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let memory = cg.make("memory", "neighbour", &[]);
+    let app = spawn_as(
+        &mut in_cgroups(
+            &[&memory],
+            &[
+                python(),
+                "-c",
+                "import time\nheld = bytearray(20 << 20)\nwhile True: time.sleep(1)",
+            ],
+        ),
+        "python3",
+    );
+    let pid = app.pid().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.csv");
+    let o = Outrider::start(&[
+        "--pid",
+        &pid,
+        "--interval",
+        "200ms",
+        "--record",
+        trace.to_str().unwrap(),
+    ]);
+    let t = [("target", "python3")];
+    o.wait_metric("outrider_container_cgroup_available", &t, |v| v == 1.0);
+    std::thread::sleep(TICK * 5);
+    let neighbour = spawn_as(
+        &mut in_cgroups(
+            &[&memory],
+            &[
+                "python3",
+                "-c",
+                "import time\nheld = bytearray(120 << 20)\nfor i in range(0, len(held), 4096): held[i] = 1\ntime.sleep(3)",
+            ],
+        ),
+        "python3",
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    drop(neighbour);
+    std::thread::sleep(TICK * 5);
+    drop(o);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (rss, ws) = (col("rss_bytes"), col("working_set_bytes"));
+    let (mut worst, mut read) = (0.0f64, 0);
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let (Ok(r), Ok(w)) = (f[rss].parse::<f64>(), f[ws].parse::<f64>()) else {
+            continue; // no working set: the cgroup was seen shared
+        };
+        worst = worst.max(w - r);
+        read += 1;
+    }
+    assert!(
+        read >= 3,
+        "the app's own working set in {read} rows:\n{text}"
+    );
+    eprintln!(
+        "largest working set over RSS: {:.1} MiB",
+        worst / MIB as f64
+    );
+    assert!(
+        worst < 60.0 * MIB as f64,
+        "the neighbour's memory was counted: {:.1} MiB over RSS",
+        worst / MIB as f64
+    );
+    drop(app);
+}
+
 /// Whether process `pid` is running (not exited, not a zombie waiting to be reaped).
 fn running(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

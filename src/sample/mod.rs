@@ -550,9 +550,13 @@ impl Sampler {
         let (mut reading, failures) = cgroup::read_with(location, &mut self.cgroup_files);
         let mut members: Vec<i32> = members.iter().copied().collect();
         members.sort_unstable();
-        reading.other_processes =
-            self.cgroup_files
-                .other_processes(location, &members, self.self_pid, OUTSIDER_RECHECK);
+        reading.other_processes = self.cgroup_files.other_processes(
+            location,
+            &members,
+            self.self_pid,
+            OUTSIDER_RECHECK,
+            reading.memory_current_bytes,
+        );
         self.oom[g].attribute(&mut reading, &members);
         for (path, e) in failures {
             self.errors.record("cgroup", &format!("{path}: {e}"));

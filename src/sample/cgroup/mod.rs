@@ -280,7 +280,20 @@ struct Counted {
     members: Vec<i32>,
     at: Instant,
     count: u64,
+    /// The cgroup's memory in use when it was made.
+    usage: Option<u64>,
     used: bool,
+}
+
+/// A change of the cgroup's memory in use past which the last count of its other
+/// processes is not trusted: a process joining with its memory shows there first,
+/// and counting it late would charge its memory to the app's sizing for the whole
+/// window. The larger of 16 MiB and a tenth of the last figure.
+fn usage_jumped(now: Option<u64>, then: Option<u64>) -> bool {
+    match (now, then) {
+        (Some(a), Some(b)) => a.abs_diff(b) > (16 << 20).max(b / 10),
+        _ => false,
+    }
 }
 
 impl Files {
@@ -340,7 +353,8 @@ impl Files {
     /// [`other_processes`] at `loc`, the group's `members` (sorted) and Outrider
     /// (`own`) being ours, read again only when the answer may have changed: when
     /// the members differ from those of the last count, when that count is
-    /// `recheck` old, or when it could not be made. A member's start or exit is
+    /// `recheck` old, when the cgroup's memory in use (`usage`) jumped since it
+    /// ([`usage_jumped`]), or when it could not be made. A member's start or exit is
     /// seen at once; a process that is not ours entering or leaving the cgroup, up
     /// to `recheck` late (the trust the sampler gives a process outside every
     /// group). `cgroup.procs` is otherwise opened every tick: v1 builds a
@@ -351,11 +365,13 @@ impl Files {
         members: &[i32],
         own: i32,
         recheck: Duration,
+        usage: Option<u64>,
     ) -> Option<u64> {
         let dir = procs_dir(loc)?;
         if let Some(c) = self.counted.get_mut(dir) {
-            if c.members == members && c.at.elapsed() < recheck {
+            if c.members == members && c.at.elapsed() < recheck && !usage_jumped(usage, c.usage) {
                 c.used = true;
+                c.usage = c.usage.or(usage);
                 return Some(c.count);
             }
         }
@@ -368,6 +384,7 @@ impl Files {
             members: members.to_vec(),
             at: Instant::now(),
             count,
+            usage,
             used: true,
         };
         self.counted.insert(dir.clone(), counted);

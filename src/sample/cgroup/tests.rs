@@ -535,7 +535,8 @@ fn other_processes_are_counted_again_when_members_change_or_the_count_is_old() {
     };
     let (hour, now) = (Duration::from_secs(3600), Duration::ZERO);
     let mut files = Files::default();
-    let mut count = |members: &[i32], recheck| files.other_processes(&loc, members, 1, recheck);
+    let mut count =
+        |members: &[i32], recheck| files.other_processes(&loc, members, 1, recheck, None);
     assert_eq!(count(&[10, 11], hour), Some(0));
     // Pid 1 is Outrider, 400 a process that is not ours.
     std::fs::write(&procs, "1\n10\n11\n400\n").unwrap();
@@ -552,6 +553,13 @@ fn other_processes_are_counted_again_when_members_change_or_the_count_is_old() {
     assert_eq!(count(&[10], now), None);
     std::fs::write(&procs, "10\n400\n").unwrap();
     assert_eq!(count(&[10], hour), Some(1), "after a failure: read again");
+    // A process joins: the cgroup's memory jumps by 150 MiB before the recheck is
+    // due, and the count is made again at once.
+    std::fs::write(&procs, "10\n400\n500\n").unwrap();
+    let mut at = |usage: u64| files.other_processes(&loc, &[10], 1, hour, Some(usage << 20));
+    assert_eq!(at(40), Some(1), "no usage then: the last count");
+    assert_eq!(at(46), Some(1), "6 MiB more: the last count");
+    assert_eq!(at(200), Some(2), "150 MiB more: read again");
     files.sweep();
     assert_eq!(files.counted.len(), 1, "read this tick: kept");
     files.sweep();
