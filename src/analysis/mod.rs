@@ -480,8 +480,13 @@ fn leak(v: TrendVerdict, limit: Option<f64>) -> Leak {
 /// memory recommendation (withheld while memory leaks), the CPU request alone.
 fn resources_yaml(v: &SizingVerdict) -> Option<String> {
     let cpu = v.cpu.recommended_request_cores?;
+    // Usage held back (throttled, starved) shows less than the app wants.
+    let at_least = match v.cpu.allocation.0 {
+        sizing::AllocationVerdict::Under => "  # at least: its CPU was held back",
+        _ => "",
+    };
     let cpu = format!(
-        "resources:\n  requests:\n    cpu: {}m\n",
+        "resources:\n  requests:\n    cpu: {}m{at_least}\n",
         (cpu * 1000.0).ceil() as u64
     );
     let mi = |b: f64| format!("{}Mi", (b / 1048576.0).ceil() as u64);
@@ -501,6 +506,41 @@ fn resources_yaml(v: &SizingVerdict) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An under-allocated CPU's request is a floor: its use was held back. The
+    /// memory figures are whole bytes.
+    #[test]
+    fn the_block_says_at_least_for_a_cpu_held_back() {
+        let mut v = SizingVerdict::default();
+        v.cpu.recommended_request_cores = Some(0.235);
+        v.cpu.allocation.0 = sizing::AllocationVerdict::Under;
+        v.memory.recommended_request_bytes = Some(120.0 * 1048576.0);
+        v.memory.recommended_limit_bytes = Some(136.0 * 1048576.0);
+        assert_eq!(
+            resources_yaml(&v).unwrap(),
+            "resources:\n  requests:\n    cpu: 235m  # at least: its CPU was held back\n    \
+             memory: 120Mi\n  limits:\n    memory: 136Mi\n"
+        );
+        v.cpu.allocation.0 = sizing::AllocationVerdict::Ok;
+        assert!(resources_yaml(&v)
+            .unwrap()
+            .starts_with("resources:\n  requests:\n    cpu: 235m\n"));
+
+        let mut a = Analyzer::new(&AnalysisConfig::default());
+        let mut v = Verdicts::default();
+        for i in 0..200 {
+            v = a.observe(&Observation {
+                t: i as f64 * 5.0,
+                rss_bytes: 89.3 * 1048576.0,
+                cpu_seconds: Some(i as f64 * 0.5),
+                ..Default::default()
+            });
+        }
+        let m = &v.sizing.memory;
+        for b in [m.recommended_request_bytes, m.recommended_limit_bytes] {
+            assert_eq!(b.map(f64::fract), Some(0.0), "{m:?}");
+        }
+    }
 
     #[test]
     fn log_rates_cover_the_window() {

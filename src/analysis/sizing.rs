@@ -504,11 +504,15 @@ impl Sizing {
         } else {
             peak
         };
-        let request = (basis * c.memory_request_factor).max(c.memory_request_floor);
+        // Whole bytes: a figure of bytes with a fraction (102246809.60000001 in the
+        // status API) is no figure a user can set.
+        let request = (basis * c.memory_request_factor)
+            .max(c.memory_request_floor)
+            .ceil();
         m.recommended_request_bytes = Some(request);
         // Never below the request: Kubernetes rejects a pod whose limit is under its
         // request, which the request's floor would otherwise give a small app.
-        m.recommended_limit_bytes = Some((basis * c.memory_limit_factor).max(request));
+        m.recommended_limit_bytes = Some((basis * c.memory_limit_factor).ceil().max(request));
     }
 
     fn memory_state(&self, v: &MemoryVerdict, a: &Allocated) -> (AllocationVerdict, String) {

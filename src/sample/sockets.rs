@@ -173,9 +173,20 @@ impl ByService {
 
 /// Established connections to the services a request is likely to wait on, told by
 /// the remote port (one more than [`ByService`] tells apart, for the words; no
-/// metric label).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// metric label). In the status API, by name: `{"postgres": 2, "mysql": 0, …}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KnownServices(pub [u64; 8]);
+
+impl Serialize for KnownServices {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(Self::PORTS.len()))?;
+        for ((name, _), n) in Self::PORTS.iter().zip(self.0) {
+            m.serialize_entry(name, &n)?;
+        }
+        m.end()
+    }
+}
 
 impl KnownServices {
     /// Names and ports, in the order of the counts.

@@ -363,3 +363,17 @@ fn scans_this_process_real_sockets() {
     assert!(closed.time_wait >= n as u64, "{closed:?}");
     drop(listener);
 }
+
+/// The status API names each count (it was an unlabelled array of eight).
+#[test]
+fn known_services_serialize_by_name() {
+    let mut k = KnownServices::default();
+    k.count(5432);
+    k.count(5432);
+    k.count(6379);
+    let v = serde_json::to_value(k).unwrap();
+    assert_eq!(v["postgres"], 2);
+    assert_eq!(v["redis"], 1);
+    assert_eq!(v["kafka"], 0);
+    assert_eq!(v.as_object().unwrap().len(), 8);
+}
