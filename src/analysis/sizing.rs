@@ -464,7 +464,8 @@ impl Sizing {
                     cores(p95),
                     p95 / req * 100.0,
                     cores(req),
-                    cores(rec)
+                    // Rounded up, as the resources block rounds it.
+                    cores((rec * 1000.0).ceil() / 1000.0)
                 ),
             ),
             Some(req) => (
@@ -560,7 +561,8 @@ impl Sizing {
                         bytes(peak),
                         peak / req * 100.0,
                         bytes(req),
-                        bytes(rec)
+                        // Rounded up to the MiB, as the resources block rounds it.
+                        bytes((rec / MIB).ceil() * MIB)
                     ),
                 )
             }
@@ -703,6 +705,28 @@ mod tests {
         let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1.0);
         assert!(close(v.memory.recommended_request_bytes, 115.0 * MIB));
         assert!(close(v.memory.recommended_limit_bytes, 130.0 * MIB));
+    }
+
+    /// The figure that "would do" is the block's, rounded up: the demo said
+    /// "86 MiB would do" beside `memory: 87Mi`.
+    #[test]
+    fn what_would_do_is_rounded_as_the_block_rounds_it() {
+        let mut s = Sizing::new(SizingConfig::default());
+        feed(&mut s, 1200.0, |_| 0.0599, 74.85 * MIB);
+        let v = s.verdict(&Allocated {
+            cpu_request: Some(0.5),
+            memory_request: Some(256.0 * MIB),
+            ..Default::default()
+        });
+        // 74.85 × 1.15 = 86.08 MiB: 87Mi in the block.
+        assert!(
+            v.memory.reason.ends_with("; 87 MiB would do"),
+            "{}",
+            v.memory.reason
+        );
+        let rec = v.cpu.recommended_request_cores.unwrap();
+        let said = format!("; {}m would do", (rec * 1000.0).ceil());
+        assert!(v.cpu.reason.ends_with(&said), "{} / {said}", v.cpu.reason);
     }
 
     #[test]
