@@ -31,6 +31,21 @@ pub(super) fn families<'a>(
         }
     }
     fams.push(per_hour);
+    // The money's unit: a label of its own family, as Prometheus' `*_info`
+    // families carry what is not a measurement.
+    let mut currency = Family::gauge(
+        "outrider_cost_currency_info",
+        "The currency the cost families are in ([cost] currency): 1 for that label.",
+    );
+    for (name, v) in each() {
+        if let Some(c) = &v.cost {
+            currency.add(
+                [("target", name), ("currency", c.currency.as_str())],
+                Num::U(1),
+            );
+        }
+    }
+    fams.push(currency);
     fams.push(
         Family::gauge(
             "outrider_cost_efficiency_ratio",
