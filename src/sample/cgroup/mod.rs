@@ -165,7 +165,9 @@ impl OomAttribution {
             }
             self.last = Some(now);
         }
-        self.members = members.to_vec();
+        if self.members != members {
+            self.members = members.to_vec();
+        }
         r.oom_kills_of_others = self.others;
     }
 }
