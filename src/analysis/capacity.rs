@@ -336,17 +336,22 @@ pub const MAX_PER_CORE_FACTOR: f64 = 4.0;
 fn per_core(cfg: &CapacityConfig, split: Option<&TimePerRequest>) -> (f64, String) {
     let wpc = cfg.workers_per_core;
     let plain = |n: f64| format!("{} worker{}", trim(n), if n == 1.0 { "" } else { "s" });
+    // Compute against blocking wait (Goetz's W/C): waiting for a CPU is no room
+    // for another worker, and a request bound to the CPU or starved of it gets no
+    // more workers from its waits.
     let on_cpu = split
-        .filter(|s| s.bound != Bound::Unknown)
-        .and_then(|s| s.share(s.on_cpu_seconds))
-        .filter(|c| *c > 0.0);
+        .filter(|s| matches!(s.bound, Bound::Io | Bound::Mixed) && !s.starved)
+        .and_then(|s| {
+            let (c, w) = (s.on_cpu_seconds?, s.other_seconds?);
+            (c > 0.0).then(|| c / (c + w))
+        });
     match on_cpu {
         Some(c) if 1.0 / c > wpc => {
             let n = (1.0 / c).min(wpc * MAX_PER_CORE_FACTOR);
             (
                 n,
                 format!(
-                    "a request spends {:.0}% of its time on a CPU (the time split), so {} (at most {})",
+                    "a request spends {:.0}% of its time on a CPU against its other waits (the time split), so {} (at most {})",
                     c * 100.0,
                     plain(n),
                     plain(wpc * MAX_PER_CORE_FACTOR)
@@ -446,8 +451,9 @@ mod tests {
         assert_eq!(h.cpu_workers, 3, "{}", h.reasoning);
         assert!(
             h.reasoning.starts_with(
-                "a request spends 24% of its time on a CPU (the time split), so 4.2 workers \
-                 (at most 8 workers) per core × 500m (the CPU request) = 3 workers for CPU"
+                "a request spends 24% of its time on a CPU against its other waits (the time \
+                 split), so 4.2 workers (at most 8 workers) per core × 500m (the CPU request) = 3 \
+                 workers for CPU"
             ),
             "{}",
             h.reasoning
@@ -461,6 +467,12 @@ mod tests {
             Some(&split(0.001, 1.0, Bound::Io)),
         );
         assert_eq!(h.cpu_workers, 4, "{}", h.reasoning);
+        // Starved of CPU (70% waiting for one): its wait is no room for a worker.
+        let mut starved = split(0.02, 0.01, Bound::Cpu);
+        starved.cpu_wait_seconds = Some(0.07);
+        starved.starved = true;
+        let h = worker_hint(&workers(0, MIB, 0), &a, 2, &cfg, Some(&starved));
+        assert_eq!(h.cpu_workers, 1, "{}", h.reasoning);
         // CPU-bound, or not judged: 2 per core.
         for s in [
             split(0.09, 0.01, Bound::Cpu),
