@@ -121,6 +121,10 @@ pub struct Sampler {
     /// the app shares it (wrap mode: it is Outrider's own cgroup, still there); a
     /// vanished container's is forgotten once its directories are gone.
     last_cgroup: Vec<Option<(Identity, cgroup::Location)>>,
+    /// Per group: the location `last_cgroup` was kept from, as resolved (before
+    /// [`Sampler::through_own_root`]): a main process moved to another cgroup
+    /// has it kept again.
+    kept_from: Vec<Option<cgroup::Location>>,
     /// Per group: which of its cgroup's OOM kills were its own.
     oom: Vec<cgroup::OomAttribution>,
     reader: ProcReader,
@@ -205,6 +209,7 @@ impl Sampler {
             max_fds: PidMap::default(),
             grouper: ProcessGroups::new(&proc_root, self_pid),
             last_cgroup: vec![None; specs.len()],
+            kept_from: vec![None; specs.len()],
             oom: vec![cgroup::OomAttribution::default(); specs.len()],
             groups: specs.into_iter().map(GroupState::new).collect(),
             proc_root,
@@ -481,8 +486,14 @@ impl Sampler {
     ) {
         match self.cgroup_of(id, &snap.name) {
             Ok(location) => {
-                snap.cgroup = Some(self.read_at(g, &location, members));
-                if self.last_cgroup[g].as_ref().map(|(kept, _)| *kept) != Some(id) {
+                // Another cgroup than the last reading's: its counters are not
+                // the ones read so far.
+                let moved = self.kept_from[g].as_ref().is_some_and(|k| *k != location);
+                snap.cgroup = Some(self.read_at(g, &location, members, moved));
+                let same =
+                    self.last_cgroup[g].as_ref().map(|(kept, _)| *kept) == Some(id) && !moved;
+                if !same {
+                    self.kept_from[g] = Some(location.clone());
                     let kept = self.through_own_root(id.pid, location);
                     self.last_cgroup[g] = Some((id, kept));
                 }
@@ -503,7 +514,7 @@ impl Sampler {
             tracing::info!(target_name = %snap.name, dirs = %location.describe(), "the app's cgroup is gone");
             return;
         }
-        snap.cgroup = Some(self.read_at(g, &location, &PidSet::default()));
+        snap.cgroup = Some(self.read_at(g, &location, &PidSet::default(), false));
         self.last_cgroup[g] = Some((id, location));
     }
 
@@ -540,12 +551,14 @@ impl Sampler {
     }
 
     /// Group `g`'s reading at `location`, failed files counted; `members` (and
-    /// Outrider) are not "other processes", and its OOM kills are attributed.
+    /// Outrider) are not "other processes", and its OOM kills are attributed
+    /// (`moved`: the cgroup is another than the last reading's).
     fn read_at(
         &mut self,
         g: usize,
         location: &cgroup::Location,
         members: &PidSet<i32>,
+        moved: bool,
     ) -> CgroupReading {
         let (mut reading, failures) = cgroup::read_with(location, &mut self.cgroup_files);
         let mut members: Vec<i32> = members.iter().copied().collect();
@@ -557,7 +570,7 @@ impl Sampler {
             OUTSIDER_RECHECK,
             reading.memory_current_bytes,
         );
-        self.oom[g].attribute(&mut reading, &members);
+        self.oom[g].attribute(&mut reading, &members, moved);
         for (path, e) in failures {
             self.errors.record("cgroup", &format!("{path}: {e}"));
         }
@@ -684,6 +697,55 @@ fn empty_target(name: String, processes: usize, main_pid: Option<i32>) -> Target
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A main process moved to another cgroup: the one kept for when the group
+    /// is down is the new one, and the new cgroup's past kills are not the app's.
+    #[test]
+    fn a_move_to_another_cgroup_is_kept_and_its_past_kills_are_a_baseline() {
+        let proc_root = tempfile::tempdir().unwrap();
+        let cgroup = tempfile::tempdir().unwrap();
+        let dir = |name: &str, kills: u64| {
+            let d = cgroup.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(
+                d.join("memory.oom_control"),
+                format!("oom_kill_disable 0\nunder_oom 0\noom_kill {kills}\n"),
+            )
+            .unwrap();
+            cgroup::Location {
+                layout: cgroup::Layout::V1,
+                unified: None,
+                memory: Some(d),
+                cpu: None,
+            }
+        };
+        let (a, b) = (dir("a", 0), dir("b", 2));
+        let mut s = Sampler::new(
+            proc_root.path().to_path_buf(),
+            vec![GroupSpec::Everything],
+            ResourceSpec::default(),
+            1,
+        );
+        let id = Identity {
+            pid: 10,
+            start_ticks: 1,
+        };
+        let members: PidSet<i32> = [10].into_iter().collect();
+        let read = |s: &mut Sampler, at: &cgroup::Location| {
+            s.cgroup_dirs.insert(id, (Ok(at.clone()), Instant::now()));
+            let mut snap = empty_target("app".into(), 1, Some(10));
+            s.read_cgroup(0, id, &members, &mut snap);
+            snap.cgroup.unwrap().app_oom_kills()
+        };
+        assert_eq!(read(&mut s, &a), Some(0));
+        assert_eq!(s.last_cgroup[0].as_ref().map(|(_, l)| l), Some(&a));
+        assert_eq!(
+            read(&mut s, &b),
+            Some(0),
+            "b's 2 kills were before the app came"
+        );
+        assert_eq!(s.last_cgroup[0].as_ref().map(|(_, l)| l), Some(&b));
+    }
 
     /// A group that is down has its last cgroup read (the kill that ended it is
     /// there); once that cgroup is gone it is forgotten without a read error.

@@ -132,32 +132,44 @@ impl CgroupReading {
 }
 
 /// Which of a cgroup's OOM kills were the target's, from one reading to the next.
-/// A rise of the kernel's count is another process' when the cgroup is shared and
-/// every process the target had at the last reading is still there; otherwise (a
-/// cgroup of its own, or a member gone) it is the target's.
+/// A rise of the kernel's count is another process' when the cgroup was shared (at
+/// this reading or the last: a killed neighbour that was the only other process is
+/// gone at this one) and every process the target had at the last reading is
+/// still there; otherwise (a cgroup of its own, or a member gone) it is the
+/// target's. A member that exits at the tick of another process' kill takes it:
+/// the kernel does not say whose kill it was.
+///
+/// A count from another cgroup (the app moved) or one that went back (a new
+/// cgroup under the same name) is a new baseline: the target's count carries on
+/// from where it was, not from that cgroup's history.
 #[derive(Debug, Clone, Default)]
 pub struct OomAttribution {
     last: Option<u64>,
     others: u64,
+    was_shared: bool,
     /// The target's processes at the last reading, sorted.
     members: Vec<i32>,
 }
 
 impl OomAttribution {
     /// Takes this reading and the target's `members` (sorted), and sets the
-    /// reading's [`CgroupReading::oom_kills_of_others`].
-    pub fn attribute(&mut self, r: &mut CgroupReading, members: &[i32]) {
+    /// reading's [`CgroupReading::oom_kills_of_others`]; `moved`: the reading is
+    /// of another cgroup than the last one.
+    pub fn attribute(&mut self, r: &mut CgroupReading, members: &[i32], moved: bool) {
+        let shared = r.other_processes.is_some_and(|n| n > 0);
         if let Some(now) = r.oom_kills {
             match self.last {
-                // A new cgroup (a restarted container): counted afresh.
-                Some(last) if now < last => self.others = 0,
+                Some(last) if moved || now < last => {
+                    // The target's own count so far carries on.
+                    let app = last.saturating_sub(self.others);
+                    self.others = now.saturating_sub(app);
+                }
                 Some(last) if now > last => {
-                    let shared = r.other_processes.is_some_and(|n| n > 0);
                     let lost = self
                         .members
                         .iter()
                         .any(|p| members.binary_search(p).is_err());
-                    if shared && !lost {
+                    if (shared || self.was_shared) && !lost {
                         self.others += now - last;
                     }
                 }
@@ -165,6 +177,7 @@ impl OomAttribution {
             }
             self.last = Some(now);
         }
+        self.was_shared = shared;
         if self.members != members {
             self.members = members.to_vec();
         }

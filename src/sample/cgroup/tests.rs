@@ -605,23 +605,33 @@ fn a_flat_keyed_value_is_the_first_whole_key_at_a_line_start_with_a_number() {
 #[test]
 fn oom_kills_are_the_apps_unless_the_cgroup_is_shared_and_it_lost_no_process() {
     let mut a = OomAttribution::default();
-    let reading = |kills: u64, others: u64, members: &[i32], a: &mut OomAttribution| {
-        let mut r = CgroupReading {
-            oom_kills: Some(kills),
-            other_processes: Some(others),
-            ..Default::default()
+    let reading =
+        |kills: u64, others: u64, members: &[i32], moved: bool, a: &mut OomAttribution| {
+            let mut r = CgroupReading {
+                oom_kills: Some(kills),
+                other_processes: Some(others),
+                ..Default::default()
+            };
+            a.attribute(&mut r, members, moved);
+            r.app_oom_kills()
         };
-        a.attribute(&mut r, members);
-        r.app_oom_kills()
-    };
     // Kills before Outrider came are the baseline, the app's as the kernel says.
-    assert_eq!(reading(2, 0, &[10, 11], &mut a), Some(2));
+    assert_eq!(reading(2, 0, &[10, 11], false, &mut a), Some(2));
     // A cgroup of its own: every kill is the app's.
-    assert_eq!(reading(3, 0, &[10, 11], &mut a), Some(3));
+    assert_eq!(reading(3, 0, &[10, 11], false, &mut a), Some(3));
     // Shared, and both processes still there: another process was killed.
-    assert_eq!(reading(4, 1, &[10, 11], &mut a), Some(3));
+    assert_eq!(reading(4, 1, &[10, 11], false, &mut a), Some(3));
     // Shared, and process 11 gone with the kill: the app's.
-    assert_eq!(reading(5, 1, &[10], &mut a), Some(4));
-    // A new cgroup (the counter went back): counted afresh.
-    assert_eq!(reading(0, 1, &[20], &mut a), Some(0));
+    assert_eq!(reading(5, 1, &[10], false, &mut a), Some(4));
+    // The only other process killed: the cgroup reads unshared after the kill,
+    // but it was shared before it: not the app's.
+    assert_eq!(reading(6, 0, &[10], false, &mut a), Some(4));
+    // The app moved to a cgroup that counted 9 kills before: a baseline, the
+    // app's count carries on.
+    assert_eq!(reading(9, 0, &[10], true, &mut a), Some(4));
+    assert_eq!(reading(10, 0, &[10], false, &mut a), Some(5));
+    // A new cgroup (the counter went back): the app's count carries on from 5
+    // as far as the new count allows.
+    assert_eq!(reading(0, 0, &[20], false, &mut a), Some(0));
+    assert_eq!(reading(1, 0, &[20], false, &mut a), Some(1));
 }
