@@ -278,6 +278,21 @@ pub struct Files {
     counted: PidMap<PathBuf, Counted>,
     /// By the app's cgroup directory: the last walk of its enclosing cgroups.
     enclosing: PidMap<PathBuf, Walked>,
+    /// By the app's cgroup directory: its throttling counters as shown.
+    cpu_counters: PidMap<PathBuf, CpuCounters>,
+}
+
+/// The throttling counters shown for one app's cgroup, kept continuous when the
+/// `cpu.stat` they are read from changes (the quota that binds moved between the
+/// app's cgroup and an enclosing one): a jump from one cgroup's count to
+/// another's would read as a tick of throttling, or as a reset.
+#[derive(Debug)]
+struct CpuCounters {
+    from: PathBuf,
+    /// Added to the raw periods, throttled periods and throttled seconds.
+    offset: [f64; 3],
+    shown: [Option<f64>; 3],
+    used: bool,
 }
 
 /// One walk of a cgroup's enclosing cgroups.
@@ -318,6 +333,45 @@ impl Files {
         self.open.retain(|_, (_, used)| std::mem::take(used));
         self.counted.retain(|_, c| std::mem::take(&mut c.used));
         self.enclosing.retain(|_, w| std::mem::take(&mut w.used));
+        self.cpu_counters.retain(|_, c| std::mem::take(&mut c.used));
+    }
+
+    /// Makes `r`'s throttling counters, read from `from`'s `cpu.stat` for the app's
+    /// cgroup `dir`, carry on from those shown last when `from` changed.
+    fn continuous_cpu(&mut self, dir: &Path, from: &Path, r: &mut CgroupReading) {
+        let raw = [
+            r.cpu_periods.map(|v| v as f64),
+            r.cpu_throttled_periods.map(|v| v as f64),
+            r.cpu_throttled_seconds,
+        ];
+        let c = match self.cpu_counters.get_mut(dir) {
+            Some(c) => c,
+            None => {
+                let fresh = CpuCounters {
+                    from: from.to_path_buf(),
+                    offset: [0.0; 3],
+                    shown: [None; 3],
+                    used: true,
+                };
+                self.cpu_counters.insert(dir.to_path_buf(), fresh);
+                self.cpu_counters.get_mut(dir).expect("just inserted")
+            }
+        };
+        c.used = true;
+        if c.from != from {
+            c.from = from.to_path_buf();
+            for ((offset, x), shown) in c.offset.iter_mut().zip(raw).zip(c.shown) {
+                if let (Some(x), Some(shown)) = (x, shown) {
+                    *offset = shown - x;
+                }
+            }
+        }
+        let shown: [Option<f64>; 3] =
+            std::array::from_fn(|i| raw[i].map(|x| (x + c.offset[i]).max(0.0)));
+        c.shown = shown;
+        r.cpu_periods = shown[0].map(|v| v.round() as u64);
+        r.cpu_throttled_periods = shown[1].map(|v| v.round() as u64);
+        r.cpu_throttled_seconds = shown[2];
     }
 
     /// What `walk` finds in the cgroups enclosing `dir`, walked again once

@@ -257,6 +257,67 @@ fn a_v2_limit_set_on_an_enclosing_cgroup_binds_the_app() {
     assert_eq!(r.cpu_throttled_periods, Some(10));
 }
 
+/// The quota that binds moves from the pod's cgroup to the container's own: the
+/// throttling counters carry on from those shown, not jump from the pod's 300
+/// throttled periods to the container's 10 (a tick of false throttling) nor go
+/// back (a reset).
+#[test]
+fn throttling_counters_carry_on_when_the_binding_cgroup_changes() {
+    let p = Proc::new(
+        "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        "0::/kubepods/pod1/ctr\n",
+    );
+    p.files(
+        "/sys/fs/cgroup/kubepods/pod1",
+        &[
+            ("memory.max", "max\n"),
+            ("cpu.max", "50000 100000\n"),
+            (
+                "cpu.stat",
+                "nr_periods 400\nnr_throttled 300\nthrottled_usec 7000000\n",
+            ),
+        ],
+    );
+    let ctr = p.files(
+        "/sys/fs/cgroup/kubepods/pod1/ctr",
+        &[
+            ("memory.max", "max\n"),
+            ("cpu.max", "max 100000\n"),
+            (
+                "cpu.stat",
+                "nr_periods 40\nnr_throttled 10\nthrottled_usec 2500000\n",
+            ),
+        ],
+    );
+    let loc = p.resolve().unwrap();
+    let mut files = Files::default();
+    let (r, _) = read_with(&loc, &mut files);
+    assert_eq!(
+        (r.cpu_periods, r.cpu_throttled_periods),
+        (Some(400), Some(300))
+    );
+    // The container gets a lower quota of its own: its cpu.stat is read now.
+    std::fs::write(ctr.join("cpu.max"), "20000 100000\n").unwrap();
+    let (r, _) = read_with(&loc, &mut files);
+    assert_eq!(r.cpu_enclosing_limit_cores, None);
+    assert_eq!(
+        (r.cpu_periods, r.cpu_throttled_periods),
+        (Some(400), Some(300))
+    );
+    assert_eq!(r.cpu_throttled_seconds, Some(7.0));
+    std::fs::write(
+        ctr.join("cpu.stat"),
+        "nr_periods 50\nnr_throttled 15\nthrottled_usec 3000000\n",
+    )
+    .unwrap();
+    let (r, _) = read_with(&loc, &mut files);
+    assert_eq!(
+        (r.cpu_periods, r.cpu_throttled_periods),
+        (Some(410), Some(305))
+    );
+    assert_eq!(r.cpu_throttled_seconds, Some(7.5));
+}
+
 /// v1: `hierarchical_memory_limit` is the lowest limit of the cgroup and its
 /// ancestors, seen even where they are not; the CPU quota is walked.
 #[test]

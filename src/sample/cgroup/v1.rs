@@ -64,6 +64,7 @@ pub fn read_cpu(dir: &Path, r: &mut CgroupReading, files: &mut Files) {
         r.cpu_throttled_periods = flat_keyed(&s, "nr_throttled");
         r.cpu_throttled_seconds = flat_keyed(&s, "throttled_time").map(|ns| ns as f64 / 1e9);
     }
+    files.continuous_cpu(dir, stat_dir, r);
 }
 
 /// The lowest CPU quota of the cgroups enclosing `dir`, and where it is.

@@ -44,6 +44,7 @@ pub fn read(dir: &Path, files: &mut Files) -> CgroupReading {
         r.cpu_throttled_periods = flat_keyed(&s, "nr_throttled");
         r.cpu_throttled_seconds = flat_keyed(&s, "throttled_usec").map(|us| us as f64 / 1e6);
     }
+    files.continuous_cpu(dir, stat_dir, &mut r);
     r.pressure = read_pressure(dir, files);
     r
 }
