@@ -61,12 +61,12 @@ fn config_errors_name_the_key_and_line_never_the_secret() {
         (
             "a type error on bearer_token",
             format!("{HEAD}url = \"http://127.0.0.1:1/\"\nbearer_token = [\"{SECRET}\"]\n"),
-            "receivers.bearer_token (config file",
+            "receivers.0.bearer_token (config file",
         ),
         (
             "a string where a table goes",
             format!("{HEAD}url = \"http://127.0.0.1:1/\"\nbasic_auth = \"user:{SECRET}\"\n"),
-            "receivers.basic_auth (config file",
+            "receivers.0.basic_auth (config file",
         ),
         (
             "an unknown key next to the secret",
@@ -107,12 +107,12 @@ fn environment_overrides_with_bad_values_never_show_them() {
         (
             "OUTRIDER_RECEIVERS__0__BASIC_AUTH",
             SECRET,
-            "receivers.basic_auth (set by OUTRIDER_RECEIVERS__0__BASIC_AUTH)",
+            "receivers.0.basic_auth (set by OUTRIDER_RECEIVERS__0__BASIC_AUTH)",
         ),
         (
             "OUTRIDER_RECEIVERS__0__URL",
             "[\"xoxb-SECRET-123\"]",
-            "receivers.url (set by OUTRIDER_RECEIVERS__0__URL)",
+            "receivers.0.url (set by OUTRIDER_RECEIVERS__0__URL)",
         ),
     ];
     for (var, value, needle) in cases {

@@ -48,18 +48,28 @@ pub(super) fn syntax(path: &Path, text: &str, e: &toml::de::Error) -> String {
 /// `KEY: MESSAGE`, located in the file when the file alone shows the same fault (its
 /// span comes from deserializing the text itself), or named by the environment
 /// variable that set it.
+/// `key`: the error's key path with its array indexes, when found (toml's own
+/// names none).
 pub(super) fn shape(
     e: &toml::de::Error,
+    key: Option<&str>,
     file: Option<(&Path, &str)>,
     env: &[(String, String)],
 ) -> String {
     // A message that began with the value ("`x` is not a whole number") begins
     // with its verb once the value is cut.
     let message = without_values(e.message()).trim_start().to_string();
-    let key = key_of(e);
+    let key = key.map(str::to_string).or_else(|| key_of(e));
     // The environment overrides the file: a key it set is its value.
     let mut whence = String::new();
-    if let Some((var, _)) = env.iter().find(|(_, k)| Some(k) == key.as_ref()) {
+    // The variable that set this key: its element when both name one, else by
+    // the path without indexes (toml's own error path has none).
+    let set_by = |k: &String| match &key {
+        Some(key) if key.split('.').any(|p| p.parse::<usize>().is_ok()) => k == key,
+        Some(key) => super::sources::without_indexes(k) == *key,
+        None => false,
+    };
+    if let Some((var, _)) = env.iter().find(|(_, k)| set_by(k)) {
         whence = format!(" (set by {var})");
     } else if let (Some((path, text)), Some(k)) = (file, &key) {
         if let Some(span) = span_of(text, k) {

@@ -48,14 +48,15 @@ pub(super) fn parse_every_key(
             Ok(raw) => return (Some(raw), shapes, unknown, removed),
             Err(e) => e,
         };
-        let key = super::errors::key_of(&e);
+        // toml's path names no array index (`targets.pid`): find the element.
+        let key = super::errors::key_of(&e).map(|k| indexed(&table, &k));
         // A required key taken out (its parent now lacks it) says nothing new.
         let after_removal = e.message().starts_with("missing field")
             && key
                 .as_ref()
                 .is_some_and(|k| removed.iter().any(|r| r.starts_with(k.as_str())));
         if !after_removal {
-            shapes.push(super::errors::shape(&e, located, applied));
+            shapes.push(super::errors::shape(&e, key.as_deref(), located, applied));
         }
         match key {
             Some(k) if !after_removal && shapes.len() < MOST && remove(&mut table, &k) => {
@@ -66,6 +67,58 @@ pub(super) fn parse_every_key(
     }
 }
 
+/// `key` with the index of each array of the path filled in: the element the
+/// error is in, found by deserializing the table written out as text, whose
+/// error has a position, and taking the element that position falls in (the last
+/// that starts before it: an array of tables' element spans its header). `key` as
+/// it is when that cannot be told.
+fn indexed(table: &toml::Table, key: &str) -> String {
+    use toml::de::{DeTable, DeValue};
+    let find = || -> Option<String> {
+        let text = toml::to_string(table).ok()?;
+        let at = toml::from_str::<RawConfig>(&text).err()?.span()?.start;
+        let doc = DeTable::parse(&text).ok()?;
+        let parts: Vec<&str> = key.split('.').collect();
+        let mut out = Vec::new();
+        let mut cur: Option<&toml::Spanned<DeValue>> = None;
+        let mut i = 0;
+        while i < parts.len() {
+            let part = parts[i];
+            let next = match cur.map(|v| v.get_ref()) {
+                None => doc.get_ref().iter().find(|(k, _)| k.get_ref() == part)?.1,
+                Some(DeValue::Table(t)) => t.iter().find(|(k, _)| k.get_ref() == part)?.1,
+                _ => return None,
+            };
+            out.push(part.to_string());
+            i += 1;
+            cur = Some(next);
+            // An array on the way (the key's own value may be an array too: left).
+            while let (true, Some(DeValue::Array(a))) = (i < parts.len(), cur.map(|v| v.get_ref()))
+            {
+                let index = match parts.get(i).and_then(|p| p.parse::<usize>().ok()) {
+                    Some(n) => {
+                        i += 1;
+                        n
+                    }
+                    None => a.iter().rposition(|e| e.span().start <= at)?,
+                };
+                out.push(index.to_string());
+                cur = Some(a.get(index)?);
+            }
+        }
+        Some(out.join("."))
+    };
+    find().unwrap_or_else(|| key.to_string())
+}
+
+/// A key path without its array indexes: `targets.0.pid` as `targets.pid`.
+pub(super) fn without_indexes(key: &str) -> String {
+    key.split('.')
+        .filter(|s| s.parse::<usize>().is_err())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// `foo: unknown key` as `foo (set by OUTRIDER_FOO__BAR): unknown key` when the
 /// environment set it (or a key under it): the user looks for a variable, not a
 /// line of the file.
@@ -73,7 +126,11 @@ fn named_by_env(problem: String, applied: &[(String, String)]) -> String {
     let Some(key) = problem.strip_suffix(": unknown key") else {
         return problem;
     };
-    let under = |k: &str| k == key || k.strip_prefix(key).is_some_and(|r| r.starts_with('.'));
+    let under = |k: &str| {
+        let k = without_indexes(k);
+        let key = without_indexes(key);
+        k == key || k.strip_prefix(&key).is_some_and(|r| r.starts_with('.'))
+    };
     match applied.iter().find(|(_, k)| under(k)) {
         Some((var, _)) => format!("{key} (set by {var}): unknown key"),
         None => problem,
@@ -81,25 +138,20 @@ fn named_by_env(problem: String, applied: &[(String, String)]) -> String {
 }
 
 /// Whether a problem the validation found follows from a key taken out for its
-/// shape: `targets[0]: needs one of pid, …` after `targets.pid` was a string. The
-/// problem's key (before its `:`, indexes dropped) is the taken key's table and
+/// shape: `targets[0]: needs one of pid, …` after `targets.0.pid` was a string.
+/// The problem's key (before its `:`) is the taken key's table or under it, and
 /// it names the taken key.
 pub(super) fn follows_from_removal(problem: &str, removed: &[String]) -> bool {
     let Some((key, text)) = problem.split_once(':') else {
         return false;
     };
-    let key: String = key
-        .split('[')
-        .map(|s| s.split_once(']').map_or(s, |(_, rest)| rest))
-        .collect();
+    // `targets[1].name` as `targets.1.name`.
+    let key = key.trim().replace('[', ".").replace(']', "");
     removed.iter().any(|r| match r.rsplit_once('.') {
+        // Under the table that lost the key (its element, when indexed), and
+        // naming that key.
         Some((table, leaf)) => {
-            let table: String = table
-                .split('.')
-                .filter(|p| p.parse::<usize>().is_err())
-                .collect::<Vec<_>>()
-                .join(".");
-            key.trim() == table && text.contains(leaf)
+            (key == table || key.starts_with(&format!("{table}."))) && text.contains(leaf)
         }
         None => false,
     })
@@ -183,12 +235,8 @@ pub(super) fn apply_env(
             .split("__")
             .map(|s| s.to_ascii_lowercase())
             .collect();
-        let dotted: Vec<&str> = path
-            .iter()
-            .filter(|s| s.parse::<usize>().is_err())
-            .map(String::as_str)
-            .collect();
-        applied.push((key.clone(), dotted.join(".")));
+        // With its indexes (`targets.0.pid`): errors name the element.
+        applied.push((key.clone(), path.join(".")));
         if let Err(e) = set_path(table, &path, env_value(value)) {
             errors.push(format!("{key}: {e}"));
         }

@@ -82,7 +82,7 @@ fn every_type_error_is_listed_with_the_rest() {
         ", line 2, column 12): invalid type: integer, expected a string",
         "sampling.interval (config file ",
         ", line 5, column 12): invalid type: integer, expected a string",
-        "targets.pid (config file ",
+        "targets.0.pid (config file ",
         ", line 8, column 7): is not a whole number",
         "analysis.bogus: unknown key",
         "analysis.leak_window: \"soon\" is not a duration",
@@ -92,6 +92,26 @@ fn every_type_error_is_listed_with_the_rest() {
     }
     // Not "targets[0]: needs one of pid, …": it has one, of the wrong type.
     assert_eq!(errors.len(), 6, "{joined}");
+}
+
+/// The bad element of an array is the one named, located and taken out: the
+/// first target's valid pid stays (toml's path, `targets.pid`, names no index).
+#[test]
+fn a_type_error_in_an_array_names_its_element() {
+    let text = "[[targets]]\nname = \"a\"\npid = 1\n[[targets]]\nname = \"b\"\npid = \"x\"\n";
+    let errors = load_text(text, &[], &Overrides::default()).unwrap_err().0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("targets.1.pid (config file ")
+            && errors[0].contains(", line 6, column 7): "),
+        "{errors:?}"
+    );
+    let env = [("OUTRIDER_TARGETS__0__PID", "abc")];
+    let errors = load_text("", &env, &Overrides::default()).unwrap_err().0;
+    assert_eq!(
+        errors,
+        vec!["targets.0.pid (set by OUTRIDER_TARGETS__0__PID): is not a whole number".to_string()]
+    );
 }
 
 #[test]
