@@ -487,7 +487,8 @@ fn resources_yaml(v: &SizingVerdict) -> Option<String> {
     };
     let cpu = format!(
         "resources:\n  requests:\n    cpu: {}m{at_least}\n",
-        (cpu * 1000.0).ceil() as u64
+        // The epsilon keeps a float's 57.50000000001 at 58, not 59.
+        ((cpu * 1000.0) - 1e-9).ceil() as u64
     );
     let mi = |b: f64| format!("{}Mi", (b / 1048576.0).ceil() as u64);
     match (

@@ -173,12 +173,24 @@ pub struct CpuVerdict {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MemoryVerdict {
+    #[serde(serialize_with = "whole_bytes")]
     pub peak_bytes: Option<f64>,
+    #[serde(serialize_with = "whole_bytes")]
     pub recommended_request_bytes: Option<f64>,
+    #[serde(serialize_with = "whole_bytes")]
     pub recommended_limit_bytes: Option<f64>,
     pub oom_kills: u64,
     pub allocation: AllocationField,
     pub reason: String,
+}
+
+/// Bytes in the status API as a whole number (`102246810`, not `102246810.0`):
+/// typed clients read an integer.
+fn whole_bytes<S: serde::Serializer>(b: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match b {
+        Some(b) => s.serialize_some(&(b.max(0.0).ceil() as u64)),
+        None => s.serialize_none(),
+    }
 }
 
 /// An [`AllocationVerdict`] that defaults to unknown.
@@ -423,12 +435,15 @@ impl Sizing {
                         format!("{waited} with no CPU request: on a busy node a request is what gets it a CPU"),
                     )
                 }
-                (Some(req), Some(p95)) if p95 >= req => {
+                // At its request, as near as the limit rule counts near: usage
+                // waiting on a busy node sits just under what it is given.
+                (Some(req), Some(p95)) if p95 >= c.near_limit * req => {
                     return (
                         AllocationVerdict::Under,
                         format!(
-                            "{waited} at p95 CPU {}, all of its {} request",
+                            "{waited} at p95 CPU {}, {:.0}% of its {} request",
                             cores(p95),
+                            p95 / req * 100.0,
                             cores(req)
                         ),
                     )
@@ -465,7 +480,7 @@ impl Sizing {
                     p95 / req * 100.0,
                     cores(req),
                     // Rounded up, as the resources block rounds it.
-                    cores((rec * 1000.0).ceil() / 1000.0)
+                    cores(((rec * 1000.0) - 1e-9).ceil() / 1000.0)
                 ),
             ),
             Some(req) => (
@@ -661,6 +676,19 @@ mod tests {
     }
 
     #[test]
+    fn memory_figures_are_whole_numbers_in_the_status_api() {
+        let m = MemoryVerdict {
+            peak_bytes: Some(78651392.0),
+            recommended_limit_bytes: Some(102246809.60000001),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["peak_bytes"].to_string(), "78651392");
+        assert_eq!(v["recommended_limit_bytes"].to_string(), "102246810");
+        assert!(v["recommended_request_bytes"].is_null());
+    }
+
+    #[test]
     fn no_quantile_is_above_the_maximum() {
         // An app that used no CPU (a sleeping process): every quantile is 0, not
         // the first bucket's 1m beside "max 0m".
@@ -725,7 +753,7 @@ mod tests {
             v.memory.reason
         );
         let rec = v.cpu.recommended_request_cores.unwrap();
-        let said = format!("; {}m would do", (rec * 1000.0).ceil());
+        let said = format!("; {}m would do", ((rec * 1000.0) - 1e-9).ceil());
         assert!(v.cpu.reason.ends_with(&said), "{} / {said}", v.cpu.reason);
     }
 
@@ -870,7 +898,7 @@ mod tests {
         assert!(
             v.cpu
                 .reason
-                .ends_with("at p95 CPU 500m, all of its 500m request"),
+                .ends_with("at p95 CPU 500m, 100% of its 500m request"),
             "{}",
             v.cpu.reason
         );

@@ -650,6 +650,12 @@ impl Sampler {
         };
         if stale {
             let r = cgroup::resolve(&self.proc_root, id.pid);
+            // Gone since the listing (its /proc/<pid>/root with it): what was
+            // resolved stands for this last reading, and nothing is said.
+            let gone = !self.proc_root.join(id.pid.to_string()).exists();
+            if r.is_err() && gone && self.cgroup_dirs.contains_key(&id) {
+                return self.cgroup_dirs[&id].0.clone();
+            }
             let before = self.cgroup_dirs.get(&id).map(|(f, _)| f);
             if before != Some(&r) {
                 match &r {
