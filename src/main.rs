@@ -152,16 +152,8 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(EX_USAGE);
             }
-            // A pid that is not there now will not be: say so at once, not after
-            // the whole report's duration.
-            if let Some(pid) = cli.flags.pid {
-                if !config.proc_root.join(pid.to_string()).exists() {
-                    eprintln!(
-                        "outrider: no process {pid} (nothing in {}/{pid}): nothing to report on",
-                        config.proc_root.display()
-                    );
-                    return ExitCode::from(2);
-                }
+            if let Some(code) = missing_pid(cli.flags.pid, &config.proc_root) {
+                return code;
             }
             match report_duration(duration) {
                 Ok(d) => report(config, mode, d, *json),
@@ -394,6 +386,20 @@ fn scan(file: &str, format: &str, settings: &outrider::logs::LogSettings) -> Exi
             ExitCode::from(74) // EX_IOERR
         }
     }
+}
+
+/// A report's `--pid` that is not there now will not be: said at once (exit 2),
+/// not after the whole report's duration.
+fn missing_pid(pid: Option<i32>, proc_root: &std::path::Path) -> Option<ExitCode> {
+    let pid = pid?;
+    if proc_root.join(pid.to_string()).exists() {
+        return None;
+    }
+    eprintln!(
+        "outrider: no process {pid} (nothing in {}/{pid}): nothing to report on",
+        proc_root.display()
+    );
+    Some(ExitCode::from(2))
 }
 
 /// `outrider report`: 0 fine, 1 attention, 2 error.
