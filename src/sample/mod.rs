@@ -489,7 +489,14 @@ impl Sampler {
                 // Another cgroup than the last reading's: its counters are not
                 // the ones read so far.
                 let moved = self.kept_from[g].as_ref().is_some_and(|k| *k != location);
-                snap.cgroup = Some(self.read_at(g, &location, members, moved));
+                let reading = self.read_at(g, &location, members, moved);
+                // Nothing read: the directories are gone (the cgroup removed, the
+                // app moved out of it); resolved again at the next tick. Checking
+                // them every tick would cost a path walk each.
+                if reading.memory_current_bytes.is_none() && reading.cpu_periods.is_none() {
+                    self.cgroup_dirs.remove(&id);
+                }
+                snap.cgroup = Some(reading);
                 let same =
                     self.last_cgroup[g].as_ref().map(|(kept, _)| *kept) == Some(id) && !moved;
                 if !same {
@@ -638,15 +645,14 @@ impl Sampler {
     }
 
     /// The cgroup directories of a main process, resolved once per identity and
-    /// again every [`CGROUP_RECHECK`] or as soon as they are gone: a process moved
-    /// to another cgroup (or whose cgroup was removed) is followed. An unreachable
+    /// again every [`CGROUP_RECHECK`], or at the tick after one that read nothing
+    /// there (see [`Sampler::read_cgroup`]): a process moved to another cgroup (or
+    /// whose cgroup was removed) is followed. An unreachable
     /// cgroup, and a change of cgroup, is logged once.
     fn cgroup_of(&mut self, id: Identity, target: &str) -> Result<cgroup::Location, String> {
         let stale = match self.cgroup_dirs.get(&id) {
             None => true,
-            Some((found, at)) => {
-                at.elapsed() >= CGROUP_RECHECK || found.as_ref().is_ok_and(|l| !still_there(l))
-            }
+            Some((_, at)) => at.elapsed() >= CGROUP_RECHECK,
         };
         if stale {
             let r = cgroup::resolve(&self.proc_root, id.pid);
