@@ -710,6 +710,24 @@ fn empty_target(name: String, processes: usize, main_pid: Option<i32>) -> Target
 mod tests {
     use super::*;
 
+    /// A sampler of everything under `proc_root`, and the identity its tests give
+    /// the group's main process.
+    fn one_group(proc_root: &std::path::Path) -> (Sampler, Identity) {
+        let s = Sampler::new(
+            proc_root.to_path_buf(),
+            vec![GroupSpec::Everything],
+            ResourceSpec::default(),
+            1,
+        );
+        (
+            s,
+            Identity {
+                pid: 10,
+                start_ticks: 1,
+            },
+        )
+    }
+
     /// A main process moved to another cgroup: the one kept for when the group
     /// is down is the new one, and the new cgroup's past kills are not the app's.
     #[test]
@@ -732,16 +750,7 @@ mod tests {
             }
         };
         let (a, b) = (dir("a", 0), dir("b", 2));
-        let mut s = Sampler::new(
-            proc_root.path().to_path_buf(),
-            vec![GroupSpec::Everything],
-            ResourceSpec::default(),
-            1,
-        );
-        let id = Identity {
-            pid: 10,
-            start_ticks: 1,
-        };
+        let (mut s, id) = one_group(proc_root.path());
         let members: PidSet<i32> = [10].into_iter().collect();
         let read = |s: &mut Sampler, at: &cgroup::Location| {
             s.cgroup_dirs.insert(id, (Ok(at.clone()), Instant::now()));
@@ -773,16 +782,7 @@ mod tests {
             "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
         )
         .unwrap();
-        let mut s = Sampler::new(
-            proc_root.path().to_path_buf(),
-            vec![GroupSpec::Everything],
-            ResourceSpec::default(),
-            1,
-        );
-        let id = Identity {
-            pid: 10,
-            start_ticks: 1,
-        };
+        let (mut s, id) = one_group(proc_root.path());
         let location = cgroup::Location {
             layout: cgroup::Layout::V1,
             unified: None,
