@@ -99,6 +99,25 @@ fn spawn_as(cmd: &mut Command, comm: &str) -> Group {
     group
 }
 
+/// A Python process that only sleeps, started in `cgroups`.
+fn sleeper_in(cgroups: &[&Path]) -> Group {
+    spawn_as(
+        &mut in_cgroups(
+            cgroups,
+            &[python(), "-c", "import time\nwhile True: time.sleep(1)"],
+        ),
+        "python3",
+    )
+}
+
+/// Outrider watching `app` by pid, sampling every [`TICK`], with `more` flags.
+fn watch(app: &Group, more: &[&str]) -> Outrider {
+    let pid = app.pid().to_string();
+    let mut args = vec!["--pid", pid.as_str(), "--interval", "200ms"];
+    args.extend_from_slice(more);
+    Outrider::start(&args)
+}
+
 /// Holds `HOLD_MIB` MiB it wrote, then spins: held to 0.2 cores, it is throttled in
 /// nearly every CFS period.
 const SPINNER: &str = "
@@ -259,8 +278,7 @@ fn a_sidecar_reads_v1_limits_and_throttling_as_the_kernel_has_them() {
         &mut in_cgroups(&dirs, &[python(), "-c", SPINNER]),
         "python3",
     );
-    let pid = app.pid().to_string();
-    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let o = watch(&app, &[]);
     assert_limits_and_throttling(&o, &memory, &cpu, unified.as_deref());
 
     // Another process joins the app's memory cgroup: the cgroup is shared, so its
@@ -329,8 +347,7 @@ fn limits_set_on_an_enclosing_v1_cgroup_bind_the_app() {
         ),
         "python3",
     );
-    let pid = app.pid().to_string();
-    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let o = watch(&app, &[]);
     let t = [("target", "python3")];
     o.wait_metric("outrider_container_cgroup_available", &t, |v| v == 1.0);
     let limit = kernel(&memory, "memory.stat", Some("hierarchical_memory_limit"));
@@ -412,8 +429,7 @@ fn an_oom_kill_in_a_v1_memory_cgroup_is_counted_once() {
         result.to_str().unwrap(),
     ];
     let app = spawn_as(&mut in_cgroups(&[&memory], &program), "python3");
-    let pid = app.pid().to_string();
-    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let o = watch(&app, &[]);
     let t = [("target", "python3")];
     o.wait_metric("outrider_container_oom_kills_total", &t, |v| v == 0.0);
 
@@ -523,15 +539,8 @@ fn another_process_oom_killed_in_a_shared_cgroup_is_not_the_apps() {
         "oomshared",
         &[("memory.limit_in_bytes", "67108864")],
     );
-    let app = spawn_as(
-        &mut in_cgroups(
-            &[&memory],
-            &[python(), "-c", "import time\nwhile True: time.sleep(1)"],
-        ),
-        "python3",
-    );
-    let pid = app.pid().to_string();
-    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let app = sleeper_in(&[&memory]);
+    let o = watch(&app, &[]);
     let t = [("target", "python3")];
     o.wait_metric("outrider_container_oom_kills_total", &t, |v| v == 0.0);
     // The other process joins; Outrider sees the cgroup shared before it grows.
@@ -589,20 +598,13 @@ fn an_app_moved_out_of_a_removed_cgroup_is_followed() {
         "moved-to",
         &[("memory.limit_in_bytes", "314572800")],
     );
-    let app = spawn_as(
-        &mut in_cgroups(
-            &[&old],
-            &[python(), "-c", "import time\nwhile True: time.sleep(1)"],
-        ),
-        "python3",
-    );
-    let pid = app.pid().to_string();
-    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let app = sleeper_in(&[&old]);
+    let o = watch(&app, &[]);
     let t = [("target", "python3")];
     o.wait_metric("outrider_container_memory_limit_bytes", &t, |v| {
         v == 104857600.0
     });
-    std::fs::write(new.join("cgroup.procs"), &pid).unwrap();
+    std::fs::write(new.join("cgroup.procs"), app.pid().to_string()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::remove_dir(&old).is_err() {
         assert!(
@@ -641,17 +643,9 @@ fn a_neighbour_joining_the_cgroup_is_never_counted_as_the_app() {
         ),
         "python3",
     );
-    let pid = app.pid().to_string();
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("trace.csv");
-    let o = Outrider::start(&[
-        "--pid",
-        &pid,
-        "--interval",
-        "200ms",
-        "--record",
-        trace.to_str().unwrap(),
-    ]);
+    let o = watch(&app, &["--record", trace.to_str().unwrap()]);
     let t = [("target", "python3")];
     o.wait_metric("outrider_container_cgroup_available", &t, |v| v == 1.0);
     std::thread::sleep(TICK * 5);
