@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test Outrider has, on a fresh machine: installs what the tests need
 # (Debian's prometheus package for prometheus and promtool, prometheus-alertmanager
-# for the alert delivery test, chromium for the page
+# for the alert delivery test, openjdk-17-jdk-headless for the JVM heap test,
+# chromium for the page
 # test, kubernetes-validate from PyPI for the manifests, gunicorn from PyPI for the
 # pre-fork capacity test), then format, lint, tests, and the deploy/ checks.
 set -euo pipefail
@@ -12,6 +13,7 @@ need=()
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+{ command -v java && command -v jstat; } >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

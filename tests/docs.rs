@@ -61,6 +61,12 @@ fn full_snapshot() -> Snapshot {
                     ..Default::default()
                 }),
                 workers: Some(workers()),
+                jvm: Some(outrider::sample::jvm::JvmHeap {
+                    old_used_bytes: 1,
+                    old_capacity_bytes: 2,
+                    old_collections: 1,
+                    young_collections: 1,
+                }),
             },
             verdicts: Some(verdicts()),
             capacity: Some(capacity()),

@@ -33,6 +33,7 @@ use std::ops::Deref;
 
 use serde::Serialize;
 
+use crate::sample::jvm::JvmHeap;
 use crate::sample::TargetSample;
 
 use sizing::{Allocated, Sizing, SizingConfig, SizingVerdict, Usage};
@@ -65,6 +66,8 @@ pub struct Observation {
     pub tcp_close_wait: Option<f64>,
     /// Cumulative access lines attributed to the target; `None` when unknown.
     pub http_requests: Option<f64>,
+    /// A JVM's heap; `None` for other apps.
+    pub jvm: Option<JvmHeap>,
 }
 
 impl Observation {
@@ -96,6 +99,7 @@ impl Observation {
             tcp_established: sample.connections.map(|c| c.established as f64),
             tcp_close_wait: sample.connections.map(|c| c.close_wait as f64),
             http_requests: None,
+            jvm: sample.jvm,
         }
     }
 }

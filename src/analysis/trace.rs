@@ -11,7 +11,9 @@
 //! `cpu_throttled_periods`, `oom_kills`, `restarts` and `target`, then
 //! `tcp_established` and `tcp_close_wait` (connection scans), then
 //! `cpu_throttled_seconds`, then `http_requests` (access lines attributed to the
-//! target, cumulative) (older traces lack the last four). A trace with a `target` column is replayed for one target (the first one
+//! target, cumulative), then a JVM's heap (`jvm_old_used_bytes`,
+//! `jvm_old_capacity_bytes`, `jvm_old_collections`, `jvm_young_collections`,
+//! empty for other apps) (older traces lack the last eight). A trace with a `target` column is replayed for one target (the first one
 //! named, or the one asked for).
 
 use std::io::{BufRead, Write};
@@ -22,9 +24,10 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use super::{AnalysisConfig, Analyzer, Observation, Verdicts};
+use crate::sample::jvm::JvmHeap;
 
 /// Columns written by `--record`, in order.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 25] = [
     "timestamp",
     "rss_bytes",
     "open_fds",
@@ -46,6 +49,10 @@ pub const COLUMNS: [&str; 21] = [
     "tcp_close_wait",
     "cpu_throttled_seconds",
     "http_requests",
+    "jvm_old_used_bytes",
+    "jvm_old_capacity_bytes",
+    "jvm_old_collections",
+    "jvm_young_collections",
 ];
 
 /// A bad trace: where, and what.
@@ -92,6 +99,10 @@ pub fn row(o: &Observation, target: &str) -> String {
         f(o.tcp_close_wait),
         f(o.cpu_throttled_seconds),
         f(o.http_requests),
+        f(o.jvm.map(|j| j.old_used_bytes as f64)),
+        f(o.jvm.map(|j| j.old_capacity_bytes as f64)),
+        f(o.jvm.map(|j| j.old_collections as f64)),
+        f(o.jvm.map(|j| j.young_collections as f64)),
     ]
     .join(",")
 }
@@ -374,6 +385,26 @@ impl Header {
         }
     }
 
+    /// A row's JVM heap: all four columns, or `None` when any is missing or empty.
+    fn jvm(&self, line_no: usize, cells: &[&str]) -> Result<Option<JvmHeap>, TraceError> {
+        let mut v = [0u64; 4];
+        for (slot, name) in v.iter_mut().zip(&COLUMNS[21..]) {
+            match self.col(name) {
+                Some(c) => match self.num(line_no, cells, c)? {
+                    Some(x) => *slot = x.max(0.0) as u64,
+                    None => return Ok(None),
+                },
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(JvmHeap {
+            old_used_bytes: v[0],
+            old_capacity_bytes: v[1],
+            old_collections: v[2],
+            young_collections: v[3],
+        }))
+    }
+
     /// One row; its timestamp must come after the `previous` row's.
     fn observation(
         &self,
@@ -421,6 +452,7 @@ impl Header {
             tcp_close_wait: opt("tcp_close_wait")?,
             cpu_throttled_seconds: opt("cpu_throttled_seconds")?,
             http_requests: opt("http_requests")?,
+            jvm: self.jvm(line_no, cells)?,
         })
     }
 }
@@ -581,6 +613,12 @@ mod tests {
             rss_bytes: 1048576.0,
             open_fds: Some(12.0),
             cpu_seconds: Some(1.25),
+            jvm: Some(JvmHeap {
+                old_used_bytes: 60 << 20,
+                old_capacity_bytes: 96 << 20,
+                old_collections: 7,
+                young_collections: 120,
+            }),
             ..Default::default()
         };
         let mut text = COLUMNS.join(",") + "\n";

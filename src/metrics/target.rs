@@ -14,6 +14,34 @@ fn named(targets: &[TargetStatus]) -> impl Iterator<Item = (&str, &TargetStatus)
 pub(super) fn families<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a>>) {
     liveness(targets, fams);
     usage(targets, fams);
+    jvm(targets, fams);
+}
+
+/// A JVM's heap, from its perf-data file (`sample::jvm`): rows only for targets
+/// that are JVMs whose file Outrider can read.
+fn jvm<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a>>) {
+    fams.extend([
+        Family::gauge(
+            "outrider_jvm_old_gen_used_bytes",
+            "Bytes in the JVM's old generation: live objects and dead ones not collected yet.",
+        )
+        .per_target(named(targets), |t| t.jvm.map(|j| j.old_used_bytes)),
+        Family::gauge(
+            "outrider_jvm_old_gen_committed_bytes",
+            "Bytes committed to the JVM's old generation.",
+        )
+        .per_target(named(targets), |t| t.jvm.map(|j| j.old_capacity_bytes)),
+        Family::counter(
+            "outrider_jvm_old_collections",
+            "Collections that can reclaim the old generation: full collections and concurrent-cycle pauses.",
+        )
+        .per_target(named(targets), |t| t.jvm.map(|j| j.old_collections)),
+        Family::counter(
+            "outrider_jvm_young_collections",
+            "Young-generation collections.",
+        )
+        .per_target(named(targets), |t| t.jvm.map(|j| j.young_collections)),
+    ]);
 }
 
 /// Whether the group is up, its size, restarts and start time.

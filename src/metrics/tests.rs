@@ -190,6 +190,12 @@ fn rich_target() -> TargetStatus {
                 },
                 ..Default::default()
             }),
+            jvm: Some(crate::sample::jvm::JvmHeap {
+                old_used_bytes: 60 << 20,
+                old_capacity_bytes: 96 << 20,
+                old_collections: 7,
+                young_collections: 120,
+            }),
             workers: Some(Workers {
                 server: ServerKind::Gunicorn,
                 master_pid: 100,
@@ -327,6 +333,7 @@ fn sparse_target() -> TargetStatus {
             },
             connections: None,
             workers: None,
+            jvm: None,
         },
         verdicts: Some(Verdicts::default()),
         capacity: None,

@@ -15,6 +15,7 @@
 
 pub mod allocation;
 pub mod cgroup;
+pub mod jvm;
 pub mod pid_hash;
 pub mod process;
 pub mod sockets;
@@ -74,6 +75,9 @@ pub struct TargetSample {
     pub connections: Option<sockets::Connections>,
     /// The group's pre-fork server (master, workers, PSS); `None` without one.
     pub workers: Option<workers::Workers>,
+    /// The group's JVM heap (its perf-data file); `None` when it is not a JVM or
+    /// the file cannot be read.
+    pub jvm: Option<jvm::JvmHeap>,
 }
 
 /// Group totals as exposed; same fields as [`Counters`].
@@ -149,6 +153,8 @@ pub struct Sampler {
     connections: sockets::ConnectionScans,
     /// PSS of pre-fork masters and workers, read at `sampling.pss_interval`.
     pss: workers::PssSampler,
+    /// Each group's JVM heap, where it has one.
+    jvm: jvm::JvmHeaps,
     /// Outrider's own pid: never a member, and not "another process" in the app's
     /// cgroup (in wrap mode they share it).
     self_pid: i32,
@@ -201,6 +207,7 @@ impl Sampler {
             reader: ProcReader::new(&proc_root),
             cgroup_files: cgroup::Files::default(),
             pss: workers::PssSampler::new(&proc_root, None),
+            jvm: jvm::JvmHeaps::default(),
             outsiders: PidMap::default(),
             listed_at: None,
             by_pid: false,
@@ -412,6 +419,17 @@ impl Sampler {
         let mut snap = empty_target(name, members.len(), main.map(|i| list[i].pid));
         let (member_counters, oldest) = self.add_members(&mut snap, list, members);
         let member_entries: Vec<&ProcEntry> = members.iter().map(|&i| &list[i]).collect();
+        let java = members
+            .iter()
+            .copied()
+            .filter(|&i| Some(i) != main && &*list[i].comm == "java");
+        snap.jvm = self.jvm.heap(
+            g,
+            &self.proc_root,
+            main.into_iter().chain(java).map(|i| &list[i]),
+            alive,
+            &mut self.errors,
+        );
         snap.workers = self.pss.observe(
             &snap.name,
             &member_entries,

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Records JVMs with their heap's own figures (issue 17): every app runs under its
+# own `outrider --record` as scripts/record_runtimes.sh runs them, and beside each
+# JVM scripts/hsperf_sample.py reads the JVM's perf-data file (what `jstat`
+# reads) at the same interval; when DURATION is up the heap columns are joined
+# to each trace by time (scripts/merge_heap_columns.py). Traces land in
+# tests/data/traces/real-heap-<name>.csv.
+#
+# Usage: scripts/record_jvm_heaps.sh [DURATION] [INTERVAL]
+#   OUTRIDER=path skips the release build; LOGDIR (default /tmp/record_jvm_heaps);
+#   ONLY=regex records only the names it matches; PORT (default 19270).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-60m}
+INTERVAL=${2:-2s}
+LOGDIR=${LOGDIR:-/tmp/record_jvm_heaps}
+APPS=tests/apps/runtimes
+OUT=tests/data/traces
+if [ -z "${OUTRIDER:-}" ]; then
+    cargo build --release --locked
+    OUTRIDER=${CARGO_TARGET_DIR:-target}/release/outrider
+fi
+mkdir -p "$LOGDIR"
+{ date -u; java -version 2>&1; "$OUTRIDER" --version; } > "$LOGDIR/versions.txt"
+
+G1=(java -XX:+UseG1GC -Xms16m -Xmx256m)
+PAR=(java -XX:+UseParallelGC -Xms16m -Xmx256m)
+BIG=(java -XX:+UseG1GC -Xmx2g)
+# name | command (by construction: see each app's header)
+RECORDINGS=(
+    "jvm-g1-leak-1mib|${G1[*]} $APPS/JvmLeak.java 1.0 300"
+    "jvm-parallel-leak-1mib|${PAR[*]} $APPS/JvmLeak.java 1.0 300"
+    "jvm-g1-big-heap-leak-1mib|${BIG[*]} $APPS/JvmLeak.java 1.0 300"
+    "jvm-g1-churn|${G1[*]} $APPS/JvmChurn.java 64 2"
+    "jvm-parallel-churn|${PAR[*]} $APPS/JvmChurn.java 64 2"
+    "jvm-g1-cache-fills-and-caps|${G1[*]} $APPS/CacheCaps.java 120 10"
+    "jvm-g1-xms-touch|java -XX:+UseG1GC -Xms256m -Xmx256m $APPS/JvmChurn.java 64 1"
+    "jvm-g1-big-heap-sessions|${BIG[*]} $APPS/JvmSessions.java 1.0 600"
+)
+pids=()
+samplers=()
+names=()
+port=${PORT:-19270}
+for rec in "${RECORDINGS[@]}"; do
+    name=${rec%%|*}
+    cmd=${rec#*|}
+    if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then
+        continue
+    fi
+    trace=$OUT/real-heap-$name.csv
+    rm -f "$trace"
+    port=$((port + 1))
+    # shellcheck disable=SC2086 # the command is split into words on purpose
+    "$OUTRIDER" --record "$trace" --interval "$INTERVAL" --listen "127.0.0.1:$port" \
+        -- $cmd > "$LOGDIR/$name.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    names+=("$name")
+    java_pid=
+    for _ in $(seq 100); do
+        java_pid=$(pgrep -P "$pid" java || true)
+        [ -n "$java_pid" ] && break
+        sleep 0.1
+    done
+    python3 scripts/hsperf_sample.py "/tmp/hsperfdata_$(id -un)/$java_pid" \
+        "$LOGDIR/$name.heap.csv" "${INTERVAL%s}" &
+    samplers+=($!)
+    echo "$(date -u +%T) $name: outrider $pid java $java_pid port $port: $cmd" | tee -a "$LOGDIR/started.txt"
+done
+sleep "$DURATION"
+for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+done
+for pid in "${pids[@]}"; do
+    wait "$pid" || true
+done
+for pid in "${samplers[@]}"; do
+    kill "$pid" 2>/dev/null || true
+done
+for name in "${names[@]}"; do
+    python3 scripts/merge_heap_columns.py "$OUT/real-heap-$name.csv" "$LOGDIR/$name.heap.csv"
+done
+echo "$(date -u +%T) stopped; traces:"
+ls -l "$OUT"/real-heap-*.csv

@@ -1,0 +1,343 @@
+//! A JVM's heap, read from its perf-data file: the figures `jstat` prints.
+//!
+//! A HotSpot JVM (OpenJDK and its builds, with `-XX:+UsePerfData`, the default)
+//! publishes its counters in a memory-mapped file,
+//! `/tmp/hsperfdata_<user>/<pid>`, the pid in the JVM's own pid namespace. From a
+//! sidecar or a wrapper it is reached through the process' root:
+//! `/proc/<pid>/root/tmp/hsperfdata_*/<nspid>`. Outrider reads four counters:
+//!
+//! - the old generation's used and committed bytes
+//!   (`sun.gc.generation.1.space.0.{used,capacity}`);
+//! - collections that can reclaim old objects: full collections
+//!   (`sun.gc.collector.1.invocations`) plus, under G1, the pauses of its
+//!   concurrent cycles (`sun.gc.collector.2.invocations`), after which mixed
+//!   collections reclaim the old regions the cycle marked;
+//! - young collections (`sun.gc.collector.0.invocations`).
+//!
+//! The file's layout is fixed once the JVM has started its collector: the entries
+//! are found by name once ([`PerfData::open`]), and a tick reads the span that
+//! holds the four values with one `pread` (about 1.5 KiB). A file that is not a
+//! perf-data file, a collector that does not publish an old generation (ZGC and
+//! Shenandoah publish other names), or a JVM started with `-XX:-UsePerfData` gives
+//! no heap figures. How a figure is used: `analysis::heap`.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::pid_hash::PidSet;
+use super::process::{Identity, ProcEntry, ReadErrors};
+
+/// A JVM's heap at one tick.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct JvmHeap {
+    /// Bytes of live and not yet collected objects in the old generation.
+    pub old_used_bytes: u64,
+    /// Bytes committed to the old generation.
+    pub old_capacity_bytes: u64,
+    /// Full collections and concurrent-cycle pauses since the JVM started.
+    pub old_collections: u64,
+    /// Young collections since the JVM started.
+    pub young_collections: u64,
+}
+
+/// The first bytes of every perf-data file, in the byte order it was written in.
+const MAGIC: u32 = 0xcafe_c0c0;
+/// Header: magic (4), byte order (1), major (1), minor (1), accessible (1), used
+/// (4), overflow (4), modification time stamp (8), entry offset (4), entries (4).
+const HEADER: usize = 32;
+/// Largest file read at [`PerfData::open`]: the JVM's default is 32 KiB
+/// (`-XX:PerfDataMemorySize`).
+const MAX_FILE: u64 = 1 << 20;
+
+const OLD_USED: &str = "sun.gc.generation.1.space.0.used";
+const OLD_CAPACITY: &str = "sun.gc.generation.1.space.0.capacity";
+const FULL: &str = "sun.gc.collector.1.invocations";
+const CONCURRENT: &str = "sun.gc.collector.2.invocations";
+const YOUNG: &str = "sun.gc.collector.0.invocations";
+
+/// An open perf-data file and where its four values are.
+#[derive(Debug)]
+pub struct PerfData {
+    file: File,
+    little: bool,
+    /// Offsets in the file of: old used, old capacity, full, young, and the
+    /// concurrent-cycle count where the collector has one.
+    at: [u64; 4],
+    concurrent: Option<u64>,
+    /// The span read each tick: its start and length.
+    span: (u64, usize),
+    buf: Vec<u8>,
+}
+
+/// Why a file gives no heap figures.
+#[derive(Debug)]
+pub enum OpenError {
+    Io(io::Error),
+    /// Not a perf-data file, or one without the counters Outrider reads.
+    Layout(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Io(e) => e.fmt(f),
+            OpenError::Layout(s) => f.write_str(s),
+        }
+    }
+}
+
+impl PerfData {
+    /// Opens `path` and finds the four counters in it.
+    pub fn open(path: &Path) -> Result<PerfData, OpenError> {
+        let file = File::open(path).map_err(OpenError::Io)?;
+        let len = file.metadata().map_err(OpenError::Io)?.len().min(MAX_FILE);
+        let mut bytes = vec![0u8; len as usize];
+        file.read_exact_at(&mut bytes, 0).map_err(OpenError::Io)?;
+        let (little, entries) = entries(&bytes).map_err(OpenError::Layout)?;
+        let find = |name: &str| entries.iter().find(|e| e.0 == name.as_bytes()).map(|e| e.1);
+        let missing = |name: &str| OpenError::Layout(format!("no {name}"));
+        let at = [
+            find(OLD_USED).ok_or_else(|| missing(OLD_USED))?,
+            find(OLD_CAPACITY).ok_or_else(|| missing(OLD_CAPACITY))?,
+            find(FULL).ok_or_else(|| missing(FULL))?,
+            find(YOUNG).ok_or_else(|| missing(YOUNG))?,
+        ];
+        let concurrent = find(CONCURRENT);
+        let all = at.iter().chain(concurrent.iter());
+        let start = *all.clone().min().unwrap_or(&0);
+        let end = all.max().unwrap_or(&0) + 8;
+        Ok(PerfData {
+            file,
+            little,
+            at,
+            concurrent,
+            span: (start, (end - start) as usize),
+            buf: Vec::new(),
+        })
+    }
+
+    /// The four counters now: one read of the span that holds them (the
+    /// collectors' entries sit apart from the generations' under Parallel GC:
+    /// about 12 KiB in all). `None` once the JVM has marked the file
+    /// inaccessible (it is exiting).
+    pub fn read(&mut self) -> io::Result<Option<JvmHeap>> {
+        let (start, len) = self.span;
+        let mut head = [0u8; HEADER];
+        self.file.read_exact_at(&mut head, 0)?;
+        if head[7] == 0 {
+            return Ok(None);
+        }
+        self.buf.resize(len, 0);
+        let buf = &mut self.buf[..];
+        self.file.read_exact_at(buf, start)?;
+        let value = |at: u64| {
+            let i = (at - start) as usize;
+            let b: [u8; 8] = buf[i..i + 8].try_into().unwrap_or([0; 8]);
+            let v = if self.little {
+                i64::from_le_bytes(b)
+            } else {
+                i64::from_be_bytes(b)
+            };
+            v.max(0) as u64
+        };
+        Ok(Some(JvmHeap {
+            old_used_bytes: value(self.at[0]),
+            old_capacity_bytes: value(self.at[1]),
+            old_collections: value(self.at[2]) + self.concurrent.map(value).unwrap_or(0),
+            young_collections: value(self.at[3]),
+        }))
+    }
+}
+
+/// A `long` entry of a perf-data file: its name and the offset of its value.
+type Long<'a> = (&'a [u8], u64);
+
+/// The byte order (little-endian or not) and the 8-byte `long` entries of a
+/// perf-data file.
+fn entries(b: &[u8]) -> Result<(bool, Vec<Long<'_>>), String> {
+    if b.len() < HEADER {
+        return Err("shorter than a perf-data header".into());
+    }
+    let little = match b[4] {
+        0 => false,
+        1 => true,
+        o => return Err(format!("byte order {o} is neither 0 nor 1")),
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        let w: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
+        Some(if little {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        })
+    };
+    if u32::from_be_bytes([b[0], b[1], b[2], b[3]]) != MAGIC {
+        return Err("not a perf-data file (magic)".into());
+    }
+    let (first, count) = (
+        u32_at(24).unwrap_or(0) as usize,
+        u32_at(28).unwrap_or(0) as usize,
+    );
+    let mut out = Vec::new();
+    let mut off = first;
+    for _ in 0..count {
+        // Entry: length (4), name offset (4), vector length (4), type (1), flags
+        // (1), units (1), variability (1), data offset (4); offsets are from the
+        // entry's start.
+        let (Some(len), Some(name_at), Some(vector), Some(data_at)) = (
+            u32_at(off),
+            u32_at(off + 4),
+            u32_at(off + 8),
+            u32_at(off + 16),
+        ) else {
+            return Err(format!("entry at {off} runs past the file"));
+        };
+        if len < 20 {
+            return Err(format!("entry at {off} is {len} bytes long"));
+        }
+        let kind = b.get(off + 12).copied();
+        let name_start = off + name_at as usize;
+        let name = b
+            .get(name_start..)
+            .and_then(|rest| rest.split(|&c| c == 0).next())
+            .ok_or_else(|| format!("entry at {off} has its name past the file"))?;
+        let data = off + data_at as usize;
+        if vector == 0 && kind == Some(b'J') && data + 8 <= b.len() {
+            out.push((name, data as u64));
+        }
+        off += len as usize;
+    }
+    Ok((little, out))
+}
+
+/// How long a group whose processes have no perf-data file goes before they are
+/// looked at again: a group that is not a JVM costs one directory listing per
+/// this interval.
+pub const SEARCH_EVERY: Duration = Duration::from_secs(30);
+/// How soon a process named `java` without a file yet is looked at again, for its
+/// first [`EARLY_SEARCHES`] searches: a JVM creates its file as it starts, within
+/// a second or two of its `exec`.
+pub const SEARCH_EARLY: Duration = Duration::from_secs(1);
+pub const EARLY_SEARCHES: u32 = 20;
+
+/// The JVM each group's heap is read from, found once and kept while it lives.
+#[derive(Debug, Default)]
+pub struct JvmHeaps {
+    groups: Vec<Watch>,
+}
+
+#[derive(Debug, Default)]
+struct Watch {
+    /// The JVM read and its open file.
+    jvm: Option<(Identity, PerfData)>,
+    /// When the group's processes were last searched for a perf-data file.
+    searched: Option<Instant>,
+    /// Searches in a row that found a `java` without a file.
+    early: u32,
+}
+
+impl JvmHeaps {
+    /// Group `g`'s heap now. `candidates` are its processes, the main one first:
+    /// the first whose perf-data file opens is the group's JVM (a wrapper script's
+    /// `java` child as well as `java` itself), followed until it exits.
+    pub fn heap<'a>(
+        &mut self,
+        g: usize,
+        proc_root: &Path,
+        candidates: impl Iterator<Item = &'a ProcEntry>,
+        alive: &PidSet<Identity>,
+        errors: &mut ReadErrors,
+    ) -> Option<JvmHeap> {
+        if self.groups.len() <= g {
+            self.groups.resize_with(g + 1, Watch::default);
+        }
+        let w = &mut self.groups[g];
+        if w.jvm.as_ref().is_some_and(|(id, _)| !alive.contains(id)) {
+            *w = Watch::default();
+        }
+        let every = if w.early > 0 && w.early <= EARLY_SEARCHES {
+            SEARCH_EARLY
+        } else {
+            SEARCH_EVERY
+        };
+        if w.jvm.is_none() && w.searched.is_none_or(|at| at.elapsed() >= every) {
+            w.searched = Some(Instant::now());
+            let mut java = false;
+            let candidates = candidates.inspect(|e| java |= &*e.comm == "java");
+            w.jvm = search(proc_root, candidates, errors);
+            w.early = if w.jvm.is_none() && java {
+                w.early + 1
+            } else {
+                0
+            };
+        }
+        let (_, data) = w.jvm.as_mut()?;
+        match data.read() {
+            Ok(Some(heap)) => Some(heap),
+            Ok(None) => {
+                w.jvm = None;
+                None
+            }
+            Err(e) => {
+                errors.record("jvm", &format!("perf data: {e}"));
+                w.jvm = None;
+                None
+            }
+        }
+    }
+}
+
+/// The first of `candidates` (at most [`CANDIDATES`]) with a perf-data file that
+/// opens, and the file.
+fn search<'a>(
+    proc_root: &Path,
+    candidates: impl Iterator<Item = &'a ProcEntry>,
+    errors: &mut ReadErrors,
+) -> Option<(Identity, PerfData)> {
+    for e in candidates.take(CANDIDATES) {
+        let Some(path) = find(proc_root, e.pid, nspid(proc_root, e.pid).unwrap_or(e.pid)) else {
+            continue;
+        };
+        match PerfData::open(&path) {
+            Ok(data) => return Some((e.identity(), data)),
+            Err(OpenError::Io(err)) => errors.record("jvm", &format!("{}: {err}", path.display())),
+            // A collector that publishes other counters (ZGC, Shenandoah) is not
+            // a failed read.
+            Err(OpenError::Layout(why)) => {
+                tracing::debug!(path = %path.display(), why, "no heap figures in this perf-data file")
+            }
+        }
+    }
+    None
+}
+
+/// How many of a group's processes are looked at for a perf-data file: the main
+/// one and the first others named `java`.
+const CANDIDATES: usize = 4;
+
+/// The pid of `pid` in its own (innermost) pid namespace: the last field of
+/// `NSpid:` in its `status`.
+fn nspid(proc_root: &Path, pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(proc_root.join(pid.to_string()).join("status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace().last()?.parse().ok()
+}
+
+/// The perf-data file of process `pid` (whose pid in its own namespace is `nspid`)
+/// under `proc_root`, if it has one: `<proc_root>/<pid>/root/tmp/hsperfdata_*/<nspid>`.
+pub fn find(proc_root: &Path, pid: i32, nspid: i32) -> Option<PathBuf> {
+    let tmp = proc_root.join(pid.to_string()).join("root/tmp");
+    let name = nspid.to_string();
+    std::fs::read_dir(&tmp)
+        .ok()?
+        .flatten()
+        .filter(|d| d.file_name().as_encoded_bytes().starts_with(b"hsperfdata_"))
+        .map(|d| d.path().join(&name))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests;

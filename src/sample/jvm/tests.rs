@@ -1,0 +1,157 @@
+use super::*;
+
+/// A perf-data file as HotSpot writes one: the header, then `entries`, each a
+/// name and a long value (`J`, vector length 0), plus a string entry (`B`) that
+/// must be skipped.
+fn perf_file(little: bool, entries: &[(&str, i64)]) -> Vec<u8> {
+    let u32b = |v: u32| {
+        if little {
+            v.to_le_bytes()
+        } else {
+            v.to_be_bytes()
+        }
+    };
+    let mut body = Vec::new();
+    let mut entry = |name: &str, kind: u8, vector: u32, data: &[u8]| {
+        // length, name offset, vector length, type, flags, units, variability,
+        // data offset; name at 20, data 8-aligned after it.
+        let name_at = 20usize;
+        let data_at = (name_at + name.len() + 1).div_ceil(8) * 8;
+        let len = (data_at + data.len()).div_ceil(8) * 8;
+        let mut e = Vec::with_capacity(len);
+        e.extend(u32b(len as u32));
+        e.extend(u32b(name_at as u32));
+        e.extend(u32b(vector));
+        e.extend([kind, 0, 2, 3]);
+        e.extend(u32b(data_at as u32));
+        e.extend(name.as_bytes());
+        e.resize(data_at, 0);
+        e.extend(data);
+        e.resize(len, 0);
+        body.extend(e);
+    };
+    entry("sun.gc.policy.name", b'B', 13, b"GarbageFirst\0");
+    for (name, v) in entries {
+        entry(
+            name,
+            b'J',
+            0,
+            &if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            },
+        );
+    }
+    let mut f = Vec::new();
+    f.extend(0xcafe_c0c0u32.to_be_bytes());
+    f.extend([little as u8, 2, 0, 1]);
+    f.extend(u32b((HEADER + body.len()) as u32));
+    f.extend(u32b(0));
+    f.extend([0u8; 8]);
+    f.extend(u32b(HEADER as u32));
+    f.extend(u32b(entries.len() as u32 + 1));
+    f.extend(body);
+    f.resize(32 * 1024, 0);
+    f
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+const G1: [(&str, i64); 5] = [
+    (YOUNG, 10),
+    (FULL, 1),
+    (CONCURRENT, 4),
+    (OLD_CAPACITY, 22_020_104),
+    (OLD_USED, 10_670_592),
+];
+
+#[test]
+fn both_byte_orders_read_the_four_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    for little in [true, false] {
+        let p = write(dir.path(), "1", &perf_file(little, &G1));
+        let heap = PerfData::open(&p).unwrap().read().unwrap();
+        assert_eq!(
+            heap,
+            Some(JvmHeap {
+                old_used_bytes: 10_670_592,
+                old_capacity_bytes: 22_020_104,
+                old_collections: 5,
+                young_collections: 10,
+            }),
+            "little endian: {little}"
+        );
+    }
+}
+
+#[test]
+fn a_collector_without_concurrent_cycles_counts_full_collections_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let parallel: Vec<_> = G1.iter().copied().filter(|e| e.0 != CONCURRENT).collect();
+    let p = write(dir.path(), "1", &perf_file(true, &parallel));
+    let heap = PerfData::open(&p).unwrap().read().unwrap().unwrap();
+    assert_eq!(heap.old_collections, 1);
+}
+
+#[test]
+fn values_are_read_again_each_time_and_an_exiting_jvm_reads_as_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = perf_file(true, &G1);
+    let p = write(dir.path(), "1", &bytes);
+    let mut data = PerfData::open(&p).unwrap();
+    // The JVM writes its counters in place; the file is not opened again.
+    let used = data.at[0] as usize;
+    bytes[used..used + 8].copy_from_slice(&99i64.to_le_bytes());
+    std::fs::write(&p, &bytes).unwrap();
+    assert_eq!(data.read().unwrap().unwrap().old_used_bytes, 99);
+    bytes[7] = 0; // not accessible any more
+    std::fs::write(&p, &bytes).unwrap();
+    assert_eq!(data.read().unwrap(), None);
+}
+
+#[test]
+fn other_files_and_other_collectors_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let zgc: Vec<_> = G1.iter().copied().filter(|e| e.0 != OLD_USED).collect();
+    let cases = [
+        ("short", vec![0xca, 0xfe]),
+        ("magic", vec![0u8; 4096]),
+        ("zgc", perf_file(true, &zgc)),
+    ];
+    for (name, bytes) in cases {
+        let p = write(dir.path(), name, &bytes);
+        match PerfData::open(&p) {
+            Err(OpenError::Layout(why)) => assert!(!why.is_empty(), "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // Entries that claim to run past the file end the walk with an error, never
+    // a read out of bounds.
+    let mut bytes = perf_file(true, &G1);
+    bytes[HEADER..HEADER + 4].copy_from_slice(&8u32.to_le_bytes());
+    let p = write(dir.path(), "tiny-entry", &bytes);
+    assert!(matches!(PerfData::open(&p), Err(OpenError::Layout(_))));
+    bytes.truncate(HEADER + 10);
+    let p = write(dir.path(), "cut", &bytes);
+    assert!(matches!(PerfData::open(&p), Err(OpenError::Layout(_))));
+}
+
+#[test]
+fn the_file_is_found_under_the_process_root_by_its_namespace_pid() {
+    let root = tempfile::tempdir().unwrap();
+    let tmp = root.path().join("4242/root/tmp");
+    std::fs::create_dir_all(tmp.join("hsperfdata_app")).unwrap();
+    std::fs::create_dir_all(tmp.join("other")).unwrap();
+    write(&tmp.join("hsperfdata_app"), "7", &perf_file(true, &G1));
+    assert_eq!(
+        find(root.path(), 4242, 7),
+        Some(tmp.join("hsperfdata_app/7"))
+    );
+    assert_eq!(find(root.path(), 4242, 8), None);
+    assert_eq!(find(root.path(), 1, 7), None);
+}

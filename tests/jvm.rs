@@ -1,0 +1,110 @@
+//! A real JVM's heap as Outrider reads it from the JVM's perf-data file, against
+//! `jstat`, which reads the same counters (the README's test command installs
+//! Debian's openjdk-17-jdk-headless when `java` or `jstat` is missing).
+
+mod util;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use util::group::Group;
+use util::Outrider;
+
+/// A JVM with a 16 MiB live set that churns under Parallel GC: full collections
+/// come every few seconds.
+fn churning_jvm() -> Group {
+    Group::spawn(
+        Command::new("java")
+            .args(["-XX:+UseParallelGC", "-Xms16m", "-Xmx64m"])
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/apps/runtimes/JvmChurn.java"
+            ))
+            .args(["16", "4"]),
+    )
+    .expect("java (apt-get install openjdk-17-jdk-headless)")
+}
+
+/// `jstat -gc PID`'s columns by name, in KiB (counts for the collection columns).
+fn jstat(pid: i32) -> Vec<(String, f64)> {
+    let out = util::group::output(Command::new("jstat").args(["-gc", &pid.to_string()]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let names = lines.next().unwrap_or_default().split_whitespace();
+    let values = lines.next().unwrap_or_default().split_whitespace();
+    names
+        .zip(values)
+        .map(|(n, v)| (n.to_string(), v.parse().unwrap_or(f64::NAN)))
+        .collect()
+}
+
+fn column(cols: &[(String, f64)], name: &str) -> f64 {
+    cols.iter()
+        .find(|c| c.0 == name)
+        .unwrap_or_else(|| panic!("jstat has no {name}: {cols:?}"))
+        .1
+}
+
+#[test]
+fn a_jvms_old_generation_is_read_as_jstat_reads_it() {
+    let jvm = churning_jvm();
+    let pid = jvm.pid().to_string();
+    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    let labels = [("target", "java")];
+    // The JVM writes its file as it starts; a `java` is looked at again every
+    // second until it has one.
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(20);
+    let mut scrape = o.scrape();
+    while util::metric(&scrape, "outrider_jvm_old_gen_used_bytes", &labels).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no JVM heap figures in 20 s:\n{scrape}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        scrape = o.scrape();
+    }
+    eprintln!("heap figures after {:?}", started.elapsed());
+    let cols = jstat(jvm.pid());
+    let after = o.scrape();
+    let fig = |s: &str, name: &str| util::metric(s, name, &labels).unwrap();
+    // Collections only grow: jstat's count, read between two scrapes, lies between
+    // them (Parallel GC has no concurrent cycles: old collections are FGC).
+    let fgc = column(&cols, "FGC");
+    assert!(
+        fig(&scrape, "outrider_jvm_old_collections_total") <= fgc
+            && fgc <= fig(&after, "outrider_jvm_old_collections_total"),
+        "FGC {fgc}:\n{scrape}\n{after}"
+    );
+    let ygc = column(&cols, "YGC");
+    assert!(
+        fig(&scrape, "outrider_jvm_young_collections_total") <= ygc
+            && ygc <= fig(&after, "outrider_jvm_young_collections_total"),
+        "YGC {ygc}"
+    );
+    // The old generation's committed size moves seldom: the same within a tenth.
+    let oc = column(&cols, "OC") * 1024.0;
+    let committed = fig(&after, "outrider_jvm_old_gen_committed_bytes");
+    assert!(
+        (committed - oc).abs() <= oc / 10.0,
+        "OC {oc} against {committed}"
+    );
+    // Used is at most committed.
+    let used = fig(&after, "outrider_jvm_old_gen_used_bytes");
+    assert!(used <= committed, "used {used}, committed {committed}");
+}
+
+#[test]
+fn an_app_that_is_not_a_jvm_has_no_heap_figures() {
+    let app = Group::spawn(Command::new("sleep").arg("60")).unwrap();
+    let pid = app.pid().to_string();
+    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    o.wait_metric("outrider_target_up", &[("target", "sleep")], |v| v == 1.0);
+    std::thread::sleep(Duration::from_millis(600));
+    let scrape = o.scrape();
+    assert!(!scrape.contains("outrider_jvm_"), "{scrape}");
+    assert_eq!(
+        util::metric(&scrape, "outrider_read_errors_total", &[("source", "jvm")]),
+        None
+    );
+}
