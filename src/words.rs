@@ -181,14 +181,23 @@ pub struct Line {
     pub attention: bool,
 }
 
-/// `Memory: leak suspected, trend +1.20 MiB/min, limit reached in about 3.5 h`,
+/// `Memory: leak suspected, trend +1.20 MiB/min, limit reached in about 3.5 h`
+/// (for a JVM whose heap shows it: `trend +1.00 MiB/min in the JVM's old
+/// generation, after its collections`),
 /// `Threads: no leak, trend +0.00 per minute`, or, while growth comes in steps
 /// that each shrink, `Memory: no leak, trend +0.40 MiB/min, in steps that each
 /// shrink: the heap settling toward its size`.
 pub fn leak(what: Watched, l: &Leak) -> Line {
+    // A JVM's heap: growth that survived its collections, which RSS shows only as
+    // the heap grows.
+    let of = if l.in_heap {
+        " in the JVM's old generation, after its collections"
+    } else {
+        ""
+    };
     let trend = l
         .growth_per_second
-        .map(|r| format!("trend {}", what.rate(r)))
+        .map(|r| format!("trend {}{of}", what.rate(r)))
         .unwrap_or_else(|| "not enough history for a trend yet".into());
     let text = if l.suspected {
         let ttl = l
@@ -384,11 +393,17 @@ mod tests {
             growth_per_second: Some(MIB / 60.0),
             time_to_limit_seconds: Some(2.0 * 3600.0),
             settling: false,
+            in_heap: false,
         };
         let line = leak(Watched::Memory, &l);
         assert_eq!(
             line.text,
             "Memory: leak suspected, trend +1.00 MiB/min, limit reached in about 2.0 h"
+        );
+        let heap = leak(Watched::Memory, &Leak { in_heap: true, ..l });
+        assert_eq!(
+            heap.text,
+            "Memory: leak suspected, trend +1.00 MiB/min in the JVM's old generation, after its collections, limit reached in about 2.0 h"
         );
         assert!(line.attention);
         let quiet = Leak::default();

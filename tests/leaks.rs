@@ -16,7 +16,7 @@ use util::traces::{labels, load, settings};
 fn leak_verdicts(obs: &[Observation], cfg: &AnalysisConfig) -> Vec<(f64, [bool; 4])> {
     let mut leaks = LeakTrackers::new(cfg);
     obs.iter()
-        .map(|o| (o.t - obs[0].t, leaks.observe(o).map(|l| l.suspected)))
+        .map(|o| (o.t - obs[0].t, leaks.observe(o).each.map(|l| l.suspected)))
         .collect()
 }
 

@@ -20,6 +20,7 @@
 pub mod autoscale;
 pub mod capacity;
 pub mod cost;
+pub mod heap;
 pub mod idle;
 pub mod latency;
 pub mod minutes;
@@ -235,12 +236,20 @@ pub struct Leak {
     /// Not suspected: the growth comes in steps that each shrink, a runtime's
     /// heap settling toward its size.
     pub settling: bool,
+    /// Memory: the verdict and its rate come from a JVM's old generation, growth
+    /// that survived its collections (`heap`), not from RSS.
+    pub in_heap: bool,
 }
 
 /// Everything the analysis says about one target now.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Verdicts {
     pub memory_leak: Leak,
+    /// A JVM's old generation (`heap`): its trend and verdict; `None` for other
+    /// apps. `memory_leak` is suspected when this is.
+    pub heap_leak: Option<Leak>,
+    /// The RSS trend (`memory_leak`'s rate unless the heap's verdict took over).
+    pub rss_growth_per_second: Option<f64>,
     pub fd_leak: Leak,
     pub thread_leak: Leak,
     /// Connections held open (established + CLOSE_WAIT).
@@ -283,6 +292,10 @@ impl Deref for TargetStatus {
 #[derive(Debug, Clone)]
 pub struct LeakTrackers {
     memory: TrendTracker,
+    /// A JVM's old generation: made at its first heap figures.
+    heap: Option<heap::HeapTrend>,
+    /// Thresholds the heap is judged by (memory's).
+    heap_cfg: TrendConfig,
     fds: TrendTracker,
     threads: TrendTracker,
     connections: TrendTracker,
@@ -294,6 +307,8 @@ impl LeakTrackers {
     pub fn new(cfg: &AnalysisConfig) -> Self {
         LeakTrackers {
             memory: TrendTracker::new(cfg.memory),
+            heap: None,
+            heap_cfg: cfg.memory,
             fds: TrendTracker::new(cfg.fds),
             threads: TrendTracker::new(cfg.threads),
             connections: TrendTracker::new(cfg.connections),
@@ -305,23 +320,31 @@ impl LeakTrackers {
     pub fn footprint(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.memory.footprint()
+            + self.heap.as_ref().map_or(0, |h| h.footprint())
             + self.fds.footprint()
             + self.threads.footprint()
             + self.connections.footprint()
     }
 
     /// Feeds one observation; returns the memory, fd, thread and connection leak
-    /// verdicts after it. A restart forgets the history first: growth before and
-    /// after it is not one trend.
-    pub fn observe(&mut self, o: &Observation) -> [Leak; 4] {
+    /// verdicts after it, and a JVM's heap verdict. A restart forgets the history
+    /// first: growth before and after it is not one trend.
+    pub fn observe(&mut self, o: &Observation) -> Leaks {
         let previous = std::mem::replace(&mut self.restarts, o.restarts);
         if o.restarts.is_some_and(|r| previous.is_some_and(|p| r > p)) {
             self.memory.reset();
+            self.heap = None;
             self.fds.reset();
             self.threads.reset();
             self.connections.reset();
         }
         self.memory.push(o.t, o.rss_bytes);
+        if let Some(j) = &o.jvm {
+            let cfg = self.heap_cfg;
+            self.heap
+                .get_or_insert_with(|| heap::HeapTrend::new(cfg))
+                .push(o.t, j);
+        }
         if let Some(v) = o.open_fds {
             self.fds.push(o.t, v);
         }
@@ -332,12 +355,55 @@ impl LeakTrackers {
             let held = o.tcp_established.unwrap_or(0.0) + o.tcp_close_wait.unwrap_or(0.0);
             self.connections.push(o.t, held);
         }
-        [
-            leak(self.memory.evaluate(), o.memory_limit_bytes),
-            leak(self.fds.evaluate(), o.max_fds),
-            leak(self.threads.evaluate(), None),
-            leak(self.connections.evaluate(), None),
-        ]
+        let rss = leak(self.memory.evaluate(), o.memory_limit_bytes);
+        let heap = o.jvm.and(self.heap.as_mut()).map(|h| {
+            let h = h.evaluate(o.t);
+            Leak {
+                suspected: h.suspected,
+                in_heap: true,
+                ..leak(h.trend, None)
+            }
+        });
+        Leaks {
+            rss_growth_per_second: rss.growth_per_second,
+            each: [
+                memory_leak(rss, heap.as_ref(), o),
+                leak(self.fds.evaluate(), o.max_fds),
+                leak(self.threads.evaluate(), None),
+                leak(self.connections.evaluate(), None),
+            ],
+            heap,
+        }
+    }
+}
+
+/// What [`LeakTrackers::observe`] says: memory, fds, threads and connections; a
+/// JVM's heap; and the RSS trend on its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Leaks {
+    pub each: [Leak; 4],
+    pub heap: Option<Leak>,
+    pub rss_growth_per_second: Option<f64>,
+}
+
+/// The memory verdict: RSS's, or the heap's when only the heap shows a leak (its
+/// rate then, and the time to the memory limit at it).
+fn memory_leak(rss: Leak, heap: Option<&Leak>, o: &Observation) -> Leak {
+    match heap {
+        Some(h) if h.suspected && !rss.suspected => Leak {
+            time_to_limit_seconds: leak(
+                TrendVerdict {
+                    rate_per_second: h.growth_per_second,
+                    suspected: true,
+                    settling: false,
+                    current: o.rss_bytes,
+                },
+                o.memory_limit_bytes,
+            )
+            .time_to_limit_seconds,
+            ..*h
+        },
+        _ => rss,
     }
 }
 
@@ -375,7 +441,11 @@ impl Analyzer {
 
     /// Feeds one observation and returns the verdicts after it.
     pub fn observe(&mut self, o: &Observation) -> Verdicts {
-        let [memory_leak, fd_leak, thread_leak, connection_leak] = self.leaks.observe(o);
+        let Leaks {
+            each: [memory_leak, fd_leak, thread_leak, connection_leak],
+            heap: heap_leak,
+            rss_growth_per_second,
+        } = self.leaks.observe(o);
         let delta = |cur: Option<f64>, prev: Option<f64>| match (cur, prev) {
             (Some(c), Some(p)) if c >= p => Some(c - p),
             _ => None,
@@ -421,6 +491,8 @@ impl Analyzer {
         let (cost, autoscaling, scale_to_zero) = self.spending(o, &usage, &alloc, &sizing);
         Verdicts {
             memory_leak,
+            heap_leak,
+            rss_growth_per_second,
             fd_leak,
             thread_leak,
             connection_leak,
@@ -476,6 +548,7 @@ fn leak(v: TrendVerdict, limit: Option<f64>) -> Leak {
         growth_per_second: v.rate_per_second,
         time_to_limit_seconds,
         settling: v.settling,
+        in_heap: false,
     }
 }
 
@@ -572,7 +645,10 @@ mod tests {
 
     #[test]
     fn memory_per_target_is_bounded_whatever_the_window() {
-        for window in [600.0, 3600.0, 7.0 * 86400.0] {
+        for (window, jvm) in [600.0, 3600.0, 7.0 * 86400.0]
+            .into_iter()
+            .flat_map(|w| [(w, false), (w, true)])
+        {
             let mut cfg = AnalysisConfig::default();
             cfg.memory.window = window;
             cfg.fds.window = window;
@@ -588,12 +664,21 @@ mod tests {
                     open_fds: Some(10.0),
                     threads: Some(4.0),
                     cpu_seconds: Some(t * 0.1),
+                    jvm: jvm.then(|| JvmHeap {
+                        old_used_bytes: 5e7 as u64 + (i % 100) * 100_000,
+                        old_collections: i / 12,
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 });
             }
             let bytes = a.footprint();
             assert!(bytes < 256 * 1024, "{bytes} bytes for a {window} s window");
-            assert!(bytes < 16 * 1024, "{bytes} bytes: more than expected");
+            let expected = if jvm { 20 * 1024 } else { 16 * 1024 };
+            assert!(
+                bytes < expected,
+                "{bytes} bytes: more than expected (JVM: {jvm})"
+            );
         }
     }
 

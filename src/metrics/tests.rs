@@ -242,24 +242,28 @@ fn rich_verdicts() -> Verdicts {
             growth_per_second: Some(1024.0),
             time_to_limit_seconds: Some(3600.0),
             settling: false,
+            in_heap: false,
         },
         fd_leak: Leak {
             suspected: false,
             growth_per_second: Some(0.5),
             time_to_limit_seconds: Some(1920.0),
             settling: false,
+            in_heap: false,
         },
         thread_leak: Leak {
             suspected: false,
             growth_per_second: Some(0.0),
             time_to_limit_seconds: None,
             settling: false,
+            in_heap: false,
         },
         connection_leak: Leak {
             suspected: true,
             growth_per_second: Some(0.25),
             time_to_limit_seconds: None,
             settling: false,
+            in_heap: false,
         },
         sizing: SizingVerdict {
             cpu: CpuVerdict {
@@ -286,6 +290,14 @@ fn rich_verdicts() -> Verdicts {
             data_seconds: 7200.0,
         },
         resources_yaml: None,
+        heap_leak: Some(Leak {
+            suspected: false,
+            growth_per_second: Some(512.0),
+            time_to_limit_seconds: None,
+            settling: false,
+            in_heap: true,
+        }),
+        rss_growth_per_second: Some(1024.0),
         ..super::cost::rich_verdicts()
     }
 }

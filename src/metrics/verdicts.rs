@@ -27,10 +27,13 @@ fn leaks<'a>(
     fams.extend([
         Family::gauge(
             "outrider_memory_growth_bytes_per_second",
-            "Robust trend of memory (RSS floors) over the leak window.",
+            "Robust trend of memory over the leak window: RSS floors, and a JVM's old generation.",
         )
         .per_target_and(each(), "resource", |v| {
-            [("rss", v.memory_leak.growth_per_second)]
+            [
+                ("rss", v.rss_growth_per_second),
+                ("jvm_old_gen", v.heap_leak.and_then(|h| h.growth_per_second)),
+            ]
         }),
         Family::gauge(
             "outrider_fd_growth_per_second",

@@ -75,7 +75,13 @@ fn leak(name: &str, what: &str, l: &Leak, unit: fn(f64) -> String) -> Annotation
 }
 
 pub fn memory_leak(name: &str, l: &Leak) -> Annotations {
-    leak(name, "memory", l, mib)
+    let what = if l.in_heap {
+        // The rate is the old generation's; RSS shows it only as the heap grows.
+        "memory in its JVM heap (the old generation, after its collections)"
+    } else {
+        "memory"
+    };
+    leak(name, what, l, mib)
 }
 
 pub fn fd_leak(name: &str, l: &Leak) -> Annotations {

@@ -1,0 +1,248 @@
+//! A JVM's memory leak read from its heap: the old generation's own figure
+//! (`sample::jvm`), where RSS shows a leak only as the heap grows.
+//!
+//! RSS follows the heap's commits, not its contents: G1 commits regions in steps
+//! (a staircase the RSS verdict must wait out), and Parallel GC can shrink the
+//! heap after start-up so that a leak first fills memory the JVM already holds
+//! (the recorded Parallel GC leak sat flat in RSS for 33 min). The old generation's
+//! used bytes grow with the leak itself. But they also grow with garbage: objects
+//! that lived long enough to be promoted and then died stay there until an old
+//! collection (a full collection, or G1's concurrent cycle and the mixed
+//! collections after it), and with a large heap that can take hours. So the heap
+//! gives a verdict only on growth that *survives collections*:
+//!
+//! 1. the old generation's used bytes pass every test of [`TrendTracker`] (the
+//!    same thresholds as RSS, `analysis.memory_*`), and
+//! 2. the levels it came down to after its collections rise too: for each span
+//!    between two old collections, the least used figure in it (right after a full
+//!    collection; after G1's mixed collections), kept for the window. At least
+//!    [`MIN_LEVELS`] such levels in the recent half window, and the newest above
+//!    the oldest by half of `min_growth`.
+//!
+//! A heap not collected in the recent half window gives no verdict, whatever it
+//! does: its growth may be garbage. Once given, the verdict holds as the trend's
+//! does (`trend`), without asking for collections again.
+
+use std::collections::VecDeque;
+
+use super::trend::{TrendConfig, TrendTracker, TrendVerdict, BUCKETS, HALF};
+use crate::sample::jvm::JvmHeap;
+
+/// Levels after collections needed in the recent half window for a verdict.
+pub const MIN_LEVELS: usize = 2;
+
+/// The old generation's trend and the levels it came down to after collections.
+#[derive(Debug, Clone)]
+pub struct HeapTrend {
+    cfg: TrendConfig,
+    used: TrendTracker,
+    /// The old-collection count last seen.
+    collections: Option<u64>,
+    /// The least used figure since the last old collection, and when.
+    low: Option<(f64, f64)>,
+    /// The levels after collections, oldest first: one per bucket at most (the
+    /// lower kept), none older than the window.
+    levels: VecDeque<(f64, f64)>,
+    held: bool,
+}
+
+/// What the heap says now.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HeapVerdict {
+    /// The old generation's trend (rate, and whether every test passed).
+    pub trend: TrendVerdict,
+    /// A leak the heap shows: the trend's verdict, with growth that survived
+    /// collections when it was given.
+    pub suspected: bool,
+}
+
+impl HeapTrend {
+    pub fn new(cfg: TrendConfig) -> Self {
+        HeapTrend {
+            cfg,
+            used: TrendTracker::new(cfg),
+            collections: None,
+            low: None,
+            levels: VecDeque::with_capacity(BUCKETS + 1),
+            held: false,
+        }
+    }
+
+    /// Bytes this tracker holds, heap included.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>() + self.used.footprint() - std::mem::size_of::<TrendTracker>()
+            + self.levels.capacity() * std::mem::size_of::<(f64, f64)>()
+    }
+
+    /// Forgets everything: a new JVM.
+    pub fn reset(&mut self) {
+        *self = HeapTrend::new(self.cfg);
+    }
+
+    /// Adds the heap as read at `t`.
+    pub fn push(&mut self, t: f64, heap: &JvmHeap) {
+        let used = heap.old_used_bytes as f64;
+        if self.collections.is_some_and(|c| heap.old_collections < c) {
+            self.reset(); // the counter went back: another JVM
+        }
+        self.used.push(t, used);
+        let collected = self.collections.is_some_and(|c| heap.old_collections > c);
+        self.collections = Some(heap.old_collections);
+        if collected {
+            // The span since the last collection is closed: the level it came
+            // down to is a level after a collection (none before the first).
+            if let Some(level) = self.low.take() {
+                self.add_level(level);
+            }
+            self.low = Some((t, used));
+        } else if let Some(low) = &mut self.low {
+            if used < low.1 {
+                *low = (t, used);
+            }
+        }
+    }
+
+    fn add_level(&mut self, (t, v): (f64, f64)) {
+        let bucket = self.cfg.window / BUCKETS as f64;
+        match self.levels.back_mut() {
+            Some(last) if t - last.0 < bucket => {
+                if v < last.1 {
+                    *last = (t, v);
+                }
+            }
+            _ => self.levels.push_back((t, v)),
+        }
+        while self
+            .levels
+            .front()
+            .is_some_and(|l| l.0 < t - self.cfg.window)
+        {
+            self.levels.pop_front();
+        }
+    }
+
+    /// The verdict after the latest push, at `now`.
+    pub fn evaluate(&mut self, now: f64) -> HeapVerdict {
+        let trend = self.used.evaluate();
+        self.held = trend.suspected && (self.held || self.survives(now));
+        HeapVerdict {
+            trend,
+            suspected: self.held,
+        }
+    }
+
+    /// Growth that survived collections: at least [`MIN_LEVELS`] levels after
+    /// collections in the recent half window, the newest above the oldest by half
+    /// of `min_growth`.
+    fn survives(&self, now: f64) -> bool {
+        let since = now - self.cfg.window * HALF as f64 / BUCKETS as f64;
+        let recent: Vec<f64> = self
+            .levels
+            .iter()
+            .filter(|l| l.0 >= since)
+            .map(|l| l.1)
+            .collect();
+        match (recent.first(), recent.last()) {
+            (Some(first), Some(last)) => {
+                recent.len() >= MIN_LEVELS && last - first >= self.cfg.min_growth / 2.0
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: f64 = 1048576.0;
+
+    fn memory() -> TrendConfig {
+        TrendConfig {
+            window: 3600.0,
+            min_rate: 0.1 * MIB / 60.0,
+            min_growth: 10.0 * MIB,
+        }
+    }
+
+    /// Runs `secs` of 2-s ticks of `heap(t)`; the first time the heap's verdict is
+    /// given, if ever.
+    fn first_verdict(secs: f64, heap: impl Fn(f64) -> JvmHeap) -> Option<f64> {
+        let mut h = HeapTrend::new(memory());
+        let mut t = 0.0;
+        while t <= secs {
+            h.push(t, &heap(t));
+            if h.evaluate(t).suspected {
+                return Some(t);
+            }
+            t += 2.0;
+        }
+        None
+    }
+
+    /// A heap whose old generation holds `live(t)` after each collection, every
+    /// `every` seconds, and gains `garbage` bytes a second of dead objects between.
+    fn collected(every: f64, garbage: f64, live: impl Fn(f64) -> f64) -> impl Fn(f64) -> JvmHeap {
+        move |t| {
+            let since = t % every;
+            JvmHeap {
+                old_used_bytes: (live(t - since) + garbage * since) as u64,
+                old_capacity_bytes: 512 << 20,
+                old_collections: (t / every) as u64,
+                young_collections: (t / 2.0) as u64,
+            }
+        }
+    }
+
+    #[test]
+    fn a_leak_that_survives_collections_is_found() {
+        let leak = collected(60.0, 20_000.0, |t| 40.0 * MIB + t / 60.0 * 2.0 * MIB);
+        let at = first_verdict(3600.0, leak).expect("found");
+        assert!(at < 20.0 * 60.0, "found at {at}");
+    }
+
+    #[test]
+    fn garbage_never_collected_is_not_a_leak() {
+        // 1 MiB/min promoted and dead, and no old collection: a large heap.
+        let never = |t: f64| JvmHeap {
+            old_used_bytes: (40.0 * MIB + t / 60.0 * MIB) as u64,
+            old_capacity_bytes: 512 << 20,
+            old_collections: 0,
+            young_collections: (t / 2.0) as u64,
+        };
+        assert_eq!(first_verdict(3.0 * 3600.0, never), None);
+    }
+
+    #[test]
+    fn a_steady_live_set_under_a_garbage_sawtooth_is_not_a_leak() {
+        // Garbage climbs 60 MiB between collections 4 min apart; what survives
+        // is the same 80 MiB each time.
+        let churn = collected(240.0, 60.0 * MIB / 240.0, |_| 80.0 * MIB);
+        assert_eq!(first_verdict(3.0 * 3600.0, churn), None);
+    }
+
+    #[test]
+    fn a_held_verdict_needs_no_new_collection_and_a_new_jvm_forgets() {
+        let mut h = HeapTrend::new(memory());
+        let leak = collected(60.0, 0.0, |t| 40.0 * MIB + t / 60.0 * 2.0 * MIB);
+        let mut t = 0.0;
+        while t < 1800.0 {
+            h.push(t, &leak(t));
+            h.evaluate(t);
+            t += 2.0;
+        }
+        assert!(h.evaluate(t).suspected);
+        // Growth goes on without a collection for 20 min: the verdict stands.
+        let last = leak(t).old_collections;
+        while t < 3000.0 {
+            let mut heap = leak(t);
+            heap.old_collections = last;
+            h.push(t, &heap);
+            assert!(h.evaluate(t).suspected, "at {t}");
+            t += 2.0;
+        }
+        // A counter that goes back is another JVM: nothing of the old one is kept.
+        h.push(t, &JvmHeap::default());
+        assert!(!h.evaluate(t).suspected);
+    }
+}
