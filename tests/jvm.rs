@@ -108,3 +108,33 @@ fn an_app_that_is_not_a_jvm_has_no_heap_figures() {
         None
     );
 }
+
+#[test]
+fn a_jvm_outrider_may_not_read_is_counted_not_silently_missing() {
+    // Root's JVM watched by Outrider as nobody: the kernel's ptrace check keeps
+    // /proc/<pid>/root from it. (As a non-root user there is no other user's JVM
+    // to start: the test needs root, as the cgroup tests do.)
+    if !util::is_root() {
+        eprintln!("skipped: needs root to run Outrider as another user");
+        return;
+    }
+    let jvm = churning_jvm();
+    let pid = jvm.pid().to_string();
+    let o = Outrider::start_with(
+        util::outrider_as_nobody(),
+        &["--pid", &pid, "--interval", "200ms"],
+    );
+    let errors = o.wait_metric("outrider_read_errors_total", &[("source", "jvm")], |v| {
+        v >= 1.0
+    });
+    let scrape = o.scrape();
+    assert!(
+        !scrape.contains("outrider_jvm_old_gen"),
+        "{errors}: {scrape}"
+    );
+    // Still watching the rest.
+    assert_eq!(
+        util::metric(&scrape, "outrider_target_up", &[("target", "java")]),
+        Some(1.0)
+    );
+}

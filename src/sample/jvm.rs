@@ -298,8 +298,17 @@ fn search<'a>(
     errors: &mut ReadErrors,
 ) -> Option<(Identity, PerfData)> {
     for e in candidates.take(CANDIDATES) {
-        let Some(path) = find(proc_root, e.pid, nspid(proc_root, e.pid).unwrap_or(e.pid)) else {
-            continue;
+        let path = match find(proc_root, e.pid, nspid(proc_root, e.pid).unwrap_or(e.pid)) {
+            Ok(Some(path)) => path,
+            Ok(None) => continue,
+            // Counted for a JVM only: any other app may have a /tmp Outrider
+            // cannot list, and nothing of it is missed.
+            Err(err) => {
+                if &*e.comm == "java" {
+                    errors.record("jvm", &format!("/proc/{}/root/tmp: {err}", e.pid));
+                }
+                continue;
+            }
         };
         match PerfData::open(&path) {
             Ok(data) => return Some((e.identity(), data)),
@@ -328,15 +337,21 @@ fn nspid(proc_root: &Path, pid: i32) -> Option<i32> {
 
 /// The perf-data file of process `pid` (whose pid in its own namespace is `nspid`)
 /// under `proc_root`, if it has one: `<proc_root>/<pid>/root/tmp/hsperfdata_*/<nspid>`.
-pub fn find(proc_root: &Path, pid: i32, nspid: i32) -> Option<PathBuf> {
+/// An error when its `/tmp` cannot be listed (another user's process without
+/// `CAP_SYS_PTRACE`: the kernel's ptrace check on `root`); none when it has none.
+pub fn find(proc_root: &Path, pid: i32, nspid: i32) -> io::Result<Option<PathBuf>> {
     let tmp = proc_root.join(pid.to_string()).join("root/tmp");
     let name = nspid.to_string();
-    std::fs::read_dir(&tmp)
-        .ok()?
+    let dirs = match std::fs::read_dir(&tmp) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(dirs
         .flatten()
         .filter(|d| d.file_name().as_encoded_bytes().starts_with(b"hsperfdata_"))
         .map(|d| d.path().join(&name))
-        .find(|p| p.is_file())
+        .find(|p| p.is_file()))
 }
 
 #[cfg(test)]

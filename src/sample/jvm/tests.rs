@@ -149,9 +149,9 @@ fn the_file_is_found_under_the_process_root_by_its_namespace_pid() {
     std::fs::create_dir_all(tmp.join("other")).unwrap();
     write(&tmp.join("hsperfdata_app"), "7", &perf_file(true, &G1));
     assert_eq!(
-        find(root.path(), 4242, 7),
+        find(root.path(), 4242, 7).unwrap(),
         Some(tmp.join("hsperfdata_app/7"))
     );
-    assert_eq!(find(root.path(), 4242, 8), None);
-    assert_eq!(find(root.path(), 1, 7), None);
+    assert_eq!(find(root.path(), 4242, 8).unwrap(), None);
+    assert_eq!(find(root.path(), 1, 7).unwrap(), None);
 }
