@@ -11,7 +11,8 @@ memory leaks of 1 MiB/min and more and of those of 0.25 MiB/min (each label's
 With --offsets N, every leak trace is also replayed as if it had started 0, 15, ...,
 15*(N-1) s later (its first rows dropped: the buckets cut the signal elsewhere), and
 the latency of each leak is the median over those starts; a leak-free trace must get
-no verdict from any start.
+no verdict from any start. A JVM trace with heap columns also names when the heap's
+own verdict (`analysis::heap`) came, from the first start.
 
 Usage: python3 scripts/detection_quality.py [--binary target/release/outrider] [--offsets 8]
        [--only PREFIX]
@@ -102,7 +103,11 @@ def main():
                         lat_ok += ok
                         lats = " ".join(f"{(a - (lab['leak_onset'] or 0) - first_timestamp(path)) / 60:.1f}" for a in ats)
                         spread = f" (per start: {lats})" if len(ats) > 1 else ""
-                        rows.append((name, f"{kind} leak", "found", f"{lat / 60:.1f} min{spread}" + ("" if ok else " (over goal)")))
+                        heap = ""
+                        if kind == "memory" and s.get("heap_leak_first_detected_at") is not None:
+                            h = s["heap_leak_first_detected_at"] - (lab["leak_onset"] or 0) - first_timestamp(path)
+                            heap = f"; the JVM heap's own verdict, first start: {h / 60:.1f} min"
+                        rows.append((name, f"{kind} leak", "found", f"{lat / 60:.1f} min{spread}{heap}" + ("" if ok else " (over goal)")))
                     else:
                         rows.append((name, f"{kind} leak", "MISSED", ""))
                 elif at is not None:

@@ -15,9 +15,13 @@
 //!    same thresholds as RSS, `analysis.memory_*`), and
 //! 2. the levels it came down to after its collections rise too: for each span
 //!    between two old collections, the least used figure in it (right after a full
-//!    collection; after G1's mixed collections), kept for the window. At least
-//!    [`MIN_LEVELS`] such levels in the recent half window, and the newest above
-//!    the oldest by half of `min_growth`.
+//!    collection; after G1's mixed collections), kept for the window. A span
+//!    closes only once it has lasted a bucket and held a young collection (G1's
+//!    cycle ends in two pauses that may fall in two ticks; the span between them
+//!    is the top of the sawtooth). At least [`MIN_LEVELS`] such levels in the
+//!    recent half window, rising at `min_rate` or more, the newest above the
+//!    oldest by half of `min_growth` plus [`TOLERATED_GARBAGE`] of the committed
+//!    old generation.
 //!
 //! A heap not collected in the recent half window gives no verdict, whatever it
 //! does: its growth may be garbage. Once given, the verdict holds as the trend's
@@ -25,25 +29,39 @@
 
 use std::collections::VecDeque;
 
-use super::trend::{TrendConfig, TrendTracker, TrendVerdict, BUCKETS, HALF};
+use super::trend::{theil_sen, TrendConfig, TrendTracker, TrendVerdict, BUCKETS, HALF};
 use crate::sample::jvm::JvmHeap;
 
 /// Levels after collections needed in the recent half window for a verdict.
 pub const MIN_LEVELS: usize = 2;
+/// The share of the committed old generation a collected heap that does not leak
+/// may still hold as garbage: G1 skips regions more than 85% live and stops its
+/// mixed collections once under 5% of the heap is waste.
+pub const TOLERATED_GARBAGE: f64 = 0.05;
 
 /// The old generation's trend and the levels it came down to after collections.
 #[derive(Debug, Clone)]
 pub struct HeapTrend {
     cfg: TrendConfig,
     used: TrendTracker,
-    /// The old-collection count last seen.
-    collections: Option<u64>,
-    /// The least used figure since the last old collection, and when.
-    low: Option<(f64, f64)>,
+    /// The old- and young-collection counts last seen.
+    collections: Option<(u64, u64)>,
+    /// The span since an old collection: when it began, the least used figure
+    /// in it and when, and whether a young collection has come in it.
+    span: Option<Span>,
+    /// The old generation's committed bytes, last seen.
+    capacity: f64,
     /// The levels after collections, oldest first: one per bucket at most (the
     /// lower kept), none older than the window.
     levels: VecDeque<(f64, f64)>,
     held: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: f64,
+    low: (f64, f64),
+    young: bool,
 }
 
 /// What the heap says now.
@@ -62,7 +80,8 @@ impl HeapTrend {
             cfg,
             used: TrendTracker::new(cfg),
             collections: None,
-            low: None,
+            span: None,
+            capacity: 0.0,
             levels: VecDeque::with_capacity(BUCKETS + 1),
             held: false,
         }
@@ -82,23 +101,52 @@ impl HeapTrend {
     /// Adds the heap as read at `t`.
     pub fn push(&mut self, t: f64, heap: &JvmHeap) {
         let used = heap.old_used_bytes as f64;
-        if self.collections.is_some_and(|c| heap.old_collections < c) {
-            self.reset(); // the counter went back: another JVM
+        let counts = (heap.old_collections, heap.young_collections);
+        if self
+            .collections
+            .is_some_and(|(old, young)| counts.0 < old || counts.1 < young)
+        {
+            self.reset(); // a counter went back: another JVM
         }
         self.used.push(t, used);
-        let collected = self.collections.is_some_and(|c| heap.old_collections > c);
-        self.collections = Some(heap.old_collections);
-        if collected {
-            // The span since the last collection is closed: the level it came
-            // down to is a level after a collection (none before the first).
-            if let Some(level) = self.low.take() {
+        self.capacity = heap.old_capacity_bytes as f64;
+        let (collected, young) = match self.collections {
+            Some((old, young)) => (counts.0 > old, counts.1 > young),
+            None => (false, false),
+        };
+        self.collections = Some(counts);
+        let bucket = self.cfg.window / BUCKETS as f64;
+        match &mut self.span {
+            // A span closes at an old collection once it has lasted a bucket and
+            // held a young collection: under G1 the cycle's two pauses (Remark,
+            // then Cleanup) may fall in different ticks, and the span between
+            // them stands at the top of the sawtooth; the mixed collections that
+            // reclaim come after, as young pauses. Its least figure is a level.
+            Some(span) if collected && span.young && t - span.start >= bucket => {
+                let level = span.low;
                 self.add_level(level);
+                self.span = Some(Span {
+                    start: t,
+                    low: (t, used),
+                    young: false,
+                });
             }
-            self.low = Some((t, used));
-        } else if let Some(low) = &mut self.low {
-            if used < low.1 {
-                *low = (t, used);
+            Some(span) => {
+                span.young |= young;
+                if used < span.low.1 {
+                    span.low = (t, used);
+                }
             }
+            // None before the first old collection: the figure has not been
+            // collected yet.
+            None if collected => {
+                self.span = Some(Span {
+                    start: t,
+                    low: (t, used),
+                    young: false,
+                })
+            }
+            None => {}
         }
     }
 
@@ -132,22 +180,25 @@ impl HeapTrend {
     }
 
     /// Growth that survived collections: at least [`MIN_LEVELS`] levels after
-    /// collections in the recent half window, the newest above the oldest by half
-    /// of `min_growth`.
+    /// collections in the recent half window, rising at `min_rate` or more (their
+    /// Theil-Sen slope) and the newest above the oldest by half of `min_growth`
+    /// plus [`TOLERATED_GARBAGE`] of the committed old generation (G1 leaves
+    /// regions that are mostly live uncollected: its levels wander by that much
+    /// on a heap that does not leak).
     fn survives(&self, now: f64) -> bool {
         let since = now - self.cfg.window * HALF as f64 / BUCKETS as f64;
-        let recent: Vec<f64> = self
+        let recent: Vec<(f64, f64)> = self
             .levels
             .iter()
             .filter(|l| l.0 >= since)
-            .map(|l| l.1)
+            .copied()
             .collect();
-        match (recent.first(), recent.last()) {
-            (Some(first), Some(last)) => {
-                recent.len() >= MIN_LEVELS && last - first >= self.cfg.min_growth / 2.0
-            }
-            _ => false,
-        }
+        let (Some(first), Some(last)) = (recent.first(), recent.last()) else {
+            return false;
+        };
+        recent.len() >= MIN_LEVELS
+            && last.1 - first.1 >= self.cfg.min_growth / 2.0 + TOLERATED_GARBAGE * self.capacity
+            && theil_sen(&recent) >= self.cfg.min_rate
     }
 }
 
@@ -219,6 +270,33 @@ mod tests {
         // is the same 80 MiB each time.
         let churn = collected(240.0, 60.0 * MIB / 240.0, |_| 80.0 * MIB);
         assert_eq!(first_verdict(3.0 * 3600.0, churn), None);
+    }
+
+    #[test]
+    fn g1s_two_cycle_pauses_in_two_ticks_are_not_a_rising_level() {
+        // A G1 sawtooth that does not leak: promoted garbage climbs from 100 to
+        // 300 MiB over `period`, Remark at the top, Cleanup one tick later, and
+        // the mixed collections bring it back to 100 MiB within a minute.
+        for period in [720.0, 1200.0, 1680.0] {
+            let heap = |t: f64| {
+                let cycle = (t / period).floor();
+                let into = t - cycle * period;
+                let used = if into < 60.0 {
+                    300.0 - 200.0 * into / 60.0 // the mixed collections
+                } else {
+                    100.0 + 200.0 * (into - 60.0) / (period - 60.0)
+                };
+                // Two pauses a cycle, the second one tick (2 s) after the first.
+                let pauses = 2.0 * cycle + if into >= 2.0 { 1.0 } else { 0.0 };
+                JvmHeap {
+                    old_used_bytes: (used * MIB) as u64,
+                    old_capacity_bytes: 512 << 20,
+                    old_collections: pauses as u64,
+                    young_collections: (t / 2.0) as u64,
+                }
+            };
+            assert_eq!(first_verdict(6.0 * 3600.0, heap), None, "period {period}");
+        }
     }
 
     #[test]

@@ -472,6 +472,9 @@ pub struct Summary {
     pub duration_seconds: f64,
     pub memory_leak: bool,
     pub memory_leak_first_detected_at: Option<f64>,
+    /// A JVM's old generation (`heap`): when its own verdict was first given;
+    /// `None` without heap columns or without that verdict.
+    pub heap_leak_first_detected_at: Option<f64>,
     pub memory_growth_bytes_per_second: Option<f64>,
     pub fd_leak: bool,
     pub fd_leak_first_detected_at: Option<f64>,
@@ -515,6 +518,7 @@ pub fn replay(observations: &[Observation], cfg: &AnalysisConfig) -> Summary {
     let mut a = Analyzer::new(cfg);
     let mut v = Verdicts::default();
     let (mut mem_at, mut fd_at, mut thr_at, mut conn_at) = (None, None, None, None);
+    let mut heap_at = None;
     for o in observations {
         v = a.observe(o);
         let first = |at: &mut Option<f64>, now: bool| {
@@ -523,6 +527,7 @@ pub fn replay(observations: &[Observation], cfg: &AnalysisConfig) -> Summary {
             }
         };
         first(&mut mem_at, v.memory_leak.suspected);
+        first(&mut heap_at, v.heap_leak.is_some_and(|h| h.suspected));
         first(&mut fd_at, v.fd_leak.suspected);
         first(&mut thr_at, v.thread_leak.suspected);
         first(&mut conn_at, v.connection_leak.suspected);
@@ -533,6 +538,7 @@ pub fn replay(observations: &[Observation], cfg: &AnalysisConfig) -> Summary {
         duration_seconds: observations.last().map_or(0.0, |l| l.t - observations[0].t),
         memory_leak: v.memory_leak.suspected,
         memory_leak_first_detected_at: mem_at,
+        heap_leak_first_detected_at: heap_at,
         memory_growth_bytes_per_second: v.memory_leak.growth_per_second,
         fd_leak: v.fd_leak.suspected,
         fd_leak_first_detected_at: fd_at,

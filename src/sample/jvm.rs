@@ -70,6 +70,8 @@ pub struct PerfData {
     /// The span read each tick: its start and length.
     span: (u64, usize),
     buf: Vec<u8>,
+    /// The JVM has marked the file ready (it never takes that back).
+    accessible: bool,
 }
 
 /// Why a file gives no heap figures.
@@ -92,8 +94,20 @@ impl std::fmt::Display for OpenError {
 impl PerfData {
     /// Opens `path` and finds the four counters in it.
     pub fn open(path: &Path) -> Result<PerfData, OpenError> {
-        let file = File::open(path).map_err(OpenError::Io)?;
-        let len = file.metadata().map_err(OpenError::Io)?.len().min(MAX_FILE);
+        use nix::fcntl::OFlag;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Under another container's root: never follow a symlink out of it, and
+        // never block on a FIFO put in the file's place.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
+            .open(path)
+            .map_err(OpenError::Io)?;
+        let meta = file.metadata().map_err(OpenError::Io)?;
+        if !meta.is_file() {
+            return Err(OpenError::Layout("not a regular file".into()));
+        }
+        let len = meta.len().min(MAX_FILE);
         let mut bytes = vec![0u8; len as usize];
         file.read_exact_at(&mut bytes, 0).map_err(OpenError::Io)?;
         let (little, entries) = entries(&bytes).map_err(OpenError::Layout)?;
@@ -116,19 +130,23 @@ impl PerfData {
             concurrent,
             span: (start, (end - start) as usize),
             buf: Vec::new(),
+            accessible: false,
         })
     }
 
     /// The four counters now: one read of the span that holds them (the
     /// collectors' entries sit apart from the generations' under Parallel GC:
-    /// about 12 KiB in all). `None` once the JVM has marked the file
-    /// inaccessible (it is exiting).
+    /// about 12 KiB in all). `None` while the JVM has not yet marked the file
+    /// accessible (it is starting; looked at again each read until it has).
     pub fn read(&mut self) -> io::Result<Option<JvmHeap>> {
         let (start, len) = self.span;
-        let mut head = [0u8; HEADER];
-        self.file.read_exact_at(&mut head, 0)?;
-        if head[7] == 0 {
-            return Ok(None);
+        if !self.accessible {
+            let mut head = [0u8; HEADER];
+            self.file.read_exact_at(&mut head, 0)?;
+            if head[7] == 0 {
+                return Ok(None);
+            }
+            self.accessible = true;
         }
         self.buf.resize(len, 0);
         let buf = &mut self.buf[..];
@@ -187,16 +205,18 @@ fn entries(b: &[u8]) -> Result<(bool, Vec<Long<'_>>), String> {
         // Entry: length (4), name offset (4), vector length (4), type (1), flags
         // (1), units (1), variability (1), data offset (4); offsets are from the
         // entry's start.
+        // The JVM counts an entry before it writes it: a zero-length or cut
+        // entry is one being made, and the entries before it stand.
         let (Some(len), Some(name_at), Some(vector), Some(data_at)) = (
             u32_at(off),
             u32_at(off + 4),
             u32_at(off + 8),
             u32_at(off + 16),
         ) else {
-            return Err(format!("entry at {off} runs past the file"));
+            break;
         };
         if len < 20 {
-            return Err(format!("entry at {off} is {len} bytes long"));
+            break;
         }
         let kind = b.get(off + 12).copied();
         let name_start = off + name_at as usize;
@@ -208,7 +228,10 @@ fn entries(b: &[u8]) -> Result<(bool, Vec<Long<'_>>), String> {
         if vector == 0 && kind == Some(b'J') && data + 8 <= b.len() {
             out.push((name, data as u64));
         }
-        off += len as usize;
+        off = match off.checked_add(len as usize) {
+            Some(next) => next,
+            None => break,
+        };
     }
     Ok((little, out))
 }
@@ -276,11 +299,7 @@ impl JvmHeaps {
         }
         let (_, data) = w.jvm.as_mut()?;
         match data.read() {
-            Ok(Some(heap)) => Some(heap),
-            Ok(None) => {
-                w.jvm = None;
-                None
-            }
+            Ok(heap) => heap,
             Err(e) => {
                 errors.record("jvm", &format!("perf data: {e}"));
                 w.jvm = None;
@@ -299,7 +318,11 @@ fn search<'a>(
 ) -> Option<(Identity, PerfData)> {
     for e in candidates.take(CANDIDATES) {
         let path = match find(proc_root, e.pid, nspid(proc_root, e.pid).unwrap_or(e.pid)) {
-            Ok(Some(path)) => path,
+            // The process' own file, mapped by it: a file left in a /tmp that
+            // outlived a killed JVM may carry a new process' pid, and a wrapper
+            // script maps none.
+            Ok(Some(path)) if maps(proc_root, e.pid, &path) => path,
+            Ok(Some(_)) => continue,
             Ok(None) => continue,
             // Counted for a JVM only: any other app may have a /tmp Outrider
             // cannot list, and nothing of it is missed.
@@ -321,6 +344,23 @@ fn search<'a>(
         }
     }
     None
+}
+
+/// Whether process `pid` maps the perf-data file `path` (found under its root):
+/// a line of its `maps` ending in the file's last two components,
+/// `hsperfdata_<user>/<nspid>`.
+fn maps(proc_root: &Path, pid: i32, path: &Path) -> bool {
+    let mut tail: Vec<&std::ffi::OsStr> = path.iter().rev().take(2).collect();
+    tail.reverse();
+    let needle = [tail.first(), tail.get(1)]
+        .iter()
+        .flatten()
+        .map(|c| c.as_encoded_bytes())
+        .collect::<Vec<_>>()
+        .join(&b'/');
+    let needle = [b"/".as_slice(), &needle, b"\n"].concat();
+    std::fs::read(proc_root.join(pid.to_string()).join("maps"))
+        .is_ok_and(|m| memchr::memmem::find(&m, &needle).is_some())
 }
 
 /// How many of a group's processes are looked at for a perf-data file: the main
@@ -350,8 +390,10 @@ pub fn find(proc_root: &Path, pid: i32, nspid: i32) -> io::Result<Option<PathBuf
     Ok(dirs
         .flatten()
         .filter(|d| d.file_name().as_encoded_bytes().starts_with(b"hsperfdata_"))
+        // Not through a symlink, which would resolve against Outrider's root.
+        .filter(|d| d.file_type().is_ok_and(|t| t.is_dir()))
         .map(|d| d.path().join(&name))
-        .find(|p| p.is_file()))
+        .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())))
 }
 
 #[cfg(test)]

@@ -99,19 +99,33 @@ fn a_collector_without_concurrent_cycles_counts_full_collections_alone() {
 }
 
 #[test]
-fn values_are_read_again_each_time_and_an_exiting_jvm_reads_as_none() {
+fn a_starting_jvm_reads_as_none_until_ready_and_values_are_read_again_each_time() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = perf_file(true, &G1);
+    bytes[7] = 0; // not accessible yet: the JVM is starting
     let p = write(dir.path(), "1", &bytes);
     let mut data = PerfData::open(&p).unwrap();
+    assert_eq!(data.read().unwrap(), None);
+    bytes[7] = 1;
+    std::fs::write(&p, &bytes).unwrap();
+    assert_eq!(data.read().unwrap().unwrap().old_used_bytes, 10_670_592);
     // The JVM writes its counters in place; the file is not opened again.
     let used = data.at[0] as usize;
     bytes[used..used + 8].copy_from_slice(&99i64.to_le_bytes());
     std::fs::write(&p, &bytes).unwrap();
     assert_eq!(data.read().unwrap().unwrap().old_used_bytes, 99);
-    bytes[7] = 0; // not accessible any more
-    std::fs::write(&p, &bytes).unwrap();
-    assert_eq!(data.read().unwrap(), None);
+}
+
+#[test]
+fn an_entry_being_written_ends_the_walk_and_keeps_the_entries_before_it() {
+    // The JVM counts an entry before it writes it: the last one reads as zeros.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = perf_file(true, &G1);
+    let count = u32::from_le_bytes(bytes[28..32].try_into().unwrap());
+    bytes[28..32].copy_from_slice(&(count + 1).to_le_bytes());
+    let p = write(dir.path(), "1", &bytes);
+    let heap = PerfData::open(&p).unwrap().read().unwrap().unwrap();
+    assert_eq!(heap.old_used_bytes, 10_670_592);
 }
 
 #[test]
@@ -154,4 +168,21 @@ fn the_file_is_found_under_the_process_root_by_its_namespace_pid() {
     );
     assert_eq!(find(root.path(), 4242, 8).unwrap(), None);
     assert_eq!(find(root.path(), 1, 7).unwrap(), None);
+    // A symlink under another container's root would resolve against Outrider's:
+    // neither a linked directory nor a linked file is taken.
+    let elsewhere = root.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    write(&elsewhere, "9", &perf_file(true, &G1));
+    std::os::unix::fs::symlink(&elsewhere, tmp.join("hsperfdata_link")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("9"), tmp.join("hsperfdata_app/10")).unwrap();
+    assert_eq!(find(root.path(), 4242, 9).unwrap(), None);
+    assert_eq!(find(root.path(), 4242, 10).unwrap(), None);
+}
+
+#[test]
+fn a_fifo_in_the_files_place_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("1");
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    assert!(matches!(PerfData::open(&p), Err(OpenError::Layout(_))));
 }
