@@ -66,6 +66,8 @@ fn a_jvms_old_generation_is_read_as_jstat_reads_it() {
     }
     eprintln!("heap figures after {:?}", started.elapsed());
     let cols = jstat(jvm.pid());
+    // Two ticks later, so the figures after jstat's reading are read after it.
+    std::thread::sleep(Duration::from_millis(500));
     let after = o.scrape();
     let fig = |s: &str, name: &str| util::metric(s, name, &labels).unwrap();
     // Collections only grow: jstat's count, read between two scrapes, lies between
