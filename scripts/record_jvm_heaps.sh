@@ -36,6 +36,9 @@ RECORDINGS=(
     "jvm-g1-cache-fills-and-caps|${G1[*]} $APPS/CacheCaps.java 120 10"
     "jvm-g1-xms-touch|java -XX:+UseG1GC -Xms256m -Xmx256m $APPS/JvmChurn.java 64 1"
     "jvm-g1-big-heap-sessions|${BIG[*]} $APPS/JvmSessions.java 1.0 600"
+    # A small young generation: sessions outlive it and die in the old one.
+    "jvm-g1-promoted-sessions|java -XX:+UseG1GC -Xmx1g -XX:MaxNewSize=32m $APPS/JvmSessions.java 1.0 600"
+    "jvm-parallel-promoted-sessions|java -XX:+UseParallelGC -Xmx1g -Xmn32m $APPS/JvmSessions.java 1.0 600"
 )
 pids=()
 samplers=()

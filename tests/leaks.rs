@@ -134,6 +134,23 @@ fn runtime_shapes_get_no_false_verdict_and_leaks_are_found_in_time() {
         ("real-rt-node-growing-bursts", None),
         ("real-rt-gunicorn-lru-workers", None),
         ("real-rt-py-thread-arenas", None),
+        // Recorded with the JVM's heap columns (`scripts/record_jvm_heaps.sh`,
+        // 2026-12-05): the old generation's own verdict (`analysis::heap`) must
+        // not flag a heap that churns, fills a cache, touches its committed
+        // regions or holds sessions in a large young generation.
+        ("real-heap-jvm-g1-churn", None),
+        ("real-heap-jvm-parallel-churn", None),
+        ("real-heap-jvm-g1-cache-fills-and-caps", None),
+        ("real-heap-jvm-g1-xms-touch", None),
+        ("real-heap-jvm-g1-big-heap-sessions", None),
+        // 1 MiB/min from 5 min under Parallel GC: 13.5-14.3 min from the heap;
+        // RSS alone gave no verdict in the 62 min of the recording (the heap had
+        // shrunk after start-up: the leak fills memory the JVM already holds).
+        ("real-heap-jvm-parallel-leak-1mib", Some(18.0 * 60.0)),
+        // The same under G1: 27.3-28.8 min, the heap's verdict and RSS's alike
+        // (G1 collects the old generation every ~11 min here: the levels after
+        // its collections come slowly).
+        ("real-heap-jvm-g1-leak-1mib", Some(32.0 * 60.0)),
         // Leaking (bounds: REAL_BOUNDS).
         REAL_LEAKS[0],
         REAL_LEAKS[1],
@@ -171,6 +188,32 @@ fn runtime_shapes_get_no_false_verdict_and_leaks_are_found_in_time() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A leak in a 2 GiB G1 heap whose old generation was first collected at 38.7 min
+/// (`real-heap-jvm-g1-big-heap-leak-1mib`, not in the scored corpus: nothing reads
+/// it as a leak within the recording). Before that collection the old generation
+/// rose 86 -> 165 MiB, 2.4 MiB/min for a 1 MiB/min leak: promoted garbage as much
+/// as leak. Its trend alone gave a verdict at 28.1 min; a heap not collected since
+/// its growth began gives none, whatever the rate, so not before the collection
+/// (nor after it, within the recording: one level after a collection is not a
+/// rise). RSS gives none either (it fell 442 -> 352 MiB at the collection).
+#[test]
+fn a_heap_not_collected_since_it_grew_gives_no_verdict() {
+    let name = "real-heap-jvm-g1-big-heap-leak-1mib";
+    let obs = load(name);
+    let first_collection = obs
+        .iter()
+        .find(|o| o.jvm.is_some_and(|j| j.old_collections > 0))
+        .map(|o| o.t - obs[0].t)
+        .expect("collected in the recording");
+    assert!(first_collection > 38.0 * 60.0, "{first_collection}");
+    let cfg = AnalysisConfig::default();
+    for by in (0..8).map(|k| k as f64 * 15.0) {
+        let verdicts = leak_verdicts(&started_later(&obs, by), &cfg);
+        let first = verdicts.iter().find(|v| v.1[0]).map(|v| v.0 + by);
+        assert_eq!(first, None, "{name} +{by} s");
+    }
 }
 
 /// Issue 17: the live MemoryLeakSuspected alert fired and resolved five times in
