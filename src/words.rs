@@ -223,6 +223,19 @@ pub fn leak(what: Watched, l: &Leak) -> Line {
     }
 }
 
+/// What the memory line adds while a JVM's old generation grows uncollected:
+/// `; the JVM's old generation grows +2.40 MiB/min and has not been collected for
+/// 25 min: its garbage cannot be told from a leak until it is`.
+fn heap_uncollected(v: &Verdicts) -> Option<String> {
+    let secs = v.heap_uncollected_seconds?;
+    let rate = v.heap_leak.and_then(|h| h.growth_per_second)?;
+    Some(format!(
+        "; the JVM's old generation grows {} and has not been collected for {}: its garbage cannot be told from a leak until it is",
+        Watched::Memory.rate(rate),
+        duration(secs)
+    ))
+}
+
 /// `CPU: over-allocated — p95 uses 40m of the 500m requested`.
 pub fn allocation(resource: &str, state: AllocationVerdict, reason: &str) -> Line {
     let word = match state {
@@ -241,6 +254,9 @@ pub fn allocation(resource: &str, state: AllocationVerdict, reason: &str) -> Lin
 /// what it costs and whether to scale.
 pub fn verdicts(v: &Verdicts) -> Vec<Line> {
     let mut out: Vec<Line> = leaks(v).into_iter().map(|(w, l)| leak(w, l)).collect();
+    if let Some(line) = heap_uncollected(v) {
+        out[0].text += &line;
+    }
     out.push(allocation(
         "CPU",
         v.sizing.cpu.allocation.0,
@@ -399,6 +415,25 @@ mod tests {
         assert_eq!(
             line.text,
             "Memory: leak suspected, trend +1.00 MiB/min, limit reached in about 2.0 h"
+        );
+        let uncollected = Verdicts {
+            heap_leak: Some(Leak {
+                suspected: false,
+                growth_per_second: Some(2.4 * MIB / 60.0),
+                in_heap: true,
+                ..l
+            }),
+            heap_uncollected_seconds: Some(25.0 * 60.0),
+            memory_leak: Leak {
+                suspected: false,
+                growth_per_second: Some(0.02 * MIB / 60.0),
+                ..l
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            verdicts(&uncollected)[0].text,
+            "Memory: no leak, trend +0.02 MiB/min; the JVM's old generation grows +2.40 MiB/min and has not been collected for 25 min: its garbage cannot be told from a leak until it is"
         );
         let heap = leak(Watched::Memory, &Leak { in_heap: true, ..l });
         assert_eq!(

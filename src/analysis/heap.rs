@@ -34,6 +34,9 @@ use crate::sample::jvm::JvmHeap;
 
 /// Levels after collections needed in the recent half window for a verdict.
 pub const MIN_LEVELS: usize = 2;
+/// The share of the window an old generation must grow uncollected before the
+/// words say so (a fifth: the trend's shortest span).
+pub const MIN_UNCOLLECTED: f64 = 0.2;
 /// The share of the committed old generation a collected heap that does not leak
 /// may still hold as garbage: G1 skips regions more than 85% live and stops its
 /// mixed collections once under 5% of the heap is waste.
@@ -51,6 +54,9 @@ pub struct HeapTrend {
     span: Option<Span>,
     /// The old generation's committed bytes, last seen.
     capacity: f64,
+    /// When the last old collection was seen (the first sample's time before
+    /// one).
+    collected_at: Option<f64>,
     /// The levels after collections, oldest first: one per bucket at most (the
     /// lower kept), none older than the window.
     levels: VecDeque<(f64, f64)>,
@@ -72,6 +78,10 @@ pub struct HeapVerdict {
     /// A leak the heap shows: the trend's verdict, with growth that survived
     /// collections when it was given.
     pub suspected: bool,
+    /// Seconds the old generation has grown (at `min_rate` or more) without an
+    /// old collection, from [`MIN_UNCOLLECTED`] on, while no verdict is given:
+    /// its growth may be garbage as much as a leak.
+    pub uncollected_seconds: Option<f64>,
 }
 
 impl HeapTrend {
@@ -82,6 +92,7 @@ impl HeapTrend {
             collections: None,
             span: None,
             capacity: 0.0,
+            collected_at: None,
             levels: VecDeque::with_capacity(BUCKETS + 1),
             held: false,
         }
@@ -115,6 +126,9 @@ impl HeapTrend {
             None => (false, false),
         };
         self.collections = Some(counts);
+        if collected || self.collected_at.is_none() {
+            self.collected_at = Some(t);
+        }
         let bucket = self.cfg.window / BUCKETS as f64;
         match &mut self.span {
             // A span closes at an old collection once it has lasted a bucket and
@@ -173,9 +187,17 @@ impl HeapTrend {
     pub fn evaluate(&mut self, now: f64) -> HeapVerdict {
         let trend = self.used.evaluate();
         self.held = trend.suspected && (self.held || self.survives(now));
+        let uncollected = self.collected_at.map(|at| now - at).filter(|&s| {
+            s >= MIN_UNCOLLECTED * self.cfg.window
+                && !self.held
+                && trend
+                    .rate_per_second
+                    .is_some_and(|r| r >= self.cfg.min_rate)
+        });
         HeapVerdict {
             trend,
             suspected: self.held,
+            uncollected_seconds: uncollected,
         }
     }
 
@@ -262,6 +284,15 @@ mod tests {
             young_collections: (t / 2.0) as u64,
         };
         assert_eq!(first_verdict(3.0 * 3600.0, never), None);
+        // And says how long it has gone uncollected while it grows.
+        let mut h = HeapTrend::new(memory());
+        let mut t = 0.0;
+        while t <= 1800.0 {
+            h.push(t, &never(t));
+            t += 2.0;
+        }
+        let v = h.evaluate(1800.0);
+        assert_eq!(v.uncollected_seconds, Some(1800.0), "{v:?}");
     }
 
     #[test]

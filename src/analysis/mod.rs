@@ -250,6 +250,9 @@ pub struct Verdicts {
     pub heap_leak: Option<Leak>,
     /// The RSS trend (`memory_leak`'s rate unless the heap's verdict took over).
     pub rss_growth_per_second: Option<f64>,
+    /// Seconds a JVM's old generation has grown without an old collection while
+    /// no leak is suspected (`heap`); `None` otherwise.
+    pub heap_uncollected_seconds: Option<f64>,
     pub fd_leak: Leak,
     pub thread_leak: Leak,
     /// Connections held open (established + CLOSE_WAIT).
@@ -356,8 +359,10 @@ impl LeakTrackers {
             self.connections.push(o.t, held);
         }
         let rss = leak(self.memory.evaluate(), o.memory_limit_bytes);
+        let mut uncollected = None;
         let heap = o.jvm.and(self.heap.as_mut()).map(|h| {
             let h = h.evaluate(o.t);
+            uncollected = h.uncollected_seconds;
             Leak {
                 suspected: h.suspected,
                 in_heap: true,
@@ -366,6 +371,7 @@ impl LeakTrackers {
         });
         Leaks {
             rss_growth_per_second: rss.growth_per_second,
+            heap_uncollected_seconds: uncollected.filter(|_| !rss.suspected),
             each: [
                 memory_leak(rss, heap.as_ref(), o),
                 leak(self.fds.evaluate(), o.max_fds),
@@ -384,6 +390,7 @@ pub struct Leaks {
     pub each: [Leak; 4],
     pub heap: Option<Leak>,
     pub rss_growth_per_second: Option<f64>,
+    pub heap_uncollected_seconds: Option<f64>,
 }
 
 /// The memory verdict: RSS's, or the heap's when only the heap shows a leak (its
@@ -445,6 +452,7 @@ impl Analyzer {
             each: [memory_leak, fd_leak, thread_leak, connection_leak],
             heap: heap_leak,
             rss_growth_per_second,
+            heap_uncollected_seconds,
         } = self.leaks.observe(o);
         let delta = |cur: Option<f64>, prev: Option<f64>| match (cur, prev) {
             (Some(c), Some(p)) if c >= p => Some(c - p),
@@ -493,6 +501,7 @@ impl Analyzer {
             memory_leak,
             heap_leak,
             rss_growth_per_second,
+            heap_uncollected_seconds,
             fd_leak,
             thread_leak,
             connection_leak,
