@@ -230,12 +230,9 @@ mod tests {
 
     const MIB: f64 = 1048576.0;
 
+    /// The thresholds users get by default.
     fn memory() -> TrendConfig {
-        TrendConfig {
-            window: 3600.0,
-            min_rate: 0.1 * MIB / 60.0,
-            min_growth: 10.0 * MIB,
-        }
+        crate::analysis::AnalysisConfig::default().memory
     }
 
     /// Runs `secs` of 2-s ticks of `heap(t)`; the first time the heap's verdict is
