@@ -222,6 +222,23 @@ fn a_heap_not_collected_since_it_grew_gives_no_verdict() {
     }
 }
 
+/// A tick without heap figures (a failed read of the perf-data file) must not let
+/// through the RSS verdict an uncollected heap holds back: once shown it stays.
+#[test]
+fn a_gap_in_the_heap_figures_does_not_let_rss_through() {
+    let name = "real-heap-jvm-g1-promoted-sessions";
+    let mut obs = load(name);
+    for o in obs.iter_mut().step_by(50) {
+        o.jvm = None;
+    }
+    let cfg = AnalysisConfig::default();
+    let first = leak_verdicts(&obs, &cfg)
+        .iter()
+        .find(|v| v.1[0])
+        .map(|v| v.0);
+    assert_eq!(first, None, "{name} with a gap every 50 ticks");
+}
+
 /// Issue 17: the live MemoryLeakSuspected alert fired and resolved five times in
 /// 100 minutes for one leak. Every memory leak of the corpus, started at eight
 /// offsets, gets its verdict once per run of the process (the crash loop restarts)

@@ -57,6 +57,8 @@ pub struct HeapTrend {
     /// When the last old collection was seen (the first sample's time before
     /// one).
     collected_at: Option<f64>,
+    /// When the heap was last read.
+    read_at: Option<f64>,
     /// The levels after collections, oldest first: one per bucket at most (the
     /// lower kept), none older than the window.
     levels: VecDeque<(f64, f64)>,
@@ -93,6 +95,7 @@ impl HeapTrend {
             span: None,
             capacity: 0.0,
             collected_at: None,
+            read_at: None,
             levels: VecDeque::with_capacity(BUCKETS + 1),
             held: false,
         }
@@ -111,6 +114,7 @@ impl HeapTrend {
 
     /// Adds the heap as read at `t`.
     pub fn push(&mut self, t: f64, heap: &JvmHeap) {
+        self.read_at = Some(t);
         let used = heap.old_used_bytes as f64;
         let counts = (heap.old_collections, heap.young_collections);
         if self
@@ -181,6 +185,13 @@ impl HeapTrend {
         {
             self.levels.pop_front();
         }
+    }
+
+    /// Whether the heap was read within a bucket of `now`: a tick or two without
+    /// its figures (a failed read) does not lose what the heap says.
+    pub fn recent(&self, now: f64) -> bool {
+        self.read_at
+            .is_some_and(|at| now - at < self.cfg.window / BUCKETS as f64)
     }
 
     /// The verdict after the latest push, at `now`.

@@ -364,7 +364,9 @@ impl LeakTrackers {
         }
         let rss = leak(self.memory.evaluate(), o.memory_limit_bytes);
         let mut uncollected = None;
-        let heap = o.jvm.and(self.heap.as_mut()).map(|h| {
+        // A tick without heap figures (a failed read) keeps what the heap said
+        // a moment ago: RSS held back for it is not let through by one gap.
+        let heap = self.heap.as_mut().filter(|h| h.recent(o.t)).map(|h| {
             let h = h.evaluate(o.t);
             uncollected = h.uncollected_seconds;
             Leak {
