@@ -2,8 +2,9 @@
 """Samples a JVM's old generation from its perf-data file, as `jstat` reads it.
 
 Writes `timestamp,jvm_old_used_bytes,jvm_old_capacity_bytes,jvm_old_collections,
-jvm_young_collections` every INTERVAL seconds until the JVM is gone: used and
-committed bytes of `sun.gc.generation.1.space.0`, and the count of collections
+jvm_young_collections,jvm_old_max_bytes` every INTERVAL seconds until the JVM is
+gone: used and committed bytes of `sun.gc.generation.1.space.0`, the old
+generation's maximum (`sun.gc.generation.1.maxCapacity`), and the count of collections
 that can reclaim old objects (`sun.gc.collector.1`, full collections, plus
 `sun.gc.collector.2`, G1's concurrent-cycle pauses). Used beside `outrider
 --record` to give the recorded JVMs a heap column (scripts/record_jvm_heaps.sh).
@@ -43,9 +44,9 @@ def main():
     end, e = entries(b)
     names = ["sun.gc.generation.1.space.0.used", "sun.gc.generation.1.space.0.capacity",
              "sun.gc.collector.1.invocations", "sun.gc.collector.2.invocations",
-             "sun.gc.collector.0.invocations"]
+             "sun.gc.collector.0.invocations", "sun.gc.generation.1.maxCapacity"]
     with open(out, "w") as o:
-        o.write("timestamp,jvm_old_used_bytes,jvm_old_capacity_bytes,jvm_old_collections,jvm_young_collections\n")
+        o.write("timestamp,jvm_old_used_bytes,jvm_old_capacity_bytes,jvm_old_collections,jvm_young_collections,jvm_old_max_bytes\n")
         while True:
             try:
                 with open(path, "rb") as f:
@@ -55,7 +56,7 @@ def main():
             if not b:
                 return
             v = {n: struct.unpack_from(end + "q", b, e[n][0])[0] if n in e else 0 for n in names}
-            o.write(f"{time.time():.3f},{v[names[0]]},{v[names[1]]},{v[names[2]] + v[names[3]]},{v[names[4]]}\n")
+            o.write(f"{time.time():.3f},{v[names[0]]},{v[names[1]]},{v[names[2]] + v[names[3]]},{v[names[4]]},{v[names[5]] or ''}\n")
             o.flush()
             time.sleep(interval)
 

@@ -200,10 +200,14 @@ pub fn leak(what: Watched, l: &Leak) -> Line {
         .map(|r| format!("trend {}{of}", what.rate(r)))
         .unwrap_or_else(|| "not enough history for a trend yet".into());
     let text = if l.suspected {
-        let ttl = l
-            .time_to_limit_seconds
-            .map(|s| format!(", limit reached in about {}", duration(s)))
-            .unwrap_or_default();
+        let ttl = match runs_out(l) {
+            Some((s, true)) => format!(
+                ", the JVM's heap full in about {} (its old generation at its maximum: OutOfMemoryError)",
+                duration(s)
+            ),
+            Some((s, false)) => format!(", limit reached in about {}", duration(s)),
+            None => String::new(),
+        };
         format!("{}: leak suspected, {trend}{ttl}", what.title())
     } else if l.settling {
         let what_settles = match what {
@@ -220,6 +224,16 @@ pub fn leak(what: Watched, l: &Leak) -> Line {
     Line {
         text,
         attention: l.suspected,
+    }
+}
+
+/// When a leak runs out of room at its rate, in seconds, and whether it is a
+/// JVM's old generation reaching its maximum (`OutOfMemoryError`) rather than the
+/// memory limit: whichever comes first.
+fn runs_out(l: &Leak) -> Option<(f64, bool)> {
+    match (l.time_to_heap_max_seconds, l.time_to_limit_seconds) {
+        (Some(heap), limit) if limit.is_none_or(|limit| heap < limit) => Some((heap, true)),
+        (_, limit) => limit.map(|s| (s, false)),
     }
 }
 
@@ -410,6 +424,7 @@ mod tests {
             time_to_limit_seconds: Some(2.0 * 3600.0),
             settling: false,
             in_heap: false,
+            time_to_heap_max_seconds: None,
         };
         let line = leak(Watched::Memory, &l);
         assert_eq!(
@@ -440,6 +455,23 @@ mod tests {
             heap.text,
             "Memory: leak suspected, trend +1.00 MiB/min in the JVM's old generation, after its collections, limit reached in about 2.0 h"
         );
+        let full = Leak {
+            in_heap: true,
+            time_to_heap_max_seconds: Some(95.0 * 60.0),
+            ..l
+        };
+        assert_eq!(
+            leak(Watched::Memory, &full).text,
+            "Memory: leak suspected, trend +1.00 MiB/min in the JVM's old generation, after its collections, the JVM's heap full in about 1.6 h (its old generation at its maximum: OutOfMemoryError)"
+        );
+        // The memory limit, when it comes first, is the one named.
+        let later = Leak {
+            time_to_heap_max_seconds: Some(3.0 * 3600.0),
+            ..full
+        };
+        assert!(leak(Watched::Memory, &later)
+            .text
+            .ends_with(", limit reached in about 2.0 h"));
         assert!(line.attention);
         let quiet = Leak::default();
         let line = leak(Watched::Fds, &quiet);

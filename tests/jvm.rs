@@ -25,9 +25,10 @@ fn churning_jvm() -> Group {
     .expect("java (apt-get install openjdk-17-jdk-headless)")
 }
 
-/// `jstat -gc PID`'s columns by name, in KiB (counts for the collection columns).
-fn jstat(pid: i32) -> Vec<(String, f64)> {
-    let out = util::group::output(Command::new("jstat").args(["-gc", &pid.to_string()]));
+/// `jstat OPTION PID`'s columns by name, in KiB (counts for the collection
+/// columns).
+fn jstat(option: &str, pid: i32) -> Vec<(String, f64)> {
+    let out = util::group::output(Command::new("jstat").args([option, &pid.to_string()]));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let names = lines.next().unwrap_or_default().split_whitespace();
@@ -65,7 +66,7 @@ fn a_jvms_old_generation_is_read_as_jstat_reads_it() {
         scrape = o.scrape();
     }
     eprintln!("heap figures after {:?}", started.elapsed());
-    let cols = jstat(jvm.pid());
+    let cols = jstat("-gc", jvm.pid());
     // Two ticks later, so the figures after jstat's reading are read after it.
     std::thread::sleep(Duration::from_millis(500));
     let after = o.scrape();
@@ -94,6 +95,11 @@ fn a_jvms_old_generation_is_read_as_jstat_reads_it() {
     // Used is at most committed.
     let used = fig(&after, "outrider_jvm_old_gen_used_bytes");
     assert!(used <= committed, "used {used}, committed {committed}");
+    // The most the old generation may hold (43 MiB of the 64 MiB -Xmx under
+    // Parallel GC): fixed at start, so exactly jstat's OGCMX.
+    let ogcmx = column(&jstat("-gcoldcapacity", jvm.pid()), "OGCMX") * 1024.0;
+    let max = fig(&after, "outrider_jvm_old_gen_max_bytes");
+    assert_eq!(max, ogcmx, "OGCMX {ogcmx} against {max}");
 }
 
 #[test]

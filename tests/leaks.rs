@@ -222,6 +222,45 @@ fn a_heap_not_collected_since_it_grew_gives_no_verdict() {
     }
 }
 
+/// A leak in a JVM's heap ends in `OutOfMemoryError` when the old generation is
+/// at its maximum (`jvm_old_max_bytes`: 256 MiB under G1 and 171 MiB under
+/// Parallel GC for these JVMs' `-Xmx256m`), not at a memory limit. Both recorded
+/// leaks keep 1 MiB/min (by construction): the time to a full old generation at
+/// the end of the recording is what is left of the maximum over the live set then
+/// (at most the least the old generation held in the last 10 min), at 1 MiB/min,
+/// within a fifth.
+#[test]
+fn a_leak_in_a_jvms_heap_says_when_the_heap_is_full() {
+    const MIB: f64 = 1048576.0;
+    for name in [
+        "real-heap-jvm-parallel-leak-1mib",
+        "real-heap-jvm-g1-leak-1mib",
+    ] {
+        let obs = load(name);
+        let mut leaks = LeakTrackers::new(&AnalysisConfig::default());
+        let memory = obs.iter().map(|o| leaks.observe(o).each[0]).last().unwrap();
+        let end = obs.last().unwrap().t;
+        let heaps = || {
+            obs.iter()
+                .filter(|o| o.t >= end - 600.0)
+                .filter_map(|o| o.jvm)
+        };
+        let max = heaps().find_map(|j| j.old_max_bytes).expect("published") as f64;
+        let live = heaps().map(|j| j.old_used_bytes).min().unwrap() as f64;
+        let want = (max - live) / (MIB / 60.0);
+        let got = memory
+            .time_to_heap_max_seconds
+            .expect("a time to the maximum");
+        assert!(memory.suspected, "{name}: {memory:?}");
+        assert!(
+            (got - want).abs() <= want / 5.0,
+            "{name}: {:.0} min, want about {:.0}",
+            got / 60.0,
+            want / 60.0
+        );
+    }
+}
+
 /// A tick without heap figures (a failed read of the perf-data file) must not let
 /// through the RSS verdict an uncollected heap holds back: once shown it stays.
 #[test]

@@ -26,6 +26,14 @@
 //! A heap not collected in the recent half window gives no verdict, whatever it
 //! does: its growth may be garbage. Once given, the verdict holds as the trend's
 //! does (`trend`), without asking for collections again.
+//!
+//! The rate a verdict gives is the levels' (growth that survived collections),
+//! not the trend's, which counts garbage between collections too. A leak in the
+//! heap ends in `OutOfMemoryError` when the old generation reaches its maximum,
+//! usually long before the container's memory limit: the time to it
+//! ([`HeapVerdict::time_to_max_seconds`]) is from the live set now, the newest
+//! level carried forward at the levels' rate (or the used figure, if less), to
+//! the maximum the JVM published.
 
 use std::collections::VecDeque;
 
@@ -54,6 +62,9 @@ pub struct HeapTrend {
     span: Option<Span>,
     /// The old generation's committed bytes, last seen.
     capacity: f64,
+    /// The old generation's maximum and its used bytes, last seen.
+    max: Option<f64>,
+    used_now: f64,
     /// When the last old collection was seen (the first sample's time before
     /// one).
     collected_at: Option<f64>,
@@ -84,6 +95,15 @@ pub struct HeapVerdict {
     /// old collection, from [`MIN_UNCOLLECTED`] on, while no verdict is given:
     /// its growth may be garbage as much as a leak.
     pub uncollected_seconds: Option<f64>,
+    /// The rate of growth that survived collections: the Theil-Sen slope of the
+    /// levels after collections in the window, units per second; `None` with
+    /// fewer than [`MIN_LEVELS`]. The trend's rate counts garbage between
+    /// collections too (a G1 leak of 1 MiB/min read +1.6 MiB/min there).
+    pub surviving_rate: Option<f64>,
+    /// Seconds until the old generation is full (`OutOfMemoryError`) at the
+    /// surviving rate; `None` without it, without growth or without a published
+    /// maximum.
+    pub time_to_max_seconds: Option<f64>,
 }
 
 impl HeapTrend {
@@ -94,6 +114,8 @@ impl HeapTrend {
             collections: None,
             span: None,
             capacity: 0.0,
+            max: None,
+            used_now: 0.0,
             collected_at: None,
             read_at: None,
             levels: VecDeque::with_capacity(BUCKETS + 1),
@@ -125,6 +147,8 @@ impl HeapTrend {
         }
         self.used.push(t, used);
         self.capacity = heap.old_capacity_bytes as f64;
+        self.max = heap.old_max_bytes.map(|m| m as f64);
+        self.used_now = used;
         let (collected, young) = match self.collections {
             Some((old, young)) => (counts.0 > old, counts.1 > young),
             None => (false, false),
@@ -205,11 +229,25 @@ impl HeapTrend {
                     .rate_per_second
                     .is_some_and(|r| r >= self.cfg.min_rate)
         });
+        let surviving_rate = (self.levels.len() >= MIN_LEVELS)
+            .then(|| theil_sen(&self.levels.iter().copied().collect::<Vec<_>>()));
         HeapVerdict {
             trend,
             suspected: self.held,
             uncollected_seconds: uncollected,
+            surviving_rate,
+            time_to_max_seconds: self.time_to_max(now, surviving_rate),
         }
+    }
+
+    /// Seconds until the old generation reaches its maximum at `rate`: from the
+    /// live set now, the newest level carried forward at `rate` (garbage counts
+    /// for nothing: a collection would free it), or the used figure if less.
+    fn time_to_max(&self, now: f64, rate: Option<f64>) -> Option<f64> {
+        let (rate, max) = (rate.filter(|&r| r > 0.0)?, self.max?);
+        let &(t, level) = self.levels.back()?;
+        let live = (level + rate * (now - t)).min(self.used_now);
+        Some(((max - live) / rate).max(0.0))
     }
 
     /// Growth that survived collections: at least [`MIN_LEVELS`] levels after
@@ -269,6 +307,7 @@ mod tests {
             JvmHeap {
                 old_used_bytes: (live(t - since) + garbage * since) as u64,
                 old_capacity_bytes: 512 << 20,
+                old_max_bytes: Some(1 << 30),
                 old_collections: (t / every) as u64,
                 young_collections: (t / 2.0) as u64,
             }
@@ -283,11 +322,40 @@ mod tests {
     }
 
     #[test]
+    fn the_time_to_a_full_heap_is_from_the_live_set_not_the_garbage() {
+        // 2 MiB/min live under 20 KB/s of garbage, collected each minute, in an
+        // old generation of at most 1 GiB: at 40 min, 120 MiB live and up to
+        // 1.1 MiB of garbage, so about (1024 - 120) / 2 = 452 min to go.
+        let leak = collected(60.0, 20_000.0, |t| 40.0 * MIB + t / 60.0 * 2.0 * MIB);
+        let mut h = HeapTrend::new(memory());
+        let mut t = 0.0;
+        while t <= 2400.0 {
+            h.push(t, &leak(t));
+            t += 2.0;
+        }
+        let v = h.evaluate(2400.0);
+        assert!(v.suspected, "{v:?}");
+        let minutes = v.time_to_max_seconds.expect("a maximum is published") / 60.0;
+        assert!((440.0..=465.0).contains(&minutes), "{minutes} min");
+        // Without a published maximum, no time.
+        let mut h = HeapTrend::new(memory());
+        h.push(
+            0.0,
+            &JvmHeap {
+                old_max_bytes: None,
+                ..leak(0.0)
+            },
+        );
+        assert_eq!(h.evaluate(0.0).time_to_max_seconds, None);
+    }
+
+    #[test]
     fn garbage_never_collected_is_not_a_leak() {
         // 1 MiB/min promoted and dead, and no old collection: a large heap.
         let never = |t: f64| JvmHeap {
             old_used_bytes: (40.0 * MIB + t / 60.0 * MIB) as u64,
             old_capacity_bytes: 512 << 20,
+            old_max_bytes: None,
             old_collections: 0,
             young_collections: (t / 2.0) as u64,
         };
@@ -330,6 +398,7 @@ mod tests {
                 JvmHeap {
                     old_used_bytes: (used * MIB) as u64,
                     old_capacity_bytes: 512 << 20,
+                    old_max_bytes: None,
                     old_collections: pauses as u64,
                     young_collections: (t / 2.0) as u64,
                 }

@@ -239,6 +239,10 @@ pub struct Leak {
     /// Memory: the verdict and its rate come from a JVM's old generation, growth
     /// that survived its collections (`heap`), not from RSS.
     pub in_heap: bool,
+    /// Memory, a leak in a JVM's heap: seconds until its old generation reaches
+    /// its maximum at the heap's rate (then `OutOfMemoryError`, usually before
+    /// the memory limit); `None` for other apps or without a published maximum.
+    pub time_to_heap_max_seconds: Option<f64>,
 }
 
 /// Everything the analysis says about one target now.
@@ -369,9 +373,16 @@ impl LeakTrackers {
         let heap = self.heap.as_mut().filter(|h| h.recent(o.t)).map(|h| {
             let h = h.evaluate(o.t);
             uncollected = h.uncollected_seconds;
+            // A verdict's rate is growth that survived collections.
+            let rate = match h.suspected {
+                true => h.surviving_rate.or(h.trend.rate_per_second),
+                false => h.trend.rate_per_second,
+            };
             Leak {
                 suspected: h.suspected,
                 in_heap: true,
+                growth_per_second: rate,
+                time_to_heap_max_seconds: h.time_to_max_seconds,
                 ..leak(h.trend, None)
             }
         });
@@ -432,10 +443,15 @@ impl LeakTrackers {
 }
 
 /// The memory verdict: RSS's, or the heap's when only the heap shows a leak (its
-/// rate then, and the time to the memory limit at it).
+/// rate then, and the time to the memory limit at it); with a leak in the heap,
+/// also the time until its old generation is full.
 fn memory_leak(rss: Leak, heap: Option<&Leak>, o: &Observation) -> Leak {
     match heap {
-        Some(h) if h.suspected && !rss.suspected => Leak {
+        Some(h) if h.suspected && rss.suspected => Leak {
+            time_to_heap_max_seconds: h.time_to_heap_max_seconds,
+            ..rss
+        },
+        Some(h) if h.suspected => Leak {
             time_to_limit_seconds: leak(
                 TrendVerdict {
                     rate_per_second: h.growth_per_second,
@@ -596,6 +612,7 @@ fn leak(v: TrendVerdict, limit: Option<f64>) -> Leak {
         time_to_limit_seconds,
         settling: v.settling,
         in_heap: false,
+        time_to_heap_max_seconds: None,
     }
 }
 

@@ -13,7 +13,8 @@
 //! `cpu_throttled_seconds`, then `http_requests` (access lines attributed to the
 //! target, cumulative), then a JVM's heap (`jvm_old_used_bytes`,
 //! `jvm_old_capacity_bytes`, `jvm_old_collections`, `jvm_young_collections`,
-//! empty for other apps) (older traces lack the last eight). A trace with a `target` column is replayed for one target (the first one
+//! empty for other apps), then `jvm_old_max_bytes` (the old generation's
+//! maximum; optional beside the other four) (older traces lack the last nine). A trace with a `target` column is replayed for one target (the first one
 //! named, or the one asked for).
 
 use std::io::{BufRead, Write};
@@ -27,7 +28,7 @@ use super::{AnalysisConfig, Analyzer, Observation, Verdicts};
 use crate::sample::jvm::JvmHeap;
 
 /// Columns written by `--record`, in order.
-pub const COLUMNS: [&str; 25] = [
+pub const COLUMNS: [&str; 26] = [
     "timestamp",
     "rss_bytes",
     "open_fds",
@@ -53,6 +54,7 @@ pub const COLUMNS: [&str; 25] = [
     "jvm_old_capacity_bytes",
     "jvm_old_collections",
     "jvm_young_collections",
+    "jvm_old_max_bytes",
 ];
 
 /// A bad trace: where, and what.
@@ -103,6 +105,7 @@ pub fn row(o: &Observation, target: &str) -> String {
         f(o.jvm.map(|j| j.old_capacity_bytes as f64)),
         f(o.jvm.map(|j| j.old_collections as f64)),
         f(o.jvm.map(|j| j.young_collections as f64)),
+        f(o.jvm.and_then(|j| j.old_max_bytes).map(|v| v as f64)),
     ]
     .join(",")
 }
@@ -385,10 +388,11 @@ impl Header {
         }
     }
 
-    /// A row's JVM heap: all four columns, or `None` when any is missing or empty.
+    /// A row's JVM heap: all four columns, or `None` when any is missing or empty
+    /// (the maximum is optional: traces recorded before it lack it).
     fn jvm(&self, line_no: usize, cells: &[&str]) -> Result<Option<JvmHeap>, TraceError> {
         let mut v = [0u64; 4];
-        for (slot, name) in v.iter_mut().zip(&COLUMNS[21..]) {
+        for (slot, name) in v.iter_mut().zip(&COLUMNS[21..25]) {
             match self.col(name) {
                 Some(c) => match self.num(line_no, cells, c)? {
                     Some(x) => *slot = x.max(0.0) as u64,
@@ -397,9 +401,14 @@ impl Header {
                 None => return Ok(None),
             }
         }
+        let max = match self.col(COLUMNS[25]) {
+            Some(c) => self.num(line_no, cells, c)?,
+            None => None,
+        };
         Ok(Some(JvmHeap {
             old_used_bytes: v[0],
             old_capacity_bytes: v[1],
+            old_max_bytes: max.filter(|&m| m > 0.0).map(|m| m as u64),
             old_collections: v[2],
             young_collections: v[3],
         }))
@@ -476,6 +485,10 @@ pub struct Summary {
     /// `None` without heap columns or without that verdict.
     pub heap_leak_first_detected_at: Option<f64>,
     pub memory_growth_bytes_per_second: Option<f64>,
+    /// After the last row: seconds to the memory limit, and for a leak in a
+    /// JVM's heap to its old generation's maximum, at the leak's rate.
+    pub memory_time_to_limit_seconds: Option<f64>,
+    pub memory_time_to_heap_max_seconds: Option<f64>,
     pub fd_leak: bool,
     pub fd_leak_first_detected_at: Option<f64>,
     pub fd_growth_per_second: Option<f64>,
@@ -540,6 +553,8 @@ pub fn replay(observations: &[Observation], cfg: &AnalysisConfig) -> Summary {
         memory_leak_first_detected_at: mem_at,
         heap_leak_first_detected_at: heap_at,
         memory_growth_bytes_per_second: v.memory_leak.growth_per_second,
+        memory_time_to_limit_seconds: v.memory_leak.time_to_limit_seconds,
+        memory_time_to_heap_max_seconds: v.memory_leak.time_to_heap_max_seconds,
         fd_leak: v.fd_leak.suspected,
         fd_leak_first_detected_at: fd_at,
         fd_growth_per_second: v.fd_leak.growth_per_second,
@@ -622,6 +637,7 @@ mod tests {
             jvm: Some(JvmHeap {
                 old_used_bytes: 60 << 20,
                 old_capacity_bytes: 96 << 20,
+                old_max_bytes: Some(256 << 20),
                 old_collections: 7,
                 young_collections: 120,
             }),

@@ -31,6 +31,11 @@ fn jvm<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a>>) {
             "Bytes committed to the JVM's old generation.",
         )
         .per_target(named(targets), |t| t.jvm.map(|j| j.old_capacity_bytes)),
+        Family::gauge(
+            "outrider_jvm_old_gen_max_bytes",
+            "The most the JVM's old generation may hold (-Xmx under G1, its share of it under Parallel and Serial GC): full, the JVM throws OutOfMemoryError.",
+        )
+        .per_target(named(targets), |t| t.jvm.and_then(|j| j.old_max_bytes)),
         Family::counter(
             "outrider_jvm_old_collections",
             "Collections that can reclaim the old generation: full collections and concurrent-cycle pauses.",

@@ -193,6 +193,7 @@ fn rich_target() -> TargetStatus {
             jvm: Some(crate::sample::jvm::JvmHeap {
                 old_used_bytes: 60 << 20,
                 old_capacity_bytes: 96 << 20,
+                old_max_bytes: Some(256 << 20),
                 old_collections: 7,
                 young_collections: 120,
             }),
@@ -243,6 +244,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: Some(3600.0),
             settling: false,
             in_heap: false,
+            time_to_heap_max_seconds: Some(5400.0),
         },
         fd_leak: Leak {
             suspected: false,
@@ -250,6 +252,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: Some(1920.0),
             settling: false,
             in_heap: false,
+            time_to_heap_max_seconds: None,
         },
         thread_leak: Leak {
             suspected: false,
@@ -257,6 +260,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: None,
             settling: false,
             in_heap: false,
+            time_to_heap_max_seconds: None,
         },
         connection_leak: Leak {
             suspected: true,
@@ -264,6 +268,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: None,
             settling: false,
             in_heap: false,
+            time_to_heap_max_seconds: None,
         },
         sizing: SizingVerdict {
             cpu: CpuVerdict {
@@ -296,6 +301,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: None,
             settling: false,
             in_heap: true,
+            time_to_heap_max_seconds: Some(5400.0),
         }),
         rss_growth_per_second: Some(1024.0),
         ..super::cost::rich_verdicts()

@@ -60,12 +60,16 @@ fn leaks<'a>(
         }),
         Family::gauge(
             "outrider_time_to_limit_seconds",
-            "Seconds until the limit at the current trend; absent without a limit or growth.",
+            "Seconds until the limit at the current trend (jvm_old_gen: until a JVM's old generation is at its maximum, then OutOfMemoryError); absent without a limit or growth.",
         )
         .per_target_and(each(), "resource", |v| {
             [
                 ("memory", v.memory_leak.time_to_limit_seconds),
                 ("fds", v.fd_leak.time_to_limit_seconds),
+                (
+                    "jvm_old_gen",
+                    v.heap_leak.and_then(|h| h.time_to_heap_max_seconds),
+                ),
             ]
         }),
     ]);

@@ -4,10 +4,13 @@
 //! publishes its counters in a memory-mapped file,
 //! `/tmp/hsperfdata_<user>/<pid>`, the pid in the JVM's own pid namespace. From a
 //! sidecar or a wrapper it is reached through the process' root:
-//! `/proc/<pid>/root/tmp/hsperfdata_*/<nspid>`. Outrider reads four counters:
+//! `/proc/<pid>/root/tmp/hsperfdata_*/<nspid>`. Outrider reads:
 //!
 //! - the old generation's used and committed bytes
-//!   (`sun.gc.generation.1.space.0.{used,capacity}`);
+//!   (`sun.gc.generation.1.space.0.{used,capacity}`), and once the largest it may
+//!   grow to (`sun.gc.generation.1.maxCapacity`, fixed when the JVM starts: `-Xmx`
+//!   under G1, the old generation's share of it under Parallel and Serial GC),
+//!   where a leak in the heap ends in `OutOfMemoryError`;
 //! - collections that can reclaim old objects: full collections
 //!   (`sun.gc.collector.1.invocations`) plus, under G1, the pauses of its
 //!   concurrent cycles (`sun.gc.collector.2.invocations`), after which mixed
@@ -16,7 +19,7 @@
 //!
 //! The file's layout is fixed once the JVM has started its collector: the entries
 //! are found by name once ([`PerfData::open`]), and a tick reads the span that
-//! holds the four values with one `pread` (about 1.5 KiB). A file that is not a
+//! holds the values with one `pread` (about 1.5 KiB). A file that is not a
 //! perf-data file, a collector that does not publish an old generation (ZGC and
 //! Shenandoah publish other names), or a JVM started with `-XX:-UsePerfData` gives
 //! no heap figures. How a figure is used: `analysis::heap`.
@@ -37,6 +40,9 @@ pub struct JvmHeap {
     pub old_used_bytes: u64,
     /// Bytes committed to the old generation.
     pub old_capacity_bytes: u64,
+    /// The most the old generation may hold (`-Xmx` under G1; its share of it
+    /// under Parallel and Serial GC); `None` where not published (older traces).
+    pub old_max_bytes: Option<u64>,
     /// Full collections and concurrent-cycle pauses since the JVM started.
     pub old_collections: u64,
     /// Young collections since the JVM started.
@@ -54,11 +60,12 @@ const MAX_FILE: u64 = 1 << 20;
 
 const OLD_USED: &str = "sun.gc.generation.1.space.0.used";
 const OLD_CAPACITY: &str = "sun.gc.generation.1.space.0.capacity";
+const OLD_MAX: &str = "sun.gc.generation.1.maxCapacity";
 const FULL: &str = "sun.gc.collector.1.invocations";
 const CONCURRENT: &str = "sun.gc.collector.2.invocations";
 const YOUNG: &str = "sun.gc.collector.0.invocations";
 
-/// An open perf-data file and where its four values are.
+/// An open perf-data file and where its values are.
 #[derive(Debug)]
 pub struct PerfData {
     file: File,
@@ -67,6 +74,8 @@ pub struct PerfData {
     /// concurrent-cycle count where the collector has one.
     at: [u64; 4],
     concurrent: Option<u64>,
+    /// Where the old generation's maximum is, where published.
+    old_max: Option<u64>,
     /// The span read each tick: its start and length.
     span: (u64, usize),
     buf: Vec<u8>,
@@ -92,7 +101,7 @@ impl std::fmt::Display for OpenError {
 }
 
 impl PerfData {
-    /// Opens `path` and finds the four counters in it.
+    /// Opens `path` and finds the counters in it.
     pub fn open(path: &Path) -> Result<PerfData, OpenError> {
         use nix::fcntl::OFlag;
         use std::os::unix::fs::OpenOptionsExt;
@@ -120,7 +129,8 @@ impl PerfData {
             find(YOUNG).ok_or_else(|| missing(YOUNG))?,
         ];
         let concurrent = find(CONCURRENT);
-        let all = at.iter().chain(concurrent.iter());
+        let old_max = find(OLD_MAX);
+        let all = at.iter().chain(concurrent.iter()).chain(old_max.iter());
         let start = *all.clone().min().unwrap_or(&0);
         let end = all.max().unwrap_or(&0) + 8;
         Ok(PerfData {
@@ -128,13 +138,14 @@ impl PerfData {
             little,
             at,
             concurrent,
+            old_max,
             span: (start, (end - start) as usize),
             buf: Vec::new(),
             accessible: false,
         })
     }
 
-    /// The four counters now: one read of the span that holds them (the
+    /// The counters now: one read of the span that holds them (the
     /// collectors' entries sit apart from the generations' under Parallel GC:
     /// about 12 KiB in all). `None` while the JVM has not yet marked the file
     /// accessible (it is starting; looked at again each read until it has).
@@ -164,6 +175,7 @@ impl PerfData {
         Ok(Some(JvmHeap {
             old_used_bytes: value(self.at[0]),
             old_capacity_bytes: value(self.at[1]),
+            old_max_bytes: self.old_max.map(value).filter(|&v| v > 0),
             old_collections: value(self.at[2]) + self.concurrent.map(value).unwrap_or(0),
             young_collections: value(self.at[3]),
         }))

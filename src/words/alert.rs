@@ -59,10 +59,14 @@ pub fn target_restarting(
 /// The sentence of every leak rule; `unit` puts a growth per minute into words.
 fn leak(name: &str, what: &str, l: &Leak, unit: fn(f64) -> String) -> Annotations {
     let rate = l.growth_per_second.unwrap_or(0.0);
-    let ttl = l
-        .time_to_limit_seconds
-        .map(|s| format!("; the limit is {} away at this rate", super::duration(s)))
-        .unwrap_or_default();
+    let ttl = match super::runs_out(l) {
+        Some((s, true)) => format!(
+            "; at this rate its old generation reaches its maximum in {} (then OutOfMemoryError)",
+            super::duration(s)
+        ),
+        Some((s, false)) => format!("; the limit is {} away at this rate", super::duration(s)),
+        None => String::new(),
+    };
     // "memory grows", "file descriptors grow".
     let grow = if what.ends_with('s') { "grow" } else { "grows" };
     Annotations {
@@ -312,5 +316,28 @@ mod tests {
             acted_before_the_kill(7, Some(("SIGTERM", false)), Some(Some("timeout")), 300.0),
             "Outrider could not send SIGTERM to pid 7 and ran the pre-OOM command (killed at its timeout) 5 min ago."
         );
+    }
+
+    #[test]
+    fn a_leak_in_a_jvms_heap_says_when_the_heap_is_full() {
+        let l = Leak {
+            suspected: true,
+            growth_per_second: Some(1048576.0 / 60.0),
+            time_to_limit_seconds: Some(10.0 * 3600.0),
+            in_heap: true,
+            time_to_heap_max_seconds: Some(2.0 * 3600.0),
+            ..Leak::default()
+        };
+        assert_eq!(
+            memory_leak("api", &l).description,
+            "Target api: memory in its JVM heap (the old generation, after its collections) grows by 1.0 MiB per minute over the leak window; at this rate its old generation reaches its maximum in 2.0 h (then OutOfMemoryError)."
+        );
+        let limit_first = Leak {
+            time_to_heap_max_seconds: Some(12.0 * 3600.0),
+            ..l
+        };
+        assert!(memory_leak("api", &limit_first)
+            .description
+            .ends_with("; the limit is 10.0 h away at this rate."));
     }
 }

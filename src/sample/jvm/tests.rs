@@ -62,16 +62,17 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-const G1: [(&str, i64); 5] = [
+const G1: [(&str, i64); 6] = [
     (YOUNG, 10),
     (FULL, 1),
     (CONCURRENT, 4),
+    (OLD_MAX, 268_435_464),
     (OLD_CAPACITY, 22_020_104),
     (OLD_USED, 10_670_592),
 ];
 
 #[test]
-fn both_byte_orders_read_the_four_counters() {
+fn both_byte_orders_read_the_counters() {
     let dir = tempfile::tempdir().unwrap();
     for little in [true, false] {
         let p = write(dir.path(), "1", &perf_file(little, &G1));
@@ -81,6 +82,7 @@ fn both_byte_orders_read_the_four_counters() {
             Some(JvmHeap {
                 old_used_bytes: 10_670_592,
                 old_capacity_bytes: 22_020_104,
+                old_max_bytes: Some(268_435_464),
                 old_collections: 5,
                 young_collections: 10,
             }),
@@ -96,6 +98,18 @@ fn a_collector_without_concurrent_cycles_counts_full_collections_alone() {
     let p = write(dir.path(), "1", &perf_file(true, &parallel));
     let heap = PerfData::open(&p).unwrap().read().unwrap().unwrap();
     assert_eq!(heap.old_collections, 1);
+}
+
+#[test]
+fn a_jvm_that_does_not_publish_its_maximum_still_gives_its_heap() {
+    let dir = tempfile::tempdir().unwrap();
+    let without: Vec<_> = G1.iter().copied().filter(|e| e.0 != OLD_MAX).collect();
+    let p = write(dir.path(), "1", &perf_file(true, &without));
+    let heap = PerfData::open(&p).unwrap().read().unwrap().unwrap();
+    assert_eq!(
+        (heap.old_used_bytes, heap.old_max_bytes),
+        (10_670_592, None)
+    );
 }
 
 #[test]
