@@ -231,6 +231,14 @@ fn reads_cgroup(expr: &str) -> bool {
     expr.contains("outrider_container_") || expr.contains("outrider:container_")
 }
 
+/// Figures only a JVM has (the demo app is not one): its heap's gauges, and the
+/// time to a full old generation, which only a leak in the heap gives. The panels
+/// are checked against a real JVM in `the_jvm_panels_show_a_real_jvms_heap`.
+fn jvm_only(expr: &str) -> bool {
+    expr.contains("outrider_jvm_")
+        || (expr.contains("jvm_old_gen") && !expr.contains("memory|jvm_old_gen"))
+}
+
 /// Alerts the demo below must set off (pending: their `for` is minutes), and alerts
 /// it must not. OutriderUnderAllocated is in neither: on a busy machine the demo's
 /// run-queue wait can make its CPU verdict "under", and that is a true verdict.
@@ -342,6 +350,7 @@ fn dashboard_and_rules_work_against_a_real_prometheus() {
     let mut checked = 0;
     let mut skipped = Vec::new();
     let mut withheld = 0;
+    let mut not_a_jvm = 0;
 
     // Every dashboard query, with the variables as Grafana would fill them.
     for (from, expr) in dashboard_exprs() {
@@ -351,6 +360,7 @@ fn dashboard_and_rules_work_against_a_real_prometheus() {
             Err(e) => failures.push(format!("{from}: {expr}: {e}")),
             Ok(r) if !r.is_empty() => {}
             Ok(_) if !cgroup && reads_cgroup(&expr) => skipped.push(format!("{from}: {no_cgroup}")),
+            Ok(_) if jvm_only(&expr) => not_a_jvm += 1,
             // The demo leaks memory by design: no memory recommendation is made
             // while a memory leak is suspected (its peak measures the leak).
             Ok(_) if expr.contains("outrider_recommended_memory_") => withheld += 1,
@@ -404,7 +414,9 @@ fn dashboard_and_rules_work_against_a_real_prometheus() {
             prom.has_data(&probe)
         };
         if !has {
-            if !cgroup && reads_cgroup(expr) {
+            if jvm_only(expr) {
+                not_a_jvm += 1;
+            } else if !cgroup && reads_cgroup(expr) {
                 skipped.push(format!("{from}: {no_cgroup}"));
             } else {
                 failures.push(format!("{from}: no data: {probe}"));
@@ -452,6 +464,45 @@ fn dashboard_and_rules_work_against_a_real_prometheus() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // A host with a readable cgroup skips nothing; here at most the container panels.
     assert!(skipped.len() <= 8, "{skipped:?}");
+    // The JVM's: five panel queries and one rule, no more.
+    assert_eq!(not_a_jvm, 6, "queries left to the JVM test");
+}
+
+/// The JVM panels, against a real JVM: a churning Parallel GC heap (full
+/// collections every few seconds) watched by Outrider, scraped by a real
+/// Prometheus; every dashboard query on a JVM's heap gauges returns data. (The
+/// time to a full heap needs a leak verdict: `rules_test.yml` and `tests/leaks.rs`.)
+#[test]
+fn the_jvm_panels_show_a_real_jvms_heap() {
+    let jvm = Group::spawn(
+        Command::new("java")
+            .args(["-XX:+UseParallelGC", "-Xms16m", "-Xmx64m"])
+            .arg(path("tests/apps/runtimes/JvmChurn.java"))
+            .args(["16", "4"]),
+    )
+    .expect("java (apt-get install openjdk-17-jdk-headless)");
+    let pid = jvm.pid().to_string();
+    let outrider = Outrider::start(&["--pid", &pid, "--interval", "500ms"]);
+    let prom = Prometheus::start(outrider.addr);
+    let exprs: Vec<_> = dashboard_exprs()
+        .into_iter()
+        .filter(|(_, e)| e.contains("outrider_jvm_"))
+        .collect();
+    assert_eq!(exprs.len(), 5, "{exprs:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut missing = exprs.clone();
+    while !missing.is_empty() && Instant::now() < deadline {
+        missing.retain(|(_, e)| {
+            let expr = substitute(e, ".*");
+            !prom.query(&expr).is_ok_and(|r| !r.is_empty())
+        });
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        missing.is_empty(),
+        "no data in 60 s: {missing:?}\n{}",
+        prom.log()
+    );
 }
 
 /// Lint findings of `promtool check metrics` known and accepted, each with why: none

@@ -100,9 +100,9 @@ pub struct HeapVerdict {
     /// fewer than [`MIN_LEVELS`]. The trend's rate counts garbage between
     /// collections too (a G1 leak of 1 MiB/min read +1.6 MiB/min there).
     pub surviving_rate: Option<f64>,
-    /// Seconds until the old generation is full (`OutOfMemoryError`) at the
-    /// surviving rate; `None` without it, without growth or without a published
-    /// maximum.
+    /// With a leak verdict, seconds until the old generation is full
+    /// (`OutOfMemoryError`) at the surviving rate; `None` without a verdict,
+    /// without growth or without a published maximum.
     pub time_to_max_seconds: Option<f64>,
 }
 
@@ -236,7 +236,12 @@ impl HeapTrend {
             suspected: self.held,
             uncollected_seconds: uncollected,
             surviving_rate,
-            time_to_max_seconds: self.time_to_max(now, surviving_rate),
+            // Only for a leak: the levels of a heap that does not leak wander
+            // (G1 leaves mostly-live regions), and a time from them means nothing.
+            time_to_max_seconds: self
+                .held
+                .then(|| self.time_to_max(now, surviving_rate))
+                .flatten(),
         }
     }
 
@@ -337,6 +342,17 @@ mod tests {
         assert!(v.suspected, "{v:?}");
         let minutes = v.time_to_max_seconds.expect("a maximum is published") / 60.0;
         assert!((440.0..=465.0).contains(&minutes), "{minutes} min");
+        // Without a verdict, no time: a live set whose levels creep up by half a
+        // MiB in 40 min, far under a leak's pace.
+        let steady = collected(60.0, 20_000.0, |t| (80.0 + t / 4800.0) * MIB);
+        let mut h = HeapTrend::new(memory());
+        let mut t = 0.0;
+        while t <= 2400.0 {
+            h.push(t, &steady(t));
+            t += 2.0;
+        }
+        let v = h.evaluate(2400.0);
+        assert_eq!((v.suspected, v.time_to_max_seconds), (false, None), "{v:?}");
         // Without a published maximum, no time.
         let mut h = HeapTrend::new(memory());
         h.push(
