@@ -165,8 +165,16 @@ fn remove(table: &mut toml::Table, key: &str) -> bool {
             return false;
         };
         match v {
-            toml::Value::Table(t) if rest.is_empty() => t.remove(*part).is_some(),
-            toml::Value::Table(t) => t.get_mut(*part).is_some_and(|v| from(v, rest)),
+            // A key may hold dots itself (`"app.kubernetes.io/name"` in a map of
+            // labels), and the error's path does not quote it: the longest run of
+            // parts that is a key of this table first.
+            toml::Value::Table(t) => (1..=parts.len()).rev().any(|n| {
+                let key = parts[..n].join(".");
+                match n == parts.len() {
+                    true => t.remove(&key).is_some(),
+                    false => t.get_mut(&key).is_some_and(|v| from(v, &parts[n..])),
+                }
+            }),
             toml::Value::Array(a) => match part.parse::<usize>() {
                 Ok(i) => a.get_mut(i).is_some_and(|v| from(v, rest)),
                 // From every element: not `any`, which stops at the first.

@@ -94,6 +94,22 @@ fn every_type_error_is_listed_with_the_rest() {
     assert_eq!(errors.len(), 6, "{joined}");
 }
 
+/// A key with dots in it (a Kubernetes label name) is taken out like any other:
+/// the problems after it are still listed (the loop stopped at it).
+#[test]
+fn a_type_error_under_a_key_with_dots_does_not_hide_the_next() {
+    let text = "[alerts]\nlabels = { \"app.kubernetes.io/name\" = 5, team = \"web\" }\n\
+                [sampling]\ninterval = 7\n";
+    let errors = load_text(text, &[], &Overrides::default()).unwrap_err().0;
+    let joined = errors.join("\n");
+    assert!(
+        joined.contains("alerts.labels.app.kubernetes.io/name")
+            && joined.contains("sampling.interval (config file "),
+        "{joined}"
+    );
+    assert_eq!(errors.len(), 2, "{joined}");
+}
+
 /// The bad element of an array is the one named, located and taken out: the
 /// first target's valid pid stays (toml's path, `targets.pid`, names no index).
 #[test]
