@@ -162,28 +162,31 @@ pub struct ProcReader {
     kids: PidMap<i32, (u64, Vec<i32>)>,
     kids_mark: Option<u32>,
     loadavg: Option<File>,
-    /// `status` and `io` figures by pid as last read, and how long they serve
-    /// ([`SLOW_DETAILS_EVERY`]).
+    /// `status`, `io` and `schedstat` figures by pid as last read, and how long
+    /// they serve ([`SLOW_DETAILS_EVERY`]).
     slow: PidMap<i32, Slow>,
     slow_every: std::time::Duration,
 }
 
-/// How often a member's `status` (swap, context switches) and `io` (bytes read
-/// and written) are read again; its other files are read every tick. They feed
-/// only the exported counters and the swap gauge, never a verdict, and a scrape
-/// is seldom more often than this. At 1 s ticks, watching a group of 120
-/// processes, the two files were 27-42% of the tick thread's CPU
+/// How often a member's `status` (swap, context switches), `io` (bytes read
+/// and written) and its threads' `schedstat` (run-queue wait) are read again; its
+/// `stat` and fd count are read every tick. They feed the exported counters, the
+/// swap gauge, and verdicts that sum the wait over minutes (CPU sizing, the time
+/// split of a request), and a scrape is seldom more often than this. At 1 s
+/// ticks, watching a group of 120 processes, `status` and `io` were 27-42% of the
+/// tick thread's CPU; a JVM's tick read sixteen threads' `schedstat`, about 1 ms
 /// (docs/performance.md). A new member is read at its first tick; one that exits
-/// loses what it did since its last read, at most this long (was one tick).
+/// loses what it did since its last read, at most this long (was one tick), and
+/// so does a thread that exits.
 pub const SLOW_DETAILS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// One process' `status` and `io` figures as last read.
+/// One process' `status`, `io` and `schedstat` figures as last read.
 #[derive(Debug)]
 struct Slow {
     /// Start time of the process read: a reused pid is read afresh.
     start_ticks: u64,
     at: Instant,
-    /// Only the figures of `status` and `io` are set.
+    /// Only the figures of `status`, `io` and `schedstat` are set.
     figures: Details,
     /// Used since the last sweep.
     used: bool,
@@ -332,8 +335,9 @@ impl ProcReader {
     /// still be stale when one thread exited and another started: the gone thread's
     /// `schedstat` then fails and [`ProcReader::run_delay`] lists again, in the same
     /// tick; a `children` file of a gone thread reads empty, so a child forked by
-    /// the new thread in that tick is found at the next tick (or at the next full
-    /// listing, for a process whose `schedstat` is not read).
+    /// the new thread then is found when `schedstat` is next read (within
+    /// [`SLOW_DETAILS_EVERY`]), or at the next full listing, for a process whose
+    /// `schedstat` is not read.
     fn tids(&mut self, entry: &ProcEntry) -> std::io::Result<(std::sync::Arc<[String]>, bool)> {
         if let Some(t) = self.tids.get_mut(&entry.pid) {
             if t.start_ticks == entry.start_ticks && t.tids.len() as u64 == entry.threads {
@@ -370,10 +374,33 @@ impl ProcReader {
         reuse: impl Fn(i32) -> Option<ProcEntry>,
         linger: std::time::Duration,
     ) -> std::io::Result<Vec<ProcEntry>> {
+        let mark = self.newest_pid();
         self.kept.linger = Some(Instant::now() + linger);
         let out = self.list_all(errors, reuse);
         self.kept.linger = None;
+        if let Ok(list) = &out {
+            self.remember_children(list, mark);
+        }
         out
+    }
+
+    /// Every listed process' children, from their `ppid`s, kept for
+    /// [`ProcReader::descendants`] with the newest pid read before the listing:
+    /// until a process is created they hold, and a process of more than
+    /// [`CHILDREN_MAX_THREADS`] threads (a JVM, Node), whose `children` files are
+    /// not read, needs no listing either. Listing /proc every tick for such an
+    /// app was most of its tick (docs/performance.md).
+    fn remember_children(&mut self, list: &[ProcEntry], mark: Option<u32>) {
+        let mut kids: PidMap<i32, (u64, Vec<i32>)> = list
+            .iter()
+            .map(|e| (e.pid, (e.start_ticks, Vec::new())))
+            .collect();
+        for e in list {
+            if let Some((_, children)) = kids.get_mut(&e.ppid) {
+                children.push(e.pid);
+            }
+        }
+        (self.kids, self.kids_mark) = (kids, mark);
     }
 
     fn list_all(
@@ -419,18 +446,10 @@ impl ProcReader {
             Err(ReadError::Gone) => return None,
             Err(e) => errors.record("fd", &format!("{}: {e}", self.path)),
         }
-        d.run_delay_ns = match self.run_delay(entry).map_err(ReadError::from) {
-            Ok(v) => v,
-            Err(ReadError::Gone) => return None,
-            Err(e) => {
-                errors.record("schedstat", &format!("{}: {e}", self.path));
-                None
-            }
-        };
         Some(d)
     }
 
-    /// `status` and `io` of `entry` into `d`: read again when last read
+    /// `status`, `io` and the run-queue wait of `entry` into `d`: read again when last read
     /// [`SLOW_DETAILS_EVERY`] ago or more (or never, or for another process of the
     /// same pid), else as last read. `None` when the process is gone.
     fn slow_details(
@@ -450,6 +469,7 @@ impl ProcReader {
             // the path, dearer than the read.
             self.touch(entry.pid, "status");
             self.touch(entry.pid, "io");
+            self.touch_schedstat(entry);
             return Some(());
         }
         match self.read(entry.pid, "status").map_err(ReadError::from) {
@@ -470,6 +490,14 @@ impl ProcReader {
             Err(ReadError::Gone) => return None,
             Err(e) => errors.record("io", &format!("{}: {e}", self.path)),
         }
+        d.run_delay_ns = match self.run_delay(entry).map_err(ReadError::from) {
+            Ok(v) => v,
+            Err(ReadError::Gone) => return None,
+            Err(e) => {
+                errors.record("schedstat", &format!("{}: {e}", self.path));
+                None
+            }
+        };
         let slow = Slow {
             start_ticks: entry.start_ticks,
             at: now,
@@ -478,6 +506,26 @@ impl ProcReader {
         };
         self.slow.insert(entry.pid, slow);
         Some(())
+    }
+
+    /// Keeps the `schedstat` files [`ProcReader::run_delay`] reads open, and its
+    /// thread list, through a tick that does not read them.
+    fn touch_schedstat(&mut self, entry: &ProcEntry) {
+        let tids = match self.tids.get_mut(&entry.pid) {
+            Some(t) if entry.threads > 1 => {
+                t.used = true;
+                t.tids.clone()
+            }
+            _ => return self.touch(entry.pid, "schedstat"),
+        };
+        let mut path = String::with_capacity(32);
+        for tid in tids.iter() {
+            path.clear();
+            path.push_str("task/");
+            path.push_str(tid);
+            path.push_str("/schedstat");
+            self.touch(entry.pid, &path);
+        }
     }
 
     /// Run-queue wait summed over threads. A single-threaded process' own
@@ -685,7 +733,9 @@ fn keep_max() -> usize {
     }
 }
 
-/// Above this many threads a process' children are found by listing the root.
+/// Above this many threads a process' children are not read from its threads'
+/// `children` files: they come from the last listing of the root, which is
+/// listed again once a pid has been created since (`remember_children`).
 const CHILDREN_MAX_THREADS: u64 = 8;
 
 /// The executable path, for `exe` matchers.

@@ -262,6 +262,55 @@ fn children_are_read_again_only_when_a_pid_was_created() {
     assert!(errors.counts.is_empty(), "{:?}", errors.counts);
 }
 
+/// A process of more threads than [`CHILDREN_MAX_THREADS`] (a JVM) has its
+/// children from the last listing while no process is created: no listing each
+/// tick (it was one every tick). Once a pid is created, it needs a listing again.
+#[test]
+fn a_listing_gives_a_many_threaded_process_its_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let proc = |pid: i32, ppid: i32, threads: u64| {
+        let at = root.join(pid.to_string());
+        std::fs::create_dir_all(&at).unwrap();
+        let stat = format!(
+            "{pid} (p{pid}) S {ppid} 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 {threads} 0 100 0 1 0\n"
+        );
+        std::fs::write(at.join("stat"), stat).unwrap();
+    };
+    let newest = |pid: i32| {
+        let text = format!("0.06 0.02 0.00 1/123 {pid}\n");
+        std::fs::write(root.join("loadavg"), text).unwrap();
+    };
+    newest(12);
+    proc(10, 1, CHILDREN_MAX_THREADS + 8);
+    proc(11, 10, 1);
+    proc(12, 11, 1);
+    proc(20, 1, 1); // not a descendant
+    let mut errors = ReadErrors::default();
+    let mut reader = ProcReader::new(root);
+    assert!(
+        reader.descendants(&[10], true, &mut errors).is_none(),
+        "no listing yet: too many threads to read their children"
+    );
+    reader
+        .list(&mut errors, |_| None, std::time::Duration::ZERO)
+        .unwrap();
+    for _ in 0..2 {
+        let list = reader
+            .descendants(&[10], true, &mut errors)
+            .expect("from the listing");
+        let mut pids: Vec<i32> = list.iter().map(|e| e.pid).collect();
+        pids.sort_unstable();
+        assert_eq!(pids, [10, 11, 12]);
+    }
+    newest(13);
+    assert!(
+        reader.descendants(&[10], true, &mut errors).is_none(),
+        "a pid created: listed again"
+    );
+    assert!(errors.counts.is_empty(), "{:?}", errors.counts);
+}
+
 /// On the real /proc: a shell's two children found, and once one is killed and
 /// reaped (no pid created for that), it is gone from the next answer.
 #[test]
@@ -370,8 +419,9 @@ fn kept_files_follow_the_process_and_fail_once_it_is_gone() {
 #[test]
 fn status_and_io_are_read_again_once_per_slow_interval() {
     use std::time::{Duration, Instant};
-    // Switches context a hundred times a second, its own count in `status`.
-    // Killed on the way out, a failed assertion included.
+    // Two threads that switch context a hundred times a second each: counts in
+    // `status`, and run-queue wait at each wake-up in their `schedstat`. Killed
+    // on the way out, a failed assertion included.
     struct Killed(std::process::Child);
     impl Drop for Killed {
         fn drop(&mut self) {
@@ -381,7 +431,12 @@ fn status_and_io_are_read_again_once_per_slow_interval() {
     }
     let py = Killed(
         std::process::Command::new("python3")
-            .args(["-c", "import time\nwhile True: time.sleep(0.01)"])
+            .args([
+                "-c",
+                "import threading, time\n\
+                 def spin():\n    while True: time.sleep(0.01)\n\
+                 threading.Thread(target=spin, daemon=True).start()\nspin()",
+            ])
             .spawn()
             .unwrap(),
     );
@@ -395,18 +450,31 @@ fn status_and_io_are_read_again_once_per_slow_interval() {
         r.sweep();
         d
     };
+    // Both threads running.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while r.read_entry(pid).unwrap().threads < 2 {
+        assert!(Instant::now() < deadline, "no second thread");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let first = details(&mut r);
     let read_at = Instant::now();
     assert!(first.voluntary_switches.is_some() && first.read_bytes.is_some());
+    assert!(first.run_delay_ns.is_some());
     std::thread::sleep(Duration::from_millis(100));
     let cached = details(&mut r);
     if read_at.elapsed() < Duration::from_millis(350) {
         assert_eq!(cached.voluntary_switches, first.voluntary_switches);
         assert_eq!(cached.read_bytes, first.read_bytes);
+        assert_eq!(cached.run_delay_ns, first.run_delay_ns);
     }
+    let kept = |name: &str| {
+        r.kept
+            .open
+            .keys()
+            .any(|k| k.starts_with(&format!("/proc/{pid}/")) && k.ends_with(name))
+    };
     assert!(
-        r.kept.open.contains_key(&format!("/proc/{pid}/status"))
-            && r.kept.open.contains_key(&format!("/proc/{pid}/io")),
+        kept("/status") && kept("/io") && kept("/schedstat"),
         "kept open between reads: {:?}",
         r.kept.open.keys()
     );
@@ -417,6 +485,13 @@ fn status_and_io_are_read_again_once_per_slow_interval() {
         "read again: {:?} then {:?}",
         first.voluntary_switches,
         later.voluntary_switches
+    );
+    // Each of some 90 wake-ups waited some nanoseconds for a CPU.
+    assert!(
+        later.run_delay_ns > first.run_delay_ns,
+        "read again: {:?} then {:?}",
+        first.run_delay_ns,
+        later.run_delay_ns
     );
     drop(py);
     assert!(errors.counts.is_empty(), "{:?}", errors.counts);
