@@ -339,7 +339,9 @@ fn scans_this_process_real_sockets() {
     };
     let before = scan_me();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let n = 5;
+    // 80 connections: several pages of `net/tcp` (27 lines a page), read whole
+    // although a read stops at each page.
+    let n = 40;
     let clients: Vec<TcpStream> = (0..n)
         .map(|_| TcpStream::connect(listener.local_addr().unwrap()).unwrap())
         .collect();
