@@ -366,6 +366,67 @@ fn scans_this_process_real_sockets() {
     drop(listener);
 }
 
+/// A family the namespace holds no TCP socket of (`sockstat`, `sockstat6`) is not
+/// read: its table would cost a walk of the kernel's socket hash for nothing. A
+/// `sockstat` that cannot be read or parsed reads the table as before.
+#[test]
+fn a_family_without_sockets_in_the_namespace_is_not_read() {
+    assert_eq!(
+        sockstat_in_use(
+            b"sockets: used 21\nTCP: inuse 10 orphan 0 tw 75 alloc 10 mem 92\nUDP: inuse 0 mem 0\n",
+            "TCP:"
+        ),
+        Some(10)
+    );
+    assert_eq!(
+        sockstat_in_use(b"TCP6: inuse 0\nUDP6: inuse 0\n", "TCP6:"),
+        Some(0)
+    );
+    assert_eq!(sockstat_in_use(b"TCP6: inuse\n", "TCP6:"), None);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let tcp = [HEADER, &line(0, "0100007F:1F90", "0100007F:D431", "01", 5)].concat();
+    let tcp6 = [
+        HEADER6,
+        &line(
+            0,
+            "00000000000000000000000001000000:1F90",
+            "00000000000000000000000001000000:D432",
+            "01",
+            6,
+        ),
+    ]
+    .concat();
+    proc_dir(
+        root,
+        100,
+        1,
+        &["socket:[5]", "socket:[6]"],
+        Some(&tcp),
+        Some(&tcp6),
+    );
+    let established = || {
+        let mut errors = ReadErrors::default();
+        scan(root, &[vec![100]], &mut errors)[0]
+            .unwrap()
+            .established
+    };
+    assert_eq!(established(), 2, "no sockstat: both tables read");
+    std::fs::write(
+        root.join("100/net/sockstat6"),
+        "TCP6: inuse 0\nUDP6: inuse 0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("100/net/sockstat"),
+        "sockets: used 3\nTCP: inuse 2 orphan 0 tw 0 alloc 2 mem 1\n",
+    )
+    .unwrap();
+    assert_eq!(established(), 1, "tcp6 skipped");
+    std::fs::write(root.join("100/net/sockstat6"), "TCP6: inuse 1\n").unwrap();
+    assert_eq!(established(), 2, "tcp6 read again");
+}
+
 /// The status API names each count (it was an unlabelled array of eight).
 #[test]
 fn known_services_serialize_by_name() {
