@@ -289,6 +289,17 @@ mod tests {
         crate::analysis::AnalysisConfig::default().memory
     }
 
+    /// What the heap says after `secs` of 2-s ticks of `heap(t)`.
+    fn after(secs: f64, heap: impl Fn(f64) -> JvmHeap) -> HeapVerdict {
+        let mut h = HeapTrend::new(memory());
+        let mut t = 0.0;
+        while t <= secs {
+            h.push(t, &heap(t));
+            t += 2.0;
+        }
+        h.evaluate(secs)
+    }
+
     /// Runs `secs` of 2-s ticks of `heap(t)`; the first time the heap's verdict is
     /// given, if ever.
     fn first_verdict(secs: f64, heap: impl Fn(f64) -> JvmHeap) -> Option<f64> {
@@ -332,26 +343,14 @@ mod tests {
         // old generation of at most 1 GiB: at 40 min, 120 MiB live and up to
         // 1.1 MiB of garbage, so about (1024 - 120) / 2 = 452 min to go.
         let leak = collected(60.0, 20_000.0, |t| 40.0 * MIB + t / 60.0 * 2.0 * MIB);
-        let mut h = HeapTrend::new(memory());
-        let mut t = 0.0;
-        while t <= 2400.0 {
-            h.push(t, &leak(t));
-            t += 2.0;
-        }
-        let v = h.evaluate(2400.0);
+        let v = after(2400.0, &leak);
         assert!(v.suspected, "{v:?}");
         let minutes = v.time_to_max_seconds.expect("a maximum is published") / 60.0;
         assert!((440.0..=465.0).contains(&minutes), "{minutes} min");
         // Without a verdict, no time: a live set whose levels creep up by half a
         // MiB in 40 min, far under a leak's pace.
         let steady = collected(60.0, 20_000.0, |t| (80.0 + t / 4800.0) * MIB);
-        let mut h = HeapTrend::new(memory());
-        let mut t = 0.0;
-        while t <= 2400.0 {
-            h.push(t, &steady(t));
-            t += 2.0;
-        }
-        let v = h.evaluate(2400.0);
+        let v = after(2400.0, steady);
         assert_eq!((v.suspected, v.time_to_max_seconds), (false, None), "{v:?}");
         // Without a published maximum, no time.
         let mut h = HeapTrend::new(memory());
@@ -377,13 +376,7 @@ mod tests {
         };
         assert_eq!(first_verdict(3.0 * 3600.0, never), None);
         // And says how long it has gone uncollected while it grows.
-        let mut h = HeapTrend::new(memory());
-        let mut t = 0.0;
-        while t <= 1800.0 {
-            h.push(t, &never(t));
-            t += 2.0;
-        }
-        let v = h.evaluate(1800.0);
+        let v = after(1800.0, never);
         assert_eq!(v.uncollected_seconds, Some(1800.0), "{v:?}");
     }
 
