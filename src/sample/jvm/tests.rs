@@ -91,21 +91,22 @@ fn both_byte_orders_read_the_counters() {
     }
 }
 
+/// The heap read from a G1 file without the entry `name`.
+fn heap_without(name: &str) -> JvmHeap {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<_> = G1.iter().copied().filter(|e| e.0 != name).collect();
+    let p = write(dir.path(), "1", &perf_file(true, &entries));
+    PerfData::open(&p).unwrap().read().unwrap().unwrap()
+}
+
 #[test]
 fn a_collector_without_concurrent_cycles_counts_full_collections_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let parallel: Vec<_> = G1.iter().copied().filter(|e| e.0 != CONCURRENT).collect();
-    let p = write(dir.path(), "1", &perf_file(true, &parallel));
-    let heap = PerfData::open(&p).unwrap().read().unwrap().unwrap();
-    assert_eq!(heap.old_collections, 1);
+    assert_eq!(heap_without(CONCURRENT).old_collections, 1);
 }
 
 #[test]
 fn a_jvm_that_does_not_publish_its_maximum_still_gives_its_heap() {
-    let dir = tempfile::tempdir().unwrap();
-    let without: Vec<_> = G1.iter().copied().filter(|e| e.0 != OLD_MAX).collect();
-    let p = write(dir.path(), "1", &perf_file(true, &without));
-    let heap = PerfData::open(&p).unwrap().read().unwrap().unwrap();
+    let heap = heap_without(OLD_MAX);
     assert_eq!(
         (heap.old_used_bytes, heap.old_max_bytes),
         (10_670_592, None)
