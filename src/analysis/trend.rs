@@ -23,7 +23,9 @@
 //!    growth's own span): a leak keeps its pace, while a
 //!    warm-up, a cache filling at a falling rate of new keys and a JVM heap
 //!    expanding toward its new size all slow down (the exponent makes the slowest
-//!    warm-up that passes the same, a 42-min time constant, whatever the span);
+//!    warm-up that passes the same, a 42-min time constant, whatever the span).
+//!    The halves and quarters may show it on the floors or on the buckets' means
+//!    when the growth is spread over the buckets, not made in steps (`Level`);
 //! 4. the *trough* (least eroded floor) of each third of the segment above the one
 //!    before by `min_growth / 10`, and the rise from the first third's trough to the
 //!    last's, scaled to the whole segment, of at least `min_growth` times a quarter
@@ -33,7 +35,8 @@
 //! 5. under half a window, or with less than `min_growth` of growth, evidence
 //!    beyond doubt (`beyond_doubt`): each half growing, the second
 //!    half keeping its pace by [`SHORT_MARGIN_Z`] standard errors of the slopes
-//!    ([`LONG_MARGIN_Z`] for a long segment), no slower than the span before it,
+//!    ([`LONG_MARGIN_Z`] for a long segment; on the floors, or on the means of
+//!    spread growth, each against its own scatter), no slower than the span before it,
 //!    every quarter's trough above the one before, and a level not seen before in
 //!    the window.
 //!
@@ -110,11 +113,70 @@ pub struct TrendConfig {
     pub min_growth: f64,
 }
 
+/// The bucket samples go into now.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     start: f64,
     min: f64,
     last: f64,
+    /// The sum and count of the bucket's samples, for its mean.
+    sum: f64,
+    count: u32,
+}
+
+/// A completed bucket: its floor and its mean, a steadier level than the floor
+/// under normal noise (see [`Level`]).
+#[derive(Debug, Clone, Copy)]
+struct Done {
+    start: f64,
+    min: f64,
+    mean: f64,
+}
+
+impl From<Bucket> for Done {
+    fn from(b: Bucket) -> Done {
+        Done {
+            start: b.start,
+            min: b.min,
+            mean: b.sum / f64::from(b.count.max(1)),
+        }
+    }
+}
+
+/// One segment's buckets read two ways: `floors`, their minima eroded (what the
+/// verdict rests on), and `means`, their means. A bucket's floor is the least of
+/// its samples (60 at 1 s): it ignores a sawtooth or a burst, but the least of
+/// many samples of normal noise moves nearly as much as one sample does, while
+/// their mean moves with the noise over the root of their count. The pace tests
+/// (does the growth keep its pace?) pass on either reading when the growth is
+/// `spread` over the buckets: a warm-up slows down in both, and where bursts or
+/// a sawtooth make the means jump, their own scatter widens the margin asked of
+/// them. Growth in steps is read on the floors alone: a bucket that holds a step
+/// has its mean halfway up it, which smooths a staircase of heap commits into a
+/// steady climb.
+#[derive(Clone, Copy)]
+struct Level<'a> {
+    floors: &'a [(f64, f64)],
+    means: &'a [(f64, f64)],
+    spread: bool,
+}
+
+impl Level<'_> {
+    /// Whether `test` holds on the floors, or on the means of spread growth.
+    fn either(&self, test: impl Fn(&[(f64, f64)]) -> bool) -> bool {
+        test(self.floors) || (self.spread && test(self.means))
+    }
+}
+
+/// Growth spread over the buckets, not made in steps: the median rise between
+/// neighbouring raw floors at least half the segment's `rate` (a staircase whose
+/// steps are two buckets apart or more rises by nothing between most of them).
+fn spread_growth(raw: &[(f64, f64)], rate: f64) -> bool {
+    let mut rises: Vec<f64> = raw
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0))
+        .collect();
+    !rises.is_empty() && median(&mut rises) >= 0.5 * rate
 }
 
 /// What the trend says now.
@@ -136,7 +198,7 @@ pub struct TrendTracker {
     cfg: TrendConfig,
     bucket_len: f64,
     /// Completed buckets, oldest first; at most `BUCKETS`.
-    done: VecDeque<Bucket>,
+    done: VecDeque<Done>,
     current: Option<Bucket>,
     /// The time of the first sample since the tracker was made or reset: buckets
     /// are cut from it, never from the clock, so the same samples shifted in time
@@ -164,7 +226,7 @@ impl TrendTracker {
 
     /// Bytes this tracker holds, heap included.
     pub fn footprint(&self) -> usize {
-        std::mem::size_of::<Self>() + self.done.capacity() * std::mem::size_of::<Bucket>()
+        std::mem::size_of::<Self>() + self.done.capacity() * std::mem::size_of::<Done>()
     }
 
     /// Forgets everything: after a restart the old growth is another process'.
@@ -185,10 +247,12 @@ impl TrendTracker {
             Some(b) if t < b.start + self.bucket_len => {
                 b.min = b.min.min(v);
                 b.last = v;
+                b.sum += v;
+                b.count += 1;
                 return;
             }
             Some(b) => {
-                let finished = *b;
+                let finished = Done::from(*b);
                 // A floor below half the last one is a restart in all but name.
                 if let Some(prev) = self.done.back() {
                     if finished.min < prev.min * 0.5 {
@@ -212,6 +276,8 @@ impl TrendTracker {
             start,
             min: v,
             last: v,
+            sum: v,
+            count: 1,
         });
         // Drop buckets that fell out of the window.
         while self
@@ -293,6 +359,11 @@ impl TrendTracker {
             .map(|b| (b.start + self.bucket_len / 2.0, b.min))
             .collect();
         let low = eroded(&raw);
+        let means: Vec<(f64, f64)> = self
+            .done
+            .iter()
+            .map(|b| (b.start + self.bucket_len / 2.0, b.mean))
+            .collect();
         // The recent half (or all there is, under a window): its rate is the one
         // shown, and the one a standing verdict is held by.
         let half = (n / 2).max(HALF).min(n);
@@ -308,7 +379,12 @@ impl TrendTracker {
         let steps = staircase::steps(&low, self.cfg.min_growth / 10.0);
         let mut vetoed = false;
         for k in short.chain(long).chain((n > half).then_some(n)) {
-            if let Some(rate) = self.judge(&raw[n - k..], &low[n - k..], &low[..n - k]) {
+            let level = Level {
+                floors: &low[n - k..],
+                means: &means[n - k..],
+                spread: false,
+            };
+            if let Some(rate) = self.judge(&raw[n - k..], level, &low[..n - k]) {
                 if !staircase::shrinking(&steps, &low, n - k) {
                     return (Some(rate), true, false);
                 }
@@ -320,10 +396,12 @@ impl TrendTracker {
     }
 
     /// The Theil-Sen rate of one segment if it is a leak: its floors, `raw`, the
-    /// same floors [`eroded`], `low`, and the eroded floors of the window before
-    /// it, `before`. The cheap tests come first: most segments fail them.
-    fn judge(&self, raw: &[(f64, f64)], low: &[(f64, f64)], before: &[(f64, f64)]) -> Option<f64> {
-        let (floors, seg) = (low, low.len());
+    /// same floors [`eroded`] with the buckets' means, `level`, and the eroded
+    /// floors of the window before it, `before`. The cheap tests come first: most
+    /// segments fail them.
+    fn judge(&self, raw: &[(f64, f64)], level: Level, before: &[(f64, f64)]) -> Option<f64> {
+        let (floors, seg) = (level.floors, level.floors.len());
+        let low = floors;
         // The trough of each third: the level the resource came down to there.
         let [first, middle, last] = troughs::<3>(floors);
         let rises_throughout = middle - first >= self.cfg.min_growth / 10.0
@@ -335,6 +413,10 @@ impl TrendTracker {
             return None;
         }
         let rate = theil_sen(floors);
+        let level = Level {
+            spread: spread_growth(raw, rate),
+            ..level
+        };
         if !still_growing(raw, low, rate) {
             return None;
         }
@@ -348,7 +430,8 @@ impl TrendTracker {
         let persistence_of_growth = persistence(g);
         let persistence = persistence(seg);
         // Keeps its pace: second half against first, last quarter against the one
-        // before (a warm-up that started mid-segment decelerates there).
+        // before (a warm-up that started mid-segment decelerates there), on the
+        // floors or the means.
         let keeps = |a: &[(f64, f64)], b: &[(f64, f64)], share: f64| {
             let (ra, rb) = (theil_sen(a), theil_sen(b));
             ra <= 0.0 || rb >= share * ra
@@ -359,37 +442,33 @@ impl TrendTracker {
         // halves' rates, diluted by the flat minutes, may not show. The share asked
         // there is the one for the growth's own span: the shorter the span, the
         // less a warm-up slows across it, so the closer to its pace a leak's must be.
-        let persists = keeps(&floors[..seg / 2], &floors[seg / 2..], persistence)
-            && keeps(
-                &floors[seg - 2 * q..seg - q],
-                &floors[seg - q..],
-                persistence,
-            )
+        // That test reads the floors only: where the growth began is read on them,
+        // and the means let a recorded G1 JVM's cache fill through
+        // (`real-heap-jvm-g1-cache-fills-and-caps`).
+        let persists = level.either(|l| keeps(&l[..seg / 2], &l[seg / 2..], persistence))
+            && level.either(|l| keeps(&l[seg - 2 * q..seg - q], &l[seg - q..], persistence))
             && (g < MIN_BUCKETS / 2
                 || g == seg
                 || keeps(&grown[..g / 2], &grown[g / 2..], persistence_of_growth));
         let plain = seg >= HALF && growth >= self.cfg.min_growth;
-        (persists && (plain || self.beyond_doubt(floors, before, persistence))).then_some(rate)
+        (persists && (plain || self.beyond_doubt(level, before, persistence))).then_some(rate)
     }
 
     /// What a segment under half a window (or with less than `min_growth` of
     /// growth) must show on top: each half growing at `min_rate` or more; the
-    /// second half keeping its pace beyond doubt, and the last third against the
-    /// middle one (a warm-up that began inside the segment slows down there); no
-    /// slower than the same span before it; the trough of every quarter above the
-    /// one before; and a level the window has not seen before (a sawtooth or a
-    /// load cycle comes back to where it was).
-    fn beyond_doubt(&self, low: &[(f64, f64)], before: &[(f64, f64)], persistence: f64) -> bool {
+    /// second half keeping its pace beyond doubt (on the floors or the means), and
+    /// the last third against the middle one (a warm-up that began inside the
+    /// segment slows down there); no slower than the same span before it; the
+    /// trough of every quarter above the one before; and a level the window has
+    /// not seen before (a sawtooth or a load cycle comes back to where it was).
+    fn beyond_doubt(&self, level: Level, before: &[(f64, f64)], persistence: f64) -> bool {
+        let low = level.floors;
         let (seg, rate) = (low.len(), theil_sen(low));
-        let (a, b) = (&low[..seg / 2], &low[seg / 2..]);
-        let (ra, rb) = (theil_sen(a), theil_sen(b));
+        let half = seg / 2;
+        let (ra, rb) = (theil_sen(&low[..half]), theil_sen(&low[half..]));
         if ra.min(rb) < self.cfg.min_rate {
             return false;
         }
-        // Twice the standard error of the halves' slopes (once for a long segment):
-        // a noisy leak needs a longer span, a slowing warm-up cannot pass for one.
-        let sigma = scatter(low, rate);
-        let se = (slope_error(a, sigma) * persistence).hypot(slope_error(b, sigma));
         let margin = if seg < HALF {
             SHORT_MARGIN_Z
         } else {
@@ -400,7 +479,7 @@ impl TrendTracker {
             theil_sen(&low[third..2 * third]),
             theil_sen(&low[2 * third..]),
         );
-        if rb - persistence * ra < margin * se || last < persistence * middle {
+        if !level.either(|l| keeps_pace_by(l, persistence, margin)) || last < persistence * middle {
             return false;
         }
         // The history's first two buckets hold the process's start (a wrapped app
@@ -448,6 +527,17 @@ fn still_growing(raw: &[(f64, f64)], low: &[(f64, f64)], rate: f64) -> bool {
     let sigma = scatter(recent, theil_sen(recent));
     let se = (slope_error(a, sigma) * p).hypot(slope_error(b, sigma));
     rb >= p * ra - se
+}
+
+/// Whether the second half of `points` grows at `share` of the first half's
+/// Theil-Sen rate or more by `z` standard errors of the two slopes (the error
+/// from the robust scatter about the whole segment's line): a noisy leak needs a
+/// longer span, a slowing warm-up cannot pass for one.
+fn keeps_pace_by(points: &[(f64, f64)], share: f64, z: f64) -> bool {
+    let (a, b) = points.split_at(points.len() / 2);
+    let sigma = scatter(points, theil_sen(points));
+    let se = (slope_error(a, sigma) * share).hypot(slope_error(b, sigma));
+    theil_sen(b) - share * theil_sen(a) >= z * se
 }
 
 /// Where growth began in a segment's eroded floors: the last bucket still within
@@ -615,6 +705,47 @@ mod tests {
             t += 5.0;
         }
         (first, last)
+    }
+
+    /// Feeds `f(t)` every `step` s for `secs`; the first time a leak was suspected.
+    fn first_verdict(step: f64, secs: f64, f: impl Fn(f64) -> f64) -> Option<f64> {
+        let mut tr = TrendTracker::new(memory());
+        let mut t = 0.0;
+        while t <= secs {
+            tr.push(t, f(t));
+            if tr.evaluate().suspected {
+                return Some(t);
+            }
+            t += step;
+        }
+        None
+    }
+
+    /// Sampled every second, as Outrider samples, a leak of 1 MiB/min under 2 MiB
+    /// of normal noise: the floors alone (the least of 60 samples a bucket) kept
+    /// its pace beyond doubt at 22 min; with the buckets' means, 13 min. Read in
+    /// steps, the same growth keeps to the floors (`spread_growth`).
+    #[test]
+    fn the_means_find_a_leak_under_normal_noise_sooner() {
+        let leak = |t: f64| 200.0 * MIB + t / 60.0 * MIB + gauss(t) * 2.0 * MIB;
+        let first = first_verdict(1.0, 3600.0, leak);
+        assert!(first.is_some_and(|t| t <= 15.0 * 60.0), "{first:?}");
+        let raw = |f: &dyn Fn(f64) -> f64| -> Vec<(f64, f64)> {
+            (0..12)
+                .map(|i| (i as f64 * 60.0, f(i as f64 * 60.0)))
+                .collect()
+        };
+        let linear = raw(&|t| t / 60.0 * MIB + gauss(t) * 0.3 * MIB);
+        let steps = raw(&|t| (t / 180.0).floor() * 3.0 * MIB);
+        assert!(spread_growth(&linear, MIB / 60.0));
+        assert!(!spread_growth(&steps, MIB / 60.0));
+    }
+
+    /// Deterministic normal noise of standard deviation 1 (Box-Muller on [`noise`]).
+    fn gauss(t: f64) -> f64 {
+        let u1 = noise(t).abs().max(1e-12);
+        let u2 = noise(t + 0.5).abs();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
     /// Deterministic noise in [-1, 1].
