@@ -24,8 +24,10 @@
 //!    warm-up, a cache filling at a falling rate of new keys and a JVM heap
 //!    expanding toward its new size all slow down (the exponent makes the slowest
 //!    warm-up that passes the same, a 42-min time constant, whatever the span).
-//!    The halves and quarters may show it on the floors or on the buckets' means
-//!    when the growth is spread over the buckets, not made in steps (`Level`);
+//!    The halves and quarters (and the growth's halves, when it began with the
+//!    segment) may show it on the floors or on the buckets' means when the growth
+//!    is spread over the buckets, not made in steps, and the means' first part
+//!    grows too (`Level`);
 //! 4. the *trough* (least eroded floor) of each third of the segment above the one
 //!    before by `min_growth / 10`, and the rise from the first third's trough to the
 //!    last's, scaled to the whole segment, of at least `min_growth` times a quarter
@@ -162,9 +164,22 @@ struct Level<'a> {
 }
 
 impl Level<'_> {
-    /// Whether `test` holds on the floors, or on the means of spread growth.
-    fn either(&self, test: impl Fn(&[(f64, f64)]) -> bool) -> bool {
-        test(self.floors) || (self.spread && test(self.means))
+    /// Whether the pace test `keeps(points, first)` holds on the buckets `range`
+    /// of the floors, or of the means of spread growth where the part before
+    /// `first` grows at `min_rate` or more: a first part that does not grow lets
+    /// a pace test pass (growth that began inside the segment), and the means of
+    /// buckets that hold bursts rise and fall by chance (a Node-like shape's
+    /// first half did, at a negative rate, over floors warming up).
+    fn either(
+        &self,
+        range: std::ops::Range<usize>,
+        first: usize,
+        min_rate: f64,
+        keeps: impl Fn(&[(f64, f64)], usize) -> bool,
+    ) -> bool {
+        let means = &self.means[range.clone()];
+        keeps(&self.floors[range], first)
+            || (self.spread && theil_sen(&means[..first]) >= min_rate && keeps(means, first))
     }
 }
 
@@ -425,7 +440,8 @@ impl TrendTracker {
         if rate < self.cfg.min_rate || mann_kendall_z(raw.iter().map(|p| p.1)) < MK_Z {
             return None;
         }
-        let grown = &floors[growth_start(floors, self.cfg.min_growth / 10.0)..];
+        let gstart = growth_start(floors, self.cfg.min_growth / 10.0);
+        let grown = &floors[gstart..];
         let g = grown.len();
         let persistence_of_growth = persistence(g);
         let persistence = persistence(seg);
@@ -436,20 +452,30 @@ impl TrendTracker {
             let (ra, rb) = (theil_sen(a), theil_sen(b));
             ra <= 0.0 || rb >= share * ra
         };
+        let min_rate = self.cfg.min_rate;
+        let split = |l: &[(f64, f64)], first: usize| keeps(&l[..first], &l[first..], persistence);
         let q = seg / 4;
         // And from where the growth began, if it began inside the segment: a
         // warm-up that starts after flat minutes slows down from there, which the
         // halves' rates, diluted by the flat minutes, may not show. The share asked
         // there is the one for the growth's own span: the shorter the span, the
         // less a warm-up slows across it, so the closer to its pace a leak's must be.
-        // That test reads the floors only: where the growth began is read on them,
-        // and the means let a recorded G1 JVM's cache fill through
-        // (`real-heap-jvm-g1-cache-fills-and-caps`).
-        let persists = level.either(|l| keeps(&l[..seg / 2], &l[seg / 2..], persistence))
-            && level.either(|l| keeps(&l[seg - 2 * q..seg - q], &l[seg - q..], persistence))
+        // Growth that began at the segment's first buckets has the segment's halves
+        // shifted by a bucket, read on either reading as they are; growth that began
+        // later is read on the floors only, where its start was found (the means let
+        // a recorded G1 JVM's cache fill through: `real-heap-jvm-g1-cache-fills-and-caps`).
+        let persists = level.either(0..seg, seg / 2, min_rate, split)
+            && level.either(seg - 2 * q..seg, q, min_rate, split)
             && (g < MIN_BUCKETS / 2
                 || g == seg
-                || keeps(&grown[..g / 2], &grown[g / 2..], persistence_of_growth));
+                || if gstart <= 1 {
+                    let share = persistence_of_growth;
+                    level.either(gstart..seg, g / 2, min_rate, |l, f| {
+                        keeps(&l[..f], &l[f..], share)
+                    })
+                } else {
+                    keeps(&grown[..g / 2], &grown[g / 2..], persistence_of_growth)
+                });
         let plain = seg >= HALF && growth >= self.cfg.min_growth;
         (persists && (plain || self.beyond_doubt(level, before, persistence))).then_some(rate)
     }
@@ -479,7 +505,9 @@ impl TrendTracker {
             theil_sen(&low[third..2 * third]),
             theil_sen(&low[2 * third..]),
         );
-        if !level.either(|l| keeps_pace_by(l, persistence, margin)) || last < persistence * middle {
+        let by_margin = |l: &[(f64, f64)], _| keeps_pace_by(l, persistence, margin);
+        if !level.either(0..seg, half, self.cfg.min_rate, by_margin) || last < persistence * middle
+        {
             return false;
         }
         // The history's first two buckets hold the process's start (a wrapped app
