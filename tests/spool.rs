@@ -165,6 +165,13 @@ fn a_full_spool_volume_loses_nothing_that_fit_and_says_so_once() {
     assert_eq!(errors[0]["level"], "ERROR", "{:?}", errors[0]);
     let error = errors[0]["error"].as_str().unwrap();
     assert!(error.contains("No space left on device"), "{error}");
+    let unspooled = first
+        .metric(
+            "outrider_notifications_total",
+            &[("receiver", "am"), ("result", "unspooled")],
+        )
+        .unwrap();
+    assert!(unspooled >= 3.0, "each failed write counted: {unspooled}");
     assert!(first.terminate().success(), "a full volume is no crash");
 
     let (files, temps) = spool_files(&spooled);
@@ -212,9 +219,17 @@ fn a_full_spool_volume_loses_nothing_that_fit_and_says_so_once() {
     });
     let again = logged(&second, SPOOLING_AGAIN);
     assert_eq!(again.len(), 1, "{again:#?}");
+    let failed_writes = again[0]["failed_writes"].as_u64().unwrap();
+    assert!(failed_writes >= 3, "{again:?}");
+    let unspooled = second
+        .metric(
+            "outrider_notifications_total",
+            &[("receiver", "am"), ("result", "unspooled")],
+        )
+        .unwrap();
     assert!(
-        again[0]["failed_writes"].as_u64().unwrap() >= 3,
-        "{again:?}"
+        unspooled >= failed_writes as f64,
+        "{unspooled} < {failed_writes}"
     );
     assert_eq!(logged(&second, CANNOT_SPOOL).len(), 1);
     let sent = second

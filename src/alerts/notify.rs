@@ -23,7 +23,8 @@
 //! Counts per receiver ([`ReceiverStats`]): `sent` notifications delivered, `failed`
 //! delivery attempts that did not succeed (each retry counts), `dropped`
 //! notifications given up (queue full, or refused with a 4xx), `rate_limited`
-//! notifications that had to wait for the rate limit (once each).
+//! notifications that had to wait for the rate limit (once each), `unspooled`
+//! notifications the spool could not write (kept in memory only).
 //!
 //! Secrets (tokens, passwords, HMAC keys) live in [`Secret`], whose `Debug` prints
 //! `<secret>`; they are never logged, exported or shown by `check-config`.
@@ -123,6 +124,9 @@ pub struct ReceiverStats {
     pub rate_limited: AtomicU64,
     /// Notifications waiting: queued messages and groups with news.
     pub queued: AtomicU64,
+    /// Notifications that could not be written to the spool (kept in memory
+    /// only), shared with the spool's thread.
+    pub unspooled: Arc<AtomicU64>,
 }
 
 /// One notification: a body, and the key that lets a receiver drop a repeat.
@@ -192,10 +196,6 @@ impl Dispatcher {
             .build()?;
         for r in receivers {
             let (tx, rx) = mpsc::channel(r.queue_capacity.max(1));
-            let stats = Arc::new(ReceiverStats {
-                name: r.name.clone(),
-                ..Default::default()
-            });
             let receiver = Arc::new(r);
             let spool = spool_dir.as_ref().and_then(|d| {
                 spool::Spool::open(d, &receiver.name)
@@ -204,6 +204,11 @@ impl Dispatcher {
                         tracing::error!(receiver = %receiver.name, dir = %d.display(), error = %e, "cannot open the alert spool; notifications are kept in memory only");
                     })
                     .ok()
+            });
+            let stats = Arc::new(ReceiverStats {
+                name: receiver.name.clone(),
+                unspooled: spool.as_ref().map(|s| s.failures()).unwrap_or_default(),
+                ..Default::default()
             });
             let seed = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -27,7 +27,7 @@ pub(super) fn families<'a>(
     }
 
     let mut notes = Family::counter("outrider_notifications",
-        "Alert notifications by receiver: sent (delivered), failed (delivery attempts that did not succeed, each retry counts), dropped (given up: queue full or refused with a 4xx), rate_limited (delayed by the rate limit, once each; delivered later)."
+        "Alert notifications by receiver: sent (delivered), failed (delivery attempts that did not succeed, each retry counts), dropped (given up: queue full or refused with a 4xx), rate_limited (delayed by the rate limit, once each; delivered later), unspooled (not written to the spool: kept in memory only, lost if Outrider restarts before delivery)."
     );
     let mut queue = Family::gauge(
         "outrider_notification_queue",
@@ -41,6 +41,7 @@ pub(super) fn families<'a>(
             ("failed", &r.failed),
             ("dropped", &r.dropped),
             ("rate_limited", &r.rate_limited),
+            ("unspooled", r.unspooled.as_ref()),
         ] {
             notes.add(
                 [("receiver", n), ("result", result)],

@@ -11,7 +11,8 @@
 //! only: it is still delivered when the receiver answers, but lost if Outrider
 //! restarts first. The first failure is logged (an error), later ones are only
 //! counted until a write succeeds again, which is logged with their number: a full
-//! disk gives two lines, not one per notification. Writes (with their fsync) and removals go to a thread of the
+//! disk gives two lines, not one per notification; every failed write is counted
+//! (`outrider_notifications_total{result="unspooled"}`). Writes (with their fsync) and removals go to a thread of the
 //! spool's own, in order, through a bounded queue: the runtime is single-threaded,
 //! and an fsync on a slow volume must not hold up the tick, the scrapes or the log
 //! pumps. The thread holds a token (`run` gives a clone of its drain's sender, see
@@ -22,6 +23,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +49,9 @@ pub struct Spool {
     seq: u64,
     /// `None` if the thread could not be started: then the calls block.
     writer: Option<Writer>,
+    /// Notifications that could not be written (here or on the thread): kept in
+    /// memory only, lost if Outrider restarts before they are delivered.
+    failures: Arc<AtomicU64>,
 }
 
 /// What the writer thread does, in the order asked.
@@ -78,13 +84,13 @@ struct Writer {
 
 impl Writer {
     /// The thread for the spool at `dir` (named in its log lines).
-    fn start(dir: PathBuf) -> Option<Writer> {
+    fn start(dir: PathBuf, failures: Arc<AtomicU64>) -> Option<Writer> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Op>(QUEUED_OPS);
         let thread = std::thread::Builder::new()
             .name("outrider-spool".into())
             .spawn(move || {
                 let mut held = Vec::new();
-                let mut failing = Failing::new(dir);
+                let mut failing = Failing::new(dir, failures);
                 for op in rx {
                     run(op, &mut held, &mut failing);
                 }
@@ -145,14 +151,21 @@ struct Failing {
     dir: PathBuf,
     /// Writes failed since the last that succeeded.
     writes: u64,
+    /// Every failed write, for the receiver's `unspooled` count.
+    failures: Arc<AtomicU64>,
 }
 
 impl Failing {
-    fn new(dir: PathBuf) -> Self {
-        Failing { dir, writes: 0 }
+    fn new(dir: PathBuf, failures: Arc<AtomicU64>) -> Self {
+        Failing {
+            dir,
+            writes: 0,
+            failures,
+        }
     }
 
     fn failed(&mut self, e: &std::io::Error) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
         if self.writes == 0 {
             tracing::error!(
                 dir = %self.dir.display(),
@@ -192,11 +205,19 @@ impl Spool {
         // The prefix keeps a receiver named ".." inside the spool.
         let dir = base.join(format!("receiver-{receiver}"));
         std::fs::create_dir_all(&dir)?;
+        let failures = Arc::new(AtomicU64::new(0));
         Ok(Spool {
-            writer: Writer::start(dir.clone()),
+            writer: Writer::start(dir.clone(), failures.clone()),
             dir,
             seq: 0,
+            failures,
         })
+    }
+
+    /// The count of notifications that could not be written, shared with the
+    /// writer thread.
+    pub fn failures(&self) -> Arc<AtomicU64> {
+        self.failures.clone()
     }
 
     /// Gives the writer thread `token` to drop once everything asked of it is
@@ -251,6 +272,14 @@ impl Spool {
     /// Writes `m` to a new file (temp file, fsync, rename; on the spool's thread) and
     /// returns its path.
     pub fn write(&mut self, m: &Message) -> std::io::Result<PathBuf> {
+        let written = self.try_write(m);
+        if written.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        written
+    }
+
+    fn try_write(&mut self, m: &Message) -> std::io::Result<PathBuf> {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -378,6 +407,27 @@ mod tests {
         // New files sort after the loaded ones.
         let next = again.write(&message(9)).unwrap();
         assert!(next > loaded[1].1);
+    }
+
+    /// A write that fails on the thread (the directory gone, as on a volume
+    /// unmounted under it) is counted, and one that succeeds after it is not.
+    #[test]
+    fn failed_writes_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), "hook").unwrap();
+        let failures = s.failures();
+        let rdir = dir.path().join("receiver-hook");
+        std::fs::remove_dir(&rdir).unwrap();
+        for n in 0..3 {
+            s.write(&message(n)).unwrap(); // handed to the thread
+        }
+        drop(s); // waits for the thread
+        assert_eq!(failures.load(Ordering::Relaxed), 3);
+        let mut again = Spool::open(dir.path(), "hook").unwrap();
+        let path = again.write(&message(3)).unwrap();
+        drop(again);
+        assert!(path.exists());
+        assert_eq!(failures.load(Ordering::Relaxed), 3, "another spool's count");
     }
 
     /// On a runtime the drop does not wait for the thread (a hung volume would
