@@ -193,7 +193,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "actions.signl: unknown key",
+                "actions.signl: unknown key (did you mean `actions.signal`?)",
                 "actions.signal: \"USR9\" is not a signal name such as SIGUSR1",
                 "actions.timeout: \"forever\" is not a duration such as 5s, 250ms or 1h30m",
                 "actions.level: must be above 0 and at most 1 (a share of the memory limit)",

@@ -42,7 +42,10 @@ pub(super) fn parse_every_key(
         let parsed = parse_table(table.clone(), &mut unknown);
         let unknown = unknown
             .into_iter()
-            .map(|u| named_by_env(u, applied))
+            .map(|u| {
+                let hint = did_you_mean(&u);
+                named_by_env(u, applied) + &hint
+            })
             .collect();
         let e = match parsed {
             Ok(raw) => return (Some(raw), shapes, unknown, removed),
@@ -122,6 +125,40 @@ pub(super) fn without_indexes(key: &str) -> String {
 /// `foo: unknown key` as `foo (set by OUTRIDER_FOO__BAR): unknown key` when the
 /// environment set it (or a key under it): the user looks for a variable, not a
 /// line of the file.
+/// For `<key>: unknown key`, ` (did you mean `<known key>`?)` when a key of the
+/// same table (as the defaults write it out) is a typo away: at most a third of
+/// its letters changed, two at most. Empty when none is that close (and for keys
+/// under an array of tables, whose defaults hold no element).
+fn did_you_mean(problem: &str) -> String {
+    let Some(key) = problem.strip_suffix(": unknown key") else {
+        return String::new();
+    };
+    let Ok(toml::Value::Table(mut table)) = toml::Value::try_from(RawConfig::default()) else {
+        return String::new();
+    };
+    let (parent, leaf) = match key.rsplit_once('.') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, key),
+    };
+    for part in parent.into_iter().flat_map(|p| p.split('.')) {
+        match table.remove(part) {
+            Some(toml::Value::Table(t)) => table = t,
+            _ => return String::new(),
+        }
+    }
+    let most = (leaf.chars().count() / 3).min(2);
+    table
+        .keys()
+        .map(|k| (strsim::levenshtein(k, leaf), k))
+        .filter(|(d, _)| (1..=most).contains(d))
+        .min()
+        .map(|(_, k)| match parent {
+            Some(p) => format!(" (did you mean `{p}.{k}`?)"),
+            None => format!(" (did you mean `{k}`?)"),
+        })
+        .unwrap_or_default()
+}
+
 fn named_by_env(problem: String, applied: &[(String, String)]) -> String {
     let Some(key) = problem.strip_suffix(": unknown key") else {
         return problem;

@@ -193,7 +193,33 @@ fn an_unknown_environment_key_is_an_error() {
     let errors = load_text("", &env, &Overrides::default()).unwrap_err().0;
     assert_eq!(
         errors,
-        vec!["http.listn (set by OUTRIDER_HTTP__LISTN): unknown key".to_string()]
+        vec![
+            "http.listn (set by OUTRIDER_HTTP__LISTN): unknown key (did you mean `http.listen`?)"
+                .to_string()
+        ]
+    );
+}
+
+/// An unknown key a typo away from a known one of its table names it; one that
+/// is not close to any (or is under an array of tables) is only unknown.
+#[test]
+fn an_unknown_key_names_the_known_one_a_typo_away() {
+    let text = r#"
+        samplng = 1
+        sampling = { intervall = "1s", colour = "red" }
+        alerts = { spooldir = "/var/spool" }
+        targets = [{ name = "app", pid = 5, pidd = 6 }]
+    "#;
+    let errors = load_text(text, &[], &Overrides::default()).unwrap_err().0;
+    assert_eq!(
+        errors,
+        [
+            "alerts.spooldir: unknown key (did you mean `alerts.spool_dir`?)",
+            "sampling.colour: unknown key",
+            "sampling.intervall: unknown key (did you mean `sampling.interval`?)",
+            "samplng: unknown key (did you mean `sampling`?)",
+            "targets.0.pidd: unknown key",
+        ]
     );
 }
 
