@@ -165,12 +165,7 @@ fn a_full_spool_volume_loses_nothing_that_fit_and_says_so_once() {
     assert_eq!(errors[0]["level"], "ERROR", "{:?}", errors[0]);
     let error = errors[0]["error"].as_str().unwrap();
     assert!(error.contains("No space left on device"), "{error}");
-    let unspooled = first
-        .metric(
-            "outrider_notifications_total",
-            &[("receiver", "am"), ("result", "unspooled")],
-        )
-        .unwrap();
+    let unspooled = notifications(&first, "unspooled").unwrap();
     assert!(unspooled >= 3.0, "each failed write counted: {unspooled}");
     assert!(first.terminate().success(), "a full volume is no crash");
 
@@ -221,29 +216,21 @@ fn a_full_spool_volume_loses_nothing_that_fit_and_says_so_once() {
     assert_eq!(again.len(), 1, "{again:#?}");
     let failed_writes = again[0]["failed_writes"].as_u64().unwrap();
     assert!(failed_writes >= 3, "{again:?}");
-    let unspooled = second
-        .metric(
-            "outrider_notifications_total",
-            &[("receiver", "am"), ("result", "unspooled")],
-        )
-        .unwrap();
+    let unspooled = notifications(&second, "unspooled").unwrap();
     assert!(
         unspooled >= failed_writes as f64,
         "{unspooled} < {failed_writes}"
     );
     assert_eq!(logged(&second, CANNOT_SPOOL).len(), 1);
-    let sent = second
-        .metric(
-            "outrider_notifications_total",
-            &[("receiver", "am"), ("result", "sent")],
-        )
-        .unwrap();
+    let sent = notifications(&second, "sent").unwrap();
     assert!(sent >= (kept.len() + in_memory) as f64, "sent {sent}");
-    assert_eq!(
-        second.metric(
-            "outrider_notifications_total",
-            &[("receiver", "am"), ("result", "dropped")]
-        ),
-        Some(0.0)
-    );
+    assert_eq!(notifications(&second, "dropped"), Some(0.0));
+}
+
+/// `outrider_notifications_total` of the receiver `am` with `result`.
+fn notifications(o: &Outrider, result: &str) -> Option<f64> {
+    o.metric(
+        "outrider_notifications_total",
+        &[("receiver", "am"), ("result", result)],
+    )
 }

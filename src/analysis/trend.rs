@@ -394,12 +394,9 @@ impl TrendTracker {
         let steps = staircase::steps(&low, self.cfg.min_growth / 10.0);
         let mut vetoed = false;
         for k in short.chain(long).chain((n > half).then_some(n)) {
-            let level = Level {
-                floors: &low[n - k..],
-                means: &means[n - k..],
-                spread: false,
-            };
-            if let Some(rate) = self.judge(&raw[n - k..], level, &low[..n - k]) {
+            if let Some(rate) =
+                self.judge(&raw[n - k..], &low[n - k..], &means[n - k..], &low[..n - k])
+            {
                 if !staircase::shrinking(&steps, &low, n - k) {
                     return (Some(rate), true, false);
                 }
@@ -411,12 +408,17 @@ impl TrendTracker {
     }
 
     /// The Theil-Sen rate of one segment if it is a leak: its floors, `raw`, the
-    /// same floors [`eroded`] with the buckets' means, `level`, and the eroded
+    /// same floors [`eroded`], `low`, the buckets' means, `means`, and the eroded
     /// floors of the window before it, `before`. The cheap tests come first: most
     /// segments fail them.
-    fn judge(&self, raw: &[(f64, f64)], level: Level, before: &[(f64, f64)]) -> Option<f64> {
-        let (floors, seg) = (level.floors, level.floors.len());
-        let low = floors;
+    fn judge(
+        &self,
+        raw: &[(f64, f64)],
+        low: &[(f64, f64)],
+        means: &[(f64, f64)],
+        before: &[(f64, f64)],
+    ) -> Option<f64> {
+        let (floors, seg) = (low, low.len());
         // The trough of each third: the level the resource came down to there.
         let [first, middle, last] = troughs::<3>(floors);
         let rises_throughout = middle - first >= self.cfg.min_growth / 10.0
@@ -429,8 +431,9 @@ impl TrendTracker {
         }
         let rate = theil_sen(floors);
         let level = Level {
+            floors,
+            means,
             spread: spread_growth(raw, rate),
-            ..level
         };
         if !still_growing(raw, low, rate) {
             return None;
