@@ -8,6 +8,7 @@
 //! - [`target`]: choosing and grouping processes; identity, restarts, counters
 //! - [`workers`]: pre-fork servers (master, workers) and their PSS, at a low rate
 //! - [`pid_hash`]: a cheap hasher for the per-tick maps keyed by pids
+//! - `listing`: this tick's processes and their groups, kept between listings
 //!
 //! The [`Sampler`] owns every piece of state that must survive between ticks (group
 //! totals, restarts, cached cgroup directories, files kept open). It does blocking
@@ -16,6 +17,7 @@
 pub mod allocation;
 pub mod cgroup;
 pub mod jvm;
+mod listing;
 pub mod pid_hash;
 pub mod process;
 pub mod sockets;
@@ -143,6 +145,8 @@ pub struct Sampler {
     by_pid: bool,
     /// Last tick's members, read again by [`Sampler::list_between`].
     members: Vec<Identity>,
+    /// Last tick's processes and groups, kept between listings.
+    grouped: Option<listing::Grouped>,
     /// Whether a group chosen by name had no member last tick: /proc is then
     /// listed in full (see [`Sampler::list_between`]).
     name_group_down: bool,
@@ -212,6 +216,7 @@ impl Sampler {
             listed_at: None,
             by_pid: false,
             members: Vec::new(),
+            grouped: None,
             name_group_down: false,
             max_fds: PidMap::default(),
             grouper: ProcessGroups::new(&proc_root, self_pid),
@@ -252,18 +257,9 @@ impl Sampler {
     /// One pass over /proc and the cgroups.
     pub fn sample(&mut self) -> Sample {
         let started = Instant::now();
-        let list = self.list_processes();
-        let specs: Vec<GroupSpec> = self.groups.iter().map(|g| g.spec.clone()).collect();
-        let assignment = self.grouper.assign(&specs, &list, &mut self.errors);
-        let alive: PidSet<Identity> = list.iter().map(|e| e.identity()).collect();
-        self.grouper.forget_gone(&alive);
-        self.remember_outsiders(&list, &assignment);
-        self.members = assignment
-            .iter()
-            .flatten()
-            .map(|&i| list[i].identity())
-            .collect();
-        self.name_group_down = self.groups.iter().zip(&assignment).any(|(g, m)| {
+        let grouped = self.group_processes();
+        let (list, assignment, alive) = (&grouped.list, &grouped.assignment, &grouped.alive);
+        self.name_group_down = self.groups.iter().zip(assignment).any(|(g, m)| {
             m.is_empty()
                 && matches!(
                     &g.spec,
@@ -278,7 +274,7 @@ impl Sampler {
         let mut targets = Vec::with_capacity(self.groups.len());
         let mut member_pids = Vec::with_capacity(self.groups.len());
         for (g, members) in assignment.iter().enumerate() {
-            let Some(mut snap) = self.sample_group(g, &list, members, &alive) else {
+            let Some(mut snap) = self.sample_group(g, list, members, alive) else {
                 continue; // never seen yet: nothing to name it by
             };
             snap.allocation = allocation_base.with_cgroup_fallback(snap.cgroup.as_ref());
@@ -294,9 +290,10 @@ impl Sampler {
         for (snap, c) in targets.iter_mut().zip(found) {
             snap.connections = c;
         }
-        self.forget_departed(&targets, &alive);
+        self.forget_departed(&targets, alive);
         self.cgroup_files.sweep();
         self.reader.sweep();
+        self.grouped = Some(grouped);
 
         Sample {
             taken_at_unix: SystemTime::now()
@@ -308,93 +305,6 @@ impl Sampler {
             read_errors: self.errors.counts.clone(),
             connection_scans: self.connections.enabled().then_some(self.connections.stats),
         }
-    }
-
-    /// Every visible process; an outsider's `stat` is reused while it is fresh. A
-    /// failed listing is counted and reads as no processes at all.
-    fn list_processes(&mut self) -> Vec<ProcEntry> {
-        self.by_pid = false;
-        if let Some(list) = self.list_between() {
-            self.by_pid = true;
-            return list;
-        }
-        self.listed_at = Some(Instant::now());
-        self.reader.forget_threads();
-        let outsiders = &self.outsiders;
-        let reuse = |pid: i32| {
-            outsiders
-                .get(&pid)
-                .filter(|(_, at)| at.elapsed() < OUTSIDER_RECHECK)
-                .map(|(e, _)| e.clone())
-        };
-        match self.reader.list(&mut self.errors, reuse, LISTED_LINGER) {
-            Ok(l) => l,
-            Err(e) => {
-                self.errors
-                    .record("proc", &format!("{}: {e}", self.proc_root.display()));
-                Vec::new()
-            }
-        }
-    }
-
-    /// Between full listings, when every group is chosen by pid or by name: the
-    /// selected pids, last tick's members and their descendants read afresh (through
-    /// `children` files), every other process as last read. Listing /proc was most
-    /// of a tick's cost. `None`: list in full.
-    ///
-    /// Only a pid's own descendants can join its group, so pid-chosen groups come
-    /// out as a full listing would make them; /proc is listed once per
-    /// [`PID_GROUPS_RELIST`] as a safety net. A name-chosen group (comm, exe, command
-    /// line) is followed only while it is whole: /proc is listed in full every
-    /// [`NAME_GROUPS_RELIST`], and at once when such a group had no member last tick
-    /// or a member of last tick is gone (a restart may have started its successor
-    /// anywhere). So a new matching process that is not a member's descendant is
-    /// found up to [`NAME_GROUPS_RELIST`] late while its group is up, at once while
-    /// it is down. An outsider that exits stays listed until the next listing.
-    fn list_between(&mut self) -> Option<Vec<ProcEntry>> {
-        let mut roots: Vec<i32> = self.members.iter().map(|id| id.pid).collect();
-        let (mut descend, mut by_name) = (false, false);
-        for g in &self.groups {
-            let GroupSpec::Configured(TargetSpec {
-                selector, children, ..
-            }) = &g.spec
-            else {
-                return None;
-            };
-            match selector {
-                Selector::Pid(pid) => {
-                    roots.push(*pid);
-                    descend |= *children;
-                }
-                // A member's child may match by name whatever `children` says.
-                Selector::Match { .. } => (descend, by_name) = (true, true),
-                Selector::PidFile(_) => return None,
-            }
-        }
-        let relist = if by_name {
-            NAME_GROUPS_RELIST
-        } else {
-            PID_GROUPS_RELIST
-        };
-        if self.listed_at?.elapsed() >= relist || (by_name && self.name_group_down) {
-            return None;
-        }
-        let mut list = self.reader.descendants(&roots, descend, &mut self.errors)?;
-        let fresh: PidMap<i32, (u64, bool)> = list
-            .iter()
-            .map(|e| (e.pid, (e.start_ticks, e.zombie)))
-            .collect();
-        let gone = |id: &Identity| fresh.get(&id.pid) != Some(&(id.start_ticks, false));
-        if by_name && self.members.iter().any(gone) {
-            return None;
-        }
-        let kept = self
-            .outsiders
-            .iter()
-            .filter(|(pid, _)| !fresh.contains_key(pid));
-        list.extend(kept.map(|(_, (e, _))| e.clone()));
-        list.sort_unstable_by_key(|e| e.pid);
-        Some(list)
     }
 
     /// Group `g`'s figures from its `members` (indexes into `list`), all but the
@@ -609,35 +519,6 @@ impl Sampler {
         self.max_fds.retain(|id, _| alive.contains(id));
         let seen: PidSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
         self.pss.retain(&seen);
-    }
-
-    /// Notes which listed processes are in no group, keeping the time their `stat`
-    /// was read for those already known.
-    fn remember_outsiders(&mut self, list: &[ProcEntry], assignment: &[Vec<usize>]) {
-        let mut member = vec![false; list.len()];
-        for &i in assignment.iter().flatten() {
-            member[i] = true;
-        }
-        let now = Instant::now();
-        let mut next = PidMap::with_capacity_and_hasher(list.len(), Default::default());
-        for (i, e) in list.iter().enumerate() {
-            if member[i] {
-                continue;
-            }
-            // Kept only while the entry was reused this tick (fresh, or any age
-            // when /proc was not listed); re-read entries start a new window.
-            let at = match self.outsiders.get(&e.pid) {
-                Some((old, at))
-                    if old.start_ticks == e.start_ticks
-                        && (self.by_pid || at.elapsed() < OUTSIDER_RECHECK) =>
-                {
-                    *at
-                }
-                _ => now,
-            };
-            next.insert(e.pid, (e.clone(), at));
-        }
-        self.outsiders = next;
     }
 
     /// The soft fd limit of a member, from the cache while it is fresh.
@@ -861,6 +742,12 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(200));
         assert_eq!(processes(&mut s), 2, "the member's child, from `children`");
         assert!(s.by_pid, "without a listing");
+        assert_eq!(
+            processes(&mut s),
+            2,
+            "the same two: last tick's groups kept"
+        );
+        assert!(s.by_pid);
 
         s.listed_at = Some(Instant::now() - NAME_GROUPS_RELIST);
         assert_eq!(

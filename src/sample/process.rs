@@ -151,6 +151,9 @@ pub fn io_gone(e: &std::io::Error) -> bool {
 #[derive(Debug)]
 pub struct ProcReader {
     root: PathBuf,
+    /// `root` as text, once: `Path::display` per file read was a tenth of a
+    /// tick's own instructions.
+    root_text: String,
     path: String,
     /// Always at least [`READ_CHUNK`] long: its first bytes hold the last file read.
     buf: Vec<u8>,
@@ -242,6 +245,7 @@ impl ProcReader {
     pub fn new(root: &Path) -> Self {
         ProcReader {
             root: root.to_path_buf(),
+            root_text: root.display().to_string(),
             path: String::with_capacity(64),
             buf: vec![0; READ_CHUNK],
             kept: Kept {
@@ -361,7 +365,8 @@ impl ProcReader {
     fn set_path(&mut self, pid: i32, name: &str) {
         use std::fmt::Write;
         self.path.clear();
-        let _ = write!(self.path, "{}/{pid}/{name}", self.root.display());
+        self.path.push_str(&self.root_text);
+        let _ = write!(self.path, "/{pid}/{name}");
     }
 
     /// `stat` of every process under the root, except where `reuse` hands back a

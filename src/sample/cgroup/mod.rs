@@ -21,6 +21,7 @@ pub mod v1;
 pub mod v2;
 
 use super::pid_hash::PidMap;
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -271,7 +272,9 @@ pub type Failures = Vec<(String, std::io::Error)>;
 /// ([`Files::other_processes`]).
 #[derive(Debug, Default)]
 pub struct Files {
-    open: PidMap<PathBuf, (File, bool)>,
+    /// By path, hashed as bytes (`Path`'s own hash walks its components: it was
+    /// a tenth of a tick's own instructions).
+    open: PidMap<OsString, (File, bool)>,
     failures: Failures,
     buf: Vec<u8>,
     /// By `cgroup.procs` directory: the last count and what it was made with.
@@ -394,13 +397,13 @@ impl Files {
     }
 
     fn read(&mut self, path: &Path) -> std::io::Result<String> {
-        let n = match self.open.get_mut(path) {
+        let n = match self.open.get_mut(path.as_os_str()) {
             Some((f, used)) => {
                 *used = true;
                 match read_at_start(f, &mut self.buf, true) {
                     Ok(n) => Some(n),
                     Err(_) => {
-                        self.open.remove(path);
+                        self.open.remove(path.as_os_str());
                         None
                     }
                 }
@@ -412,7 +415,7 @@ impl Files {
             None => {
                 let f = File::open(path)?;
                 let n = read_at_start(&f, &mut self.buf, true)?;
-                self.open.insert(path.to_path_buf(), (f, true));
+                self.open.insert(path.as_os_str().to_owned(), (f, true));
                 n
             }
         };

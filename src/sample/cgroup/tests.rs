@@ -573,7 +573,7 @@ fn kept_files_are_read_again_from_the_start() {
     assert_eq!(files.open.len(), 1);
     let missing = dir.path().join("memory.max");
     assert!(get(dir.path(), "memory.max", &mut files).is_none());
-    assert!(files.failures.is_empty() && !files.open.contains_key(&missing));
+    assert!(files.failures.is_empty() && !files.open.contains_key(missing.as_os_str()));
     files.sweep();
     assert_eq!(files.open.len(), 1, "read this tick: kept");
     files.sweep();
