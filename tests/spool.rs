@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use util::receivers::{free_port, TestServer};
 use util::Outrider;
 
-/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped.
+/// A tmpfs mounted with `options` on a fresh directory, unmounted when dropped.
 struct Tmpfs {
     dir: tempfile::TempDir,
 }
@@ -22,13 +22,13 @@ struct Tmpfs {
 impl Tmpfs {
     /// `None`, with the reason printed, where the machine does not allow it; with
     /// `OUTRIDER_REQUIRE_CGROUPS=1` (CI runs as root) that fails the test instead.
-    fn mount(size: &str) -> Option<Tmpfs> {
+    fn mount(options: &str) -> Option<Tmpfs> {
         let dir = tempfile::tempdir().unwrap();
         let why = if !util::is_root() {
             "not root".to_string()
         } else {
             let out = Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .args(["-t", "tmpfs", "-o", options, "tmpfs"])
                 .arg(dir.path())
                 .output()
                 .unwrap();
@@ -108,6 +108,7 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
 
 const CANNOT_SPOOL: &str = "cannot spool a notification";
 const SPOOLING_AGAIN: &str = "the alert spool is written again";
+const CANNOT_OPEN: &str = "cannot open the alert spool";
 
 /// A pid file naming a process that is gone: TargetDown fires on the first tick.
 fn dead_pid_file(path: &Path) {
@@ -139,7 +140,7 @@ fn queued(o: &Outrider) -> f64 {
 /// The fault: the spool's volume fills while the receiver is down.
 #[test]
 fn a_full_spool_volume_loses_nothing_that_fit_and_says_so_once() {
-    let Some(fs) = Tmpfs::mount("64k") else {
+    let Some(fs) = Tmpfs::mount("size=64k") else {
         return;
     };
     // Fill it but for three pages: a few notifications fit, the rest do not.
@@ -225,6 +226,31 @@ fn a_full_spool_volume_loses_nothing_that_fit_and_says_so_once() {
     let sent = notifications(&second, "sent").unwrap();
     assert!(sent >= (kept.len() + in_memory) as f64, "sent {sent}");
     assert_eq!(notifications(&second, "dropped"), Some(0.0));
+}
+
+/// A spool on a read-only volume cannot be opened at start: every notification is
+/// kept in memory and counted as unspooled, the failure logged once, and what was
+/// kept is delivered once the receiver answers.
+#[test]
+fn a_spool_that_cannot_be_opened_counts_every_notification_as_unspooled() {
+    let Some(fs) = Tmpfs::mount("size=64k,ro") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let pid_file = work.path().join("app.pid");
+    dead_pid_file(&pid_file);
+    let port = free_port();
+    let mut o = start(&pid_file, fs.path(), port);
+    wait_for("three notifications queued", 30, || queued(&o) >= 3.0);
+    let unspooled = notifications(&o, "unspooled").unwrap();
+    assert!(unspooled >= 3.0, "each notification counted: {unspooled}");
+    let errors = logged(&o, CANNOT_OPEN);
+    assert_eq!(errors.len(), 1, "logged once: {errors:#?}");
+    let error = errors[0]["error"].as_str().unwrap();
+    assert!(error.contains("Read-only file system"), "{error}");
+    let server = TestServer::start_on(port, |_| (200, vec![]));
+    server.wait("the notifications kept in memory", 60, |s| s.len() >= 3);
+    assert!(o.terminate().success());
 }
 
 /// `outrider_notifications_total` of the receiver `am` with `result`.

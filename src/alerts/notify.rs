@@ -24,7 +24,8 @@
 //! delivery attempts that did not succeed (each retry counts), `dropped`
 //! notifications given up (queue full, or refused with a 4xx), `rate_limited`
 //! notifications that had to wait for the rate limit (once each), `unspooled`
-//! notifications the spool could not write (kept in memory only).
+//! notifications the spool could not write, or all of them when it could not be
+//! opened (kept in memory only).
 //!
 //! Secrets (tokens, passwords, HMAC keys) live in [`Secret`], whose `Debug` prints
 //! `<secret>`; they are never logged, exported or shown by `check-config`.
@@ -201,7 +202,7 @@ impl Dispatcher {
                 spool::Spool::open(d, &receiver.name)
                     .map(|s| s.holding(done.clone()))
                     .map_err(|e| {
-                        tracing::error!(receiver = %receiver.name, dir = %d.display(), error = %e, "cannot open the alert spool; notifications are kept in memory only");
+                        tracing::error!(receiver = %receiver.name, dir = %d.display(), error = %e, "cannot open the alert spool; notifications are kept in memory only (counted as unspooled)");
                     })
                     .ok()
             });
@@ -214,7 +215,8 @@ impl Dispatcher {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.subsec_nanos() as u64)
                 .unwrap_or(1);
-            let outbox = outbox::Outbox::new(
+            let missing = spool_dir.is_some() && spool.is_none();
+            let mut outbox = outbox::Outbox::new(
                 receiver.clone(),
                 external_url.clone(),
                 stats.clone(),
@@ -222,6 +224,9 @@ impl Dispatcher {
                 seed,
                 tokio::time::Instant::now(),
             );
+            if missing {
+                outbox = outbox.spool_missing();
+            }
             tokio::spawn(deliver_loop(
                 receiver.clone(),
                 client.clone(),

@@ -57,6 +57,9 @@ pub struct Outbox {
     limit: Option<TokenBucket>,
     queue: VecDeque<Queued>,
     spool: Option<Spool>,
+    /// A spool was configured but could not be opened: each notification is then
+    /// kept in memory only, and counted as `unspooled`.
+    spool_missing: bool,
     backoff: Backoff,
     seed: u64,
     /// The head of the queue failed: not before this.
@@ -89,12 +92,19 @@ impl Outbox {
             limit,
             queue: VecDeque::new(),
             spool,
+            spool_missing: false,
             backoff: Backoff::new(seed),
             seed,
             retry_at: None,
         };
         o.reload();
         o
+    }
+
+    /// Marks the spool as configured but not opened (see `spool_missing`).
+    pub fn spool_missing(mut self) -> Self {
+        self.spool_missing = self.spool.is_none();
+        self
     }
 
     /// Queues what the spool kept from a previous run.
@@ -132,6 +142,9 @@ impl Outbox {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(receiver = %self.receiver.name, capacity = self.receiver.queue_capacity, "notification queue full: notification dropped");
             return;
+        }
+        if self.spool_missing {
+            self.stats.unspooled.fetch_add(1, Ordering::Relaxed);
         }
         let spool_file = self.spool.as_mut().and_then(|s| match s.write(&message) {
             Ok(p) => Some(p),
