@@ -1,7 +1,9 @@
 //! Where a request's time goes, on a real threaded Python HTTP server (wrapped, its
 //! access lines on stdout) driven from a loopback client: handlers that sleep
 //! 100 ms are I/O-bound, handlers that burn 50 ms of CPU are CPU-bound, and the
-//! CPU-bound app pinned to one core beside a busy loop waits for its CPU.
+//! CPU-bound app pinned to one core beside a busy loop waits for its CPU; eight
+//! threads burning CPU with two CPUs to run on are held to one core by CPython's
+//! GIL, and told to use processes.
 //!
 //! The server is `http.server.ThreadingHTTPServer` with its requests on a pool of
 //! threads that live on: a thread-per-request server's run-queue wait is lost with
@@ -14,6 +16,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use util::Outrider;
@@ -78,6 +83,14 @@ server.serve_forever()
 
 const REQUESTS: usize = 60;
 
+/// The tests here measure CPU and its wait, so they take the machine one at a
+/// time: a busy loop or a burning server of one would be another's contention.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The Python interpreter itself (`python3` may be a pyenv shim script).
 fn python() -> String {
     let out = Command::new("python3")
@@ -117,6 +130,25 @@ fn drive(port: u16, clients: usize) {
     for t in threads {
         t.join().unwrap();
     }
+}
+
+/// GETs from `clients` threads, one after another each, until `stop` is set.
+fn drive_until(port: u16, clients: usize, stop: &Arc<AtomicBool>) -> Vec<JoinHandle<()>> {
+    (0..clients)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    write!(s, "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+                    let mut response = String::new();
+                    s.read_to_string(&mut response).unwrap();
+                    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+                }
+            })
+        })
+        .collect()
 }
 
 /// Wraps the server (behind `prefix`, e.g. `taskset -c 0`), drives it, and returns
@@ -174,6 +206,7 @@ fn share(t: &serde_json::Value, part: &str) -> f64 {
 
 #[test]
 fn a_sleeping_handler_is_io_bound() {
+    let _machine = one_at_a_time();
     let (t, summary) = run("sleep", &[], 4);
     assert_eq!(t["bound"], "io", "{t}");
     assert!(share(&t, "on_cpu_seconds") < 0.2, "{t}");
@@ -192,6 +225,7 @@ fn a_sleeping_handler_is_io_bound() {
 /// 127.0.0.1:5432 is no obstacle.
 #[test]
 fn an_io_bound_app_holding_a_database_connection_names_it() {
+    let _machine = one_at_a_time();
     let db = std::net::TcpListener::bind("127.0.0.77:5432").expect("bind 127.0.0.77:5432");
     let (t, summary) = run_holding("sleep", &[], 4, Some("127.0.0.77:5432"));
     drop(db);
@@ -205,6 +239,7 @@ fn an_io_bound_app_holding_a_database_connection_names_it() {
 
 #[test]
 fn a_burning_handler_is_cpu_bound() {
+    let _machine = one_at_a_time();
     // One client: with more, the threads would queue for CPython's GIL (asleep,
     // not in the run queue) and that wait would read as "other".
     let (t, summary) = run("burn", &[], 1);
@@ -226,6 +261,7 @@ impl Drop for Hog {
 
 #[test]
 fn a_cpu_bound_app_sharing_its_core_waits_for_it() {
+    let _machine = one_at_a_time();
     let _hog = Hog(Command::new("taskset")
         .args(["-c", "0", &python(), "-c", "while True: pass"])
         .stdin(Stdio::null())
@@ -238,6 +274,56 @@ fn a_cpu_bound_app_sharing_its_core_waits_for_it() {
     assert_eq!(t["starved"], true, "{t}");
     assert!(
         summary.contains("Request time: CPU-bound and starved: "),
+        "{summary}"
+    );
+}
+
+/// CPython's GIL on a real server: eight clients keep the pool's eight threads
+/// burning CPU in Python for 30 s and more, with two CPUs to run on, and together they never
+/// use more than about one core. Outrider says so, and that more processes, not
+/// more threads or CPU, will help. (The same server pinned to one CPU above gets no
+/// such line: it is allowed one core.)
+#[test]
+fn threads_held_to_one_core_by_the_gil_are_told_to_use_processes() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("skipped: {cpus} CPU; the rule needs an app allowed 1.5 cores or more");
+        return;
+    }
+    let _machine = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let port_file = dir.path().join("port");
+    let py = python();
+    let argv = [
+        "--",
+        &py,
+        "-c",
+        SERVER_PY,
+        "burn",
+        port_file.to_str().unwrap(),
+    ];
+    let o = Outrider::with_config("[sampling]\ninterval = \"200ms\"\n", &[], &argv);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = drive_until(port(&port_file), 8, &stop);
+    // The rule needs 30 s of window; the verdict is read while the load lasts.
+    std::thread::sleep(Duration::from_secs(30));
+    let status = o.wait_status("the one-core verdict", |s| {
+        !s["snapshot"]["targets"][0]["verdicts"]["requests"]["one_core"].is_null()
+    });
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let held = &status["snapshot"]["targets"][0]["verdicts"]["requests"]["one_core"];
+    eprintln!("held to one core: {held}");
+    let f = |k: &str| held[k].as_f64().unwrap();
+    assert!(held["threads"].as_u64().unwrap() >= 8, "{held}");
+    assert!(f("mean_cores") >= 0.85 && f("peak_cores") <= 1.15, "{held}");
+    assert!(f("allowed_cores") >= 2.0, "{held}");
+    let (_, summary) = util::get(o.addr, "/summary.txt", None);
+    assert!(
+        summary.contains("one thread runs at a time (CPython's GIL, or a single event loop)")
+            && summary.contains("more processes (workers) will"),
         "{summary}"
     );
 }
