@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use util::group::Group;
 use util::Outrider;
 
-/// A JVM with a 16 MiB live set that churns under Parallel GC: full collections
-/// come every few seconds.
-fn churning_jvm() -> Group {
+/// A JVM with a 16 MiB live set that churns under the collector `gc` (`-XX:+Use…`):
+/// old collections come every few seconds.
+fn churning_jvm(gc: &str) -> Group {
     Group::spawn(
         Command::new("java")
-            .args(["-XX:+UseParallelGC", "-Xms16m", "-Xmx64m"])
+            .args([gc, "-Xms16m", "-Xmx64m"])
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/tests/apps/runtimes/JvmChurn.java"
@@ -48,7 +48,23 @@ fn column(cols: &[(String, f64)], name: &str) -> f64 {
 
 #[test]
 fn a_jvms_old_generation_is_read_as_jstat_reads_it() {
-    let jvm = churning_jvm();
+    // Parallel GC has no concurrent cycles: old collections are FGC.
+    read_as_jstat_reads_it("-XX:+UseParallelGC", "FGC");
+}
+
+/// The single-generation collectors publish their whole heap as the old
+/// generation: Shenandoah counts every cycle as a full collection (FGC), ZGC the
+/// pauses of its cycles as concurrent ones (CGC) and has no young collections.
+#[test]
+fn shenandoah_and_zgc_heaps_are_read_as_jstat_reads_them() {
+    read_as_jstat_reads_it("-XX:+UseShenandoahGC", "FGC");
+    read_as_jstat_reads_it("-XX:+UseZGC", "CGC");
+}
+
+/// A churning JVM under `gc`, watched by Outrider: its figures against `jstat`'s,
+/// whose column `old_collections` counts what Outrider counts as old collections.
+fn read_as_jstat_reads_it(gc: &str, old_collections: &str) {
+    let jvm = churning_jvm(gc);
     let pid = jvm.pid().to_string();
     let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
     let labels = [("target", "java")];
@@ -72,18 +88,21 @@ fn a_jvms_old_generation_is_read_as_jstat_reads_it() {
     let after = o.scrape();
     let fig = |s: &str, name: &str| util::metric(s, name, &labels).unwrap();
     // Collections only grow: jstat's count, read between two scrapes, lies between
-    // them (Parallel GC has no concurrent cycles: old collections are FGC).
-    let fgc = column(&cols, "FGC");
+    // them.
+    let old = column(&cols, old_collections);
     assert!(
-        fig(&scrape, "outrider_jvm_old_collections_total") <= fgc
-            && fgc <= fig(&after, "outrider_jvm_old_collections_total"),
-        "FGC {fgc}:\n{scrape}\n{after}"
+        fig(&scrape, "outrider_jvm_old_collections_total") <= old
+            && old <= fig(&after, "outrider_jvm_old_collections_total"),
+        "{gc}: {old_collections} {old}:\n{scrape}\n{after}"
     );
-    let ygc = column(&cols, "YGC");
+    // jstat prints `-` where the collector has no young collections (ZGC).
+    let ygc = Some(column(&cols, "YGC"))
+        .filter(|v| !v.is_nan())
+        .unwrap_or(0.0);
     assert!(
         fig(&scrape, "outrider_jvm_young_collections_total") <= ygc
             && ygc <= fig(&after, "outrider_jvm_young_collections_total"),
-        "YGC {ygc}"
+        "{gc}: YGC {ygc}"
     );
     // The old generation's committed size moves seldom: the same within a tenth.
     let oc = column(&cols, "OC") * 1024.0;
@@ -96,7 +115,7 @@ fn a_jvms_old_generation_is_read_as_jstat_reads_it() {
     let used = fig(&after, "outrider_jvm_old_gen_used_bytes");
     assert!(used <= committed, "used {used}, committed {committed}");
     // The most the old generation may hold (43 MiB of the 64 MiB -Xmx under
-    // Parallel GC): fixed at start, so exactly jstat's OGCMX.
+    // Parallel GC, all of it under the others): fixed at start, exactly OGCMX.
     let ogcmx = column(&jstat("-gcoldcapacity", jvm.pid()), "OGCMX") * 1024.0;
     let max = fig(&after, "outrider_jvm_old_gen_max_bytes");
     assert_eq!(max, ogcmx, "OGCMX {ogcmx} against {max}");
@@ -126,7 +145,7 @@ fn a_jvm_outrider_may_not_read_is_counted_not_silently_missing() {
         eprintln!("skipped: needs root to run Outrider as another user");
         return;
     }
-    let jvm = churning_jvm();
+    let jvm = churning_jvm("-XX:+UseParallelGC");
     let pid = jvm.pid().to_string();
     let o = Outrider::start_with(
         util::outrider_as_nobody(),

@@ -17,12 +17,20 @@
 //!   collections reclaim the old regions the cycle marked;
 //! - young collections (`sun.gc.collector.0.invocations`).
 //!
+//! The single-generation collectors publish their whole heap as generation 1
+//! (OpenJDK 17, `jcmd PID PerfCounter.print`): Shenandoah ("Heap") counts every
+//! cycle as collector 1 ("Shenandoah full") and has a collector 0 that never runs;
+//! ZGC ("old") publishes only the pauses of its cycles, as collector 2 ("Z
+//! concurrent cycle pauses"), and no collector 0 or 1: its young collections read
+//! 0. Every cycle of either collects the whole heap. (JDK 21's generational ZGC
+//! was not measured.)
+//!
 //! The file's layout is fixed once the JVM has started its collector: the entries
 //! are found by name once ([`PerfData::open`]), and a tick reads the span that
 //! holds the values with one `pread` (about 1.5 KiB). A file that is not a
-//! perf-data file, a collector that does not publish an old generation (ZGC and
-//! Shenandoah publish other names), or a JVM started with `-XX:-UsePerfData` gives
-//! no heap figures. How a figure is used: `analysis::heap`.
+//! perf-data file, a collector that publishes no generation 1 or no collection
+//! that reclaims it, or a JVM started with `-XX:-UsePerfData` gives no heap
+//! figures. How a figure is used: `analysis::heap`.
 
 use std::fs::File;
 use std::io;
@@ -70,10 +78,13 @@ const YOUNG: &str = "sun.gc.collector.0.invocations";
 pub struct PerfData {
     file: File,
     little: bool,
-    /// Offsets in the file of: old used, old capacity, full, young, and the
-    /// concurrent-cycle count where the collector has one.
-    at: [u64; 4],
+    /// Offsets in the file of: old used and old capacity.
+    at: [u64; 2],
+    /// Offsets of the full-collection, concurrent-cycle and young-collection
+    /// counts, where the collector publishes them (at least one of the first two).
+    full: Option<u64>,
     concurrent: Option<u64>,
+    young: Option<u64>,
     /// Where the old generation's maximum is, where published.
     old_max: Option<u64>,
     /// The span read each tick: its start and length.
@@ -125,19 +136,24 @@ impl PerfData {
         let at = [
             find(OLD_USED).ok_or_else(|| missing(OLD_USED))?,
             find(OLD_CAPACITY).ok_or_else(|| missing(OLD_CAPACITY))?,
-            find(FULL).ok_or_else(|| missing(FULL))?,
-            find(YOUNG).ok_or_else(|| missing(YOUNG))?,
         ];
-        let concurrent = find(CONCURRENT);
+        let (full, concurrent, young) = (find(FULL), find(CONCURRENT), find(YOUNG));
+        if full.is_none() && concurrent.is_none() {
+            return Err(missing(&format!("{FULL} nor {CONCURRENT}")));
+        }
         let old_max = find(OLD_MAX);
-        let all = at.iter().chain(concurrent.iter()).chain(old_max.iter());
-        let start = *all.clone().min().unwrap_or(&0);
-        let end = all.max().unwrap_or(&0) + 8;
+        let all = at
+            .into_iter()
+            .chain([full, concurrent, young, old_max].into_iter().flatten());
+        let start = all.clone().min().unwrap_or(0);
+        let end = all.max().unwrap_or(0) + 8;
         Ok(PerfData {
             file,
             little,
             at,
+            full,
             concurrent,
+            young,
             old_max,
             span: (start, (end - start) as usize),
             buf: Vec::new(),
@@ -176,8 +192,9 @@ impl PerfData {
             old_used_bytes: value(self.at[0]),
             old_capacity_bytes: value(self.at[1]),
             old_max_bytes: self.old_max.map(value).filter(|&v| v > 0),
-            old_collections: value(self.at[2]) + self.concurrent.map(value).unwrap_or(0),
-            young_collections: value(self.at[3]),
+            old_collections: self.full.map(value).unwrap_or(0)
+                + self.concurrent.map(value).unwrap_or(0),
+            young_collections: self.young.map(value).unwrap_or(0),
         }))
     }
 }

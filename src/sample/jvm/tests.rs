@@ -104,6 +104,31 @@ fn a_collector_without_concurrent_cycles_counts_full_collections_alone() {
     assert_eq!(heap_without(CONCURRENT).old_collections, 1);
 }
 
+/// OpenJDK 17's ZGC, as `jcmd PID PerfCounter.print` shows it: the heap as
+/// generation 1, the pauses of its cycles as collector 2, no collector 0 or 1.
+#[test]
+fn zgc_counts_its_cycles_pauses_and_no_young_collections() {
+    let dir = tempfile::tempdir().unwrap();
+    let zgc = [
+        (CONCURRENT, 27),
+        (OLD_MAX, 67_108_864),
+        (OLD_CAPACITY, 67_108_864),
+        (OLD_USED, 23_068_672),
+    ];
+    let p = write(dir.path(), "1", &perf_file(true, &zgc));
+    let heap = PerfData::open(&p).unwrap().read().unwrap();
+    assert_eq!(
+        heap,
+        Some(JvmHeap {
+            old_used_bytes: 23_068_672,
+            old_capacity_bytes: 67_108_864,
+            old_max_bytes: Some(67_108_864),
+            old_collections: 27,
+            young_collections: 0,
+        })
+    );
+}
+
 #[test]
 fn a_jvm_that_does_not_publish_its_maximum_still_gives_its_heap() {
     let heap = heap_without(OLD_MAX);
@@ -146,11 +171,17 @@ fn an_entry_being_written_ends_the_walk_and_keeps_the_entries_before_it() {
 #[test]
 fn other_files_and_other_collectors_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let zgc: Vec<_> = G1.iter().copied().filter(|e| e.0 != OLD_USED).collect();
+    let no_old: Vec<_> = G1.iter().copied().filter(|e| e.0 != OLD_USED).collect();
+    let never_reclaimed: Vec<_> = G1
+        .iter()
+        .copied()
+        .filter(|e| e.0 != FULL && e.0 != CONCURRENT)
+        .collect();
     let cases = [
         ("short", vec![0xca, 0xfe]),
         ("magic", vec![0u8; 4096]),
-        ("zgc", perf_file(true, &zgc)),
+        ("no old generation", perf_file(true, &no_old)),
+        ("no collection of it", perf_file(true, &never_reclaimed)),
     ];
     for (name, bytes) in cases {
         let p = write(dir.path(), name, &bytes);
