@@ -26,6 +26,8 @@ mkdir -p "$LOGDIR"
 G1=(java -XX:+UseG1GC -Xms16m -Xmx256m)
 PAR=(java -XX:+UseParallelGC -Xms16m -Xmx256m)
 BIG=(java -XX:+UseG1GC -Xmx2g)
+ZGC=(java -XX:+UseZGC -Xms16m -Xmx256m)
+SHEN=(java -XX:+UseShenandoahGC -Xms16m -Xmx256m)
 # name | command (by construction: see each app's header)
 RECORDINGS=(
     "jvm-g1-leak-1mib|${G1[*]} $APPS/JvmLeak.java 1.0 300"
@@ -39,6 +41,13 @@ RECORDINGS=(
     # A small young generation: sessions outlive it and die in the old one.
     "jvm-g1-promoted-sessions|java -XX:+UseG1GC -Xmx1g -XX:MaxNewSize=32m $APPS/JvmSessions.java 1.0 600"
     "jvm-parallel-promoted-sessions|java -XX:+UseParallelGC -Xmx1g -Xmn32m $APPS/JvmSessions.java 1.0 600"
+    # The single-generation collectors (OpenJDK 17's ZGC and Shenandoah).
+    "jvm-zgc-leak-1mib|${ZGC[*]} $APPS/JvmLeak.java 1.0 300"
+    "jvm-zgc-churn|${ZGC[*]} $APPS/JvmChurn.java 64 2"
+    "jvm-zgc-cache-fills-and-caps|${ZGC[*]} $APPS/CacheCaps.java 120 10"
+    "jvm-shenandoah-leak-1mib|${SHEN[*]} $APPS/JvmLeak.java 1.0 300"
+    "jvm-shenandoah-churn|${SHEN[*]} $APPS/JvmChurn.java 64 2"
+    "jvm-shenandoah-cache-fills-and-caps|${SHEN[*]} $APPS/CacheCaps.java 120 10"
 )
 pids=()
 samplers=()

@@ -157,6 +157,17 @@ fn runtime_shapes_get_no_false_verdict_and_leaks_are_found_in_time() {
         // (G1 collects the old generation every ~11 min here: the levels after
         // its collections come slowly).
         ("real-heap-jvm-g1-leak-1mib", Some(32.0 * 60.0)),
+        // OpenJDK 17's single-generation collectors (2026-12-05, the same script):
+        // churn and a capped cache under Shenandoah, churn under ZGC, and a
+        // 1 MiB/min leak under ZGC found from its heap at 16.8-19.3 min (its
+        // levels are taken at each cycle, with no young collection to wait for).
+        // Not here: ZGC's capped cache, flagged from RSS at 46 min (a known false
+        // verdict: ZGC maps its heap three times and its commits creep up), and
+        // Shenandoah's leak, missed in the hour (tests/data/traces/README.md).
+        ("real-heap-jvm-shenandoah-churn", None),
+        ("real-heap-jvm-shenandoah-cache-fills-and-caps", None),
+        ("real-heap-jvm-zgc-churn", None),
+        ("real-heap-jvm-zgc-leak-1mib", Some(22.0 * 60.0)),
         // Leaking (bounds: REAL_BOUNDS).
         REAL_LEAKS[0],
         REAL_LEAKS[1],

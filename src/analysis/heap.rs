@@ -18,7 +18,9 @@
 //!    collection; after G1's mixed collections), kept for the window. A span
 //!    closes only once it has lasted a bucket and held a young collection (G1's
 //!    cycle ends in two pauses that may fall in two ticks; the span between them
-//!    is the top of the sawtooth). At least [`MIN_LEVELS`] such levels in the
+//!    is the top of the sawtooth), or, under a collector with no young
+//!    collections (ZGC, Shenandoah: each cycle collects the whole heap), at the
+//!    next cycle a bucket later. At least [`MIN_LEVELS`] such levels in the
 //!    recent half window, rising at `min_rate` or more, the newest above the
 //!    oldest by half of `min_growth` plus [`TOLERATED_GARBAGE`] of the committed
 //!    old generation.
@@ -163,8 +165,13 @@ impl HeapTrend {
             // held a young collection: under G1 the cycle's two pauses (Remark,
             // then Cleanup) may fall in different ticks, and the span between
             // them stands at the top of the sawtooth; the mixed collections that
-            // reclaim come after, as young pauses. Its least figure is a level.
-            Some(span) if collected && span.young && t - span.start >= bucket => {
+            // reclaim come after, as young pauses. A collector of one generation
+            // (ZGC, Shenandoah: no young collection ever counted) reclaims the
+            // whole heap in each cycle, so its spans need none. Its least figure
+            // is a level.
+            Some(span)
+                if collected && (span.young || counts.1 == 0) && t - span.start >= bucket =>
+            {
                 let level = span.low;
                 self.add_level(level);
                 self.span = Some(Span {
@@ -378,6 +385,29 @@ mod tests {
         // And says how long it has gone uncollected while it grows.
         let v = after(1800.0, never);
         assert_eq!(v.uncollected_seconds, Some(1800.0), "{v:?}");
+    }
+
+    /// ZGC and Shenandoah: no young collections; each cycle collects the whole
+    /// heap.
+    fn one_generation(
+        every: f64,
+        garbage: f64,
+        live: impl Fn(f64) -> f64,
+    ) -> impl Fn(f64) -> JvmHeap {
+        let heap = collected(every, garbage, live);
+        move |t| JvmHeap {
+            young_collections: 0,
+            ..heap(t)
+        }
+    }
+
+    #[test]
+    fn a_heap_of_one_generation_gives_its_verdict_from_its_cycles() {
+        let leak = one_generation(60.0, 20_000.0, |t| 40.0 * MIB + t / 60.0 * 2.0 * MIB);
+        let at = first_verdict(3600.0, leak).expect("found");
+        assert!(at < 20.0 * 60.0, "found at {at}");
+        let churn = one_generation(30.0, 2.0 * MIB, |_| 80.0 * MIB);
+        assert_eq!(first_verdict(3.0 * 3600.0, churn), None);
     }
 
     #[test]
