@@ -164,6 +164,14 @@ pub struct Dispatcher {
     external_url: String,
 }
 
+/// A seed for a receiver's retry jitter: the clock's nanoseconds.
+fn jitter_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(1)
+}
+
 impl Dispatcher {
     /// Spawns one delivery task per receiver. Each holds a clone of `done` and
     /// drains its queue after `stop`, so `run`'s grace bounds the flush. With a
@@ -211,22 +219,16 @@ impl Dispatcher {
                 unspooled: spool.as_ref().map(|s| s.failures()).unwrap_or_default(),
                 ..Default::default()
             });
-            let seed = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos() as u64)
-                .unwrap_or(1);
             let missing = spool_dir.is_some() && spool.is_none();
-            let mut outbox = outbox::Outbox::new(
+            let outbox = outbox::Outbox::new(
                 receiver.clone(),
                 external_url.clone(),
                 stats.clone(),
                 spool,
-                seed,
+                jitter_seed(),
                 tokio::time::Instant::now(),
-            );
-            if missing {
-                outbox = outbox.spool_missing();
-            }
+            )
+            .spool_missing(missing);
             tokio::spawn(deliver_loop(
                 receiver.clone(),
                 client.clone(),

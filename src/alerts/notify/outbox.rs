@@ -101,9 +101,10 @@ impl Outbox {
         o
     }
 
-    /// Marks the spool as configured but not opened (see `spool_missing`).
-    pub fn spool_missing(mut self) -> Self {
-        self.spool_missing = self.spool.is_none();
+    /// Whether a spool was configured but could not be opened (see
+    /// `spool_missing`).
+    pub fn spool_missing(mut self, missing: bool) -> Self {
+        self.spool_missing = missing && self.spool.is_none();
         self
     }
 
