@@ -161,9 +161,10 @@ fn runtime_shapes_get_no_false_verdict_and_leaks_are_found_in_time() {
         // churn and a capped cache under Shenandoah, churn under ZGC, and a
         // 1 MiB/min leak under ZGC found from its heap at 16.8-19.3 min (its
         // levels are taken at each cycle, with no young collection to wait for).
-        // Not here: ZGC's capped cache, flagged from RSS at 46 min (a known false
-        // verdict: ZGC maps its heap three times and its commits creep up), and
-        // Shenandoah's leak, missed in the hour (tests/data/traces/README.md).
+        // Not here, nor in labels.json: ZGC's capped cache, flagged from RSS at
+        // 46 min (a known false verdict: ZGC maps its heap three times and its
+        // commits creep up), and Shenandoah's leak, missed in the hour
+        // (tests/data/traces/README.md).
         ("real-heap-jvm-shenandoah-churn", None),
         ("real-heap-jvm-shenandoah-cache-fills-and-caps", None),
         ("real-heap-jvm-zgc-churn", None),
