@@ -111,18 +111,23 @@ fn port(file: &Path) -> u16 {
     panic!("the server never wrote its port");
 }
 
+/// One GET of `/`, answered 200.
+fn get(port: u16) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+}
+
 /// `REQUESTS` GETs from `clients` threads.
 fn drive(port: u16, clients: usize) {
     let threads: Vec<_> = (0..clients)
         .map(|c| {
             std::thread::spawn(move || {
                 for _ in (c..REQUESTS).step_by(clients) {
-                    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                    write!(s, "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-                    let mut response = String::new();
-                    s.read_to_string(&mut response).unwrap();
-                    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+                    get(port);
                 }
             })
         })
@@ -139,12 +144,7 @@ fn drive_until(port: u16, clients: usize, stop: &Arc<AtomicBool>) -> Vec<JoinHan
             let stop = stop.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                    write!(s, "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-                    let mut response = String::new();
-                    s.read_to_string(&mut response).unwrap();
-                    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+                    get(port);
                 }
             })
         })
