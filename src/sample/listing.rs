@@ -88,8 +88,8 @@ impl Sampler {
         self.regroup(list, Some(pids))
     }
 
-    /// Groups `list` (sorted by pid) afresh; `fresh`: the pids read afresh between
-    /// listings.
+    /// Groups `list` afresh; `fresh`: the pids read afresh between listings (the
+    /// list is then sorted by pid, as [`Sampler::with_outsiders`] makes it).
     fn regroup(&mut self, list: Vec<ProcEntry>, fresh: Option<Vec<i32>>) -> Grouped {
         let specs: Vec<GroupSpec> = self.groups.iter().map(|g| g.spec.clone()).collect();
         let assignment = self.grouper.assign(&specs, &list, &mut self.errors);
