@@ -101,7 +101,7 @@ impl Pressure {
         let ws = t.cgroup.as_ref().and_then(|c| c.own_working_set_bytes());
         Some(Pressure {
             pid: t.main_pid?,
-            memory_bytes: ws.unwrap_or(0).max(t.resident_memory_bytes) as f64,
+            memory_bytes: ws.unwrap_or(0).max(t.resident_once_bytes()) as f64,
             limit_bytes: t.allocation.memory_limit_bytes?.0 as f64,
             // Only a suspected leak's: a heap warming up grows fast toward its
             // steady size and must not get a heap dump for it.

@@ -44,6 +44,22 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// `12.3 MiB resident`; where RSS counts a JVM heap more than once (ZGC maps it
+/// three times): `540.5 MiB resident (233.1 MiB with its JVM heap counted
+/// once: its collector maps it 3 times)`.
+fn resident(t: &TargetStatus) -> String {
+    let rss = t.resident_memory_bytes;
+    match (t.resident_once_bytes(), t.jvm) {
+        (once, Some(j)) if once < rss => format!(
+            "{} resident ({} with its JVM heap counted once: its collector maps it {} times)",
+            mib(rss as f64),
+            mib(once as f64),
+            j.heap_mappings
+        ),
+        _ => format!("{} resident", mib(rss as f64)),
+    }
+}
+
 /// A target's size now, one phrase each: `2 processes`, `1 restart`, `12.3 MiB
 /// resident`, `14 fds of 1024`, `3 threads`, and where its container figures come
 /// from when its cgroup was read: `cgroup v1`.
@@ -51,7 +67,7 @@ pub fn usage(t: &TargetStatus) -> Vec<String> {
     let mut phrases = vec![
         count_as(t.processes, "process", "processes"),
         count(t.restarts, "restart"),
-        format!("{} resident", mib(t.resident_memory_bytes as f64)),
+        resident(t),
         match t.max_fds {
             Some(m) => format!("{} of {m}", count(t.open_fds, "fd")),
             None => count(t.open_fds, "fd"),
@@ -183,7 +199,8 @@ pub struct Line {
 
 /// `Memory: leak suspected, trend +1.20 MiB/min, limit reached in about 3.5 h`
 /// (for a JVM whose heap shows it: `trend +1.00 MiB/min in the JVM's old
-/// generation, after its collections`),
+/// generation, after its collections`; from RSS for such a JVM: `trend +1.00
+/// MiB/min outside the JVM's heap (threads, metaspace, native buffers)`),
 /// `Threads: no leak, trend +0.00 per minute`, or, while growth comes in steps
 /// that each shrink, `Memory: no leak, trend +0.40 MiB/min, in steps that each
 /// shrink: the heap settling toward its size`.
@@ -192,6 +209,8 @@ pub fn leak(what: Watched, l: &Leak) -> Line {
     // the heap grows.
     let of = if l.in_heap {
         " in the JVM's old generation, after its collections"
+    } else if l.outside_heap {
+        " outside the JVM's heap (threads, metaspace, native buffers)"
     } else {
         ""
     };
@@ -408,6 +427,34 @@ mod tests {
     }
 
     #[test]
+    fn a_heap_rss_counts_three_times_is_told_counted_once() {
+        let zgc = crate::sample::jvm::JvmHeap {
+            old_capacity_bytes: 150 << 20,
+            heap_mappings: 3,
+            shmem_resident_bytes: Some(420 << 20),
+            ..Default::default()
+        };
+        let mut t = TargetStatus {
+            sample: crate::sample::TargetSample {
+                resident_memory_bytes: 500 << 20,
+                jvm: Some(zgc),
+                ..Default::default()
+            },
+            verdicts: None,
+            capacity: None,
+        };
+        assert_eq!(
+            resident(&t),
+            "500.0 MiB resident (220.0 MiB with its JVM heap counted once: its collector maps it 3 times)"
+        );
+        t.sample.jvm = Some(crate::sample::jvm::JvmHeap {
+            heap_mappings: 1,
+            ..zgc
+        });
+        assert_eq!(resident(&t), "500.0 MiB resident");
+    }
+
+    #[test]
     fn counts_read_as_english() {
         assert_eq!(count(1, "worker"), "1 worker");
         assert_eq!(count(3, "worker"), "3 workers");
@@ -424,6 +471,7 @@ mod tests {
             time_to_limit_seconds: Some(2.0 * 3600.0),
             settling: false,
             in_heap: false,
+            outside_heap: false,
             time_to_heap_max_seconds: None,
         };
         let line = leak(Watched::Memory, &l);

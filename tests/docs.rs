@@ -67,6 +67,8 @@ fn full_snapshot() -> Snapshot {
                     old_max_bytes: Some(4),
                     old_collections: 1,
                     young_collections: 1,
+                    heap_mappings: 1,
+                    shmem_resident_bytes: None,
                 }),
             },
             verdicts: Some(verdicts()),

@@ -169,3 +169,93 @@ fn a_jvm_outrider_may_not_read_is_counted_not_silently_missing() {
         Some(1.0)
     );
 }
+
+/// A `/proc/PID/<file>` field in KiB, as bytes.
+fn proc_kib(pid: i32, file: &str, field: &str) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in {file}"));
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024.0
+}
+
+/// ZGC of one generation maps its heap three times, and RSS counts every
+/// mapping of a page; PSS divides a page by its mappings, so the process's PSS
+/// holds the heap once. Outrider's figure with the heap counted once is near
+/// the PSS, where the RSS is far above it.
+#[test]
+fn zgc_heap_is_counted_once_not_for_each_of_its_mappings() {
+    let jvm = churning_jvm("-XX:+UseZGC");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let read = || {
+        // The JVM's perf-data file, /tmp/hsperfdata_<user>/<pid>.
+        let path = std::fs::read_dir("/tmp")
+            .ok()?
+            .flatten()
+            .map(|d| d.path().join(jvm.pid().to_string()))
+            .find(|p| p.is_file())?;
+        outrider::sample::jvm::PerfData::open(&path)
+            .ok()?
+            .read()
+            .ok()?
+    };
+    let heap = loop {
+        let heap = read().filter(|h| h.old_used_bytes >= 16 << 20);
+        if let Some(h) = heap {
+            break h;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ZGC heap with its live set in 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // A few cycles more: pages touched through each view.
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = proc_kib(jvm.pid(), "status", "VmRSS:");
+    // PSS also divides the JVM's library pages among every JVM on the machine:
+    // its own anonymous and shared memory's PSS, and its file pages whole.
+    let pss = proc_kib(jvm.pid(), "smaps_rollup", "Pss_Anon:")
+        + proc_kib(jvm.pid(), "smaps_rollup", "Pss_Shmem:")
+        + proc_kib(jvm.pid(), "status", "RssFile:");
+    let mut heap = read().unwrap_or(heap);
+    assert_eq!(heap.heap_mappings, 3, "{heap:?}");
+    // What Outrider reads beside the heap under ZGC.
+    heap.shmem_resident_bytes = Some(proc_kib(jvm.pid(), "status", "RssShmem:") as u64);
+    let once = rss - heap.counted_again_bytes(rss as u64) as f64;
+    let mib = |v: f64| v / 1048576.0;
+    eprintln!(
+        "RSS {:.1} MiB, PSS {:.1} MiB, counted once {:.1} MiB, committed {:.1} MiB",
+        mib(rss),
+        mib(pss),
+        mib(once),
+        mib(heap.old_capacity_bytes as f64)
+    );
+    assert!(
+        rss > 1.3 * pss,
+        "RSS {rss} against PSS {pss}: no multi-mapping?"
+    );
+    assert!(
+        (once - pss).abs() <= 0.25 * pss,
+        "counted once {once} against PSS {pss} (RSS {rss})"
+    );
+    // Outrider reads the same itself and says so beside the kernel's RSS.
+    let pid = jvm.pid().to_string();
+    let o = Outrider::start(&["--pid", &pid, "--interval", "200ms"]);
+    o.wait_metric(
+        "outrider_jvm_old_gen_used_bytes",
+        &[("target", "java")],
+        |v| v > 0.0,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, summary) = util::get(o.addr, "/summary.txt", None);
+        if summary.contains("with its JVM heap counted once: its collector maps it 3 times") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{summary}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

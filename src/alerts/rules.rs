@@ -329,7 +329,7 @@ fn memory_near_limit(th: &NearLimit, t: &TargetStatus) -> Option<Finding> {
         .as_ref()
         .and_then(|c| c.own_working_set_bytes())
         .map(|w| w as f64);
-    let used = ws.unwrap_or(0.0).max(t.resident_memory_bytes as f64);
+    let used = ws.unwrap_or(0.0).max(t.resident_once_bytes() as f64);
     let ttl = t
         .verdicts
         .as_ref()

@@ -72,6 +72,13 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// RSS with a JVM heap counted once ([`TargetSample::resident_once_bytes`]):
+    /// what the memory trend and sizing read; `rss_bytes` is the kernel's.
+    pub fn resident_bytes(&self) -> f64 {
+        let rss = self.rss_bytes.max(0.0) as u64;
+        (rss - self.jvm.map_or(0, |j| j.counted_again_bytes(rss))) as f64
+    }
+
     /// The figures the analysis (and a trace row) takes from a target's sample
     /// taken at `t`.
     pub fn of(sample: &TargetSample, t: f64) -> Observation {
@@ -239,6 +246,10 @@ pub struct Leak {
     /// Memory: the verdict and its rate come from a JVM's old generation, growth
     /// that survived its collections (`heap`), not from RSS.
     pub in_heap: bool,
+    /// Memory of a JVM whose heap is read, the verdict RSS's: its trend leaves
+    /// the heap out (the heap's commits are the collector's choice and the heap
+    /// has its own verdict), so its growth is the JVM's outside the heap.
+    pub outside_heap: bool,
     /// Memory, a leak in a JVM's heap: seconds until its old generation reaches
     /// its maximum at the heap's rate (then `OutOfMemoryError`, usually before
     /// the memory limit); `None` for other apps or without a published maximum.
@@ -306,6 +317,11 @@ pub struct LeakTrackers {
     /// RSS's verdict has been shown since it was last clear: it is no longer
     /// withheld for a heap growing uncollected (see [`LeakTrackers::withhold`]).
     rss_shown: bool,
+    /// A JVM's heap in its RSS, last read (0 for other apps, and for a ZGC heap
+    /// whose shared memory was never read): left out of the
+    /// memory trend, whose growth is then the app's outside its heap (the heap
+    /// has its own verdict, and its commits are the collector's choice).
+    heap_in_rss: f64,
     fds: TrendTracker,
     threads: TrendTracker,
     connections: TrendTracker,
@@ -320,6 +336,7 @@ impl LeakTrackers {
             heap: None,
             heap_cfg: cfg.memory,
             rss_shown: false,
+            heap_in_rss: 0.0,
             fds: TrendTracker::new(cfg.fds),
             threads: TrendTracker::new(cfg.threads),
             connections: TrendTracker::new(cfg.connections),
@@ -345,11 +362,17 @@ impl LeakTrackers {
         if o.restarts.is_some_and(|r| previous.is_some_and(|p| r > p)) {
             self.memory.reset();
             self.heap = None;
+            self.heap_in_rss = 0.0;
             self.fds.reset();
             self.threads.reset();
             self.connections.reset();
         }
-        self.memory.push(o.t, o.rss_bytes);
+        // A tick without the heap's figures keeps the last: the trend must not
+        // jump by the heap's size and back.
+        if let Some(heap) = o.jvm.and_then(|j| j.heap_in_rss_bytes()) {
+            self.heap_in_rss = heap as f64;
+        }
+        self.memory.push(o.t, o.rss_bytes - self.heap_in_rss);
         if let Some(j) = &o.jvm {
             let cfg = self.heap_cfg;
             self.heap
@@ -366,7 +389,16 @@ impl LeakTrackers {
             let held = o.tcp_established.unwrap_or(0.0) + o.tcp_close_wait.unwrap_or(0.0);
             self.connections.push(o.t, held);
         }
-        let rss = leak(self.memory.evaluate(), o.memory_limit_bytes);
+        let rss = Leak {
+            outside_heap: self.heap_in_rss > 0.0,
+            ..leak(
+                TrendVerdict {
+                    current: o.resident_bytes(),
+                    ..self.memory.evaluate()
+                },
+                o.memory_limit_bytes,
+            )
+        };
         let mut uncollected = None;
         // A tick without heap figures (a failed read) keeps what the heap said
         // a moment ago: RSS held back for it is not let through by one gap.
@@ -457,7 +489,7 @@ fn memory_leak(rss: Leak, heap: Option<&Leak>, o: &Observation) -> Leak {
                     rate_per_second: h.growth_per_second,
                     suspected: true,
                     settling: false,
-                    current: o.rss_bytes,
+                    current: o.resident_bytes(),
                 },
                 o.memory_limit_bytes,
             )
@@ -520,7 +552,7 @@ impl Analyzer {
                     t: o.t,
                     dt,
                     cpu_cores: cpu.map(|c| c / dt),
-                    memory_bytes: o.working_set_bytes.unwrap_or(o.rss_bytes),
+                    memory_bytes: o.working_set_bytes.unwrap_or_else(|| o.resident_bytes()),
                     cpu_periods: delta(o.cpu_periods, p.cpu_periods).unwrap_or(0.0) as u64,
                     cpu_throttled_periods: delta(o.cpu_throttled_periods, p.cpu_throttled_periods)
                         .unwrap_or(0.0) as u64,
@@ -533,7 +565,7 @@ impl Analyzer {
             }
             _ => Usage {
                 t: o.t,
-                memory_bytes: o.working_set_bytes.unwrap_or(o.rss_bytes),
+                memory_bytes: o.working_set_bytes.unwrap_or_else(|| o.resident_bytes()),
                 ..Default::default()
             },
         };
@@ -612,6 +644,7 @@ fn leak(v: TrendVerdict, limit: Option<f64>) -> Leak {
         time_to_limit_seconds,
         settling: v.settling,
         in_heap: false,
+        outside_heap: false,
         time_to_heap_max_seconds: None,
     }
 }
@@ -794,5 +827,73 @@ mod tests {
         assert_eq!(v.sizing.memory.recommended_limit_bytes, None);
         assert_eq!(yaml, "resources:\n  requests:\n    cpu: 58m\n");
         assert_eq!(v.cost.and_then(|c| c.waste_memory_bytes), None);
+    }
+
+    /// An hour of a JVM sampled every 5 s: its memory outside the heap and its
+    /// heap's commits at minute `m`; its old generation's levels flat at 50 MiB
+    /// (collected each minute, 40 MiB of garbage between), and the memory verdict
+    /// at the end.
+    fn jvm_hour(native: impl Fn(f64) -> f64, committed: impl Fn(f64) -> f64) -> Leak {
+        let mut a = Analyzer::new(&AnalysisConfig::default());
+        let mut v = Verdicts::default();
+        for i in 0..720u64 {
+            let t = i as f64 * 5.0;
+            let m = t / 60.0;
+            v = a.observe(&Observation {
+                t,
+                rss_bytes: (native(m) + committed(m)) * MIB,
+                cpu_seconds: Some(t * 0.05),
+                jvm: Some(JvmHeap {
+                    old_used_bytes: ((50.0 + 40.0 * m.fract()) * MIB) as u64,
+                    old_capacity_bytes: (committed(m) * MIB) as u64,
+                    old_collections: i / 12,
+                    young_collections: i / 2,
+                    heap_mappings: 1,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        v.memory_leak
+    }
+
+    const MIB: f64 = 1048576.0;
+
+    /// A heap that expands toward its maximum (G1 committing regions, ZGC
+    /// creeping up) is the collector's choice, not a leak: the memory trend
+    /// leaves the heap's commits out, and the heap's levels do not rise. The
+    /// same memory outside a heap (no JVM read) is a leak.
+    #[test]
+    fn a_jvm_heap_expanding_is_not_a_leak_but_memory_outside_it_growing_is() {
+        let expanding = |m: f64| 100.0 + m.min(45.0);
+        let heap_grows = jvm_hour(|_| 60.0, expanding);
+        assert!(!heap_grows.suspected, "{heap_grows:?}");
+        assert!(heap_grows.outside_heap);
+        // The same RSS, from memory the app holds outside its heap.
+        let native_grows = jvm_hour(|m| 60.0 + m.min(45.0), |_| 100.0);
+        assert!(native_grows.suspected, "{native_grows:?}");
+        assert!(native_grows.outside_heap && !native_grows.in_heap);
+        let rate = native_grows.growth_per_second.unwrap() * 60.0 / MIB;
+        // Its trend over the window: 45 min at 1 MiB/min, then flat.
+        assert!((0.5..=1.1).contains(&rate), "{rate} MiB/min");
+    }
+
+    /// ZGC of one generation maps its heap three times: RSS counts it thrice,
+    /// what sizing and the memory alerts read counts it once.
+    #[test]
+    fn a_zgc_heap_counts_once_in_what_memory_verdicts_read() {
+        let o = Observation {
+            rss_bytes: 500.0 * MIB,
+            jvm: Some(JvmHeap {
+                old_capacity_bytes: 150 << 20,
+                heap_mappings: 3,
+                shmem_resident_bytes: Some(420 << 20),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // 80 MiB outside the heap, 140 MiB of heap counted once.
+        assert_eq!(o.resident_bytes(), 220.0 * MIB);
+        assert_eq!(o.jvm.unwrap().heap_in_rss_bytes(), Some(420 << 20));
     }
 }

@@ -14,7 +14,10 @@
 //! target, cumulative), then a JVM's heap (`jvm_old_used_bytes`,
 //! `jvm_old_capacity_bytes`, `jvm_old_collections`, `jvm_young_collections`,
 //! empty for other apps), then `jvm_old_max_bytes` (the old generation's
-//! maximum; optional beside the other four) (older traces lack the last nine). A trace with a `target` column is replayed for one target (the first one
+//! maximum; optional beside the other four), then `jvm_heap_mappings` (how many
+//! times RSS counts the heap: 3 under ZGC of one generation; optional, 1 when
+//! absent) and `jvm_shmem_resident_bytes` (the JVM's `RssShmem`, read under
+//! ZGC only) (older traces lack the last eleven). A trace with a `target` column is replayed for one target (the first one
 //! named, or the one asked for).
 
 use std::io::{BufRead, Write};
@@ -28,7 +31,7 @@ use super::{AnalysisConfig, Analyzer, Observation, Verdicts};
 use crate::sample::jvm::JvmHeap;
 
 /// Columns written by `--record`, in order.
-pub const COLUMNS: [&str; 26] = [
+pub const COLUMNS: [&str; 28] = [
     "timestamp",
     "rss_bytes",
     "open_fds",
@@ -55,6 +58,8 @@ pub const COLUMNS: [&str; 26] = [
     "jvm_old_collections",
     "jvm_young_collections",
     "jvm_old_max_bytes",
+    "jvm_heap_mappings",
+    "jvm_shmem_resident_bytes",
 ];
 
 /// A bad trace: where, and what.
@@ -106,6 +111,8 @@ pub fn row(o: &Observation, target: &str) -> String {
         f(o.jvm.map(|j| j.old_collections as f64)),
         f(o.jvm.map(|j| j.young_collections as f64)),
         f(o.jvm.and_then(|j| j.old_max_bytes).map(|v| v as f64)),
+        f(o.jvm.map(|j| f64::from(j.heap_mappings))),
+        f(o.jvm.and_then(|j| j.shmem_resident_bytes).map(|v| v as f64)),
     ]
     .join(",")
 }
@@ -405,12 +412,18 @@ impl Header {
             Some(c) => self.num(line_no, cells, c)?,
             None => None,
         };
+        let [mappings, shmem] = [26, 27].map(|i| match self.col(COLUMNS[i]) {
+            Some(c) => self.num(line_no, cells, c),
+            None => Ok(None),
+        });
         Ok(Some(JvmHeap {
             old_used_bytes: v[0],
             old_capacity_bytes: v[1],
             old_max_bytes: max.filter(|&m| m > 0.0).map(|m| m as u64),
             old_collections: v[2],
             young_collections: v[3],
+            heap_mappings: mappings?.map_or(1, |m| m.clamp(1.0, 8.0) as u8),
+            shmem_resident_bytes: shmem?.map(|v| v.max(0.0) as u64),
         }))
     }
 
@@ -640,6 +653,8 @@ mod tests {
                 old_max_bytes: Some(256 << 20),
                 old_collections: 7,
                 young_collections: 120,
+                heap_mappings: 1,
+                shmem_resident_bytes: None,
             }),
             ..Default::default()
         };

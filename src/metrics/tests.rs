@@ -196,6 +196,8 @@ fn rich_target() -> TargetStatus {
                 old_max_bytes: Some(256 << 20),
                 old_collections: 7,
                 young_collections: 120,
+                heap_mappings: 1,
+                shmem_resident_bytes: None,
             }),
             workers: Some(Workers {
                 server: ServerKind::Gunicorn,
@@ -244,6 +246,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: Some(3600.0),
             settling: false,
             in_heap: false,
+            outside_heap: false,
             time_to_heap_max_seconds: Some(5400.0),
         },
         fd_leak: Leak {
@@ -252,6 +255,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: Some(1920.0),
             settling: false,
             in_heap: false,
+            outside_heap: false,
             time_to_heap_max_seconds: None,
         },
         thread_leak: Leak {
@@ -260,6 +264,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: None,
             settling: false,
             in_heap: false,
+            outside_heap: false,
             time_to_heap_max_seconds: None,
         },
         connection_leak: Leak {
@@ -268,6 +273,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: None,
             settling: false,
             in_heap: false,
+            outside_heap: false,
             time_to_heap_max_seconds: None,
         },
         sizing: SizingVerdict {
@@ -301,6 +307,7 @@ fn rich_verdicts() -> Verdicts {
             time_to_limit_seconds: None,
             settling: false,
             in_heap: true,
+            outside_heap: false,
             time_to_heap_max_seconds: Some(5400.0),
         }),
         rss_growth_per_second: Some(1024.0),

@@ -27,7 +27,7 @@ fn leaks<'a>(
     fams.extend([
         Family::gauge(
             "outrider_memory_growth_bytes_per_second",
-            "Robust trend of memory over the leak window: RSS floors, and a JVM's old generation.",
+            "Robust trend of memory over the leak window: RSS floors (a JVM's outside its heap), and a JVM's old generation.",
         )
         .per_target_and(each(), "resource", |v| {
             [

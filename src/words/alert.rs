@@ -82,6 +82,8 @@ pub fn memory_leak(name: &str, l: &Leak) -> Annotations {
     let what = if l.in_heap {
         // The rate is the old generation's; RSS shows it only as the heap grows.
         "memory in its JVM heap (the old generation, after its collections)"
+    } else if l.outside_heap {
+        "memory outside its JVM heap (threads, metaspace, native buffers)"
     } else {
         "memory"
     };

@@ -85,6 +85,8 @@ fn both_byte_orders_read_the_counters() {
                 old_max_bytes: Some(268_435_464),
                 old_collections: 5,
                 young_collections: 10,
+                heap_mappings: 1,
+                shmem_resident_bytes: None,
             }),
             "little endian: {little}"
         );
@@ -105,7 +107,8 @@ fn a_collector_without_concurrent_cycles_counts_full_collections_alone() {
 }
 
 /// OpenJDK 17's ZGC, as `jcmd PID PerfCounter.print` shows it: the heap as
-/// generation 1, the pauses of its cycles as collector 2, no collector 0 or 1.
+/// generation 1, the pauses of its cycles as collector 2, no collector 0 or 1;
+/// its heap mapped three times.
 #[test]
 fn zgc_counts_its_cycles_pauses_and_no_young_collections() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,6 +128,8 @@ fn zgc_counts_its_cycles_pauses_and_no_young_collections() {
             old_max_bytes: Some(67_108_864),
             old_collections: 27,
             young_collections: 0,
+            heap_mappings: 3,
+            shmem_resident_bytes: None,
         })
     );
 }
@@ -231,4 +236,55 @@ fn a_fifo_in_the_files_place_is_refused_without_blocking() {
     let p = dir.path().join("1");
     nix::unistd::mkfifo(&p, nix::sys::stat::Mode::S_IRWXU).unwrap();
     assert!(matches!(PerfData::open(&p), Err(OpenError::Layout(_))));
+}
+
+#[test]
+fn shared_memory_resident_is_read_from_status() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("7")).unwrap();
+    let status = "Name:\tjava\nVmRSS:\t  135224 kB\nRssAnon:\t   37008 kB\n\
+                  RssFile:\t   30732 kB\nRssShmem:\t   67484 kB\nVmData:\t 1 kB\n";
+    std::fs::write(dir.path().join("7/status"), status).unwrap();
+    assert_eq!(shmem_resident(dir.path(), 7), Some(67484 * 1024));
+    assert_eq!(shmem_resident(dir.path(), 8), None, "no such process");
+}
+
+/// Measured on a churning ZGC JVM (OpenJDK 17): RSS 132 MiB, RssShmem 66 MiB,
+/// 28 MiB committed, PSS 90 MiB.
+#[test]
+fn a_heap_mapped_three_times_is_counted_once() {
+    let mib = |v: u64| v << 20;
+    let mut zgc = JvmHeap {
+        old_capacity_bytes: mib(28),
+        heap_mappings: 3,
+        ..JvmHeap::default()
+    };
+    // Without its shared memory read (older traces): twice the committed bytes.
+    assert_eq!(zgc.counted_again_bytes(mib(132)), mib(56));
+    // With it: two thirds of it, what PSS leaves out.
+    zgc.shmem_resident_bytes = Some(mib(66));
+    assert_eq!(zgc.counted_again_bytes(mib(132)), mib(44));
+    // Never below a third of RSS.
+    assert_eq!(zgc.counted_again_bytes(mib(30)), mib(20));
+    // Other collectors map their heap once.
+    let g1 = JvmHeap {
+        old_capacity_bytes: mib(28),
+        ..zgc
+    };
+    assert_eq!(
+        JvmHeap {
+            heap_mappings: 1,
+            ..g1
+        }
+        .counted_again_bytes(mib(132)),
+        0
+    );
+    assert_eq!(
+        JvmHeap {
+            heap_mappings: 0,
+            ..g1
+        }
+        .counted_again_bytes(mib(132)),
+        0
+    );
 }
