@@ -12,7 +12,10 @@
 //! gives a verdict only on growth that *survives collections*:
 //!
 //! 1. the old generation's used bytes pass every test of [`TrendTracker`] (the
-//!    same thresholds as RSS, `analysis.memory_*`), and
+//!    same thresholds as RSS, `analysis.memory_*`; under a collector of one
+//!    generation, the least figure between two of its cycles, held into the
+//!    buckets no cycle reaches: its used bytes swing by a cycle's allocation),
+//!    and
 //! 2. the levels it came down to after its collections rise too: for each span
 //!    between two old collections, the least used figure in it (right after a full
 //!    collection; after G1's mixed collections), kept for the window. A span
