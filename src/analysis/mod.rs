@@ -75,8 +75,7 @@ impl Observation {
     /// RSS with a JVM heap counted once ([`TargetSample::resident_once_bytes`]):
     /// what the memory trend and sizing read; `rss_bytes` is the kernel's.
     pub fn resident_bytes(&self) -> f64 {
-        let rss = self.rss_bytes.max(0.0) as u64;
-        (rss - self.jvm.map_or(0, |j| j.counted_again_bytes(rss))) as f64
+        JvmHeap::counted_once(self.jvm.as_ref(), self.rss_bytes.max(0.0) as u64) as f64
     }
 
     /// The figures the analysis (and a trace row) takes from a target's sample

@@ -85,6 +85,11 @@ impl JvmHeap {
         again.min(rss - rss / m)
     }
 
+    /// `rss` with the heap of `heap`, if any, counted once.
+    pub fn counted_once(heap: Option<&JvmHeap>, rss: u64) -> u64 {
+        rss - heap.map_or(0, |j| j.counted_again_bytes(rss))
+    }
+
     /// Bytes of RSS that are the heap's, in all its mappings: its committed
     /// bytes, or under ZGC of one generation its resident shared memory (the
     /// heap is all of it; `None` where unread: three times the committed bytes

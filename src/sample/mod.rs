@@ -88,8 +88,7 @@ impl TargetSample {
     /// times (a capped cache of 160 MiB committed read 540 MiB of RSS). What
     /// memory verdicts judge; `resident_memory_bytes` stays the kernel's figure.
     pub fn resident_once_bytes(&self) -> u64 {
-        let rss = self.resident_memory_bytes;
-        rss - self.jvm.map_or(0, |j| j.counted_again_bytes(rss))
+        jvm::JvmHeap::counted_once(self.jvm.as_ref(), self.resident_memory_bytes)
     }
 }
 
