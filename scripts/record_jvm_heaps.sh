@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Records JVMs with their heap's own figures (issue 17): every app runs under its
-# own `outrider --record` as scripts/record_runtimes.sh runs them, and beside each
-# JVM scripts/hsperf_sample.py reads the JVM's perf-data file (what `jstat`
-# reads) at the same interval; when DURATION is up the heap columns are joined
-# to each trace by time (scripts/merge_heap_columns.py). Traces land in
-# tests/data/traces/real-heap-<name>.csv.
+# own `outrider --record` as scripts/record_runtimes.sh runs them, and Outrider
+# records the JVM's heap from its perf-data file (what `jstat` reads) in the
+# trace's `jvm_*` columns. Traces land in tests/data/traces/real-heap-<name>.csv.
+# JDK 25's runs need Temurin 25 at $JAVA25 (not a Debian package).
 #
 # Usage: scripts/record_jvm_heaps.sh [DURATION] [INTERVAL]
 #   OUTRIDER=path skips the release build; LOGDIR (default /tmp/record_jvm_heaps);
@@ -21,13 +20,18 @@ if [ -z "${OUTRIDER:-}" ]; then
     OUTRIDER=${CARGO_TARGET_DIR:-target}/release/outrider
 fi
 mkdir -p "$LOGDIR"
-{ date -u; java -version 2>&1; "$OUTRIDER" --version; } > "$LOGDIR/versions.txt"
+JAVA25=${JAVA25:-/usr/lib/jvm/temurin-25-jdk-amd64/bin/java}
+{ date -u; java -version 2>&1; "$JAVA25" -version 2>&1 || true; "$OUTRIDER" --version; } > "$LOGDIR/versions.txt"
 
 G1=(java -XX:+UseG1GC -Xms16m -Xmx256m)
 PAR=(java -XX:+UseParallelGC -Xms16m -Xmx256m)
 BIG=(java -XX:+UseG1GC -Xmx2g)
 ZGC=(java -XX:+UseZGC -Xms16m -Xmx256m)
 SHEN=(java -XX:+UseShenandoahGC -Xms16m -Xmx256m)
+# JDK 25 (the LTS of 2025): G1, and ZGC, generational from JDK 21 and only so
+# from JDK 24.
+G1_25=("$JAVA25" -XX:+UseG1GC -Xms16m -Xmx256m)
+ZGC_25=("$JAVA25" -XX:+UseZGC -Xms16m -Xmx256m)
 # name | command (by construction: see each app's header)
 RECORDINGS=(
     "jvm-g1-leak-1mib|${G1[*]} $APPS/JvmLeak.java 1.0 300"
@@ -48,10 +52,13 @@ RECORDINGS=(
     "jvm-shenandoah-leak-1mib|${SHEN[*]} $APPS/JvmLeak.java 1.0 300"
     "jvm-shenandoah-churn|${SHEN[*]} $APPS/JvmChurn.java 64 2"
     "jvm-shenandoah-cache-fills-and-caps|${SHEN[*]} $APPS/CacheCaps.java 120 10"
+    "jdk25-g1-leak-1mib|${G1_25[*]} $APPS/JvmLeak.java 1.0 300"
+    "jdk25-g1-cache-fills-and-caps|${G1_25[*]} $APPS/CacheCaps.java 120 10"
+    "jdk25-zgc-leak-1mib|${ZGC_25[*]} $APPS/JvmLeak.java 1.0 300"
+    "jdk25-zgc-churn|${ZGC_25[*]} $APPS/JvmChurn.java 64 2"
+    "jdk25-zgc-cache-fills-and-caps|${ZGC_25[*]} $APPS/CacheCaps.java 120 10"
 )
 pids=()
-samplers=()
-names=()
 port=${PORT:-19270}
 for rec in "${RECORDINGS[@]}"; do
     name=${rec%%|*}
@@ -67,17 +74,7 @@ for rec in "${RECORDINGS[@]}"; do
         -- $cmd > "$LOGDIR/$name.log" 2>&1 &
     pid=$!
     pids+=("$pid")
-    names+=("$name")
-    java_pid=
-    for _ in $(seq 100); do
-        java_pid=$(pgrep -P "$pid" java || true)
-        [ -n "$java_pid" ] && break
-        sleep 0.1
-    done
-    python3 scripts/hsperf_sample.py "/tmp/hsperfdata_$(id -un)/$java_pid" \
-        "$LOGDIR/$name.heap.csv" "${INTERVAL%s}" &
-    samplers+=($!)
-    echo "$(date -u +%T) $name: outrider $pid java $java_pid port $port: $cmd" | tee -a "$LOGDIR/started.txt"
+    echo "$(date -u +%T) $name: outrider $pid port $port: $cmd" | tee -a "$LOGDIR/started.txt"
 done
 sleep "$DURATION"
 for pid in "${pids[@]}"; do
@@ -85,12 +82,6 @@ for pid in "${pids[@]}"; do
 done
 for pid in "${pids[@]}"; do
     wait "$pid" || true
-done
-for pid in "${samplers[@]}"; do
-    kill "$pid" 2>/dev/null || true
-done
-for name in "${names[@]}"; do
-    python3 scripts/merge_heap_columns.py "$OUT/real-heap-$name.csv" "$LOGDIR/$name.heap.csv"
 done
 echo "$(date -u +%T) stopped; traces:"
 ls -l "$OUT"/real-heap-*.csv

@@ -430,6 +430,7 @@ mod tests {
     fn a_heap_rss_counts_three_times_is_told_counted_once() {
         let zgc = crate::sample::jvm::JvmHeap {
             old_capacity_bytes: 150 << 20,
+            young_capacity_bytes: None,
             heap_mappings: 3,
             shmem_resident_bytes: Some(420 << 20),
             ..Default::default()

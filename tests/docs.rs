@@ -64,6 +64,7 @@ fn full_snapshot() -> Snapshot {
                 jvm: Some(outrider::sample::jvm::JvmHeap {
                     old_used_bytes: 1,
                     old_capacity_bytes: 2,
+                    young_capacity_bytes: None,
                     old_max_bytes: Some(4),
                     old_collections: 1,
                     young_collections: 1,

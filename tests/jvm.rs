@@ -104,23 +104,35 @@ fn read_as_jstat_reads_it(gc: &str, old_collections: &str) {
             && ygc <= fig(&after, "outrider_jvm_young_collections_total"),
         "{gc}: YGC {ygc}"
     );
-    // The old generation's committed size moves seldom under Parallel GC, but
-    // ZGC commits and uncommits as it goes: jstat's reading, between two
-    // scrapes, is within a tenth of the figure of one or the other.
-    let oc = column(&cols, "OC") * 1024.0;
+    // The committed sizes move seldom under Parallel GC, but ZGC commits and
+    // uncommits as it goes: jstat's reading (OGC the old generation's, NGC the
+    // young one's, `-` under ZGC of one generation), between two scrapes, is
+    // within a tenth of the figure of one or the other.
+    let caps = jstat("-gccapacity", jvm.pid());
+    let kib = |name: &str| {
+        Some(column(&caps, name))
+            .filter(|v| !v.is_nan())
+            .unwrap_or(0.0)
+            * 1024.0
+    };
+    for (name, jstat_figure) in [
+        ("outrider_jvm_old_gen_committed_bytes", kib("OGC")),
+        ("outrider_jvm_heap_committed_bytes", kib("OGC") + kib("NGC")),
+    ] {
+        let near = |c: f64| (c - jstat_figure).abs() <= jstat_figure / 10.0;
+        let (was, now) = (fig(&scrape, name), fig(&after, name));
+        assert!(
+            near(was) || near(now),
+            "{gc}: {name}: jstat {jstat_figure} against {was} and {now}"
+        );
+    }
     let committed = fig(&after, "outrider_jvm_old_gen_committed_bytes");
-    let near = |c: f64| (c - oc).abs() <= oc / 10.0;
-    let before = fig(&scrape, "outrider_jvm_old_gen_committed_bytes");
-    assert!(
-        near(committed) || near(before),
-        "{gc}: OC {oc} against {before} and {committed}"
-    );
     // Used is at most committed.
     let used = fig(&after, "outrider_jvm_old_gen_used_bytes");
     assert!(used <= committed, "used {used}, committed {committed}");
     // The most the old generation may hold (43 MiB of the 64 MiB -Xmx under
     // Parallel GC, all of it under the others): fixed at start, exactly OGCMX.
-    let ogcmx = column(&jstat("-gcoldcapacity", jvm.pid()), "OGCMX") * 1024.0;
+    let ogcmx = column(&caps, "OGCMX") * 1024.0;
     let max = fig(&after, "outrider_jvm_old_gen_max_bytes");
     assert_eq!(max, ogcmx, "OGCMX {ogcmx} against {max}");
 }

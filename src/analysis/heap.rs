@@ -374,6 +374,7 @@ mod tests {
             JvmHeap {
                 old_used_bytes: (live(t - since) + garbage * since) as u64,
                 old_capacity_bytes: 512 << 20,
+                young_capacity_bytes: None,
                 old_max_bytes: Some(1 << 30),
                 old_collections: (t / every) as u64,
                 young_collections: (t / 2.0) as u64,
@@ -423,6 +424,7 @@ mod tests {
         let never = |t: f64| JvmHeap {
             old_used_bytes: (40.0 * MIB + t / 60.0 * MIB) as u64,
             old_capacity_bytes: 512 << 20,
+            young_capacity_bytes: None,
             old_max_bytes: None,
             old_collections: 0,
             young_collections: (t / 2.0) as u64,
@@ -468,6 +470,7 @@ mod tests {
             let heap = one_generation(150.0, 160.0 * MIB / 150.0, live);
             move |t| JvmHeap {
                 old_capacity_bytes: 256 << 20,
+                young_capacity_bytes: None,
                 ..heap(t)
             }
         };
@@ -507,6 +510,7 @@ mod tests {
                 JvmHeap {
                     old_used_bytes: (used * MIB) as u64,
                     old_capacity_bytes: 512 << 20,
+                    young_capacity_bytes: None,
                     old_max_bytes: None,
                     old_collections: pauses as u64,
                     young_collections: (t / 2.0) as u64,

@@ -829,22 +829,27 @@ mod tests {
     }
 
     /// An hour of a JVM sampled every 5 s: its memory outside the heap and its
-    /// heap's commits at minute `m`; its old generation's levels flat at 50 MiB
-    /// (collected each minute, 40 MiB of garbage between), and the memory verdict
-    /// at the end.
-    fn jvm_hour(native: impl Fn(f64) -> f64, committed: impl Fn(f64) -> f64) -> Leak {
+    /// heap's commits at minute `m` (old generation, young where published); its
+    /// old generation's levels flat at 50 MiB (collected each minute, 40 MiB of
+    /// garbage between), and the memory verdict at the end.
+    fn jvm_hour(
+        native: impl Fn(f64) -> f64,
+        committed: impl Fn(f64) -> (f64, Option<f64>),
+    ) -> Leak {
         let mut a = Analyzer::new(&AnalysisConfig::default());
         let mut v = Verdicts::default();
         for i in 0..720u64 {
             let t = i as f64 * 5.0;
             let m = t / 60.0;
+            let (old, young) = committed(m);
             v = a.observe(&Observation {
                 t,
-                rss_bytes: (native(m) + committed(m)) * MIB,
+                rss_bytes: (native(m) + old + young.unwrap_or(0.0)) * MIB,
                 cpu_seconds: Some(t * 0.05),
                 jvm: Some(JvmHeap {
                     old_used_bytes: ((50.0 + 40.0 * m.fract()) * MIB) as u64,
-                    old_capacity_bytes: (committed(m) * MIB) as u64,
+                    old_capacity_bytes: (old * MIB) as u64,
+                    young_capacity_bytes: young.map(|y| (y * MIB) as u64),
                     old_collections: i / 12,
                     young_collections: i / 2,
                     heap_mappings: 1,
@@ -864,17 +869,32 @@ mod tests {
     /// same memory outside a heap (no JVM read) is a leak.
     #[test]
     fn a_jvm_heap_expanding_is_not_a_leak_but_memory_outside_it_growing_is() {
-        let expanding = |m: f64| 100.0 + m.min(45.0);
+        let expanding = |m: f64| (100.0 + m.min(45.0), None);
         let heap_grows = jvm_hour(|_| 60.0, expanding);
         assert!(!heap_grows.suspected, "{heap_grows:?}");
         assert!(heap_grows.outside_heap);
         // The same RSS, from memory the app holds outside its heap.
-        let native_grows = jvm_hour(|m| 60.0 + m.min(45.0), |_| 100.0);
+        let native_grows = jvm_hour(|m| 60.0 + m.min(45.0), |_| (100.0, None));
         assert!(native_grows.suspected, "{native_grows:?}");
         assert!(native_grows.outside_heap && !native_grows.in_heap);
         let rate = native_grows.growth_per_second.unwrap() * 60.0 / MIB;
         // Its trend over the window: 45 min at 1 MiB/min, then flat.
         assert!((0.5..=1.1).contains(&rate), "{rate} MiB/min");
+    }
+
+    /// G1 moves regions between its generations and Parallel GC resizes its
+    /// young one: the young generation's commits are heap too. Read as memory
+    /// outside the heap (the old generation's alone left out), the same young
+    /// generation growing would be a leak.
+    #[test]
+    fn a_young_generation_growing_is_heap_not_memory_outside_it() {
+        let young_grows = |m: f64| (100.0, Some(10.0 + m.min(45.0)));
+        let v = jvm_hour(|_| 60.0, young_grows);
+        assert!(!v.suspected, "{v:?}");
+        let unpublished = |m: f64| (100.0 + 10.0 + m.min(45.0), None);
+        assert!(!jvm_hour(|_| 60.0, unpublished).suspected);
+        let counted_as_native = jvm_hour(|m| 60.0 + 10.0 + m.min(45.0), |_| (100.0, Some(0.0)));
+        assert!(counted_as_native.suspected, "{counted_as_native:?}");
     }
 
     /// ZGC of one generation maps its heap three times: RSS counts it thrice,
@@ -885,6 +905,7 @@ mod tests {
             rss_bytes: 500.0 * MIB,
             jvm: Some(JvmHeap {
                 old_capacity_bytes: 150 << 20,
+                young_capacity_bytes: None,
                 heap_mappings: 3,
                 shmem_resident_bytes: Some(420 << 20),
                 ..Default::default()
@@ -894,5 +915,21 @@ mod tests {
         // 80 MiB outside the heap, 140 MiB of heap counted once.
         assert_eq!(o.resident_bytes(), 220.0 * MIB);
         assert_eq!(o.jvm.unwrap().heap_in_rss_bytes(), Some(420 << 20));
+        // Generational ZGC (JDK 21 on) maps it once: its shared memory is the
+        // heap in RSS, and RSS counts it once.
+        let generational = Observation {
+            jvm: Some(JvmHeap {
+                heap_mappings: 1,
+                shmem_resident_bytes: Some(140 << 20),
+                young_capacity_bytes: Some(100 << 20),
+                ..o.jvm.unwrap()
+            }),
+            ..o
+        };
+        assert_eq!(generational.resident_bytes(), 500.0 * MIB);
+        assert_eq!(
+            generational.jvm.unwrap().heap_in_rss_bytes(),
+            Some(140 << 20)
+        );
     }
 }

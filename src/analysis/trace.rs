@@ -17,8 +17,10 @@
 //! maximum; optional beside the other four), then `jvm_heap_mappings` (how many
 //! times RSS counts the heap: 3 under ZGC of one generation; optional, 1 when
 //! absent) and `jvm_shmem_resident_bytes` (the JVM's `RssShmem`, read under
-//! ZGC only) (older traces lack the last eleven). A trace with a `target` column is replayed for one target (the first one
-//! named, or the one asked for).
+//! ZGC only), then `jvm_young_capacity_bytes` (the young generation's committed
+//! bytes, where published) (older traces lack the last twelve). A trace with a
+//! `target` column is replayed for one target (the first one named, or the one
+//! asked for).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -31,7 +33,7 @@ use super::{AnalysisConfig, Analyzer, Observation, Verdicts};
 use crate::sample::jvm::JvmHeap;
 
 /// Columns written by `--record`, in order.
-pub const COLUMNS: [&str; 28] = [
+pub const COLUMNS: [&str; 29] = [
     "timestamp",
     "rss_bytes",
     "open_fds",
@@ -60,6 +62,7 @@ pub const COLUMNS: [&str; 28] = [
     "jvm_old_max_bytes",
     "jvm_heap_mappings",
     "jvm_shmem_resident_bytes",
+    "jvm_young_capacity_bytes",
 ];
 
 /// A bad trace: where, and what.
@@ -113,6 +116,7 @@ pub fn row(o: &Observation, target: &str) -> String {
         f(o.jvm.and_then(|j| j.old_max_bytes).map(|v| v as f64)),
         f(o.jvm.map(|j| f64::from(j.heap_mappings))),
         f(o.jvm.and_then(|j| j.shmem_resident_bytes).map(|v| v as f64)),
+        f(o.jvm.and_then(|j| j.young_capacity_bytes).map(|v| v as f64)),
     ]
     .join(",")
 }
@@ -412,13 +416,14 @@ impl Header {
             Some(c) => self.num(line_no, cells, c)?,
             None => None,
         };
-        let [mappings, shmem] = [26, 27].map(|i| match self.col(COLUMNS[i]) {
+        let [mappings, shmem, young_capacity] = [26, 27, 28].map(|i| match self.col(COLUMNS[i]) {
             Some(c) => self.num(line_no, cells, c),
             None => Ok(None),
         });
         Ok(Some(JvmHeap {
             old_used_bytes: v[0],
             old_capacity_bytes: v[1],
+            young_capacity_bytes: young_capacity?.map(|v| v.max(0.0) as u64),
             old_max_bytes: max.filter(|&m| m > 0.0).map(|m| m as u64),
             old_collections: v[2],
             young_collections: v[3],
@@ -650,6 +655,7 @@ mod tests {
             jvm: Some(JvmHeap {
                 old_used_bytes: 60 << 20,
                 old_capacity_bytes: 96 << 20,
+                young_capacity_bytes: None,
                 old_max_bytes: Some(256 << 20),
                 old_collections: 7,
                 young_collections: 120,

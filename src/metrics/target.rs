@@ -32,6 +32,11 @@ fn jvm<'a>(targets: &'a [TargetStatus], fams: &mut Vec<Family<'a>>) {
         )
         .per_target(named(targets), |t| t.jvm.map(|j| j.old_capacity_bytes)),
         Family::gauge(
+            "outrider_jvm_heap_committed_bytes",
+            "Bytes committed to the JVM's whole heap, young and old generations: the part of its memory that is heap (the rest is threads, metaspace, code and native buffers).",
+        )
+        .per_target(named(targets), |t| t.jvm.map(|j| j.committed_bytes())),
+        Family::gauge(
             "outrider_jvm_old_gen_max_bytes",
             "The most the JVM's old generation may hold (-Xmx under G1, its share of it under Parallel and Serial GC): full, the JVM throws OutOfMemoryError.",
         )

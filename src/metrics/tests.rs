@@ -193,6 +193,7 @@ fn rich_target() -> TargetStatus {
             jvm: Some(crate::sample::jvm::JvmHeap {
                 old_used_bytes: 60 << 20,
                 old_capacity_bytes: 96 << 20,
+                young_capacity_bytes: Some(32 << 20),
                 old_max_bytes: Some(256 << 20),
                 old_collections: 7,
                 young_collections: 120,

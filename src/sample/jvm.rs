@@ -6,8 +6,10 @@
 //! sidecar or a wrapper it is reached through the process' root:
 //! `/proc/<pid>/root/tmp/hsperfdata_*/<nspid>`. Outrider reads:
 //!
-//! - the old generation's used and committed bytes
-//!   (`sun.gc.generation.1.space.0.{used,capacity}`), and once the largest it may
+//! - the old generation's used bytes (`sun.gc.generation.1.space.0.used`) and
+//!   its committed bytes (`sun.gc.generation.1.capacity`: Shenandoah publishes
+//!   its space's capacity as the heap's maximum, the generation's as what it has
+//!   committed), and once the largest it may
 //!   grow to (`sun.gc.generation.1.maxCapacity`, fixed when the JVM starts: `-Xmx`
 //!   under G1, the old generation's share of it under Parallel and Serial GC),
 //!   where a leak in the heap ends in `OutOfMemoryError`;
@@ -15,15 +17,23 @@
 //!   (`sun.gc.collector.1.invocations`) plus, under G1, the pauses of its
 //!   concurrent cycles (`sun.gc.collector.2.invocations`), after which mixed
 //!   collections reclaim the old regions the cycle marked;
-//! - young collections (`sun.gc.collector.0.invocations`).
+//! - young collections (`sun.gc.collector.0.invocations`);
+//! - the young generation's committed bytes (`sun.gc.generation.0.capacity`,
+//!   where published): with the old generation's, the whole heap's, which is how
+//!   much of the JVM's RSS is its heap (G1 moves regions between the two, and
+//!   Parallel GC resizes its young generation as it goes).
 //!
 //! The single-generation collectors publish their whole heap as generation 1
 //! (OpenJDK 17, `jcmd PID PerfCounter.print`): Shenandoah ("Heap") counts every
 //! cycle as collector 1 ("Shenandoah full") and has a collector 0 that never runs;
 //! ZGC ("old") publishes only the pauses of its cycles, as collector 2 ("Z
 //! concurrent cycle pauses"), and no collector 0 or 1: its young collections read
-//! 0. Every cycle of either collects the whole heap. (JDK 21's generational ZGC
-//! was not measured.)
+//! 0. Every cycle of either collects the whole heap. Generational ZGC (JDK 21 on,
+//! the only ZGC from JDK 24; measured on Temurin 25) publishes its minor
+//! collections as collector 0 and its major ones as collector 2, no collector 1,
+//! the old generation's capacity as its used bytes and the rest of the heap's
+//! capacity as the young generation's. ZGC's heap is shared memory: its
+//! resident part is the JVM's `RssShmem`, read each tick for a ZGC heap.
 //!
 //! The file's layout is fixed once the JVM has started its collector: the entries
 //! are found by name once ([`PerfData::open`]), and a tick reads the span that
@@ -48,6 +58,9 @@ pub struct JvmHeap {
     pub old_used_bytes: u64,
     /// Bytes committed to the old generation.
     pub old_capacity_bytes: u64,
+    /// Bytes committed to the young generation; `None` where not published
+    /// (ZGC of one generation, older traces).
+    pub young_capacity_bytes: Option<u64>,
     /// The most the old generation may hold (`-Xmx` under G1; its share of it
     /// under Parallel and Serial GC); `None` where not published (older traces).
     pub old_max_bytes: Option<u64>,
@@ -61,8 +74,8 @@ pub struct JvmHeap {
     /// others (0 in traces recorded before it was kept: read as 1).
     pub heap_mappings: u8,
     /// The JVM process's shared memory resident (`RssShmem` of its `status`),
-    /// counted for each mapping: read only for a heap mapped more than once
-    /// (ZGC's heap is shared memory); `None` otherwise or where unread.
+    /// counted for each mapping: read only for a ZGC heap (shared memory, all
+    /// of it heap); `None` otherwise or where unread.
     pub shmem_resident_bytes: Option<u64>,
 }
 
@@ -90,16 +103,24 @@ impl JvmHeap {
         rss - heap.map_or(0, |j| j.counted_again_bytes(rss))
     }
 
-    /// Bytes of RSS that are the heap's, in all its mappings: its committed
-    /// bytes, or under ZGC of one generation its resident shared memory (the
-    /// heap is all of it; `None` where unread: three times the committed bytes
-    /// overstates a heap not yet touched through every view, and by an amount
-    /// that shrinks as it is). What is left of RSS is the JVM's memory outside
-    /// its heap.
+    /// Bytes committed to the whole heap: both generations where the young
+    /// one's are published, else the old one's (the whole heap under a
+    /// collector of one generation).
+    pub fn committed_bytes(&self) -> u64 {
+        self.old_capacity_bytes + self.young_capacity_bytes.unwrap_or(0)
+    }
+
+    /// Bytes of RSS that are the heap's, in all its mappings: under ZGC its
+    /// resident shared memory (the heap is all of it), else its committed bytes.
+    /// `None` for ZGC of one generation without it (three times the committed
+    /// bytes overstates a heap not yet touched through every view, and by an
+    /// amount that shrinks as it is). What is left of RSS is the JVM's memory
+    /// outside its heap.
     pub fn heap_in_rss_bytes(&self) -> Option<u64> {
-        match self.heap_mappings {
-            0 | 1 => Some(self.old_capacity_bytes),
-            _ => self.shmem_resident_bytes,
+        match (self.shmem_resident_bytes, self.heap_mappings) {
+            (Some(shmem), _) => Some(shmem),
+            (None, 0 | 1) => Some(self.committed_bytes()),
+            (None, _) => None,
         }
     }
 }
@@ -114,7 +135,8 @@ const HEADER: usize = 32;
 const MAX_FILE: u64 = 1 << 20;
 
 const OLD_USED: &str = "sun.gc.generation.1.space.0.used";
-const OLD_CAPACITY: &str = "sun.gc.generation.1.space.0.capacity";
+const OLD_CAPACITY: &str = "sun.gc.generation.1.capacity";
+const YOUNG_CAPACITY: &str = "sun.gc.generation.0.capacity";
 const OLD_MAX: &str = "sun.gc.generation.1.maxCapacity";
 const FULL: &str = "sun.gc.collector.1.invocations";
 const CONCURRENT: &str = "sun.gc.collector.2.invocations";
@@ -134,8 +156,12 @@ pub struct PerfData {
     young: Option<u64>,
     /// Where the old generation's maximum is, where published.
     old_max: Option<u64>,
+    /// Where the young generation's committed bytes are, where published.
+    young_capacity: Option<u64>,
     /// [`JvmHeap::heap_mappings`]: fixed by the collector's layout.
     heap_mappings: u8,
+    /// The collector is ZGC (its heap is shared memory): fixed by its layout.
+    zgc: bool,
     /// The span read each tick: its start and length.
     span: (u64, usize),
     buf: Vec<u8>,
@@ -190,16 +216,22 @@ impl PerfData {
         if full.is_none() && concurrent.is_none() {
             return Err(missing(&format!("{FULL} nor {CONCURRENT}")));
         }
-        let old_max = find(OLD_MAX);
-        // ZGC of one generation publishes only its cycles' pauses, as collector
-        // 2; generational ZGC (JDK 21 on, no multi-mapping) has a collector 0.
-        let heap_mappings = match (full, concurrent, young) {
-            (None, Some(_), None) => ZGC_MAPPINGS,
-            _ => 1,
+        let (old_max, young_capacity) = (find(OLD_MAX), find(YOUNG_CAPACITY));
+        // ZGC publishes its cycles' pauses as collector 2 and no collector 1
+        // (G1, which has a collector 2, has one): of one generation only those;
+        // generational ZGC (JDK 21 on, no multi-mapping) its minor ones as
+        // collector 0.
+        let zgc = full.is_none() && concurrent.is_some();
+        let heap_mappings = if zgc && young.is_none() {
+            ZGC_MAPPINGS
+        } else {
+            1
         };
-        let all = at
-            .into_iter()
-            .chain([full, concurrent, young, old_max].into_iter().flatten());
+        let all = at.into_iter().chain(
+            [full, concurrent, young, old_max, young_capacity]
+                .into_iter()
+                .flatten(),
+        );
         let start = all.clone().min().unwrap_or(0);
         let end = all.max().unwrap_or(0) + 8;
         Ok(PerfData {
@@ -210,7 +242,9 @@ impl PerfData {
             concurrent,
             young,
             old_max,
+            young_capacity,
             heap_mappings,
+            zgc,
             span: (start, (end - start) as usize),
             buf: Vec::new(),
             accessible: false,
@@ -247,6 +281,7 @@ impl PerfData {
         Ok(Some(JvmHeap {
             old_used_bytes: value(self.at[0]),
             old_capacity_bytes: value(self.at[1]),
+            young_capacity_bytes: self.young_capacity.map(value),
             old_max_bytes: self.old_max.map(value).filter(|&v| v > 0),
             old_collections: self.full.map(value).unwrap_or(0)
                 + self.concurrent.map(value).unwrap_or(0),
@@ -385,8 +420,9 @@ impl JvmHeaps {
             };
         }
         let (id, data) = w.jvm.as_mut()?;
+        let zgc = data.zgc;
         match data.read() {
-            Ok(Some(mut heap)) if heap.heap_mappings > 1 => {
+            Ok(Some(mut heap)) if zgc => {
                 heap.shmem_resident_bytes = shmem_resident(proc_root, id.pid);
                 Some(heap)
             }

@@ -82,6 +82,7 @@ fn both_byte_orders_read_the_counters() {
             Some(JvmHeap {
                 old_used_bytes: 10_670_592,
                 old_capacity_bytes: 22_020_104,
+                young_capacity_bytes: None,
                 old_max_bytes: Some(268_435_464),
                 old_collections: 5,
                 young_collections: 10,
@@ -125,6 +126,7 @@ fn zgc_counts_its_cycles_pauses_and_no_young_collections() {
         Some(JvmHeap {
             old_used_bytes: 23_068_672,
             old_capacity_bytes: 67_108_864,
+            young_capacity_bytes: None,
             old_max_bytes: Some(67_108_864),
             old_collections: 27,
             young_collections: 0,
@@ -256,6 +258,7 @@ fn a_heap_mapped_three_times_is_counted_once() {
     let mib = |v: u64| v << 20;
     let mut zgc = JvmHeap {
         old_capacity_bytes: mib(28),
+        young_capacity_bytes: None,
         heap_mappings: 3,
         ..JvmHeap::default()
     };
@@ -269,6 +272,7 @@ fn a_heap_mapped_three_times_is_counted_once() {
     // Other collectors map their heap once.
     let g1 = JvmHeap {
         old_capacity_bytes: mib(28),
+        young_capacity_bytes: None,
         ..zgc
     };
     assert_eq!(
@@ -287,4 +291,76 @@ fn a_heap_mapped_three_times_is_counted_once() {
         .counted_again_bytes(mib(132)),
         0
     );
+}
+
+/// Perf-data files of real JVMs (`tests/data/hsperf/`, how each was made in its
+/// README): what is read from each, as `jcmd PID PerfCounter.print` showed it.
+#[test]
+fn real_jvms_files_give_their_whole_committed_heap_under_every_collector() {
+    let read = |name: &str| {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/hsperf")
+            .join(name);
+        let mut data = PerfData::open(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        (data.zgc, data.read().unwrap().unwrap())
+    };
+    let heap = |used, old, young, max, old_collections, young_collections, mappings| JvmHeap {
+        old_used_bytes: used,
+        old_capacity_bytes: old,
+        young_capacity_bytes: young,
+        old_max_bytes: Some(max),
+        old_collections,
+        young_collections,
+        heap_mappings: mappings,
+        shmem_resident_bytes: None,
+    };
+    let g1 = heap(
+        93_847_680,
+        114_294_784,
+        Some(41_943_040),
+        268_435_456,
+        30,
+        40,
+        1,
+    );
+    assert_eq!(read("jdk25-g1"), (false, g1));
+    assert_eq!(g1.committed_bytes(), 156_237_824);
+    let parallel = heap(
+        81_250_384,
+        81_264_640,
+        Some(87_556_096),
+        179_306_496,
+        0,
+        13,
+        1,
+    );
+    assert_eq!(read("jdk25-parallel"), (false, parallel));
+    // Shenandoah: its space's capacity is the heap's maximum (256 MiB); the
+    // generation's is what it has committed.
+    let shenandoah = heap(177_541_584, 254_541_824, Some(0), 268_435_456, 112, 0, 1);
+    assert_eq!(read("jdk17-shenandoah"), (false, shenandoah));
+    assert_eq!(shenandoah.heap_in_rss_bytes(), Some(254_541_824));
+    let shenandoah = heap(170_914_048, 268_435_456, Some(0), 268_435_456, 126, 0, 1);
+    assert_eq!(read("jdk25-shenandoah"), (false, shenandoah));
+    // Generational ZGC: a collector 0 (no minor collection yet), the old
+    // generation's capacity its used bytes, the rest of the heap young; mapped
+    // once, its resident heap read from `RssShmem` (110,344 kB here, against
+    // 115,343,360 bytes committed).
+    let zgc = heap(
+        65_011_712,
+        65_011_712,
+        Some(50_331_648),
+        268_435_456,
+        80,
+        0,
+        1,
+    );
+    assert_eq!(read("jdk25-zgc"), (true, zgc));
+    assert_eq!(zgc.committed_bytes(), 115_343_360);
+    let resident = JvmHeap {
+        shmem_resident_bytes: Some(110_344 * 1024),
+        ..zgc
+    };
+    assert_eq!(resident.heap_in_rss_bytes(), Some(110_344 * 1024));
+    assert_eq!(resident.counted_again_bytes(196_872 * 1024), 0);
 }
