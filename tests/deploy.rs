@@ -488,7 +488,7 @@ fn the_jvm_panels_show_a_real_jvms_heap() {
         .into_iter()
         .filter(|(_, e)| e.contains("outrider_jvm_"))
         .collect();
-    assert_eq!(exprs.len(), 5, "{exprs:?}");
+    assert_eq!(exprs.len(), 6, "{exprs:?}");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut missing = exprs.clone();
     while !missing.is_empty() && Instant::now() < deadline {
