@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::receivers::{free_port, Alertmanager, Seen, TestServer};
+use util::receivers::{Alertmanager, DownPort, Seen, TestServer};
 use util::{DemoApp, Outrider};
 
 /// Every rule off but TargetDown, which fires at once.
@@ -367,7 +367,8 @@ fn a_leaking_demo_app_makes_memory_leak_suspected_fire_at_a_webhook() {
 #[test]
 fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_not_hang() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port(); // nothing listens there yet
+    let down = DownPort::new(); // refused until the server below takes it
+    let port = down.port;
     let (app, pid_file, mut outrider) = watch_app(
         dir.path(),
         &format!(
@@ -382,7 +383,7 @@ fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_
         |v| v >= 3.0,
     );
     // Back: it takes the first notification, then fails every later one.
-    let server = TestServer::start_on(port, |n| if n == 0 { (200, vec![]) } else { (500, vec![]) });
+    let server = down.up(|n| if n == 0 { (200, vec![]) } else { (500, vec![]) });
     server.wait("the firing sent during the outage", 20, |s| !s.is_empty());
     std::thread::sleep(Duration::from_secs(1));
     let seen = server.seen();
@@ -628,7 +629,8 @@ fn the_rate_limit_delays_messages_but_delivers_them_all() {
 fn a_spooled_notification_is_delivered_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let port = free_port(); // nothing listens there yet
+    let down = DownPort::new(); // refused until the server below takes it
+    let port = down.port;
     let pid_file = dir.path().join("app.pid");
     write_pid(&pid_file, dead_pid());
     let receivers = format!(
@@ -658,7 +660,7 @@ fn a_spooled_notification_is_delivered_after_a_restart() {
     // The app is back: the new Outrider fires nothing; only the spool is sent.
     let app = DemoApp::quiet(&[]);
     write_pid(&pid_file, app.pid);
-    let server = TestServer::start_on(port, |_| (200, vec![]));
+    let server = down.up(|_| (200, vec![]));
     let second = start();
     server.wait("the spooled notification", 20, |s| !s.is_empty());
     std::thread::sleep(Duration::from_secs(1));

@@ -112,6 +112,34 @@ impl TestServer {
     }
 }
 
+/// A loopback port held without listening: a connection to it is refused, as to
+/// a receiver that is down, and no other test's server or Alertmanager can be
+/// given it meanwhile (a port from [`free_port`] is free for anyone once read: a
+/// test that runs beside may bind it and answer). [`DownPort::up`] releases it to
+/// the test's own server.
+pub struct DownPort {
+    socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+impl DownPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        DownPort { socket, port }
+    }
+
+    /// The receiver is back: a [`TestServer`] on the port, answering as told.
+    pub fn up(
+        self,
+        answer: impl Fn(usize) -> (u16, Vec<(&'static str, &'static str)>) + Send + 'static,
+    ) -> TestServer {
+        drop(self.socket);
+        TestServer::start_on(self.port, answer)
+    }
+}
+
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
