@@ -44,17 +44,27 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
-/// `12.3 MiB resident`; where RSS counts a JVM heap more than once (ZGC maps it
-/// three times): `540.5 MiB resident (233.1 MiB with its JVM heap counted
-/// once: its collector maps it 3 times)`.
+/// `12.3 MiB resident`; for a JVM whose heap is read, how much of it is heap:
+/// `412.0 MiB resident (256.0 MiB of it JVM heap, 156.0 MiB outside the heap)`
+/// (a container for a JVM needs room for both: the rest is threads, metaspace,
+/// code and native buffers); where RSS counts the heap more than once (ZGC of
+/// one generation maps it three times): `540.5 MiB resident (233.1 MiB with its
+/// JVM heap counted once: its collector maps it 3 times)`.
 fn resident(t: &TargetStatus) -> String {
     let rss = t.resident_memory_bytes;
-    match (t.resident_once_bytes(), t.jvm) {
-        (once, Some(j)) if once < rss => format!(
+    let heap = t.jvm.and_then(|j| j.heap_in_rss_bytes()).filter(|&h| h <= rss);
+    match (t.resident_once_bytes(), t.jvm, heap) {
+        (once, Some(j), _) if once < rss => format!(
             "{} resident ({} with its JVM heap counted once: its collector maps it {} times)",
             mib(rss as f64),
             mib(once as f64),
             j.heap_mappings
+        ),
+        (_, Some(_), Some(h)) => format!(
+            "{} resident ({} of it JVM heap, {} outside the heap)",
+            mib(rss as f64),
+            mib(h as f64),
+            mib((rss - h) as f64)
         ),
         _ => format!("{} resident", mib(rss as f64)),
     }
@@ -448,11 +458,31 @@ mod tests {
             resident(&t),
             "500.0 MiB resident (220.0 MiB with its JVM heap counted once: its collector maps it 3 times)"
         );
+        // Generational ZGC maps it once: its shared memory is the heap.
         t.sample.jvm = Some(crate::sample::jvm::JvmHeap {
             heap_mappings: 1,
             ..zgc
         });
-        assert_eq!(resident(&t), "500.0 MiB resident");
+        assert_eq!(
+            resident(&t),
+            "500.0 MiB resident (420.0 MiB of it JVM heap, 80.0 MiB outside the heap)"
+        );
+        // G1: its committed heap, young generation too.
+        t.sample.jvm = Some(crate::sample::jvm::JvmHeap {
+            old_capacity_bytes: 200 << 20,
+            young_capacity_bytes: Some(56 << 20),
+            heap_mappings: 1,
+            ..Default::default()
+        });
+        assert_eq!(
+            resident(&t),
+            "500.0 MiB resident (256.0 MiB of it JVM heap, 244.0 MiB outside the heap)"
+        );
+        // A heap committed beyond what is resident yet says nothing false.
+        t.sample.resident_memory_bytes = 100 << 20;
+        assert_eq!(resident(&t), "100.0 MiB resident");
+        t.sample.jvm = None;
+        assert_eq!(resident(&t), "100.0 MiB resident");
     }
 
     #[test]
