@@ -52,7 +52,10 @@ pub fn duration(seconds: f64) -> String {
 /// JVM heap counted once: its collector maps it 3 times)`.
 fn resident(t: &TargetStatus) -> String {
     let rss = t.resident_memory_bytes;
-    let heap = t.jvm.and_then(|j| j.heap_in_rss_bytes()).filter(|&h| h <= rss);
+    let heap = t
+        .jvm
+        .and_then(|j| j.heap_in_rss_bytes())
+        .filter(|&h| h <= rss);
     match (t.resident_once_bytes(), t.jvm, heap) {
         (once, Some(j), _) if once < rss => format!(
             "{} resident ({} with its JVM heap counted once: its collector maps it {} times)",
