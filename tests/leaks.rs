@@ -6,13 +6,21 @@
 
 mod util;
 
-use outrider::analysis::{AnalysisConfig, LeakTrackers, Observation};
+use outrider::analysis::{AnalysisConfig, Leak, LeakTrackers, Observation};
 
 use util::traces::{labels, load, settings};
 
 /// Every leak verdict (memory, fds, threads, connections) after every observation,
 /// with the seconds since the trace's first sample. The leak trackers are what the
 /// analyzer runs (`replay` runs sizing as well, which tells nothing about leaks).
+const MIB: f64 = 1048576.0;
+
+/// The memory verdict after the last of `obs`, at the default settings.
+fn memory_at_end(obs: &[Observation]) -> Leak {
+    let mut leaks = LeakTrackers::new(&AnalysisConfig::default());
+    obs.iter().map(|o| leaks.observe(o).each[0]).last().unwrap()
+}
+
 fn leak_verdicts(obs: &[Observation], cfg: &AnalysisConfig) -> Vec<(f64, [bool; 4])> {
     let mut leaks = LeakTrackers::new(cfg);
     obs.iter()
@@ -261,14 +269,12 @@ fn a_heap_not_collected_since_it_grew_gives_no_verdict() {
 /// within a fifth.
 #[test]
 fn a_leak_in_a_jvms_heap_says_when_the_heap_is_full() {
-    const MIB: f64 = 1048576.0;
     for name in [
         "real-heap-jvm-parallel-leak-1mib",
         "real-heap-jvm-g1-leak-1mib",
     ] {
         let obs = load(name);
-        let mut leaks = LeakTrackers::new(&AnalysisConfig::default());
-        let memory = obs.iter().map(|o| leaks.observe(o).each[0]).last().unwrap();
+        let memory = memory_at_end(&obs);
         let end = obs.last().unwrap().t;
         let heaps = || {
             obs.iter()
@@ -298,7 +304,6 @@ fn a_leak_in_a_jvms_heap_says_when_the_heap_is_full() {
 /// heap, read as memory outside it.
 #[test]
 fn a_jvm_leak_is_told_at_its_own_rate() {
-    const MIB: f64 = 1048576.0;
     for name in [
         "real-heap-jvm-parallel-leak-1mib",
         "real-heap-jvm-g1-leak-1mib",
@@ -307,9 +312,7 @@ fn a_jvm_leak_is_told_at_its_own_rate() {
         "real-heap-jdk25-g1-leak-1mib",
         "real-heap-jdk25-zgc-leak-1mib",
     ] {
-        let obs = load(name);
-        let mut leaks = LeakTrackers::new(&AnalysisConfig::default());
-        let memory = obs.iter().map(|o| leaks.observe(o).each[0]).last().unwrap();
+        let memory = memory_at_end(&load(name));
         assert!(memory.suspected && memory.in_heap, "{name}: {memory:?}");
         let rate = memory.growth_per_second.unwrap_or(0.0) * 60.0 / MIB;
         assert!((0.8..=1.2).contains(&rate), "{name}: {rate:.2} MiB/min");
