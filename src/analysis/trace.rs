@@ -655,12 +655,12 @@ mod tests {
             jvm: Some(JvmHeap {
                 old_used_bytes: 60 << 20,
                 old_capacity_bytes: 96 << 20,
-                young_capacity_bytes: None,
+                young_capacity_bytes: Some(40 << 20),
                 old_max_bytes: Some(256 << 20),
                 old_collections: 7,
                 young_collections: 120,
                 heap_mappings: 1,
-                shmem_resident_bytes: None,
+                shmem_resident_bytes: Some(3 << 20),
             }),
             ..Default::default()
         };
