@@ -362,6 +362,14 @@ impl Sizing {
         v.cpu.wait_share = (cpu > 0.0).then(|| wait / cpu);
 
         self.recommend_memory(&mut v.memory, peak, ooms, alloc);
+        if !enough {
+            // No figure to set before there is a verdict: a request or limit from
+            // the first minutes (a JVM before its heap grows, an app before its
+            // first busy hour) is one a user would paste and regret.
+            v.cpu.recommended_request_cores = None;
+            v.memory.recommended_request_bytes = None;
+            v.memory.recommended_limit_bytes = None;
+        }
 
         let (state, reason) = if !enough {
             (
@@ -693,7 +701,7 @@ mod tests {
         // An app that used no CPU (a sleeping process): every quantile is 0, not
         // the first bucket's 1m beside "max 0m".
         let mut s = Sizing::new(SizingConfig::default());
-        feed(&mut s, 600.0, |_| 0.0, 10.0 * MIB);
+        feed(&mut s, 660.0, |_| 0.0, 10.0 * MIB);
         let v = s.verdict(&Allocated::default());
         assert_eq!(v.cpu.max_cores, Some(0.0));
         assert_eq!((v.cpu.p50_cores, v.cpu.p99_cores), (Some(0.0), Some(0.0)));
@@ -968,9 +976,17 @@ mod tests {
             "{}",
             v.cpu.reason
         );
+        // Nothing to set yet, though the figures measured so far are given.
+        assert_eq!(v.cpu.recommended_request_cores, None);
+        assert_eq!(v.memory.recommended_request_bytes, None);
+        assert_eq!(v.memory.recommended_limit_bytes, None);
+        assert_eq!(v.memory.peak_bytes, Some(100.0 * MIB));
         feed(&mut s, 1200.0, |_| 0.5, 100.0 * MIB);
         let v = s.verdict(&Allocated::default());
         assert_eq!(v.cpu.allocation.0, AllocationVerdict::Unknown);
         assert_eq!(v.memory.allocation.0, AllocationVerdict::Unknown);
+        // Unknown for want of an allocation, not of data: the figures to set.
+        assert!(v.cpu.recommended_request_cores.is_some());
+        assert!(v.memory.recommended_limit_bytes.is_some());
     }
 }

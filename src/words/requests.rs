@@ -161,7 +161,8 @@ pub fn startup(s: &Startup) -> Option<Line> {
         let waiting = s.waiting_seconds.filter(|w| *w > s.slow_after_seconds)?;
         parts.push(format!(
             "no listening socket {} after the start (a server is judged when it listens; a job or worker never does)",
-            setting(waiting)
+            // A figure that keeps growing: spoken (80.01 s read as `1.3 min`).
+            crate::units::spoken(waiting)
         ));
     }
     let mut text = format!("Start-up: {}", parts.join(", "));
@@ -346,6 +347,15 @@ mod tests {
              listens; a job or worker never does)"
         );
         assert!(!line.attention);
+        // A growing wait is spoken, not given to the hundredth of a second.
+        let later = Startup {
+            waiting_seconds: Some(80.01),
+            ..waiting
+        };
+        assert!(startup(&later)
+            .unwrap()
+            .text
+            .starts_with("Start-up: no listening socket 1.3 min after the start"));
         assert_eq!(
             startup(&Startup {
                 waiting_seconds: Some(5.0),
