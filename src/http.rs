@@ -173,6 +173,9 @@ fn summary_target(s: &mut String, t: &TargetStatus) {
             let _ = writeln!(s, "  {}", line.text);
         }
         if let Some(yaml) = &v.resources_yaml {
+            // Labelled as the report labels it: under the last verdict line it
+            // read as part of that line.
+            s.push_str("  recommended:\n");
             for line in yaml.lines() {
                 let _ = writeln!(s, "    {line}");
             }
@@ -236,5 +239,25 @@ mod tests {
         );
         shared.publish(Snapshot::default());
         assert!(!summary(&shared).contains("Alerts:"));
+    }
+
+    /// The resources block is labelled, as in `outrider report`: printed under
+    /// the last verdict line, it read as part of that line.
+    #[test]
+    fn the_summary_labels_the_recommended_block() {
+        let t = TargetStatus {
+            sample: Default::default(),
+            verdicts: Some(crate::analysis::Verdicts {
+                resources_yaml: Some("resources:\n  requests:\n    cpu: 10m\n".into()),
+                ..Default::default()
+            }),
+            capacity: None,
+        };
+        let mut s = String::new();
+        summary_target(&mut s, &t);
+        assert!(
+            s.contains("\n  recommended:\n    resources:\n      requests:\n        cpu: 10m\n"),
+            "{s}"
+        );
     }
 }

@@ -135,7 +135,7 @@ fn restarts_after_oom_kills_say_the_app_runs_out_of_memory() {
     };
     assert_eq!(
         a.annotations["description"],
-        "Target app restarted 3 times in the last 900 s (threshold 3): the kernel OOM-killed it 2 times in that time: it runs out of memory (see OOMKilled and the memory recommendation)."
+        "Target app restarted 3 times in the last 15 min (threshold 3): the kernel OOM-killed it 2 times in that time: it runs out of memory (see OOMKilled and the memory recommendation)."
     );
     // Without kills it is still a crash loop.
     let mut e = Engine::new(only(RuleName::TargetRestarting, 0.0));

@@ -206,16 +206,17 @@ impl CapacityTracker {
             Some(n) if n > 0 && cpu >= MIN_CPU_SECONDS => Some(n as f64 / cpu),
             _ => None,
         };
+        let last = crate::units::spoken(span);
         let reason = match (reqs, rate) {
             (None, _) if matches!(attribution, Attribution::Unknown) => "requests unknown: several targets are up and no log stream is named after this one (or no log is read)".to_string(),
             (None, _) => "requests unknown".to_string(),
-            (Some(0), _) => format!("no HTTP access lines in the last {span:.0} s"),
+            (Some(0), _) => format!("no HTTP access lines in the last {last}"),
             (Some(n), None) => format!(
-                "{n} requests on {cpu:.2} CPU-seconds in the last {span:.0} s: too little CPU (under {MIN_CPU_SECONDS} s) for a stable figure"
+                "{n} requests on {cpu:.2} CPU-seconds in the last {last}: too little CPU (under {MIN_CPU_SECONDS} s) for a stable figure"
             ),
             (Some(n), Some(r)) => {
                 let mut s = format!(
-                    "{n} requests on {cpu:.2} CPU-seconds in the last {span:.0} s: {r:.1} requests per CPU-second ({:.1} ms of CPU per request)",
+                    "{n} requests on {cpu:.2} CPU-seconds in the last {last}: {r:.1} requests per CPU-second ({:.1} ms of CPU per request)",
                     1000.0 / r
                 );
                 for (what, c) in [("request", cpu_req), ("limit", cpu_lim)] {

@@ -51,7 +51,8 @@ pub fn target_restarting(
     Annotations {
         summary: format!("{name} is restarting"),
         description: format!(
-            "Target {name} restarted {restarts} times in the last {window:.0} s (threshold {threshold}): {cause}"
+            "Target {name} restarted {restarts} times in the last {} (threshold {threshold}): {cause}",
+            crate::units::spoken(window)
         ),
     }
 }

@@ -133,9 +133,9 @@ pub fn one_core(o: &OneCore) -> Line {
 fn why_unknown(t: &TimePerRequest) -> String {
     match t.why_unknown {
         Some(WhyUnknown::TooFewRequests) => format!(
-            "{} with a duration in the last {:.0} s, it needs {MIN_REQUESTS}",
+            "{} with a duration in the last {}, it needs {MIN_REQUESTS}",
             super::count(t.requests, "request"),
-            t.window_seconds
+            crate::units::spoken(t.window_seconds)
         ),
         Some(WhyUnknown::NoCpuData) => "no CPU figures for the app".into(),
         Some(WhyUnknown::NotAttributed) => {
