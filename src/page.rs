@@ -296,7 +296,8 @@ fn chart_key(h: &mut String, lines: &[(&str, &str, Option<f64>)], max: f64, tren
 }
 
 fn short(v: f64) -> String {
-    if v >= 100.0 {
+    // Counts (fds, lines) are whole: `7`, not `7.0`; `0`, not `0.000`.
+    if v >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
         format!("{v:.1}")
@@ -352,7 +353,18 @@ mod tests {
         assert!(h.contains("<path class=\"series\" d=\"M0.0,"), "{h}");
         assert!(h.contains("class=\"limit\""), "{h}");
         assert!(h.contains("class=\"trend\""), "{h}");
-        assert!(h.contains(">limit 1.0</span>"), "{h}");
+        assert!(h.contains(">limit 1</span>"), "{h}");
+        // Whole figures (a count of fds, no log lines) without decimals.
+        assert_eq!(
+            [
+                short(7.0),
+                short(0.0),
+                short(2.5),
+                short(0.012),
+                short(331.4)
+            ],
+            ["7", "0", "2.5", "0.012", "331"]
+        );
         // A request 40x the data is not drawn: its key says so.
         let mut far = String::new();
         chart(
@@ -365,7 +377,7 @@ mod tests {
         );
         assert!(!far.contains("class=\"request\""), "{far}");
         assert!(
-            far.contains(">request 40.0 (above the chart)</span>"),
+            far.contains(">request 40 (above the chart)</span>"),
             "{far}"
         );
         let mut empty = String::new();

@@ -288,7 +288,7 @@ pub fn allocation(resource: &str, state: AllocationVerdict, reason: &str) -> Lin
         AllocationVerdict::Over => "over-allocated",
         AllocationVerdict::Under => "under-allocated",
         AllocationVerdict::Ok => "sized right",
-        AllocationVerdict::Unknown => "not judged yet",
+        AllocationVerdict::Unknown => "not judged",
     };
     Line {
         text: format!("{resource}: {word} — {reason}"),
@@ -590,7 +590,7 @@ mod tests {
         assert_eq!(line.text, "CPU: over-allocated — p95 40m of 500m");
         assert!(line.attention);
         let line = allocation("Memory", AllocationVerdict::Unknown, "too few samples");
-        assert_eq!(line.text, "Memory: not judged yet — too few samples");
+        assert_eq!(line.text, "Memory: not judged — too few samples");
         assert!(!line.attention);
     }
 

@@ -819,7 +819,7 @@ mod tests {
             v.sizing
                 .memory
                 .reason
-                .starts_with("not judged while it leaks: its peak, "),
+                .starts_with("while it leaks: its peak, "),
             "{}",
             v.sizing.memory.reason
         );

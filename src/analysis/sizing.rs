@@ -217,7 +217,7 @@ impl SizingVerdict {
             AllocationVerdict::Over | AllocationVerdict::Ok => {
                 m.allocation = AllocationField(AllocationVerdict::Unknown);
                 m.reason = format!(
-                    "not judged while it leaks: its peak{} measures the leak, not what it needs",
+                    "while it leaks: its peak{} measures the leak, not what it needs",
                     m.peak_bytes
                         .map(|p| format!(", {},", bytes(p)))
                         .unwrap_or_default()
@@ -943,7 +943,7 @@ mod tests {
         assert_eq!(v.memory.allocation.0, AllocationVerdict::Unknown);
         assert_eq!(
             v.memory.reason,
-            "not judged while it leaks: its peak, 100 MiB, measures the leak, not what it needs"
+            "while it leaks: its peak, 100 MiB, measures the leak, not what it needs"
         );
         assert_eq!(v.memory.recommended_request_bytes, None);
 
