@@ -70,6 +70,7 @@ fn full_snapshot() -> Snapshot {
                     young_collections: 1,
                     heap_mappings: 1,
                     shmem_resident_bytes: None,
+                    max_heap_bytes: Some(8),
                 }),
             },
             verdicts: Some(verdicts()),

@@ -272,3 +272,47 @@ fn zgc_heap_is_counted_once_not_for_each_of_its_mappings() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A JVM given `-Xmx64m` under a container limit of 100 MiB as configured: its
+/// heap may grow to 64 MiB, and it uses more than 36 MiB outside it (a JVM's
+/// metaspace, code and threads alone are that much), so the limit is told
+/// under-allocated with both figures, and the limit recommended holds the
+/// maximum and what the JVM uses outside its heap. Read from the JVM's own
+/// arguments (`java.rt.vmArgs` in its perf-data file).
+#[test]
+fn a_jvm_given_xmx_is_sized_for_its_heap_to_grow() {
+    let jvm = churning_jvm("-XX:+UseG1GC");
+    let pid = jvm.pid().to_string();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_ANALYSIS__SIZING_MIN_DATA", "2s")
+        .env("OUTRIDER_RESOURCES__MEMORY_LIMIT", "100Mi");
+    let o = Outrider::start_with(cmd, &["--pid", &pid, "--interval", "200ms"]);
+    let status = o.wait_status("a memory verdict", |s| {
+        s["snapshot"]["targets"][0]["verdicts"]["sizing"]["memory"]["heap_max_bytes"].is_u64()
+    });
+    let target = &status["snapshot"]["targets"][0];
+    let memory = &target["verdicts"]["sizing"]["memory"];
+    assert_eq!(memory["heap_max_bytes"], 64 << 20, "{memory:#}");
+    assert_eq!(memory["allocation"], "under", "{memory:#}");
+    let reason = memory["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the 100 MiB limit is under its -Xmx (64 MiB) plus the "),
+        "{reason}"
+    );
+    // At least the maximum and 1.3 x what is outside the heap now (the most
+    // seen is no less).
+    let heap = &target["jvm"];
+    let committed = heap["old_capacity_bytes"].as_f64().unwrap()
+        + heap["young_capacity_bytes"].as_f64().unwrap();
+    let outside = target["resident_memory_bytes"].as_f64().unwrap() - committed;
+    let limit = memory["recommended_limit_bytes"].as_f64().unwrap();
+    assert!(
+        limit >= (64 << 20) as f64 + 1.3 * outside * 0.95,
+        "{limit} for {outside} outside the heap: {target:#}"
+    );
+    let yaml = target["verdicts"]["resources_yaml"].as_str().unwrap();
+    assert!(
+        yaml.contains("  # holds -Xmx (64Mi) and what it uses outside the heap\n"),
+        "{yaml}"
+    );
+}

@@ -380,6 +380,7 @@ mod tests {
                 young_collections: (t / 2.0) as u64,
                 heap_mappings: 1,
                 shmem_resident_bytes: None,
+                max_heap_bytes: None,
             }
         }
     }
@@ -430,6 +431,7 @@ mod tests {
             young_collections: (t / 2.0) as u64,
             heap_mappings: 1,
             shmem_resident_bytes: None,
+            max_heap_bytes: None,
         };
         assert_eq!(first_verdict(3.0 * 3600.0, never), None);
         // And says how long it has gone uncollected while it grows.
@@ -516,6 +518,7 @@ mod tests {
                     young_collections: (t / 2.0) as u64,
                     heap_mappings: 1,
                     shmem_resident_bytes: None,
+                    max_heap_bytes: None,
                 }
             };
             assert_eq!(first_verdict(6.0 * 3600.0, heap), None, "period {period}");

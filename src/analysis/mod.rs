@@ -21,6 +21,7 @@ pub mod autoscale;
 pub mod capacity;
 pub mod cost;
 pub mod heap;
+pub mod heap_max;
 pub mod idle;
 pub mod latency;
 pub mod minutes;
@@ -321,6 +322,9 @@ pub struct LeakTrackers {
     /// memory trend, whose growth is then the app's outside its heap (the heap
     /// has its own verdict, and its commits are the collector's choice).
     heap_in_rss: f64,
+    /// The most of a JVM's RSS seen outside its heap since it started (0 for
+    /// other apps): what it needs besides its heap (`heap_max`).
+    outside_peak: f64,
     fds: TrendTracker,
     threads: TrendTracker,
     connections: TrendTracker,
@@ -336,6 +340,7 @@ impl LeakTrackers {
             heap_cfg: cfg.memory,
             rss_shown: false,
             heap_in_rss: 0.0,
+            outside_peak: 0.0,
             fds: TrendTracker::new(cfg.fds),
             threads: TrendTracker::new(cfg.threads),
             connections: TrendTracker::new(cfg.connections),
@@ -362,6 +367,7 @@ impl LeakTrackers {
             self.memory.reset();
             self.heap = None;
             self.heap_in_rss = 0.0;
+            self.outside_peak = 0.0;
             self.fds.reset();
             self.threads.reset();
             self.connections.reset();
@@ -372,6 +378,9 @@ impl LeakTrackers {
             self.heap_in_rss = heap as f64;
         }
         self.memory.push(o.t, o.rss_bytes - self.heap_in_rss);
+        if self.heap_in_rss > 0.0 {
+            self.outside_peak = self.outside_peak.max(o.rss_bytes - self.heap_in_rss);
+        }
         if let Some(j) = &o.jvm {
             let cfg = self.heap_cfg;
             self.heap
@@ -421,6 +430,7 @@ impl LeakTrackers {
         Leaks {
             rss_growth_per_second: rss.growth_per_second,
             heap_uncollected_seconds: uncollected.filter(|_| !rss.suspected),
+            jvm_outside_peak_bytes: (self.outside_peak > 0.0).then_some(self.outside_peak),
             each: [
                 memory_leak(rss, heap.as_ref(), o),
                 leak(self.fds.evaluate(), o.max_fds),
@@ -440,6 +450,8 @@ pub struct Leaks {
     pub heap: Option<Leak>,
     pub rss_growth_per_second: Option<f64>,
     pub heap_uncollected_seconds: Option<f64>,
+    /// The most of a JVM's RSS seen outside its heap; `None` for other apps.
+    pub jvm_outside_peak_bytes: Option<f64>,
 }
 
 impl LeakTrackers {
@@ -538,6 +550,7 @@ impl Analyzer {
             heap: heap_leak,
             rss_growth_per_second,
             heap_uncollected_seconds,
+            jvm_outside_peak_bytes,
         } = self.leaks.observe(o);
         let delta = |cur: Option<f64>, prev: Option<f64>| match (cur, prev) {
             (Some(c), Some(p)) if c >= p => Some(c - p),
@@ -578,6 +591,17 @@ impl Analyzer {
             memory_limit: o.memory_limit_bytes,
         };
         let mut sizing = self.sizing.verdict(&alloc);
+        if let (Some(j), Some(outside)) = (o.jvm, jvm_outside_peak_bytes) {
+            if let Some(max) = j.max_heap_bytes {
+                let heap = heap_max::Heap {
+                    max: max as f64,
+                    outside,
+                    committed: j.committed_bytes() as f64,
+                };
+                let factor = self.sizing.limit_factor();
+                heap_max::fit(&mut sizing, heap, alloc.memory_limit, factor);
+            }
+        }
         if memory_leak.suspected {
             sizing.hold_memory_while_leaking();
         }
@@ -669,9 +693,16 @@ fn resources_yaml(v: &SizingVerdict) -> Option<String> {
         v.memory.recommended_limit_bytes,
     ) {
         (Some(req), Some(lim)) => Some(format!(
-            "{cpu}    memory: {}\n  limits:\n    memory: {}\n",
+            "{cpu}    memory: {}\n  limits:\n    memory: {}{}\n",
             mi(req),
-            mi(lim)
+            mi(lim),
+            match v.memory.heap_max_bytes {
+                Some(max) => format!(
+                    "  # holds -Xmx ({}) and what it uses outside the heap",
+                    mi(max)
+                ),
+                None => String::new(),
+            }
         )),
         _ => Some(cpu),
     }

@@ -179,6 +179,10 @@ pub struct MemoryVerdict {
     pub recommended_request_bytes: Option<f64>,
     #[serde(serialize_with = "whole_bytes")]
     pub recommended_limit_bytes: Option<f64>,
+    /// A JVM's `-Xmx` the limit recommended was raised to hold
+    /// (`analysis::heap_max`); `None` where it was not.
+    #[serde(serialize_with = "whole_bytes")]
+    pub heap_max_bytes: Option<f64>,
     pub oom_kills: u64,
     pub allocation: AllocationField,
     pub reason: String,
@@ -224,6 +228,7 @@ impl SizingVerdict {
                 );
                 m.recommended_request_bytes = None;
                 m.recommended_limit_bytes = None;
+                m.heap_max_bytes = None;
             }
             AllocationVerdict::Under => {
                 m.reason
@@ -235,6 +240,11 @@ impl SizingVerdict {
 }
 
 impl Sizing {
+    /// The limit recommended over the peak (`memory_limit_factor`).
+    pub fn limit_factor(&self) -> f64 {
+        self.cfg.memory_limit_factor
+    }
+
     pub fn new(cfg: SizingConfig) -> Self {
         Sizing {
             cfg,

@@ -18,7 +18,8 @@
 //! times RSS counts the heap: 3 under ZGC of one generation; optional, 1 when
 //! absent) and `jvm_shmem_resident_bytes` (the JVM's `RssShmem`, read under
 //! ZGC only), then `jvm_young_capacity_bytes` (the young generation's committed
-//! bytes, where published) (older traces lack the last twelve). A trace with a
+//! bytes, where published), then `jvm_max_heap_bytes` (the `-Xmx` the JVM was
+//! given, if any) (older traces lack the last thirteen). A trace with a
 //! `target` column is replayed for one target (the first one named, or the one
 //! asked for).
 
@@ -33,7 +34,7 @@ use super::{AnalysisConfig, Analyzer, Observation, Verdicts};
 use crate::sample::jvm::JvmHeap;
 
 /// Columns written by `--record`, in order.
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 30] = [
     "timestamp",
     "rss_bytes",
     "open_fds",
@@ -63,6 +64,7 @@ pub const COLUMNS: [&str; 29] = [
     "jvm_heap_mappings",
     "jvm_shmem_resident_bytes",
     "jvm_young_capacity_bytes",
+    "jvm_max_heap_bytes",
 ];
 
 /// A bad trace: where, and what.
@@ -117,6 +119,7 @@ pub fn row(o: &Observation, target: &str) -> String {
         f(o.jvm.map(|j| f64::from(j.heap_mappings))),
         f(o.jvm.and_then(|j| j.shmem_resident_bytes).map(|v| v as f64)),
         f(o.jvm.and_then(|j| j.young_capacity_bytes).map(|v| v as f64)),
+        f(o.jvm.and_then(|j| j.max_heap_bytes).map(|v| v as f64)),
     ]
     .join(",")
 }
@@ -416,10 +419,11 @@ impl Header {
             Some(c) => self.num(line_no, cells, c)?,
             None => None,
         };
-        let [mappings, shmem, young_capacity] = [26, 27, 28].map(|i| match self.col(COLUMNS[i]) {
-            Some(c) => self.num(line_no, cells, c),
-            None => Ok(None),
-        });
+        let [mappings, shmem, young_capacity, max_heap] =
+            [26, 27, 28, 29].map(|i| match self.col(COLUMNS[i]) {
+                Some(c) => self.num(line_no, cells, c),
+                None => Ok(None),
+            });
         Ok(Some(JvmHeap {
             old_used_bytes: v[0],
             old_capacity_bytes: v[1],
@@ -429,6 +433,7 @@ impl Header {
             young_collections: v[3],
             heap_mappings: mappings?.map_or(1, |m| m.clamp(1.0, 8.0) as u8),
             shmem_resident_bytes: shmem?.map(|v| v.max(0.0) as u64),
+            max_heap_bytes: max_heap?.filter(|&m| m > 0.0).map(|m| m as u64),
         }))
     }
 
@@ -661,6 +666,7 @@ mod tests {
                 young_collections: 120,
                 heap_mappings: 1,
                 shmem_resident_bytes: Some(3 << 20),
+                max_heap_bytes: Some(256 << 20),
             }),
             ..Default::default()
         };

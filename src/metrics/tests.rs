@@ -199,6 +199,7 @@ fn rich_target() -> TargetStatus {
                 young_collections: 120,
                 heap_mappings: 1,
                 shmem_resident_bytes: None,
+                max_heap_bytes: None,
             }),
             workers: Some(Workers {
                 server: ServerKind::Gunicorn,
@@ -295,6 +296,7 @@ fn rich_verdicts() -> Verdicts {
                 peak_bytes: Some(400.0 * 1048576.0),
                 recommended_request_bytes: Some(480.0 * 1048576.0),
                 recommended_limit_bytes: Some(600.0 * 1048576.0),
+                heap_max_bytes: None,
                 oom_kills: 1,
                 allocation: AllocationField(AllocationVerdict::Ok),
                 reason: String::new(),

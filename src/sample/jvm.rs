@@ -77,6 +77,12 @@ pub struct JvmHeap {
     /// counted for each mapping: read only for a ZGC heap (shared memory, all
     /// of it heap); `None` otherwise or where unread.
     pub shmem_resident_bytes: Option<u64>,
+    /// The heap's maximum where the JVM was given one (`-Xmx` or
+    /// `-XX:MaxHeapSize`, on its command line or in `JAVA_TOOL_OPTIONS`: its
+    /// `java.rt.vmArgs`, the last one given); `None` where the JVM sized its
+    /// heap itself (a share of the memory it sees: it follows a container's
+    /// limit) or in traces.
+    pub max_heap_bytes: Option<u64>,
 }
 
 /// ZGC of one generation maps its heap three times ([`JvmHeap::heap_mappings`]).
@@ -141,6 +147,8 @@ const OLD_MAX: &str = "sun.gc.generation.1.maxCapacity";
 const FULL: &str = "sun.gc.collector.1.invocations";
 const CONCURRENT: &str = "sun.gc.collector.2.invocations";
 const YOUNG: &str = "sun.gc.collector.0.invocations";
+/// The JVM's own arguments as it read them, `JAVA_TOOL_OPTIONS` first.
+const VM_ARGS: &str = "java.rt.vmArgs";
 
 /// An open perf-data file and where its values are.
 #[derive(Debug)]
@@ -162,6 +170,8 @@ pub struct PerfData {
     heap_mappings: u8,
     /// The collector is ZGC (its heap is shared memory): fixed by its layout.
     zgc: bool,
+    /// [`JvmHeap::max_heap_bytes`], read once from the JVM's arguments.
+    max_heap: Option<u64>,
     /// The span read each tick: its start and length.
     span: (u64, usize),
     buf: Vec<u8>,
@@ -205,8 +215,12 @@ impl PerfData {
         let len = meta.len().min(MAX_FILE);
         let mut bytes = vec![0u8; len as usize];
         file.read_exact_at(&mut bytes, 0).map_err(OpenError::Io)?;
-        let (little, entries) = entries(&bytes).map_err(OpenError::Layout)?;
+        let (little, entries, texts) = entries(&bytes).map_err(OpenError::Layout)?;
         let find = |name: &str| entries.iter().find(|e| e.0 == name.as_bytes()).map(|e| e.1);
+        let max_heap = texts
+            .iter()
+            .find(|e| e.0 == VM_ARGS.as_bytes())
+            .and_then(|e| max_heap(&String::from_utf8_lossy(e.1)));
         let missing = |name: &str| OpenError::Layout(format!("no {name}"));
         let at = [
             find(OLD_USED).ok_or_else(|| missing(OLD_USED))?,
@@ -245,6 +259,7 @@ impl PerfData {
             young_capacity,
             heap_mappings,
             zgc,
+            max_heap,
             span: (start, (end - start) as usize),
             buf: Vec::new(),
             accessible: false,
@@ -288,16 +303,43 @@ impl PerfData {
             young_collections: self.young.map(value).unwrap_or(0),
             heap_mappings: self.heap_mappings,
             shmem_resident_bytes: None,
+            max_heap_bytes: self.max_heap,
         }))
     }
 }
 
 /// A `long` entry of a perf-data file: its name and the offset of its value.
 type Long<'a> = (&'a [u8], u64);
+/// A text entry (a `byte` vector): its name and its text up to its first NUL.
+type Text<'a> = (&'a [u8], &'a [u8]);
 
-/// The byte order (little-endian or not) and the 8-byte `long` entries of a
-/// perf-data file.
-fn entries(b: &[u8]) -> Result<(bool, Vec<Long<'_>>), String> {
+/// The heap's maximum an argument list sets (`-Xmx256m`, `-XX:MaxHeapSize=1g`,
+/// bytes without a suffix), the last one given as the JVM takes it; `None`
+/// where none does.
+pub fn max_heap(args: &str) -> Option<u64> {
+    args.split_whitespace().rev().find_map(|a| {
+        let size = a
+            .strip_prefix("-Xmx")
+            .or_else(|| a.strip_prefix("-XX:MaxHeapSize="))?;
+        let (digits, unit) = match size.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => size.split_at(i),
+            None => (size, ""),
+        };
+        let shift = match unit {
+            "" => 0,
+            "k" | "K" => 10,
+            "m" | "M" => 20,
+            "g" | "G" => 30,
+            "t" | "T" => 40,
+            _ => return None,
+        };
+        digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+    })
+}
+
+/// The byte order (little-endian or not), the 8-byte `long` entries and the
+/// text entries of a perf-data file.
+fn entries(b: &[u8]) -> Result<(bool, Vec<Long<'_>>, Vec<Text<'_>>), String> {
     if b.len() < HEADER {
         return Err("shorter than a perf-data header".into());
     }
@@ -322,6 +364,7 @@ fn entries(b: &[u8]) -> Result<(bool, Vec<Long<'_>>), String> {
         u32_at(28).unwrap_or(0) as usize,
     );
     let mut out = Vec::new();
+    let mut texts = Vec::new();
     let mut off = first;
     for _ in 0..count {
         // Entry: length (4), name offset (4), vector length (4), type (1), flags
@@ -349,13 +392,17 @@ fn entries(b: &[u8]) -> Result<(bool, Vec<Long<'_>>), String> {
         let data = off + data_at as usize;
         if vector == 0 && kind == Some(b'J') && data + 8 <= b.len() {
             out.push((name, data as u64));
+        } else if vector > 0 && kind == Some(b'B') {
+            if let Some(text) = b.get(data..data.saturating_add(vector as usize)) {
+                texts.push((name, text.split(|&c| c == 0).next().unwrap_or(text)));
+            }
         }
         off = match off.checked_add(len as usize) {
             Some(next) => next,
             None => break,
         };
     }
-    Ok((little, out))
+    Ok((little, out, texts))
 }
 
 /// How long a group whose processes have no perf-data file goes before they are

@@ -88,6 +88,7 @@ fn both_byte_orders_read_the_counters() {
                 young_collections: 10,
                 heap_mappings: 1,
                 shmem_resident_bytes: None,
+                max_heap_bytes: None,
             }),
             "little endian: {little}"
         );
@@ -132,6 +133,7 @@ fn zgc_counts_its_cycles_pauses_and_no_young_collections() {
             young_collections: 0,
             heap_mappings: 3,
             shmem_resident_bytes: None,
+            max_heap_bytes: None,
         })
     );
 }
@@ -313,6 +315,8 @@ fn real_jvms_files_give_their_whole_committed_heap_under_every_collector() {
         young_collections,
         heap_mappings: mappings,
         shmem_resident_bytes: None,
+        // Every one was started with -Xmx256m (`java.rt.vmArgs`).
+        max_heap_bytes: Some(256 << 20),
     };
     let g1 = heap(
         93_847_680,
@@ -363,4 +367,23 @@ fn real_jvms_files_give_their_whole_committed_heap_under_every_collector() {
     };
     assert_eq!(resident.heap_in_rss_bytes(), Some(110_344 * 1024));
     assert_eq!(resident.counted_again_bytes(196_872 * 1024), 0);
+}
+
+/// The heap's maximum as the JVM was given it: the last `-Xmx` or
+/// `-XX:MaxHeapSize` of its arguments (`JAVA_TOOL_OPTIONS` come first, so the
+/// command line's wins), in the units the JVM takes; none where the JVM sizes
+/// its heap itself.
+#[test]
+fn the_heap_maximum_is_the_last_one_given() {
+    assert_eq!(
+        max_heap("-Xms16m -Xmx256m --add-modules=ALL-DEFAULT"),
+        Some(256 << 20)
+    );
+    assert_eq!(max_heap("-Xmx100m -Xms8m -Xmx2G"), Some(2 << 30));
+    assert_eq!(max_heap("-XX:MaxHeapSize=1g -Dx=1"), Some(1 << 30));
+    assert_eq!(max_heap("-Xmx524288k"), Some(512 << 20));
+    assert_eq!(max_heap("-Xmx268435456"), Some(256 << 20));
+    assert_eq!(max_heap("-XX:MaxRAMPercentage=75.0 -Xms64m"), None);
+    assert_eq!(max_heap("-Xmx1q"), None);
+    assert_eq!(max_heap(""), None);
 }

@@ -1,0 +1,268 @@
+//! Right-sizing a JVM given a heap maximum (`-Xmx`).
+//!
+//! A JVM grows its heap toward its maximum when its collector wants room, however
+//! little it used until then: a load spike, a batch, a cache warming up. The
+//! memory it may need is that maximum plus what it uses outside the heap
+//! (metaspace, code, threads' stacks, direct buffers: `sample::jvm`'s RSS less
+//! the heap). A container limit under that sum lets the heap grow past what the
+//! container holds, and the kernel OOM-kills the JVM where the collector would
+//! otherwise have worked harder or thrown an `OutOfMemoryError` the app can log.
+//! So for a JVM given `-Xmx`:
+//!
+//! - a limit under `-Xmx` plus the most seen outside the heap is under-allocated,
+//!   with both figures and the way out in the reason: raise the limit to what the
+//!   recommendation holds, or lower `-Xmx` to what the limit leaves (the limit
+//!   less the margin over what is outside the heap), offered only where that
+//!   still holds the heap the JVM has committed now;
+//! - the limit recommended (peak x `memory_limit_factor`) is raised, where it is
+//!   lower, to `-Xmx` plus the most seen outside the heap times that factor: the
+//!   factor is the margin for what was measured; `-Xmx` is not measured, it is
+//!   the bound the JVM was given.
+//!
+//! A JVM that sizes its heap itself (no `-Xmx`: a share of the memory it sees,
+//! 25% by default, of the container's limit where it has one) follows the limit
+//! it is given, and is sized on its usage as any app.
+
+use super::sizing::{bytes, AllocationField, AllocationVerdict, SizingVerdict};
+
+/// A JVM's heap figures: its maximum (`-Xmx`), the most seen outside it, what it
+/// has committed now.
+#[derive(Debug, Clone, Copy)]
+pub struct Heap {
+    pub max: f64,
+    pub outside: f64,
+    pub committed: f64,
+}
+
+/// Fits `v`'s memory verdict and recommendation to a JVM's heap `h`, under a
+/// container `limit` if known; `factor` is `memory_limit_factor`. Before the
+/// sizing has enough data (no limit recommended yet) it does nothing: a verdict
+/// waits for the same minutes as every other.
+pub fn fit(v: &mut SizingVerdict, h: Heap, limit: Option<f64>, factor: f64) {
+    let Heap {
+        max,
+        outside,
+        committed,
+    } = h;
+    let m = &mut v.memory;
+    let Some(recommended) = m.recommended_limit_bytes else {
+        return;
+    };
+    let holds = (max + outside * factor).ceil();
+    if recommended < holds {
+        m.recommended_limit_bytes = Some(holds);
+        m.heap_max_bytes = Some(max);
+        // A limit below the request is refused by Kubernetes; never the case
+        // here (raised), but the request stays the usage's.
+    }
+    let need = max + outside;
+    let Some(limit) = limit.filter(|&l| l > 0.0 && l < need) else {
+        if m.heap_max_bytes.is_some() {
+            m.reason.push_str(&format!(
+                "; the limit recommended holds its -Xmx ({}) and {factor} x the {} it uses outside the heap",
+                bytes(max),
+                bytes(outside)
+            ));
+        }
+        return;
+    };
+    let leaves = limit - outside * factor;
+    let lower = match leaves >= committed {
+        true => format!(" or lower -Xmx to {} or less", bytes(leaves)),
+        false => String::new(),
+    };
+    let why = format!(
+        "the {} limit is under its -Xmx ({}) plus the {} it uses outside the heap ({}): \
+         when its heap grows, the kernel kills it before its collector must work harder; \
+         raise the limit to {}{lower}",
+        bytes(limit),
+        bytes(max),
+        bytes(outside),
+        bytes(need),
+        bytes(holds)
+    );
+    match m.allocation.0 {
+        AllocationVerdict::Under => m.reason = format!("{}; {why}", m.reason),
+        _ => {
+            m.allocation = AllocationField(AllocationVerdict::Under);
+            m.reason = why;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::sizing::MemoryVerdict;
+
+    const MIB: f64 = 1048576.0;
+    /// -Xmx256m, 100 MiB outside the heap, 90 MiB of heap committed.
+    const HEAP: Heap = Heap {
+        max: 256.0 * MIB,
+        outside: 100.0 * MIB,
+        committed: 90.0 * MIB,
+    };
+
+    fn verdict(state: AllocationVerdict, reason: &str, limit_mib: f64) -> SizingVerdict {
+        SizingVerdict {
+            memory: MemoryVerdict {
+                peak_bytes: Some(200.0 * MIB),
+                recommended_request_bytes: Some(230.0 * MIB),
+                recommended_limit_bytes: Some(limit_mib * MIB),
+                allocation: AllocationField(state),
+                reason: reason.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// A JVM at 200 MiB (100 of them outside its heap) with -Xmx256m under a
+    /// 300 MiB limit: the heap may grow past the container. Told, with both ways
+    /// out; the limit recommended holds 256 + 1.3 x 100 MiB.
+    #[test]
+    fn a_limit_under_the_heap_maximum_and_what_is_outside_it_is_under() {
+        let mut v = verdict(
+            AllocationVerdict::Ok,
+            "peak memory 200 MiB under the 300 MiB limit",
+            260.0,
+        );
+        fit(&mut v, HEAP, Some(300.0 * MIB), 1.3);
+        let m = &v.memory;
+        assert_eq!(m.allocation.0, AllocationVerdict::Under);
+        assert_eq!(
+            m.reason,
+            "the 300 MiB limit is under its -Xmx (256 MiB) plus the 100 MiB it uses outside the \
+             heap (356 MiB): when its heap grows, the kernel kills it before its collector must \
+             work harder; raise the limit to 386 MiB or lower -Xmx to 170 MiB or less"
+        );
+        assert_eq!(m.recommended_limit_bytes, Some(386.0 * MIB));
+        assert_eq!(m.heap_max_bytes, Some(256.0 * MIB));
+        // The request is the usage's.
+        assert_eq!(m.recommended_request_bytes, Some(230.0 * MIB));
+        // A heap that has committed more than the limit would leave it: the
+        // limit alone is the way out.
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
+        let big = Heap {
+            committed: 180.0 * MIB,
+            ..HEAP
+        };
+        fit(&mut v, big, Some(300.0 * MIB), 1.3);
+        assert!(
+            v.memory.reason.ends_with("raise the limit to 386 MiB"),
+            "{}",
+            v.memory.reason
+        );
+    }
+
+    /// Near its limit already: the reason keeps what it said and adds the heap's.
+    #[test]
+    fn an_under_verdict_keeps_its_reason_first() {
+        let mut v = verdict(
+            AllocationVerdict::Under,
+            "peak memory 290 MiB is 97% of the 300 MiB limit",
+            380.0,
+        );
+        fit(&mut v, HEAP, Some(300.0 * MIB), 1.3);
+        assert!(v.memory.reason.starts_with(
+            "peak memory 290 MiB is 97% of the 300 MiB limit; the 300 MiB limit is under its -Xmx"
+        ));
+    }
+
+    /// Room for both under the limit: the verdict stands; without a limit the
+    /// recommendation alone is raised, and says why.
+    #[test]
+    fn room_for_the_heap_leaves_the_verdict_and_no_limit_raises_the_recommendation() {
+        let mut v = verdict(
+            AllocationVerdict::Ok,
+            "peak memory 200 MiB under the 512 MiB limit",
+            260.0,
+        );
+        fit(&mut v, HEAP, Some(512.0 * MIB), 1.3);
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Ok);
+        let mut v = verdict(
+            AllocationVerdict::Over,
+            "peak memory 200 MiB is 20% of the 1.0 GiB request; 230 MiB would do",
+            260.0,
+        );
+        fit(&mut v, HEAP, None, 1.3);
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Over);
+        assert!(v.memory.reason.ends_with(
+            "230 MiB would do; the limit recommended holds its -Xmx (256 MiB) and 1.3 x the 100 MiB it uses outside the heap"
+        ), "{}", v.memory.reason);
+        assert_eq!(v.memory.recommended_limit_bytes, Some(386.0 * MIB));
+        // A recommendation that already holds both is left alone.
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 500.0);
+        fit(&mut v, HEAP, None, 1.3);
+        assert_eq!(
+            (v.memory.recommended_limit_bytes, v.memory.heap_max_bytes),
+            (Some(500.0 * MIB), None)
+        );
+        assert_eq!(v.memory.reason, "ok");
+    }
+
+    /// No verdict before the sizing has its minutes of data.
+    #[test]
+    fn nothing_before_there_is_a_recommendation() {
+        let mut v = SizingVerdict::default();
+        fit(&mut v, HEAP, Some(200.0 * MIB), 1.3);
+        assert_eq!(v, SizingVerdict::default());
+    }
+
+    /// Through the analysis: a JVM with -Xmx256m holding 200 MiB of RSS, 100 of
+    /// them its committed heap, under a 300 MiB limit, for 20 min. Without the
+    /// `-Xmx` it was given (a JVM sizing its own heap) the same figures are
+    /// sized right.
+    #[test]
+    fn a_jvm_given_xmx_is_sized_for_its_heap_to_grow() {
+        use crate::analysis::{AnalysisConfig, Analyzer, Observation};
+        use crate::sample::jvm::JvmHeap;
+        let run = |max_heap_bytes: Option<u64>| {
+            let mut a = Analyzer::new(&AnalysisConfig::default());
+            let mut v = None;
+            for i in 0..240 {
+                v = Some(a.observe(&Observation {
+                    t: i as f64 * 5.0,
+                    rss_bytes: 200.0 * MIB,
+                    cpu_seconds: Some(i as f64 * 0.1),
+                    memory_limit_bytes: Some(300.0 * MIB),
+                    jvm: Some(JvmHeap {
+                        old_used_bytes: 50 << 20,
+                        old_capacity_bytes: 70 << 20,
+                        young_capacity_bytes: Some(30 << 20),
+                        old_max_bytes: Some(256 << 20),
+                        old_collections: 1 + i / 60,
+                        young_collections: 1 + i / 6,
+                        heap_mappings: 1,
+                        shmem_resident_bytes: None,
+                        max_heap_bytes,
+                    }),
+                    ..Default::default()
+                }));
+            }
+            v.unwrap()
+        };
+        let v = run(Some(256 << 20));
+        assert_eq!(v.sizing.memory.allocation.0, AllocationVerdict::Under);
+        assert!(
+            v.sizing.memory.reason.starts_with(
+                "the 300 MiB limit is under its -Xmx (256 MiB) plus the 100 MiB it uses outside the heap (356 MiB)"
+            ),
+            "{}",
+            v.sizing.memory.reason
+        );
+        let yaml = v.resources_yaml.unwrap();
+        assert!(
+            yaml.ends_with("  limits:\n    memory: 386Mi  # holds -Xmx (256Mi) and what it uses outside the heap\n"),
+            "{yaml}"
+        );
+        let v = run(None);
+        assert_eq!(
+            v.sizing.memory.allocation.0,
+            AllocationVerdict::Ok,
+            "{}",
+            v.sizing.memory.reason
+        );
+        assert!(!v.resources_yaml.unwrap().contains("-Xmx"));
+    }
+}
