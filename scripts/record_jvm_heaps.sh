@@ -32,6 +32,12 @@ SHEN=(java -XX:+UseShenandoahGC -Xms16m -Xmx256m)
 # from JDK 24.
 G1_25=("$JAVA25" -XX:+UseG1GC -Xms16m -Xmx256m)
 ZGC_25=("$JAVA25" -XX:+UseZGC -Xms16m -Xmx256m)
+# Generational ZGC without its proactive cycles (-XX:-ZProactive): it collects
+# when the heap fills, young generation first (minor collections), as a busier
+# JVM's does; with them on, the light apps here saw only major collections.
+ZGCM_25=("$JAVA25" -XX:+UseZGC -XX:-ZProactive -Xms16m -Xmx256m)
+# G1 told to give memory back (JEP 346): a collection when none came for 30 s.
+G1P_25=("$JAVA25" -XX:+UseG1GC -XX:G1PeriodicGCInterval=30000 -Xms16m -Xmx512m)
 # name | command (by construction: see each app's header)
 RECORDINGS=(
     "jvm-g1-leak-1mib|${G1[*]} $APPS/JvmLeak.java 1.0 300"
@@ -57,6 +63,10 @@ RECORDINGS=(
     "jdk25-zgc-leak-1mib|${ZGC_25[*]} $APPS/JvmLeak.java 1.0 300"
     "jdk25-zgc-churn|${ZGC_25[*]} $APPS/JvmChurn.java 64 2"
     "jdk25-zgc-cache-fills-and-caps|${ZGC_25[*]} $APPS/CacheCaps.java 120 10"
+    "jdk25-zgc-minors-leak-1mib|${ZGCM_25[*]} $APPS/JvmLeak.java 1.0 300"
+    "jdk25-zgc-minors-churn|${ZGCM_25[*]} $APPS/JvmChurn.java 64 20"
+    "jdk25-zgc-minors-sessions|$JAVA25 -XX:+UseZGC -XX:-ZProactive -Xmx1g $APPS/JvmSessions.java 1.0 600"
+    "jdk25-g1-batches|${G1P_25[*]} $APPS/JvmBatch.java 120 600 180 0.1"
 )
 pids=()
 port=${PORT:-19270}
