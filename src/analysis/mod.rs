@@ -591,17 +591,7 @@ impl Analyzer {
             memory_limit: o.memory_limit_bytes,
         };
         let mut sizing = self.sizing.verdict(&alloc);
-        if let (Some(j), Some(outside)) = (o.jvm, jvm_outside_peak_bytes) {
-            if let Some(max) = j.max_heap_bytes {
-                let heap = heap_max::Heap {
-                    max: max as f64,
-                    outside,
-                    committed: j.committed_bytes() as f64,
-                };
-                let factor = self.sizing.limit_factor();
-                heap_max::fit(&mut sizing, heap, alloc.memory_limit, factor);
-            }
-        }
+        self.fit_heap_max(&mut sizing, o, jvm_outside_peak_bytes, &alloc);
         if memory_leak.suspected {
             sizing.hold_memory_while_leaking();
         }
@@ -621,6 +611,29 @@ impl Analyzer {
             scale_to_zero,
             requests: None,
             startup: Default::default(),
+        }
+    }
+
+    /// A JVM given `-Xmx`: its memory verdict and limit fitted to a heap that
+    /// may grow to it (`heap_max`), from the most seen `outside` its heap.
+    fn fit_heap_max(
+        &self,
+        sizing: &mut SizingVerdict,
+        o: &Observation,
+        outside: Option<f64>,
+        alloc: &Allocated,
+    ) {
+        let (Some(j), Some(outside)) = (o.jvm, outside) else {
+            return;
+        };
+        if let Some(max) = j.max_heap_bytes {
+            let heap = heap_max::Heap {
+                max: max as f64,
+                outside,
+                committed: j.committed_bytes() as f64,
+            };
+            let factor = self.sizing.limit_factor();
+            heap_max::fit(sizing, heap, alloc.memory_limit, factor);
         }
     }
 
