@@ -71,6 +71,7 @@ fn full_snapshot() -> Snapshot {
                     heap_mappings: 1,
                     shmem_resident_bytes: None,
                     max_heap_bytes: Some(8),
+                    heap_share: None,
                 }),
             },
             verdicts: Some(verdicts()),

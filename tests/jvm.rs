@@ -316,3 +316,43 @@ fn a_jvm_given_xmx_is_sized_for_its_heap_to_grow() {
         "{yaml}"
     );
 }
+
+/// A JVM without `-Xmx` sizes its heap itself, at 25% of the memory it sees by
+/// default (a container's limit, where it has one): the limit recommended keeps
+/// what its heap has committed within that share, whatever its usage alone
+/// would give (a limit cut to the usage would cut the heap's maximum with it).
+/// `-Xms64m` commits 64 MiB at once: 256 MiB at least, against about 1.3 x its
+/// RSS of 100-130 MiB from its usage.
+#[test]
+fn a_jvm_sizing_its_heap_itself_keeps_it_within_its_share() {
+    let jvm = Group::spawn(
+        Command::new("java")
+            .args(["-XX:+UseG1GC", "-Xms64m"])
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/apps/runtimes/JvmChurn.java"
+            ))
+            .args(["16", "4"]),
+    )
+    .expect("java");
+    let pid = jvm.pid().to_string();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_ANALYSIS__SIZING_MIN_DATA", "2s");
+    let o = Outrider::start_with(cmd, &["--pid", &pid, "--interval", "200ms"]);
+    let status = o.wait_status("a memory recommendation", |s| {
+        s["snapshot"]["targets"][0]["verdicts"]["sizing"]["memory"]["recommended_limit_bytes"]
+            .is_u64()
+    });
+    let target = &status["snapshot"]["targets"][0];
+    let heap = &target["jvm"];
+    assert_eq!(heap["heap_share"], 0.25, "{heap:#}");
+    assert!(heap["max_heap_bytes"].is_null(), "{heap:#}");
+    let committed = heap["old_capacity_bytes"].as_f64().unwrap()
+        + heap["young_capacity_bytes"].as_f64().unwrap();
+    let memory = &target["verdicts"]["sizing"]["memory"];
+    let limit = memory["recommended_limit_bytes"].as_f64().unwrap();
+    assert!(
+        limit >= committed / 0.25,
+        "{limit} for {committed} committed: {memory:#}"
+    );
+}

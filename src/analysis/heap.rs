@@ -401,6 +401,7 @@ mod tests {
                 heap_mappings: 1,
                 shmem_resident_bytes: None,
                 max_heap_bytes: None,
+                heap_share: None,
             }
         }
     }
@@ -464,6 +465,7 @@ mod tests {
             heap_mappings: 1,
             shmem_resident_bytes: None,
             max_heap_bytes: None,
+            heap_share: None,
         };
         assert_eq!(first_verdict(3.0 * 3600.0, never), None);
         // And says how long it has gone uncollected while it grows.
@@ -551,6 +553,7 @@ mod tests {
                     heap_mappings: 1,
                     shmem_resident_bytes: None,
                     max_heap_bytes: None,
+                    heap_share: None,
                 }
             };
             assert_eq!(first_verdict(6.0 * 3600.0, heap), None, "period {period}");

@@ -20,8 +20,14 @@
 //!   the bound the JVM was given.
 //!
 //! A JVM that sizes its heap itself (no `-Xmx`: a share of the memory it sees,
-//! 25% by default, of the container's limit where it has one) follows the limit
-//! it is given, and is sized on its usage as any app.
+//! `-XX:MaxRAMPercentage`, 25% by default, of the container's limit where it
+//! has one) follows the limit it is given: under a limit cut to its usage, its
+//! heap's maximum is cut to that share of it, possibly below what the heap has
+//! committed (a JVM at 400 MiB resident with 250 MiB of heap committed would get
+//! a 520 MiB limit from its usage, and a 130 MiB heap maximum from that at 25%).
+//! So the limit recommended is raised, where it is lower, to what keeps the most
+//! the heap has committed within its share ([`fit_share`]); there is no verdict
+//! on the limit it has (its maximum follows it).
 
 use super::sizing::{bytes, AllocationField, AllocationVerdict, SizingVerdict};
 
@@ -87,6 +93,25 @@ pub fn fit(v: &mut SizingVerdict, h: Heap, limit: Option<f64>, factor: f64) {
             m.allocation = AllocationField(AllocationVerdict::Under);
             m.reason = why;
         }
+    }
+}
+
+/// Raises the limit recommended in `v`, where it is lower, to what keeps a heap
+/// that has committed up to `committed` bytes within its `share` of the limit.
+pub fn fit_share(v: &mut SizingVerdict, share: f64, committed: f64) {
+    let m = &mut v.memory;
+    let Some(recommended) = m.recommended_limit_bytes else {
+        return;
+    };
+    let holds = (committed / share).ceil();
+    if committed > 0.0 && recommended < holds {
+        m.recommended_limit_bytes = Some(holds);
+        m.heap_share = Some(share);
+        m.reason.push_str(&format!(
+            "; the limit recommended keeps the {} its heap has committed within its {:.0}% share of the limit (-XX:MaxRAMPercentage: a larger share lowers it)",
+            bytes(committed),
+            share * 100.0
+        ));
     }
 }
 
@@ -217,7 +242,7 @@ mod tests {
     fn a_jvm_given_xmx_is_sized_for_its_heap_to_grow() {
         use crate::analysis::{AnalysisConfig, Analyzer, Observation};
         use crate::sample::jvm::JvmHeap;
-        let run = |max_heap_bytes: Option<u64>| {
+        let run = |max_heap_bytes: Option<u64>, heap_share: Option<f64>| {
             let mut a = Analyzer::new(&AnalysisConfig::default());
             let mut v = None;
             for i in 0..240 {
@@ -236,13 +261,14 @@ mod tests {
                         heap_mappings: 1,
                         shmem_resident_bytes: None,
                         max_heap_bytes,
+                        heap_share,
                     }),
                     ..Default::default()
                 }));
             }
             v.unwrap()
         };
-        let v = run(Some(256 << 20));
+        let v = run(Some(256 << 20), None);
         assert_eq!(v.sizing.memory.allocation.0, AllocationVerdict::Under);
         assert!(
             v.sizing.memory.reason.starts_with(
@@ -256,7 +282,7 @@ mod tests {
             yaml.ends_with("  limits:\n    memory: 386Mi  # holds -Xmx (256Mi) and what it uses outside the heap\n"),
             "{yaml}"
         );
-        let v = run(None);
+        let v = run(None, None);
         assert_eq!(
             v.sizing.memory.allocation.0,
             AllocationVerdict::Ok,
@@ -264,5 +290,43 @@ mod tests {
             v.sizing.memory.reason
         );
         assert!(!v.resources_yaml.unwrap().contains("-Xmx"));
+        // Sizing its heap itself at 25%: 100 MiB committed needs a 400 MiB limit.
+        let v = run(None, Some(0.25));
+        assert_eq!(v.sizing.memory.allocation.0, AllocationVerdict::Ok);
+        let yaml = v.resources_yaml.unwrap();
+        assert!(
+            yaml.ends_with(
+                "    memory: 400Mi  # its heap's 25% share of it holds what the heap committed\n"
+            ),
+            "{yaml}"
+        );
+    }
+
+    /// A JVM sizing its heap itself at 25% of its limit, its heap 100 MiB
+    /// committed at most, 200 MiB resident: a limit of 260 MiB from its usage
+    /// would give it a 65 MiB heap. The limit recommended keeps the heap within
+    /// its share: 400 MiB; 134 MiB at 75%, where the usage's 260 MiB already
+    /// does, and is left alone.
+    #[test]
+    fn a_jvm_sizing_its_heap_itself_keeps_it_within_its_share() {
+        let mut v = verdict(
+            AllocationVerdict::Ok,
+            "peak memory 200 MiB under the 1.0 GiB limit",
+            260.0,
+        );
+        fit_share(&mut v, 0.25, 100.0 * MIB);
+        assert_eq!(v.memory.recommended_limit_bytes, Some(400.0 * MIB));
+        assert_eq!(v.memory.heap_share, Some(0.25));
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Ok);
+        assert!(v.memory.reason.ends_with(
+            "; the limit recommended keeps the 100 MiB its heap has committed within its 25% share of the limit (-XX:MaxRAMPercentage: a larger share lowers it)"
+        ), "{}", v.memory.reason);
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
+        fit_share(&mut v, 0.75, 100.0 * MIB);
+        assert_eq!(
+            (v.memory.recommended_limit_bytes, v.memory.heap_share),
+            (Some(260.0 * MIB), None)
+        );
+        assert_eq!(v.memory.reason, "ok");
     }
 }

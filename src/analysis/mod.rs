@@ -325,6 +325,8 @@ pub struct LeakTrackers {
     /// The most of a JVM's RSS seen outside its heap since it started (0 for
     /// other apps): what it needs besides its heap (`heap_max`).
     outside_peak: f64,
+    /// The most a JVM's heap has committed since it started (0 for other apps).
+    committed_peak: f64,
     fds: TrendTracker,
     threads: TrendTracker,
     connections: TrendTracker,
@@ -341,6 +343,7 @@ impl LeakTrackers {
             rss_shown: false,
             heap_in_rss: 0.0,
             outside_peak: 0.0,
+            committed_peak: 0.0,
             fds: TrendTracker::new(cfg.fds),
             threads: TrendTracker::new(cfg.threads),
             connections: TrendTracker::new(cfg.connections),
@@ -368,6 +371,7 @@ impl LeakTrackers {
             self.heap = None;
             self.heap_in_rss = 0.0;
             self.outside_peak = 0.0;
+            self.committed_peak = 0.0;
             self.fds.reset();
             self.threads.reset();
             self.connections.reset();
@@ -380,6 +384,9 @@ impl LeakTrackers {
         self.memory.push(o.t, o.rss_bytes - self.heap_in_rss);
         if self.heap_in_rss > 0.0 {
             self.outside_peak = self.outside_peak.max(o.rss_bytes - self.heap_in_rss);
+        }
+        if let Some(j) = &o.jvm {
+            self.committed_peak = self.committed_peak.max(j.committed_bytes() as f64);
         }
         if let Some(j) = &o.jvm {
             let cfg = self.heap_cfg;
@@ -430,7 +437,8 @@ impl LeakTrackers {
         Leaks {
             rss_growth_per_second: rss.growth_per_second,
             heap_uncollected_seconds: uncollected.filter(|_| !rss.suspected),
-            jvm_outside_peak_bytes: (self.outside_peak > 0.0).then_some(self.outside_peak),
+            jvm_peaks: (self.outside_peak > 0.0)
+                .then_some((self.outside_peak, self.committed_peak)),
             each: [
                 memory_leak(rss, heap.as_ref(), o),
                 leak(self.fds.evaluate(), o.max_fds),
@@ -450,8 +458,9 @@ pub struct Leaks {
     pub heap: Option<Leak>,
     pub rss_growth_per_second: Option<f64>,
     pub heap_uncollected_seconds: Option<f64>,
-    /// The most of a JVM's RSS seen outside its heap; `None` for other apps.
-    pub jvm_outside_peak_bytes: Option<f64>,
+    /// The most of a JVM's RSS seen outside its heap, and the most its heap
+    /// has committed; `None` for other apps.
+    pub jvm_peaks: Option<(f64, f64)>,
 }
 
 impl LeakTrackers {
@@ -550,7 +559,7 @@ impl Analyzer {
             heap: heap_leak,
             rss_growth_per_second,
             heap_uncollected_seconds,
-            jvm_outside_peak_bytes,
+            jvm_peaks,
         } = self.leaks.observe(o);
         let delta = |cur: Option<f64>, prev: Option<f64>| match (cur, prev) {
             (Some(c), Some(p)) if c >= p => Some(c - p),
@@ -591,7 +600,7 @@ impl Analyzer {
             memory_limit: o.memory_limit_bytes,
         };
         let mut sizing = self.sizing.verdict(&alloc);
-        self.fit_heap_max(&mut sizing, o, jvm_outside_peak_bytes, &alloc);
+        self.fit_heap_max(&mut sizing, o, jvm_peaks, &alloc);
         if memory_leak.suspected {
             sizing.hold_memory_while_leaking();
         }
@@ -614,16 +623,18 @@ impl Analyzer {
         }
     }
 
-    /// A JVM given `-Xmx`: its memory verdict and limit fitted to a heap that
-    /// may grow to it (`heap_max`), from the most seen `outside` its heap.
+    /// A JVM's memory verdict and limit fitted to its heap (`heap_max`): one
+    /// given `-Xmx` to a heap that may grow to it, one sizing its heap itself
+    /// to its share of the limit; from the most seen outside its heap and the
+    /// most its heap committed (`peaks`).
     fn fit_heap_max(
         &self,
         sizing: &mut SizingVerdict,
         o: &Observation,
-        outside: Option<f64>,
+        peaks: Option<(f64, f64)>,
         alloc: &Allocated,
     ) {
-        let (Some(j), Some(outside)) = (o.jvm, outside) else {
+        let (Some(j), Some((outside, committed_peak))) = (o.jvm, peaks) else {
             return;
         };
         if let Some(max) = j.max_heap_bytes {
@@ -634,6 +645,8 @@ impl Analyzer {
             };
             let factor = self.sizing.limit_factor();
             heap_max::fit(sizing, heap, alloc.memory_limit, factor);
+        } else if let Some(share) = j.heap_share {
+            heap_max::fit_share(sizing, share, committed_peak);
         }
     }
 
@@ -709,12 +722,16 @@ fn resources_yaml(v: &SizingVerdict) -> Option<String> {
             "{cpu}    memory: {}\n  limits:\n    memory: {}{}\n",
             mi(req),
             mi(lim),
-            match v.memory.heap_max_bytes {
-                Some(max) => format!(
+            match (v.memory.heap_max_bytes, v.memory.heap_share) {
+                (Some(max), _) => format!(
                     "  # holds -Xmx ({}) and what it uses outside the heap",
                     mi(max)
                 ),
-                None => String::new(),
+                (None, Some(share)) => format!(
+                    "  # its heap's {:.0}% share of it holds what the heap committed",
+                    share * 100.0
+                ),
+                (None, None) => String::new(),
             }
         )),
         _ => Some(cpu),

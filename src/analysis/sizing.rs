@@ -183,6 +183,10 @@ pub struct MemoryVerdict {
     /// (`analysis::heap_max`); `None` where it was not.
     #[serde(serialize_with = "whole_bytes")]
     pub heap_max_bytes: Option<f64>,
+    /// A JVM sizing its heap itself: its share of the limit
+    /// (`-XX:MaxRAMPercentage`) the limit recommended was raised to keep room
+    /// for its heap in (`analysis::heap_max`); `None` where it was not.
+    pub heap_share: Option<f64>,
     pub oom_kills: u64,
     pub allocation: AllocationField,
     pub reason: String,
@@ -229,6 +233,7 @@ impl SizingVerdict {
                 m.recommended_request_bytes = None;
                 m.recommended_limit_bytes = None;
                 m.heap_max_bytes = None;
+                m.heap_share = None;
             }
             AllocationVerdict::Under => {
                 m.reason

@@ -434,6 +434,7 @@ impl Header {
             heap_mappings: mappings?.map_or(1, |m| m.clamp(1.0, 8.0) as u8),
             shmem_resident_bytes: shmem?.map(|v| v.max(0.0) as u64),
             max_heap_bytes: max_heap?.filter(|&m| m > 0.0).map(|m| m as u64),
+            heap_share: None,
         }))
     }
 
@@ -667,6 +668,7 @@ mod tests {
                 heap_mappings: 1,
                 shmem_resident_bytes: Some(3 << 20),
                 max_heap_bytes: Some(256 << 20),
+                heap_share: None,
             }),
             ..Default::default()
         };

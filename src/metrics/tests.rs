@@ -200,6 +200,7 @@ fn rich_target() -> TargetStatus {
                 heap_mappings: 1,
                 shmem_resident_bytes: None,
                 max_heap_bytes: None,
+                heap_share: None,
             }),
             workers: Some(Workers {
                 server: ServerKind::Gunicorn,
@@ -297,6 +298,7 @@ fn rich_verdicts() -> Verdicts {
                 recommended_request_bytes: Some(480.0 * 1048576.0),
                 recommended_limit_bytes: Some(600.0 * 1048576.0),
                 heap_max_bytes: None,
+                heap_share: None,
                 oom_kills: 1,
                 allocation: AllocationField(AllocationVerdict::Ok),
                 reason: String::new(),

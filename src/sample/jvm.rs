@@ -83,6 +83,11 @@ pub struct JvmHeap {
     /// heap itself (a share of the memory it sees: it follows a container's
     /// limit) or in traces.
     pub max_heap_bytes: Option<u64>,
+    /// Where the JVM sizes its heap itself (no `-Xmx`): the share of the
+    /// memory it sees (a container's limit, where it has one) that its heap may
+    /// take, `-XX:MaxRAMPercentage` (25% by default) or `-XX:MaxRAMFraction`;
+    /// `None` with `-Xmx`, or in traces.
+    pub heap_share: Option<f64>,
 }
 
 /// ZGC of one generation maps its heap three times ([`JvmHeap::heap_mappings`]).
@@ -170,8 +175,10 @@ pub struct PerfData {
     heap_mappings: u8,
     /// The collector is ZGC (its heap is shared memory): fixed by its layout.
     zgc: bool,
-    /// [`JvmHeap::max_heap_bytes`], read once from the JVM's arguments.
+    /// [`JvmHeap::max_heap_bytes`] and [`JvmHeap::heap_share`], read once
+    /// from the JVM's arguments.
     max_heap: Option<u64>,
+    share: Option<f64>,
     /// The span read each tick: its start and length.
     span: (u64, usize),
     buf: Vec<u8>,
@@ -217,10 +224,12 @@ impl PerfData {
         file.read_exact_at(&mut bytes, 0).map_err(OpenError::Io)?;
         let (little, entries, texts) = entries(&bytes).map_err(OpenError::Layout)?;
         let find = |name: &str| entries.iter().find(|e| e.0 == name.as_bytes()).map(|e| e.1);
-        let max_heap = texts
+        let args = texts
             .iter()
             .find(|e| e.0 == VM_ARGS.as_bytes())
-            .and_then(|e| max_heap(&String::from_utf8_lossy(e.1)));
+            .map(|e| String::from_utf8_lossy(e.1).into_owned());
+        let max_heap = args.as_deref().and_then(max_heap);
+        let share = args.as_deref().and_then(heap_share);
         let missing = |name: &str| OpenError::Layout(format!("no {name}"));
         let at = [
             find(OLD_USED).ok_or_else(|| missing(OLD_USED))?,
@@ -260,6 +269,7 @@ impl PerfData {
             heap_mappings,
             zgc,
             max_heap,
+            share,
             span: (start, (end - start) as usize),
             buf: Vec::new(),
             accessible: false,
@@ -304,6 +314,7 @@ impl PerfData {
             heap_mappings: self.heap_mappings,
             shmem_resident_bytes: None,
             max_heap_bytes: self.max_heap,
+            heap_share: self.share,
         }))
     }
 }
@@ -335,6 +346,24 @@ pub fn max_heap(args: &str) -> Option<u64> {
         };
         digits.parse::<u64>().ok()?.checked_mul(1 << shift)
     })
+}
+
+/// The share of the memory it sees a JVM's heap may take where an argument list
+/// sets no maximum: the last `-XX:MaxRAMPercentage` (or the older
+/// `-XX:MaxRAMFraction`, its inverse), 25% where neither is given (the JVM's
+/// default from JDK 10); `None` where `-Xmx` or `-XX:MaxHeapSize` is given.
+pub fn heap_share(args: &str) -> Option<f64> {
+    if max_heap(args).is_some() {
+        return None;
+    }
+    let share = args.split_whitespace().rev().find_map(|a| {
+        if let Some(p) = a.strip_prefix("-XX:MaxRAMPercentage=") {
+            return p.parse::<f64>().ok().map(|p| p / 100.0);
+        }
+        let f = a.strip_prefix("-XX:MaxRAMFraction=")?.parse::<f64>().ok()?;
+        Some(1.0 / f)
+    });
+    Some(share.filter(|s| *s > 0.0 && *s <= 1.0).unwrap_or(0.25))
 }
 
 /// The byte order (little-endian or not), the 8-byte `long` entries and the

@@ -89,6 +89,7 @@ fn both_byte_orders_read_the_counters() {
                 heap_mappings: 1,
                 shmem_resident_bytes: None,
                 max_heap_bytes: None,
+                heap_share: None,
             }),
             "little endian: {little}"
         );
@@ -134,6 +135,7 @@ fn zgc_counts_its_cycles_pauses_and_no_young_collections() {
             heap_mappings: 3,
             shmem_resident_bytes: None,
             max_heap_bytes: None,
+            heap_share: None,
         })
     );
 }
@@ -317,6 +319,7 @@ fn real_jvms_files_give_their_whole_committed_heap_under_every_collector() {
         shmem_resident_bytes: None,
         // Every one was started with -Xmx256m (`java.rt.vmArgs`).
         max_heap_bytes: Some(256 << 20),
+        heap_share: None,
     };
     let g1 = heap(
         93_847_680,
@@ -386,4 +389,13 @@ fn the_heap_maximum_is_the_last_one_given() {
     assert_eq!(max_heap("-XX:MaxRAMPercentage=75.0 -Xms64m"), None);
     assert_eq!(max_heap("-Xmx1q"), None);
     assert_eq!(max_heap(""), None);
+    // Without one, the share of the memory it sees: 25% by default.
+    assert_eq!(heap_share("-Xms16m -Xmx256m"), None);
+    assert_eq!(heap_share("-Xms16m"), Some(0.25));
+    assert_eq!(
+        heap_share("-XX:MaxRAMPercentage=50 -XX:MaxRAMPercentage=75.0"),
+        Some(0.75)
+    );
+    assert_eq!(heap_share("-XX:MaxRAMFraction=2"), Some(0.5));
+    assert_eq!(heap_share("-XX:MaxRAMPercentage=0"), Some(0.25));
 }
