@@ -30,6 +30,7 @@
 //! on the limit it has (its maximum follows it).
 
 use super::sizing::{bytes, AllocationField, AllocationVerdict, SizingVerdict};
+use crate::sample::jvm::JvmHeap;
 
 /// A JVM's heap figures: its maximum (`-Xmx`), the most seen outside it, what it
 /// has committed now.
@@ -93,6 +94,28 @@ pub fn fit(v: &mut SizingVerdict, h: Heap, limit: Option<f64>, factor: f64) {
             m.allocation = AllocationField(AllocationVerdict::Under);
             m.reason = why;
         }
+    }
+}
+
+/// `v` fitted to JVM `j`'s heap: to a heap that may grow to its `-Xmx`, or, for
+/// one sizing its heap itself, to its share of the limit; from the most seen
+/// outside its heap and the most its heap committed (`peaks`).
+pub fn fit_jvm(
+    v: &mut SizingVerdict,
+    j: &JvmHeap,
+    (outside, committed_peak): (f64, f64),
+    limit: Option<f64>,
+    factor: f64,
+) {
+    if let Some(max) = j.max_heap_bytes {
+        let heap = Heap {
+            max: max as f64,
+            outside,
+            committed: j.committed_bytes() as f64,
+        };
+        fit(v, heap, limit, factor);
+    } else if let Some(share) = j.heap_share {
+        fit_share(v, share, committed_peak);
     }
 }
 
@@ -241,7 +264,6 @@ mod tests {
     #[test]
     fn a_jvm_given_xmx_is_sized_for_its_heap_to_grow() {
         use crate::analysis::{AnalysisConfig, Analyzer, Observation};
-        use crate::sample::jvm::JvmHeap;
         let run = |max_heap_bytes: Option<u64>, heap_share: Option<f64>| {
             let mut a = Analyzer::new(&AnalysisConfig::default());
             let mut v = None;

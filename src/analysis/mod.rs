@@ -361,6 +361,27 @@ impl LeakTrackers {
             + self.connections.footprint()
     }
 
+    /// Memory: RSS less a JVM's heap to the memory trend, the heap to its own,
+    /// and a JVM's peaks (outside its heap, committed) for its sizing.
+    fn push_memory(&mut self, o: &Observation) {
+        // A tick without the heap's figures keeps the last: the trend must not
+        // jump by the heap's size and back.
+        if let Some(heap) = o.jvm.and_then(|j| j.heap_in_rss_bytes()) {
+            self.heap_in_rss = heap as f64;
+        }
+        self.memory.push(o.t, o.rss_bytes - self.heap_in_rss);
+        if self.heap_in_rss > 0.0 {
+            self.outside_peak = self.outside_peak.max(o.rss_bytes - self.heap_in_rss);
+        }
+        if let Some(j) = &o.jvm {
+            self.committed_peak = self.committed_peak.max(j.committed_bytes() as f64);
+            let cfg = self.heap_cfg;
+            self.heap
+                .get_or_insert_with(|| heap::HeapTrend::new(cfg))
+                .push(o.t, j);
+        }
+    }
+
     /// Feeds one observation; returns the memory, fd, thread and connection leak
     /// verdicts after it, and a JVM's heap verdict. A restart forgets the history
     /// first: growth before and after it is not one trend.
@@ -376,24 +397,7 @@ impl LeakTrackers {
             self.threads.reset();
             self.connections.reset();
         }
-        // A tick without the heap's figures keeps the last: the trend must not
-        // jump by the heap's size and back.
-        if let Some(heap) = o.jvm.and_then(|j| j.heap_in_rss_bytes()) {
-            self.heap_in_rss = heap as f64;
-        }
-        self.memory.push(o.t, o.rss_bytes - self.heap_in_rss);
-        if self.heap_in_rss > 0.0 {
-            self.outside_peak = self.outside_peak.max(o.rss_bytes - self.heap_in_rss);
-        }
-        if let Some(j) = &o.jvm {
-            self.committed_peak = self.committed_peak.max(j.committed_bytes() as f64);
-        }
-        if let Some(j) = &o.jvm {
-            let cfg = self.heap_cfg;
-            self.heap
-                .get_or_insert_with(|| heap::HeapTrend::new(cfg))
-                .push(o.t, j);
-        }
+        self.push_memory(o);
         if let Some(v) = o.open_fds {
             self.fds.push(o.t, v);
         }
@@ -600,7 +604,10 @@ impl Analyzer {
             memory_limit: o.memory_limit_bytes,
         };
         let mut sizing = self.sizing.verdict(&alloc);
-        self.fit_heap_max(&mut sizing, o, jvm_peaks, &alloc);
+        if let (Some(j), Some(peaks)) = (&o.jvm, jvm_peaks) {
+            let factor = self.sizing.limit_factor();
+            heap_max::fit_jvm(&mut sizing, j, peaks, alloc.memory_limit, factor);
+        }
         if memory_leak.suspected {
             sizing.hold_memory_while_leaking();
         }
@@ -620,33 +627,6 @@ impl Analyzer {
             scale_to_zero,
             requests: None,
             startup: Default::default(),
-        }
-    }
-
-    /// A JVM's memory verdict and limit fitted to its heap (`heap_max`): one
-    /// given `-Xmx` to a heap that may grow to it, one sizing its heap itself
-    /// to its share of the limit; from the most seen outside its heap and the
-    /// most its heap committed (`peaks`).
-    fn fit_heap_max(
-        &self,
-        sizing: &mut SizingVerdict,
-        o: &Observation,
-        peaks: Option<(f64, f64)>,
-        alloc: &Allocated,
-    ) {
-        let (Some(j), Some((outside, committed_peak))) = (o.jvm, peaks) else {
-            return;
-        };
-        if let Some(max) = j.max_heap_bytes {
-            let heap = heap_max::Heap {
-                max: max as f64,
-                outside,
-                committed: j.committed_bytes() as f64,
-            };
-            let factor = self.sizing.limit_factor();
-            heap_max::fit(sizing, heap, alloc.memory_limit, factor);
-        } else if let Some(share) = j.heap_share {
-            heap_max::fit_share(sizing, share, committed_peak);
         }
     }
 
