@@ -402,6 +402,7 @@ mod tests {
                 shmem_resident_bytes: None,
                 max_heap_bytes: None,
                 heap_share: None,
+                initial_heap_bytes: None,
             }
         }
     }
@@ -466,6 +467,7 @@ mod tests {
             shmem_resident_bytes: None,
             max_heap_bytes: None,
             heap_share: None,
+            initial_heap_bytes: None,
         };
         assert_eq!(first_verdict(3.0 * 3600.0, never), None);
         // And says how long it has gone uncollected while it grows.
@@ -554,6 +556,7 @@ mod tests {
                     shmem_resident_bytes: None,
                     max_heap_bytes: None,
                     heap_share: None,
+                    initial_heap_bytes: None,
                 }
             };
             assert_eq!(first_verdict(6.0 * 3600.0, heap), None, "period {period}");

@@ -115,19 +115,22 @@ pub fn fit_jvm(
         };
         fit(v, heap, limit, factor);
     } else if let Some(share) = j.heap_share {
-        fit_share(v, share, committed_peak);
+        let initial = j.initial_heap_bytes.unwrap_or(0) as f64;
+        fit_share(v, share, committed_peak, initial);
     }
 }
 
 /// Raises the limit recommended in `v`, where it is lower, to what keeps a heap
 /// that has committed up to `committed` bytes within its `share` of the limit.
-pub fn fit_share(v: &mut SizingVerdict, share: f64, committed: f64) {
+/// The heap's maximum is never below its `initial` size (`-Xms`): a heap that
+/// has committed no more than that has room under any limit.
+pub fn fit_share(v: &mut SizingVerdict, share: f64, committed: f64, initial: f64) {
     let m = &mut v.memory;
     let Some(recommended) = m.recommended_limit_bytes else {
         return;
     };
     let holds = (committed / share).ceil();
-    if committed > 0.0 && recommended < holds {
+    if committed > initial && recommended < holds {
         m.recommended_limit_bytes = Some(holds);
         m.heap_share = Some(share);
         m.reason.push_str(&format!(
@@ -284,6 +287,7 @@ mod tests {
                         shmem_resident_bytes: None,
                         max_heap_bytes,
                         heap_share,
+                        initial_heap_bytes: None,
                     }),
                     ..Default::default()
                 }));
@@ -336,7 +340,7 @@ mod tests {
             "peak memory 200 MiB under the 1.0 GiB limit",
             260.0,
         );
-        fit_share(&mut v, 0.25, 100.0 * MIB);
+        fit_share(&mut v, 0.25, 100.0 * MIB, 0.0);
         assert_eq!(v.memory.recommended_limit_bytes, Some(400.0 * MIB));
         assert_eq!(v.memory.heap_share, Some(0.25));
         assert_eq!(v.memory.allocation.0, AllocationVerdict::Ok);
@@ -344,11 +348,16 @@ mod tests {
             "; the limit recommended keeps the 100 MiB its heap has committed within its 25% share of the limit (-XX:MaxRAMPercentage: a larger share lowers it)"
         ), "{}", v.memory.reason);
         let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
-        fit_share(&mut v, 0.75, 100.0 * MIB);
+        fit_share(&mut v, 0.75, 100.0 * MIB, 0.0);
         assert_eq!(
             (v.memory.recommended_limit_bytes, v.memory.heap_share),
             (Some(260.0 * MIB), None)
         );
         assert_eq!(v.memory.reason, "ok");
+        // Started with -Xms128m: its heap's maximum is never below 128 MiB,
+        // which holds the 100 MiB committed under any limit.
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
+        fit_share(&mut v, 0.25, 100.0 * MIB, 128.0 * MIB);
+        assert_eq!(v.memory.recommended_limit_bytes, Some(260.0 * MIB));
     }
 }

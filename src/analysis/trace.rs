@@ -435,6 +435,7 @@ impl Header {
             shmem_resident_bytes: shmem?.map(|v| v.max(0.0) as u64),
             max_heap_bytes: max_heap?.filter(|&m| m > 0.0).map(|m| m as u64),
             heap_share: None,
+            initial_heap_bytes: None,
         }))
     }
 
@@ -669,6 +670,7 @@ mod tests {
                 shmem_resident_bytes: Some(3 << 20),
                 max_heap_bytes: Some(256 << 20),
                 heap_share: None,
+                initial_heap_bytes: None,
             }),
             ..Default::default()
         };

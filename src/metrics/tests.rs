@@ -201,6 +201,7 @@ fn rich_target() -> TargetStatus {
                 shmem_resident_bytes: None,
                 max_heap_bytes: None,
                 heap_share: None,
+                initial_heap_bytes: None,
             }),
             workers: Some(Workers {
                 server: ServerKind::Gunicorn,

@@ -88,6 +88,9 @@ pub struct JvmHeap {
     /// take, `-XX:MaxRAMPercentage` (25% by default) or `-XX:MaxRAMFraction`;
     /// `None` with `-Xmx`, or in traces.
     pub heap_share: Option<f64>,
+    /// The heap's initial size where given (`-Xms`, `-XX:InitialHeapSize`):
+    /// without `-Xmx` the heap's maximum is never below it; `None` otherwise.
+    pub initial_heap_bytes: Option<u64>,
 }
 
 /// ZGC of one generation maps its heap three times ([`JvmHeap::heap_mappings`]).
@@ -179,6 +182,7 @@ pub struct PerfData {
     /// from the JVM's arguments.
     max_heap: Option<u64>,
     share: Option<f64>,
+    initial: Option<u64>,
     /// The span read each tick: its start and length.
     span: (u64, usize),
     buf: Vec<u8>,
@@ -230,6 +234,7 @@ impl PerfData {
             .map(|e| String::from_utf8_lossy(e.1).into_owned());
         let max_heap = args.as_deref().and_then(max_heap);
         let share = args.as_deref().and_then(heap_share);
+        let initial = args.as_deref().and_then(initial_heap);
         let missing = |name: &str| OpenError::Layout(format!("no {name}"));
         let at = [
             find(OLD_USED).ok_or_else(|| missing(OLD_USED))?,
@@ -270,6 +275,7 @@ impl PerfData {
             zgc,
             max_heap,
             share,
+            initial,
             span: (start, (end - start) as usize),
             buf: Vec::new(),
             accessible: false,
@@ -315,6 +321,7 @@ impl PerfData {
             shmem_resident_bytes: None,
             max_heap_bytes: self.max_heap,
             heap_share: self.share,
+            initial_heap_bytes: self.initial,
         }))
     }
 }
@@ -328,10 +335,20 @@ type Text<'a> = (&'a [u8], &'a [u8]);
 /// bytes without a suffix), the last one given as the JVM takes it; `None`
 /// where none does.
 pub fn max_heap(args: &str) -> Option<u64> {
+    last_size(args, "-Xmx", "-XX:MaxHeapSize=")
+}
+
+/// The heap's initial size an argument list sets (`-Xms`,
+/// `-XX:InitialHeapSize=`), the last one given.
+pub fn initial_heap(args: &str) -> Option<u64> {
+    last_size(args, "-Xms", "-XX:InitialHeapSize=")
+}
+
+/// The last size given by `flag` (`-Xmx256m`) or `long` (`-XX:MaxHeapSize=1g`),
+/// in the units the JVM takes.
+fn last_size(args: &str, flag: &str, long: &str) -> Option<u64> {
     args.split_whitespace().rev().find_map(|a| {
-        let size = a
-            .strip_prefix("-Xmx")
-            .or_else(|| a.strip_prefix("-XX:MaxHeapSize="))?;
+        let size = a.strip_prefix(flag).or_else(|| a.strip_prefix(long))?;
         let (digits, unit) = match size.find(|c: char| !c.is_ascii_digit()) {
             Some(i) => size.split_at(i),
             None => (size, ""),

@@ -90,6 +90,7 @@ fn both_byte_orders_read_the_counters() {
                 shmem_resident_bytes: None,
                 max_heap_bytes: None,
                 heap_share: None,
+                initial_heap_bytes: None,
             }),
             "little endian: {little}"
         );
@@ -136,6 +137,7 @@ fn zgc_counts_its_cycles_pauses_and_no_young_collections() {
             shmem_resident_bytes: None,
             max_heap_bytes: None,
             heap_share: None,
+            initial_heap_bytes: None,
         })
     );
 }
@@ -317,9 +319,10 @@ fn real_jvms_files_give_their_whole_committed_heap_under_every_collector() {
         young_collections,
         heap_mappings: mappings,
         shmem_resident_bytes: None,
-        // Every one was started with -Xmx256m (`java.rt.vmArgs`).
+        // Every one was started with -Xms16m -Xmx256m (`java.rt.vmArgs`).
         max_heap_bytes: Some(256 << 20),
         heap_share: None,
+        initial_heap_bytes: Some(16 << 20),
     };
     let g1 = heap(
         93_847_680,
@@ -398,4 +401,9 @@ fn the_heap_maximum_is_the_last_one_given() {
     );
     assert_eq!(heap_share("-XX:MaxRAMFraction=2"), Some(0.5));
     assert_eq!(heap_share("-XX:MaxRAMPercentage=0"), Some(0.25));
+    assert_eq!(
+        initial_heap("-Xms16m -XX:InitialHeapSize=1g"),
+        Some(1 << 30)
+    );
+    assert_eq!(initial_heap("-Xmx1g"), None);
 }
