@@ -178,11 +178,11 @@ pub struct PerfData {
     heap_mappings: u8,
     /// The collector is ZGC (its heap is shared memory): fixed by its layout.
     zgc: bool,
-    /// [`JvmHeap::max_heap_bytes`] and [`JvmHeap::heap_share`], read once
-    /// from the JVM's arguments.
-    max_heap: Option<u64>,
-    share: Option<f64>,
-    initial: Option<u64>,
+    /// The JVM's arguments as its heap's sizing reads them, once found: a JVM
+    /// starting may not have written them when the file is first opened, so
+    /// they are looked for again at up to [`ARGS_TRIES`] reads.
+    args: Option<Args>,
+    args_tries: u32,
     /// The span read each tick: its start and length.
     span: (u64, usize),
     buf: Vec<u8>,
@@ -228,13 +228,7 @@ impl PerfData {
         file.read_exact_at(&mut bytes, 0).map_err(OpenError::Io)?;
         let (little, entries, texts) = entries(&bytes).map_err(OpenError::Layout)?;
         let find = |name: &str| entries.iter().find(|e| e.0 == name.as_bytes()).map(|e| e.1);
-        let args = texts
-            .iter()
-            .find(|e| e.0 == VM_ARGS.as_bytes())
-            .map(|e| String::from_utf8_lossy(e.1).into_owned());
-        let max_heap = args.as_deref().and_then(max_heap);
-        let share = args.as_deref().and_then(heap_share);
-        let initial = args.as_deref().and_then(initial_heap);
+        let args = vm_args(&texts);
         let missing = |name: &str| OpenError::Layout(format!("no {name}"));
         let at = [
             find(OLD_USED).ok_or_else(|| missing(OLD_USED))?,
@@ -273,9 +267,8 @@ impl PerfData {
             young_capacity,
             heap_mappings,
             zgc,
-            max_heap,
-            share,
-            initial,
+            args,
+            args_tries: 0,
             span: (start, (end - start) as usize),
             buf: Vec::new(),
             accessible: false,
@@ -295,6 +288,10 @@ impl PerfData {
                 return Ok(None);
             }
             self.accessible = true;
+        }
+        if self.args.is_none() && self.args_tries < ARGS_TRIES {
+            self.args_tries += 1;
+            self.args = self.read_args()?;
         }
         self.buf.resize(len, 0);
         let buf = &mut self.buf[..];
@@ -319,10 +316,45 @@ impl PerfData {
             young_collections: self.young.map(value).unwrap_or(0),
             heap_mappings: self.heap_mappings,
             shmem_resident_bytes: None,
-            max_heap_bytes: self.max_heap,
-            heap_share: self.share,
-            initial_heap_bytes: self.initial,
+            max_heap_bytes: self.args.and_then(|a| a.max_heap),
+            heap_share: self.args.and_then(|a| a.share),
+            initial_heap_bytes: self.args.and_then(|a| a.initial),
         }))
+    }
+}
+
+/// Reads that look for the JVM's arguments again if the file did not hold them
+/// when opened (one read of the whole file, at most 32 KiB, each).
+const ARGS_TRIES: u32 = 10;
+
+/// What the JVM's arguments say of its heap's size.
+#[derive(Debug, Clone, Copy)]
+struct Args {
+    max_heap: Option<u64>,
+    share: Option<f64>,
+    initial: Option<u64>,
+}
+
+/// The JVM's arguments (`java.rt.vmArgs`) among a file's text entries.
+fn vm_args(texts: &[Text<'_>]) -> Option<Args> {
+    let args = texts.iter().find(|e| e.0 == VM_ARGS.as_bytes())?;
+    let args = String::from_utf8_lossy(args.1);
+    Some(Args {
+        max_heap: max_heap(&args),
+        share: heap_share(&args),
+        initial: initial_heap(&args),
+    })
+}
+
+impl PerfData {
+    /// The whole file read again for the JVM's arguments.
+    fn read_args(&self) -> io::Result<Option<Args>> {
+        let len = self.file.metadata()?.len().min(MAX_FILE);
+        let mut bytes = vec![0u8; len as usize];
+        self.file.read_exact_at(&mut bytes, 0)?;
+        Ok(entries(&bytes)
+            .ok()
+            .and_then(|(_, _, texts)| vm_args(&texts)))
     }
 }
 

@@ -407,3 +407,26 @@ fn the_heap_maximum_is_the_last_one_given() {
     );
     assert_eq!(initial_heap("-Xmx1g"), None);
 }
+
+/// A JVM starting may not have written its arguments when its file is first
+/// opened (seen in CI: a JVM read without `-Xms` or any share): they are looked
+/// for again at the next reads, and kept once found.
+#[test]
+fn arguments_written_after_the_file_was_opened_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = perf_file(true, &G1);
+    let p = write(dir.path(), "1", &bytes);
+    let mut data = PerfData::open(&p).unwrap();
+    let heap = data.read().unwrap().unwrap();
+    assert_eq!((heap.max_heap_bytes, heap.heap_share), (None, None));
+    // The same layout with the text entry renamed: both names end before the
+    // data's offset, 40 bytes into the entry.
+    let mut later = bytes.clone();
+    let entry = HEADER;
+    later[entry + 20..entry + 39].copy_from_slice(b"java.rt.vmArgs\0\0\0\0\0");
+    later[entry + 40..entry + 53].copy_from_slice(b"-Xmx64m\0\0\0\0\0\0");
+    std::fs::write(&p, &later).unwrap();
+    let heap = data.read().unwrap().unwrap();
+    assert_eq!(heap.max_heap_bytes, Some(64 << 20));
+    assert_eq!(heap.heap_share, None);
+}
