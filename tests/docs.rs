@@ -72,6 +72,7 @@ fn full_snapshot() -> Snapshot {
                     shmem_resident_bytes: None,
                     max_heap_bytes: Some(8),
                     heap_share: None,
+                    initial_heap_bytes: None,
                 }),
             },
             verdicts: Some(verdicts()),
