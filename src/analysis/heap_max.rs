@@ -59,8 +59,7 @@ pub fn fit(v: &mut SizingVerdict, h: Heap, limit: Option<f64>, factor: f64) {
     if recommended < holds {
         m.recommended_limit_bytes = Some(holds);
         m.heap_max_bytes = Some(max);
-        // A limit below the request is refused by Kubernetes; never the case
-        // here (raised), but the request stays the usage's.
+        // Raised, it stays above the request, which is the usage's.
     }
     let need = max + outside;
     let Some(limit) = limit.filter(|&l| l > 0.0 && l < need) else {

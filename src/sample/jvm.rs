@@ -291,7 +291,8 @@ impl PerfData {
         }
         if self.args.is_none() && self.args_tries < ARGS_TRIES {
             self.args_tries += 1;
-            self.args = self.read_args()?;
+            // A failed look is tried again: it must not cost the heap's figures.
+            self.args = self.read_args().ok().flatten();
         }
         self.buf.resize(len, 0);
         let buf = &mut self.buf[..];
