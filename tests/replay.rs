@@ -153,3 +153,57 @@ fn record_writes_what_replay_reads() {
         .all(|r| r.rss_bytes > 1e6 && r.open_fds.unwrap() >= 3.0));
     assert!(obs.windows(2).all(|w| w[1].t > w[0].t));
 }
+
+/// A process killed gives its memory back before it turns `Z`, and its `stat`
+/// reads 0 resident bytes meanwhile (a 3 GiB process for 0.23 s): no row may
+/// record it so. Without `PF_EXITING` read, four runs of four of this test
+/// recorded rows of 0 bytes at 100-ms ticks.
+#[test]
+fn a_process_tearing_down_is_not_recorded_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.csv");
+    let mut o = util::Outrider::start(&[
+        "--interval",
+        "100ms",
+        "--record",
+        path.to_str().unwrap(),
+        "--",
+        util::BIN,
+        "demo-app",
+        "--log-rate",
+        "0",
+        "--hold-mib",
+        "3072",
+    ]);
+    o.wait_metric(
+        "outrider_target_resident_memory_bytes",
+        &[("target", "outrider")],
+        |v| v > 3e9,
+    );
+    let child = Command::new("pgrep")
+        .args(["-P", &o.pid().to_string()])
+        .output()
+        .unwrap();
+    let child: i32 = String::from_utf8_lossy(&child.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    util::signal(child, "KILL");
+    let exit = o.wait();
+    assert_eq!(exit.code(), Some(137), "{exit:?}");
+    let obs = trace::read(
+        std::io::BufReader::new(std::fs::File::open(&path).unwrap()),
+        None,
+    )
+    .unwrap();
+    // From the first row that holds the 3 GiB (rows before are its start-up).
+    let held = obs
+        .iter()
+        .position(|r| r.rss_bytes > 3e9)
+        .expect("a row at 3 GiB");
+    let least = obs[held..]
+        .iter()
+        .map(|r| r.rss_bytes)
+        .fold(f64::INFINITY, f64::min);
+    assert!(least > 3e9, "a row of {least} bytes in {} rows", obs.len());
+}

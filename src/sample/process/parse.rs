@@ -1,7 +1,7 @@
 //! Parsers of the /proc files a tick reads: `stat`, `status`, `schedstat`,
 //! `children` and `limits`.
 
-use super::{ProcEntry, PF_KTHREAD};
+use super::{ProcEntry, PF_EXITING, PF_KTHREAD};
 
 /// The pids of a `children` file: `"12 345 "`.
 pub(super) fn parse_children(text: &[u8]) -> impl Iterator<Item = i32> + '_ {
@@ -35,7 +35,9 @@ pub fn parse_stat(pid: i32, text: &[u8]) -> Option<ProcEntry> {
         start_ticks,
         comm,
         kernel_thread: flags & PF_KTHREAD != 0,
-        zombie,
+        // An exiting process reads 0 resident bytes before it turns `Z`: a row
+        // of it would be a fall to nothing just before it is gone.
+        zombie: zombie || flags & PF_EXITING != 0,
         user_ticks,
         system_ticks,
         rss_pages,

@@ -66,6 +66,10 @@ fn parses_stat_with_an_awkward_comm() {
     assert!(!e.kernel_thread && !e.zombie);
     let zombie = b"43 (gone) Z 1 42 42 0 -1 4194564 100 0 0 0 250 50 0 0 20 0 1 0 12345 0 0 0\n";
     assert!(parse_stat(43, zombie).unwrap().zombie);
+    // Killed, memory handed back, not yet `Z` (read live: a 3 GiB process for
+    // 0.23 s after SIGKILL): as gone as a zombie.
+    let exiting = b"44 (dying) R 1 44 44 0 -1 4194628 100 0 0 0 250 50 0 0 20 0 1 0 12345 0 0 0\n";
+    assert!(parse_stat(44, exiting).unwrap().zombie);
     let kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
     assert!(parse_stat(2, kthread).unwrap().kernel_thread);
     assert!(parse_stat(1, b"1 (x) S 0").is_none());
