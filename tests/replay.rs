@@ -142,11 +142,7 @@ fn record_writes_what_replay_reads() {
     // SIGTERM is forwarded; the app's death by it (128 + 15) is the exit status.
     let exit = o.terminate();
     assert_eq!(exit.code(), Some(143), "{exit:?}");
-    let obs = trace::read(
-        std::io::BufReader::new(std::fs::File::open(&path).unwrap()),
-        None,
-    )
-    .unwrap();
+    let obs = recorded(&path);
     assert!(obs.len() >= 5, "{} rows", obs.len());
     assert!(obs
         .iter()
@@ -191,11 +187,7 @@ fn a_process_tearing_down_is_not_recorded_as_empty() {
     util::signal(child, "KILL");
     let exit = o.wait();
     assert_eq!(exit.code(), Some(137), "{exit:?}");
-    let obs = trace::read(
-        std::io::BufReader::new(std::fs::File::open(&path).unwrap()),
-        None,
-    )
-    .unwrap();
+    let obs = recorded(&path);
     // From the first row that holds the 3 GiB (rows before are its start-up).
     let held = obs
         .iter()
@@ -206,4 +198,13 @@ fn a_process_tearing_down_is_not_recorded_as_empty() {
         .map(|r| r.rss_bytes)
         .fold(f64::INFINITY, f64::min);
     assert!(least > 3e9, "a row of {least} bytes in {} rows", obs.len());
+}
+
+/// The rows `--record` wrote to `path`.
+fn recorded(path: &std::path::Path) -> Vec<outrider::analysis::Observation> {
+    trace::read(
+        std::io::BufReader::new(std::fs::File::open(path).unwrap()),
+        None,
+    )
+    .unwrap()
 }
