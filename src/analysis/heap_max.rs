@@ -21,16 +21,17 @@
 //!
 //! A JVM that sizes its heap itself (no `-Xmx`: a share of the memory it sees,
 //! `-XX:MaxRAMPercentage`, 25% by default, of the container's limit where it
-//! has one) follows the limit it is given: under a limit cut to its usage, its
-//! heap's maximum is cut to that share of it, possibly below what the heap has
-//! committed (a JVM at 400 MiB resident with 250 MiB of heap committed would get
-//! a 520 MiB limit from its usage, and a 130 MiB heap maximum from that at 25%).
-//! So the limit recommended is raised, where it is lower, to what keeps the most
-//! the heap has committed within its share ([`fit_share`]); there is no verdict
-//! on the limit it has (its maximum follows it).
+//! has one, and `-XX:MinRAMPercentage`, 50%, of a small one: `HeapShare`)
+//! follows the limit it is given: under a limit cut to its usage, its heap's
+//! maximum is cut with it, possibly below what the heap has committed (a JVM at
+//! 400 MiB resident with 250 MiB of heap committed would get a 520 MiB limit
+//! from its usage, and a 130 MiB heap maximum from that at 25%). So the limit
+//! recommended is raised, where it is lower, to the least under which the
+//! maximum the JVM takes holds the most the heap has committed ([`fit_share`]);
+//! there is no verdict on the limit it has (its maximum follows it).
 
 use super::sizing::{bytes, AllocationField, AllocationVerdict, SizingVerdict};
-use crate::sample::jvm::JvmHeap;
+use crate::sample::jvm::{HeapShare, JvmHeap, DEFAULT_MAX_HEAP};
 
 /// A JVM's heap figures: its maximum (`-Xmx`), the most seen outside it, what it
 /// has committed now.
@@ -119,23 +120,33 @@ pub fn fit_jvm(
     }
 }
 
-/// Raises the limit recommended in `v`, where it is lower, to what keeps a heap
-/// that has committed up to `committed` bytes within its `share` of the limit.
-/// The heap's maximum is never below its `initial` size (`-Xms`): a heap that
-/// has committed no more than that has room under any limit.
-pub fn fit_share(v: &mut SizingVerdict, share: f64, committed: f64, initial: f64) {
+/// Raises the limit recommended in `v`, where it is lower, to the least under
+/// which the heap's maximum the JVM takes from its `share` holds the
+/// `committed` bytes its heap has committed at most. The heap's maximum is
+/// never below its `initial` size (`-Xms`): a heap that has committed no more
+/// than that has room under any limit. Where `-XX:MaxRAM` keeps the heap's
+/// maximum under that at any limit, there is nothing to raise.
+pub fn fit_share(v: &mut SizingVerdict, share: HeapShare, committed: f64, initial: f64) {
     let m = &mut v.memory;
     let Some(recommended) = m.recommended_limit_bytes else {
         return;
     };
-    let holds = (committed / share).ceil();
+    let Some((holds, of)) = share.limit_for(committed) else {
+        return;
+    };
+    let holds = holds.ceil();
     if committed > initial && recommended < holds {
         m.recommended_limit_bytes = Some(holds);
-        m.heap_share = Some(share);
+        m.heap_share = Some(of);
+        let flag = if of == share.max && share.min * holds >= DEFAULT_MAX_HEAP {
+            "-XX:MaxRAMPercentage: a larger share lowers it"
+        } else {
+            "-XX:MinRAMPercentage, under a limit this small"
+        };
         m.reason.push_str(&format!(
-            "; the limit recommended keeps the {} its heap has committed within its {:.0}% share of the limit (-XX:MaxRAMPercentage: a larger share lowers it)",
+            "; the limit recommended keeps the {} its heap has committed within its {:.0}% share of the limit ({flag})",
             bytes(committed),
-            share * 100.0
+            of * 100.0
         ));
     }
 }
@@ -266,7 +277,7 @@ mod tests {
     #[test]
     fn a_jvm_given_xmx_is_sized_for_its_heap_to_grow() {
         use crate::analysis::{AnalysisConfig, Analyzer, Observation};
-        let run = |max_heap_bytes: Option<u64>, heap_share: Option<f64>| {
+        let run = |max_heap_bytes: Option<u64>, heap_share: Option<HeapShare>| {
             let mut a = Analyzer::new(&AnalysisConfig::default());
             let mut v = None;
             for i in 0..240 {
@@ -315,8 +326,14 @@ mod tests {
             v.sizing.memory.reason
         );
         assert!(!v.resources_yaml.unwrap().contains("-Xmx"));
-        // Sizing its heap itself at 25%: 100 MiB committed needs a 400 MiB limit.
-        let v = run(None, Some(0.25));
+        // Sizing its heap itself at 25% (-XX:MinRAMPercentage=25 too): 100 MiB
+        // committed needs a 400 MiB limit.
+        let share = HeapShare {
+            max: 0.25,
+            min: 0.25,
+            max_ram_bytes: None,
+        };
+        let v = run(None, Some(share));
         assert_eq!(v.sizing.memory.allocation.0, AllocationVerdict::Ok);
         let yaml = v.resources_yaml.unwrap();
         assert!(
@@ -327,36 +344,79 @@ mod tests {
         );
     }
 
-    /// A JVM sizing its heap itself at 25% of its limit, its heap 100 MiB
-    /// committed at most, 200 MiB resident: a limit of 260 MiB from its usage
-    /// would give it a 65 MiB heap. The limit recommended keeps the heap within
-    /// its share: 400 MiB; 134 MiB at 75%, where the usage's 260 MiB already
-    /// does, and is left alone.
+    /// A JVM sizing its heap itself, with the JVM's default shares (25% of its
+    /// limit, 50% under a small one), its heap 200 MiB committed at most, the
+    /// limit from its usage 260 MiB: that would give it a 126 MiB heap maximum.
+    /// The limit recommended is the least that holds its heap: 800 MiB; under
+    /// a small limit, 100 MiB committed needs 200 MiB (50%). What the JVM
+    /// takes, checked with `java -XX:MaxRAM=M -XX:+PrintFlagsFinal -version`
+    /// (OpenJDK 17): `MaxHeapSize` 100 MiB at 200m, 126 MiB at 260m.
     #[test]
     fn a_jvm_sizing_its_heap_itself_keeps_it_within_its_share() {
+        let default = HeapShare {
+            max: 0.25,
+            min: 0.5,
+            max_ram_bytes: None,
+        };
+        assert_eq!(default.max_heap(200.0 * MIB), 100.0 * MIB);
+        assert!((default.max_heap(260.0 * MIB) / MIB - 124.8).abs() < 0.01);
+        assert_eq!(default.max_heap(1024.0 * MIB), 256.0 * MIB);
         let mut v = verdict(
             AllocationVerdict::Ok,
             "peak memory 200 MiB under the 1.0 GiB limit",
             260.0,
         );
-        fit_share(&mut v, 0.25, 100.0 * MIB, 0.0);
-        assert_eq!(v.memory.recommended_limit_bytes, Some(400.0 * MIB));
+        fit_share(&mut v, default, 200.0 * MIB, 0.0);
+        assert_eq!(v.memory.recommended_limit_bytes, Some(800.0 * MIB));
         assert_eq!(v.memory.heap_share, Some(0.25));
         assert_eq!(v.memory.allocation.0, AllocationVerdict::Ok);
         assert!(v.memory.reason.ends_with(
-            "; the limit recommended keeps the 100 MiB its heap has committed within its 25% share of the limit (-XX:MaxRAMPercentage: a larger share lowers it)"
+            "; the limit recommended keeps the 200 MiB its heap has committed within its 25% share of the limit (-XX:MaxRAMPercentage: a larger share lowers it)"
         ), "{}", v.memory.reason);
-        let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
-        fit_share(&mut v, 0.75, 100.0 * MIB, 0.0);
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 150.0);
+        fit_share(&mut v, default, 100.0 * MIB, 0.0);
         assert_eq!(
             (v.memory.recommended_limit_bytes, v.memory.heap_share),
-            (Some(260.0 * MIB), None)
+            (Some(200.0 * MIB), Some(0.5))
         );
-        assert_eq!(v.memory.reason, "ok");
+        assert!(
+            v.memory.reason.ends_with("within its 50% share of the limit (-XX:MinRAMPercentage, under a limit this small)"),
+            "{}",
+            v.memory.reason
+        );
+        // Where the usage's limit already holds it (200 MiB needed), or at 75%
+        // (267 MiB for 200 MiB), nothing changes.
+        for (share, committed, rec) in [
+            (default, 100.0, 260.0),
+            (
+                HeapShare {
+                    max: 0.75,
+                    ..default
+                },
+                200.0,
+                270.0,
+            ),
+        ] {
+            let mut v = verdict(AllocationVerdict::Ok, "ok", rec);
+            fit_share(&mut v, share, committed * MIB, 0.0);
+            assert_eq!(
+                (v.memory.recommended_limit_bytes, v.memory.heap_share),
+                (Some(rec * MIB), None)
+            );
+            assert_eq!(v.memory.reason, "ok");
+        }
+        // -XX:MaxRAM=256m: its heap never passes 126 MiB, whatever the limit.
+        let capped = HeapShare {
+            max_ram_bytes: Some(256 << 20),
+            ..default
+        };
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
+        fit_share(&mut v, capped, 200.0 * MIB, 0.0);
+        assert_eq!(v.memory.recommended_limit_bytes, Some(260.0 * MIB));
         // Started with -Xms128m: its heap's maximum is never below 128 MiB,
         // which holds the 100 MiB committed under any limit.
-        let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
-        fit_share(&mut v, 0.25, 100.0 * MIB, 128.0 * MIB);
-        assert_eq!(v.memory.recommended_limit_bytes, Some(260.0 * MIB));
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 150.0);
+        fit_share(&mut v, default, 100.0 * MIB, 128.0 * MIB);
+        assert_eq!(v.memory.recommended_limit_bytes, Some(150.0 * MIB));
     }
 }

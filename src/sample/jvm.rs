@@ -83,14 +83,60 @@ pub struct JvmHeap {
     /// heap itself (a share of the memory it sees: it follows a container's
     /// limit) or in traces.
     pub max_heap_bytes: Option<u64>,
-    /// Where the JVM sizes its heap itself (no `-Xmx`): the share of the
-    /// memory it sees (a container's limit, where it has one) that its heap may
-    /// take, `-XX:MaxRAMPercentage` (25% by default) or `-XX:MaxRAMFraction`;
-    /// `None` with `-Xmx`, or in traces.
-    pub heap_share: Option<f64>,
+    /// Where the JVM sizes its heap itself (no `-Xmx`) from the memory it sees
+    /// (a container's limit, where it has one): the shares its heap may take
+    /// ([`HeapShare`]); `None` with `-Xmx`, with `-XX:-UseContainerSupport`
+    /// (the limit does not bound it then), or in traces.
+    pub heap_share: Option<HeapShare>,
     /// The heap's initial size where given (`-Xms`, `-XX:InitialHeapSize`):
     /// without `-Xmx` the heap's maximum is never below it; `None` otherwise.
     pub initial_heap_bytes: Option<u64>,
+}
+
+/// The shares of the memory it sees that a JVM sizing its heap itself gives its
+/// heap (HotSpot's `Arguments::set_heap_size`): `min` of it where that is under
+/// the JVM's default maximum heap ([`DEFAULT_MAX_HEAP`]: a small container),
+/// else `max` of it, never under that default. Checked with `java
+/// -XX:MaxRAM=M -XX:+PrintFlagsFinal -version` on OpenJDK 17 and Temurin 25:
+/// 64 MiB of heap at 128m, 100 at 200m, 126 from 250m to 500m, 128 at 512m,
+/// 256 at 1g.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct HeapShare {
+    /// `-XX:MaxRAMPercentage` (25% by default) or `-XX:MaxRAMFraction`.
+    pub max: f64,
+    /// `-XX:MinRAMPercentage` (50% by default) or `-XX:MinRAMFraction`.
+    pub min: f64,
+    /// `-XX:MaxRAM`: the JVM sees no more memory than this, whatever its limit.
+    pub max_ram_bytes: Option<u64>,
+}
+
+/// The JVM's default maximum heap, 96 MiB scaled for 64-bit words (x 1.3):
+/// the line between a small container's heap (`HeapShare::min` of it) and a
+/// larger one's.
+pub const DEFAULT_MAX_HEAP: f64 = 96.0 * 1.3 * 1048576.0;
+
+impl HeapShare {
+    /// The heap's maximum the JVM takes under a memory `limit`.
+    pub fn max_heap(&self, limit: f64) -> f64 {
+        let seen = self.max_ram_bytes.map_or(limit, |r| limit.min(r as f64));
+        match self.min * seen {
+            small if small < DEFAULT_MAX_HEAP => small,
+            _ => (self.max * seen).max(DEFAULT_MAX_HEAP),
+        }
+    }
+
+    /// The least limit under which the heap's maximum holds `heap` bytes, and
+    /// the share of it that does; `None` where no limit does (`-XX:MaxRAM`
+    /// caps what it sees below that).
+    pub fn limit_for(&self, heap: f64) -> Option<(f64, f64)> {
+        let (limit, share) = if heap < DEFAULT_MAX_HEAP {
+            (heap / self.min, self.min)
+        } else {
+            ((heap / self.max).max(DEFAULT_MAX_HEAP / self.min), self.max)
+        };
+        let seen = self.max_ram_bytes.map_or(f64::INFINITY, |r| r as f64);
+        (limit <= seen).then_some((limit, share))
+    }
 }
 
 /// ZGC of one generation maps its heap three times ([`JvmHeap::heap_mappings`]).
@@ -332,7 +378,7 @@ const ARGS_TRIES: u32 = 10;
 #[derive(Debug, Clone, Copy)]
 struct Args {
     max_heap: Option<u64>,
-    share: Option<f64>,
+    share: Option<HeapShare>,
     initial: Option<u64>,
 }
 
@@ -398,22 +444,44 @@ fn last_size(args: &str, flag: &str, long: &str) -> Option<u64> {
     })
 }
 
-/// The share of the memory it sees a JVM's heap may take where an argument list
-/// sets no maximum: the last `-XX:MaxRAMPercentage` (or the older
+/// The shares of the memory it sees a JVM's heap may take where an argument
+/// list sets no maximum: the last `-XX:MaxRAMPercentage` (or the older
 /// `-XX:MaxRAMFraction`, its inverse), 25% where neither is given (the JVM's
-/// default from JDK 10); `None` where `-Xmx` or `-XX:MaxHeapSize` is given.
-pub fn heap_share(args: &str) -> Option<f64> {
-    if max_heap(args).is_some() {
+/// default from JDK 10), and likewise `-XX:MinRAMPercentage`, 50%; with
+/// `-XX:MaxRAM`. `None` where `-Xmx` or `-XX:MaxHeapSize` is given, or
+/// `-XX:-UseContainerSupport` (the JVM then sizes its heap from the host's
+/// memory, whatever the container's limit).
+pub fn heap_share(args: &str) -> Option<HeapShare> {
+    let container = args.split_whitespace().rev().find_map(|a| match a {
+        "-XX:+UseContainerSupport" => Some(true),
+        "-XX:-UseContainerSupport" => Some(false),
+        _ => None,
+    });
+    if max_heap(args).is_some() || container == Some(false) {
         return None;
     }
+    Some(HeapShare {
+        max: ram_share(args, "Max").unwrap_or(0.25),
+        min: ram_share(args, "Min").unwrap_or(0.5),
+        max_ram_bytes: last_size(args, "-XX:MaxRAM=", "-XX:MaxRAM="),
+    })
+}
+
+/// The last `-XX:{which}RAMPercentage` or `-XX:{which}RAMFraction` as a share,
+/// where it is one (over 0, at most 1).
+fn ram_share(args: &str, which: &str) -> Option<f64> {
+    let (percentage, fraction) = (
+        format!("-XX:{which}RAMPercentage="),
+        format!("-XX:{which}RAMFraction="),
+    );
     let share = args.split_whitespace().rev().find_map(|a| {
-        if let Some(p) = a.strip_prefix("-XX:MaxRAMPercentage=") {
+        if let Some(p) = a.strip_prefix(percentage.as_str()) {
             return p.parse::<f64>().ok().map(|p| p / 100.0);
         }
-        let f = a.strip_prefix("-XX:MaxRAMFraction=")?.parse::<f64>().ok()?;
+        let f = a.strip_prefix(fraction.as_str())?.parse::<f64>().ok()?;
         Some(1.0 / f)
     });
-    Some(share.filter(|s| *s > 0.0 && *s <= 1.0).unwrap_or(0.25))
+    share.filter(|s| *s > 0.0 && *s <= 1.0)
 }
 
 /// The byte order (little-endian or not), the 8-byte `long` entries and the

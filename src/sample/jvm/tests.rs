@@ -393,14 +393,39 @@ fn the_heap_maximum_is_the_last_one_given() {
     assert_eq!(max_heap("-Xmx1q"), None);
     assert_eq!(max_heap(""), None);
     // Without one, the share of the memory it sees: 25% by default.
+    // Without one, the shares of the memory it sees: 25% by default, 50% in a
+    // small container.
+    let max = |args: &str| heap_share(args).map(|s| s.max);
     assert_eq!(heap_share("-Xms16m -Xmx256m"), None);
-    assert_eq!(heap_share("-Xms16m"), Some(0.25));
     assert_eq!(
-        heap_share("-XX:MaxRAMPercentage=50 -XX:MaxRAMPercentage=75.0"),
+        heap_share("-Xms16m"),
+        Some(HeapShare {
+            max: 0.25,
+            min: 0.5,
+            max_ram_bytes: None
+        })
+    );
+    assert_eq!(
+        max("-XX:MaxRAMPercentage=50 -XX:MaxRAMPercentage=75.0"),
         Some(0.75)
     );
-    assert_eq!(heap_share("-XX:MaxRAMFraction=2"), Some(0.5));
-    assert_eq!(heap_share("-XX:MaxRAMPercentage=0"), Some(0.25));
+    assert_eq!(max("-XX:MaxRAMFraction=2"), Some(0.5));
+    assert_eq!(max("-XX:MaxRAMPercentage=0"), Some(0.25));
+    assert_eq!(
+        heap_share("-XX:MinRAMPercentage=30 -XX:MaxRAM=1g"),
+        Some(HeapShare {
+            max: 0.25,
+            min: 0.3,
+            max_ram_bytes: Some(1 << 30)
+        })
+    );
+    assert_eq!(
+        heap_share("-XX:MinRAMFraction=4").map(|s| s.min),
+        Some(0.25)
+    );
+    // The host's memory, not the limit, where container support is off.
+    assert_eq!(heap_share("-XX:-UseContainerSupport"), None);
+    assert!(heap_share("-XX:-UseContainerSupport -XX:+UseContainerSupport").is_some());
     assert_eq!(
         initial_heap("-Xms16m -XX:InitialHeapSize=1g"),
         Some(1 << 30)
