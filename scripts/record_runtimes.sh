@@ -52,6 +52,8 @@ RECORDINGS=(
     "py-thread-arenas|python3 $APPS/py_thread_arenas.py 16"
     "jvm-parallel-leak-1mib|java -XX:+UseParallelGC -Xms16m -Xmx256m $APPS/JvmLeak.java 1.0 300"
     "gunicorn-leak-1mib|gunicorn -w 2 -b 127.0.0.1:19191 --chdir $APPS gunicorn_leak:app|python3 $APPS/lru_client.py 19191 10 8192"
+    "node-object-leak-1mib|node $APPS/node_object_leak.js 1.0 600"
+    "node-object-leak-0.25mib|node $APPS/node_object_leak.js 0.25 600"
 )
 
 pids=()
