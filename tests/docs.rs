@@ -73,6 +73,7 @@ fn full_snapshot() -> Snapshot {
                     max_heap_bytes: Some(8),
                     heap_share: None,
                     initial_heap_bytes: None,
+                    collector_given: None,
                 }),
             },
             verdicts: Some(verdicts()),

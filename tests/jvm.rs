@@ -25,6 +25,20 @@ fn churning_jvm(gc: &str) -> Group {
     .expect("java (apt-get install openjdk-17-jdk-headless)")
 }
 
+/// The status of JVM `jvm`'s target once Outrider (its sizing asking 2 s of
+/// data) recommends it a memory limit.
+fn sized(jvm: &Group) -> serde_json::Value {
+    let pid = jvm.pid().to_string();
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_ANALYSIS__SIZING_MIN_DATA", "2s");
+    let o = Outrider::start_with(cmd, &["--pid", &pid, "--interval", "200ms"]);
+    let status = o.wait_status("a memory recommendation", |s| {
+        s["snapshot"]["targets"][0]["verdicts"]["sizing"]["memory"]["recommended_limit_bytes"]
+            .is_u64()
+    });
+    status["snapshot"]["targets"][0].clone()
+}
+
 /// `jstat OPTION PID`'s columns by name, in KiB (counts for the collection
 /// columns).
 fn jstat(option: &str, pid: i32) -> Vec<(String, f64)> {
@@ -336,18 +350,11 @@ fn a_jvm_sizing_its_heap_itself_keeps_it_within_its_share() {
             .args(["16", "4"]),
     )
     .expect("java");
-    let pid = jvm.pid().to_string();
-    let mut cmd = Command::new(util::BIN);
-    cmd.env("OUTRIDER_ANALYSIS__SIZING_MIN_DATA", "2s");
-    let o = Outrider::start_with(cmd, &["--pid", &pid, "--interval", "200ms"]);
-    let status = o.wait_status("a memory recommendation", |s| {
-        s["snapshot"]["targets"][0]["verdicts"]["sizing"]["memory"]["recommended_limit_bytes"]
-            .is_u64()
-    });
-    let target = &status["snapshot"]["targets"][0];
+    let target = &sized(&jvm);
     let heap = &target["jvm"];
     assert_eq!(heap["heap_share"]["max"], 0.25, "{heap:#}");
     assert_eq!(heap["heap_share"]["min"], 0.5, "{heap:#}");
+    assert_eq!(heap["collector_given"], true, "{heap:#}");
     assert!(heap["max_heap_bytes"].is_null(), "{heap:#}");
     let committed = heap["old_capacity_bytes"].as_f64().unwrap()
         + heap["young_capacity_bytes"].as_f64().unwrap();
@@ -382,4 +389,45 @@ fn a_jvm_sizing_its_heap_itself_keeps_it_within_its_share() {
         let less = max_heap(0.9 * limit);
         assert!(less < committed, "{less} under {} bytes", 0.9 * limit);
     }
+}
+
+/// A JVM not given its collector picks it from what it sees: Serial in a
+/// memory cgroup under 1792 MiB, G1 with more (and 2 CPUs). A limit
+/// recommended under that changes its collector, and the words say so (here
+/// it sees the host's memory: no limit).
+#[test]
+fn a_jvm_not_given_its_collector_is_told_a_smaller_limit_changes_it() {
+    let picks = |cmd: &mut Command| -> String {
+        let out = util::group::output(cmd.args(["-XX:+PrintFlagsFinal", "-version"]));
+        let flags = String::from_utf8_lossy(&out.stdout);
+        flags
+            .lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                (w.len() > 3 && w[1].ends_with("GC") && w[3] == "true").then(|| w[1].to_string())
+            })
+            .filter(|f| ["UseSerialGC", "UseG1GC", "UseParallelGC"].contains(&f.as_str()))
+            .collect()
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus >= 2 {
+        assert_eq!(picks(&mut Command::new("java")), "UseG1GC");
+    }
+    // The premise, on a real cgroup: 1 GiB -> Serial.
+    if util::cgroup::v1_memory_writable() {
+        let mut cgroups = util::cgroup::Cgroups::default();
+        let dir = cgroups.make("memory", "jvm-gc", &[("memory.limit_in_bytes", "1G")]);
+        let mut java = util::cgroup::in_cgroups(&[&dir], &["java"]);
+        assert_eq!(picks(&mut java), "UseSerialGC");
+    }
+    let jvm = churning_jvm("-Xshare:auto");
+    let target = &sized(&jvm);
+    assert_eq!(target["jvm"]["collector_given"], false, "{target:#}");
+    let memory = &target["verdicts"]["sizing"]["memory"];
+    assert!(memory["recommended_limit_bytes"].as_f64().unwrap() < 1792.0 * 1048576.0);
+    let reason = memory["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("under a 1792 MiB limit a JVM not given its collector picks Serial"),
+        "{reason}"
+    );
 }

@@ -403,6 +403,7 @@ mod tests {
                 max_heap_bytes: None,
                 heap_share: None,
                 initial_heap_bytes: None,
+                collector_given: None,
             }
         }
     }
@@ -468,6 +469,7 @@ mod tests {
             max_heap_bytes: None,
             heap_share: None,
             initial_heap_bytes: None,
+            collector_given: None,
         };
         assert_eq!(first_verdict(3.0 * 3600.0, never), None);
         // And says how long it has gone uncollected while it grows.
@@ -557,6 +559,7 @@ mod tests {
                     max_heap_bytes: None,
                     heap_share: None,
                     initial_heap_bytes: None,
+                    collector_given: None,
                 }
             };
             assert_eq!(first_verdict(6.0 * 3600.0, heap), None, "period {period}");

@@ -118,6 +118,29 @@ pub fn fit_jvm(
         let initial = j.initial_heap_bytes.unwrap_or(0) as f64;
         fit_share(v, share, committed_peak, initial);
     }
+    warn_collector(v, j.collector_given, limit);
+}
+
+/// The memory a JVM must see to pick G1 itself (with 2 CPUs: HotSpot's
+/// "server class machine", 2 GiB less 256 MiB); under it, it picks Serial.
+pub const SERVER_CLASS_MEMORY: f64 = 1792.0 * 1048576.0;
+
+/// Says so where the limit recommended would change the collector a JVM picks
+/// itself: under [`SERVER_CLASS_MEMORY`], for a JVM not given one and seeing
+/// that much now (no limit, or one at least that). In a 1 GiB memory cgroup
+/// OpenJDK 17 took `UseSerialGC`, in a 1792 MiB one `UseG1GC` (`java
+/// -XX:+PrintFlagsFinal -version`); one thread collecting, with longer pauses,
+/// is a change a user would not expect from a smaller limit.
+fn warn_collector(v: &mut SizingVerdict, given: Option<bool>, limit: Option<f64>) {
+    let m = &mut v.memory;
+    let smaller = m
+        .recommended_limit_bytes
+        .is_some_and(|r| r < SERVER_CLASS_MEMORY);
+    if given == Some(false) && smaller && limit.is_none_or(|l| l >= SERVER_CLASS_MEMORY) {
+        m.reason.push_str(
+            "; under a 1792 MiB limit a JVM not given its collector picks Serial (one thread, longer pauses) where it picks G1 now: give it -XX:+UseG1GC to keep G1",
+        );
+    }
 }
 
 /// Raises the limit recommended in `v`, where it is lower, to the least under
@@ -298,6 +321,7 @@ mod tests {
                         max_heap_bytes,
                         heap_share,
                         initial_heap_bytes: None,
+                        collector_given: None,
                     }),
                     ..Default::default()
                 }));
@@ -342,6 +366,23 @@ mod tests {
             ),
             "{yaml}"
         );
+    }
+
+    /// A JVM not given its collector picks Serial under 1792 MiB: a limit
+    /// recommended under that says so, where it sees more now.
+    #[test]
+    fn a_smaller_limit_that_would_change_the_collector_is_said() {
+        let said = |given: Option<bool>, rec: f64, limit: Option<f64>| {
+            let mut v = verdict(AllocationVerdict::Over, "over", rec);
+            warn_collector(&mut v, given, limit.map(|l| l * MIB));
+            v.memory.reason.contains("picks Serial")
+        };
+        assert!(said(Some(false), 600.0, None));
+        assert!(said(Some(false), 600.0, Some(4096.0)));
+        assert!(!said(Some(true), 600.0, None), "given G1");
+        assert!(!said(None, 600.0, None), "not known");
+        assert!(!said(Some(false), 2048.0, None), "limit over 1792 MiB");
+        assert!(!said(Some(false), 600.0, Some(1024.0)), "Serial already");
     }
 
     /// A JVM sizing its heap itself, with the JVM's default shares (25% of its

@@ -436,6 +436,7 @@ impl Header {
             max_heap_bytes: max_heap?.filter(|&m| m > 0.0).map(|m| m as u64),
             heap_share: None,
             initial_heap_bytes: None,
+            collector_given: None,
         }))
     }
 
@@ -671,6 +672,7 @@ mod tests {
                 max_heap_bytes: Some(256 << 20),
                 heap_share: None,
                 initial_heap_bytes: None,
+                collector_given: None,
             }),
             ..Default::default()
         };

@@ -202,6 +202,7 @@ fn rich_target() -> TargetStatus {
                 max_heap_bytes: None,
                 heap_share: None,
                 initial_heap_bytes: None,
+                collector_given: None,
             }),
             workers: Some(Workers {
                 server: ServerKind::Gunicorn,

@@ -91,6 +91,10 @@ pub struct JvmHeap {
     /// The heap's initial size where given (`-Xms`, `-XX:InitialHeapSize`):
     /// without `-Xmx` the heap's maximum is never below it; `None` otherwise.
     pub initial_heap_bytes: Option<u64>,
+    /// Whether the JVM was given its collector (`-XX:+UseG1GC` and the like);
+    /// where not, it picks one from the memory and CPUs it sees: Serial under
+    /// 1792 MiB or 2 CPUs, G1 from there. `None` in traces.
+    pub collector_given: Option<bool>,
 }
 
 /// The shares of the memory it sees that a JVM sizing its heap itself gives its
@@ -366,6 +370,7 @@ impl PerfData {
             max_heap_bytes: self.args.and_then(|a| a.max_heap),
             heap_share: self.args.and_then(|a| a.share),
             initial_heap_bytes: self.args.and_then(|a| a.initial),
+            collector_given: self.args.map(|a| a.collector),
         }))
     }
 }
@@ -380,6 +385,7 @@ struct Args {
     max_heap: Option<u64>,
     share: Option<HeapShare>,
     initial: Option<u64>,
+    collector: bool,
 }
 
 /// The JVM's arguments (`java.rt.vmArgs`) among a file's text entries.
@@ -390,6 +396,7 @@ fn vm_args(texts: &[Text<'_>]) -> Option<Args> {
         max_heap: max_heap(&args),
         share: heap_share(&args),
         initial: initial_heap(&args),
+        collector: collector_given(&args),
     })
 }
 
@@ -464,6 +471,27 @@ pub fn heap_share(args: &str) -> Option<HeapShare> {
         max: ram_share(args, "Max").unwrap_or(0.25),
         min: ram_share(args, "Min").unwrap_or(0.5),
         max_ram_bytes: last_size(args, "-XX:MaxRAM=", "-XX:MaxRAM="),
+    })
+}
+
+/// Whether an argument list chooses the collector (`-XX:+UseSerialGC`,
+/// `-XX:+UseG1GC`, ...: the last `+` or `-` of each counts).
+pub fn collector_given(args: &str) -> bool {
+    const COLLECTORS: [&str; 7] = [
+        "Serial",
+        "Parallel",
+        "G1",
+        "Z",
+        "Shenandoah",
+        "Epsilon",
+        "ConcMarkSweep",
+    ];
+    COLLECTORS.iter().any(|c| {
+        let (on, off) = (format!("-XX:+Use{c}GC"), format!("-XX:-Use{c}GC"));
+        args.split_whitespace()
+            .rev()
+            .find(|a| **a == on || **a == off)
+            == Some(on.as_str())
     })
 }
 

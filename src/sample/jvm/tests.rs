@@ -91,6 +91,7 @@ fn both_byte_orders_read_the_counters() {
                 max_heap_bytes: None,
                 heap_share: None,
                 initial_heap_bytes: None,
+                collector_given: None,
             }),
             "little endian: {little}"
         );
@@ -138,6 +139,7 @@ fn zgc_counts_its_cycles_pauses_and_no_young_collections() {
             max_heap_bytes: None,
             heap_share: None,
             initial_heap_bytes: None,
+            collector_given: None,
         })
     );
 }
@@ -323,6 +325,7 @@ fn real_jvms_files_give_their_whole_committed_heap_under_every_collector() {
         max_heap_bytes: Some(256 << 20),
         heap_share: None,
         initial_heap_bytes: Some(16 << 20),
+        collector_given: Some(true),
     };
     let g1 = heap(
         93_847_680,
@@ -423,6 +426,10 @@ fn the_heap_maximum_is_the_last_one_given() {
         heap_share("-XX:MinRAMFraction=4").map(|s| s.min),
         Some(0.25)
     );
+    assert!(collector_given("-Xmx1g -XX:+UseG1GC"));
+    assert!(collector_given("-XX:+UseZGC -XX:+ZGenerational"));
+    assert!(!collector_given("-Xmx1g -XX:+UseStringDeduplication"));
+    assert!(!collector_given("-XX:+UseG1GC -XX:-UseG1GC"));
     // The host's memory, not the limit, where container support is off.
     assert_eq!(heap_share("-XX:-UseContainerSupport"), None);
     assert!(heap_share("-XX:-UseContainerSupport -XX:+UseContainerSupport").is_some());
