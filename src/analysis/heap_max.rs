@@ -138,7 +138,7 @@ fn warn_collector(v: &mut SizingVerdict, given: Option<bool>, limit: Option<f64>
         .is_some_and(|r| r < SERVER_CLASS_MEMORY);
     if given == Some(false) && smaller && limit.is_none_or(|l| l >= SERVER_CLASS_MEMORY) {
         m.reason.push_str(
-            "; under a 1792 MiB limit a JVM not given its collector picks Serial (one thread, longer pauses) where it picks G1 now: give it -XX:+UseG1GC to keep G1",
+            "; under a 1792 MiB limit a JVM not given its collector picks Serial (one thread, longer pauses) instead of G1: give it -XX:+UseG1GC to keep G1",
         );
     }
 }
