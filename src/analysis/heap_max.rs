@@ -161,7 +161,8 @@ pub fn fit_share(v: &mut SizingVerdict, share: HeapShare, committed: f64, initia
     if committed > initial && recommended < holds {
         m.recommended_limit_bytes = Some(holds);
         m.heap_share = Some(of);
-        let flag = if of == share.max && share.min * holds >= DEFAULT_MAX_HEAP {
+        // A heap under the JVM's default maximum takes its small-limit share.
+        let flag = if committed >= DEFAULT_MAX_HEAP {
             "-XX:MaxRAMPercentage: a larger share lowers it"
         } else {
             "-XX:MinRAMPercentage, under a limit this small"
