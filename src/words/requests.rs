@@ -86,8 +86,11 @@ pub fn time_per_request(t: &TimePerRequest) -> Line {
                     "the {} limit is the bottleneck. A higher limit will make requests faster",
                     limit(c)
                 ),
-                None => "the machine's CPUs are busy with other work. More CPU will make \
-                         requests faster"
+                // The CPU verdict says which of the two applies (a request
+                // met, or none or one used up): the words must not promise more.
+                None => "the machine's CPUs are busy with other work. Requests will be \
+                         faster on a less busy node, or with a larger CPU request where it \
+                         uses all of its own"
                     .into(),
             }
         ),
@@ -270,6 +273,30 @@ mod tests {
              limit is the bottleneck. A higher limit will make requests faster"
         );
         assert!(line.attention);
+    }
+
+    /// Without a limit the wait is other work's: the words name the node, and a
+    /// larger request only where the CPU verdict would (none, or one used up),
+    /// not "more CPU" beside a verdict that says more would not help.
+    #[test]
+    fn a_starved_app_without_a_limit_names_the_busy_node() {
+        let t = TimePerRequest {
+            requests: 100,
+            mean_seconds: Some(0.1),
+            on_cpu_seconds: Some(0.02),
+            cpu_wait_seconds: Some(0.08),
+            other_seconds: Some(0.0),
+            bound: Bound::Cpu,
+            starved: true,
+            cpu_limit_cores: None,
+            ..Default::default()
+        };
+        assert_eq!(
+            time_per_request(&t).text,
+            "Request time: CPU-bound and starved: 80% of the time waiting for a CPU; the \
+             machine's CPUs are busy with other work. Requests will be faster on a less busy \
+             node, or with a larger CPU request where it uses all of its own"
+        );
     }
 
     /// Neither side dominates: the words still say what each remedy buys.
