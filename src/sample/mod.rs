@@ -35,7 +35,9 @@ use allocation::ResourceSpec;
 use cgroup::CgroupReading;
 use pid_hash::{PidMap, PidSet};
 use process::{Identity, ProcEntry, ProcReader, ReadErrors};
-use target::{Counters, GroupSpec, GroupState, ProcessGroups, Selector, TargetSpec};
+use target::{
+    Counters, GroupSpec, GroupState, MemberCounters, ProcessGroups, Selector, TargetSpec,
+};
 
 /// What one sampling pass read: readings only. The tick adds what the analysis and
 /// the alert rules make of them (`state::Published`).
@@ -379,7 +381,7 @@ impl Sampler {
         snap: &mut TargetSample,
         list: &[ProcEntry],
         members: &[usize],
-    ) -> (Vec<(Identity, Counters)>, Option<u64>) {
+    ) -> (Vec<(Identity, MemberCounters)>, Option<u64>) {
         let mut member_counters = Vec::with_capacity(members.len());
         let mut oldest: Option<u64> = None;
         for &i in members {
@@ -399,14 +401,14 @@ impl Sampler {
             oldest = Some(oldest.map_or(e.start_ticks, |o| o.min(e.start_ticks)));
             member_counters.push((
                 e.identity(),
-                Counters {
+                MemberCounters {
                     user_seconds: e.user_ticks as f64 / self.ticks_per_second,
                     system_seconds: e.system_ticks as f64 / self.ticks_per_second,
-                    cpu_wait_seconds: d.run_delay_ns.unwrap_or(0) as f64 / 1e9,
-                    read_bytes: d.read_bytes.unwrap_or(0),
-                    write_bytes: d.write_bytes.unwrap_or(0),
-                    voluntary_switches: d.voluntary_switches.unwrap_or(0),
-                    involuntary_switches: d.involuntary_switches.unwrap_or(0),
+                    cpu_wait_seconds: d.run_delay_ns.map(|ns| ns as f64 / 1e9),
+                    read_bytes: d.read_bytes,
+                    write_bytes: d.write_bytes,
+                    voluntary_switches: d.voluntary_switches,
+                    involuntary_switches: d.involuntary_switches,
                 },
             ));
         }

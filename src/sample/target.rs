@@ -91,6 +91,50 @@ impl Counters {
     }
 }
 
+/// One member's counters as read this tick: a figure whose file could not be
+/// read (`io` of a process that made itself undumpable, a `schedstat` the kernel
+/// lacks) is `None`, not 0, so that the next reading is not taken for growth
+/// from nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MemberCounters {
+    pub user_seconds: f64,
+    pub system_seconds: f64,
+    pub cpu_wait_seconds: Option<f64>,
+    pub read_bytes: Option<u64>,
+    pub write_bytes: Option<u64>,
+    pub voluntary_switches: Option<u64>,
+    pub involuntary_switches: Option<u64>,
+}
+
+impl MemberCounters {
+    /// This reading with each figure it lacks taken from `prev`, the member's
+    /// last: unknown now is unchanged since then, not back to 0.
+    fn or(self, prev: &MemberCounters) -> MemberCounters {
+        MemberCounters {
+            cpu_wait_seconds: self.cpu_wait_seconds.or(prev.cpu_wait_seconds),
+            read_bytes: self.read_bytes.or(prev.read_bytes),
+            write_bytes: self.write_bytes.or(prev.write_bytes),
+            voluntary_switches: self.voluntary_switches.or(prev.voluntary_switches),
+            involuntary_switches: self.involuntary_switches.or(prev.involuntary_switches),
+            ..self
+        }
+    }
+
+    /// The figures known, a figure never read as 0: the first reading of it
+    /// adds the member's whole count, as a member seen for the first time does.
+    fn known(&self) -> Counters {
+        Counters {
+            user_seconds: self.user_seconds,
+            system_seconds: self.system_seconds,
+            cpu_wait_seconds: self.cpu_wait_seconds.unwrap_or(0.0),
+            read_bytes: self.read_bytes.unwrap_or(0),
+            write_bytes: self.write_bytes.unwrap_or(0),
+            voluntary_switches: self.voluntary_switches.unwrap_or(0),
+            involuntary_switches: self.involuntary_switches.unwrap_or(0),
+        }
+    }
+}
+
 /// Running state of one group across ticks.
 #[derive(Debug)]
 pub struct GroupState {
@@ -99,7 +143,7 @@ pub struct GroupState {
     pub name: Option<String>,
     pub totals: Counters,
     /// Last counters seen per member identity; pruned when the process is gone.
-    last: PidMap<Identity, Counters>,
+    last: PidMap<Identity, MemberCounters>,
     pub main: Option<Identity>,
     pub restarts: u64,
 }
@@ -121,17 +165,14 @@ impl GroupState {
     }
 
     /// Folds this tick's member counters into the totals. `alive` is every identity
-    /// in the process list, so a member whose reads failed this tick keeps its place.
-    pub fn account(&mut self, members: &[(Identity, Counters)], alive: &PidSet<Identity>) {
+    /// in the process list, so a member whose reads failed this tick keeps its place,
+    /// and a figure it could not be read for keeps its last value.
+    pub fn account(&mut self, members: &[(Identity, MemberCounters)], alive: &PidSet<Identity>) {
         for (id, cur) in members {
-            match self.last.get(id) {
-                Some(prev) => {
-                    let prev = *prev;
-                    self.totals.add_increase(cur, &prev);
-                }
-                None => self.totals.add_increase(cur, &Counters::default()),
-            }
-            self.last.insert(*id, *cur);
+            let prev = self.last.get(id).copied().unwrap_or_default();
+            let cur = cur.or(&prev);
+            self.totals.add_increase(&cur.known(), &prev.known());
+            self.last.insert(*id, cur);
         }
         self.last.retain(|id, _| alive.contains(id));
     }

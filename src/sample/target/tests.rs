@@ -105,10 +105,10 @@ fn pid_files_are_followed() {
     );
 }
 
-fn counters(user: f64, read: u64) -> Counters {
-    Counters {
+fn counters(user: f64, read: u64) -> MemberCounters {
+    MemberCounters {
         user_seconds: user,
-        read_bytes: read,
+        read_bytes: Some(read),
         ..Default::default()
     }
 }
@@ -162,6 +162,38 @@ fn a_member_whose_reads_failed_once_is_not_counted_twice() {
     s.account(&[], &alive); // listed, but its details could not be read this tick
     s.account(&[(a, counters(6.0, 0))], &alive);
     assert_eq!(s.totals.user_seconds, 6.0);
+}
+
+/// A process that makes itself undumpable (sshd, gpg-agent, a daemon dropping its
+/// credentials) turns its `io` unreadable to a sidecar of its own user, and back:
+/// the figure it could not be read for is unchanged, not 0, so its next reading
+/// is not its whole lifetime added again.
+#[test]
+fn a_figure_unread_for_a_while_is_not_counted_again_when_read() {
+    let mut s = GroupState::new(spec("app", comm("app"), true));
+    let a = id(10, 100);
+    let alive: PidSet<Identity> = [a].into_iter().collect();
+    s.account(&[(a, counters(1.0, 1000))], &alive);
+    let unreadable = MemberCounters {
+        user_seconds: 2.0,
+        voluntary_switches: Some(7),
+        ..Default::default()
+    };
+    s.account(&[(a, unreadable)], &alive);
+    s.account(&[(a, unreadable)], &alive);
+    assert_eq!(
+        (s.totals.read_bytes, s.totals.voluntary_switches),
+        (1000, 7)
+    );
+    s.account(&[(a, counters(3.0, 1500))], &alive);
+    assert_eq!(s.totals.read_bytes, 1500, "the lifetime's 1500 bytes, once");
+    assert_eq!(s.totals.user_seconds, 3.0);
+    // A figure never read until now: the member's whole count, as at first sight.
+    let b = id(11, 200);
+    let alive: PidSet<Identity> = [a, b].into_iter().collect();
+    s.account(&[(b, MemberCounters::default())], &alive);
+    s.account(&[(b, counters(0.0, 40))], &alive);
+    assert_eq!(s.totals.read_bytes, 1540);
 }
 
 #[test]
