@@ -579,6 +579,72 @@ fn another_process_oom_killed_in_a_shared_cgroup_is_not_the_apps() {
     drop(app);
 }
 
+/// The app is OOM-killed and restarted in its cgroup by a supervisor outside it
+/// (systemd's `Restart=`, a shell loop, a container's own init): each kill is
+/// the app's. The new process reaches the same cgroup through its own
+/// `/proc/<pid>/root`, other paths than the last reading's: Outrider took that for
+/// a move and every kill for another process' (4 of 4 in review: no OOMKilled
+/// alert, no OOM bump in the sizing).
+#[test]
+fn an_app_oom_killed_and_restarted_in_its_cgroup_has_its_kills_counted() {
+    if !machine_allows() {
+        return;
+    }
+    let mut cg = Cgroups::default();
+    let memory = cg.make(
+        "memory",
+        "oomrestart",
+        &[("memory.limit_in_bytes", "67108864")],
+    );
+    // Named by the link it is started through: a target of its own.
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tmp.path().join("oomapp");
+    std::os::unix::fs::symlink(python(), &exe).unwrap();
+    let o = Outrider::with_config(
+        "[[targets]]\nname = \"oomapp\"\ncomm = \"oomapp\"\n",
+        &[],
+        &["--interval", "200ms"],
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let supervisor = {
+        let (stop, memory, exe) = (stop.clone(), memory.clone(), exe.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let _ = in_cgroups(&[&memory], &[exe.to_str().unwrap(), "-c", ALLOCATOR])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        })
+    };
+    let status = o.wait_status("two kills counted", |s| {
+        s["snapshot"]["targets"][0]["cgroup"]["oom_kills"]
+            .as_u64()
+            .is_some_and(|k| k >= 2)
+    });
+    stop.store(true, Ordering::SeqCst);
+    // The running app allocates until it is killed: the supervisor ends then.
+    supervisor.join().unwrap();
+    let kills = kernel(&memory, "memory.oom_control", Some("oom_kill"));
+    let target = &status["snapshot"]["targets"][0];
+    assert_eq!(
+        target["cgroup"]["oom_kills_of_others"], 0,
+        "kernel {kills}: {target}"
+    );
+    assert!(
+        target["restarts"].as_u64().is_some_and(|r| r >= 1),
+        "{target}"
+    );
+    let firing = [
+        ("alertname", "OOMKilled"),
+        ("target", "oomapp"),
+        ("state", "firing"),
+    ];
+    o.wait_metric("outrider_alerts", &firing, |v| v == 1.0);
+    drop(o);
+}
+
 /// The app moved to another cgroup and its old one removed (as a runtime
 /// re-parents a container): Outrider follows it to the new one at once, instead
 /// of reading the removed directory (every figure gone, "available" still 1).

@@ -140,9 +140,10 @@ pub struct Sampler {
     /// vanished container's is forgotten once its directories are gone.
     last_cgroup: Vec<Option<(Identity, cgroup::Location)>>,
     /// Per group: the location `last_cgroup` was kept from, as resolved (before
-    /// [`Sampler::through_own_root`]): a main process moved to another cgroup
-    /// has it kept again.
-    kept_from: Vec<Option<cgroup::Location>>,
+    /// [`Sampler::through_own_root`]), and what its directories were then: a
+    /// main process moved to another cgroup has it kept again, while a new one in
+    /// the same cgroup (a restart: other `/proc/<pid>/root` paths) is no move.
+    kept_from: Vec<Option<(cgroup::Location, cgroup::LocationIdentity)>>,
     /// Per group: which of its cgroup's OOM kills were its own.
     oom: Vec<cgroup::OomAttribution>,
     reader: ProcReader,
@@ -428,7 +429,17 @@ impl Sampler {
             Ok(location) => {
                 // Another cgroup than the last reading's: its counters are not
                 // the ones read so far.
-                let moved = self.kept_from[g].as_ref().is_some_and(|k| *k != location);
+                // Compared by path first (no system call), then, for other
+                // paths, by what the directories are: an app restarted in its
+                // container is reached through its new pid's root.
+                let identity = match &self.kept_from[g] {
+                    Some((kept, _)) if *kept == location => None,
+                    _ => Some(location.identity()),
+                };
+                let moved = match (&self.kept_from[g], identity) {
+                    (Some((_, was)), Some(now)) => *was != now,
+                    _ => false,
+                };
                 let reading = self.read_at(g, &location, members, moved);
                 // Nothing read: the directories are gone (the cgroup removed, the
                 // app moved out of it); resolved again at the next tick. Checking
@@ -440,7 +451,8 @@ impl Sampler {
                 let same =
                     self.last_cgroup[g].as_ref().map(|(kept, _)| *kept) == Some(id) && !moved;
                 if !same {
-                    self.kept_from[g] = Some(location.clone());
+                    let identity = identity.unwrap_or_else(|| location.identity());
+                    self.kept_from[g] = Some((location.clone(), identity));
                     let kept = self.through_own_root(id.pid, location);
                     self.last_cgroup[g] = Some((id, kept));
                 }

@@ -245,7 +245,22 @@ pub struct Location {
     pub cpu: Option<PathBuf>,
 }
 
+/// Which cgroups a [`Location`]'s directories are: (device, inode) of each, in
+/// the order unified, memory, cpu; `None` for a directory not there or not
+/// statted. The same cgroup reached through another process' `/proc/<pid>/root`
+/// (an app restarted in its container) has other paths but the same identity.
+pub type LocationIdentity = [Option<(u64, u64)>; 3];
+
 impl Location {
+    /// What the directories are now (one `stat` each): see [`LocationIdentity`].
+    pub fn identity(&self) -> LocationIdentity {
+        use std::os::unix::fs::MetadataExt;
+        [&self.unified, &self.memory, &self.cpu].map(|d| {
+            let m = std::fs::metadata(d.as_ref()?).ok()?;
+            Some((m.dev(), m.ino()))
+        })
+    }
+
     /// The directories read, for the log: `memory=/…, cpu=/…`.
     pub fn describe(&self) -> String {
         [
