@@ -32,6 +32,8 @@ pub struct TargetSpec {
 
 #[derive(Debug, Clone)]
 pub enum Selector {
+    /// The process with this pid when first seen, and only it: a later process
+    /// given the same pid (by the kernel, once the first is gone) is another.
     Pid(i32),
     PidFile(PathBuf),
     /// Every given field must match (process-exporter's semantics).
@@ -204,6 +206,8 @@ pub struct ProcessGroups {
     proc_root: PathBuf,
     self_pid: i32,
     facts: PidMap<Identity, Facts>,
+    /// Per group chosen by pid: the process that pid named when first matched.
+    pinned: Vec<Option<Identity>>,
 }
 
 impl ProcessGroups {
@@ -212,6 +216,7 @@ impl ProcessGroups {
             proc_root: proc_root.to_path_buf(),
             self_pid,
             facts: PidMap::default(),
+            pinned: Vec::new(),
         }
     }
 
@@ -241,7 +246,7 @@ impl ProcessGroups {
                 continue;
             }
             for (g, spec) in groups.iter().enumerate() {
-                if self.matches(spec, pid_files[g], e, errors) {
+                if self.matches(g, spec, pid_files[g], e, errors) {
                     direct[i] = Some(g);
                     break;
                 }
@@ -309,6 +314,7 @@ impl ProcessGroups {
 
     fn matches(
         &mut self,
+        g: usize,
         spec: &GroupSpec,
         pid_file: Option<i32>,
         e: &ProcEntry,
@@ -319,7 +325,13 @@ impl ProcessGroups {
             GroupSpec::Configured(t) => t,
         };
         match &t.selector {
-            Selector::Pid(pid) => e.pid == *pid,
+            Selector::Pid(pid) if e.pid == *pid => {
+                if self.pinned.len() <= g {
+                    self.pinned.resize(g + 1, None);
+                }
+                *self.pinned[g].get_or_insert(e.identity()) == e.identity()
+            }
+            Selector::Pid(_) => false,
             Selector::PidFile(_) => pid_file == Some(e.pid),
             Selector::Match { comm, exe, cmdline } => {
                 if let Some(c) = comm {

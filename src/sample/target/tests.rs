@@ -60,6 +60,24 @@ fn descendants_join_their_ancestors_group() {
     assert_eq!(pids(&list, &out[1]), vec![20]);
 }
 
+/// `--pid 20` is the process pid 20 named when first seen: once it is gone, a
+/// later process the kernel gives pid 20 is another's (review: it became the
+/// target, its CPU added to the app's and a restart counted).
+#[test]
+fn a_pid_reused_after_its_process_exited_is_not_the_target() {
+    let groups = vec![spec("app", Selector::Pid(20), true)];
+    let mut g = ProcessGroups::new(Path::new("/nonexistent"), 999);
+    let mut errors = ReadErrors::default();
+    let first = vec![proc(20, 1, 100, "sleep"), proc(21, 20, 101, "sleep")];
+    let out = g.assign(&groups, &first, &mut errors);
+    assert_eq!(pids(&first, &out[0]), vec![20, 21]);
+    let reused = vec![proc(20, 1, 900, "python3"), proc(22, 20, 901, "python3")];
+    assert!(g.assign(&groups, &reused, &mut errors)[0].is_empty());
+    // Still the first process, while it lives.
+    let out = g.assign(&groups, &first, &mut errors);
+    assert_eq!(pids(&first, &out[0]), vec![20, 21]);
+}
+
 #[test]
 fn everything_skips_outrider_kernel_threads_and_pause() {
     let mut kthread = proc(2, 0, 1, "kthreadd");
