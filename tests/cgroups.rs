@@ -618,8 +618,9 @@ fn an_app_oom_killed_and_restarted_in_its_cgroup_has_its_kills_counted() {
             }
         })
     };
-    let status = o.wait_status("two kills counted", |s| {
-        s["snapshot"]["targets"][0]["cgroup"]["oom_kills"]
+    // Two kills while watched, each the app's: in its sizing, not others'.
+    let status = o.wait_status("two kills of the app's own", |s| {
+        s["snapshot"]["targets"][0]["verdicts"]["sizing"]["memory"]["oom_kills"]
             .as_u64()
             .is_some_and(|k| k >= 2)
     });

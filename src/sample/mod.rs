@@ -436,8 +436,11 @@ impl Sampler {
                     Some((kept, _)) if *kept == location => None,
                     _ => Some(location.identity()),
                 };
+                // Directories not statted (gone, or not ours to see) are told
+                // apart by their paths alone, as before.
+                let known = |ids: &cgroup::LocationIdentity| ids.iter().any(Option::is_some);
                 let moved = match (&self.kept_from[g], identity) {
-                    (Some((_, was)), Some(now)) => *was != now,
+                    (Some((_, was)), Some(now)) => *was != now || !known(was) || !known(&now),
                     _ => false,
                 };
                 let reading = self.read_at(g, &location, members, moved);
