@@ -495,21 +495,22 @@ pub fn collector_given(args: &str) -> bool {
     })
 }
 
-/// The last `-XX:{which}RAMPercentage` or `-XX:{which}RAMFraction` as a share,
-/// where it is one (over 0, at most 1).
+/// The last `-XX:{which}RAMPercentage` as a share, else the last
+/// `-XX:{which}RAMFraction` (its inverse), where it is one (over 0, at most 1):
+/// HotSpot reads a fraction only where the percentage is not given, whichever
+/// comes last (OpenJDK 17 in a 1 GiB memory cgroup, `-XX:MaxRAMPercentage=75
+/// -XX:MaxRAMFraction=2` in either order: `MaxHeapSize` 768 MiB).
 fn ram_share(args: &str, which: &str) -> Option<f64> {
-    let (percentage, fraction) = (
-        format!("-XX:{which}RAMPercentage="),
-        format!("-XX:{which}RAMFraction="),
-    );
-    let share = args.split_whitespace().rev().find_map(|a| {
-        if let Some(p) = a.strip_prefix(percentage.as_str()) {
-            return p.parse::<f64>().ok().map(|p| p / 100.0);
-        }
-        let f = a.strip_prefix(fraction.as_str())?.parse::<f64>().ok()?;
-        Some(1.0 / f)
-    });
-    share.filter(|s| *s > 0.0 && *s <= 1.0)
+    let last = |flag: String| {
+        args.split_whitespace()
+            .rev()
+            .find_map(|a| a.strip_prefix(flag.as_str())?.parse::<f64>().ok())
+    };
+    let share = match last(format!("-XX:{which}RAMPercentage=")) {
+        Some(p) => p / 100.0,
+        None => 1.0 / last(format!("-XX:{which}RAMFraction="))?,
+    };
+    (share > 0.0 && share <= 1.0).then_some(share)
 }
 
 /// The byte order (little-endian or not), the 8-byte `long` entries and the

@@ -440,6 +440,30 @@ fn the_heap_maximum_is_the_last_one_given() {
     assert_eq!(initial_heap("-Xmx1g"), None);
 }
 
+/// A percentage wins over a fraction, whichever comes last: HotSpot reads
+/// `-XX:MaxRAMFraction` only where `-XX:MaxRAMPercentage` is not given
+/// (OpenJDK 17, `-XX:MaxRAM=1g -XX:MaxRAMPercentage=75 -XX:MaxRAMFraction=2`
+/// in either order: `MaxHeapSize` 768 MiB; `-XX:MaxRAM=200m
+/// -XX:MinRAMPercentage=30 -XX:MinRAMFraction=4`: 60 MiB).
+#[test]
+fn a_ram_percentage_wins_over_a_fraction_whatever_the_order() {
+    for args in [
+        "-XX:MaxRAMPercentage=75 -XX:MaxRAMFraction=2",
+        "-XX:MaxRAMFraction=2 -XX:MaxRAMPercentage=75",
+    ] {
+        assert_eq!(heap_share(args).map(|s| s.max), Some(0.75), "{args}");
+    }
+    for args in [
+        "-XX:MinRAMPercentage=30 -XX:MinRAMFraction=4",
+        "-XX:MinRAMFraction=4 -XX:MinRAMPercentage=30",
+    ] {
+        assert_eq!(heap_share(args).map(|s| s.min), Some(0.3), "{args}");
+    }
+    // A fraction alone counts; the last one given.
+    let max = |args: &str| heap_share(args).map(|s| s.max);
+    assert_eq!(max("-XX:MaxRAMFraction=8 -XX:MaxRAMFraction=2"), Some(0.5));
+}
+
 /// A JVM starting may not have written its arguments when its file is first
 /// opened (seen in CI: a JVM read without `-Xms` or any share): they are looked
 /// for again at the next reads, and kept once found.
