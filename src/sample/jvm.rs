@@ -131,15 +131,22 @@ impl HeapShare {
 
     /// The least limit under which the heap's maximum holds `heap` bytes, and
     /// the share of it that does; `None` where no limit does (`-XX:MaxRAM`
-    /// caps what it sees below that).
+    /// caps what it sees below that; at 0% the heap never passes the JVM's
+    /// default maximum).
     pub fn limit_for(&self, heap: f64) -> Option<(f64, f64)> {
         let (limit, share) = if heap < DEFAULT_MAX_HEAP {
             (heap / self.min, self.min)
         } else {
-            ((heap / self.max).max(DEFAULT_MAX_HEAP / self.min), self.max)
+            // At the default maximum from the small limits' end; past it only
+            // by its share.
+            let past = match heap > DEFAULT_MAX_HEAP {
+                true => heap / self.max,
+                false => 0.0,
+            };
+            (past.max(DEFAULT_MAX_HEAP / self.min), self.max)
         };
         let seen = self.max_ram_bytes.map_or(f64::INFINITY, |r| r as f64);
-        (limit <= seen).then_some((limit, share))
+        (limit.is_finite() && limit <= seen).then_some((limit, share))
     }
 }
 
@@ -468,8 +475,10 @@ pub fn heap_share(args: &str) -> Option<HeapShare> {
         return None;
     }
     Some(HeapShare {
+        // 0% is taken: the heap is then the JVM's default maximum. A JVM given
+        // -XX:MinRAMPercentage=0 does not start.
         max: ram_share(args, "Max").unwrap_or(0.25),
-        min: ram_share(args, "Min").unwrap_or(0.5),
+        min: ram_share(args, "Min").filter(|s| *s > 0.0).unwrap_or(0.5),
         max_ram_bytes: last_size(args, "-XX:MaxRAM=", "-XX:MaxRAM="),
     })
 }
@@ -496,7 +505,7 @@ pub fn collector_given(args: &str) -> bool {
 }
 
 /// The last `-XX:{which}RAMPercentage` as a share, else the last
-/// `-XX:{which}RAMFraction` (its inverse), where it is one (over 0, at most 1):
+/// `-XX:{which}RAMFraction` (its inverse), where it is one (at most 1):
 /// HotSpot reads a fraction only where the percentage is not given, whichever
 /// comes last (OpenJDK 17 in a 1 GiB memory cgroup, `-XX:MaxRAMPercentage=75
 /// -XX:MaxRAMFraction=2` in either order: `MaxHeapSize` 768 MiB).
@@ -510,7 +519,7 @@ fn ram_share(args: &str, which: &str) -> Option<f64> {
         Some(p) => p / 100.0,
         None => 1.0 / last(format!("-XX:{which}RAMFraction="))?,
     };
-    (share > 0.0 && share <= 1.0).then_some(share)
+    (0.0..=1.0).contains(&share).then_some(share)
 }
 
 /// The byte order (little-endian or not), the 8-byte `long` entries and the

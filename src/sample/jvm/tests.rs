@@ -413,7 +413,6 @@ fn the_heap_maximum_is_the_last_one_given() {
         Some(0.75)
     );
     assert_eq!(max("-XX:MaxRAMFraction=2"), Some(0.5));
-    assert_eq!(max("-XX:MaxRAMPercentage=0"), Some(0.25));
     assert_eq!(
         heap_share("-XX:MinRAMPercentage=30 -XX:MaxRAM=1g"),
         Some(HeapShare {
@@ -462,6 +461,33 @@ fn a_ram_percentage_wins_over_a_fraction_whatever_the_order() {
     // A fraction alone counts; the last one given.
     let max = |args: &str| heap_share(args).map(|s| s.max);
     assert_eq!(max("-XX:MaxRAMFraction=8 -XX:MaxRAMFraction=2"), Some(0.5));
+}
+
+/// `-XX:MaxRAMPercentage=0` is taken as 0%, not the 25% default: the heap is
+/// then the JVM's default maximum whatever the limit (OpenJDK 17,
+/// `-XX:MaxRAMPercentage=0` with `-XX:MaxRAM=1g` or `4g`: `MaxHeapSize` 126
+/// MiB), and no limit gives it more.
+#[test]
+fn a_zero_max_ram_percentage_is_taken() {
+    let share = heap_share("-XX:MaxRAMPercentage=0").unwrap();
+    assert_eq!(share.max, 0.0);
+    assert_eq!(share.max_heap(1024.0 * 1048576.0), DEFAULT_MAX_HEAP);
+    assert_eq!(share.max_heap(4096.0 * 1048576.0), DEFAULT_MAX_HEAP);
+    // Past the default maximum no limit holds a heap; below it, 50% does.
+    assert_eq!(share.limit_for(200.0 * 1048576.0), None);
+    assert_eq!(
+        share.limit_for(100.0 * 1048576.0),
+        Some((200.0 * 1048576.0, 0.5))
+    );
+    assert_eq!(
+        share.limit_for(DEFAULT_MAX_HEAP),
+        Some((2.0 * DEFAULT_MAX_HEAP, 0.0))
+    );
+    // -XX:MinRAMPercentage=0 keeps the default (such a JVM does not start).
+    assert_eq!(
+        heap_share("-XX:MinRAMPercentage=0").map(|s| s.min),
+        Some(0.5)
+    );
 }
 
 /// A JVM starting may not have written its arguments when its file is first
