@@ -168,11 +168,18 @@ pub fn fit_share(v: &mut SizingVerdict, share: HeapShare, committed: f64, initia
             "-XX:MinRAMPercentage, under a limit this small"
         };
         m.reason.push_str(&format!(
-            "; the limit recommended keeps the {} its heap has committed within its {:.0}% share of the limit ({flag})",
+            "; the limit recommended keeps the {} its heap has committed within its {}% share of the limit ({flag})",
             bytes(committed),
-            of * 100.0
+            percent(of)
         ));
     }
+}
+
+/// A share as a percentage as the JVM takes it: up to 2 decimals, trailing
+/// zeros dropped (`-XX:MaxRAMPercentage=0.5` is "0.5", 75 is "75").
+pub fn percent(share: f64) -> String {
+    let p = format!("{:.2}", share * 100.0);
+    p.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]
@@ -367,6 +374,38 @@ mod tests {
             ),
             "{yaml}"
         );
+    }
+
+    /// A fractional share is said as given, not rounded to "0%".
+    #[test]
+    fn a_fractional_share_is_said_as_given() {
+        let p: Vec<String> = [0.005, 0.75, 0.125, 1.0 / 3.0, 0.0, 1.0]
+            .into_iter()
+            .map(percent)
+            .collect();
+        assert_eq!(p, ["0.5", "75", "12.5", "33.33", "0", "100"]);
+        let share = HeapShare {
+            max: 0.005,
+            min: 0.5,
+            max_ram_bytes: None,
+        };
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
+        fit_share(&mut v, share, 200.0 * MIB, 0.0);
+        assert!(
+            v.memory
+                .reason
+                .contains("within its 0.5% share of the limit"),
+            "{}",
+            v.memory.reason
+        );
+        assert!(resources_yaml_of(&v).contains("# its heap's 0.5% share"));
+    }
+
+    /// The `resources:` block of a verdict with a CPU recommendation.
+    fn resources_yaml_of(v: &SizingVerdict) -> String {
+        let mut v = v.clone();
+        v.cpu.recommended_request_cores = Some(0.1);
+        crate::analysis::resources_yaml(&v).unwrap()
     }
 
     /// A JVM not given its collector picks Serial under 1792 MiB: a limit

@@ -708,8 +708,8 @@ fn resources_yaml(v: &SizingVerdict) -> Option<String> {
                     mi(max)
                 ),
                 (None, Some(share)) => format!(
-                    "  # its heap's {:.0}% share of it holds what the heap committed",
-                    share * 100.0
+                    "  # its heap's {}% share of it holds what the heap committed",
+                    heap_max::percent(share)
                 ),
                 (None, None) => String::new(),
             }
