@@ -1,4 +1,4 @@
-//! Right-sizing a JVM given a heap maximum (`-Xmx`).
+//! Right-sizing a JVM given a heap maximum (`-Xmx`, or `-XX:MaxRAM`).
 //!
 //! A JVM grows its heap toward its maximum when its collector wants room, however
 //! little it used until then: a load spike, a batch, a cache warming up. The
@@ -19,7 +19,11 @@
 //!   factor is the margin for what was measured; `-Xmx` is not measured, it is
 //!   the bound the JVM was given.
 //!
-//! A JVM that sizes its heap itself (no `-Xmx`: a share of the memory it sees,
+//! A JVM given `-XX:MaxRAM` and no `-Xmx` sizes its heap from that, whatever
+//! its limit, above it as well as below: its share of `-XX:MaxRAM` (never below
+//! `-Xms`) is a fixed maximum, sized as `-Xmx` is ([`Given::MaxRam`]).
+//!
+//! A JVM that sizes its heap itself (no `-Xmx`, no `-XX:MaxRAM`: a share of the memory it sees,
 //! `-XX:MaxRAMPercentage`, 25% by default, of the container's limit where it
 //! has one, and `-XX:MinRAMPercentage`, 50%, of a small one: `HeapShare`)
 //! follows the limit it is given: under a limit cut to its usage, its heap's
@@ -34,12 +38,40 @@ use super::sizing::{bytes, AllocationField, AllocationVerdict, SizingVerdict};
 use crate::sample::jvm::{HeapShare, JvmHeap, DEFAULT_MAX_HEAP};
 
 /// A JVM's heap figures: its maximum (`-Xmx`), the most seen outside it, what it
-/// has committed now.
+/// has committed now, and what gave the maximum.
 #[derive(Debug, Clone, Copy)]
 pub struct Heap {
     pub max: f64,
     pub outside: f64,
     pub committed: f64,
+    pub given: Given,
+}
+
+/// What fixed a JVM's heap maximum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Given {
+    /// `-Xmx` (or `-XX:MaxHeapSize`).
+    Xmx,
+    /// `-XX:MaxRAM`: its share (`share`) of that, never below `-Xms`.
+    MaxRam { share: f64 },
+}
+
+impl Given {
+    /// The words that name the maximum.
+    fn names(self) -> &'static str {
+        match self {
+            Given::Xmx => "its -Xmx",
+            Given::MaxRam { .. } => "the heap maximum its -XX:MaxRAM gives",
+        }
+    }
+
+    /// The words that offer a smaller maximum.
+    fn lower(self) -> &'static str {
+        match self {
+            Given::Xmx => "lower -Xmx to",
+            Given::MaxRam { .. } => "give it an -Xmx of",
+        }
+    }
 }
 
 /// Fits `v`'s memory verdict and recommendation to a JVM's heap `h`, under a
@@ -51,6 +83,7 @@ pub fn fit(v: &mut SizingVerdict, h: Heap, limit: Option<f64>, factor: f64) {
         max,
         outside,
         committed,
+        given,
     } = h;
     let m = &mut v.memory;
     let Some(recommended) = m.recommended_limit_bytes else {
@@ -60,13 +93,17 @@ pub fn fit(v: &mut SizingVerdict, h: Heap, limit: Option<f64>, factor: f64) {
     if recommended < holds {
         m.recommended_limit_bytes = Some(holds);
         m.heap_max_bytes = Some(max);
+        if let Given::MaxRam { share } = given {
+            m.heap_share = Some(share);
+        }
         // Raised, it stays above the request, which is the usage's.
     }
     let need = max + outside;
     let Some(limit) = limit.filter(|&l| l > 0.0 && l < need) else {
         if m.heap_max_bytes.is_some() {
             m.reason.push_str(&format!(
-                "; the limit recommended holds its -Xmx ({}) and {factor} x the {} it uses outside the heap",
+                "; the limit recommended holds {} ({}) and {factor} x the {} it uses outside the heap",
+                given.names(),
                 bytes(max),
                 bytes(outside)
             ));
@@ -75,14 +112,15 @@ pub fn fit(v: &mut SizingVerdict, h: Heap, limit: Option<f64>, factor: f64) {
     };
     let leaves = limit - outside * factor;
     let lower = match leaves >= committed {
-        true => format!(" or lower -Xmx to {} or less", bytes(leaves)),
+        true => format!(" or {} {} or less", given.lower(), bytes(leaves)),
         false => String::new(),
     };
     let why = format!(
-        "the {} limit is under its -Xmx ({}) plus the {} it uses outside the heap ({}): \
+        "the {} limit is under {} ({}) plus the {} it uses outside the heap ({}): \
          when its heap grows, the kernel kills it before its collector must work harder; \
          raise the limit to {}{lower}",
         bytes(limit),
+        given.names(),
         bytes(max),
         bytes(outside),
         bytes(need),
@@ -97,9 +135,10 @@ pub fn fit(v: &mut SizingVerdict, h: Heap, limit: Option<f64>, factor: f64) {
     }
 }
 
-/// `v` fitted to JVM `j`'s heap: to a heap that may grow to its `-Xmx`, or, for
-/// one sizing its heap itself, to its share of the limit; from the most seen
-/// outside its heap and the most its heap committed (`peaks`).
+/// `v` fitted to JVM `j`'s heap: to a heap that may grow to its `-Xmx` (or to
+/// its share of `-XX:MaxRAM`, which the limit does not move), or, for one
+/// sizing its heap from the limit, to its share of the limit; from the most
+/// seen outside its heap and the most its heap committed (`peaks`).
 pub fn fit_jvm(
     v: &mut SizingVerdict,
     j: &JvmHeap,
@@ -107,15 +146,24 @@ pub fn fit_jvm(
     limit: Option<f64>,
     factor: f64,
 ) {
-    if let Some(max) = j.max_heap_bytes {
+    let initial = j.initial_heap_bytes.unwrap_or(0) as f64;
+    let fixed = match (j.max_heap_bytes, j.heap_share) {
+        (Some(max), _) => Some((max as f64, Given::Xmx)),
+        // HotSpot raises the maximum to -Xms where that is more.
+        (None, Some(share)) => share
+            .fixed_max()
+            .map(|(max, share)| (max.max(initial), Given::MaxRam { share })),
+        (None, None) => None,
+    };
+    if let Some((max, given)) = fixed {
         let heap = Heap {
-            max: max as f64,
+            max,
             outside,
             committed: j.committed_bytes() as f64,
+            given,
         };
         fit(v, heap, limit, factor);
     } else if let Some(share) = j.heap_share {
-        let initial = j.initial_heap_bytes.unwrap_or(0) as f64;
         fit_share(v, share, committed_peak, initial);
     }
     warn_collector(v, j.collector_given, limit);
@@ -147,8 +195,7 @@ fn warn_collector(v: &mut SizingVerdict, given: Option<bool>, limit: Option<f64>
 /// which the heap's maximum the JVM takes from its `share` holds the
 /// `committed` bytes its heap has committed at most. The heap's maximum is
 /// never below its `initial` size (`-Xms`): a heap that has committed no more
-/// than that has room under any limit. Where `-XX:MaxRAM` keeps the heap's
-/// maximum under that at any limit, there is nothing to raise.
+/// than that has room under any limit.
 pub fn fit_share(v: &mut SizingVerdict, share: HeapShare, committed: f64, initial: f64) {
     let m = &mut v.memory;
     let Some(recommended) = m.recommended_limit_bytes else {
@@ -193,6 +240,7 @@ mod tests {
         max: 256.0 * MIB,
         outside: 100.0 * MIB,
         committed: 90.0 * MIB,
+        given: Given::Xmx,
     };
 
     fn verdict(state: AllocationVerdict, reason: &str, limit_mib: f64) -> SizingVerdict {
@@ -376,6 +424,60 @@ mod tests {
         );
     }
 
+    /// A JVM given -XX:MaxRAM sizes its heap from it above its limit as well as
+    /// below: in a 1 GiB memory cgroup `-XX:MaxRAM=4g` gave `MaxHeapSize` 1 GiB
+    /// (OpenJDK 17 and Temurin 25; 256 MiB without it, 128 MiB with
+    /// `-XX:MaxRAM=512m`). That maximum does not follow the limit: it is sized
+    /// as -Xmx is, never below -Xms.
+    #[test]
+    fn a_jvm_given_max_ram_is_sized_for_its_share_of_it() {
+        let args = "-XX:MaxRAM=4g";
+        let share = crate::sample::jvm::heap_share(args).unwrap();
+        assert_eq!(share.max_heap(1024.0 * MIB), 1024.0 * MIB);
+        assert_eq!(share.max_heap(8192.0 * MIB), 1024.0 * MIB);
+        let jvm = |args: &str| JvmHeap {
+            old_capacity_bytes: 200 << 20,
+            young_capacity_bytes: Some(0),
+            heap_mappings: 1,
+            heap_share: crate::sample::jvm::heap_share(args),
+            initial_heap_bytes: crate::sample::jvm::initial_heap(args),
+            ..Default::default()
+        };
+        // 200 MiB committed, 100 MiB outside, under a 1 GiB limit.
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 300.0);
+        let peaks = (100.0 * MIB, 200.0 * MIB);
+        fit_jvm(&mut v, &jvm(args), peaks, Some(1024.0 * MIB), 1.3);
+        let m = &v.memory;
+        assert_eq!(m.allocation.0, AllocationVerdict::Under);
+        assert_eq!(m.recommended_limit_bytes, Some(1154.0 * MIB));
+        assert_eq!(
+            (m.heap_max_bytes, m.heap_share),
+            (Some(1024.0 * MIB), Some(0.25))
+        );
+        assert_eq!(
+            m.reason,
+            "the 1.0 GiB limit is under the heap maximum its -XX:MaxRAM gives (1.0 GiB) plus \
+             the 100 MiB it uses outside the heap (1.1 GiB): when its heap grows, the kernel \
+             kills it before its collector must work harder; raise the limit to 1.1 GiB or \
+             give it an -Xmx of 894 MiB or less"
+        );
+        assert!(
+            resources_yaml_of(&v).ends_with(
+                "    memory: 1154Mi  # holds its heap's maximum (1024Mi) and what it uses outside the heap\n"
+            ),
+            "{}",
+            resources_yaml_of(&v)
+        );
+        // Without a limit the recommendation alone is raised; -Xms2g over its
+        // 1 GiB share is the maximum.
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 300.0);
+        fit_jvm(&mut v, &jvm("-XX:MaxRAM=4g -Xms2g"), peaks, None, 1.3);
+        assert_eq!(v.memory.recommended_limit_bytes, Some(2178.0 * MIB));
+        assert!(v.memory.reason.ends_with(
+            "; the limit recommended holds the heap maximum its -XX:MaxRAM gives (2.0 GiB) and 1.3 x the 100 MiB it uses outside the heap"
+        ), "{}", v.memory.reason);
+    }
+
     /// A fractional share is said as given, not rounded to "0%".
     #[test]
     fn a_fractional_share_is_said_as_given() {
@@ -486,14 +588,6 @@ mod tests {
             );
             assert_eq!(v.memory.reason, "ok");
         }
-        // -XX:MaxRAM=256m: its heap never passes 126 MiB, whatever the limit.
-        let capped = HeapShare {
-            max_ram_bytes: Some(256 << 20),
-            ..default
-        };
-        let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
-        fit_share(&mut v, capped, 200.0 * MIB, 0.0);
-        assert_eq!(v.memory.recommended_limit_bytes, Some(260.0 * MIB));
         // Started with -Xms128m: its heap's maximum is never below 128 MiB,
         // which holds the 100 MiB committed under any limit.
         let mut v = verdict(AllocationVerdict::Ok, "ok", 150.0);

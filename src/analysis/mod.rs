@@ -703,7 +703,12 @@ fn resources_yaml(v: &SizingVerdict) -> Option<String> {
             mi(req),
             mi(lim),
             match (v.memory.heap_max_bytes, v.memory.heap_share) {
-                (Some(max), _) => format!(
+                // Its share of -XX:MaxRAM: a maximum the limit does not move.
+                (Some(max), Some(_)) => format!(
+                    "  # holds its heap's maximum ({}) and what it uses outside the heap",
+                    mi(max)
+                ),
+                (Some(max), None) => format!(
                     "  # holds -Xmx ({}) and what it uses outside the heap",
                     mi(max)
                 ),

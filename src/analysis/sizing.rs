@@ -185,7 +185,9 @@ pub struct MemoryVerdict {
     pub heap_max_bytes: Option<f64>,
     /// A JVM sizing its heap itself: its share of the limit
     /// (`-XX:MaxRAMPercentage`) the limit recommended was raised to keep room
-    /// for its heap in (`analysis::heap_max`); `None` where it was not.
+    /// for its heap in (`analysis::heap_max`), or, beside `heap_max_bytes`,
+    /// the share of `-XX:MaxRAM` that gave that maximum; `None` where it was
+    /// not.
     pub heap_share: Option<f64>,
     pub oom_kills: u64,
     pub allocation: AllocationField,

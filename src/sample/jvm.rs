@@ -110,7 +110,11 @@ pub struct HeapShare {
     pub max: f64,
     /// `-XX:MinRAMPercentage` (50% by default) or `-XX:MinRAMFraction`.
     pub min: f64,
-    /// `-XX:MaxRAM`: the JVM sees no more memory than this, whatever its limit.
+    /// `-XX:MaxRAM`: the memory the JVM sizes its heap from in place of its
+    /// limit, above the limit as well as below (HotSpot takes it whenever it
+    /// is given: in a 1 GiB memory cgroup `-XX:MaxRAM=4g` gave `MaxHeapSize`
+    /// 1 GiB on OpenJDK 17 and Temurin 25). The heap's maximum then does not
+    /// follow the limit ([`HeapShare::fixed_max`]).
     pub max_ram_bytes: Option<u64>,
 }
 
@@ -120,19 +124,31 @@ pub struct HeapShare {
 pub const DEFAULT_MAX_HEAP: f64 = 96.0 * 1.3 * 1048576.0;
 
 impl HeapShare {
-    /// The heap's maximum the JVM takes under a memory `limit`.
+    /// The heap's maximum the JVM takes under a memory `limit` (from
+    /// `-XX:MaxRAM` instead, where given).
     pub fn max_heap(&self, limit: f64) -> f64 {
-        let seen = self.max_ram_bytes.map_or(limit, |r| limit.min(r as f64));
+        let seen = self.max_ram_bytes.map_or(limit, |r| r as f64);
         match self.min * seen {
             small if small < DEFAULT_MAX_HEAP => small,
             _ => (self.max * seen).max(DEFAULT_MAX_HEAP),
         }
     }
 
+    /// Where `-XX:MaxRAM` is given, the heap's maximum whatever the limit, and
+    /// the share of `-XX:MaxRAM` that gives it.
+    pub fn fixed_max(&self) -> Option<(f64, f64)> {
+        let ram = self.max_ram_bytes? as f64;
+        let of = match self.min * ram < DEFAULT_MAX_HEAP {
+            true => self.min,
+            false => self.max,
+        };
+        Some((self.max_heap(ram), of))
+    }
+
     /// The least limit under which the heap's maximum holds `heap` bytes, and
-    /// the share of it that does; `None` where no limit does (`-XX:MaxRAM`
-    /// caps what it sees below that; at 0% the heap never passes the JVM's
-    /// default maximum).
+    /// the share of it that does; `None` where no limit does (at 0% the heap
+    /// never passes the JVM's default maximum) or the maximum does not follow
+    /// the limit (`-XX:MaxRAM`: [`HeapShare::fixed_max`]).
     pub fn limit_for(&self, heap: f64) -> Option<(f64, f64)> {
         let (limit, share) = if heap < DEFAULT_MAX_HEAP {
             (heap / self.min, self.min)
@@ -145,8 +161,7 @@ impl HeapShare {
             };
             (past.max(DEFAULT_MAX_HEAP / self.min), self.max)
         };
-        let seen = self.max_ram_bytes.map_or(f64::INFINITY, |r| r as f64);
-        (limit.is_finite() && limit <= seen).then_some((limit, share))
+        (limit.is_finite() && self.max_ram_bytes.is_none()).then_some((limit, share))
     }
 }
 
