@@ -29,10 +29,12 @@
 //! follows the limit it is given: under a limit cut to its usage, its heap's
 //! maximum is cut with it, possibly below what the heap has committed (a JVM at
 //! 400 MiB resident with 250 MiB of heap committed would get a 520 MiB limit
-//! from its usage, and a 130 MiB heap maximum from that at 25%). So the limit
-//! recommended is raised, where it is lower, to the least under which the
-//! maximum the JVM takes holds the most the heap has committed ([`fit_share`]);
-//! there is no verdict on the limit it has (its maximum follows it).
+//! from its usage, and a 130 MiB heap maximum from that at 25%), and its heap
+//! may grow to that maximum. So the limit recommended is raised, where it is
+//! lower, to the least under which the maximum the JVM takes holds the most
+//! the heap has committed and leaves beside it the most seen outside the heap
+//! times the factor ([`fit_share`]); there is no verdict on the limit it has
+//! (its maximum follows it).
 
 use super::sizing::{bytes, AllocationField, AllocationVerdict, SizingVerdict};
 use crate::sample::jvm::{HeapShare, JvmHeap, DEFAULT_MAX_HEAP};
@@ -164,7 +166,7 @@ pub fn fit_jvm(
         };
         fit(v, heap, limit, factor);
     } else if let Some(share) = j.heap_share {
-        fit_share(v, share, committed_peak, initial);
+        fit_share(v, share, (outside, committed_peak), initial, factor);
     }
     warn_collector(v, j.collector_given, limit);
 }
@@ -192,34 +194,90 @@ fn warn_collector(v: &mut SizingVerdict, given: Option<bool>, limit: Option<f64>
 }
 
 /// Raises the limit recommended in `v`, where it is lower, to the least under
-/// which the heap's maximum the JVM takes from its `share` holds the
-/// `committed` bytes its heap has committed at most. The heap's maximum is
-/// never below its `initial` size (`-Xms`): a heap that has committed no more
-/// than that has room under any limit.
-pub fn fit_share(v: &mut SizingVerdict, share: HeapShare, committed: f64, initial: f64) {
+/// which the heap's maximum the JVM takes from its `share` of it holds the
+/// `committed` bytes its heap has committed at most and leaves beside it
+/// `factor` x the `outside` bytes it uses outside the heap (`peaks`): its heap
+/// may grow to that maximum, and under a limit that does not hold both the
+/// kernel kills the JVM before its collector throws `OutOfMemoryError`. The
+/// maximum is never below the heap's `initial` size (`-Xms`): a heap that has
+/// committed no more than that has room under any limit that holds it. Where
+/// no limit leaves the room (a share of 100%), says so.
+pub fn fit_share(
+    v: &mut SizingVerdict,
+    share: HeapShare,
+    (outside, committed): (f64, f64),
+    initial: f64,
+    factor: f64,
+) {
     let m = &mut v.memory;
     let Some(recommended) = m.recommended_limit_bytes else {
         return;
     };
-    let Some((holds, of)) = share.limit_for(committed) else {
+    let for_committed = share
+        .limit_for(committed)
+        .filter(|_| committed > initial)
+        .map(|(l, of)| (l.ceil(), of));
+    let from = for_committed.map_or(recommended, |(l, _)| l.max(recommended));
+    let Some(holds) = share.limit_leaving(outside * factor, initial, from) else {
+        m.reason.push_str(&format!(
+            "; no limit holds its heap's {}% share of it and {factor} x the {} it uses outside the heap: give it -Xmx",
+            percent(share.max),
+            bytes(outside)
+        ));
         return;
     };
     let holds = holds.ceil();
-    if committed > initial && recommended < holds {
-        m.recommended_limit_bytes = Some(holds);
-        m.heap_share = Some(of);
-        // A heap under the JVM's default maximum takes its small-limit share.
-        let flag = if committed >= DEFAULT_MAX_HEAP {
-            "-XX:MaxRAMPercentage: a larger share lowers it"
-        } else {
-            "-XX:MinRAMPercentage, under a limit this small"
-        };
-        m.reason.push_str(&format!(
-            "; the limit recommended keeps the {} its heap has committed within its {}% share of the limit ({flag})",
-            bytes(committed),
-            percent(of)
-        ));
+    if recommended >= holds {
+        return;
     }
+    m.recommended_limit_bytes = Some(holds);
+    let (heap, of, taken) = heap_under(share, holds, initial);
+    m.heap_share = Some(of);
+    let why = match for_committed {
+        // What the heap committed sets it: the room beside it is there.
+        Some((l, of)) if holds <= l => {
+            // A heap under the JVM's default maximum takes its small-limit share.
+            let flag = if committed >= DEFAULT_MAX_HEAP {
+                "-XX:MaxRAMPercentage: a larger share lowers it"
+            } else {
+                "-XX:MinRAMPercentage, under a limit this small"
+            };
+            format!(
+                "keeps the {} its heap has committed within its {}% share of the limit ({flag})",
+                bytes(committed),
+                percent(of)
+            )
+        }
+        _ => format!(
+            "holds the heap maximum the JVM takes under it ({}: {taken}) and {factor} x the {} \
+             it uses outside the heap: under less, its heap may grow until the kernel kills it",
+            bytes(heap),
+            bytes(outside)
+        ),
+    };
+    m.reason.push_str(&format!("; the limit recommended {why}"));
+}
+
+/// The heap's maximum a JVM sizing it from its `share` takes under `limit`
+/// (never below `initial`), the share of the limit that regime gives, and the
+/// words for what set the maximum.
+fn heap_under(share: HeapShare, limit: f64, initial: f64) -> (f64, f64, String) {
+    let heap = share.max_heap(limit);
+    let small = share.min * limit < DEFAULT_MAX_HEAP;
+    let of = if small { share.min } else { share.max };
+    let taken = if initial > heap {
+        "its -Xms".to_string()
+    } else if small {
+        format!(
+            "{}% of it, -XX:MinRAMPercentage under a limit this small",
+            percent(of)
+        )
+    } else if of * limit < DEFAULT_MAX_HEAP {
+        "the JVM's default maximum, more than its share".to_string()
+    } else {
+        format!("{}% of it, -XX:MaxRAMPercentage", percent(of))
+    };
+    (heap.max(initial), of, taken)
 }
 
 /// A share as a percentage as the JVM takes it: up to 2 decimals, trailing
@@ -478,6 +536,82 @@ mod tests {
         ), "{}", v.memory.reason);
     }
 
+    /// A JVM sizing its heap itself may grow it to the maximum it takes under
+    /// the limit: the limit must hold that and 1.3 x what it uses outside the
+    /// heap. -XX:MaxRAMPercentage=75, 300 MiB committed, 300 MiB outside, the
+    /// usage's limit 780 MiB: under it the heap may grow to 585 MiB (OpenJDK
+    /// 17: 586), 585 + 300 > 780, and a real JVM so sized was OOM-killed 4
+    /// runs of 5. The least limit that holds both is 1560 MiB (a 1170 MiB
+    /// heap, as OpenJDK 17 takes under -XX:MaxRAM=1560m, + 390 MiB).
+    #[test]
+    fn the_limit_holds_the_heap_it_allows_and_what_is_outside_it() {
+        let jvm = |args: &str, committed: u64| JvmHeap {
+            old_capacity_bytes: committed << 20,
+            young_capacity_bytes: Some(0),
+            heap_mappings: 1,
+            heap_share: crate::sample::jvm::heap_share(args),
+            initial_heap_bytes: crate::sample::jvm::initial_heap(args),
+            ..Default::default()
+        };
+        let j = jvm("-XX:MaxRAMPercentage=75", 300);
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 780.0);
+        fit_jvm(&mut v, &j, (300.0 * MIB, 300.0 * MIB), None, 1.3);
+        let m = &v.memory;
+        assert_eq!(m.recommended_limit_bytes, Some(1560.0 * MIB));
+        assert_eq!(m.heap_share, Some(0.75));
+        assert_eq!(m.allocation.0, AllocationVerdict::Ok);
+        assert_eq!(
+            m.reason,
+            "ok; the limit recommended holds the heap maximum the JVM takes under it (1.1 GiB: \
+             75% of it, -XX:MaxRAMPercentage) and 1.3 x the 300 MiB it uses outside the heap: \
+             under less, its heap may grow until the kernel kills it"
+        );
+        let share = j.heap_share.unwrap();
+        let fits = |l: f64| share.max_heap(l) + 390.0 * MIB <= l;
+        assert!(fits(1560.0 * MIB) && !fits(1559.0 * MIB));
+        // -Xms1g and no -Xmx: its maximum is 1 GiB under any limit (OpenJDK 17
+        // under -XX:MaxRAM=520m and 1154m alike), and 1 GiB committed has
+        // room in it: the limit holds -Xms and 1.3 x 100 MiB.
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 520.0);
+        fit_jvm(
+            &mut v,
+            &jvm("-Xms1g", 1024),
+            (100.0 * MIB, 1024.0 * MIB),
+            None,
+            1.3,
+        );
+        assert_eq!(v.memory.recommended_limit_bytes, Some(1154.0 * MIB));
+        assert!(
+            v.memory
+                .reason
+                .contains("(1.0 GiB: its -Xms) and 1.3 x the 100 MiB"),
+            "{}",
+            v.memory.reason
+        );
+        // A heap under the default maximum, 50% of a small limit: 40 MiB
+        // committed and 40 MiB outside need 104 MiB, not 80.
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 60.0);
+        fit_jvm(&mut v, &jvm("", 40), (40.0 * MIB, 40.0 * MIB), None, 1.3);
+        assert_eq!(v.memory.recommended_limit_bytes, Some(104.0 * MIB));
+        assert!(
+            v.memory
+                .reason
+                .contains("(52 MiB: 50% of it, -XX:MinRAMPercentage under a limit this small)"),
+            "{}",
+            v.memory.reason
+        );
+        // At 100% no limit leaves room beside the heap: -Xmx is the way.
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 780.0);
+        let all = jvm("-XX:MaxRAMPercentage=100", 300);
+        fit_jvm(&mut v, &all, (300.0 * MIB, 300.0 * MIB), None, 1.3);
+        assert_eq!(v.memory.recommended_limit_bytes, Some(780.0 * MIB));
+        assert_eq!(
+            v.memory.reason,
+            "ok; no limit holds its heap's 100% share of it and 1.3 x the 300 MiB it uses \
+             outside the heap: give it -Xmx"
+        );
+    }
+
     /// A fractional share is said as given, not rounded to "0%".
     #[test]
     fn a_fractional_share_is_said_as_given() {
@@ -492,7 +626,7 @@ mod tests {
             max_ram_bytes: None,
         };
         let mut v = verdict(AllocationVerdict::Ok, "ok", 260.0);
-        fit_share(&mut v, share, 200.0 * MIB, 0.0);
+        fit_share(&mut v, share, (0.0, 200.0 * MIB), 0.0, 1.3);
         assert!(
             v.memory
                 .reason
@@ -549,7 +683,7 @@ mod tests {
             "peak memory 200 MiB under the 1.0 GiB limit",
             260.0,
         );
-        fit_share(&mut v, default, 200.0 * MIB, 0.0);
+        fit_share(&mut v, default, (0.0, 200.0 * MIB), 0.0, 1.3);
         assert_eq!(v.memory.recommended_limit_bytes, Some(800.0 * MIB));
         assert_eq!(v.memory.heap_share, Some(0.25));
         assert_eq!(v.memory.allocation.0, AllocationVerdict::Ok);
@@ -557,7 +691,7 @@ mod tests {
             "; the limit recommended keeps the 200 MiB its heap has committed within its 25% share of the limit (-XX:MaxRAMPercentage: a larger share lowers it)"
         ), "{}", v.memory.reason);
         let mut v = verdict(AllocationVerdict::Ok, "ok", 150.0);
-        fit_share(&mut v, default, 100.0 * MIB, 0.0);
+        fit_share(&mut v, default, (0.0, 100.0 * MIB), 0.0, 1.3);
         assert_eq!(
             (v.memory.recommended_limit_bytes, v.memory.heap_share),
             (Some(200.0 * MIB), Some(0.5))
@@ -581,7 +715,7 @@ mod tests {
             ),
         ] {
             let mut v = verdict(AllocationVerdict::Ok, "ok", rec);
-            fit_share(&mut v, share, committed * MIB, 0.0);
+            fit_share(&mut v, share, (0.0, committed * MIB), 0.0, 1.3);
             assert_eq!(
                 (v.memory.recommended_limit_bytes, v.memory.heap_share),
                 (Some(rec * MIB), None)
@@ -591,7 +725,7 @@ mod tests {
         // Started with -Xms128m: its heap's maximum is never below 128 MiB,
         // which holds the 100 MiB committed under any limit.
         let mut v = verdict(AllocationVerdict::Ok, "ok", 150.0);
-        fit_share(&mut v, default, 100.0 * MIB, 128.0 * MIB);
+        fit_share(&mut v, default, (0.0, 100.0 * MIB), 128.0 * MIB, 1.3);
         assert_eq!(v.memory.recommended_limit_bytes, Some(150.0 * MIB));
     }
 }

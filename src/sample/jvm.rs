@@ -134,6 +134,37 @@ impl HeapShare {
         }
     }
 
+    /// The least limit, at or above `from`, under which the heap's maximum the
+    /// JVM takes (never below `initial`, its `-Xms`: HotSpot raises the maximum
+    /// to it) leaves `room` bytes beside it; `None` where none does (a share
+    /// of 100% leaves none) or with `-XX:MaxRAM` (its maximum does not follow
+    /// the limit). Under a small limit the heap is `min` of it, from
+    /// `DEFAULT_MAX_HEAP / min` on `max` of it but never under the default
+    /// maximum: each constraint is a least limit, taken in the small regime
+    /// where that holds all of them, else in the large one.
+    pub fn limit_leaving(&self, room: f64, initial: f64, from: f64) -> Option<f64> {
+        if self.max_ram_bytes.is_some() {
+            return None;
+        }
+        // A heap at `share` of the limit leaves `room` from this limit on.
+        let beside = |share: f64| match room > 0.0 {
+            false => 0.0,
+            true if share < 1.0 => room / (1.0 - share),
+            true => f64::INFINITY,
+        };
+        let floor = from.max(initial + room);
+        let large_from = DEFAULT_MAX_HEAP / self.min;
+        let small = floor.max(beside(self.min));
+        let limit = match small < large_from {
+            true => small,
+            false => floor
+                .max(large_from)
+                .max(DEFAULT_MAX_HEAP + room)
+                .max(beside(self.max)),
+        };
+        limit.is_finite().then_some(limit)
+    }
+
     /// Where `-XX:MaxRAM` is given, the heap's maximum whatever the limit, and
     /// the share of `-XX:MaxRAM` that gives it.
     pub fn fixed_max(&self) -> Option<(f64, f64)> {

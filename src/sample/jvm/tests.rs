@@ -490,6 +490,54 @@ fn a_zero_max_ram_percentage_is_taken() {
     );
 }
 
+/// The least limit that leaves room beside the heap's maximum the JVM takes
+/// under it (never below -Xms): over shares, rooms, -Xms and starting points,
+/// the limit found leaves the room, is no less than where it starts, and a
+/// MiB less would not leave it (unless that is below the start).
+#[test]
+fn the_least_limit_leaving_room_beside_the_heap_is_found() {
+    const MIB: f64 = 1048576.0;
+    for (max, min) in [
+        (0.25, 0.5),
+        (0.75, 0.5),
+        (0.95, 0.5),
+        (0.0, 0.5),
+        (0.25, 0.9),
+        (0.6, 1.0),
+    ] {
+        let share = HeapShare {
+            max,
+            min,
+            max_ram_bytes: None,
+        };
+        for room in [0.0, 10.0, 50.0, 130.0, 390.0] {
+            for initial in [0.0, 64.0, 1024.0] {
+                for from in [0.0, 100.0, 250.0, 780.0] {
+                    let (room, initial, from) = (room * MIB, initial * MIB, from * MIB);
+                    let fits = |l: f64| share.max_heap(l).max(initial) + room <= l + 1e-6;
+                    let l = share.limit_leaving(room, initial, from).unwrap();
+                    let case = format!("{max} {min} {room} {initial} {from}: {l}");
+                    assert!(l >= from && fits(l), "{case}");
+                    assert!(l - MIB < from || !fits(l - MIB), "{case}");
+                }
+            }
+        }
+    }
+    let all = HeapShare {
+        max: 1.0,
+        min: 0.5,
+        max_ram_bytes: None,
+    };
+    // At 100% only a limit small enough for its 50% share leaves room.
+    assert_eq!(all.limit_leaving(200.0 * MIB, 0.0, 0.0), None);
+    assert_eq!(all.limit_leaving(MIB, 0.0, 0.0), Some(2.0 * MIB));
+    let ram = HeapShare {
+        max_ram_bytes: Some(1 << 30),
+        ..all
+    };
+    assert_eq!(ram.limit_leaving(0.0, 0.0, 0.0), None);
+}
+
 /// A JVM starting may not have written its arguments when its file is first
 /// opened (seen in CI: a JVM read without `-Xms` or any share): they are looked
 /// for again at the next reads, and kept once found.
