@@ -74,6 +74,7 @@ fn full_snapshot() -> Snapshot {
                     heap_share: None,
                     initial_heap_bytes: None,
                     collector_given: None,
+                    ergonomics: None,
                 }),
             },
             verdicts: Some(verdicts()),

@@ -404,6 +404,7 @@ mod tests {
                 heap_share: None,
                 initial_heap_bytes: None,
                 collector_given: None,
+                ergonomics: None,
             }
         }
     }
@@ -470,6 +471,7 @@ mod tests {
             heap_share: None,
             initial_heap_bytes: None,
             collector_given: None,
+            ergonomics: None,
         };
         assert_eq!(first_verdict(3.0 * 3600.0, never), None);
         // And says how long it has gone uncollected while it grows.
@@ -560,6 +562,7 @@ mod tests {
                     heap_share: None,
                     initial_heap_bytes: None,
                     collector_given: None,
+                    ergonomics: None,
                 }
             };
             assert_eq!(first_verdict(6.0 * 3600.0, heap), None, "period {period}");

@@ -36,8 +36,8 @@
 //! times the factor ([`fit_share`]); there is no verdict on the limit it has
 //! (its maximum follows it).
 
-use super::sizing::{bytes, AllocationField, AllocationVerdict, SizingVerdict};
-use crate::sample::jvm::{HeapShare, JvmHeap, DEFAULT_MAX_HEAP};
+use super::sizing::{bytes, Allocated, AllocationField, AllocationVerdict, SizingVerdict};
+use crate::sample::jvm::{Ergonomics, HeapShare, JvmHeap, DEFAULT_MAX_HEAP};
 
 /// A JVM's heap figures: its maximum (`-Xmx`), the most seen outside it, what it
 /// has committed now, and what gave the maximum.
@@ -145,9 +145,10 @@ pub fn fit_jvm(
     v: &mut SizingVerdict,
     j: &JvmHeap,
     (outside, committed_peak): (f64, f64),
-    limit: Option<f64>,
+    alloc: &Allocated,
     factor: f64,
 ) {
+    let limit = alloc.memory_limit;
     let initial = j.initial_heap_bytes.unwrap_or(0) as f64;
     let fixed = match (j.max_heap_bytes, j.heap_share) {
         (Some(max), _) => Some((max as f64, Given::Xmx)),
@@ -168,29 +169,77 @@ pub fn fit_jvm(
     } else if let Some(share) = j.heap_share {
         fit_share(v, share, (outside, committed_peak), initial, factor);
     }
-    warn_collector(v, j.collector_given, limit);
+    warn_collector(v, j, alloc, host_cpus());
 }
 
 /// The memory a JVM must see to pick G1 itself (with 2 CPUs: HotSpot's
 /// "server class machine", 2 GiB less 256 MiB); under it, it picks Serial.
 pub const SERVER_CLASS_MEMORY: f64 = 1792.0 * 1048576.0;
 
-/// Says so where the limit recommended would change the collector a JVM picks
-/// itself: under [`SERVER_CLASS_MEMORY`], for a JVM not given one and seeing
-/// that much now (no limit, or one at least that). In a 1 GiB memory cgroup
-/// OpenJDK 17 took `UseSerialGC`, in a 1792 MiB one `UseG1GC` (`java
+/// Says so where the limit recommended would change the collector JVM `j`
+/// picks itself: under [`SERVER_CLASS_MEMORY`], for a JVM not given one that
+/// picks G1 now: it sees that much (no limit, or one at least that) and 2 CPUs
+/// or more ([`cpus_seen`]; `host` is the host's CPUs). In a 1 GiB memory
+/// cgroup OpenJDK 17 took `UseSerialGC`, in a 1792 MiB one `UseG1GC` (`java
 /// -XX:+PrintFlagsFinal -version`); one thread collecting, with longer pauses,
-/// is a change a user would not expect from a smaller limit.
-fn warn_collector(v: &mut SizingVerdict, given: Option<bool>, limit: Option<f64>) {
+/// is a change a user would not expect from a smaller limit. A JVM held under
+/// 2 CPUs runs Serial already (a 1-CPU quota with 4 GiB: `UseSerialGC`), and
+/// one with `-XX:-UseContainerSupport` sees the host's memory, not the limit.
+fn warn_collector(v: &mut SizingVerdict, j: &JvmHeap, alloc: &Allocated, host: f64) {
     let m = &mut v.memory;
     let smaller = m
         .recommended_limit_bytes
         .is_some_and(|r| r < SERVER_CLASS_MEMORY);
-    if given == Some(false) && smaller && limit.is_none_or(|l| l >= SERVER_CLASS_MEMORY) {
+    let e = j.ergonomics.unwrap_or_default();
+    let g1_now = alloc.memory_limit.is_none_or(|l| l >= SERVER_CLASS_MEMORY)
+        && cpus_seen(e, alloc.cpu_limit, host) >= 2.0;
+    if j.collector_given == Some(false) && !e.container_support_off && smaller && g1_now {
         m.reason.push_str(
             "; under a 1792 MiB limit a JVM not given its collector picks Serial (one thread, longer pauses) instead of G1: give it -XX:+UseG1GC to keep G1",
         );
     }
+}
+
+/// The CPUs a JVM counts when it picks its collector: `-XX:ActiveProcessorCount`
+/// where given; else its CPU limit rounded up, at most the `host`'s (HotSpot
+/// counts a part of a core as one: a 1.5-core quota picked G1, a 1-core one
+/// Serial); else the host's. (OpenJDK before 17.0.5 and 11.0.17 counted
+/// `cpu.shares` too, from the CPU request: not followed.)
+fn cpus_seen(e: Ergonomics, cpu_limit: Option<f64>, host: f64) -> f64 {
+    match (e.active_processor_count, cpu_limit.filter(|l| *l > 0.0)) {
+        (Some(n), _) => f64::from(n),
+        (None, Some(l)) => l.ceil().min(host),
+        (None, None) => host,
+    }
+}
+
+/// The CPUs a process here may run on (`Cpus_allowed_list` of Outrider's own
+/// `status`: its affinity, which its own CPU limit does not narrow), read once:
+/// what a JVM without a CPU limit counts; 1 where unread (no collector is then
+/// said to change).
+fn host_cpus() -> f64 {
+    static CPUS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"));
+        list.map_or(1.0, |l| cpu_list_len(l.trim()) as f64)
+    })
+}
+
+/// How many CPUs a list such as `0-3,8,10-11` names.
+fn cpu_list_len(list: &str) -> usize {
+    list.split(',')
+        .filter_map(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            let (a, b) = (
+                a.trim().parse::<usize>().ok()?,
+                b.trim().parse::<usize>().ok()?,
+            );
+            Some(b.checked_sub(a)? + 1)
+        })
+        .sum()
 }
 
 /// Raises the limit recommended in `v`, where it is lower, to the least under
@@ -436,6 +485,7 @@ mod tests {
                         heap_share,
                         initial_heap_bytes: None,
                         collector_given: None,
+                        ergonomics: None,
                     }),
                     ..Default::default()
                 }));
@@ -504,7 +554,7 @@ mod tests {
         // 200 MiB committed, 100 MiB outside, under a 1 GiB limit.
         let mut v = verdict(AllocationVerdict::Ok, "ok", 300.0);
         let peaks = (100.0 * MIB, 200.0 * MIB);
-        fit_jvm(&mut v, &jvm(args), peaks, Some(1024.0 * MIB), 1.3);
+        fit_jvm(&mut v, &jvm(args), peaks, &limit(Some(1024.0 * MIB)), 1.3);
         let m = &v.memory;
         assert_eq!(m.allocation.0, AllocationVerdict::Under);
         assert_eq!(m.recommended_limit_bytes, Some(1154.0 * MIB));
@@ -529,7 +579,13 @@ mod tests {
         // Without a limit the recommendation alone is raised; -Xms2g over its
         // 1 GiB share is the maximum.
         let mut v = verdict(AllocationVerdict::Ok, "ok", 300.0);
-        fit_jvm(&mut v, &jvm("-XX:MaxRAM=4g -Xms2g"), peaks, None, 1.3);
+        fit_jvm(
+            &mut v,
+            &jvm("-XX:MaxRAM=4g -Xms2g"),
+            peaks,
+            &limit(None),
+            1.3,
+        );
         assert_eq!(v.memory.recommended_limit_bytes, Some(2178.0 * MIB));
         assert!(v.memory.reason.ends_with(
             "; the limit recommended holds the heap maximum its -XX:MaxRAM gives (2.0 GiB) and 1.3 x the 100 MiB it uses outside the heap"
@@ -555,7 +611,7 @@ mod tests {
         };
         let j = jvm("-XX:MaxRAMPercentage=75", 300);
         let mut v = verdict(AllocationVerdict::Ok, "ok", 780.0);
-        fit_jvm(&mut v, &j, (300.0 * MIB, 300.0 * MIB), None, 1.3);
+        fit_jvm(&mut v, &j, (300.0 * MIB, 300.0 * MIB), &limit(None), 1.3);
         let m = &v.memory;
         assert_eq!(m.recommended_limit_bytes, Some(1560.0 * MIB));
         assert_eq!(m.heap_share, Some(0.75));
@@ -577,7 +633,7 @@ mod tests {
             &mut v,
             &jvm("-Xms1g", 1024),
             (100.0 * MIB, 1024.0 * MIB),
-            None,
+            &limit(None),
             1.3,
         );
         assert_eq!(v.memory.recommended_limit_bytes, Some(1154.0 * MIB));
@@ -591,7 +647,13 @@ mod tests {
         // A heap under the default maximum, 50% of a small limit: 40 MiB
         // committed and 40 MiB outside need 104 MiB, not 80.
         let mut v = verdict(AllocationVerdict::Ok, "ok", 60.0);
-        fit_jvm(&mut v, &jvm("", 40), (40.0 * MIB, 40.0 * MIB), None, 1.3);
+        fit_jvm(
+            &mut v,
+            &jvm("", 40),
+            (40.0 * MIB, 40.0 * MIB),
+            &limit(None),
+            1.3,
+        );
         assert_eq!(v.memory.recommended_limit_bytes, Some(104.0 * MIB));
         assert!(
             v.memory
@@ -603,7 +665,7 @@ mod tests {
         // At 100% no limit leaves room beside the heap: -Xmx is the way.
         let mut v = verdict(AllocationVerdict::Ok, "ok", 780.0);
         let all = jvm("-XX:MaxRAMPercentage=100", 300);
-        fit_jvm(&mut v, &all, (300.0 * MIB, 300.0 * MIB), None, 1.3);
+        fit_jvm(&mut v, &all, (300.0 * MIB, 300.0 * MIB), &limit(None), 1.3);
         assert_eq!(v.memory.recommended_limit_bytes, Some(780.0 * MIB));
         assert_eq!(
             v.memory.reason,
@@ -637,6 +699,14 @@ mod tests {
         assert!(resources_yaml_of(&v).contains("# its heap's 0.5% share"));
     }
 
+    /// A memory limit alone.
+    fn limit(memory_limit: Option<f64>) -> Allocated {
+        Allocated {
+            memory_limit,
+            ..Default::default()
+        }
+    }
+
     /// The `resources:` block of a verdict with a CPU recommendation.
     fn resources_yaml_of(v: &SizingVerdict) -> String {
         let mut v = v.clone();
@@ -650,7 +720,15 @@ mod tests {
     fn a_smaller_limit_that_would_change_the_collector_is_said() {
         let said = |given: Option<bool>, rec: f64, limit: Option<f64>| {
             let mut v = verdict(AllocationVerdict::Over, "over", rec);
-            warn_collector(&mut v, given, limit.map(|l| l * MIB));
+            let j = JvmHeap {
+                collector_given: given,
+                ..Default::default()
+            };
+            let alloc = Allocated {
+                memory_limit: limit.map(|l| l * MIB),
+                ..Default::default()
+            };
+            warn_collector(&mut v, &j, &alloc, 4.0);
             v.memory.reason.contains("picks Serial")
         };
         assert!(said(Some(false), 600.0, None));
@@ -659,6 +737,61 @@ mod tests {
         assert!(!said(None, 600.0, None), "not known");
         assert!(!said(Some(false), 2048.0, None), "limit over 1792 MiB");
         assert!(!said(Some(false), 600.0, Some(1024.0)), "Serial already");
+    }
+
+    /// A JVM that would not pick G1 now is not told a smaller limit changes
+    /// it: held under 2 CPUs it runs Serial already (OpenJDK 17 in v1 cgroups,
+    /// a 1-CPU quota and a 4 GiB limit: `UseSerialGC`; a 1.5-CPU quota:
+    /// `UseG1GC`, the quota rounded up; `-XX:ActiveProcessorCount=2` under the
+    /// 1-CPU quota: `UseG1GC`; `=1` without a limit: `UseSerialGC`). With
+    /// `-XX:-UseContainerSupport` it sees the host, not the limit (a 1 GiB
+    /// memory cgroup: `UseG1GC`).
+    #[test]
+    fn the_collector_is_said_to_change_only_for_a_jvm_that_picks_g1_now() {
+        let said = |args: &str, cpu_limit: Option<f64>, host: f64| {
+            let mut v = verdict(AllocationVerdict::Over, "over", 600.0);
+            let j = JvmHeap {
+                collector_given: Some(crate::sample::jvm::collector_given(args)),
+                ergonomics: Some(crate::sample::jvm::ergonomics(args)),
+                ..Default::default()
+            };
+            let alloc = Allocated {
+                cpu_limit,
+                memory_limit: Some(4096.0 * MIB),
+                ..Default::default()
+            };
+            warn_collector(&mut v, &j, &alloc, host);
+            v.memory.reason.contains("picks Serial")
+        };
+        assert!(said("", None, 4.0));
+        assert!(!said("", Some(1.0), 4.0), "1 CPU: Serial already");
+        assert!(!said("", Some(0.5), 4.0), "half a CPU: Serial already");
+        assert!(said("", Some(1.5), 4.0), "1.5 CPUs count as 2");
+        assert!(!said("", None, 1.0), "a host of 1 CPU");
+        assert!(!said("", Some(4.0), 1.0), "a limit over the host's CPUs");
+        assert!(said("-XX:ActiveProcessorCount=2", Some(1.0), 4.0));
+        assert!(!said("-XX:ActiveProcessorCount=1", None, 4.0));
+        assert!(
+            said("-XX:ActiveProcessorCount=-1", None, 4.0),
+            "-1: counted"
+        );
+        assert!(!said("-XX:-UseContainerSupport", None, 4.0));
+        assert!(said(
+            "-XX:-UseContainerSupport -XX:+UseContainerSupport",
+            None,
+            4.0
+        ));
+        // A trace's JVM (no arguments read): as one without any.
+        let mut v = verdict(AllocationVerdict::Over, "over", 600.0);
+        let j = JvmHeap {
+            collector_given: Some(false),
+            ..Default::default()
+        };
+        warn_collector(&mut v, &j, &Allocated::default(), 2.0);
+        assert!(v.memory.reason.contains("picks Serial"));
+        assert_eq!(cpu_list_len("0-3,8,10-11"), 7);
+        assert_eq!(cpu_list_len("0"), 1);
+        assert!(host_cpus() >= 1.0);
     }
 
     /// A JVM sizing its heap itself, with the JVM's default shares (25% of its

@@ -606,7 +606,7 @@ impl Analyzer {
         let mut sizing = self.sizing.verdict(&alloc);
         if let (Some(j), Some(peaks)) = (&o.jvm, jvm_peaks) {
             let factor = self.sizing.limit_factor();
-            heap_max::fit_jvm(&mut sizing, j, peaks, alloc.memory_limit, factor);
+            heap_max::fit_jvm(&mut sizing, j, peaks, &alloc, factor);
         }
         if memory_leak.suspected {
             sizing.hold_memory_while_leaking();

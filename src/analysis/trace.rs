@@ -437,6 +437,7 @@ impl Header {
             heap_share: None,
             initial_heap_bytes: None,
             collector_given: None,
+            ergonomics: None,
         }))
     }
 
@@ -673,6 +674,7 @@ mod tests {
                 heap_share: None,
                 initial_heap_bytes: None,
                 collector_given: None,
+                ergonomics: None,
             }),
             ..Default::default()
         };

@@ -203,6 +203,7 @@ fn rich_target() -> TargetStatus {
                 heap_share: None,
                 initial_heap_bytes: None,
                 collector_given: None,
+                ergonomics: None,
             }),
             workers: Some(Workers {
                 server: ServerKind::Gunicorn,

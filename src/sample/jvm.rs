@@ -95,6 +95,22 @@ pub struct JvmHeap {
     /// where not, it picks one from the memory and CPUs it sees: Serial under
     /// 1792 MiB or 2 CPUs, G1 from there. `None` in traces.
     pub collector_given: Option<bool>,
+    /// What else of its arguments changes what it sees when it picks its
+    /// collector; `None` in traces.
+    pub ergonomics: Option<Ergonomics>,
+}
+
+/// What a JVM's arguments change of the CPUs and memory it sees when it picks
+/// its collector (HotSpot's `is_server_class_machine`: 2 CPUs and 1792 MiB).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Ergonomics {
+    /// `-XX:ActiveProcessorCount=N`: the CPUs it counts, whatever its CPU
+    /// limit (OpenJDK 17: `=2` under a 1-CPU quota picks G1, `=1` without a
+    /// limit Serial).
+    pub active_processor_count: Option<u32>,
+    /// `-XX:-UseContainerSupport`: it sees the host's memory and CPUs, not
+    /// its container's limits (OpenJDK 17 in a 1 GiB memory cgroup: G1).
+    pub container_support_off: bool,
 }
 
 /// The shares of the memory it sees that a JVM sizing its heap itself gives its
@@ -424,6 +440,7 @@ impl PerfData {
             heap_share: self.args.and_then(|a| a.share),
             initial_heap_bytes: self.args.and_then(|a| a.initial),
             collector_given: self.args.map(|a| a.collector),
+            ergonomics: self.args.map(|a| a.ergonomics),
         }))
     }
 }
@@ -439,6 +456,7 @@ struct Args {
     share: Option<HeapShare>,
     initial: Option<u64>,
     collector: bool,
+    ergonomics: Ergonomics,
 }
 
 /// The JVM's arguments (`java.rt.vmArgs`) among a file's text entries.
@@ -450,6 +468,7 @@ fn vm_args(texts: &[Text<'_>]) -> Option<Args> {
         share: heap_share(&args),
         initial: initial_heap(&args),
         collector: collector_given(&args),
+        ergonomics: ergonomics(&args),
     })
 }
 
@@ -512,12 +531,7 @@ fn last_size(args: &str, flag: &str, long: &str) -> Option<u64> {
 /// `-XX:-UseContainerSupport` (the JVM then sizes its heap from the host's
 /// memory, whatever the container's limit).
 pub fn heap_share(args: &str) -> Option<HeapShare> {
-    let container = args.split_whitespace().rev().find_map(|a| match a {
-        "-XX:+UseContainerSupport" => Some(true),
-        "-XX:-UseContainerSupport" => Some(false),
-        _ => None,
-    });
-    if max_heap(args).is_some() || container == Some(false) {
+    if max_heap(args).is_some() || ergonomics(args).container_support_off {
         return None;
     }
     Some(HeapShare {
@@ -527,6 +541,26 @@ pub fn heap_share(args: &str) -> Option<HeapShare> {
         min: ram_share(args, "Min").filter(|s| *s > 0.0).unwrap_or(0.5),
         max_ram_bytes: last_size(args, "-XX:MaxRAM=", "-XX:MaxRAM="),
     })
+}
+
+/// What an argument list changes of what the JVM sees: the last
+/// `-XX:ActiveProcessorCount` over 0 (HotSpot's default, -1, counts the CPUs),
+/// the last `-XX:+UseContainerSupport` or `-XX:-UseContainerSupport`.
+pub fn ergonomics(args: &str) -> Ergonomics {
+    let off = args.split_whitespace().rev().find_map(|a| match a {
+        "-XX:+UseContainerSupport" => Some(false),
+        "-XX:-UseContainerSupport" => Some(true),
+        _ => None,
+    });
+    let count = args.split_whitespace().rev().find_map(|a| {
+        a.strip_prefix("-XX:ActiveProcessorCount=")?
+            .parse::<i64>()
+            .ok()
+    });
+    Ergonomics {
+        active_processor_count: count.and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0),
+        container_support_off: off == Some(true),
+    }
 }
 
 /// Whether an argument list chooses the collector (`-XX:+UseSerialGC`,

@@ -92,6 +92,7 @@ fn both_byte_orders_read_the_counters() {
                 heap_share: None,
                 initial_heap_bytes: None,
                 collector_given: None,
+                ergonomics: None,
             }),
             "little endian: {little}"
         );
@@ -140,6 +141,7 @@ fn zgc_counts_its_cycles_pauses_and_no_young_collections() {
             heap_share: None,
             initial_heap_bytes: None,
             collector_given: None,
+            ergonomics: None,
         })
     );
 }
@@ -326,6 +328,7 @@ fn real_jvms_files_give_their_whole_committed_heap_under_every_collector() {
         heap_share: None,
         initial_heap_bytes: Some(16 << 20),
         collector_given: Some(true),
+        ergonomics: Some(Ergonomics::default()),
     };
     let g1 = heap(
         93_847_680,
