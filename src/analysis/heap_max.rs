@@ -33,8 +33,9 @@
 //! may grow to that maximum. So the limit recommended is raised, where it is
 //! lower, to the least under which the maximum the JVM takes holds the most
 //! the heap has committed and leaves beside it the most seen outside the heap
-//! times the factor ([`fit_share`]); there is no verdict on the limit it has
-//! (its maximum follows it).
+//! times the factor ([`fit_share`]). The limit it has is judged as under
+//! `-Xmx`: under-allocated where the maximum it takes under that limit plus what
+//! it uses outside the heap does not fit ([`judge_share_limit`]).
 
 use super::sizing::{bytes, Allocated, AllocationField, AllocationVerdict, SizingVerdict};
 use crate::sample::jvm::{Ergonomics, HeapShare, JvmHeap, DEFAULT_MAX_HEAP};
@@ -117,15 +118,14 @@ pub fn fit(v: &mut SizingVerdict, h: Heap, limit: Option<f64>, factor: f64) {
         true => format!(" or {} {} or less", given.lower(), bytes(leaves)),
         false => String::new(),
     };
+    let (limit_said, need_said) = apart(limit, need);
     let why = format!(
-        "the {} limit is under {} ({}) plus the {} it uses outside the heap ({}): \
+        "the {limit_said} limit is under {} ({}) plus the {} it uses outside the heap ({need_said}): \
          when its heap grows, the kernel kills it before its collector must work harder; \
          raise the limit to {}{lower}",
-        bytes(limit),
         given.names(),
         bytes(max),
         bytes(outside),
-        bytes(need),
         bytes(holds)
     );
     match m.allocation.0 {
@@ -168,6 +168,7 @@ pub fn fit_jvm(
         fit(v, heap, limit, factor);
     } else if let Some(share) = j.heap_share {
         fit_share(v, share, (outside, committed_peak), initial, factor);
+        judge_share_limit(v, share, (outside, committed_peak), initial, limit, factor);
     }
     warn_collector(v, j, alloc, host_cpus());
 }
@@ -305,6 +306,74 @@ pub fn fit_share(
         ),
     };
     m.reason.push_str(&format!("; the limit recommended {why}"));
+}
+
+/// The `limit` a JVM sizing its heap from it has now, judged as [`fit`] judges
+/// one under `-Xmx`: under-allocated where the heap's maximum it takes under
+/// that limit plus the `outside` bytes it uses outside the heap (`peaks`) do not
+/// fit in it: its heap may grow until the kernel kills it (a JVM at
+/// `-XX:MaxRAMPercentage=75` with 300 MiB outside its heap was OOM-killed 4
+/// runs of 5 at 780 MiB). The ways out: the limit recommended, or, where its
+/// share sets the maximum, a share that leaves `factor` x `outside` beside a
+/// heap still holding what it committed. Not before the sizing has its data.
+fn judge_share_limit(
+    v: &mut SizingVerdict,
+    share: HeapShare,
+    (outside, committed): (f64, f64),
+    initial: f64,
+    limit: Option<f64>,
+    factor: f64,
+) {
+    let m = &mut v.memory;
+    let (Some(limit), Some(raise)) = (limit.filter(|&l| l > 0.0), m.recommended_limit_bytes) else {
+        return;
+    };
+    let (heap, of, taken) = heap_under(share, limit, initial);
+    let need = heap + outside;
+    if limit >= need || share.max_ram_bytes.is_some() {
+        return;
+    }
+    // A smaller share helps where the share, not -Xms or the default, sets it.
+    let leaves = limit - outside * factor;
+    let by_share =
+        of == share.max && initial <= share.max_heap(limit) && leaves >= DEFAULT_MAX_HEAP;
+    let lower = match by_share && leaves >= committed {
+        true => format!(
+            " or lower -XX:MaxRAMPercentage to {}% or less",
+            (leaves / limit * 100.0).floor()
+        ),
+        false => String::new(),
+    };
+    let (limit_said, need_said) = apart(limit, need);
+    let why = format!(
+        "the {limit_said} limit is under the heap maximum the JVM takes under it ({}: {taken}) \
+         plus the {} it uses outside the heap ({need_said}): when its heap grows, the kernel \
+         kills it before its collector must work harder; raise the limit to {}{lower}",
+        bytes(heap),
+        bytes(outside),
+        bytes(raise.max(limit))
+    );
+    match m.allocation.0 {
+        AllocationVerdict::Under => m.reason = format!("{}; {why}", m.reason),
+        _ => {
+            m.allocation = AllocationField(AllocationVerdict::Under);
+            m.reason = why;
+        }
+    }
+}
+
+/// A limit and the larger need it falls short of, in words that tell them
+/// apart: in MiB where their usual rounding would say the same (not "the 1.0
+/// GiB limit is under ... (1.0 GiB)" for 1024 against 1068 MiB).
+fn apart(limit: f64, need: f64) -> (String, String) {
+    let (l, n) = (bytes(limit), bytes(need));
+    match l == n {
+        true => (
+            format!("{:.0} MiB", limit / 1048576.0),
+            format!("{:.0} MiB", need / 1048576.0),
+        ),
+        false => (l, n),
+    }
 }
 
 /// The heap's maximum a JVM sizing it from its `share` takes under `limit`
@@ -705,6 +774,62 @@ mod tests {
             memory_limit,
             ..Default::default()
         }
+    }
+
+    /// The limit a JVM sizing its heap has now is judged as under -Xmx: at
+    /// `-XX:MaxRAMPercentage=75` under 1 GiB its heap may grow to 768 MiB, with
+    /// 300 MiB outside it past the limit (the reviewer's JVM was OOM-killed 4
+    /// runs of 5 so at 780 MiB). Under, with both ways out; at the default 25%
+    /// the same JVM fits, and the verdict stands.
+    #[test]
+    fn a_limit_under_the_heap_a_share_allows_and_what_is_outside_is_under() {
+        let judged = |args: &str, limit_mib: f64| {
+            let mut v = verdict(AllocationVerdict::Over, "over", 520.0);
+            let j = JvmHeap {
+                heap_share: crate::sample::jvm::heap_share(args),
+                initial_heap_bytes: crate::sample::jvm::initial_heap(args),
+                ..Default::default()
+            };
+            let peaks = (300.0 * MIB, 400.0 * MIB);
+            fit_jvm(&mut v, &j, peaks, &limit(Some(limit_mib * MIB)), 1.3);
+            v.memory
+        };
+        let m = judged("-XX:MaxRAMPercentage=75", 1024.0);
+        assert_eq!(m.allocation.0, AllocationVerdict::Under, "{}", m.reason);
+        assert_eq!(m.recommended_limit_bytes, Some(1560.0 * MIB));
+        assert_eq!(
+            m.reason,
+            "the 1024 MiB limit is under the heap maximum the JVM takes under it (768 MiB: 75% \
+             of it, -XX:MaxRAMPercentage) plus the 300 MiB it uses outside the heap (1068 MiB): \
+             when its heap grows, the kernel kills it before its collector must work harder; \
+             raise the limit to 1.5 GiB or lower -XX:MaxRAMPercentage to 61% or less"
+        );
+        // The share offered is the largest whole one leaving 1.3 x 300 MiB beside
+        // the heap it gives, which still holds the 400 MiB committed.
+        let heap_at = |p: u32| {
+            let args = format!("-XX:MaxRAMPercentage={p}");
+            crate::sample::jvm::heap_share(&args)
+                .unwrap()
+                .max_heap(1024.0 * MIB)
+        };
+        assert!(heap_at(61) + 1.3 * 300.0 * MIB <= 1024.0 * MIB && heap_at(61) >= 400.0 * MIB);
+        assert!(heap_at(62) + 1.3 * 300.0 * MIB > 1024.0 * MIB);
+        // A share that cannot hold what the heap committed is not offered.
+        let mut tight = judged("-XX:MaxRAMPercentage=75", 780.0);
+        assert!(
+            tight.reason.ends_with("raise the limit to 1.5 GiB"),
+            "{}",
+            tight.reason
+        );
+        tight.reason.clear();
+        // The default 25% under 1 GiB: 256 + 300 MiB fit; its verdict stands.
+        let m = judged("", 1024.0);
+        assert_eq!(m.allocation.0, AllocationVerdict::Over, "{}", m.reason);
+        // -Xms sets the maximum: only a larger limit helps.
+        let m = judged("-Xms900m", 1024.0);
+        assert_eq!(m.allocation.0, AllocationVerdict::Under, "{}", m.reason);
+        assert!(m.reason.contains("(900 MiB: its -Xms)"), "{}", m.reason);
+        assert!(!m.reason.contains("MaxRAMPercentage"), "{}", m.reason);
     }
 
     /// The `resources:` block of a verdict with a CPU recommendation.
