@@ -441,3 +441,99 @@ fn a_jvm_not_given_its_collector_is_told_a_smaller_limit_changes_it() {
         "{reason}"
     );
 }
+
+/// A JVM sizing its heap at `-XX:MaxRAMPercentage=90` in a real 300 MiB memory
+/// cgroup: its heap may grow to 270 MiB (the JVM itself says so there), and
+/// with what it uses outside the heap that does not fit: the kernel would kill
+/// it before its collector throws `OutOfMemoryError`. The limit it has is
+/// judged `under`, as one under `-Xmx` is.
+#[test]
+fn a_limit_its_heap_share_would_outgrow_is_under() {
+    if !util::cgroup::v1_memory_writable() {
+        eprintln!("skipped: needs a writable v1 memory hierarchy (root)");
+        return;
+    }
+    let mut cgroups = util::cgroup::Cgroups::default();
+    let dir = cgroups.make("memory", "jvm-share", &[("memory.limit_in_bytes", "300M")]);
+    let args = ["java", "-XX:+UseG1GC", "-XX:MaxRAMPercentage=90"];
+    // The premise: the JVM's own heap maximum under that limit.
+    let mut flags = util::cgroup::in_cgroups(&[&dir], &args);
+    let out = util::group::output(flags.args(["-XX:+PrintFlagsFinal", "-version"]));
+    let max_heap: f64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.nth(1) == Some("MaxHeapSize")).then(|| w.nth(1))?
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("MaxHeapSize printed");
+    assert!(
+        (max_heap / 1048576.0 - 270.0).abs() <= 2.0,
+        "the JVM's heap maximum under 300 MiB at 90%: {max_heap}"
+    );
+    let app = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/apps/runtimes/JvmChurn.java"
+    );
+    let mut cmd = util::cgroup::in_cgroups(&[&dir], &args);
+    let jvm = Group::spawn(cmd.args([app, "16", "4"])).expect("java");
+    let pid = jvm.pid().to_string();
+    // Watched once it runs java in its cgroup, not the shell that moves it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "java\n" {
+        assert!(Instant::now() < deadline, "{pid} never ran java");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut cmd = Command::new(util::BIN);
+    cmd.env("OUTRIDER_ANALYSIS__SIZING_MIN_DATA", "2s");
+    let o = Outrider::start_with(cmd, &["--pid", &pid, "--interval", "200ms"]);
+    let status = o.wait_status("an under verdict from its heap share", |s| {
+        let m = &s["snapshot"]["targets"][0]["verdicts"]["sizing"]["memory"];
+        m["allocation"] == "under" && m["reason"].as_str().is_some_and(|r| r.contains("heap"))
+    });
+    let target = &status["snapshot"]["targets"][0];
+    let memory = &target["verdicts"]["sizing"]["memory"];
+    let reason = memory["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "the 300 MiB limit is under the heap maximum the JVM takes under it \
+             (270 MiB: 90% of it, -XX:MaxRAMPercentage) plus the "
+        ),
+        "{reason}"
+    );
+    // What it uses outside the heap now: with the JVM's own maximum, past the limit.
+    let heap = &target["jvm"];
+    let committed = heap["old_capacity_bytes"].as_f64().unwrap()
+        + heap["young_capacity_bytes"].as_f64().unwrap();
+    let outside = target["resident_memory_bytes"].as_f64().unwrap() - committed;
+    assert!(
+        max_heap + outside > 300.0 * 1048576.0,
+        "{max_heap} + {outside}: {memory:#}"
+    );
+    // The limit recommended leaves the room: the JVM itself, told it has that
+    // limit (`-XX:MaxRAM`, same arguments), takes a heap maximum that fits
+    // beside what it uses outside the heap (its maximum follows the limit:
+    // here a smaller one).
+    let recommended = memory["recommended_limit_bytes"].as_f64().unwrap();
+    let out = util::group::output(
+        Command::new(args[0])
+            .args(&args[1..])
+            .arg(format!("-XX:MaxRAM={}", recommended as u64))
+            .args(["-XX:+PrintFlagsFinal", "-version"]),
+    );
+    let under: f64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.nth(1) == Some("MaxHeapSize")).then(|| w.nth(1))?
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("MaxHeapSize printed");
+    eprintln!("under {recommended}: heap maximum {under}, outside {outside}: {reason}");
+    assert!(
+        under >= committed && under + 1.3 * outside * 0.95 <= recommended,
+        "under {recommended} the JVM's maximum is {under}: {memory:#}"
+    );
+    drop(o);
+    drop(jvm);
+}

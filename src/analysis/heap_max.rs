@@ -344,14 +344,22 @@ fn judge_share_limit(
         ),
         false => String::new(),
     };
+    // Its maximum follows the limit: the limit recommended may be a smaller one.
+    let to = match raise > limit {
+        true => format!("raise the limit to {}", bytes(raise)),
+        false => format!(
+            "a {} limit leaves the room (its heap maximum follows the limit, to {})",
+            bytes(raise),
+            bytes(heap_under(share, raise, initial).0)
+        ),
+    };
     let (limit_said, need_said) = apart(limit, need);
     let why = format!(
         "the {limit_said} limit is under the heap maximum the JVM takes under it ({}: {taken}) \
          plus the {} it uses outside the heap ({need_said}): when its heap grows, the kernel \
-         kills it before its collector must work harder; raise the limit to {}{lower}",
+         kills it before its collector must work harder; {to}{lower}",
         bytes(heap),
         bytes(outside),
-        bytes(raise.max(limit))
     );
     match m.allocation.0 {
         AllocationVerdict::Under => m.reason = format!("{}; {why}", m.reason),
@@ -822,6 +830,28 @@ mod tests {
             tight.reason
         );
         tight.reason.clear();
+        // A small JVM at 90% under 300 MiB, 56 MiB outside its heap (a real one,
+        // `tests/jvm.rs`): the limit its usage gives is smaller, and its heap's
+        // maximum shrinks with it (50% under a limit this small).
+        let mut v = verdict(AllocationVerdict::Ok, "ok", 76.0);
+        let j = JvmHeap {
+            heap_share: crate::sample::jvm::heap_share("-XX:MaxRAMPercentage=90"),
+            ..Default::default()
+        };
+        let peaks = (56.0 * MIB, 30.0 * MIB);
+        fit_jvm(&mut v, &j, peaks, &limit(Some(300.0 * MIB)), 1.3);
+        assert_eq!(v.memory.allocation.0, AllocationVerdict::Under);
+        // The least leaving 1.3 x 56 MiB beside half of it: 145.6 MiB.
+        let rec = v.memory.recommended_limit_bytes.unwrap();
+        assert!((rec - 1.3 * 56.0 * MIB / 0.5).abs() <= 1.0, "{rec}");
+        assert!(
+            v.memory.reason.contains(
+                "; a 146 MiB limit leaves the room (its heap maximum follows the limit, to 73 MiB) \
+                 or lower -XX:MaxRAMPercentage to 75% or less"
+            ),
+            "{}",
+            v.memory.reason
+        );
         // The default 25% under 1 GiB: 256 + 300 MiB fit; its verdict stands.
         let m = judged("", 1024.0);
         assert_eq!(m.allocation.0, AllocationVerdict::Over, "{}", m.reason);
