@@ -39,6 +39,20 @@ fn sized(jvm: &Group) -> serde_json::Value {
     status["snapshot"]["targets"][0].clone()
 }
 
+/// The heap maximum the JVM `java` (a command with its arguments) takes, in
+/// bytes: its `MaxHeapSize` from `-XX:+PrintFlagsFinal -version`.
+fn max_heap_size(java: &mut Command) -> f64 {
+    let out = util::group::output(java.args(["-XX:+PrintFlagsFinal", "-version"]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.nth(1) == Some("MaxHeapSize")).then(|| w.nth(1))?
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("MaxHeapSize printed")
+}
+
 /// `jstat OPTION PID`'s columns by name, in KiB (counts for the collection
 /// columns).
 fn jstat(option: &str, pid: i32) -> Vec<(String, f64)> {
@@ -375,20 +389,11 @@ fn a_jvm_sizing_its_heap_itself_keeps_it_within_its_share() {
     let memory = &target["verdicts"]["sizing"]["memory"];
     let limit = memory["recommended_limit_bytes"].as_f64().unwrap();
     let max_heap = |limit: f64| -> f64 {
-        let flags = Command::new("java")
-            .args(["-XX:+UseG1GC", "-Xms64m"])
-            .arg(format!("-XX:MaxRAM={}", limit as u64))
-            .args(["-XX:+PrintFlagsFinal", "-version"])
-            .output()
-            .expect("java");
-        String::from_utf8_lossy(&flags.stdout)
-            .lines()
-            .find_map(|l| {
-                let mut w = l.split_whitespace();
-                (w.nth(1) == Some("MaxHeapSize")).then(|| w.nth(1))?
-            })
-            .and_then(|v| v.parse().ok())
-            .expect("MaxHeapSize printed")
+        max_heap_size(
+            Command::new("java")
+                .args(["-XX:+UseG1GC", "-Xms64m"])
+                .arg(format!("-XX:MaxRAM={}", limit as u64)),
+        )
     };
     // What it uses outside the heap now (the most seen is no less).
     let outside = target["resident_memory_bytes"].as_f64().unwrap() - committed;
@@ -469,16 +474,7 @@ fn a_limit_its_heap_share_would_outgrow_is_under() {
     let dir = cgroups.make("memory", "jvm-share", &[("memory.limit_in_bytes", "300M")]);
     let args = ["java", "-XX:+UseG1GC", "-XX:MaxRAMPercentage=90"];
     // The premise: the JVM's own heap maximum under that limit.
-    let mut flags = util::cgroup::in_cgroups(&[&dir], &args);
-    let out = util::group::output(flags.args(["-XX:+PrintFlagsFinal", "-version"]));
-    let max_heap: f64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.nth(1) == Some("MaxHeapSize")).then(|| w.nth(1))?
-        })
-        .and_then(|v| v.parse().ok())
-        .expect("MaxHeapSize printed");
+    let max_heap = max_heap_size(&mut util::cgroup::in_cgroups(&[&dir], &args));
     assert!(
         (max_heap / 1048576.0 - 270.0).abs() <= 2.0,
         "the JVM's heap maximum under 300 MiB at 90%: {max_heap}"
@@ -527,20 +523,11 @@ fn a_limit_its_heap_share_would_outgrow_is_under() {
     // beside what it uses outside the heap (its maximum follows the limit:
     // here a smaller one).
     let recommended = memory["recommended_limit_bytes"].as_f64().unwrap();
-    let out = util::group::output(
+    let under = max_heap_size(
         Command::new(args[0])
             .args(&args[1..])
-            .arg(format!("-XX:MaxRAM={}", recommended as u64))
-            .args(["-XX:+PrintFlagsFinal", "-version"]),
+            .arg(format!("-XX:MaxRAM={}", recommended as u64)),
     );
-    let under: f64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.nth(1) == Some("MaxHeapSize")).then(|| w.nth(1))?
-        })
-        .and_then(|v| v.parse().ok())
-        .expect("MaxHeapSize printed");
     eprintln!("under {recommended}: heap maximum {under}, outside {outside}: {reason}");
     assert!(
         under >= committed && under + 1.3 * outside * 0.95 <= recommended,
