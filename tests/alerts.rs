@@ -684,3 +684,130 @@ fn a_spooled_notification_is_delivered_after_a_restart() {
     assert!(logs.contains("unreadable alert spool file"), "{logs}");
     assert_eq!(notifications(&second, "hook", "sent"), Some(1.0));
 }
+
+/// A receiver on a std thread that answers every request with what `respond`
+/// makes of its head: the response's head, a body, and that many more bytes of
+/// `x` streamed after it (until the client hangs up).
+fn raw_receiver(respond: impl Fn(&str) -> (String, Vec<u8>, usize) + Send + Sync + 'static) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let respond = std::sync::Arc::new(respond);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let respond = respond.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut head, mut line) = (String::new(), String::new());
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    head.push_str(&line);
+                    line.clear();
+                }
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_string())
+                    })
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let _ = reader.read_exact(&mut vec![0; len]);
+                let (out, body, more) = respond(&head);
+                let mut stream = stream;
+                if stream.write_all(out.as_bytes()).is_err() || stream.write_all(&body).is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 64 << 10];
+                let mut left = more;
+                while left > 0 && stream.write_all(&chunk[..left.min(chunk.len())]).is_ok() {
+                    left -= left.min(chunk.len());
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Receivers that answer what a misconfigured or hostile endpoint answers: a
+/// redirect (followed, a 302 turned the POST into a body-less GET counted as
+/// sent, and a 307 carried the receiver's secret header to the new address), a
+/// refusal echoing the request's headers (its `Authorization: Basic ...` is the
+/// password, base64-encoded, and was logged so), and a 500 with a 300 MiB body
+/// (read whole: a sidecar at 1.6 GiB). None is followed, logged or read whole.
+#[test]
+fn redirects_echoed_credentials_and_huge_error_pages_are_neither_followed_logged_nor_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = TestServer::start(|_| (200, vec![]));
+    let to = elsewhere.port;
+    let redirect = raw_receiver(move |_| {
+        let head = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{to}/elsewhere\r\n\
+             content-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        (head, Vec::new(), 0)
+    });
+    let echo = raw_receiver(|head| {
+        let body = format!("unauthorized; you sent: {head}");
+        let out = format!(
+            "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        (out, body.into_bytes(), 0)
+    });
+    const HUGE: usize = 300 << 20;
+    let huge = raw_receiver(|_| {
+        let out = format!(
+            "HTTP/1.1 500 Internal Server Error\r\ncontent-length: {HUGE}\r\nconnection: close\r\n\r\n"
+        );
+        (out, Vec::new(), HUGE)
+    });
+    let receivers = format!(
+        "[[receivers]]\nname = \"moved\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{redirect}/hook\"\n\
+         headers = {{ X-Api-Key = \"HEADER-SECRET-123\" }}\n{IMMEDIATE}\
+         [[receivers]]\nname = \"echo\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{echo}/hook\"\n\
+         basic_auth = {{ username = \"outrider\", password = \"PASSWORD-SECRET-789\" }}\n{IMMEDIATE}\
+         [[receivers]]\nname = \"huge\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{huge}/hook\"\n{IMMEDIATE}"
+    );
+    let targets = dead_targets(dir.path(), &["app"]);
+    let outrider = start_outrider(&targets, &receivers, &[]);
+    outrider.wait_metric(
+        "outrider_notifications_total",
+        &[("receiver", "echo"), ("result", "dropped")],
+        |v| v >= 1.0,
+    );
+    outrider.wait_metric(
+        "outrider_notifications_total",
+        &[("receiver", "moved"), ("result", "dropped")],
+        |v| v >= 1.0,
+    );
+    outrider.wait_metric(
+        "outrider_notifications_total",
+        &[("receiver", "huge"), ("result", "failed")],
+        |v| v >= 2.0,
+    );
+    assert_eq!(notifications(&outrider, "moved", "sent"), Some(0.0));
+    assert!(elsewhere.seen().is_empty(), "{:#?}", elsewhere.seen());
+    let logs = outrider.stderr.lock().unwrap().join("\n");
+    for secret in [
+        "PASSWORD-SECRET-789",
+        "b3V0cmlkZXI6UEFTU1dPUkQtU0VDUkVULTc4OQ",
+        "HEADER-SECRET-123",
+    ] {
+        assert!(!logs.contains(secret), "{secret} in {logs}");
+    }
+    assert!(
+        logs.contains("redirected; give the receiver its final URL"),
+        "{logs}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", outrider.pid())).unwrap();
+    let peak_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        peak_kib < 64.0 * 1024.0,
+        "Outrider's peak RSS {peak_kib} kB"
+    );
+}

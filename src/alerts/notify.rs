@@ -199,9 +199,13 @@ impl Dispatcher {
         // A pure-Rust resolver (hickory, reading /etc/resolv.conf and /etc/hosts):
         // the static binary in a distroless image has no glibc NSS modules, so the
         // system resolver would fail on every host name.
+        // No redirects followed: a 301/302/303 turns the POST into a body-less
+        // GET whose 200 would count as delivered, and a 307/308 to another host
+        // would carry the receiver's headers, signature and body there.
         let client = reqwest::Client::builder()
             .user_agent(concat!("outrider/", env!("CARGO_PKG_VERSION")))
             .hickory_dns(true)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         for r in receivers {
             let (tx, rx) = mpsc::channel(r.queue_capacity.max(1));
@@ -417,7 +421,13 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Attempt
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| Duration::from_secs(s.min(600)));
-    let body = resp.text().await.unwrap_or_default();
+    if status.is_redirection() {
+        // Its Location is not said: it may carry a token too.
+        return Attempt::GiveUp(format!(
+            "HTTP {status}: redirected; give the receiver its final URL"
+        ));
+    }
+    let body = body_start(resp, ERROR_BODY_BYTES).await;
     let start: String = body.chars().take(200).collect();
     // A refusal page may echo the request's path ("no route for /services/T0/…").
     let why = scrub(r, format!("HTTP {status}: {start}"));
@@ -426,6 +436,25 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Attempt
         400..=499 => Attempt::GiveUp(why),
         _ => Attempt::Retry(None, why),
     }
+}
+
+/// How much of a refusal's body is read for the log: a receiver or proxy may
+/// answer with megabytes (an 800 MiB error page took a sidecar to 1.6 GiB).
+const ERROR_BODY_BYTES: usize = 1024;
+
+/// The first `most` bytes of `resp`'s body (fewer if it ends first, or fails),
+/// as text; the rest is never read.
+async fn body_start(mut resp: reqwest::Response, most: usize) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < most {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                bytes.extend_from_slice(&chunk[..chunk.len().min(most - bytes.len())])
+            }
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// `text` with every secret of `r` cut out: the URL, its path and query and each
@@ -439,6 +468,16 @@ fn scrub(r: &Receiver, mut text: String) -> String {
         .unwrap_or("");
     let mut secrets: Vec<&str> = vec![url, after_host];
     secrets.extend(after_host.split(['/', '?', '&', '=']));
+    // Basic credentials as sent: a refusal page echoing the request's headers
+    // carries them base64-encoded.
+    let basic = match &r.auth {
+        Auth::Basic { username, password } => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{}", password.0))
+        }
+        _ => String::new(),
+    };
+    secrets.push(&basic);
     match &r.auth {
         Auth::None => {}
         Auth::Bearer(t) => secrets.push(&t.0),
