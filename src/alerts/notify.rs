@@ -162,6 +162,10 @@ struct Outlet {
 pub struct Dispatcher {
     outlets: Vec<Outlet>,
     external_url: String,
+    /// When `dispatch` was last called, and the time between its last two calls:
+    /// the tick, after which a firing alert is re-sent at the earliest.
+    last_dispatch: Option<f64>,
+    tick: f64,
 }
 
 /// A seed for a receiver's retry jitter: the clock's nanoseconds.
@@ -192,6 +196,8 @@ impl Dispatcher {
                 Dispatcher {
                     outlets,
                     external_url,
+                    last_dispatch: None,
+                    tick: 0.0,
                 },
                 all,
             ));
@@ -254,6 +260,8 @@ impl Dispatcher {
             Dispatcher {
                 outlets,
                 external_url,
+                last_dispatch: None,
+                tick: 0.0,
             },
             all,
         ))
@@ -262,6 +270,10 @@ impl Dispatcher {
     /// Queues what this tick's transitions (and, for Alertmanagers, the re-send
     /// schedule) call for. Never waits.
     pub fn dispatch(&mut self, transitions: &[Transition], active: &[Alert], now: f64) {
+        if let Some(last) = self.last_dispatch.filter(|&l| now > l) {
+            self.tick = now - last;
+        }
+        self.last_dispatch = Some(now);
         for o in &mut self.outlets {
             let r = &o.receiver;
             let changed: Vec<&Alert> = transitions
@@ -287,9 +299,11 @@ impl Dispatcher {
                     );
                     o.resolved
                         .retain(|a| a.ends_at.is_some_and(|e| now - e <= RESOLVED_RESEND));
+                    // A re-send comes at a tick: one that falls a hair short of the
+                    // interval by the clock's rounding is not put off a whole tick.
                     let due = o
                         .last_sent
-                        .is_none_or(|t| now - t >= r.resend_interval.as_secs_f64());
+                        .is_none_or(|t| now - t + 1e-3 >= r.resend_interval.as_secs_f64());
                     let firing: Vec<Alert> = active
                         .iter()
                         .filter(|a| a.state == AlertState::Firing && r.wants(a))
@@ -304,8 +318,12 @@ impl Dispatcher {
                         let mut alerts = firing;
                         alerts.extend(o.resolved.iter().cloned());
                         // Like Prometheus: a firing alert ends 4 re-sends from now,
-                        // so Alertmanager resolves it if Outrider goes quiet.
-                        let ends = now + 4.0 * r.resend_interval.as_secs_f64();
+                        // so Alertmanager resolves it if Outrider goes quiet; re-sends
+                        // come at ticks, so 4 ticks where those are longer (a 1 s
+                        // re-send at 5 s ticks expired between each, and Alertmanager
+                        // paged resolved and firing every 5 s).
+                        let every = r.resend_interval.as_secs_f64().max(self.tick);
+                        let ends = now + 4.0 * every;
                         inputs.push(Input::Message(Message {
                             body: payload::alertmanager_v2(&alerts, ends, &self.external_url)
                                 .to_string()

@@ -60,6 +60,8 @@ fn dispatcher(r: Receiver) -> (Dispatcher, mpsc::Receiver<Input>, Arc<ReceiverSt
     let d = Dispatcher {
         outlets: vec![outlet],
         external_url: "http://outrider/".into(),
+        last_dispatch: None,
+        tick: 0.0,
     };
     (d, rx, stats)
 }
@@ -139,6 +141,39 @@ fn alertmanager_resends_firing_every_interval_and_resolved_for_a_while() {
     assert!(rx.try_recv().is_err());
 }
 
+/// Re-sends come at ticks: where those are longer than the re-send interval, a
+/// firing alert must outlast 4 of them, or Alertmanager resolves it between two
+/// (a live Alertmanager paged resolved and firing every 5 s at 1 s re-sends and
+/// 5 s ticks). And a re-send a hair short of its interval by the clock's rounding
+/// goes at that tick, not the next.
+#[test]
+fn a_firing_alert_outlasts_four_ticks_longer_than_its_resend_interval() {
+    let mut r = receiver(ReceiverKind::Alertmanager, 100);
+    r.resend_interval = Duration::from_secs(1);
+    let (mut d, mut rx, _) = dispatcher(r);
+    let firing = alert("TargetDown", "critical", None);
+    d.dispatch(&[], &[], 95.0);
+    d.dispatch(
+        &[Transition::Fired(firing.clone())],
+        std::slice::from_ref(&firing),
+        100.0,
+    );
+    assert_eq!(
+        body(rx.try_recv().unwrap())[0]["endsAt"],
+        payload::rfc3339(120.0)
+    );
+    d.dispatch(&[], std::slice::from_ref(&firing), 105.0);
+    assert_eq!(
+        body(rx.try_recv().unwrap())[0]["endsAt"],
+        payload::rfc3339(125.0)
+    );
+    // Half-second ticks against a 1 s interval: 0.9999 s later is due.
+    d.dispatch(&[], std::slice::from_ref(&firing), 105.5);
+    assert!(rx.try_recv().is_err(), "half an interval: not due");
+    d.dispatch(&[], std::slice::from_ref(&firing), 105.9999);
+    assert!(rx.try_recv().is_ok(), "due within the clock's rounding");
+}
+
 #[test]
 fn an_alert_firing_again_is_not_followed_by_its_old_resolved_copy() {
     let (mut d, mut rx, _) = dispatcher(receiver(ReceiverKind::Alertmanager, 100));
@@ -151,7 +186,10 @@ fn an_alert_firing_again_is_not_followed_by_its_old_resolved_copy() {
     let gone = alert("TargetDown", "critical", Some(200.0));
     d.dispatch(&[Transition::Resolved(gone)], &[], 200.0);
     let _ = (rx.try_recv().unwrap(), rx.try_recv().unwrap());
-    // Fires again within the 15 minutes resolved alerts are re-sent for.
+    // Fires again within the 15 minutes resolved alerts are re-sent for (the
+    // tick before it 1 s earlier: re-sends are not put off past the interval).
+    d.dispatch(&[], &[], 399.0);
+    while rx.try_recv().is_ok() {}
     d.dispatch(&[Transition::Fired(firing.clone())], &[firing], 400.0);
     let b = body(rx.try_recv().unwrap());
     let alerts = b.as_array().unwrap();
