@@ -229,8 +229,8 @@ impl Spool {
         self
     }
 
-    /// The spooled notifications, oldest first, at most `capacity`; the rest (and
-    /// the unreadable, and temp files) are removed. Returns them with their files,
+    /// The spooled notifications, oldest first, at most `capacity` (the newest);
+    /// the older rest (and the unreadable, and temp files) are removed. Returns them with their files,
     /// and how many were dropped for room.
     pub fn load(&mut self, capacity: usize) -> (Vec<(Message, PathBuf)>, u64) {
         let (mut files, temps): (Vec<PathBuf>, Vec<PathBuf>) = match std::fs::read_dir(&self.dir) {
@@ -248,25 +248,26 @@ impl Spool {
         // Names are <unix ms>-<seq>, zero-padded: name order is age order.
         files.sort();
         let mut out = Vec::new();
-        let mut dropped = 0;
         for path in files {
             if let Some(seq) = seq_of(&path) {
                 self.seq = self.seq.max(seq + 1);
             }
             match read(&path) {
-                Ok(m) if out.len() < capacity => out.push((m, path)),
-                Ok(_) => {
-                    dropped += 1;
-                    tracing::warn!(file = %path.display(), capacity, "alert spool holds more than the queue: notification dropped");
-                    remove(&path);
-                }
+                Ok(m) => out.push((m, path)),
                 Err(e) => {
                     tracing::warn!(file = %path.display(), error = %e, "unreadable alert spool file skipped and removed");
                     remove(&path);
                 }
             }
         }
-        (out, dropped)
+        // The oldest go: the newest say what is true now (a later resolved, an
+        // Alertmanager's latest body).
+        let surplus = out.len().saturating_sub(capacity);
+        for (_, path) in out.drain(..surplus) {
+            tracing::warn!(file = %path.display(), capacity, "alert spool holds more than the queue: its oldest notification dropped");
+            remove(&path);
+        }
+        (out, surplus as u64)
     }
 
     /// Writes `m` to a new file (temp file, fsync, rename; on the spool's thread) and
@@ -394,9 +395,9 @@ mod tests {
             .iter()
             .map(|(m, _)| m.idempotency_key.as_str())
             .collect();
-        assert_eq!(keys, ["k0", "k2"]);
-        assert_eq!(loaded[0].0.body, message(0).body);
-        assert_eq!(dropped, 1, "k3 did not fit");
+        assert_eq!(keys, ["k2", "k3"]);
+        assert_eq!(loaded[0].0.body, message(2).body);
+        assert_eq!(dropped, 1, "k0, the oldest, did not fit");
         let left: Vec<_> = std::fs::read_dir(&rdir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
