@@ -662,3 +662,32 @@ async fn a_rename_within_the_glob_is_the_same_file() {
     assert_eq!(s.rotated, 0);
     assert_eq!(s.lines.len(), 2, "two files");
 }
+
+/// The state directory is the followed one reached through a symlink: the
+/// checkpoint written there is still known as ours. Named otherwise than the
+/// glob names it, it was followed, and Outrider counted its own writes
+/// without end (review: 10, 28, 49 lines, every 3 s).
+#[tokio::test]
+async fn a_checkpoint_named_through_a_symlink_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let state = dir.path().join("state");
+    std::os::unix::fs::symlink(&logs, &state).unwrap();
+    let options = TailOptions {
+        checkpoint: Some(state.join("tail.offsets")),
+        ..opts(&logs.join("*"))
+    };
+    let mut file = append(&logs.join("app.log"));
+    let f = Follower::start(options).await;
+    for n in 1..=100 {
+        file.write_all(line(n).as_bytes()).unwrap();
+        if n % 25 == 0 {
+            // Passes (and checkpoint saves) in between.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    }
+    assert!(logs.join("tail.offsets").exists(), "saved while running");
+    let seen = f.finish(100, SETTLE).await;
+    seen.lock().unwrap().assert_exactly(1..=100);
+}

@@ -32,7 +32,7 @@ pub(super) fn render(entries: impl Iterator<Item = Known>) -> String {
             k.inode.1,
             k.offset,
             fp,
-            k.path.display()
+            escape(&k.path.display().to_string())
         ));
     }
     s
@@ -43,33 +43,62 @@ pub(super) fn parse(text: &str) -> Option<Vec<Known>> {
     if lines.next()? != CHECKPOINT_HEADER {
         return None;
     }
-    let mut out = Vec::new();
-    for line in lines.filter(|l| !l.is_empty()) {
-        let mut f = line.splitn(5, ' ');
-        let dev = f.next()?.parse().ok()?;
-        let ino = f.next()?.parse().ok()?;
-        let offset = f.next()?.parse().ok()?;
-        let hex = f.next()?;
-        let fingerprint = if hex == "-" {
-            Vec::new()
-        } else {
-            if hex.len() % 2 != 0 {
-                return None;
-            }
-            (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-                .collect::<Option<Vec<u8>>>()?
-        };
-        let path = PathBuf::from(f.next().unwrap_or(""));
-        out.push(Known {
-            inode: (dev, ino),
-            fingerprint,
-            offset,
-            path,
-        });
+    // A line that is not an entry is skipped, not the whole file: one bad line
+    // (a file name with a newline, before names were escaped) cost every
+    // file's place at every restart.
+    Some(lines.filter(|l| !l.is_empty()).filter_map(entry).collect())
+}
+
+/// One checkpoint line: `dev ino offset fingerprint path`.
+fn entry(line: &str) -> Option<Known> {
+    let mut f = line.splitn(5, ' ');
+    let dev = f.next()?.parse().ok()?;
+    let ino = f.next()?.parse().ok()?;
+    let offset = f.next()?.parse().ok()?;
+    let hex = f.next()?;
+    let fingerprint = if hex == "-" {
+        Vec::new()
+    } else {
+        if hex.len() % 2 != 0 {
+            return None;
+        }
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?
+    };
+    let path = PathBuf::from(unescape(f.next().unwrap_or("")));
+    Some(Known {
+        inode: (dev, ino),
+        fingerprint,
+        offset,
+        path,
+    })
+}
+
+/// A file name on one line: `\` and line breaks escaped (a name may hold them).
+fn escape(name: &str) -> String {
+    name.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
     }
-    Some(out)
+    out
 }
 
 /// Where the next checkpoint is written before it is renamed over `path`.
@@ -124,6 +153,37 @@ mod tests {
         assert_eq!(back[0].path, PathBuf::from("/var/log/my app/a.log"));
         assert!(back[1].fingerprint.is_empty());
         assert!(parse("something else\n").is_none());
-        assert!(parse(&format!("{CHECKPOINT_HEADER}\n1 2 x - /p\n")).is_none());
+    }
+
+    /// A file name holding a line break (any name a glob matches may) was
+    /// written raw, split its entry in two, and the whole checkpoint was
+    /// rejected at every restart from then on (review: 5 error lines written
+    /// while Outrider was down never counted). Names are escaped; a line that is
+    /// not an entry costs only itself.
+    #[test]
+    fn a_name_with_a_line_break_keeps_every_entry() {
+        let known = |ino, path: &str| Known {
+            inode: (1, ino),
+            fingerprint: b"x".to_vec(),
+            offset: 5,
+            path: PathBuf::from(path),
+        };
+        let entries = vec![
+            known(1, "/logs/evil\nname\\.log\r"),
+            known(2, "/logs/app.log"),
+        ];
+        let text = render(entries.into_iter());
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let back = parse(&text).expect("parses");
+        assert_eq!(back[0].path, PathBuf::from("/logs/evil\nname\\.log\r"));
+        assert_eq!(back[1].path, PathBuf::from("/logs/app.log"));
+        // As an older Outrider wrote such a name: its entry keeps the name's
+        // first part (a hint: the file is found by inode and fingerprint), the
+        // rest is no entry and is skipped, and every other entry stands.
+        let old =
+            format!("{CHECKPOINT_HEADER}\n1 1 5 78 /logs/evil\nname.log\n1 2 5 78 /logs/app.log\n");
+        let back = parse(&old).expect("parses");
+        let inodes: Vec<_> = back.iter().map(|k| k.inode).collect();
+        assert_eq!(inodes, [(1, 1), (1, 2)]);
     }
 }
