@@ -281,6 +281,7 @@ fn validate_receiver(
         }
     }
     let auth = receiver_auth(key, r, errors);
+    receiver_headers(key, r, errors);
     let secret = match &r.secret_file {
         Some(_) if kind != ReceiverKind::Webhook => {
             errors.push(format!("{key}.secret_file: only a webhook signs its body"));
@@ -379,9 +380,39 @@ fn receiver_url(key: &str, r: &RawReceiver, errors: &mut Vec<String>) -> Option<
         Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
             errors.push(format!("{key}.url: must start with http:// or https://"))
         }
+        Some(u) => {
+            if let Some(why) = url_problem(u) {
+                errors.push(format!("{key}.url: {why}"));
+            }
+        }
         _ => {}
     }
     url
+}
+
+/// What is wrong with an http(s) URL, in words that never quote it (it may
+/// carry a token): one that does not parse, or names no host, fails every send
+/// forever ("builder error"), so it is refused at start.
+fn url_problem(url: &str) -> Option<String> {
+    match reqwest::Url::parse(url) {
+        Err(e) => Some(format!("not a URL ({e})")),
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("names no host".into()),
+        Ok(_) => None,
+    }
+}
+
+/// Header names and values a request can carry: a space in a name or a line
+/// break in a value failed every send forever.
+fn receiver_headers(key: &str, r: &RawReceiver, errors: &mut Vec<String>) {
+    for (name, value) in &r.headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            errors.push(format!("{key}.headers: {name:?} is not a header name"));
+        } else if reqwest::header::HeaderValue::from_str(value).is_err() {
+            errors.push(format!(
+                "{key}.headers.{name}: not a header value (a line break or control character)"
+            ));
+        }
+    }
 }
 
 /// A bearer token or basic auth, not both; each secret inline or from a file.
@@ -409,7 +440,14 @@ fn receiver_auth(key: &str, r: &RawReceiver, errors: &mut Vec<String>) -> Auth {
                 password: Secret(pw.unwrap_or_default()),
             }
         }
-        (None, Some(t)) => Auth::Bearer(Secret(t)),
+        (None, Some(t)) => {
+            if reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).is_err() {
+                errors.push(format!(
+                    "{key}.bearer_token: not a header value (a line break or control character)"
+                ));
+            }
+            Auth::Bearer(Secret(t))
+        }
         (None, None) => Auth::None,
     }
 }
@@ -470,6 +508,11 @@ pub fn validate(raw: &RawAlerts, errors: &mut Vec<String>) -> AlertsConfig {
         external_url: raw.external_url.clone(),
         ..Default::default()
     };
+    if !raw.external_url.is_empty() {
+        if let Some(why) = url_problem(&raw.external_url) {
+            errors.push(format!("alerts.external_url: {why}"));
+        }
+    }
     cfg.spool_dir = spool_dir(&raw.spool_dir, errors);
     cfg.labels = labels(&raw.labels, errors);
     for (name, r) in &raw.rules {

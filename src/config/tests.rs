@@ -472,3 +472,59 @@ fn errors_in_every_section_are_listed_in_order() {
         );
     }
 }
+
+/// A receiver's URL, header or token that no request can carry failed every
+/// send forever ("builder error") after a start that said nothing: each is
+/// refused at start with its key, and no value is quoted (it may be a secret).
+#[test]
+fn a_receiver_no_request_can_carry_is_refused_without_quoting_it() {
+    let text = r#"
+        [alerts]
+        external_url = "outrider pod 7"
+        [[receivers]]
+        name = "spaced"
+        kind = "webhook"
+        url = "http://exa mple.com/hook/SECRET-PATH"
+        [[receivers]]
+        name = "portless"
+        kind = "webhook"
+        url = "http://127.0.0.1:99999/hook/SECRET-PATH"
+        [[receivers]]
+        name = "headers"
+        kind = "webhook"
+        url = "http://127.0.0.1:9/hook"
+        headers = { "X Team" = "shop", X-Key = "SECRET\nVALUE" }
+        [[receivers]]
+        name = "token"
+        kind = "webhook"
+        url = "http://127.0.0.1:9/hook"
+        bearer_token = "SECRET\nTOKEN"
+    "#;
+    let errors = load_text(text, &[], &Overrides::default()).unwrap_err().0;
+    for start in [
+        "alerts.external_url: not a URL (",
+        "receivers[0].url: not a URL (",
+        "receivers[1].url: not a URL (",
+        "receivers[2].headers: \"X Team\" is not a header name",
+        "receivers[2].headers.X-Key: not a header value",
+        "receivers[3].bearer_token: not a header value",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(start)),
+            "no {start:?} in {errors:#?}"
+        );
+    }
+    assert!(!errors.join("\n").contains("SECRET"), "{errors:#?}");
+    // A good one passes.
+    let good = r#"
+        [alerts]
+        external_url = "https://outrider.example.com/"
+        [[receivers]]
+        name = "hook"
+        kind = "webhook"
+        url = "https://hooks.example.com/T0/B1/xyz?token=abc"
+        headers = { X-Team = "shop" }
+        bearer_token = "abc.def-ghi"
+    "#;
+    load_text(good, &[], &Overrides::default()).unwrap();
+}
