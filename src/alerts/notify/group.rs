@@ -8,7 +8,7 @@
 //! with nothing new sends nothing: there is no repeat of an unchanged group. The
 //! clock is passed in (`now`), so the schedule is tested without waiting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -25,6 +25,8 @@ pub const ALL_LABELS: &str = "...";
 struct Group {
     /// By fingerprint: a resolved alert replaces its firing self.
     alerts: BTreeMap<String, Alert>,
+    /// Fingerprints of the firing alerts a message has told.
+    told: BTreeSet<String>,
     /// When the next message is due; `None`: nothing new since the last one.
     due: Option<Instant>,
     last_sent: Option<Instant>,
@@ -63,12 +65,31 @@ impl AlertGroups {
     /// Takes a fired or resolved alert into its group and schedules the group.
     pub fn add(&mut self, alert: Alert, now: Instant) {
         let labels = self.labels_of(&alert);
-        let g = self.groups.entry(labels).or_insert_with(|| Group {
+        let g = self.groups.entry(labels.clone()).or_insert_with(|| Group {
             alerts: BTreeMap::new(),
+            told: BTreeSet::new(),
             due: None,
             last_sent: None,
         });
-        g.alerts.insert(alert.fingerprint(), alert);
+        let fingerprint = alert.fingerprint();
+        if alert.ends_at.is_some() && !g.told.contains(&fingerprint) {
+            // Resolved before any message told it fired (a crash and a restart
+            // within group_wait): nothing to tell, as Alertmanager tells nothing;
+            // a lone "resolved" came before.
+            g.alerts.remove(&fingerprint);
+            let news = g
+                .alerts
+                .iter()
+                .any(|(f, a)| a.ends_at.is_some() || !g.told.contains(f));
+            if !news {
+                g.due = None;
+            }
+            if g.alerts.is_empty() {
+                self.groups.remove(&labels);
+            }
+            return;
+        }
+        g.alerts.insert(fingerprint, alert);
         if g.due.is_none() {
             g.due = Some(match g.last_sent {
                 None => now + self.wait,
@@ -90,6 +111,7 @@ impl AlertGroups {
             alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
             out.push((labels.clone(), alerts));
             g.alerts.retain(|_, a| a.ends_at.is_none());
+            g.told = g.alerts.keys().cloned().collect();
             g.due = None;
             g.last_sent = Some(now);
         }
@@ -193,6 +215,37 @@ mod tests {
         let t = Instant::now();
         g.add(alert("TargetDown", "app", None), t);
         assert_eq!(g.next_due(), Some(t + Duration::from_secs(10)));
+    }
+
+    /// An alert that fires and resolves within group_wait (a crash and a
+    /// restart in 2 s) was told only as "resolved"; Alertmanager tells nothing
+    /// then, and neither does a group whose other alerts are unchanged.
+    #[tokio::test(start_paused = true)]
+    async fn an_alert_resolved_before_it_was_told_is_not_told() {
+        let mut g = AlertGroups::new(
+            vec!["target".into()],
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        );
+        g.add(alert("TargetDown", "app", None), Instant::now());
+        advance(Duration::from_secs(2)).await;
+        g.add(alert("TargetDown", "app", Some(2.0)), Instant::now());
+        assert_eq!((g.pending(), g.next_due()), (0, None));
+        advance(Duration::from_secs(60)).await;
+        assert!(g.take_due(Instant::now()).is_empty());
+        // Told, then another fires and resolves before the next message: nothing.
+        g.add(alert("OOMKilled", "app", None), Instant::now());
+        advance(Duration::from_secs(10)).await;
+        assert_eq!(g.take_due(Instant::now()).len(), 1);
+        g.add(alert("TargetDown", "app", None), Instant::now());
+        g.add(alert("TargetDown", "app", Some(75.0)), Instant::now());
+        assert_eq!(g.next_due(), None);
+        advance(Duration::from_secs(120)).await;
+        assert!(g.take_due(Instant::now()).is_empty());
+        // The told one resolving is told.
+        g.add(alert("OOMKilled", "app", Some(200.0)), Instant::now());
+        let due = g.take_due(Instant::now());
+        assert_eq!(names(&due[0].1), [("OOMKilled", true)]);
     }
 
     #[tokio::test(start_paused = true)]
