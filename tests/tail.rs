@@ -691,3 +691,46 @@ async fn a_checkpoint_named_through_a_symlink_is_not_followed() {
     let seen = f.finish(100, SETTLE).await;
     seen.lock().unwrap().assert_exactly(1..=100);
 }
+
+/// A failure that has cleared is no longer reported: an unreadable checkpoint
+/// once one is written, a file whose reads failed once it is gone. Each stayed
+/// on the status page and made `outrider report` exit 1 for ever (review).
+#[tokio::test]
+async fn failures_that_cleared_are_no_longer_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("tail.offsets");
+    std::fs::write(&checkpoint, b"outrider-tail-checkpoint 1\n\xff\n").unwrap();
+    // A regular file whose every read fails, for root too: a live process's
+    // memory (as tests/hostile.rs reads it); it goes with the process.
+    let mut app = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let mem = PathBuf::from(format!("/proc/{}/mem", app.id()));
+    let options = TailOptions {
+        checkpoint: Some(checkpoint.clone()),
+        ..opts(&mem)
+    };
+    let f = Follower::start(options).await;
+    let failing = |s: &TailStats| s.failing().into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+    assert!(
+        failing(&f.stats).contains(&checkpoint),
+        "{:?}",
+        f.stats.failing()
+    );
+    f.wait("the unreadable file reported", |_, stats| {
+        failing(stats).contains(&mem)
+    })
+    .await;
+    let _ = app.kill();
+    let _ = app.wait();
+    f.wait("every failure cleared", |_, stats| {
+        stats.failing().is_empty()
+    })
+    .await;
+    f.finish(0, SETTLE)
+        .await
+        .lock()
+        .unwrap()
+        .assert_exactly(std::iter::empty());
+}

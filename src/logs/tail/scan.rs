@@ -188,6 +188,9 @@ pub(super) struct FileReader {
     next_id: u64,
     /// Paths whose open failed and was reported; reported again only after a success.
     failing_paths: HashSet<PathBuf>,
+    /// Paths that failed in the current `discover` pass: a failing path not among
+    /// them at its end works again, or is gone, and is no longer reported.
+    failed_in_pass: HashSet<PathBuf>,
     /// The offsets saved last, to skip writing an unchanged checkpoint.
     saved: Option<String>,
     /// The read buffer, `read_chunk` long, reused across reads and passes.
@@ -210,6 +213,7 @@ impl FileReader {
             known: VecDeque::new(),
             next_id: 0,
             failing_paths: HashSet::new(),
+            failed_in_pass: HashSet::new(),
             saved: None,
             resume_at: 0,
         }
@@ -294,6 +298,27 @@ impl FileReader {
     /// Globs the pattern, follows files not followed yet (starting at `start_at`
     /// unless remembered), and returns every matched inode with its path.
     fn discover(&mut self, start_at: StartAt, now: Instant) -> HashMap<Inode, PathBuf> {
+        self.failed_in_pass.clear();
+        let matched = self.discover_files(start_at, now);
+        // A directory that can be read again, a file deleted or made readable:
+        // not reported for ever after (the status page, `outrider report`).
+        let checkpoint = self.opts.checkpoint.clone();
+        let cleared: Vec<PathBuf> = self
+            .failing_paths
+            .iter()
+            .filter(|p| {
+                !self.failed_in_pass.contains(*p) && Some(p.as_path()) != checkpoint.as_deref()
+            })
+            .cloned()
+            .collect();
+        for p in cleared {
+            self.failing_paths.remove(&p);
+            self.stats.recovered(&p);
+        }
+        matched
+    }
+
+    fn discover_files(&mut self, start_at: StartAt, now: Instant) -> HashMap<Inode, PathBuf> {
         let mut matched = HashMap::new();
         let paths = match glob::glob(&self.opts.pattern) {
             Ok(p) => p,
@@ -519,6 +544,7 @@ impl FileReader {
     }
 
     fn report_path(&mut self, path: &Path, e: &io::Error) {
+        self.failed_in_pass.insert(path.to_path_buf());
         if self.failing_paths.insert(path.to_path_buf()) {
             self.stats.failed(path, e);
             tracing::warn!(path = %path.display(), error = %e, "cannot open log file; will retry");
@@ -530,6 +556,8 @@ impl FileReader {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
             Err(e) => {
+                // Reported until a checkpoint is written there.
+                self.failing_paths.insert(path.to_path_buf());
                 self.stats.failed(path, &e);
                 tracing::warn!(path = %path.display(), error = %e, "cannot read the tail checkpoint; starting without it");
                 return None;
