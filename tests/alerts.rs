@@ -382,6 +382,9 @@ fn a_firing_while_the_receiver_is_down_arrives_when_it_is_back_and_sigterm_does_
         &[("receiver", "hook"), ("result", "failed")],
         |v| v >= 3.0,
     );
+    // Logged with its cause, not only "error sending request".
+    let logs = outrider.stderr.lock().unwrap().join("\n");
+    assert!(logs.contains("Connection refused"), "{logs}");
     // Back: it takes the first notification, then fails every later one.
     let server = down.up(|n| if n == 0 { (200, vec![]) } else { (500, vec![]) });
     server.wait("the firing sent during the outage", 20, |s| !s.is_empty());

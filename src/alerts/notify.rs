@@ -425,9 +425,10 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Attempt
         );
     }
     let resp = match req.send().await {
-        // Without the URL: it may carry a token.
         Ok(resp) => resp,
-        Err(e) => return Attempt::Retry(None, e.without_url().to_string()),
+        // A request that cannot be built never will be.
+        Err(e) if e.is_builder() => return Attempt::GiveUp(why_not_sent(r, e)),
+        Err(e) => return Attempt::Retry(None, why_not_sent(r, e)),
     };
     let status = resp.status();
     if status.is_success() {
@@ -454,6 +455,22 @@ async fn attempt(client: &reqwest::Client, r: &Receiver, m: &Message) -> Attempt
         400..=499 => Attempt::GiveUp(why),
         _ => Attempt::Retry(None, why),
     }
+}
+
+/// Why a request was not sent, with its causes (a refused connection, a
+/// certificate not trusted, a timeout: reqwest's own words alone said "error
+/// sending request" for all three), without the URL and scrubbed: they may
+/// carry a token.
+fn why_not_sent(r: &Receiver, e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut why = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        why.push_str(": ");
+        why.push_str(&c.to_string());
+        cause = c.source();
+    }
+    scrub(r, why)
 }
 
 /// How much of a refusal's body is read for the log: a receiver or proxy may
