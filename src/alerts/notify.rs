@@ -168,6 +168,20 @@ pub struct Dispatcher {
     tick: f64,
 }
 
+/// The HTTP client every receiver shares. A pure-Rust resolver (hickory, reading
+/// /etc/resolv.conf and /etc/hosts): the static binary in a distroless image has
+/// no glibc NSS modules, so the system resolver would fail on every host name.
+/// No redirects followed: a 301/302/303 turns the POST into a body-less GET whose
+/// 200 would count as delivered, and a 307/308 to another host would carry the
+/// receiver's headers, signature and body there.
+fn client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!("outrider/", env!("CARGO_PKG_VERSION")))
+        .hickory_dns(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 /// A seed for a receiver's retry jitter: the clock's nanoseconds.
 fn jitter_seed() -> u64 {
     std::time::SystemTime::now()
@@ -192,27 +206,9 @@ impl Dispatcher {
         if receivers.is_empty() {
             // No client at all without receivers: its TLS roots and resolver cost
             // memory a sidecar that sends nothing should not pay.
-            return Ok((
-                Dispatcher {
-                    outlets,
-                    external_url,
-                    last_dispatch: None,
-                    tick: 0.0,
-                },
-                all,
-            ));
+            return Ok((Dispatcher::new(outlets, external_url), all));
         }
-        // A pure-Rust resolver (hickory, reading /etc/resolv.conf and /etc/hosts):
-        // the static binary in a distroless image has no glibc NSS modules, so the
-        // system resolver would fail on every host name.
-        // No redirects followed: a 301/302/303 turns the POST into a body-less
-        // GET whose 200 would count as delivered, and a 307/308 to another host
-        // would carry the receiver's headers, signature and body there.
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("outrider/", env!("CARGO_PKG_VERSION")))
-            .hickory_dns(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let client = client()?;
         for r in receivers {
             let (tx, rx) = mpsc::channel(r.queue_capacity.max(1));
             let receiver = Arc::new(r);
@@ -256,15 +252,16 @@ impl Dispatcher {
                 resolved: Vec::new(),
             });
         }
-        Ok((
-            Dispatcher {
-                outlets,
-                external_url,
-                last_dispatch: None,
-                tick: 0.0,
-            },
-            all,
-        ))
+        Ok((Dispatcher::new(outlets, external_url), all))
+    }
+
+    fn new(outlets: Vec<Outlet>, external_url: String) -> Self {
+        Dispatcher {
+            outlets,
+            external_url,
+            last_dispatch: None,
+            tick: 0.0,
+        }
     }
 
     /// Queues what this tick's transitions (and, for Alertmanagers, the re-send

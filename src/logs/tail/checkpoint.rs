@@ -101,6 +101,26 @@ fn unescape(text: &str) -> String {
     out
 }
 
+/// Whether `path` is the checkpoint `c` or its temp file, by name and, for the
+/// same file name, by the directory it is in (a `state_dir` reached through a
+/// symlink names it otherwise: followed, its own writes were counted without
+/// end).
+pub(super) fn is_ours(path: &Path, c: &Path) -> bool {
+    let temp = temp_path(c);
+    if path == c || path == temp {
+        return true;
+    }
+    let named = path
+        .file_name()
+        .is_some_and(|n| Some(n) == c.file_name() || Some(n) == temp.file_name());
+    let dir_id = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p.parent()?).ok()?;
+        Some((m.dev(), m.ino()))
+    };
+    named && dir_id(path).is_some_and(|d| Some(d) == dir_id(c))
+}
+
 /// Where the next checkpoint is written before it is renamed over `path`.
 pub(super) fn temp_path(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();

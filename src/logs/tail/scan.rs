@@ -514,26 +514,11 @@ impl FileReader {
         (release, more)
     }
 
-    /// Whether `path` is the checkpoint or its temp file, by name and, for the same
-    /// file name, by the directory it is in (a `state_dir` reached through a
-    /// symlink names it otherwise: followed, its own writes were counted without
-    /// end).
     fn is_checkpoint(&self, path: &Path) -> bool {
-        let Some(c) = self.opts.checkpoint.as_deref() else {
-            return false;
-        };
-        let temp = checkpoint::temp_path(c);
-        if path == c || path == temp {
-            return true;
-        }
-        let named = path
-            .file_name()
-            .is_some_and(|n| Some(n) == c.file_name() || Some(n) == temp.file_name());
-        let dir_id = |p: &Path| {
-            let m = std::fs::metadata(p.parent()?).ok()?;
-            Some(inode_of(&m))
-        };
-        named && dir_id(path).is_some_and(|d| Some(d) == dir_id(c))
+        self.opts
+            .checkpoint
+            .as_deref()
+            .is_some_and(|c| checkpoint::is_ours(path, c))
     }
 
     fn remember(&mut self, k: Known) {
