@@ -104,7 +104,7 @@ impl Analysis {
             notifier,
             capacity: HashMap::new(),
             capacity_config: config.capacity,
-            visible_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            visible_cpus: crate::sample::visible_cpus(),
             oom_kills: HashMap::new(),
             actions: Actions::new(config.actions.clone()),
             requests: HashMap::new(),

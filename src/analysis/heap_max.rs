@@ -170,7 +170,7 @@ pub fn fit_jvm(
         fit_share(v, share, (outside, committed_peak), initial, factor);
         judge_share_limit(v, share, (outside, committed_peak), initial, limit, factor);
     }
-    warn_collector(v, j, alloc, host_cpus());
+    warn_collector(v, j, alloc, crate::sample::visible_cpus() as f64);
 }
 
 /// The memory a JVM must see to pick G1 itself (with 2 CPUs: HotSpot's
@@ -212,35 +212,6 @@ fn cpus_seen(e: Ergonomics, cpu_limit: Option<f64>, host: f64) -> f64 {
         (None, Some(l)) => l.ceil().min(host),
         (None, None) => host,
     }
-}
-
-/// The CPUs a process here may run on (`Cpus_allowed_list` of Outrider's own
-/// `status`: its affinity, which its own CPU limit does not narrow), read once:
-/// what a JVM without a CPU limit counts; 1 where unread (no collector is then
-/// said to change).
-fn host_cpus() -> f64 {
-    static CPUS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let list = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"));
-        list.map_or(1.0, |l| cpu_list_len(l.trim()) as f64)
-    })
-}
-
-/// How many CPUs a list such as `0-3,8,10-11` names.
-fn cpu_list_len(list: &str) -> usize {
-    list.split(',')
-        .filter_map(|r| {
-            let (a, b) = r.split_once('-').unwrap_or((r, r));
-            let (a, b) = (
-                a.trim().parse::<usize>().ok()?,
-                b.trim().parse::<usize>().ok()?,
-            );
-            Some(b.checked_sub(a)? + 1)
-        })
-        .sum()
 }
 
 /// Raises the limit recommended in `v`, where it is lower, to the least under
@@ -944,9 +915,6 @@ mod tests {
         };
         warn_collector(&mut v, &j, &Allocated::default(), 2.0);
         assert!(v.memory.reason.contains("picks Serial"));
-        assert_eq!(cpu_list_len("0-3,8,10-11"), 7);
-        assert_eq!(cpu_list_len("0"), 1);
-        assert!(host_cpus() >= 1.0);
     }
 
     /// A JVM sizing its heap itself, with the JVM's default shares (25% of its

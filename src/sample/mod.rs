@@ -632,6 +632,36 @@ fn empty_target(name: String, processes: usize, main_pid: Option<i32>) -> Target
     }
 }
 
+/// The CPUs a process here may run on: `Cpus_allowed_list` of Outrider's own
+/// `status`, its affinity, which a CPU limit of its own does not narrow (the
+/// standard library's count would take Outrider's quota for the host's), read
+/// once. What an app without a CPU limit can use (a worker hint's cores; a JVM
+/// counts them to pick its collector); 1 where unread.
+pub fn visible_cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"));
+        list.map_or(1, |l| cpu_list_len(l.trim()).max(1))
+    })
+}
+
+/// How many CPUs a list such as `0-3,8,10-11` names.
+fn cpu_list_len(list: &str) -> usize {
+    list.split(',')
+        .filter_map(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            let (a, b) = (
+                a.trim().parse::<usize>().ok()?,
+                b.trim().parse::<usize>().ok()?,
+            );
+            Some(b.checked_sub(a)? + 1)
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -830,5 +860,12 @@ mod tests {
         assert_eq!(s.through_own_root(10, at(10)), at(1));
         assert_eq!(s.through_own_root(20, at(20)), at(20), "another namespace");
         assert_eq!(s.through_own_root(30, at(30)), at(30), "links not readable");
+    }
+
+    #[test]
+    fn cpu_lists_are_counted() {
+        assert_eq!(cpu_list_len("0-3,8,10-11"), 7);
+        assert_eq!(cpu_list_len("0"), 1);
+        assert!(visible_cpus() >= 1);
     }
 }
